@@ -1,0 +1,72 @@
+package sshtest
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// serverVersion names this server honestly: pretending to be OpenSSH would
+// invite version-sniffing code paths that the tests do not mean to exercise.
+const serverVersion = "SSH-2.0-fleet_sshtest"
+
+// NewClientKey returns a fresh ed25519 signer for a test client; pass its
+// PublicKey() in Config.AuthorizedKeys to let it in.
+func NewClientKey(t testing.TB) ssh.Signer {
+	t.Helper()
+	return newSigner(t)
+}
+
+func newSigner(t testing.TB) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatalf("sshtest: generate ed25519 key: %v", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatalf("sshtest: ed25519 signer: %v", err)
+	}
+	return signer
+}
+
+// serverConfig builds the x/crypto server configuration from s.cfg.
+//
+// Public-key auth is always offered, even with no authorized keys, so that
+// a client offering keys gets ordinary failures (and the failure counter
+// runs) instead of x/crypto's "no authentication methods available". The
+// "none" method always fails because NoClientAuth stays false.
+func (s *Server) serverConfig() *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{
+		MaxAuthTries:  s.cfg.MaxAuthTries, // x/crypto also maps 0 to 6
+		ServerVersion: serverVersion,
+		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			wire := key.Marshal()
+			for _, k := range s.cfg.AuthorizedKeys {
+				if bytes.Equal(k.Marshal(), wire) {
+					return &ssh.Permissions{
+						Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(key)},
+					}, nil
+				}
+			}
+			return nil, fmt.Errorf("sshtest: public key %s not authorized", ssh.FingerprintSHA256(key))
+		},
+	}
+	if s.cfg.Password != "" {
+		want := []byte(s.cfg.Password)
+		cfg.PasswordCallback = func(_ ssh.ConnMetadata, got []byte) (*ssh.Permissions, error) {
+			if subtle.ConstantTimeCompare(got, want) == 1 {
+				return nil, nil
+			}
+			return nil, errors.New("sshtest: wrong password")
+		}
+	}
+	cfg.AddHostKey(s.cfg.HostKey)
+	return cfg
+}
