@@ -1,0 +1,286 @@
+// Package harness brings up a fleet of real OpenSSH sshd hosts on this one
+// machine so that end-to-end tests (and `make demo`) can run the fleet binary
+// against them exactly as a user would.
+//
+// Every host is its own `sshd -D` process listening on its own loopback
+// address 127.0.X.Y (Linux routes all of 127.0.0.0/8 to lo, so no interface
+// setup is needed) with its own host key. All hosts accept the same three
+// local accounts by public key, which differ only in what sudo allows them.
+//
+// The harness needs root: it creates local users, writes
+// /etc/sudoers.d/fleet-e2e and runs sshd, which must start as root to switch
+// to the logged-in user. State shared by every fleet on the machine (the
+// sudo password, a lock) lives in /var/lib/fleet-e2e; everything else lives
+// in the fleet's own Dir, described by Dir/fleet.json so that another
+// process can Load and Stop it.
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// DefaultPort is the sshd port used when Options.Port is 0. It is not 22 so
+// that a system sshd, if any, never gets in the way.
+const DefaultPort = 2222
+
+// StateFile is the name, inside Fleet.Dir, of the JSON description of a
+// running fleet written by Start and read by Load.
+const StateFile = "fleet.json"
+
+// Options says what fleet to bring up.
+type Options struct {
+	Hosts int       // number of healthy sshd hosts (1..248)
+	Dir   string    // working folder (created 0700); "" = a fresh os.MkdirTemp, removed by Stop
+	Port  int       // sshd port on every host; 0 = DefaultPort
+	Log   io.Writer // where to say what it does (installs, starts); nil = io.Discard
+}
+
+// Fleet is a running set of sshd hosts. It is written to Dir/fleet.json as
+// JSON so that a second process can use (and stop) it through Load.
+type Fleet struct {
+	Dir         string // working folder
+	Hosts       []Host
+	Key         string // path of the client private key (ed25519, unencrypted, 0600) authorized for every user
+	KnownHosts  string // path of a known_hosts file that already lists every host's key
+	SSHConfig   string // path of an ssh_config file (Host *: IdentityFile, UserKnownHostsFile, IdentitiesOnly, StrictHostKeyChecking yes)
+	HostsFile   string // path of a pssh host file listing every host as user@127.0.X.Y:PORT (user = Users.NoPass)
+	Users       Users
+	Unreachable string // an address "127.0.X.250:PORT" where nothing listens (for unreachable-host tests)
+
+	// Block is the X of 127.0.X.Y: the /24 this fleet owns while it runs.
+	Block int
+	// RemoveDir says whether Stop removes Dir, which is true when Start
+	// made Dir itself with os.MkdirTemp.
+	RemoveDir bool
+
+	// procs are the sshd processes this very process started; Stop reaps
+	// them. A Loaded fleet has none and polls /proc instead.
+	procs []*sshdProc
+}
+
+// Host is one sshd.
+type Host struct {
+	Addr string // "127.0.X.Y"
+	Port int
+	PID  int // of the listening `sshd -D` process
+}
+
+// HostPort returns "127.0.X.Y:PORT", the form ssh tools and net.Dial accept.
+func (h Host) HostPort() string { return fmt.Sprintf("%s:%d", h.Addr, h.Port) }
+
+// Users are the local accounts every host accepts (key auth with Fleet.Key
+// for all of them).
+type Users struct {
+	NoPass       string // "fleet-np": sudo without password (NOPASSWD: ALL)
+	Pass         string // "fleet-pw": sudo that needs a password
+	PassPassword string // that user's password (for sudo -S), also saved in Dir/sudo-password (0600)
+	Plain        string // "fleet-plain": no sudo at all
+}
+
+// Start brings up the fleet: it installs missing tools, creates the users,
+// generates keys, starts one sshd per host and waits until every host sends
+// its SSH banner. ctx bounds only the start-up: the sshd processes outlive it
+// (and this process too: they run in their own session) until Stop.
+func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	if opts.Hosts < 1 || opts.Hosts > maxHosts {
+		return nil, fmt.Errorf("harness: start: Hosts must be 1..%d, got %d", maxHosts, opts.Hosts)
+	}
+	port := opts.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	if port < 1 || port > 65535 {
+		return nil, fmt.Errorf("harness: start: bad port %d", port)
+	}
+	if err := EnsureTools(ctx, log); err != nil {
+		return nil, err
+	}
+
+	f = &Fleet{Dir: opts.Dir}
+	if f.Dir == "" {
+		d, err := os.MkdirTemp("", "fleet-e2e-")
+		if err != nil {
+			return nil, fmt.Errorf("harness: start: %w", err)
+		}
+		f.Dir, f.RemoveDir = d, true
+		// sshd is given absolute paths and Running matches them against
+		// sshd's command line, so Dir must be absolute.
+		if f.Dir, err = filepath.Abs(d); err != nil {
+			return nil, fmt.Errorf("harness: start: %w", err)
+		}
+	} else {
+		if f.Dir, err = filepath.Abs(f.Dir); err != nil {
+			return nil, fmt.Errorf("harness: start: %w", err)
+		}
+		if err := refuseRunning(f.Dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(f.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("harness: start: %w", err)
+		}
+	}
+	// The key, password and host keys live here: keep other users out even
+	// when the folder already existed with looser permissions.
+	if err := os.Chmod(f.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("harness: start: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Stop()
+		}
+	}()
+
+	// The machine-wide lock serialises user setup and the choice of a free
+	// block, so that two fleets started at once neither fight over
+	// chpasswd nor pick the same 127.0.X.0/24.
+	unlock, err := lockState(ctx)
+	if err != nil {
+		return f, err
+	}
+	defer unlock()
+
+	if f.Users, err = ensureUsers(ctx, log); err != nil {
+		return f, err
+	}
+	if err := writeFile(filepath.Join(f.Dir, "sudo-password"), f.Users.PassPassword+"\n", 0o600); err != nil {
+		return f, err
+	}
+	if f.Block, err = pickBlock(port, opts.Hosts); err != nil {
+		return f, err
+	}
+	for i := range opts.Hosts {
+		f.Hosts = append(f.Hosts, Host{Addr: fmt.Sprintf("127.0.%d.%d", f.Block, i+2), Port: port})
+	}
+	f.Unreachable = fmt.Sprintf("127.0.%d.%d:%d", f.Block, unreachableHost, port)
+
+	if err := f.writeKeys(ctx); err != nil {
+		return f, err
+	}
+	if err := f.authorize(); err != nil {
+		return f, err
+	}
+	if err := f.startHosts(ctx, log); err != nil {
+		return f, err
+	}
+	if err := f.save(); err != nil {
+		return f, err
+	}
+	fmt.Fprintf(log, "harness: fleet of %d hosts up on 127.0.%d.2-%d port %d (dir %s)\n",
+		len(f.Hosts), f.Block, len(f.Hosts)+1, port, f.Dir)
+	return f, nil
+}
+
+// Load reads Dir/fleet.json written by Start, so that a process other than
+// the one that started a fleet can use or Stop it.
+func Load(dir string) (*Fleet, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil, fmt.Errorf("harness: load: %w", err)
+	}
+	f := new(Fleet)
+	if err := json.Unmarshal(b, f); err != nil {
+		return nil, fmt.Errorf("harness: load %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// save writes the fleet description atomically, so that Load never sees a
+// half-written file.
+func (f *Fleet) save() error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("harness: save: %w", err)
+	}
+	return writeFile(filepath.Join(f.Dir, StateFile), string(b)+"\n", 0o600)
+}
+
+// Running reports the hosts whose sshd is still alive.
+func (f *Fleet) Running() []Host {
+	var up []Host
+	for _, h := range f.Hosts {
+		if h.PID > 0 && isFleetSSHD(h.PID, f.Dir) {
+			up = append(up, h)
+		}
+	}
+	return up
+}
+
+// Stop kills every sshd of the fleet together with every process its
+// sessions started, removes the fleet's authorized keys from the users'
+// homes, and removes Dir if Start created it. It is safe to call more than
+// once and on a partly started fleet.
+func (f *Fleet) Stop() error {
+	var errs []error
+	var roots []int
+	for _, h := range f.Hosts {
+		if h.PID > 0 && isFleetSSHD(h.PID, f.Dir) {
+			roots = append(roots, h.PID)
+		}
+	}
+	if err := killTrees(roots, sshConnectionTo(f.Hosts), 5*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range f.procs {
+		p.waitExit(2 * time.Second)
+	}
+	f.procs = nil
+	for i := range f.Hosts {
+		f.Hosts[i].PID = 0
+	}
+	if f.Block != 0 {
+		errs = append(errs, f.unauthorize())
+	}
+	if f.RemoveDir && f.Dir != "" {
+		if err := os.RemoveAll(f.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("harness: stop: %w", err))
+		}
+	} else if f.Dir != "" {
+		// Leave the folder (logs are worth keeping) but mark the fleet as
+		// stopped so a later Load does not think it still runs.
+		if _, err := os.Stat(filepath.Join(f.Dir, StateFile)); err == nil {
+			errs = append(errs, f.save())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// refuseRunning fails when dir already holds a fleet whose sshds are alive:
+// starting another one there would orphan them.
+func refuseRunning(dir string) error {
+	old, err := Load(dir)
+	if err != nil {
+		return nil // no (readable) fleet there
+	}
+	if up := old.Running(); len(up) > 0 {
+		return fmt.Errorf("harness: start: %s already holds a running fleet (sshd pid %d); stop it first", dir, up[0].PID)
+	}
+	return nil
+}
+
+// writeFile writes through a temporary file and a rename, so readers never
+// see partial content, then sets mode explicitly (umask must not loosen or
+// tighten it).
+func writeFile(path, content string, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
+		return fmt.Errorf("harness: write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return fmt.Errorf("harness: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("harness: write %s: %w", path, err)
+	}
+	return nil
+}
