@@ -1,0 +1,84 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+// JSONResult is the object --json prints for each host, one a line, as the
+// host finishes. It is exported so that callers and tests decode the lines
+// into the same type that wrote them.
+//
+// Stdout and Stderr are strings, not base64: output is almost always text,
+// and jq users want to read it. Bytes that are not valid UTF-8 are replaced,
+// each run of them by one U+FFFD (strings.ToValidUTF8), so binary output
+// is lossy here; use the per-host output files for exact bytes.
+//
+// Start and End are RFC 3339 with nanoseconds, in the local zone; they are
+// null for a host that never started (time.Time decodes null as the zero
+// time).
+type JSONResult struct {
+	Host       string     `json:"host"` // the unique label, e.g. "root@web1:2222" or "web1.1"
+	User       string     `json:"user"`
+	Name       string     `json:"name"`
+	Port       int        `json:"port"` // 0 when the host list gave none
+	Outcome    string     `json:"outcome"`
+	ExitCode   int        `json:"exit_code"` // -1 when the command reported none
+	Changed    bool       `json:"changed"`
+	Error      string     `json:"error"` // "" when ok, else the full reason
+	Stdout     string     `json:"stdout"`
+	Stderr     string     `json:"stderr"`
+	Start      *time.Time `json:"start"`
+	End        *time.Time `json:"end"`
+	DurationMS int64      `json:"duration_ms"`
+}
+
+// NewJSONResult converts a result into the object --json prints.
+func NewJSONResult(r *fleet.Result) JSONResult {
+	j := JSONResult{
+		Host:       hostLabel(r.Host),
+		User:       r.Host.User,
+		Name:       r.Host.Name,
+		Port:       r.Host.Port,
+		Outcome:    r.Outcome.String(),
+		ExitCode:   r.ExitCode,
+		Changed:    r.Changed,
+		Error:      validUTF8(r.Reason()),
+		Stdout:     validUTF8(string(r.Stdout)),
+		Stderr:     validUTF8(string(r.Stderr)),
+		DurationMS: r.Duration().Milliseconds(),
+	}
+	if !r.Start.IsZero() {
+		t := r.Start
+		j.Start = &t
+	}
+	if !r.End.IsZero() {
+		t := r.End
+		j.End = &t
+	}
+	return j
+}
+
+// validUTF8 replaces invalid UTF-8 explicitly rather than leaving it to
+// encoding/json, so the rule is ours and documented: one U+FFFD per run.
+func validUTF8(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// appendJSON appends r's JSON object and a newline.
+func appendJSON(b []byte, r *fleet.Result) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Output full of <, > and & (HTML, shell) should read as it is.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(NewJSONResult(r)); err != nil {
+		// Cannot happen for these field types; keep the line count right
+		// anyway so a consumer counting hosts is not misled.
+		return append(b, "{}\n"...)
+	}
+	return append(b, buf.Bytes()...)
+}

@@ -1,0 +1,107 @@
+package ui
+
+import (
+	"bytes"
+	"io"
+	"sync"
+)
+
+// maxLine is the longest line LineWriter holds before printing it in
+// pieces. It bounds the memory one host can make us keep (a host printing
+// a binary file without newlines), and matches pssh's 64 KiB read size.
+const maxLine = 64 << 10
+
+// LineWriter returns the writer for one host's stdout (stderr false) or
+// stderr (true) used with -P. It prints "label: line" for every line: pssh
+// prefixes only each read chunk, so a chunk with three lines shows two of
+// them unlabelled, and that is the bug this fixes.
+//
+// A partial last line is held until its newline arrives or Flush is called,
+// which the caller must do when the host's stream ends. A line longer than
+// 64 KiB is printed in 64 KiB pieces, each with the prefix. Output of many
+// hosts interleaves only at line boundaries: each Write prints its complete
+// lines in one write, under the lock that guards all of the Printer's
+// output, which also means a slow terminal slows the host down instead of
+// making us buffer without bound.
+//
+// stdout lines go to Stdout (to Stderr under --json, which keeps Stdout for
+// JSON), stderr lines to Stderr; the prefix is the same. index is the
+// host's position in the run; the printed prefix uses only the label.
+func (p *Printer) LineWriter(index int, label string, stderr bool) interface {
+	io.Writer
+	Flush()
+} {
+	return &lineWriter{p: p, prefix: label + ": ", stderr: stderr}
+}
+
+// lineWriter splits one stream into lines; see Printer.LineWriter.
+type lineWriter struct {
+	p      *Printer
+	prefix string
+	stderr bool
+
+	mu  sync.Mutex // a host's stream may be written and flushed from different goroutines
+	buf []byte     // the partial last line, at most maxLine bytes
+}
+
+// Write prints every complete line of b with the prefix and keeps the rest.
+// It never fails: output that cannot be shown must not fail the host.
+func (w *lineWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []byte
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i >= 0 && len(w.buf)+i <= maxLine {
+			w.buf = append(w.buf, b[:i]...)
+			out = w.appendLine(out, w.buf)
+			w.buf = w.buf[:0]
+			b = b[i+1:]
+			continue
+		}
+		room := maxLine - len(w.buf)
+		if i < 0 && len(b) <= room {
+			w.buf = append(w.buf, b...)
+			break
+		}
+		// The line is longer than maxLine: print what fills a piece.
+		w.buf = append(w.buf, b[:room]...)
+		b = b[room:]
+		out = w.appendLine(out, w.buf)
+		w.buf = w.buf[:0]
+	}
+	if len(out) > 0 {
+		w.p.emit(w.stderr, out)
+	}
+	return n, nil
+}
+
+// Flush prints the partial last line, if any, with a newline added.
+func (w *lineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) == 0 {
+		return
+	}
+	out := w.appendLine(nil, w.buf)
+	w.buf = w.buf[:0]
+	w.p.emit(w.stderr, out)
+}
+
+func (w *lineWriter) appendLine(out, line []byte) []byte {
+	out = append(out, w.prefix...)
+	out = append(out, line...)
+	return append(out, '\n')
+}
+
+// emit writes complete prefixed lines above the bar, under the output lock.
+func (p *Printer) emit(stderr bool, data []byte) {
+	dst := p.opts.Stdout
+	if stderr || p.opts.JSON {
+		dst = p.opts.Stderr
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writeLocked(dst, data)
+}

@@ -1,0 +1,182 @@
+package ui
+
+import (
+	"bytes"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+func TestTerminalListsFailuresLast(t *testing.T) {
+	rs := append(mixed(), res(6, "web6", nil, "", "", at(20)))
+	p, out, errb := newTest(Options{Terminal: true, Inline: true, Total: len(rs), Verb: "run"})
+	play(p, rs, []int{5, 4, 6, 3, 2, 1, 0}, 2300*time.Millisecond)
+
+	want := "[SUCCESS] web1\n" +
+		"hello\n" +
+		"Stderr: warn\n" +
+		"[SUCCESS] web6\n" +
+		"[FAILURE] web2 Exited with error code 5\n" +
+		"Stderr: boom\n" +
+		"[FAILURE] root@db1:2222 unreachable: connection refused\n" +
+		"  hint: is sshd running on that port?\n" +
+		"[FAILURE] web3 timed out: still running after 5s (-t)\n" +
+		"partial\n" + // the listing ends output that lacks a newline
+		"[FAILURE] web4 Killed by signal TERM\n" +
+		"[FAILURE] web5 not started\n"
+	if got := out.String(); got != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+	e := errb.String()
+	if !strings.Contains(e, "\r") || !strings.Contains(e, "run  ok ") {
+		t.Errorf("no bar drawn on stderr: %q", e)
+	}
+	if strings.Contains(e, "[SUCCESS]") || strings.Contains(e, "[1]") {
+		t.Errorf("status lines on stderr: %q", e)
+	}
+	if want := "\r7 hosts: 2 ok, 2 failed, 1 unreachable, 1 timed out, 1 not started (2.3s)\n"; !strings.HasSuffix(e, want) {
+		t.Errorf("stderr should end with the bar cleared and the summary, got %q", e)
+	}
+}
+
+func TestTerminalBarWhileRunning(t *testing.T) {
+	rs := mixed()[:3]
+	p, _, errb := newTest(Options{Terminal: true, Total: 4, Verb: "copy"})
+	for i := range rs {
+		p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: rs[i].Host})
+	}
+	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 0, Host: rs[0].Host, Result: &rs[0]})
+	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 1, Host: rs[1].Host, Result: &rs[1]})
+	// The description is refreshed by the ticker, not by each event.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		s := errb.String()
+		p.mu.Unlock()
+		if strings.Contains(s, "copy  ok 1  failed 1  running 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bar never showed the counts: %q", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Finish(rs, time.Second)
+}
+
+func TestNotTerminalNeverDrawsFrames(t *testing.T) {
+	rs := mixed()
+	p, out, errb := newTest(Options{Inline: true, Print: true, Total: len(rs)})
+	w := p.LineWriter(0, "web1", true)
+	_, _ = w.Write([]byte("x\n"))
+	play(p, rs, nil, time.Second)
+	time.Sleep(3 * barTick / 2) // a ticker, if there were one, would have fired
+	if strings.Contains(out.String()+errb.String(), "\r") {
+		t.Errorf("a \\r frame written while not on a terminal:\nstdout %q\nstderr %q", out, errb)
+	}
+}
+
+func TestFinishWithoutEvents(t *testing.T) {
+	for _, opts := range []Options{{}, {Terminal: true}, {Terminal: true, Total: 3}, {JSON: true, Gather: true}} {
+		p, out, errb := newTest(opts)
+		done := make(chan struct{})
+		go func() {
+			p.Finish(nil, 0)
+			p.Finish(nil, 0) // a second call prints nothing more
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Finish(%+v) hangs", opts)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%+v: stdout = %q", opts, out)
+		}
+		if e := errb.String(); strings.Count(e, "0 hosts: 0 ok (0s)\n") != 1 {
+			t.Errorf("%+v: stderr = %q", opts, e)
+		}
+		p.Event(fleet.Event{Kind: fleet.HostStarted}) // after Finish: dropped, no panic
+	}
+}
+
+// TestNoGoroutineLeft: Finish must stop the drawing goroutine (and the bar
+// must not start any of its own).
+func TestNoGoroutineLeft(t *testing.T) {
+	for _, terminal := range []bool{false, true} {
+		rs := mixed()
+		p, _, _ := newTest(Options{Terminal: terminal, Total: len(rs)})
+		if !printerGoroutines(1) {
+			t.Fatal("drawing goroutine not found: the check is broken")
+		}
+		play(p, rs, nil, time.Second)
+		if !printerGoroutines(0) {
+			t.Errorf("terminal=%v: a goroutine of the package is left after Finish", terminal)
+		}
+	}
+}
+
+// printerGoroutines waits up to a few seconds for the number of goroutines
+// running this package's or progressbar's code to be want.
+func printerGoroutines(want int) bool {
+	deadline := time.Now().Add(3 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		got := 0
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "ui.(*Printer).loop") || strings.Contains(g, "progressbar") {
+				got++
+			}
+		}
+		if got == want {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// blockedWriter blocks every write until released, like a terminal
+// scrolled back or a pipe nobody reads.
+type blockedWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *blockedWriter) Write(b []byte) (int, error) {
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(b)
+}
+
+func TestEventDoesNotBlock(t *testing.T) {
+	w := &blockedWriter{release: make(chan struct{})}
+	p := New(Options{Stdout: w, Stderr: w})
+	const n = 5000
+	results := make([]fleet.Result, n)
+	start := time.Now()
+	for i := range results {
+		results[i] = res(i, "h", nil, "", "", at(0))
+		p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: results[i].Host})
+		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: results[i].Host, Result: &results[i]})
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("%d events took %v with the output blocked", 2*n, d)
+	}
+	close(w.release)
+	p.Finish(results, time.Second)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if got := strings.Count(w.buf.String(), "[SUCCESS] h\n"); got != n {
+		t.Errorf("%d status lines printed, want %d (events lost?)", got, n)
+	}
+}

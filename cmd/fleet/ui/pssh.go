@@ -1,0 +1,198 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// ANSI colours as psshlib/color.py numbers them.
+const (
+	ansiRed   = 31
+	ansiGreen = 32
+	ansiCyan  = 36
+)
+
+// style applies pssh's colours when colour is allowed. The escape sequences
+// are byte for byte those of psshlib/color.py, so scripts and eyes trained
+// on pssh output see the same thing.
+type style struct{ color bool }
+
+// with wraps s in a foreground colour, as color.with_color (default
+// background 49).
+func (st style) with(s string, fg int) string {
+	if !st.color {
+		return s
+	}
+	return fmt.Sprintf("\x1b[%dm\x1b[49m%s\x1b[39m\x1b[49m", fg, s)
+}
+
+// bold is color.B.
+func (st style) bold(s string) string {
+	if !st.color {
+		return s
+	}
+	return "\x1b[1m" + s + "\x1b[22m"
+}
+
+// progress is pssh's "[N]", cyan with a bold number.
+func (st style) progress(n int) string {
+	return st.with("["+st.bold(strconv.Itoa(n))+"]", ansiCyan)
+}
+
+// success is "[SUCCESS]", green with bold text.
+func (st style) success() string { return st.with("["+st.bold("SUCCESS")+"]", ansiGreen) }
+
+// failure is "[FAILURE]", red with bold text.
+func (st style) failure() string { return st.with("["+st.bold("FAILURE")+"]", ansiRed) }
+
+// stderrLabel is the "Stderr: " that introduces inline stderr, red.
+func (st style) stderrLabel() string { return st.with("Stderr: ", ansiRed) }
+
+// reason is a failure's reason, red and bold.
+func (st style) reason(s string) string { return st.with(st.bold(s), ansiRed) }
+
+// appendStatus appends pssh's report for one finished host:
+//
+//	[N] HH:MM:SS [SUCCESS] label
+//	[N] HH:MM:SS [FAILURE] label REASON
+//
+// followed, with inline or inlineStdout, by the host's output exactly as
+// pssh writes it: the raw stdout bytes, then (inline only, when stderr is
+// not empty) "Stderr: " and the raw stderr bytes. Like pssh it adds no
+// newline after output that lacks one.
+func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, inline, inlineStdout bool) []byte {
+	b = append(b, st.progress(n)...)
+	b = append(b, ' ')
+	b = end.Local().AppendFormat(b, "15:04:05")
+	b = append(b, ' ')
+	if r.Outcome == fleet.OK {
+		b = append(b, st.success()...)
+		b = append(b, ' ')
+		b = append(b, hostLabel(r.Host)...)
+	} else {
+		b = append(b, st.failure()...)
+		b = append(b, ' ')
+		b = append(b, hostLabel(r.Host)...)
+		b = append(b, ' ')
+		b = append(b, st.reason(psshReason(r))...)
+	}
+	b = append(b, '\n')
+	if inline || inlineStdout {
+		b = append(b, r.Stdout...)
+		if inline && len(r.Stderr) > 0 {
+			b = append(b, st.stderrLabel()...)
+			b = append(b, r.Stderr...)
+		}
+	}
+	return b
+}
+
+// psshReason is the REASON of a [FAILURE] line. Exit statuses and signals
+// use pssh's own wording ("Exited with error code 5", "Killed by signal
+// TERM") so that greps written for pssh keep working; anything else is the
+// classified error's first line ("unreachable: connection refused").
+func psshReason(r *fleet.Result) string {
+	if r.Outcome == fleet.NotStarted {
+		return "not started"
+	}
+	var ee *fleet.ExitError
+	if errors.As(r.Err, &ee) {
+		if ee.Signal != "" {
+			return "Killed by signal " + ee.Signal
+		}
+		return "Exited with error code " + strconv.Itoa(ee.Status)
+	}
+	if reason := firstLine(r.Reason()); reason != "" {
+		return reason
+	}
+	return r.Outcome.String()
+}
+
+// appendListing appends the end-of-run listing printed on a terminal:
+// "[SUCCESS] label" for every OK host, then "[FAILURE] label reason" (and
+// "  hint: ..." when there is one) for the others, each group in input
+// order. Failures come last so they are what is left on screen.
+func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
+	order := make([]*fleet.Result, len(results))
+	for i := range results {
+		order[i] = &results[i]
+	}
+	slices.SortStableFunc(order, func(x, y *fleet.Result) int {
+		if (x.Outcome == fleet.OK) != (y.Outcome == fleet.OK) {
+			if x.Outcome == fleet.OK {
+				return -1
+			}
+			return 1
+		}
+		return x.Index - y.Index
+	})
+	// Under --json the output is in the JSON already and this listing goes
+	// to Stderr: repeating megabytes of output there helps nobody.
+	inline := (p.opts.Inline || p.opts.InlineStdout) && !p.opts.JSON
+	st := p.style
+	for _, r := range order {
+		if r.Outcome == fleet.OK {
+			b = append(b, st.success()...)
+			b = append(b, ' ')
+			b = append(b, hostLabel(r.Host)...)
+			b = append(b, '\n')
+		} else {
+			b = append(b, st.failure()...)
+			b = append(b, ' ')
+			b = append(b, hostLabel(r.Host)...)
+			b = append(b, ' ')
+			b = append(b, st.reason(psshReason(r))...)
+			b = append(b, '\n')
+			if hint := fleet.Hint(r.Err); hint != "" {
+				b = append(b, "  hint: "...)
+				b = append(b, hint...)
+				b = append(b, '\n')
+			}
+		}
+		if inline {
+			// Unlike pssh's streaming report, this listing is ours: end
+			// output without a newline so the next host starts a line.
+			b = appendEnded(b, r.Stdout)
+			if p.opts.Inline && len(r.Stderr) > 0 {
+				b = append(b, st.stderrLabel()...)
+				b = appendEnded(b, r.Stderr)
+			}
+		}
+	}
+	return b
+}
+
+// appendEnded appends out and a newline if out is not empty and does not
+// already end with one.
+func appendEnded(b, out []byte) []byte {
+	b = append(b, out...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// hostLabel is the host's unique display name; a Host built by hand
+// without one falls back to its host-file form.
+func hostLabel(h inventory.Host) string {
+	if h.Label != "" {
+		return h.Label
+	}
+	return h.String()
+}
+
+// firstLine cuts s at its first newline: a status line must stay one line
+// even when an error carries a stack trace.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return strings.TrimRight(s[:i], "\r")
+	}
+	return s
+}
