@@ -1,0 +1,325 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// Dialer opens SSH connections. It is built once per run: ssh_config,
+// known_hosts and keys are read once and shared by every host.
+type Dialer struct {
+	opts      Options
+	cfg       *sshConfig
+	keys      *keyring
+	hostKeys  *hostKeys
+	slots     chan struct{} // handshakes in flight
+	localUser string
+	warnMu    sync.Mutex
+
+	mu        sync.Mutex
+	endpoints map[string]*endpoint
+	jumps     map[string]*jumpConn
+	live      map[*Conn]struct{}
+	closed    bool
+	dials     atomic.Int64
+}
+
+// NewDialer reads the user's SSH configuration once. It fails when an
+// ssh_config file cannot be read or an -O option is not understood.
+func NewDialer(o Options) (*Dialer, error) {
+	if o.Home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("dialer: %w", err)
+		}
+		o.Home = h
+	}
+	d := &Dialer{opts: o, endpoints: map[string]*endpoint{}, jumps: map[string]*jumpConn{}, live: map[*Conn]struct{}{}}
+	d.localUser = o.LocalUser
+	if d.localUser == "" {
+		if u, err := user.Current(); err == nil {
+			d.localUser = u.Username
+		}
+	}
+	cfg, err := loadSSHConfig(o.ConfigFile, o.Home, o.Overrides, d.warn)
+	if err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
+	n := o.MaxHandshakes
+	if n <= 0 {
+		n = 128
+	}
+	d.slots = make(chan struct{}, n)
+	d.keys = newKeyring(&d.opts, d.warn)
+	d.hostKeys = newHostKeys(d.warn)
+	return d, nil
+}
+
+func (d *Dialer) warn(msg string) {
+	if d.opts.Warn == nil {
+		return
+	}
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	fmt.Fprintf(d.opts.Warn, "fleet: warning: %s\n", msg)
+}
+
+// Prepare resolves every host's settings and loads every key before the run
+// starts, so that configuration errors stop the run early and passphrases
+// are asked before any progress is drawn.
+func (d *Dialer) Prepare(hosts []inventory.Host) error {
+	for _, h := range hosts {
+		e, err := d.endpoint(h)
+		if err != nil {
+			return err
+		}
+		for _, f := range e.identityFiles {
+			d.keys.load(f, true)
+		}
+		if _, err := d.hostKeys.db(e); err != nil {
+			return err
+		}
+	}
+	if len(hosts) > 0 {
+		d.keys.signers(d.endpoints[hostKey(hosts[0])], 0)
+	}
+	return nil
+}
+
+// User returns the user that h logs in as, after ssh_config.
+func (d *Dialer) User(h inventory.Host) string {
+	if e, err := d.endpoint(h); err == nil {
+		return e.user
+	}
+	return h.User
+}
+
+func hostKey(h inventory.Host) string { return h.User + "@" + h.Name + ":" + fmt.Sprint(h.Port) }
+
+func (d *Dialer) endpoint(h inventory.Host) (*endpoint, error) {
+	k := hostKey(h)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.endpoints[k]; ok {
+		return e, nil
+	}
+	e, err := d.cfg.resolve(h, &d.opts, d.opts.Home, d.localUser)
+	if err != nil {
+		return nil, err
+	}
+	d.endpoints[k] = e
+	return e, nil
+}
+
+// Dial connects to h and authenticates. The connect timeout bounds TCP,
+// handshake and authentication together. A connection reset before
+// authentication (sshd's MaxStartups) is retried with backoff; failures of
+// authentication and host keys never are.
+func (d *Dialer) Dial(ctx context.Context, h inventory.Host) (*Conn, error) {
+	e, err := d.endpoint(h)
+	if err != nil {
+		return nil, err
+	}
+	slot := int(d.dials.Add(1))
+	var via ctxDialer = &net.Dialer{}
+	if e.proxyJump != "" {
+		if via, err = d.jump(ctx, e.proxyJump); err != nil {
+			return nil, err
+		}
+	}
+	cfg := &ssh.ClientConfig{
+		User:              e.user,
+		Auth:              d.keys.methods(e, slot),
+		HostKeyCallback:   d.hostKeys.callback(e),
+		HostKeyAlgorithms: d.hostKeys.algorithms(e),
+		ClientVersion:     "SSH-2.0-fleet",
+	}
+	retries := d.opts.Retries
+	if retries == 0 {
+		retries = 2
+	}
+	var client *ssh.Client
+	for attempt := 0; ; attempt++ {
+		client, err = d.handshake(ctx, via, e, cfg)
+		if err == nil || attempt >= retries || !transient(err) || ctx.Err() != nil {
+			break
+		}
+		backoff := time.Duration(100<<attempt)*time.Millisecond + rand.N(100*time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(client, h, e)
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		client.Close()
+		return nil, &Error{Kind: ErrCancelled, Reason: "interrupted"}
+	}
+	d.live[c] = struct{}{}
+	d.mu.Unlock()
+	c.onClose = func() { d.mu.Lock(); delete(d.live, c); d.mu.Unlock() }
+	return c, nil
+}
+
+// handshake runs one bounded connection attempt, waiting for a handshake slot
+// first: the wait does not count against the connect timeout.
+func (d *Dialer) handshake(ctx context.Context, via ctxDialer, e *endpoint, cfg *ssh.ClientConfig) (*ssh.Client, error) {
+	select {
+	case d.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-d.slots }()
+	client, err := dialSSH(ctx, via, e.addr(), cfg, e.connectTimeout)
+	if errors.Is(err, errConnectTimeout) {
+		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("no answer within %s (--connect-timeout)", e.connectTimeout), Err: err}
+	}
+	return client, err
+}
+
+// transient reports whether a failed handshake is worth another try.
+func transient(err error) bool {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+var errConnectTimeout = errors.New("connect timeout")
+
+// ctxDialer is a net.Dialer or, for ProxyJump, an *ssh.Client.
+type ctxDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// dialSSH bounds connect, version exchange, key exchange and authentication
+// with one deadline. ssh.ClientConfig.Timeout covers only the TCP connect,
+// and channel connections through a jump host reject deadlines, so the
+// connection is closed when the time is up.
+func dialSSH(ctx context.Context, via ctxDialer, addr string, cfg *ssh.ClientConfig, limit time.Duration) (*ssh.Client, error) {
+	lctx, cancel := context.WithTimeoutCause(ctx, limit, errConnectTimeout)
+	defer cancel()
+	conn, err := via.DialContext(lctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() == nil && lctx.Err() != nil {
+			return nil, errConnectTimeout
+		}
+		return nil, err
+	}
+	stop := context.AfterFunc(lctx, func() { conn.Close() })
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if !stop() {
+		if err == nil {
+			c.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errConnectTimeout
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// CloseAll closes every open connection at once; running commands then fail
+// fast. It is the second Ctrl-C. Later Dials fail as cancelled.
+func (d *Dialer) CloseAll() {
+	d.mu.Lock()
+	d.closed = true
+	conns := make([]*Conn, 0, len(d.live))
+	for c := range d.live {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.client.Close()
+	}
+}
+
+// Close releases what the dialer holds: jump-host connections and the
+// agent connections.
+func (d *Dialer) Close() error {
+	d.mu.Lock()
+	jumps := d.jumps
+	d.jumps = map[string]*jumpConn{}
+	d.mu.Unlock()
+	for _, j := range jumps {
+		if j.client != nil {
+			j.client.Close()
+		}
+	}
+	d.keys.close()
+	return nil
+}
+
+// jumpConn is one connection to a jump host shared by every host behind it:
+// a connection per target would trip the bastion's MaxStartups.
+type jumpConn struct {
+	once   sync.Once
+	client *ssh.Client
+	err    error
+}
+
+// jump returns the shared client for a ProxyJump spec ("a,b" chains hops).
+func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
+	d.mu.Lock()
+	j, ok := d.jumps[spec]
+	if !ok {
+		j = &jumpConn{}
+		d.jumps[spec] = j
+	}
+	d.mu.Unlock()
+	j.once.Do(func() { j.client, j.err = d.dialChain(context.WithoutCancel(ctx), spec) })
+	if j.err != nil {
+		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("jump host %s: %v", spec, j.err), Err: j.err}
+	}
+	return j.client, nil
+}
+
+// dialChain dials each hop of a ProxyJump spec through the one before it.
+func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error) {
+	var via ctxDialer = &net.Dialer{}
+	var client *ssh.Client
+	for _, hop := range strings.Split(spec, ",") {
+		hosts, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
+		if err != nil || len(hosts) != 1 {
+			return nil, fmt.Errorf("invalid ProxyJump %q", hop)
+		}
+		e, err := d.endpoint(hosts[0])
+		if err != nil {
+			return nil, err
+		}
+		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0), HostKeyCallback: d.hostKeys.callback(e),
+			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet"}
+		next, err := dialSSH(ctx, via, e.addr(), cfg, e.connectTimeout)
+		if err != nil {
+			return nil, Classify(ctx, err)
+		}
+		client, via = next, next
+	}
+	return client, nil
+}

@@ -1,0 +1,229 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+func dialErr(t *testing.T, d *Dialer, h inventory.Host) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx, h)
+	if err == nil {
+		c.Close()
+		return nil
+	}
+	return Classify(ctx, err)
+}
+
+func TestDialAuthFailure(t *testing.T) {
+	env := newEnv(t)
+	srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: nil}) // accepts nobody
+	err := dialErr(t, env.dialer(), hostOf(srv))
+	if !errors.Is(err, ErrAuth) || OutcomeOf(err) != Unreachable {
+		t.Fatalf("got %v, want an authentication failure", err)
+	}
+	if srv.Accepted() != 1 {
+		t.Errorf("auth failure was retried: %d connections", srv.Accepted())
+	}
+	if Hint(err) == "" {
+		t.Error("no hint for an auth failure")
+	}
+}
+
+func TestDialPassword(t *testing.T) {
+	env := newEnv(t)
+	srv := sshtest.Start(t, sshtest.Config{Password: "s3cret"})
+	asked := 0
+	d := env.dialer(func(o *Options) {
+		o.Password = func() ([]byte, error) { asked++; return []byte("s3cret"), nil }
+	})
+	for i := 0; i < 2; i++ {
+		if err := dialErr(t, d, hostOf(srv)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked != 1 {
+		t.Errorf("password asked %d times, want once", asked)
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close()
+	env := newEnv(t)
+	err = dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: addr.Port})
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A listener that accepts TCP and never speaks must not hang the run:
+// ClientConfig.Timeout alone covers only the TCP connect.
+func TestDialSilentHostTimesOut(t *testing.T) {
+	env := newEnv(t)
+	srv := sshtest.Start(t, sshtest.Config{Silent: true})
+	d := env.dialer(func(o *Options) { o.ConnectTimeout = 300 * time.Millisecond })
+	start := time.Now()
+	err := dialErr(t, d, hostOf(srv))
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "no answer within 300ms") {
+		t.Fatalf("got %v", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("connect timeout of 300ms took %s", el)
+	}
+}
+
+func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = dialErr(t, d, hostOf(srv)) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := lines(t, env.knownHosts())
+	if len(got) != 1 || !strings.HasPrefix(got[0], "[127.0.0.1]:") {
+		t.Fatalf("known_hosts after 20 parallel first dials: %q", got)
+	}
+	st, _ := os.Stat(env.knownHosts())
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("known_hosts mode %o", st.Mode().Perm())
+	}
+	// A new dialer reads the recorded key and connects without adding it again.
+	if err := dialErr(t, env.dialer(), hostOf(srv)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lines(t, env.knownHosts())); n != 1 {
+		t.Fatalf("known_hosts has %d lines after a second run", n)
+	}
+}
+
+func TestHostKeyStrictYesRefusesUnknown(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} })
+	err := dialErr(t, d, hostOf(srv))
+	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "SHA256:") || Hint(err) == "" {
+		t.Fatalf("got %v (hint %q)", err, Hint(err))
+	}
+	if _, err := os.Stat(env.knownHosts()); !errors.Is(err, os.ErrNotExist) {
+		t.Error("strict mode wrote known_hosts")
+	}
+}
+
+func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
+	env := newEnv(t)
+	old := env.server(sshtest.Config{})
+	env.knowHost(old)
+	line := old.KnownHostsLine()
+	// The same address now presents another key: write the old key under
+	// the new server's port.
+	srv := env.server(sshtest.Config{})
+	fields := strings.Fields(line)
+	fields[0] = strings.Replace(fields[0], portOf(old), portOf(srv), 1)
+	if err := os.WriteFile(env.knownHosts(), []byte(strings.Join(fields, " ")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, strict := range []string{"accept-new", "yes"} {
+		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
+		err := dialErr(t, d, hostOf(srv))
+		if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "CHANGED") ||
+			!strings.Contains(err.Error(), env.knownHosts()+":1") {
+			t.Fatalf("%s: got %v", strict, err)
+		}
+	}
+	if srv.Accepted() != 2 {
+		t.Errorf("changed key retried: %d connections for 2 dials", srv.Accepted())
+	}
+	// Only an explicit StrictHostKeyChecking=no connects, with a warning.
+	var warn strings.Builder
+	d := env.dialer(func(o *Options) {
+		o.Overrides = [][2]string{{"StrictHostKeyChecking", "no"}}
+		o.Warn = &warn
+	})
+	if err := dialErr(t, d, hostOf(srv)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warn.String(), "CHANGED") {
+		t.Errorf("no loud warning: %q", warn.String())
+	}
+}
+
+func portOf(s *sshtest.Server) string { return ":" + strings.TrimPrefix(s.Addr, "127.0.0.1:") }
+
+func TestHashedKnownHostsEntryIsFound(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"HashKnownHosts", "yes"}} })
+	if err := dialErr(t, d, hostOf(srv)); err != nil {
+		t.Fatal(err)
+	}
+	got := lines(t, env.knownHosts())
+	if len(got) != 1 || !strings.HasPrefix(got[0], "|1|") {
+		t.Fatalf("want one hashed line, got %q", got)
+	}
+	strict := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} })
+	if err := dialErr(t, strict, hostOf(srv)); err != nil {
+		t.Fatalf("hashed entry not matched: %v", err)
+	}
+	// appendKnownHost sees the hashed line and does not add another.
+	if err := appendKnownHost(env.knownHosts(), srv.Addr, srv.HostKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lines(t, env.knownHosts())); n != 1 {
+		t.Fatalf("duplicate hashed line: %d lines", n)
+	}
+}
+
+func TestIdentityFileFromConfig(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	keyPath := env.writeKey()
+	moved := filepath.Join(env.home, "deploy_key")
+	if err := os.Rename(keyPath, moved); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(env.home, "ssh_config")
+	os.WriteFile(cfg, []byte("Host myhost\n  HostName 127.0.0.1\n  Port "+strings.TrimPrefix(portOf(srv), ":")+
+		"\n  IdentityFile ~/deploy_key\n  User deployer\n"), 0o600)
+	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: cfg, NoAgent: true, GlobalKnownHosts: []string{}}
+	d, err := NewDialer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h := inventory.Host{Name: "myhost"}
+	if got := d.User(h); got != "deployer" {
+		t.Errorf("user %q", got)
+	}
+	ctx := context.Background()
+	c, err := d.Dial(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}

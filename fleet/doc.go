@@ -1,0 +1,15 @@
+// Package fleet is the engine of the fleet command: it is the only package
+// that speaks SSH.
+//
+// A [Dialer] is built once per run from the user's options (identities,
+// ssh_config, known_hosts) and opens one [Conn] per host; [Run] drives a
+// sliding window of workers over the hosts and returns one [Result] per host,
+// at the host's index, whatever happens to the others. Errors are classified
+// once, by [Classify], into a small vocabulary ([ErrUnreachable], [ErrAuth],
+// [ErrHostKey], [ErrTimeout], [ErrCancelled], and [*ExitError] for a remote
+// command that ran and failed) so that callers decide with errors.Is and
+// errors.As. A [Record] keeps every run on disk.
+//
+// The package never draws on the terminal: progress and output reach the
+// caller as events and per-host writers.
+package fleet

@@ -1,0 +1,356 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Command is one remote command.
+type Command struct {
+	// Line is the command line, run by the user's login shell as
+	// `ssh host 'Line'` would run it.
+	Line string
+	// Env is exported to the command (PSSH_NODENUM...), values quoted.
+	Env [][2]string
+	// Stdin, when set, is sent to the command and then closed; otherwise
+	// the command reads an empty standard input.
+	Stdin io.Reader
+	// Stdout and Stderr receive the output as it arrives; nil discards it.
+	Stdout, Stderr io.Writer
+	// PTY asks for a terminal (ssh -t): stderr then arrives on Stdout.
+	PTY bool
+	// Sudo runs the command as root through sudo.
+	Sudo bool
+	// SudoPassword, when set, is given to sudo when (and only when) it asks;
+	// it never travels in argv and never reaches the command's stdin.
+	SudoPassword []byte
+}
+
+// markers are the run's private prefixes for the lines the wrapper prints
+// on stderr; the random part keeps command output from faking them.
+type markers struct{ pid, prompt, ready string }
+
+func newMarkers() markers {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	m := "fleet-" + hex.EncodeToString(b)
+	return markers{pid: m + "-pid:", prompt: m + "-sudo:", ready: m + "-ready"}
+}
+
+// wrap builds the remote command line. The login shell first prints its PID
+// on stderr: sshd made it a session leader, so the PID is the process group
+// of everything the command starts, which is how a timeout or Ctrl-C kills
+// it (OpenSSH neither kills a command whose connection closes nor honours
+// signals on root sessions). Under sudo, a "ready" line tells that sudo has
+// authenticated, so standard input can flow without being taken for a
+// password.
+func wrap(cmd *Command, m markers) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "printf '%%s%%s\\n' %s \"$$\" >&2; ", Quote(m.pid))
+	body := envPrefix(cmd.Env) + cmd.Line
+	if !cmd.Sudo {
+		b.WriteString(body)
+		return b.String()
+	}
+	inner := "printf '%s\\n' " + Quote(m.ready) + " >&2; " + body
+	if cmd.SudoPassword != nil {
+		fmt.Fprintf(&b, "exec sudo -S -p %s -- /bin/sh -c %s", Quote(m.prompt), Quote(inner))
+	} else {
+		fmt.Fprintf(&b, "exec sudo -n -- /bin/sh -c %s", Quote(inner))
+	}
+	return b.String()
+}
+
+func envPrefix(env [][2]string) string {
+	if len(env) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("export")
+	for _, kv := range env {
+		b.WriteString(" " + kv[0] + "=" + Quote(kv[1]))
+	}
+	b.WriteString("; ")
+	return b.String()
+}
+
+// Quote quotes s for a POSIX shell, so that any value (spaces, quotes,
+// newlines, $) reaches the command as one literal word.
+func Quote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// killGrace bounds how long Exec waits for a killed command to go.
+const killGrace = 5 * time.Second
+
+// Exec runs cmd and waits for it. It returns nil on exit status 0, an
+// *ExitError for another status, or the error that stopped it. When ctx is
+// done the remote command's whole process group is killed before Exec
+// returns; when that cannot be done the connection is closed.
+func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	m := newMarkers()
+	ctl := &control{m: m, sudo: cmd.Sudo, password: cmd.SudoPassword, pidc: make(chan int, 1), ready: make(chan struct{})}
+	out, errw := orDiscard(cmd.Stdout), orDiscard(cmd.Stderr)
+	filter := &stderrFilter{ctl: ctl, out: errw}
+	if cmd.PTY {
+		modes := ssh.TerminalModes{ssh.ECHO: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
+		if err := sess.RequestPty("xterm", 40, 200, modes); err != nil {
+			return fmt.Errorf("pty: %w", err)
+		}
+		filter.out = out
+		sess.Stdout = filter
+	} else {
+		sess.Stdout = out
+		sess.Stderr = filter
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return err
+	}
+	ctl.stdin = stdin
+	if err := sess.Start(wrap(cmd, m)); err != nil {
+		return err
+	}
+	go feedStdin(ctl, cmd.Stdin)
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err := <-done:
+		filter.flush()
+		if ctl.sudoErr != nil {
+			return ctl.sudoErr
+		}
+		return err
+	case <-ctx.Done():
+	}
+	c.kill(ctl, cmd, done)
+	filter.flush()
+	return ctx.Err()
+}
+
+// newSession opens a session, bounded by ctx: NewSession itself can hang on
+// a dead connection (golang/go#26643), and closing the client frees it.
+func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	type res struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := c.client.NewSession()
+		ch <- res{s, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-ctx.Done():
+		c.client.Close()
+		if r := <-ch; r.s != nil {
+			r.s.Close()
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// kill stops a running command after ctx is done: TERM to its process group,
+// KILL a moment later, through a second session (as root when the command
+// runs as root). If the connection cannot do that, closing it is all that is
+// left.
+func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error) {
+	deadline := time.NewTimer(killGrace)
+	defer deadline.Stop()
+	var pid int
+	select {
+	case pid = <-ctl.pidc:
+	case <-done:
+		return
+	case <-deadline.C:
+	}
+	if pid > 1 {
+		script := "/bin/sh -c " + Quote(killScript(pid))
+		kctx, cancel := context.WithTimeout(context.Background(), killGrace)
+		_ = c.Exec(kctx, &Command{Line: script, Sudo: cmd.Sudo, SudoPassword: cmd.SudoPassword})
+		cancel()
+		select {
+		case <-done:
+			return
+		case <-deadline.C:
+		}
+	}
+	c.client.Close()
+	<-done
+}
+
+// killScript signals a process group: TERM, then KILL if anything is left
+// after two seconds. It is written for dash, whose kill takes neither "--"
+// nor "-s SIG" before a negative PID.
+func killScript(pgid int) string {
+	return fmt.Sprintf("kill -TERM -%[1]d 2>/dev/null; i=0; while kill -0 -%[1]d 2>/dev/null && [ $i -lt 20 ]; do "+
+		"sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; kill -KILL -%[1]d 2>/dev/null; true", pgid)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// control carries what the stderr filter learns to the rest of Exec.
+type control struct {
+	m        markers
+	sudo     bool
+	password []byte
+	stdin    io.WriteCloser
+	pidc     chan int
+	ready    chan struct{} // closed when the command itself starts (sudo done)
+	once     sync.Once
+	prompts  int
+	sudoErr  error
+	mu       sync.Mutex
+}
+
+func (c *control) markReady() { c.once.Do(func() { close(c.ready) }) }
+
+// feedStdin sends the command's input once sudo, if any, is done asking, and
+// then closes standard input so that commands reading it end.
+func feedStdin(ctl *control, in io.Reader) {
+	if ctl.sudo {
+		<-ctl.ready
+	}
+	if in != nil {
+		_, _ = io.Copy(ctl.stdin, in)
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	ctl.stdin.Close()
+}
+
+// stderrFilter passes stderr through, taking out the wrapper's marker lines
+// and answering sudo's password prompt. It only looks for markers until the
+// command starts; after that it is a plain pass-through.
+type stderrFilter struct {
+	ctl     *control
+	out     io.Writer
+	buf     []byte
+	passing bool
+}
+
+func (f *stderrFilter) Write(p []byte) (int, error) {
+	if f.passing {
+		return f.out.Write(p)
+	}
+	f.buf = append(f.buf, p...)
+	for !f.passing {
+		if f.ctl.sudo && f.ctl.password != nil && bytes.HasPrefix(f.buf, []byte(f.ctl.m.prompt)) {
+			f.buf = f.buf[len(f.ctl.m.prompt):]
+			f.answerPrompt()
+			continue
+		}
+		i := bytes.IndexByte(f.buf, '\n')
+		if i < 0 {
+			if len(f.buf) > 4096 || (!bytes.HasPrefix([]byte(f.ctl.m.pid), f.buf) && !bytes.HasPrefix([]byte(f.ctl.m.prompt), f.buf) && !bytes.HasPrefix([]byte(f.ctl.m.ready), f.buf) && !f.ctl.sudo) {
+				f.pass()
+			}
+			break
+		}
+		line := string(f.buf[:i])
+		switch {
+		case strings.HasPrefix(line, f.ctl.m.pid):
+			if pid, err := strconv.Atoi(strings.TrimSpace(line[len(f.ctl.m.pid):])); err == nil {
+				f.ctl.pidc <- pid
+			}
+			f.buf = f.buf[i+1:]
+			if !f.ctl.sudo {
+				f.pass()
+			}
+		case f.ctl.sudo && line == f.ctl.m.ready:
+			f.buf = f.buf[i+1:]
+			f.ctl.markReady()
+			f.pass()
+		default:
+			// sudo's own messages ("Sorry, try again", "a password is
+			// required") pass through as the command's stderr.
+			f.noteSudoMessage(line)
+			if _, err := f.out.Write(f.buf[:i+1]); err != nil {
+				return len(p), err
+			}
+			f.buf = f.buf[i+1:]
+		}
+	}
+	return len(p), nil
+}
+
+// pass switches to pass-through, flushing what is buffered.
+func (f *stderrFilter) pass() {
+	f.passing = true
+	if len(f.buf) > 0 {
+		_, _ = f.out.Write(f.buf)
+		f.buf = nil
+	}
+}
+
+func (f *stderrFilter) flush() {
+	if !f.passing && len(f.buf) > 0 {
+		_, _ = f.out.Write(f.buf)
+		f.buf = nil
+	}
+	f.ctl.markReady()
+}
+
+// answerPrompt writes the password on the first prompt; a second prompt
+// means the password was refused, so standard input is closed and sudo
+// gives up instead of retrying with whatever comes next.
+func (f *stderrFilter) answerPrompt() {
+	f.ctl.prompts++
+	f.ctl.mu.Lock()
+	defer f.ctl.mu.Unlock()
+	if f.ctl.prompts == 1 {
+		_, _ = f.ctl.stdin.Write(append(append([]byte{}, f.ctl.password...), '\n'))
+		return
+	}
+	f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "incorrect sudo password", Hint: "check the password given with -S"}
+	f.ctl.stdin.Close()
+}
+
+func (f *stderrFilter) noteSudoMessage(line string) {
+	if f.ctl.sudo && strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
+		f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
+	}
+}
+
+// errSudo marks sudo refusing to run the command: the host was reached and
+// the command did not run, so it counts as a failure on that host.
+var errSudo = errors.New("sudo failed")

@@ -1,0 +1,185 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+)
+
+func execOn(t *testing.T, c *Conn, cmd *Command) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return Classify(ctx, c.Exec(ctx, cmd))
+}
+
+func TestExecExitStatusAndStreams(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	c := dial(t, env.dialer(), srv)
+	tests := []struct {
+		line           string
+		status         int // -1: success
+		signal         string
+		stdout, stderr string
+	}{
+		{line: "echo out; echo err >&2", status: -1, stdout: "out\n", stderr: "err\n"},
+		{line: "exit 3", status: 3},
+		{line: "echo partial; exit 5", status: 5, stdout: "partial\n"},
+		{line: "kill -TERM $$", status: 143, signal: "TERM"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := execOn(t, c, &Command{Line: tt.line, Stdout: &out, Stderr: &errb})
+			var ee *ExitError
+			switch {
+			case tt.status < 0 && err != nil:
+				t.Fatalf("want success, got %v", err)
+			case tt.status >= 0 && !errors.As(err, &ee):
+				t.Fatalf("want *ExitError, got %T %v", err, err)
+			case tt.status >= 0 && (ee.Status != tt.status || ee.Signal != tt.signal):
+				t.Fatalf("got status %d signal %q, want %d %q", ee.Status, ee.Signal, tt.status, tt.signal)
+			}
+			if out.String() != tt.stdout || errb.String() != tt.stderr {
+				t.Errorf("stdout %q stderr %q, want %q %q", out.String(), errb.String(), tt.stdout, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestExecLargeOutputBothStreams(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	c := dial(t, env.dialer(), srv)
+	var out, errb countWriter
+	err := execOn(t, c, &Command{Line: "head -c 10000000 /dev/zero & head -c 3000000 /dev/zero >&2; wait", Stdout: &out, Stderr: &errb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.n != 10_000_000 || errb.n != 3_000_000 {
+		t.Fatalf("got %d bytes of stdout and %d of stderr", out.n, errb.n)
+	}
+}
+
+type countWriter struct{ n int }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func TestExecStdinAndEmptyStdin(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	c := dial(t, env.dialer(), srv)
+	var out bytes.Buffer
+	if err := execOn(t, c, &Command{Line: "cat", Stdin: strings.NewReader("hello\nworld\n"), Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "hello\nworld\n" {
+		t.Fatalf("cat echoed %q", out.String())
+	}
+	out.Reset()
+	// Without input the command reads EOF at once instead of hanging, as
+	// pssh gives commands an empty stdin.
+	if err := execOn(t, c, &Command{Line: "cat; echo eof", Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "eof\n" {
+		t.Fatalf("got %q", out.String())
+	}
+}
+
+func TestExecEnvIsQuoted(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	c := dial(t, env.dialer(), srv)
+	tricky := `it's "quoted" $HOME; rm -rf /tmp/nothing` + "\nline2"
+	var out bytes.Buffer
+	err := execOn(t, c, &Command{Line: `printf '%s' "$PSSH_HOST"`, Env: [][2]string{{"PSSH_HOST", tricky}}, Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != tricky {
+		t.Fatalf("got %q, want %q", out.String(), tricky)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for _, s := range []string{"", "plain", "a b", "it's", `"x"`, "$(id)", "`id`", "a\nb", "\\", "'", "''"} {
+		var out bytes.Buffer
+		cmd := execLocal(t, "printf '%s' "+Quote(s), &out)
+		if cmd != nil {
+			t.Fatalf("quote %q: %v", s, cmd)
+		}
+		if out.String() != s {
+			t.Errorf("Quote(%q) = %s: the shell read %q", s, Quote(s), out.String())
+		}
+	}
+}
+
+// TestTimeoutKillsRemoteCommand proves what OpenSSH does not do by itself:
+// a command whose connection goes away keeps running, so fleet kills its
+// process group.
+func TestTimeoutKillsRemoteCommand(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	start := time.Now()
+	results := Run(context.Background(), d, []hostT{hostOf(srv)}, RunOptions{Timeout: 500 * time.Millisecond},
+		func(ctx context.Context, c *Conn, r *Result) error {
+			return c.Exec(ctx, &Command{Line: "sleep 30 & echo $! > " + pidFile + "; wait"})
+		})
+	r := results[0]
+	if r.Outcome != TimedOut || !errors.Is(r.Err, ErrTimeout) {
+		t.Fatalf("outcome %v err %v, want timeout", r.Outcome, r.Err)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Errorf("timeout took %s", el)
+	}
+	assertKilled(t, pidFile)
+}
+
+func TestCancelKillsRemoteCommand(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	go func() {
+		<-started
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+	}()
+	results := Run(ctx, d, []hostT{hostOf(srv)}, RunOptions{}, func(ctx context.Context, c *Conn, r *Result) error {
+		close(started)
+		return c.Exec(ctx, &Command{Line: "sleep 30 & echo $! > " + pidFile + "; wait"})
+	})
+	if r := results[0]; r.Outcome != Cancelled || !errors.Is(r.Err, ErrCancelled) {
+		t.Fatalf("outcome %v err %v, want cancelled", r.Outcome, r.Err)
+	}
+	assertKilled(t, pidFile)
+}
+
+func assertKilled(t *testing.T, pidFile string) {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(pid) {
+		t.Fatalf("remote sleep (pid %d) still running", pid)
+	}
+}

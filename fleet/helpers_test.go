@@ -1,0 +1,176 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// testEnv is a home folder with a client key, and test servers that accept
+// that key.
+type testEnv struct {
+	t    *testing.T
+	home string
+	priv ed25519.PrivateKey
+	key  ssh.Signer
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{t: t, home: home, priv: priv, key: key}
+}
+
+// writeKey saves the client key as the default identity ~/.ssh/id_ed25519.
+func (e *testEnv) writeKey() string {
+	e.t.Helper()
+	pemBlock, err := ssh.MarshalPrivateKey(e.priv, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.home, ".ssh", "id_ed25519")
+	if err := os.WriteFile(path, pem.EncodeToMemory(pemBlock), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+// server starts a test server that accepts the env's key.
+func (e *testEnv) server(cfg sshtest.Config) *sshtest.Server {
+	cfg.AuthorizedKeys = append(cfg.AuthorizedKeys, e.key.PublicKey())
+	return sshtest.Start(e.t, cfg)
+}
+
+// knowHost records the server's key in ~/.ssh/known_hosts.
+func (e *testEnv) knowHost(srv *sshtest.Server) {
+	e.t.Helper()
+	f, err := os.OpenFile(e.knownHosts(), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(srv.KnownHostsLine() + "\n"); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) knownHosts() string { return filepath.Join(e.home, ".ssh", "known_hosts") }
+
+// dialer builds a Dialer that uses only the env: no agent, no ssh_config,
+// no system known_hosts.
+func (e *testEnv) dialer(mutate ...func(*Options)) *Dialer {
+	e.t.Helper()
+	e.writeKey()
+	o := Options{Home: e.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true,
+		GlobalKnownHosts: []string{}, ConnectTimeout: 5 * time.Second}
+	for _, m := range mutate {
+		m(&o)
+	}
+	d, err := NewDialer(o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func hostOf(srv *sshtest.Server) inventory.Host {
+	h := inventory.Host{Name: srv.Host, Port: srv.Port}
+	h.Label = h.String()
+	return h
+}
+
+// dial connects to srv or fails the test.
+func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx, hostOf(srv))
+	if err != nil {
+		t.Fatalf("dial %s: %v", srv.Addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// lines counts the non-empty lines of a file.
+func lines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// checkGoroutines fails the test when goroutines started during it are
+// still running shortly after it ends (bounded wait).
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			if runtime.NumGoroutine() <= before {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
+	})
+}
+
+// processGone reports whether pid has exited (a zombie counts as gone: this
+// container's init does not reap orphans).
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// waitGone waits up to 3 s for pid to exit.
+func waitGone(pid int) bool {
+	for i := 0; i < 150; i++ {
+		if processGone(pid) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}

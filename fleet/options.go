@@ -1,0 +1,66 @@
+package fleet
+
+import (
+	"io"
+	"time"
+)
+
+// Options configures a Dialer. The zero value dials with the user's
+// ~/.ssh/config, agent, default keys and known_hosts, accept-new host keys and
+// a 10 s connect timeout.
+type Options struct {
+	// User is the default login user (-l): below a user written in the host
+	// list, above ssh_config's User. "" falls back to ssh_config, then the
+	// local user.
+	User string
+	// Port is the default port (ssh -p via -x): below a port in the host
+	// list, above ssh_config's Port. 0 falls back to ssh_config, then 22.
+	Port int
+	// IdentityFiles are keys given on the command line (--identity, ssh -i),
+	// offered before ssh_config's and the default ones.
+	IdentityFiles []string
+	// ConfigFile is the ssh_config file (-F). "" reads ~/.ssh/config and
+	// /etc/ssh/ssh_config; "none" reads no file.
+	ConfigFile string
+	// Overrides are -O/-o Key=Value settings; they win over ssh_config, as
+	// ssh -o does. Keys are case-insensitive; IdentityFile may repeat.
+	Overrides [][2]string
+	// ProxyJump is -J: it wins over ssh_config's ProxyJump.
+	ProxyJump string
+	// ConnectTimeout bounds TCP connect, SSH handshake and authentication of
+	// each host. 0 means ssh_config's ConnectTimeout, else 10 s.
+	ConnectTimeout time.Duration
+	// Password returns the password (-A); it is asked once by the caller
+	// and also tried as the passphrase of encrypted keys, as pssh does.
+	// nil disables password authentication.
+	Password func() ([]byte, error)
+	// Passphrase asks for the passphrase of an encrypted key file (used when
+	// Password is nil or its answer does not decrypt the key). nil skips
+	// encrypted keys with a warning.
+	Passphrase func(file string) ([]byte, error)
+	// Warn receives warnings (a weakened host-key policy, a key that could
+	// not be read). nil discards them.
+	Warn io.Writer
+	// NoAgent ignores SSH_AUTH_SOCK.
+	NoAgent bool
+	// Home is the user's home directory; "" uses os.UserHomeDir. Tests set it.
+	Home string
+	// LocalUser is the local user name; "" asks the OS. Tests set it.
+	LocalUser string
+	// GlobalKnownHosts replaces /etc/ssh/ssh_known_hosts (tests set it).
+	GlobalKnownHosts []string
+	// MaxHandshakes bounds handshakes in flight across all hosts; 0 means 128.
+	MaxHandshakes int
+	// Retries is how many times a connection reset during the handshake is
+	// retried (sshd's MaxStartups drops); 0 means 2, negative means none.
+	Retries int
+}
+
+const (
+	defaultConnectTimeout = 10 * time.Second
+	defaultKeepalive      = 15 * time.Second
+	defaultKeepaliveMax   = 3
+	// maxKeysOffered stays below sshd's default MaxAuthTries (6) so that a
+	// password, when there is one, still gets its turn.
+	maxKeysOffered = 5
+)

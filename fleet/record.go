@@ -1,0 +1,197 @@
+package fleet
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// RunInfo is what run.json says about a run. It never holds a secret: the
+// caller gives the command line with passwords already out of it (fleet
+// asks for them on the terminal, so they are never in argv).
+type RunInfo struct {
+	ID      string         `json:"id"`
+	Command string         `json:"command"` // run, copy, slurp, provision
+	Args    []string       `json:"args"`    // the command line, without the program name
+	Options map[string]any `json:"options,omitempty"`
+	Start   time.Time      `json:"start"`
+	End     *time.Time     `json:"end"` // null while the run is live or if it was killed outright
+	Status  *int           `json:"status"`
+	RerunOf string         `json:"rerun_of,omitempty"`
+	PID     int            `json:"pid"`
+	Hosts   []HostInfo     `json:"hosts"`
+}
+
+// HostInfo is one host's line in run.json.
+type HostInfo struct {
+	Label    string     `json:"label"`
+	Host     string     `json:"host"` // as written: [user@]host[:port]
+	User     string     `json:"user,omitempty"`
+	Outcome  Outcome    `json:"outcome"`
+	ExitCode int        `json:"exit_code"`
+	Changed  bool       `json:"changed,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Start    *time.Time `json:"start,omitempty"`
+	End      *time.Time `json:"end,omitempty"`
+	Log      string     `json:"log"`
+}
+
+// Record is the on-disk record of one run: run.json, one log per host
+// written as output arrives, and pssh host files "failed" and "succeeded".
+// Folders are 0700 and files 0600: output may be sensitive.
+type Record struct {
+	Dir  string
+	info RunInfo
+	mu   sync.Mutex
+}
+
+// StateDir is where fleet keeps its state: $FLEET_STATE_DIR, else
+// $XDG_STATE_HOME/fleet, else ~/.local/state/fleet.
+func StateDir() (string, error) {
+	if d := os.Getenv("FLEET_STATE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "fleet"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("state dir: %w (set FLEET_STATE_DIR)", err)
+	}
+	return filepath.Join(home, ".local", "state", "fleet"), nil
+}
+
+// NewRecord creates the record of a run that starts now under
+// stateDir/runs, writes its first run.json and points "latest" at it.
+func NewRecord(stateDir string, info RunInfo, hosts []inventory.Host) (*Record, error) {
+	runs := filepath.Join(stateDir, "runs")
+	if err := os.MkdirAll(runs, 0o700); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if info.Start.IsZero() {
+		info.Start = time.Now()
+	}
+	info.ID = newRunID(info.Start)
+	info.PID = os.Getpid()
+	dir := filepath.Join(runs, info.ID)
+	if err := os.MkdirAll(filepath.Join(dir, "hosts"), 0o700); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	info.Hosts = make([]HostInfo, len(hosts))
+	for i, h := range hosts {
+		info.Hosts[i] = HostInfo{Label: h.Label, Host: h.String(), User: h.User, Outcome: NotStarted,
+			ExitCode: -1, Log: filepath.Join("hosts", logName(h.Label))}
+	}
+	r := &Record{Dir: dir, info: info}
+	if err := r.writeInfo(); err != nil {
+		return nil, err
+	}
+	// latest is a relative symlink replaced atomically, so a reader never
+	// sees it missing.
+	tmp := filepath.Join(runs, ".latest-"+info.ID)
+	if err := os.Symlink(info.ID, tmp); err == nil {
+		if err := os.Rename(tmp, filepath.Join(runs, "latest")); err != nil {
+			os.Remove(tmp)
+		}
+	}
+	return r, nil
+}
+
+// ID is the run's id.
+func (r *Record) ID() string { return r.info.ID }
+
+// newRunID sorts by time and is unique across processes.
+func newRunID(t time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}
+
+// logName makes a label a safe file name.
+func logName(label string) string {
+	s := strings.NewReplacer("/", "_", "\x00", "_").Replace(label)
+	if s == "" || s == "." || s == ".." {
+		s = "_" + s
+	}
+	return s + ".log"
+}
+
+// HostLog opens the log of the host at index i. Write its stdout and stderr
+// through the returned log's Stdout and Stderr; Close it when the host ends.
+func (r *Record) HostLog(i int) (*HostLog, error) {
+	f, err := os.OpenFile(filepath.Join(r.Dir, r.info.Hosts[i].Log), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	return newHostLog(f), nil
+}
+
+// Finish writes the results, the end time and the exit status to run.json
+// and the failed and succeeded host files. It may be called once.
+func (r *Record) Finish(results []Result, status int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end := time.Now()
+	r.info.End = &end
+	r.info.Status = &status
+	var failed, succeeded strings.Builder
+	for _, res := range results {
+		h := &r.info.Hosts[res.Index]
+		h.Outcome, h.ExitCode, h.Changed = res.Outcome, res.ExitCode, res.Changed
+		h.Error = res.Reason()
+		if !res.Start.IsZero() {
+			s, e := res.Start, res.End
+			h.Start, h.End = &s, &e
+		}
+		if res.Outcome == OK {
+			fmt.Fprintln(&succeeded, h.Host)
+		} else {
+			fmt.Fprintln(&failed, h.Host)
+		}
+	}
+	err := errors.Join(
+		writeFile(filepath.Join(r.Dir, "failed"), []byte(failed.String())),
+		writeFile(filepath.Join(r.Dir, "succeeded"), []byte(succeeded.String())),
+		r.writeInfo())
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
+}
+
+func (r *Record) writeInfo() error {
+	b, err := json.MarshalIndent(r.info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(r.Dir, "run.json"), append(b, '\n'))
+}
+
+// writeFile replaces name atomically: readers see the old or the new file,
+// never half of one.
+func writeFile(name string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

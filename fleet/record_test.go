@@ -1,0 +1,149 @@
+package fleet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+func TestRecordLayoutAndPermissions(t *testing.T) {
+	state := t.TempDir()
+	hosts, err := inventory.ParseArgs("root@a:2222 b b", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inventory.Label(hosts)
+	rec, err := NewRecord(state, RunInfo{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While live, run.json has no end.
+	var info RunInfo
+	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
+	if info.End != nil || len(info.Hosts) != 3 || info.Hosts[2].Label != "b.1" {
+		t.Fatalf("live run.json: %+v", info)
+	}
+	log, err := rec.HostLog(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(log.Stdout(), "line one\npartial")
+	fmt.Fprint(log.Stderr(), "oops\n")
+	fmt.Fprint(log.Stdout(), " end\n")
+	fmt.Fprint(log.Stdout(), "no newline")
+	log.Close()
+	results := []Result{
+		{Index: 0, Host: hosts[0], Outcome: OK, ExitCode: 0},
+		{Index: 1, Host: hosts[1], Outcome: Failed, ExitCode: 5, Err: &ExitError{Status: 5}},
+		{Index: 2, Host: hosts[2], Outcome: Unreachable, ExitCode: -1, Err: &Error{Kind: ErrUnreachable, Reason: "connection refused"}},
+	}
+	if err := rec.Finish(results, 4); err != nil {
+		t.Fatal(err)
+	}
+	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
+	if info.End == nil || *info.Status != 4 || info.Hosts[1].Outcome != Failed || info.Hosts[2].Error != "unreachable: connection refused" {
+		t.Fatalf("final run.json: %+v", info)
+	}
+	if got := lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {
+		t.Errorf("failed = %q", got)
+	}
+	if got := lines(t, filepath.Join(rec.Dir, "succeeded")); strings.Join(got, ",") != "root@a:2222" {
+		t.Errorf("succeeded = %q", got)
+	}
+	logLines := lines(t, filepath.Join(rec.Dir, "hosts", "root@a:2222.log"))
+	want := []string{"out | line one", "err | oops", "out | partial end", "out | no newline"}
+	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z `)
+	if len(logLines) != len(want) {
+		t.Fatalf("log: %q", logLines)
+	}
+	for i, l := range logLines {
+		if !stamp.MatchString(l) || !strings.HasSuffix(l, want[i]) {
+			t.Errorf("log line %d = %q, want a timestamp and %q", i, l, want[i])
+		}
+	}
+	// Private: folders 0700, files 0600.
+	filepath.Walk(state, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if fi.IsDir() {
+			want = 0o700
+		}
+		if p != state && fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %o, want %o", p, fi.Mode().Perm(), want)
+		}
+		return nil
+	})
+	latest, err := os.Readlink(filepath.Join(state, "runs", "latest"))
+	if err != nil || latest != rec.ID() {
+		t.Errorf("latest -> %q (%v), want %s", latest, err, rec.ID())
+	}
+}
+
+func TestRecordsOfConcurrentRunsDoNotMix(t *testing.T) {
+	state := t.TempDir()
+	hosts, _ := inventory.ParseArgs("a b c", "test")
+	inventory.Label(hosts)
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec, err := NewRecord(state, RunInfo{Command: "run", Args: []string{fmt.Sprint(i)}}, hosts)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = rec.ID()
+			if err := rec.Finish(nil, 0); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, id := range ids {
+		if seen[id] {
+			t.Fatalf("two runs share id %s", id)
+		}
+		seen[id] = true
+		var info RunInfo
+		readJSON(t, filepath.Join(state, "runs", id, "run.json"), &info)
+		if info.Args[0] != fmt.Sprint(i) {
+			t.Fatalf("run %s holds the args of another run: %v", id, info.Args)
+		}
+	}
+}
+
+func TestStateDir(t *testing.T) {
+	t.Setenv("FLEET_STATE_DIR", "/x/state")
+	if d, _ := StateDir(); d != "/x/state" {
+		t.Errorf("FLEET_STATE_DIR: %s", d)
+	}
+	t.Setenv("FLEET_STATE_DIR", "")
+	t.Setenv("XDG_STATE_HOME", "/xdg")
+	if d, _ := StateDir(); d != "/xdg/fleet" {
+		t.Errorf("XDG_STATE_HOME: %s", d)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, errors.Join(err))
+	}
+}

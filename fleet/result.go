@@ -1,0 +1,123 @@
+package fleet
+
+import (
+	"errors"
+	"time"
+
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// Outcome is how one host's work ended.
+type Outcome int
+
+// The outcomes, from best to worst as a summary orders them.
+const (
+	// OK: the work ran and succeeded.
+	OK Outcome = iota
+	// Failed: the host was reached but the work failed there (a command exited non-zero).
+	Failed
+	// Unreachable: no usable SSH session (refused, auth, host key, connection lost).
+	Unreachable
+	// TimedOut: a timeout passed; the remote command was killed.
+	TimedOut
+	// Cancelled: interrupted while running; the remote command was killed.
+	Cancelled
+	// NotStarted: the run stopped before this host was started.
+	NotStarted
+)
+
+var outcomeNames = [...]string{"ok", "failed", "unreachable", "timeout", "cancelled", "not-started"}
+
+// String returns the outcome's lower-case name, as run records and --json write it.
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) {
+		return "unknown"
+	}
+	return outcomeNames[o]
+}
+
+// MarshalText writes the outcome's name.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads an outcome's name.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	for i, n := range outcomeNames {
+		if n == string(b) {
+			*o = Outcome(i)
+			return nil
+		}
+	}
+	return errors.New("unknown outcome " + string(b))
+}
+
+// OutcomeOf maps a classified error to an outcome: nil is OK.
+func OutcomeOf(err error) Outcome {
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return OK
+	case errors.As(err, &ee):
+		return Failed
+	case errors.Is(err, ErrTimeout):
+		return TimedOut
+	case errors.Is(err, ErrCancelled):
+		return Cancelled
+	case errors.Is(err, ErrUnreachable), errors.Is(err, ErrAuth), errors.Is(err, ErrHostKey):
+		return Unreachable
+	}
+	return Failed
+}
+
+// Result is what happened on one host. Run returns one per host, at the
+// host's index in the input.
+type Result struct {
+	Host     inventory.Host
+	Index    int
+	Outcome  Outcome
+	Err      error // nil when Outcome is OK; classified (see Classify)
+	ExitCode int   // the remote command's exit status; -1 when it did not report one
+	Changed  bool  // the work changed something on the host (copy, provision)
+	Stdout   []byte
+	Stderr   []byte
+	Start    time.Time // zero when not started
+	End      time.Time
+}
+
+// Duration is how long the host's work took.
+func (r *Result) Duration() time.Duration {
+	if r.Start.IsZero() || r.End.IsZero() {
+		return 0
+	}
+	return r.End.Sub(r.Start)
+}
+
+// Reason is a one-line explanation of a result that is not OK, for
+// summaries; "" when OK.
+func (r *Result) Reason() string {
+	if r.Err == nil {
+		return ""
+	}
+	return r.Err.Error()
+}
+
+// Summary counts results by outcome.
+type Summary [NotStarted + 1]int
+
+// Summarize counts the outcomes of results.
+func Summarize(results []Result) Summary {
+	var s Summary
+	for i := range results {
+		s[results[i].Outcome]++
+	}
+	return s
+}
+
+// Succeeded reports whether every host is OK.
+func (s Summary) Succeeded() bool {
+	for o, n := range s {
+		if Outcome(o) != OK && n > 0 {
+			return false
+		}
+	}
+	return true
+}

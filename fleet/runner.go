@@ -1,0 +1,138 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// Task is the work done on one connected host. It fills what it learns into
+// r (exit code, output, Changed) and returns the error that ended the work,
+// nil on success; Run classifies it. ctx carries the host's timeout and the
+// run's cancellation, and a Task must honour it.
+type Task func(ctx context.Context, c *Conn, r *Result) error
+
+// EventKind says what happened to a host.
+type EventKind int
+
+const (
+	// HostStarted: a worker took the host and starts dialling.
+	HostStarted EventKind = iota
+	// HostDone: the host has its final Result.
+	HostDone
+)
+
+// Event reports progress to the caller. Events of one host arrive in order;
+// events of different hosts arrive from different goroutines.
+type Event struct {
+	Kind   EventKind
+	Index  int
+	Host   inventory.Host
+	Result *Result // set on HostDone; the caller must not modify it
+}
+
+// RunOptions controls Run.
+type RunOptions struct {
+	// Parallel bounds the hosts in flight (a sliding window); <= 0 means 32.
+	Parallel int
+	// Timeout bounds each host's task, after it is connected; 0 means none.
+	Timeout time.Duration
+	// OnEvent, when set, is called for every event. It must be quick and
+	// safe for concurrent use.
+	OnEvent func(Event)
+	// MaxFail, when > 0, stops starting new hosts once that many have
+	// failed; hosts not started are reported NotStarted.
+	MaxFail int
+}
+
+// Run dials every host through d and runs task on it, at most
+// opts.Parallel at a time. It returns when every host has a result: one
+// failing host never stops the others. Cancelling ctx stops starting hosts
+// (they end NotStarted) and cancels the running ones (Cancelled).
+func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions, task Task) []Result {
+	par := opts.Parallel
+	if par <= 0 {
+		par = 32
+	}
+	results := make([]Result, len(hosts))
+	for i, h := range hosts {
+		results[i] = Result{Host: h, Index: i, Outcome: NotStarted, ExitCode: -1,
+			Err: &Error{Kind: ErrCancelled, Reason: "not started"}}
+	}
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var failed atomic.Int64
+	var g errgroup.Group
+	g.SetLimit(par)
+	for i := range hosts {
+		if runCtx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if runCtx.Err() != nil { // cancelled while waiting for a slot
+				return nil
+			}
+			r := &results[i]
+			runHost(runCtx, d, opts, task, r)
+			if opts.OnEvent != nil {
+				opts.OnEvent(Event{Kind: HostDone, Index: i, Host: r.Host, Result: r})
+			}
+			if r.Outcome != OK && opts.MaxFail > 0 && failed.Add(1) >= int64(opts.MaxFail) {
+				stop(fmt.Errorf("%w: %d hosts failed (--max-fail)", ErrCancelled, opts.MaxFail))
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // workers always return nil: results carry the errors
+	if opts.OnEvent != nil {
+		for i := range results {
+			if results[i].Outcome == NotStarted {
+				opts.OnEvent(Event{Kind: HostDone, Index: i, Host: results[i].Host, Result: &results[i]})
+			}
+		}
+	}
+	return results
+}
+
+// runHost fills r with the outcome of one host. A panic in a task fails that
+// host only.
+func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Result) {
+	r.Start = time.Now()
+	r.Err = nil
+	if opts.OnEvent != nil {
+		opts.OnEvent(Event{Kind: HostStarted, Index: r.Index, Host: r.Host})
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r.Err = fmt.Errorf("internal error: %v\n%s", p, debug.Stack())
+		}
+		r.End = time.Now()
+		r.Outcome = OutcomeOf(r.Err)
+		var ee *ExitError
+		if errors.As(r.Err, &ee) {
+			r.ExitCode = ee.Status
+		} else if r.Err == nil {
+			r.ExitCode = 0
+		}
+	}()
+	c, err := d.Dial(ctx, r.Host)
+	if err != nil {
+		r.Err = Classify(ctx, err)
+		return
+	}
+	defer c.Close()
+	tctx, cancel := ctx, context.CancelFunc(func() {})
+	if opts.Timeout > 0 {
+		tctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, &Error{Kind: ErrTimeout,
+			Reason: fmt.Sprintf("still running after %s (-t)", opts.Timeout)})
+	}
+	defer cancel()
+	r.Err = Classify(tctx, task(tctx, c, r))
+}

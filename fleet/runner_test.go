@@ -1,0 +1,145 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+func TestRunManyHostsSlidingWindow(t *testing.T) {
+	checkGoroutines(t)
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	env.knowHost(srv)
+	d := env.dialer()
+	hosts := make([]inventory.Host, 500)
+	for i := range hosts {
+		hosts[i] = hostOf(srv)
+	}
+	inventory.Label(hosts)
+	var inFlight, peak atomic.Int32
+	onEvent := func(e Event) {
+		if e.Kind == HostDone {
+			inFlight.Add(-1)
+			return
+		}
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+	}
+	results := Run(context.Background(), d, hosts, RunOptions{Parallel: 50, OnEvent: onEvent},
+		func(ctx context.Context, c *Conn, r *Result) error {
+			time.Sleep(20 * time.Millisecond)
+			return nil
+		})
+	s := Summarize(results)
+	if s[OK] != 500 {
+		t.Fatalf("summary %v", s)
+	}
+	for i, r := range results {
+		if r.Index != i || r.Host.Label != hosts[i].Label || r.ExitCode != 0 {
+			t.Fatalf("result %d is %+v", i, r)
+		}
+	}
+	if p := peak.Load(); p > 50 || p < 10 {
+		t.Errorf("peak in flight %d, want at most 50 and a real window", p)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+}
+
+func TestRunOneHostFailingDoesNotStopOthers(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := inventory.Host{Name: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port}
+	l.Close()
+	hosts := []inventory.Host{hostOf(srv), dead, hostOf(srv), hostOf(srv)}
+	inventory.Label(hosts)
+	results := Run(context.Background(), env.dialer(), hosts, RunOptions{Parallel: 2},
+		func(ctx context.Context, c *Conn, r *Result) error {
+			if r.Index == 2 {
+				return c.Exec(ctx, &Command{Line: "exit 7"})
+			}
+			if r.Index == 3 {
+				panic("boom")
+			}
+			return c.Exec(ctx, &Command{Line: "true"})
+		})
+	want := []Outcome{OK, Unreachable, Failed, Failed}
+	for i, r := range results {
+		if r.Outcome != want[i] {
+			t.Errorf("host %d: %v (%v), want %v", i, r.Outcome, r.Err, want[i])
+		}
+	}
+	if results[2].ExitCode != 7 {
+		t.Errorf("exit code %d", results[2].ExitCode)
+	}
+}
+
+func TestRunCancelledBeforeStartAndMaxFail(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer()
+	hosts := make([]inventory.Host, 10)
+	for i := range hosts {
+		hosts[i] = hostOf(srv)
+	}
+	inventory.Label(hosts)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var events sync.Map
+	results := Run(ctx, d, hosts, RunOptions{OnEvent: func(e Event) {
+		if e.Kind == HostDone {
+			events.Store(e.Index, e.Result.Outcome)
+		}
+	}}, func(context.Context, *Conn, *Result) error { return nil })
+	for i, r := range results {
+		if r.Outcome != NotStarted {
+			t.Fatalf("host %d: %v", i, r.Outcome)
+		}
+		if o, ok := events.Load(i); !ok || o != NotStarted {
+			t.Fatalf("host %d: no HostDone event for a host not started", i)
+		}
+	}
+	results = Run(context.Background(), d, hosts, RunOptions{Parallel: 1, MaxFail: 2},
+		func(context.Context, *Conn, *Result) error { return &ExitError{Status: 1} })
+	s := Summarize(results)
+	if s[Failed] != 2 || s[NotStarted] != 8 {
+		t.Fatalf("--max-fail 2 gave %v", s)
+	}
+}
+
+func TestOutcomeOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want Outcome
+	}{
+		{nil, OK},
+		{&ExitError{Status: 2}, Failed},
+		{&Error{Kind: ErrAuth}, Unreachable},
+		{&Error{Kind: ErrHostKey}, Unreachable},
+		{&Error{Kind: ErrTimeout}, TimedOut},
+		{&Error{Kind: ErrCancelled}, Cancelled},
+		{&Error{Kind: errSudo}, Failed},
+		{errors.New("other"), Failed},
+	}
+	for _, tt := range tests {
+		if got := OutcomeOf(tt.err); got != tt.want {
+			t.Errorf("OutcomeOf(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
