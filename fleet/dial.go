@@ -295,7 +295,12 @@ func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
 	d.mu.Unlock()
 	j.once.Do(func() { j.client, j.err = d.dialChain(context.WithoutCancel(ctx), spec) })
 	if j.err != nil {
-		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("jump host %s: %v", spec, j.err), Err: j.err}
+		reason := j.err.Error()
+		var fe *Error
+		if errors.As(j.err, &fe) && fe.Reason != "" {
+			reason = fe.Reason
+		}
+		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("jump host %s: %s", spec, reason), Err: j.err}
 	}
 	return j.client, nil
 }

@@ -2,14 +2,20 @@ package fleet
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
@@ -226,4 +232,99 @@ func TestIdentityFileFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(env.priv, "", []byte("open sesame"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(env.home, "enc_key")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true, GlobalKnownHosts: []string{},
+		IdentityFiles: []string{keyFile},
+		Passphrase: func(file string) ([]byte, error) {
+			asked++
+			if file != keyFile {
+				t.Errorf("asked for %s", file)
+			}
+			return []byte("open sesame"), nil
+		}}
+	d, err := NewDialer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Prepare([]inventory.Host{hostOf(srv), hostOf(srv)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := dialErr(t, d, hostOf(srv)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked != 1 {
+		t.Fatalf("passphrase asked %d times", asked)
+	}
+}
+
+// resetOnce proxies to target, resetting the first connection as sshd does
+// past MaxStartups.
+func resetOnce(t *testing.T, target string) (addr string, accepted *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if n.Add(1) == 1 {
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				continue
+			}
+			go func() {
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					c.Close()
+					return
+				}
+				go func() { io.Copy(up, c); up.Close() }()
+				io.Copy(c, up)
+				c.Close()
+			}()
+		}
+	}()
+	return l.Addr().String(), &n
+}
+
+func TestDialRetriesConnectionReset(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	addr, accepted := resetOnce(t, srv.Addr)
+	_, port, _ := net.SplitHostPort(addr)
+	h := inventory.Host{Name: "127.0.0.1"}
+	fmt.Sscan(port, &h.Port)
+	d := env.dialer()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx, h)
+	if err != nil {
+		t.Fatalf("a reset before auth was not retried: %v", err)
+	}
+	c.Close()
+	if accepted.Load() != 2 {
+		t.Errorf("%d connections, want 2", accepted.Load())
+	}
 }

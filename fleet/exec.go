@@ -281,7 +281,9 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 		}
 		i := bytes.IndexByte(f.buf, '\n')
 		if i < 0 {
-			if len(f.buf) > 4096 || (!bytes.HasPrefix([]byte(f.ctl.m.pid), f.buf) && !bytes.HasPrefix([]byte(f.ctl.m.prompt), f.buf) && !bytes.HasPrefix([]byte(f.ctl.m.ready), f.buf) && !f.ctl.sudo) {
+			// Before the markers only shell start-up text can come, in
+			// whole lines; a runaway partial line is given up on.
+			if len(f.buf) > 4096 {
 				f.pass()
 			}
 			break

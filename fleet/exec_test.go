@@ -183,3 +183,27 @@ func assertKilled(t *testing.T, pidFile string) {
 		t.Fatalf("remote sleep (pid %d) still running", pid)
 	}
 }
+
+// A login shell that prints on stderr before the wrapper's marker (a chatty
+// .bashrc) must neither hide the marker from fleet nor leak it.
+func TestStderrFilterWithStartupNoise(t *testing.T) {
+	m := newMarkers()
+	ctl := &control{m: m, pidc: make(chan int, 1), ready: make(chan struct{})}
+	var out bytes.Buffer
+	f := &stderrFilter{ctl: ctl, out: &out}
+	for _, chunk := range []string{"Welcome", " to host\n", m.pid[:5], m.pid[5:] + "4242\n", "real ", "stderr\n"} {
+		f.Write([]byte(chunk))
+	}
+	f.flush()
+	select {
+	case pid := <-ctl.pidc:
+		if pid != 4242 {
+			t.Fatalf("pid %d", pid)
+		}
+	default:
+		t.Fatal("pid marker not seen")
+	}
+	if out.String() != "Welcome to host\nreal stderr\n" {
+		t.Fatalf("stderr %q", out.String())
+	}
+}
