@@ -105,3 +105,9 @@ func (p *Printer) emit(stderr bool, data []byte) {
 	defer p.mu.Unlock()
 	p.writeLocked(dst, data)
 }
+
+// Notice prints one line of fleet's own on Stderr (an interrupt, a
+// warning) while the run goes, above the bar so the bar is redrawn whole.
+func (p *Printer) Notice(text string) {
+	p.emit(true, []byte(text+"\n"))
+}

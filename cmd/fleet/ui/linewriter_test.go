@@ -181,3 +181,13 @@ func TestLineWriterAboveBar(t *testing.T) {
 		t.Errorf("bar not drawn again after the line: %q", after)
 	}
 }
+
+func TestNoticeGoesToStderr(t *testing.T) {
+	var out, errb bytes.Buffer
+	p := New(Options{Stdout: &out, Stderr: &errb, Total: 1})
+	p.Notice("fleet: interrupted")
+	p.Finish(nil, 0)
+	if out.Len() != 0 || !strings.HasPrefix(errb.String(), "fleet: interrupted\n") {
+		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	}
+}

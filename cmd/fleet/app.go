@@ -1,0 +1,86 @@
+package main
+
+import (
+	"io"
+
+	"github.com/urfave/cli/v2"
+)
+
+const appDescription = `fleet runs commands on many hosts at once over SSH, copies files to them and
+provisions them, one SSH connection per host, with bounded parallelism. It
+reads pssh host files and takes pssh's flags and exit statuses, so that
+
+   pssh -ih kube 'uptime'          becomes    fleet run -ih kube 'uptime'
+
+Every run is recorded under ~/.local/state/fleet/runs (FLEET_STATE_DIR
+overrides): run.json, one log per host written as output arrives, and the
+"failed" and "succeeded" host files, so that
+
+   fleet run -h ~/.local/state/fleet/runs/latest/failed 'uptime'
+
+runs again on the hosts that failed.
+
+HOSTS
+   A host file has one [user@]host[:port] a line (or pssh's legacy
+   "host[:port] user"), blank lines and # comments; IPv6 as [2001:db8::1]:22
+   or bare; ranges as pdsh writes them: node[01-20], web[1-3,7].example.com.
+   A host listed twice is contacted twice and labelled host, host.1.
+
+SSH
+   Authentication, host keys and settings follow OpenSSH: ssh-agent, the
+   IdentityFile keys, ~/.ssh/config (or -F), known_hosts. An unknown host key
+   is recorded (StrictHostKeyChecking accept-new); a changed key always fails
+   that host and is never retried.
+
+EXIT STATUS
+   0    every host succeeded
+   1    fleet's own error
+   2    usage error (bad flag, bad host file, no hosts)
+   3    at least one host timed out or was killed
+   4    at least one host could not be reached or authenticated
+   5    everything ran, but at least one command exited non-zero
+   130  interrupted (Ctrl-C, SIGTERM)
+   When several apply, the first in the order 3, 4, 5 wins, as with pssh.
+
+ENVIRONMENT
+   PSSH_PAR, PSSH_USER, PSSH_TIMEOUT, PSSH_OPTIONS, PSSH_OUTDIR, PSSH_ERRDIR,
+   PSSH_INLINE, PSSH_PRINT, PSSH_ASKPASS   defaults, as pssh reads them
+   FLEET_STATE_DIR   where run records go
+   NO_COLOR          no colour even on a terminal`
+
+// newApp builds the command tree. Each command fills an options struct and
+// calls a function that does the work with the injected streams.
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	// -h is the hosts file, as in pssh; help is --help only.
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
+	return &cli.App{
+		Name:                      "fleet",
+		Usage:                     "run commands, copy files and provision many hosts over SSH",
+		UsageText:                 "fleet COMMAND [options] [arguments...]",
+		Description:               appDescription,
+		Version:                   version,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true, // a comma belongs to host ranges: web[1-3,7]
+		Reader:                    stdin,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		ExitErrHandler:            func(*cli.Context, error) {}, // Main decides exit statuses
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageErr{err}
+		},
+		Commands: []*cli.Command{
+			runCommand(env),
+		},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// environment is what commands read and write instead of the process's
+// globals, so tests can run them in-process.
+type environment struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+// job is what every host command (run, copy, ...) shares: the dialer, the
+// run record, the printer, the signals and the exit status.
+type job struct {
+	env     *environment
+	targets *targetOptions
+	verb    string
+	argv    []string
+
+	capture      bool // keep each host's output in its Result
+	print        bool // -P
+	inline       bool
+	inlineStdout bool
+	gather       bool
+	json         bool
+
+	printer *ui.Printer
+	record  *fleet.Record
+	logs    []*fleet.HostLog
+}
+
+// run dials every host and runs task on it, then records and reports.
+func (j *job) run(ctx context.Context, task fleet.Task) error {
+	hosts := j.targets.hosts
+	dialer, err := fleet.NewDialer(j.targets.dial)
+	if err != nil {
+		return &statusError{status: exitUsage, err: err}
+	}
+	defer dialer.Close()
+	if err := dialer.Prepare(hosts); err != nil {
+		return &statusError{status: exitUsage, err: err}
+	}
+	j.logs = make([]*fleet.HostLog, len(hosts))
+	j.record = j.newRecord()
+	terminal := isTerminal(j.env.stderr)
+	j.printer = ui.New(ui.Options{
+		Stdout: j.env.stdout, Stderr: j.env.stderr, Terminal: terminal,
+		Color:  isTerminal(j.env.stdout) && os.Getenv("NO_COLOR") == "",
+		Inline: j.inline, InlineStdout: j.inlineStdout, Print: j.print, JSON: j.json, Gather: j.gather,
+		Total: len(hosts), Verb: j.verb,
+	})
+	ctx, intr := watchInterrupts(ctx, j.printer.Notice, dialer.CloseAll)
+	defer intr.stop()
+	start := time.Now()
+	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
+		OnEvent: j.onEvent}, task)
+	status := exitStatus(results, intr.interrupted())
+	if j.record != nil {
+		if err := j.record.Finish(results, status); err != nil {
+			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
+		}
+	}
+	j.printer.Finish(results, time.Since(start))
+	if j.record != nil && status != exitOK {
+		fmt.Fprintf(j.env.stderr, "fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts\n",
+			j.record.Dir, j.record.Dir)
+	}
+	if status != exitOK {
+		return withStatus(status)
+	}
+	return nil
+}
+
+// newRecord starts the run record. A run goes on without one when the state
+// folder cannot be written, saying so.
+func (j *job) newRecord() *fleet.Record {
+	dir, err := fleet.StateDir()
+	if err == nil {
+		var rec *fleet.Record
+		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: map[string]any{
+			"par": j.targets.par, "timeout": j.targets.timeout.String()}}
+		if rec, err = fleet.NewRecord(dir, info, j.targets.hosts); err == nil {
+			return rec
+		}
+	}
+	fmt.Fprintf(j.env.stderr, "fleet: warning: no run record: %v\n", err)
+	return nil
+}
+
+// onEvent runs on the host's worker goroutine: it opens the host's log
+// before the task runs and closes it once the host has its result.
+func (j *job) onEvent(ev fleet.Event) {
+	if j.record != nil {
+		switch ev.Kind {
+		case fleet.HostStarted:
+			if l, err := j.record.HostLog(ev.Index); err == nil {
+				j.logs[ev.Index] = l
+				l.Note("start " + ev.Host.String())
+			}
+		case fleet.HostDone:
+			if l := j.logs[ev.Index]; l != nil {
+				l.Note(outcomeNote(ev.Result))
+				l.Close()
+			}
+		}
+	}
+	j.printer.Event(ev)
+}
+
+func outcomeNote(r *fleet.Result) string {
+	s := fmt.Sprintf("end %s", r.Outcome)
+	if r.ExitCode >= 0 {
+		s += fmt.Sprintf(" exit=%d", r.ExitCode)
+	}
+	if r.Err != nil {
+		s += ": " + r.Reason()
+	}
+	return s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond))
+}
+
+// exitStatus applies pssh's precedence: timeout or killed (3), then
+// unreachable (4), then a remote failure (5).
+func exitStatus(results []fleet.Result, interrupted bool) int {
+	if interrupted {
+		return exitInterrupted
+	}
+	s := fleet.Summarize(results)
+	switch {
+	case s[fleet.TimedOut]+s[fleet.Cancelled]+s[fleet.NotStarted] > 0:
+		return exitTimeout
+	case s[fleet.Unreachable] > 0:
+		return exitUnreachable
+	case s[fleet.Failed] > 0:
+		return exitRemote
+	}
+	return exitOK
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// maxCapture bounds the output kept in memory per host for -i, --json and
+// --gather; the whole output is always in the host's log.
+const maxCapture = 16 << 20
+
+// hostOutput fans one host's output out to its log, the -P printer, the -o/-e
+// files and the capture buffers.
+type hostOutput struct {
+	job            *job
+	log            *fleet.HostLog
+	capOut, capErr *capBuffer
+	lineOut        interface {
+		io.Writer
+		Flush()
+	}
+	lineErr interface {
+		io.Writer
+		Flush()
+	}
+}
+
+func (j *job) outputs(r *fleet.Result) *hostOutput {
+	o := &hostOutput{job: j, log: j.logs[r.Index]}
+	if j.capture {
+		o.capOut, o.capErr = &capBuffer{}, &capBuffer{}
+	}
+	if j.print {
+		o.lineOut = j.printer.LineWriter(r.Index, r.Host.Label, false)
+		o.lineErr = j.printer.LineWriter(r.Index, r.Host.Label, true)
+	}
+	return o
+}
+
+func (o *hostOutput) stdout(file *os.File) io.Writer {
+	var ws []io.Writer
+	if o.log != nil {
+		ws = append(ws, o.log.Stdout())
+	}
+	if o.capOut != nil {
+		ws = append(ws, o.capOut)
+	}
+	if o.lineOut != nil {
+		ws = append(ws, o.lineOut)
+	}
+	if file != nil {
+		ws = append(ws, file)
+	}
+	return multi(ws)
+}
+
+func (o *hostOutput) stderr(file *os.File) io.Writer {
+	var ws []io.Writer
+	if o.log != nil {
+		ws = append(ws, o.log.Stderr())
+	}
+	if o.capErr != nil {
+		ws = append(ws, o.capErr)
+	}
+	if o.lineErr != nil {
+		ws = append(ws, o.lineErr)
+	}
+	if file != nil {
+		ws = append(ws, file)
+	}
+	return multi(ws)
+}
+
+// finish moves the captured output into the result.
+func (o *hostOutput) finish(r *fleet.Result) {
+	o.close()
+	if o.capOut != nil {
+		r.Stdout, r.Stderr = o.capOut.b, o.capErr.b
+	}
+}
+
+func (o *hostOutput) close() {
+	if o.lineOut != nil {
+		o.lineOut.Flush()
+		o.lineErr.Flush()
+	}
+}
+
+func multi(ws []io.Writer) io.Writer {
+	switch len(ws) {
+	case 0:
+		return io.Discard
+	case 1:
+		return ws[0]
+	}
+	return io.MultiWriter(ws...)
+}
+
+// capBuffer keeps at most maxCapture bytes and notes the cut.
+type capBuffer struct {
+	b   []byte
+	cut bool
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if room := maxCapture - len(c.b); room > 0 {
+		if len(p) <= room {
+			c.b = append(c.b, p...)
+		} else {
+			c.b = append(c.b, p[:room]...)
+			c.cut = true
+		}
+	} else if !c.cut {
+		c.cut = true
+	}
+	if c.cut && len(c.b) == maxCapture {
+		c.b = append(c.b, "\n[fleet: output cut at 16 MiB; the whole output is in the run record]\n"...)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,91 @@
+// Command fleet runs commands, copies files and applies recipes on many
+// hosts at once over SSH. It reads pssh host files and takes pssh's flags,
+// so `pssh -ih kube uptime` becomes `fleet run -ih kube uptime`.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit statuses, pssh's, so that scripts written for pssh keep working.
+const (
+	exitOK          = 0
+	exitError       = 1 // fleet's own error
+	exitUsage       = 2 // bad flag, bad host file
+	exitTimeout     = 3 // a host timed out or was killed
+	exitUnreachable = 4 // a host could not be reached or authenticated
+	exitRemote      = 5 // a command exited non-zero (or a step failed) on a reachable host
+	exitInterrupted = 130
+)
+
+// statusError carries an exit status up to Main with the error to print.
+type statusError struct {
+	status int
+	err    error
+	hint   string
+}
+
+func (e *statusError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *statusError) Unwrap() error { return e.err }
+
+// usageError makes a usage error: exit status 2 and a pointer to --help.
+func usageError(format string, args ...any) error {
+	return &statusError{status: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// withStatus ends a command with status and no further message.
+func withStatus(status int) error { return &statusError{status: status} }
+
+// Main runs fleet with args (args[0] is the program name) and returns the
+// exit status. Only main exits.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return exitOK
+	}
+	var se *statusError
+	if !errors.As(err, &se) {
+		se = &statusError{status: exitError, err: err}
+		if isUsage(err) {
+			se.status = exitUsage
+		}
+	}
+	if se.err != nil {
+		fmt.Fprintf(stderr, "fleet: error: %v\n", se.err)
+		hint := se.hint
+		if hint == "" && se.status == exitUsage {
+			hint = "see 'fleet --help' or 'fleet COMMAND --help'"
+		}
+		if hint != "" {
+			fmt.Fprintf(stderr, "fleet: hint: %s\n", hint)
+		}
+	}
+	return se.status
+}
+
+// isUsage tells urfave/cli's own flag errors, which it returns as plain
+// errors, from the others.
+func isUsage(err error) bool {
+	var u *usageErr
+	return errors.As(err, &u)
+}
+
+// usageErr wraps flag-parsing errors reported through OnUsageError.
+type usageErr struct{ err error }
+
+func (e *usageErr) Error() string { return e.err.Error() }
+func (e *usageErr) Unwrap() error { return e.err }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// askSecret asks for a secret on the controlling terminal, without echo.
+// It reads /dev/tty rather than stdin, which may carry host lists (-h -) or
+// input for the hosts (-I).
+func askSecret(prompt string) ([]byte, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot ask for %s: no terminal (use the matching --*-file option)", prompt)
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "%s: ", prompt)
+	b, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", prompt, err)
+	}
+	return b, nil
+}
+
+// readSecretFile reads a secret from the first line of a file, refusing
+// files that others can read: a secret in a world-readable file is not one.
+func readSecretFile(name string) ([]byte, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: others can read it (mode %04o); chmod 600 it", name, st.Mode().Perm())
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+		return []byte{}, nil
+	}
+	return bytes.Clone(sc.Bytes()), nil
+}
+
+// secretSource returns a function that yields the secret from file when
+// given, else asks once on the terminal.
+func secretSource(file, prompt string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		if file != "" {
+			return readSecretFile(file)
+		}
+		return askSecret(prompt)
+	}
+}

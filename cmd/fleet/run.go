@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+const runDescription = `Runs COMMAND on every host, as "ssh host 'COMMAND'" would, at most -p hosts at
+a time, on one SSH connection per host. Options go before the command; words
+after it belong to the command.
+
+Not on a terminal, each host is reported as it finishes, in pssh's format:
+
+   [1] 12:00:01 [SUCCESS] root@node01
+   [2] 12:00:02 [FAILURE] node02 Exited with error code 5
+
+On a terminal a progress bar counts the hosts and the results follow, failures
+last. A timeout (-t) or Ctrl-C kills the remote command, not just the wait.
+
+EXAMPLES
+   fleet run -ih kube 'uptime'
+   fleet run -h kube -P 'journalctl -u kubelet -n 20'
+   fleet run -h kube --sudo 'systemctl restart docker'
+   fleet run -h kube -S --sudo 'apt-get update'        (asks for the sudo password once)
+   fleet run -H "node[01-20]" --gather 'cat /etc/os-release'
+   fleet run -h kube --json 'df -h /' | jq -r 'select(.exit_code != 0) | .host'
+   fleet run -h ~/.local/state/fleet/runs/latest/failed 'uptime'     (the hosts that failed last time)`
+
+func runCommand(env *environment) *cli.Command {
+	flags := append(hostFlags(),
+		&cli.BoolFlag{Name: "inline", Aliases: []string{"i"}, Category: catOutput, EnvVars: []string{"PSSH_INLINE"},
+			Usage: "print each host's output after its status line (pssh -i)"},
+		&cli.BoolFlag{Name: "inline-stdout", Category: catOutput, Usage: "like -i, standard output only"},
+		&cli.BoolFlag{Name: "print", Aliases: []string{"P"}, Category: catOutput, EnvVars: []string{"PSSH_PRINT"},
+			Usage: "stream every output line as it arrives, prefixed with \"host: \""},
+		&cli.StringFlag{Name: "outdir", Aliases: []string{"o"}, Category: catOutput, EnvVars: []string{"PSSH_OUTDIR"},
+			Usage: "write each host's stdout to `DIR`/<host>"},
+		&cli.StringFlag{Name: "errdir", Aliases: []string{"e"}, Category: catOutput, EnvVars: []string{"PSSH_ERRDIR"},
+			Usage: "write each host's stderr to `DIR`/<host>"},
+		&cli.BoolFlag{Name: "gather", Category: catOutput,
+			Usage: "after the run, show identical outputs once under a folded host list (node[01-05]), like dshbak -c"},
+		&cli.BoolFlag{Name: "json", Category: catOutput,
+			Usage: "print one JSON object a line per host (host, outcome, exit_code, error, stdout, stderr, start, end)"},
+		&cli.BoolFlag{Name: "send-input", Aliases: []string{"I"}, Category: catRun,
+			Usage: "read standard input once and send it to every host's command"},
+		&cli.BoolFlag{Name: "sudo", Category: catRun,
+			Usage: "run the command as root through sudo (passwordless unless -S)"},
+		&cli.BoolFlag{Name: "sudo-password", Aliases: []string{"S"}, Category: catRun,
+			Usage: "ask once for the sudo password and give it to sudo when it asks (implies --sudo)"},
+		&cli.StringFlag{Name: "sudo-password-file", Category: catRun,
+			Usage: "read the sudo password from `FILE` (first line, mode 0600) instead of asking (implies --sudo)"},
+	)
+	return &cli.Command{
+		Name:                   "run",
+		Usage:                  "run a command on every host (pssh)",
+		UsageText:              "fleet run [options] COMMAND...",
+		Description:            runDescription,
+		Flags:                  flags,
+		UseShortOptionHandling: true,
+		HideHelpCommand:        true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageErr{err}
+		},
+		Action: func(c *cli.Context) error {
+			opts, err := readRunOptions(c, env)
+			if err != nil {
+				return err
+			}
+			return runHosts(c.Context, env, opts)
+		},
+	}
+}
+
+// runOptions is everything `fleet run` was told.
+type runOptions struct {
+	*targetOptions
+	command      string
+	argv         []string
+	inline       bool
+	inlineStdout bool
+	print        bool
+	gather       bool
+	json         bool
+	outdir       string
+	errdir       string
+	sendInput    bool
+	sudo         bool
+	sudoPassword func() ([]byte, error)
+}
+
+func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
+	if c.NArg() == 0 {
+		return nil, usageError("no command given")
+	}
+	t, err := readTargets(c, env)
+	if err != nil {
+		return nil, err
+	}
+	o := &runOptions{targetOptions: t, command: strings.Join(c.Args().Slice(), " "), argv: os.Args[1:],
+		inline: c.Bool("inline"), inlineStdout: c.Bool("inline-stdout"), print: c.Bool("print"),
+		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
+		sendInput: c.Bool("send-input"), sudo: c.Bool("sudo")}
+	if o.json && (o.inline || o.inlineStdout || o.print || o.gather) {
+		return nil, usageError("--json prints the output itself; it does not go with -i, --inline-stdout, -P or --gather")
+	}
+	if c.Bool("sudo-password") || c.IsSet("sudo-password-file") {
+		o.sudo = true
+		o.sudoPassword = secretSource(c.String("sudo-password-file"), "sudo password")
+	}
+	if o.sendInput && c.StringSlice("hosts") != nil && contains(c.StringSlice("hosts"), "-") {
+		return nil, usageError("-I reads standard input, so the host list cannot come from it too (-h -)")
+	}
+	return o, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// runHosts runs the command everywhere and turns the results into the exit
+// status.
+func runHosts(ctx context.Context, env *environment, o *runOptions) error {
+	var input []byte
+	if o.sendInput {
+		var err error
+		if input, err = io.ReadAll(env.stdin); err != nil {
+			return fmt.Errorf("reading standard input: %w", err)
+		}
+	}
+	var sudoPassword []byte
+	if o.sudoPassword != nil {
+		var err error
+		if sudoPassword, err = o.sudoPassword(); err != nil {
+			return err
+		}
+	}
+	if err := preparePassword(o.targetOptions); err != nil {
+		return err
+	}
+	for _, dir := range []string{o.outdir, o.errdir} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("output folder: %w", err)
+			}
+		}
+	}
+	job := &job{env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
+		capture: o.inline || o.inlineStdout || o.json || o.gather,
+		print:   o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json}
+	n := len(o.hosts)
+	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
+		out := job.outputs(r)
+		defer out.close()
+		files, err := openHostFiles(o.outdir, o.errdir, r.Host.Label)
+		if err != nil {
+			return err
+		}
+		defer files.close()
+		cmd := &fleet.Command{
+			Line: o.command,
+			Env: [][2]string{{"PSSH_NODENUM", strconv.Itoa(r.Index)}, {"PSSH_NUMNODES", strconv.Itoa(n)},
+				{"PSSH_HOST", r.Host.Name}},
+			Stdout: out.stdout(files.out), Stderr: out.stderr(files.err),
+			PTY: o.pty, Sudo: o.sudo, SudoPassword: sudoPassword,
+		}
+		if o.sendInput {
+			cmd.Stdin = bytes.NewReader(input)
+		}
+		err = c.Exec(ctx, cmd)
+		out.finish(r)
+		return err
+	}
+	return job.run(ctx, task)
+}
+
+// preparePassword asks for the -A password now, before any progress is
+// drawn, so the prompt is not lost under the bar.
+func preparePassword(t *targetOptions) error {
+	if !t.askpass && t.passwordFile == "" {
+		return nil
+	}
+	pw, err := secretSource(t.passwordFile, "password")()
+	if err != nil {
+		return err
+	}
+	t.dial.Password = func() ([]byte, error) { return pw, nil }
+	return nil
+}
+
+// hostFiles are pssh's -o/-e files of one host, named by its label.
+type hostFiles struct{ out, err *os.File }
+
+func openHostFiles(outdir, errdir, label string) (*hostFiles, error) {
+	f := &hostFiles{}
+	var err error
+	if outdir != "" {
+		if f.out, err = os.Create(filepath.Join(outdir, label)); err != nil {
+			return nil, err
+		}
+	}
+	if errdir != "" {
+		if f.err, err = os.Create(filepath.Join(errdir, label)); err != nil {
+			f.close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func (f *hostFiles) close() {
+	for _, file := range []*os.File{f.out, f.err} {
+		if file != nil {
+			file.Close()
+		}
+	}
+}
+
+// errorsAs is errors.As for a target type, for brevity at call sites.
+func errorsAs[T error](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
+}

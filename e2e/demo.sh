@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# make demo: bring up a local fleet of real OpenSSH hosts on 127.0.X.Y (plus
+# one address where nothing listens) and run fleet against it as you would.
+# The hosts stay up so you can try more; `make demo-down` stops them.
+set -uo pipefail
+DEMO_DIR=${DEMO_DIR:-/tmp/fleet-demo}
+GO=${GO:-go}
+FLEET=${FLEET:?FLEET must name the fleet binary}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "make demo needs root: it creates local test users and starts sshd on 127.0.X.Y addresses." >&2
+	exit 1
+fi
+
+"$GO" run ./e2e/cmd/testfleet down -dir "$DEMO_DIR" >/dev/null 2>&1 || true
+rm -rf "$DEMO_DIR"
+"$GO" run ./e2e/cmd/testfleet up -n 4 -dir "$DEMO_DIR" || exit 1
+
+# A home of its own: the fleet's ssh_config becomes ~/.ssh/config, so the
+# commands below read exactly as you would type them, and the run records
+# land in this home's ~/.local/state/fleet.
+export HOME="$DEMO_DIR/home"
+mkdir -p "$HOME/.ssh" && chmod 700 "$HOME" "$HOME/.ssh"
+cp "$DEMO_DIR/ssh_config" "$HOME/.ssh/config"
+mkdir -p "$DEMO_DIR/bin" && cp "$FLEET" "$DEMO_DIR/bin/fleet"
+export PATH="$DEMO_DIR/bin:$PATH"
+unreachable=$(sed -n 's/.*"Unreachable": *"\([^"]*\)".*/\1/p' "$DEMO_DIR/fleet.json")
+cd "$DEMO_DIR"
+{ echo "# the demo fleet: four real sshd hosts and one that is down"; cat hosts; echo "$unreachable"; } > kube
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { say "$*"; "$@"; echo "(exit status $?)"; }
+
+echo
+echo "The host file, as pssh users keep it:"
+cat kube
+run fleet run -ih kube 'uptime'
+run fleet run -h kube --gather 'grep PRETTY_NAME /etc/os-release'
+run fleet run -h kube -P --sudo 'id -un; echo "node $PSSH_NODENUM of $PSSH_NUMNODES"'
+run fleet run -h kube -t 2 'sleep 30'
+say "ls ~/.local/state/fleet/runs/latest && cat ~/.local/state/fleet/runs/latest/failed"
+ls ~/.local/state/fleet/runs/latest && cat ~/.local/state/fleet/runs/latest/failed
+run fleet run -h ~/.local/state/fleet/runs/latest/failed -p 2 'uptime'
+say "fleet run -h kube --json 'df -h / | tail -1' | jq -c '{host, outcome, exit_code}'"
+if command -v jq >/dev/null; then
+	fleet run -h kube --json 'df -h / | tail -1' | jq -c '{host, outcome, exit_code}'
+else
+	fleet run -h kube --json 'df -h / | tail -1'
+fi
+
+cat <<MSG
+
+The demo fleet is still up. Try it yourself:
+  export HOME=$HOME PATH=$DEMO_DIR/bin:\$PATH; cd $DEMO_DIR
+  fleet run -ih kube 'uptime'
+Stop it with: make demo-down
+MSG
