@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/inventory"
@@ -21,6 +22,10 @@ type Conn struct {
 
 	stopKeepalive context.CancelFunc
 	closeOnce     sync.Once
+
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
+	dialer *Dialer // for cleaning up after the connection is lost
 }
 
 func newConn(client *ssh.Client, h inventory.Host, e *endpoint) *Conn {
@@ -46,6 +51,7 @@ func (c *Conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.stopKeepalive()
+		c.closeSFTP()
 		err = c.client.Close()
 		if c.onClose != nil {
 			c.onClose()

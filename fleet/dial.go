@@ -170,6 +170,7 @@ func (d *Dialer) Dial(ctx context.Context, h inventory.Host) (*Conn, error) {
 		return nil, err
 	}
 	c := newConn(client, h, e)
+	c.dialer = d
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()

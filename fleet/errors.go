@@ -207,3 +207,7 @@ func timeoutReason(cause error) string {
 	}
 	return "deadline passed"
 }
+
+// errTransfer marks a copy that failed on a reachable host (no such file,
+// permission denied, disk full, checksum mismatch): pssh's exit status 5.
+var errTransfer = errors.New("transfer failed")

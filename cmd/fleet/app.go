@@ -71,6 +71,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(env),
+			copyCommand(env),
+			slurpCommand(env),
 		},
 	}
 }

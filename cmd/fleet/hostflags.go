@@ -22,8 +22,9 @@ const (
 	catRun    = "Running"
 )
 
-// hostFlags are shared by every command that targets hosts.
-func hostFlags() []cli.Flag {
+// hostFlags are shared by every command that targets hosts. timeout is the
+// default of -t: pssh's 60 s for commands, none for transfers, as pscp.
+func hostFlags(timeout string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts, EnvVars: []string{"PSSH_HOSTS"},
 			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable"},
@@ -35,8 +36,8 @@ func hostFlags() []cli.Flag {
 			Usage: "default login `USER` (a user in the host list wins; else ssh_config's User, else yours)"},
 		&cli.IntFlag{Name: "par", Aliases: []string{"p"}, Category: catRun, Value: 32, EnvVars: []string{"PSSH_PAR"},
 			Usage: "at most `N` hosts at a time"},
-		&cli.StringFlag{Name: "timeout", Aliases: []string{"t"}, Category: catRun, Value: "60", EnvVars: []string{"PSSH_TIMEOUT"},
-			Usage: "per-host time limit for the command, in seconds or like 2m30s (0 = none); the remote command is killed"},
+		&cli.StringFlag{Name: "timeout", Aliases: []string{"t"}, Category: catRun, Value: timeout, EnvVars: []string{"PSSH_TIMEOUT"},
+			Usage: "per-host time limit after connecting, in seconds or like 2m30s (0 = none); a remote command is killed"},
 		&cli.StringFlag{Name: "connect-timeout", Category: catSSH, Value: "10",
 			Usage: "time limit for TCP connect, SSH handshake and authentication of a host, `SECONDS`"},
 		&cli.StringSliceFlag{Name: "option", Aliases: []string{"O"}, Category: catSSH,
@@ -281,4 +282,40 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// sudoFlags are shared by the commands that can act as root.
+func sudoFlags(what string) []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "sudo", Category: catRun,
+			Usage: what + " as root through sudo (passwordless unless -S)"},
+		&cli.BoolFlag{Name: "sudo-password", Aliases: []string{"S"}, Category: catRun,
+			Usage: "ask once for the sudo password and give it to sudo when it asks (implies --sudo)"},
+		&cli.StringFlag{Name: "sudo-password-file", Category: catRun,
+			Usage: "read the sudo password from `FILE` (first line, mode 0600) instead of asking (implies --sudo)"},
+	}
+}
+
+// sudoOptions is what the sudo flags say; the password is asked for (or
+// read) once, by Password, before the run.
+type sudoOptions struct {
+	sudo   bool
+	source func() ([]byte, error)
+}
+
+func readSudo(c *cli.Context) sudoOptions {
+	o := sudoOptions{sudo: c.Bool("sudo")}
+	if c.Bool("sudo-password") || c.IsSet("sudo-password-file") {
+		o.sudo = true
+		o.source = secretSource(c.String("sudo-password-file"), "sudo password")
+	}
+	return o
+}
+
+// password returns the sudo password, nil when none is to be given.
+func (o sudoOptions) password() ([]byte, error) {
+	if o.source == nil {
+		return nil, nil
+	}
+	return o.source()
 }

@@ -27,6 +27,8 @@ type job struct {
 	inlineStdout bool
 	gather       bool
 	json         bool
+	showChanged  bool  // copy, provision: say changed / unchanged
+	totalBytes   int64 // transfers: count bytes on the bar
 
 	printer *ui.Printer
 	record  *fleet.Record
@@ -51,7 +53,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		Stdout: j.env.stdout, Stderr: j.env.stderr, Terminal: terminal,
 		Color:  isTerminal(j.env.stdout) && os.Getenv("NO_COLOR") == "",
 		Inline: j.inline, InlineStdout: j.inlineStdout, Print: j.print, JSON: j.json, Gather: j.gather,
-		Total: len(hosts), Verb: j.verb,
+		Total: len(hosts), Verb: j.verb, ShowChanged: j.showChanged, TotalBytes: j.totalBytes,
 	})
 	ctx, intr := watchInterrupts(ctx, j.printer.Notice, dialer.CloseAll)
 	defer intr.stop()

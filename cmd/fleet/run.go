@@ -38,7 +38,7 @@ EXAMPLES
    fleet run -h ~/.local/state/fleet/runs/latest/failed 'uptime'     (the hosts that failed last time)`
 
 func runCommand(env *environment) *cli.Command {
-	flags := append(hostFlags(),
+	flags := append(hostFlags("60"),
 		&cli.BoolFlag{Name: "inline", Aliases: []string{"i"}, Category: catOutput, EnvVars: []string{"PSSH_INLINE"},
 			Usage: "print each host's output after its status line (pssh -i)"},
 		&cli.BoolFlag{Name: "inline-stdout", Category: catOutput, Usage: "like -i, standard output only"},
@@ -54,13 +54,8 @@ func runCommand(env *environment) *cli.Command {
 			Usage: "print one JSON object a line per host (host, outcome, exit_code, error, stdout, stderr, start, end)"},
 		&cli.BoolFlag{Name: "send-input", Aliases: []string{"I"}, Category: catRun,
 			Usage: "read standard input once and send it to every host's command"},
-		&cli.BoolFlag{Name: "sudo", Category: catRun,
-			Usage: "run the command as root through sudo (passwordless unless -S)"},
-		&cli.BoolFlag{Name: "sudo-password", Aliases: []string{"S"}, Category: catRun,
-			Usage: "ask once for the sudo password and give it to sudo when it asks (implies --sudo)"},
-		&cli.StringFlag{Name: "sudo-password-file", Category: catRun,
-			Usage: "read the sudo password from `FILE` (first line, mode 0600) instead of asking (implies --sudo)"},
 	)
+	flags = append(flags, sudoFlags("run the command")...)
 	return &cli.Command{
 		Name:                   "run",
 		Usage:                  "run a command on every host (pssh)",
@@ -95,8 +90,7 @@ type runOptions struct {
 	outdir       string
 	errdir       string
 	sendInput    bool
-	sudo         bool
-	sudoPassword func() ([]byte, error)
+	sudo         sudoOptions
 }
 
 func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
@@ -110,13 +104,9 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 	o := &runOptions{targetOptions: t, command: strings.Join(c.Args().Slice(), " "), argv: os.Args[1:],
 		inline: c.Bool("inline"), inlineStdout: c.Bool("inline-stdout"), print: c.Bool("print"),
 		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
-		sendInput: c.Bool("send-input"), sudo: c.Bool("sudo")}
+		sendInput: c.Bool("send-input"), sudo: readSudo(c)}
 	if o.json && (o.inline || o.inlineStdout || o.print || o.gather) {
 		return nil, usageError("--json prints the output itself; it does not go with -i, --inline-stdout, -P or --gather")
-	}
-	if c.Bool("sudo-password") || c.IsSet("sudo-password-file") {
-		o.sudo = true
-		o.sudoPassword = secretSource(c.String("sudo-password-file"), "sudo password")
 	}
 	if o.sendInput && c.StringSlice("hosts") != nil && contains(c.StringSlice("hosts"), "-") {
 		return nil, usageError("-I reads standard input, so the host list cannot come from it too (-h -)")
@@ -143,12 +133,9 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 			return fmt.Errorf("reading standard input: %w", err)
 		}
 	}
-	var sudoPassword []byte
-	if o.sudoPassword != nil {
-		var err error
-		if sudoPassword, err = o.sudoPassword(); err != nil {
-			return err
-		}
+	sudoPassword, err := o.sudo.password()
+	if err != nil {
+		return err
 	}
 	if err := preparePassword(o.targetOptions); err != nil {
 		return err
@@ -177,7 +164,7 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 			Env: [][2]string{{"PSSH_NODENUM", strconv.Itoa(r.Index)}, {"PSSH_NUMNODES", strconv.Itoa(n)},
 				{"PSSH_HOST", r.Host.Name}},
 			Stdout: out.stdout(files.out), Stderr: out.stderr(files.err),
-			PTY: o.pty, Sudo: o.sudo, SudoPassword: sudoPassword,
+			PTY: o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
 		}
 		if o.sendInput {
 			cmd.Stdin = bytes.NewReader(input)

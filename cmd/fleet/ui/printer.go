@@ -14,6 +14,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -49,6 +50,12 @@ type Options struct {
 	Total int
 	// Verb is what the bar says the run does, e.g. "run".
 	Verb string
+	// ShowChanged adds "changed" or "unchanged" to each successful host
+	// (copy, provision) and the count of changed hosts to the summary.
+	ShowChanged bool
+	// TotalBytes, when > 0, is what a transfer sends in all; the bar
+	// counts bytes (AddBytes) as well as hosts.
+	TotalBytes int64
 }
 
 // barTick is how often the bar's description (counts, elapsed time) is
@@ -79,6 +86,7 @@ type Printer struct {
 	// above the bar must clear and redraw it atomically.
 	mu     sync.Mutex
 	bar    *progressbar.ProgressBar // nil when not on a terminal, or after Finish
+	bytes  atomic.Int64             // bytes sent so far (AddBytes)
 	barOut *countingWriter          // tells whether a RenderBlank really drew
 
 	// State owned by the drawing goroutine.
@@ -217,7 +225,7 @@ func (p *Printer) handle(ev fleet.Event) {
 		if p.opts.JSON {
 			inline, inlineStdout = false, false
 		}
-		status = p.style.appendStatus(nil, p.ended, p.endTime(r), r, inline, inlineStdout)
+		status = p.style.appendStatus(nil, p.ended, p.endTime(r), r, inline, inlineStdout, p.opts.ShowChanged)
 	}
 
 	p.mu.Lock()
@@ -248,7 +256,28 @@ func (p *Printer) describe() string {
 	if verb == "" {
 		verb = "run"
 	}
-	return fmt.Sprintf("%s  ok %d  failed %d  running %d ", verb, p.ok, p.failed, p.running)
+	d := fmt.Sprintf("%s  ok %d  failed %d  running %d ", verb, p.ok, p.failed, p.running)
+	if p.opts.TotalBytes > 0 {
+		d += fmt.Sprintf(" %s/%s ", formatBytes(p.bytes.Load()), formatBytes(p.opts.TotalBytes))
+	}
+	return d
+}
+
+// AddBytes counts bytes sent, for the bar; safe from any goroutine.
+func (p *Printer) AddBytes(n int64) { p.bytes.Add(n) }
+
+// formatBytes writes a byte count the way people read it: 512 B, 1.5 MB.
+func formatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
 }
 
 // textOut is where human-readable text that would go to Stdout goes:
@@ -316,13 +345,13 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 		if len(text) > 0 {
 			_, _ = p.textOut().Write(text)
 		}
-		_, _ = io.WriteString(p.opts.Stderr, summaryLine(results, elapsed)+"\n")
+		_, _ = io.WriteString(p.opts.Stderr, summaryLine(results, elapsed, p.opts.ShowChanged)+"\n")
 	})
 }
 
 // summaryLine is "12 hosts: 10 ok, 1 failed, 1 unreachable (2.3s)": zero
 // counts are left out, except ok, so the line always says how many worked.
-func summaryLine(results []fleet.Result, elapsed time.Duration) string {
+func summaryLine(results []fleet.Result, elapsed time.Duration, showChanged bool) string {
 	s := fleet.Summarize(results)
 	var b strings.Builder
 	noun := "hosts"
@@ -330,6 +359,15 @@ func summaryLine(results []fleet.Result, elapsed time.Duration) string {
 		noun = "host"
 	}
 	fmt.Fprintf(&b, "%d %s: %d ok", len(results), noun, s[fleet.OK])
+	if showChanged {
+		changed := 0
+		for i := range results {
+			if results[i].Outcome == fleet.OK && results[i].Changed {
+				changed++
+			}
+		}
+		fmt.Fprintf(&b, ", %d changed", changed)
+	}
 	for o := fleet.Failed; o <= fleet.NotStarted; o++ {
 		if s[o] > 0 {
 			fmt.Fprintf(&b, ", %d %s", s[o], summaryName(o))

@@ -67,7 +67,7 @@ func (st style) reason(s string) string { return st.with(st.bold(s), ansiRed) }
 // pssh writes it: the raw stdout bytes, then (inline only, when stderr is
 // not empty) "Stderr: " and the raw stderr bytes. Like pssh it adds no
 // newline after output that lacks one.
-func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, inline, inlineStdout bool) []byte {
+func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, inline, inlineStdout, showChanged bool) []byte {
 	b = append(b, st.progress(n)...)
 	b = append(b, ' ')
 	b = end.Local().AppendFormat(b, "15:04:05")
@@ -76,6 +76,7 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 		b = append(b, st.success()...)
 		b = append(b, ' ')
 		b = append(b, hostLabel(r.Host)...)
+		b = appendChanged(b, r, showChanged)
 	} else {
 		b = append(b, st.failure()...)
 		b = append(b, ' ')
@@ -142,6 +143,7 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
 			b = append(b, st.success()...)
 			b = append(b, ' ')
 			b = append(b, hostLabel(r.Host)...)
+			b = appendChanged(b, r, p.opts.ShowChanged)
 			b = append(b, '\n')
 		} else {
 			b = append(b, st.failure()...)
@@ -195,4 +197,16 @@ func firstLine(s string) string {
 		return strings.TrimRight(s[:i], "\r")
 	}
 	return s
+}
+
+// appendChanged says whether a successful copy or provision changed the
+// host, when the command reports that.
+func appendChanged(b []byte, r *fleet.Result, show bool) []byte {
+	if !show {
+		return b
+	}
+	if r.Changed {
+		return append(b, " changed"...)
+	}
+	return append(b, " unchanged"...)
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,13 +134,13 @@ func TestStatusLines(t *testing.T) {
 func TestStatusColor(t *testing.T) {
 	st := style{color: true}
 	rs := mixed()
-	got := string(st.appendStatus(nil, 1, rs[0].End, &rs[0], true, false))
+	got := string(st.appendStatus(nil, 1, rs[0].End, &rs[0], true, false, false))
 	want := "\x1b[36m\x1b[49m[\x1b[1m1\x1b[22m]\x1b[39m\x1b[49m 10:11:12 \x1b[32m\x1b[49m[\x1b[1mSUCCESS\x1b[22m]\x1b[39m\x1b[49m web1\n" +
 		"hello\n\x1b[31m\x1b[49mStderr: \x1b[39m\x1b[49mwarn\n"
 	if got != want {
 		t.Errorf("ok line:\n%q\nwant\n%q", got, want)
 	}
-	got = string(st.appendStatus(nil, 2, rs[1].End, &rs[1], false, false))
+	got = string(st.appendStatus(nil, 2, rs[1].End, &rs[1], false, false, false))
 	want = "\x1b[36m\x1b[49m[\x1b[1m2\x1b[22m]\x1b[39m\x1b[49m 10:11:13 " +
 		"\x1b[31m\x1b[49m[\x1b[1mFAILURE\x1b[22m]\x1b[39m\x1b[49m web2 \x1b[31m\x1b[49m\x1b[1mExited with error code 5\x1b[22m\x1b[39m\x1b[49m\n"
 	if got != want {
@@ -178,8 +179,26 @@ func TestSummaryLine(t *testing.T) {
 		{[]fleet.Result{{Outcome: fleet.Cancelled}}, 61 * time.Second, "1 host: 0 ok, 1 cancelled (1m1s)"},
 	}
 	for _, tt := range tests {
-		if got := summaryLine(tt.results, tt.elapsed); got != tt.want {
+		if got := summaryLine(tt.results, tt.elapsed, false); got != tt.want {
 			t.Errorf("summaryLine = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+func TestShowChanged(t *testing.T) {
+	var st style
+	r := fleet.Result{Outcome: fleet.OK, Changed: true, Host: inventory.Host{Name: "a", Label: "a"}}
+	if got := string(st.appendStatus(nil, 1, time.Time{}, &r, false, false, true)); !strings.HasSuffix(got, "[SUCCESS] a changed\n") {
+		t.Errorf("got %q", got)
+	}
+	r.Changed = false
+	if got := string(st.appendStatus(nil, 1, time.Time{}, &r, false, false, true)); !strings.HasSuffix(got, "[SUCCESS] a unchanged\n") {
+		t.Errorf("got %q", got)
+	}
+	if got := summaryLine([]fleet.Result{r, {Outcome: fleet.OK, Changed: true}}, time.Second, true); !strings.HasPrefix(got, "2 hosts: 2 ok, 1 changed") {
+		t.Errorf("summary %q", got)
+	}
+	if got := formatBytes(1_500_000); got != "1.5 MB" {
+		t.Errorf("formatBytes = %q", got)
 	}
 }

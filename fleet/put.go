@@ -1,0 +1,302 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
+)
+
+// LocalFile is a local file to install on hosts. Its checksum is computed
+// once, before the run, not once per host.
+type LocalFile struct {
+	Path   string
+	Size   int64
+	Mode   os.FileMode // permission bits of the local file
+	SHA256 string      // hex
+}
+
+// StatLocal reads size, mode and checksum of a local file.
+func StatLocal(p string) (*LocalFile, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return nil, err
+	}
+	return &LocalFile{Path: p, Size: n, Mode: st.Mode().Perm(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// PutOptions says how to install a file.
+type PutOptions struct {
+	Mode         os.FileMode // 0: the local file's mode
+	Owner, Group string      // "": the existing file's, else the writer's
+	Sudo         bool        // write as root: through a private temporary folder and install(1)
+	SudoPassword []byte
+	// Progress, when set, is told about every chunk of bytes sent.
+	Progress func(n int64)
+}
+
+// Put installs src at the remote path dst and reports whether it changed
+// anything. A destination that already has the same content is not
+// rewritten; a wrong mode or owner is corrected. New content goes to a
+// temporary file beside the destination (or, with sudo, in a private
+// folder), is checked for size and SHA-256, and is then renamed over the
+// destination, so a transfer cut half way leaves the old file as it was.
+func (c *Conn) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions) (changed bool, err error) {
+	mode := o.Mode
+	if mode == 0 {
+		mode = src.Mode
+	}
+	cur, err := c.Probe(ctx, dst, o.Sudo, o.SudoPassword)
+	if err != nil {
+		return false, err
+	}
+	if cur.Dir {
+		return false, &Error{Kind: errTransfer, Reason: dst + " is a folder"}
+	}
+	owner, group := o.Owner, o.Group
+	if cur.Exists {
+		owner, group = firstNonEmpty(owner, cur.Owner), firstNonEmpty(group, cur.Group)
+	}
+	if cur.Exists && cur.SHA256 == src.SHA256 {
+		if cur.Mode == mode && (owner == "" || owner == cur.Owner) && (group == "" || group == cur.Group) {
+			if o.Progress != nil {
+				o.Progress(src.Size)
+			}
+			return false, nil
+		}
+		return true, c.fixAttributes(ctx, dst, mode, owner, group, o)
+	}
+	if o.Sudo {
+		return true, c.putSudo(ctx, src, dst, mode, owner, group, o)
+	}
+	return true, c.putDirect(ctx, src, dst, mode, owner, group, o)
+}
+
+// fixAttributes corrects mode and owner of a file whose content is right.
+func (c *Conn) fixAttributes(ctx context.Context, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
+	script := fmt.Sprintf("chmod %04o -- %s", mode, Quote(dst))
+	if owner != "" || group != "" {
+		script += fmt.Sprintf(" && chown %s -- %s", Quote(ownerSpec(owner, group)), Quote(dst))
+	}
+	return c.run(ctx, "set mode and owner of "+dst, script, o)
+}
+
+func ownerSpec(owner, group string) string {
+	if group == "" {
+		return owner
+	}
+	return owner + ":" + group
+}
+
+// run runs a small remote script, as root when o says so.
+func (c *Conn) run(ctx context.Context, what, script string, o PutOptions) error {
+	var errb strings.Builder
+	err := c.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
+	if err != nil {
+		return remoteError(what, err, errb.String())
+	}
+	return nil
+}
+
+// tempName is a hidden name beside p, unique to this write.
+func tempName(dir, base string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return path.Join(dir, "."+base+".fleet-"+hex.EncodeToString(b))
+}
+
+// putDirect writes as the login user over SFTP.
+func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) (err error) {
+	cl, err := c.SFTP(ctx)
+	if err != nil {
+		return err
+	}
+	tmp := tempName(path.Dir(dst), path.Base(dst))
+	defer func() {
+		if err != nil {
+			c.removeTemp(tmp)
+		}
+	}()
+	got, err := c.upload(ctx, cl, src, tmp, o.Progress)
+	if err != nil {
+		return err
+	}
+	if err := cl.Chmod(tmp, mode); err != nil {
+		return sftpError("chmod "+dst, err)
+	}
+	if owner != "" && owner != got.Owner || group != "" && group != got.Group {
+		if err := c.run(ctx, "chown "+dst, fmt.Sprintf("chown %s -- %s", Quote(ownerSpec(owner, group)), Quote(tmp)), o); err != nil {
+			return err
+		}
+	}
+	if _, ok := cl.HasExtension("posix-rename@openssh.com"); ok {
+		err = cl.PosixRename(tmp, dst)
+	} else {
+		_ = cl.Remove(dst) // SFTPv3 rename refuses to replace: not atomic, but the only way
+		err = cl.Rename(tmp, dst)
+	}
+	return sftpError("rename into "+dst, err)
+}
+
+// putSudo uploads into a private folder of the login user (0700: nothing
+// readable by others on the way), then installs the file as root with the
+// right mode and owner under a temporary name beside the destination, and
+// renames it into place.
+func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
+	cl, err := c.SFTP(ctx)
+	if err != nil {
+		return err
+	}
+	var out strings.Builder
+	if err := c.Exec(ctx, &Command{Line: "mktemp -d", Stdout: &out}); err != nil {
+		return remoteError("mktemp", err, "")
+	}
+	dir := lastLine(out.String())
+	if !strings.HasPrefix(dir, "/") {
+		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("mktemp answered %q", dir)}
+	}
+	defer c.removeTemp(dir)
+	staged := path.Join(dir, "data")
+	if _, err := c.upload(ctx, cl, src, staged, o.Progress); err != nil {
+		return err
+	}
+	tmp := tempName(path.Dir(dst), path.Base(dst))
+	inst := fmt.Sprintf("install -m %04o", mode)
+	if owner != "" {
+		inst += " -o " + Quote(owner)
+	}
+	if group != "" {
+		inst += " -g " + Quote(group)
+	}
+	script := fmt.Sprintf("%s -- %s %s && mv -f -- %s %s || { rm -f -- %s; exit 1; }",
+		inst, Quote(staged), Quote(tmp), Quote(tmp), Quote(dst), Quote(tmp))
+	return c.run(ctx, "install "+dst, script, o)
+}
+
+// upload streams src to the remote path tmp (created, never overwritten,
+// private while incomplete), checks size and SHA-256 of what arrived, and
+// returns what the host says of the new file.
+func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64)) (*RemoteFile, error) {
+	in, err := os.Open(src.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return nil, sftpError("create "+tmp, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, sftpError("chmod "+tmp, err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.client.Close() })
+	defer stop()
+	// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs to
+	// know the length) while the wrapper counts progress.
+	n, err := f.ReadFrom(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, sftpError("write "+tmp, err)
+	}
+	if n != src.Size {
+		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
+	}
+	got, err := c.Probe(ctx, tmp, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	if got.Size != src.Size || got.SHA256 != src.SHA256 {
+		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("checksum mismatch: sent %d bytes (sha256 %.12s), %s has %d (sha256 %.12s)",
+			src.Size, src.SHA256, tmp, got.Size, got.SHA256)}
+	}
+	return got, nil
+}
+
+type progressReader struct {
+	r        io.Reader
+	progress func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 && p.progress != nil {
+		p.progress(int64(n))
+	}
+	return n, err
+}
+
+// removeTemp removes a temporary file or folder after a failure. When the
+// connection itself is gone, it opens a new one for that (bounded), so that
+// a transfer cut half way leaves nothing behind.
+func (c *Conn) removeTemp(p string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := &Command{Line: "rm -rf -- " + Quote(p)}
+	if err := c.Exec(ctx, cmd); err == nil || c.dialer == nil {
+		return
+	}
+	fresh, err := c.dialer.Dial(ctx, c.host)
+	if err != nil {
+		return
+	}
+	defer fresh.Close()
+	_ = fresh.Exec(ctx, cmd)
+}
+
+// sftpError classifies SFTP status errors into the user's words.
+func sftpError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var st *sftp.StatusError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &Error{Kind: errTransfer, Reason: what + ": no such file or folder", Err: err}
+	case errors.Is(err, fs.ErrPermission):
+		return &Error{Kind: errTransfer, Reason: what + ": permission denied", Hint: "use --sudo to write where only root may", Err: err}
+	case errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && strings.Contains(strings.ToLower(err.Error()), "space"):
+		return &Error{Kind: errTransfer, Reason: what + ": no space left on device", Err: err}
+	case errors.As(err, &st):
+		return &Error{Kind: errTransfer, Reason: what + ": " + err.Error(), Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// lastLine is the last non-empty line of a command's output, past whatever
+// the login shell printed first.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\r\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSpace(s)
+}

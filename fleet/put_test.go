@@ -1,0 +1,178 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+)
+
+func localFile(t *testing.T, content []byte, mode os.FileMode) *LocalFile {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(p, content, mode); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, mode)
+	lf, err := StatLocal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lf
+}
+
+func put(t *testing.T, c *Conn, src *LocalFile, dst string, o PutOptions) (bool, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	changed, err := c.Put(ctx, src, dst, o)
+	return changed, Classify(ctx, err)
+}
+
+// leftovers lists fleet's temporary files in dir.
+func leftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".fleet-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func TestPutNewUnchangedAndDrift(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "daemon.json")
+	src := localFile(t, []byte(`{"exec-opts": ["native.cgroupdriver=systemd"]}`+"\n"), 0o640)
+
+	changed, err := put(t, c, src, dst, PutOptions{})
+	if err != nil || !changed {
+		t.Fatalf("first put: changed=%v err=%v", changed, err)
+	}
+	got, _ := os.ReadFile(dst)
+	st, _ := os.Stat(dst)
+	if string(got) != `{"exec-opts": ["native.cgroupdriver=systemd"]}`+"\n" || st.Mode().Perm() != 0o640 {
+		t.Fatalf("content %q mode %o", got, st.Mode().Perm())
+	}
+	changed, err = put(t, c, src, dst, PutOptions{})
+	if err != nil || changed {
+		t.Fatalf("second put: changed=%v err=%v, want unchanged", changed, err)
+	}
+	// The same content with a drifted mode is corrected in place.
+	os.Chmod(dst, 0o666)
+	before, _ := os.Stat(dst)
+	changed, err = put(t, c, src, dst, PutOptions{})
+	after, _ := os.Stat(dst)
+	if err != nil || !changed || after.Mode().Perm() != 0o640 || !os.SameFile(before, after) {
+		t.Fatalf("drift: changed=%v err=%v mode %o same file %v", changed, err, after.Mode().Perm(), os.SameFile(before, after))
+	}
+	// --mode wins over the local mode.
+	if _, err := put(t, c, src, dst, PutOptions{Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(dst); st.Mode().Perm() != 0o600 {
+		t.Fatalf("--mode: %o", st.Mode().Perm())
+	}
+	// New content replaces the file by rename: a new inode, never a write in place.
+	src2 := localFile(t, []byte("new\n"), 0o644)
+	if changed, err := put(t, c, src2, dst, PutOptions{}); err != nil || !changed {
+		t.Fatalf("replace: %v %v", changed, err)
+	}
+	replaced, _ := os.Stat(dst)
+	if os.SameFile(after, replaced) {
+		t.Error("content was rewritten in place, not renamed over")
+	}
+	if l := leftovers(t, dir); len(l) != 0 {
+		t.Fatalf("temporary files left: %v", l)
+	}
+}
+
+func TestPutErrorsSayWhy(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	src := localFile(t, []byte("x"), 0o644)
+	_, err := put(t, c, src, "/nonexistent-dir/file", PutOptions{})
+	if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing folder: %v", err)
+	}
+	_, err = put(t, c, src, t.TempDir(), PutOptions{})
+	if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), "is a folder") {
+		t.Errorf("folder: %v", err)
+	}
+}
+
+// A connection dropped in the middle of a transfer leaves the destination as
+// it was and no temporary file behind.
+func TestPutConnectionDroppedHalfWay(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "big")
+	os.WriteFile(dst, []byte("old content\n"), 0o644)
+	big := make([]byte, 32<<20)
+	rand.Read(big)
+	src := localFile(t, big, 0o644)
+	var once sync.Once
+	var sent int64
+	_, err := put(t, c, src, dst, PutOptions{Progress: func(n int64) {
+		sent += n
+		if sent > 4<<20 {
+			once.Do(srv.DropConnections)
+		}
+	}})
+	if err == nil {
+		t.Fatal("put succeeded over a dropped connection")
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "old content\n" {
+		t.Fatalf("destination changed: %d bytes", len(got))
+	}
+	if l := leftovers(t, dir); len(l) != 0 {
+		t.Fatalf("temporary files left: %v", l)
+	}
+}
+
+// A login shell that prints text breaks the SFTP stream ("packet too long");
+// fleet starts sftp-server behind a marker instead.
+func TestPutWithChattyShell(t *testing.T) {
+	if _, err := firstExisting(sftpServers); err != nil {
+		t.Fatalf("no sftp-server on this machine (make test installs openssh-server first): %v", err)
+	}
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true, ShellBanner: "Welcome to this host!\nHave a nice day.\n"})
+	c := dial(t, env.dialer(), srv)
+	dst := filepath.Join(t.TempDir(), "f")
+	src := localFile(t, bytes.Repeat([]byte("data "), 100000), 0o644)
+	for i, want := range []bool{true, false} {
+		changed, err := put(t, c, src, dst, PutOptions{})
+		if err != nil || changed != want {
+			t.Fatalf("put %d: changed=%v err=%v", i, changed, err)
+		}
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bytes.Repeat([]byte("data "), 100000)) {
+		t.Fatal("content differs")
+	}
+}
+
+func firstExisting(paths []string) (string, error) {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New(strings.Join(paths, ", "))
+}
