@@ -2,9 +2,9 @@ package fleet
 
 import (
 	"bytes"
-	"errors"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"

@@ -119,4 +119,3 @@ func (c *Conn) closeSFTP() {
 		c.sftp = nil
 	}
 }
-
