@@ -110,6 +110,22 @@ func (d *Dialer) User(h inventory.Host) string {
 	return h.User
 }
 
+// Effective returns h with the user and port it is reached with filled in
+// (from -l, -O, ssh_config), so that a host file written from it reaches the
+// same account again. The name and the label stay as written: ssh_config
+// maps the name again next time.
+func (d *Dialer) Effective(h inventory.Host) inventory.Host {
+	e, err := d.endpoint(h)
+	if err != nil {
+		return h
+	}
+	h.User = e.user
+	if h.Port == 0 && e.port != 22 {
+		h.Port = e.port
+	}
+	return h
+}
+
 func hostKey(h inventory.Host) string { return h.User + "@" + h.Name + ":" + fmt.Sprint(h.Port) }
 
 func (d *Dialer) endpoint(h inventory.Host) (*endpoint, error) {

@@ -83,7 +83,20 @@ func (h *hostKeys) algorithms(e *endpoint) []string {
 	if acc != nil && len(algos) == 0 {
 		algos = algorithmsFor(acc.Type())
 	}
+	if len(algos) == 0 {
+		algos = opensshOrder
+	}
 	return algos
+}
+
+// opensshOrder is OpenSSH's preference for a host with no known key. x/crypto
+// would ask for ECDSA first; asking as ssh does records the key ssh would
+// record, so fleet and ssh agree on known_hosts.
+var opensshOrder = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
 }
 
 // algorithmsFor lists the signature algorithms a key type can answer with.

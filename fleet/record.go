@@ -147,6 +147,9 @@ func (r *Record) Finish(results []Result, status int) error {
 	for _, res := range results {
 		h := &r.info.Hosts[res.Index]
 		h.Outcome, h.ExitCode, h.Changed = res.Outcome, res.ExitCode, res.Changed
+		// The host as reached (user and port resolved), so that the failed
+		// file reaches the same accounts when it is used as a host list.
+		h.Host, h.User = res.Host.String(), res.Host.User
 		h.Error = res.Reason()
 		if !res.Start.IsZero() {
 			s, e := res.Start, res.End

@@ -106,6 +106,7 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Result) {
 	r.Start = time.Now()
 	r.Err = nil
+	r.Host = d.Effective(r.Host)
 	if opts.OnEvent != nil {
 		opts.OnEvent(Event{Kind: HostStarted, Index: r.Index, Host: r.Host})
 	}

@@ -29,8 +29,9 @@ HOSTS
 SSH
    Authentication, host keys and settings follow OpenSSH: ssh-agent, the
    IdentityFile keys, ~/.ssh/config (or -F), known_hosts. An unknown host key
-   is recorded (StrictHostKeyChecking accept-new); a changed key always fails
-   that host and is never retried.
+   is recorded (StrictHostKeyChecking accept-new); a changed key fails that
+   host and is never retried (only StrictHostKeyChecking=no connects anyway,
+   with a warning).
 
 EXIT STATUS
    0    every host succeeded

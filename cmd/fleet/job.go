@@ -114,12 +114,12 @@ func (j *job) onEvent(ev fleet.Event) {
 }
 
 func outcomeNote(r *fleet.Result) string {
-	s := fmt.Sprintf("end %s", r.Outcome)
+	s := "end " + r.Outcome.String()
 	if r.ExitCode >= 0 {
 		s += fmt.Sprintf(" exit=%d", r.ExitCode)
 	}
-	if r.Err != nil {
-		s += ": " + r.Reason()
+	if r.Err != nil && r.Outcome != fleet.Failed {
+		s = "end " + r.Reason() // the reason names the outcome already
 	}
 	return s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond))
 }

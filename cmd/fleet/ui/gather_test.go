@@ -103,7 +103,7 @@ func TestGatherAfterStatusLines(t *testing.T) {
 	if n := strings.Count(s[:i], "\n"); n != len(rs) || !strings.HasPrefix(s, "[1] 10:11:01 [SUCCESS] web1\n") {
 		t.Errorf("want %d status lines before the gathered output:\n%s", len(rs), s[:i])
 	}
-	if want := "12 hosts: 6 ok, 2 failed, 3 unreachable, 1 not started (3s)\n"; errb.String() != want {
+	if want := "fleet: hint: is sshd running on that port? (db[1-2])\n12 hosts: 6 ok, 2 failed, 3 unreachable, 1 not started (3s)\n"; errb.String() != want {
 		t.Errorf("stderr = %q, want %q", errb.String(), want)
 	}
 }

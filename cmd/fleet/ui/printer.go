@@ -345,8 +345,34 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 		if len(text) > 0 {
 			_, _ = p.textOut().Write(text)
 		}
+		if !p.opts.Terminal {
+			// The status lines keep pssh's format, so the next steps come
+			// here, once per hint, with the hosts it concerns.
+			_, _ = p.opts.Stderr.Write(appendHints(nil, results))
+		}
 		_, _ = io.WriteString(p.opts.Stderr, summaryLine(results, elapsed, p.opts.ShowChanged)+"\n")
 	})
+}
+
+// appendHints appends one "fleet: hint: ..." line per distinct hint, with
+// the folded list of the hosts it applies to.
+func appendHints(b []byte, results []fleet.Result) []byte {
+	var order []string
+	hosts := map[string][]string{}
+	for i := range results {
+		h := fleet.Hint(results[i].Err)
+		if h == "" {
+			continue
+		}
+		if _, ok := hosts[h]; !ok {
+			order = append(order, h)
+		}
+		hosts[h] = append(hosts[h], hostLabel(results[i].Host))
+	}
+	for _, h := range order {
+		b = fmt.Appendf(b, "fleet: hint: %s (%s)\n", h, Fold(hosts[h]))
+	}
+	return b
 }
 
 // summaryLine is "12 hosts: 10 ok, 1 failed, 1 unreachable (2.3s)": zero

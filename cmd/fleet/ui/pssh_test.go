@@ -121,7 +121,7 @@ func TestStatusLines(t *testing.T) {
 			if got := out.String(); got != want {
 				t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
 			}
-			wantErr := "6 hosts: 1 ok, 2 failed, 1 unreachable, 1 timed out, 1 not started (1.2s)\n"
+			wantErr := "fleet: hint: is sshd running on that port? (root@db1:2222)\n6 hosts: 1 ok, 2 failed, 1 unreachable, 1 timed out, 1 not started (1.2s)\n"
 			if got := errb.String(); got != wantErr {
 				t.Errorf("stderr = %q, want %q", got, wantErr)
 			}
@@ -200,5 +200,20 @@ func TestShowChanged(t *testing.T) {
 	}
 	if got := formatBytes(1_500_000); got != "1.5 MB" {
 		t.Errorf("formatBytes = %q", got)
+	}
+}
+
+func TestHintsWhenNotOnATerminal(t *testing.T) {
+	var out, errb bytes.Buffer
+	p := New(Options{Stdout: &out, Stderr: &errb, Total: 3})
+	hint := &fleet.Error{Kind: fleet.ErrAuth, Reason: "x", Hint: "use -S"}
+	results := []fleet.Result{
+		{Index: 0, Outcome: fleet.Unreachable, Err: hint, Host: inventory.Host{Name: "node1", Label: "node1"}},
+		{Index: 1, Outcome: fleet.OK, Host: inventory.Host{Name: "node2", Label: "node2"}},
+		{Index: 2, Outcome: fleet.Unreachable, Err: hint, Host: inventory.Host{Name: "node3", Label: "node3"}},
+	}
+	p.Finish(results, time.Second)
+	if !strings.Contains(errb.String(), "fleet: hint: use -S (node[1,3])\n") {
+		t.Fatalf("stderr %q", errb.String())
 	}
 }
