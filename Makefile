@@ -4,7 +4,7 @@ BIN      := bin/fleet
 DEMO_DIR ?= /tmp/fleet-demo
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit e2e lint fuzz demo demo-down bench clean
+.PHONY: all build test tools unit e2e lint fuzz demo demo-down bench clean
 
 all: build
 
@@ -14,7 +14,14 @@ build:
 # test: lint, unit and script tests, then the e2e tests against real sshd
 # hosts (the harness installs openssh-server and sudo with apt-get when they
 # are missing, and says so), then a short fuzzing pass over the parsers.
-test: lint unit e2e fuzz
+test: lint tools unit e2e fuzz
+
+# tools: sshd, sftp-server and sudo, which the tests run for real; installed
+# with apt-get when missing (the harness says so).
+tools:
+	@echo "== test tools (openssh-server, sudo)"
+	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./e2e/cmd/testfleet tools; \
+	  else echo "not root: the e2e tests will say why they are skipped"; fi
 
 lint:
 	@echo "== gofmt and go vet"
@@ -25,6 +32,8 @@ lint:
 unit:
 	@echo "== unit and script tests (race detector on)"
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	@echo "== memory bound of copy (without the race detector, which multiplies memory)"
+	$(GO) test -count=1 -run 'Memory' ./fleet/
 
 e2e:
 	@echo "== e2e tests against real OpenSSH hosts"

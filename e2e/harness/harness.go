@@ -82,6 +82,7 @@ type Users struct {
 	Pass         string // "fleet-pw": sudo that needs a password
 	PassPassword string // that user's password (for sudo -S), also saved in Dir/sudo-password (0600)
 	Plain        string // "fleet-plain": no sudo at all
+	Chatty       string // "fleet-chatty": passwordless sudo, and a ~/.bashrc that prints on stdout and stderr
 }
 
 // Start brings up the fleet: it installs missing tools, creates the users,

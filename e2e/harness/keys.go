@@ -15,7 +15,7 @@ import (
 // ssh_config and the pssh host file.
 func (f *Fleet) writeKeys(ctx context.Context) error {
 	f.Key = filepath.Join(f.Dir, "id_ed25519")
-	if err := keygen(ctx, f.Key, "fleet-e2e-client"); err != nil {
+	if err := keygen(ctx, f.Key, "ed25519", "fleet-e2e-client"); err != nil {
 		return err
 	}
 	var known, hosts strings.Builder
@@ -25,7 +25,13 @@ func (f *Fleet) writeKeys(ctx context.Context) error {
 			return fmt.Errorf("harness: host %s: %w", h.Addr, err)
 		}
 		key := filepath.Join(dir, "ssh_host_ed25519_key")
-		if err := keygen(ctx, key, "fleet-e2e-host-"+h.Addr); err != nil {
+		if err := keygen(ctx, key, "ed25519", "fleet-e2e-host-"+h.Addr); err != nil {
+			return err
+		}
+		// sshd also offers an ECDSA key that known_hosts does not list:
+		// x/crypto prefers ECDSA, so every e2e run checks that fleet asks
+		// for the algorithm of the key it knows (golang/go#29286).
+		if err := keygen(ctx, filepath.Join(dir, "ssh_host_ecdsa_key"), "ecdsa", "fleet-e2e-host-"+h.Addr); err != nil {
 			return err
 		}
 		pub, err := os.ReadFile(key + ".pub")
@@ -84,15 +90,16 @@ func (f *Fleet) hostDir(h Host) string {
 	return filepath.Join(f.Dir, "sshd", h.Addr)
 }
 
-// keygen writes an unencrypted ed25519 key pair at path (mode 0600), first
-// removing an old one since ssh-keygen would otherwise ask to overwrite.
-func keygen(ctx context.Context, path, comment string) error {
+// keygen writes an unencrypted key pair of type kind at path (mode 0600),
+// first removing an old one since ssh-keygen would otherwise ask to
+// overwrite.
+func keygen(ctx context.Context, path, kind, comment string) error {
 	for _, p := range []string{path, path + ".pub"} {
 		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("harness: keygen: %w", err)
 		}
 	}
-	if _, err := run(ctx, "", keygenPath, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path); err != nil {
+	if _, err := run(ctx, "", keygenPath, "-q", "-t", kind, "-N", "", "-C", comment, "-f", path); err != nil {
 		return fmt.Errorf("harness: keygen: %w", err)
 	}
 	return os.Chmod(path, 0o600)

@@ -133,6 +133,7 @@ func (f *Fleet) sshdConfig(h Host, extra string) string {
 	return fmt.Sprintf(`# Written by github.com/fleet-sh/fleet/e2e/harness
 ListenAddress %s
 HostKey %s
+HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
 StrictModes yes
@@ -150,9 +151,9 @@ PrintMotd no
 PrintLastLog no
 X11Forwarding no
 AcceptEnv LANG LC_*
-Subsystem sftp internal-sftp
-%s`, h.HostPort(), configQuote(filepath.Join(dir, "ssh_host_ed25519_key")),
-		configQuote(filepath.Join(dir, "sshd.pid")), f.authorizedKeysName(), extra)
+Subsystem sftp %s
+%s`, h.HostPort(), configQuote(filepath.Join(dir, "ssh_host_ed25519_key")), configQuote(filepath.Join(dir, "ssh_host_ecdsa_key")),
+		configQuote(filepath.Join(dir, "sshd.pid")), f.authorizedKeysName(), sftpServer(), extra)
 }
 
 // versionOptions returns settings that only some sshd versions know.
@@ -234,4 +235,16 @@ func tail(path string, n int64) string {
 		return "(" + err.Error() + ")"
 	}
 	return string(b)
+}
+
+// sftpServer is OpenSSH's external sftp-server, which sshd runs through the
+// user's login shell, as a stock Debian or RHEL host does; internal-sftp
+// would hide what a chatty ~/.bashrc does to SFTP.
+func sftpServer() string {
+	for _, p := range []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "internal-sftp"
 }

@@ -21,7 +21,18 @@ const (
 	userNoPass = "fleet-np"
 	userPass   = "fleet-pw"
 	userPlain  = "fleet-plain"
+	userChatty = "fleet-chatty"
 )
+
+// chattyRC is fleet-chatty's ~/.bashrc: it prints on both streams even in
+// non-interactive shells, as many real hosts' start-up files do. Debian's
+// bash reads ~/.bashrc for commands run by sshd, and sshd runs an external
+// sftp-server through the login shell, so this breaks a naive SFTP client
+// ("packet too long").
+const chattyRC = `# Written by github.com/fleet-sh/fleet/e2e/harness: a chatty start-up file.
+echo "Welcome to $(hostname)! Have a nice day."
+echo "motd on stderr" >&2
+`
 
 // sudoersPath is where the sudo rules of the test users live. sudo only
 // reads files of /etc/sudoers.d whose names contain no dot, so the name has
@@ -36,14 +47,15 @@ const sudoers = `# Written by github.com/fleet-sh/fleet/e2e/harness for fleet's 
 # Remove together with the users fleet-np, fleet-pw and fleet-plain.
 Defaults:fleet-pw timestamp_timeout=0, !lecture
 fleet-np ALL=(ALL:ALL) NOPASSWD: ALL
+fleet-chatty ALL=(ALL:ALL) NOPASSWD: ALL
 fleet-pw ALL=(ALL:ALL) ALL
 `
 
 // ensureUsers creates the three accounts when missing and makes them usable
 // by sshd, then installs the sudo rules. It is idempotent.
 func ensureUsers(ctx context.Context, log io.Writer) (Users, error) {
-	u := Users{NoPass: userNoPass, Pass: userPass, Plain: userPlain}
-	for _, name := range []string{u.NoPass, u.Pass, u.Plain} {
+	u := Users{NoPass: userNoPass, Pass: userPass, Plain: userPlain, Chatty: userChatty}
+	for _, name := range u.all() {
 		if _, err := user.Lookup(name); err != nil {
 			fmt.Fprintf(log, "harness: creating user %s\n", name)
 			if _, err := run(ctx, "", "useradd", "--create-home", "--shell", "/bin/bash", name); err != nil {
@@ -57,10 +69,13 @@ func ensureUsers(ctx context.Context, log io.Writer) (Users, error) {
 	// useradd leaves the password field "!" (locked), and with UsePAM no
 	// sshd refuses every login to a locked account, keys included. "*"
 	// means "no password works" without "locked".
-	for _, name := range []string{u.NoPass, u.Plain} {
+	for _, name := range []string{u.NoPass, u.Plain, u.Chatty} {
 		if _, err := run(ctx, "", "usermod", "--password", "*", name); err != nil {
 			return u, fmt.Errorf("harness: unlock user %s: %w", name, err)
 		}
+	}
+	if err := writeChattyRC(u.Chatty); err != nil {
+		return u, err
 	}
 	pw, err := sudoPassword()
 	if err != nil {
@@ -169,7 +184,7 @@ func (f *Fleet) authorize() error {
 	if err != nil {
 		return fmt.Errorf("harness: authorize: %w", err)
 	}
-	for _, name := range []string{f.Users.NoPass, f.Users.Pass, f.Users.Plain} {
+	for _, name := range f.Users.all() {
 		if _, err := sshDir(name); err != nil {
 			return err
 		}
@@ -191,7 +206,7 @@ func (f *Fleet) authorize() error {
 // unauthorize removes what authorize wrote.
 func (f *Fleet) unauthorize() error {
 	var errs []error
-	for _, name := range []string{f.Users.NoPass, f.Users.Pass, f.Users.Plain} {
+	for _, name := range f.Users.all() {
 		if name == "" {
 			continue
 		}
@@ -220,4 +235,20 @@ func lookup(name string) (uid, gid int, home string, err error) {
 		return 0, 0, "", fmt.Errorf("harness: user %s: gid %q: %w", name, u.Gid, err)
 	}
 	return uid, gid, u.HomeDir, nil
+}
+
+// all lists every test account.
+func (u Users) all() []string { return []string{u.NoPass, u.Pass, u.Plain, u.Chatty} }
+
+// writeChattyRC installs fleet-chatty's start-up file.
+func writeChattyRC(name string) error {
+	uid, gid, home, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(home, ".bashrc")
+	if err := writeFile(path, chattyRC, 0o644); err != nil {
+		return fmt.Errorf("harness: %s: %w", path, err)
+	}
+	return os.Chown(path, uid, gid)
 }

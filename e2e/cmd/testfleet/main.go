@@ -27,6 +27,7 @@ const usage = `usage:
   testfleet up [-n HOSTS] [-port PORT] [-q] -dir DIR   start a fleet of local sshd hosts and return
   testfleet status -dir DIR                            show the hosts of the fleet in DIR
   testfleet down -dir DIR                              stop the fleet in DIR
+  testfleet tools                                      install sshd and sudo with apt-get when missing
 
 Needs root (it creates the users fleet-np, fleet-pw, fleet-plain and runs sshd).
 `
@@ -45,6 +46,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
+	}
+	if args[0] == "tools" {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		return harness.EnsureTools(ctx, stderr)
 	}
 	fs := flag.NewFlagSet("testfleet "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
