@@ -37,6 +37,24 @@ cat kube
 run fleet run -ih kube 'uptime'
 run fleet run -h kube --gather 'grep PRETTY_NAME /etc/os-release'
 run fleet run -h kube -P --sudo 'id -un; echo "node $PSSH_NODENUM of $PSSH_NUMNODES"'
+
+# The seed's daemon.json step, as one command: to a root-owned folder, as
+# root through sudo, atomically. (The demo hosts share this machine's disk,
+# so the demo writes under $DEMO_DIR, never to the real /etc/docker.)
+mkdir -p "$DEMO_DIR/etc/docker" && chmod 755 "$DEMO_DIR" "$DEMO_DIR/etc" "$DEMO_DIR/etc/docker"
+cat > daemon.json <<'JSON'
+{
+  "exec-opts": ["native.cgroupdriver=systemd"],
+  "log-driver": "json-file",
+  "log-opts": { "max-size": "100m" },
+  "storage-driver": "overlay2"
+}
+JSON
+run fleet copy -h kube --sudo --mode 0644 --owner root:root daemon.json "$DEMO_DIR/etc/docker/daemon.json"
+run fleet copy -h kube --sudo --mode 0644 --owner root:root daemon.json "$DEMO_DIR/etc/docker/daemon.json"
+run fleet slurp -h kube -L collected "$DEMO_DIR/etc/docker/daemon.json" daemon.json
+say "find collected -type f"
+find collected -type f
 run fleet run -h kube -t 2 'sleep 30'
 say "ls ~/.local/state/fleet/runs/latest && cat ~/.local/state/fleet/runs/latest/failed"
 ls ~/.local/state/fleet/runs/latest && cat ~/.local/state/fleet/runs/latest/failed
