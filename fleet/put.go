@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,13 +18,29 @@ import (
 	"github.com/pkg/sftp"
 )
 
-// LocalFile is a local file to install on hosts. Its checksum is computed
-// once, before the run, not once per host.
+// LocalFile is a local file to install on hosts: a path, or content in
+// memory (a rendered template). Its checksum is computed once, before the
+// run, not once per host.
 type LocalFile struct {
 	Path   string
+	Data   []byte // when not nil, the content; Path only names it in messages
 	Size   int64
 	Mode   os.FileMode // permission bits of the local file
 	SHA256 string      // hex
+}
+
+// BytesFile describes content held in memory.
+func BytesFile(name string, data []byte, mode os.FileMode) *LocalFile {
+	sum := sha256.Sum256(data)
+	return &LocalFile{Path: name, Data: data, Size: int64(len(data)), Mode: mode, SHA256: hex.EncodeToString(sum[:])}
+}
+
+// open returns the content to send.
+func (f *LocalFile) open() (io.ReadCloser, error) {
+	if f.Data != nil {
+		return io.NopCloser(bytes.NewReader(f.Data)), nil
+	}
+	return os.Open(f.Path)
 }
 
 // StatLocal reads size, mode and checksum of a local file.
@@ -200,7 +217,7 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 // private while incomplete), checks size and SHA-256 of what arrived, and
 // returns what the host says of the new file.
 func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64)) (*RemoteFile, error) {
-	in, err := os.Open(src.Path)
+	in, err := src.open()
 	if err != nil {
 		return nil, err
 	}

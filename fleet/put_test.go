@@ -176,3 +176,19 @@ func firstExisting(paths []string) (string, error) {
 	}
 	return "", errors.New(strings.Join(paths, ", "))
 }
+
+func TestPutBytes(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	dst := filepath.Join(t.TempDir(), "rendered")
+	src := BytesFile("daemon.json (rendered)", []byte("{}\n"), 0o644)
+	for i, want := range []bool{true, false} {
+		if changed, err := put(t, c, src, dst, PutOptions{}); err != nil || changed != want {
+			t.Fatalf("put %d: changed=%v err=%v", i, changed, err)
+		}
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "{}\n" {
+		t.Fatalf("content %q", b)
+	}
+}

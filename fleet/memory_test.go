@@ -1,0 +1,81 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// TestCopyMemoryIsBoundedByFileNotHosts sends a 100 MB file to 20 hosts and
+// checks that the heap never holds anything like a copy per host: each host
+// streams the file from disk.
+func TestCopyMemoryIsBoundedByFileNotHosts(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipped under the race detector, which multiplies memory; make test runs it without (see Makefile: unit)")
+	}
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	d := env.dialer()
+	const size = 100 << 20
+	p := filepath.Join(t.TempDir(), "big")
+	f, _ := os.Create(p)
+	buf := make([]byte, 1<<20)
+	for i := 0; i < size>>20; i++ {
+		rand.Read(buf)
+		f.Write(buf)
+	}
+	f.Close()
+	src, err := StatLocal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	hosts := make([]inventory.Host, 20)
+	for i := range hosts {
+		hosts[i] = hostOf(srv)
+	}
+	inventory.Label(hosts)
+
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	}()
+	results := Run(context.Background(), d, hosts, RunOptions{Parallel: 20}, func(ctx context.Context, c *Conn, r *Result) error {
+		_, err := c.Put(ctx, src, filepath.Join(out, r.Host.Label), PutOptions{})
+		return err
+	})
+	close(stop)
+	<-sampled
+	if s := Summarize(results); s[OK] != 20 {
+		t.Fatalf("results %v: %v", s, results[0].Err)
+	}
+	// The client and the in-process server share this heap; 20 copies of
+	// the file would be 2 GB.
+	if p := peak.Load(); p > 256<<20 {
+		t.Fatalf("peak heap %d MiB for 20 hosts x 100 MB", p>>20)
+	} else {
+		t.Logf("peak heap %d MiB for 20 hosts x 100 MB", p>>20)
+	}
+}
