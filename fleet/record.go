@@ -39,6 +39,7 @@ type HostInfo struct {
 	Outcome  Outcome    `json:"outcome"`
 	ExitCode int        `json:"exit_code"`
 	Changed  bool       `json:"changed,omitempty"`
+	Detail   string     `json:"detail,omitempty"`
 	Error    string     `json:"error,omitempty"`
 	Start    *time.Time `json:"start,omitempty"`
 	End      *time.Time `json:"end,omitempty"`
@@ -146,7 +147,7 @@ func (r *Record) Finish(results []Result, status int) error {
 	var failed, succeeded strings.Builder
 	for _, res := range results {
 		h := &r.info.Hosts[res.Index]
-		h.Outcome, h.ExitCode, h.Changed = res.Outcome, res.ExitCode, res.Changed
+		h.Outcome, h.ExitCode, h.Changed, h.Detail = res.Outcome, res.ExitCode, res.Changed, res.Detail
 		// The host as reached (user and port resolved), so that the failed
 		// file reaches the same accounts when it is used as a host list.
 		h.Host, h.User = res.Host.String(), res.Host.User

@@ -77,6 +77,9 @@ type Result struct {
 	Err      error // nil when Outcome is OK; classified (see Classify)
 	ExitCode int   // the remote command's exit status; -1 when it did not report one
 	Changed  bool  // the work changed something on the host (copy, provision)
+	// Detail is a one-line summary of the work, shown after the host's
+	// status ("ubuntu 16.04 (apt): 3 changed, 8 unchanged").
+	Detail string
 	Stdout   []byte
 	Stderr   []byte
 	Start    time.Time // zero when not started

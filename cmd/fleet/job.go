@@ -29,6 +29,7 @@ type job struct {
 	json         bool
 	showChanged  bool  // copy, provision: say changed / unchanged
 	totalBytes   int64 // transfers: count bytes on the bar
+	maxFail      int   // stop starting hosts after this many failed (0: never)
 
 	printer *ui.Printer
 	record  *fleet.Record
@@ -59,7 +60,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	defer intr.stop()
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
-		OnEvent: j.onEvent}, task)
+		OnEvent: j.onEvent, MaxFail: j.maxFail}, task)
 	status := exitStatus(results, intr.interrupted())
 	if j.record != nil {
 		if err := j.record.Finish(results, status); err != nil {

@@ -83,6 +83,7 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 		b = append(b, hostLabel(r.Host)...)
 		b = append(b, ' ')
 		b = append(b, st.reason(psshReason(r))...)
+		b = appendFailureDetail(b, r)
 	}
 	b = append(b, '\n')
 	if inline || inlineStdout {
@@ -151,6 +152,7 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
 			b = append(b, hostLabel(r.Host)...)
 			b = append(b, ' ')
 			b = append(b, st.reason(psshReason(r))...)
+			b = appendFailureDetail(b, r)
 			b = append(b, '\n')
 			if hint := fleet.Hint(r.Err); hint != "" {
 				b = append(b, "  hint: "...)
@@ -202,11 +204,25 @@ func firstLine(s string) string {
 // appendChanged says whether a successful copy or provision changed the
 // host, when the command reports that.
 func appendChanged(b []byte, r *fleet.Result, show bool) []byte {
-	if !show {
+	if show {
+		if r.Changed {
+			b = append(b, " changed"...)
+		} else {
+			b = append(b, " unchanged"...)
+		}
+	}
+	if r.Detail != "" {
+		b = append(b, " "...)
+		b = append(b, r.Detail...)
+	}
+	return b
+}
+
+// appendFailureDetail adds what the work got to before it failed, in
+// parentheses after the reason.
+func appendFailureDetail(b []byte, r *fleet.Result) []byte {
+	if r.Detail == "" {
 		return b
 	}
-	if r.Changed {
-		return append(b, " changed"...)
-	}
-	return append(b, " unchanged"...)
+	return append(append(append(b, " ("...), r.Detail...), ')')
 }
