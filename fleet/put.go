@@ -104,12 +104,14 @@ func (c *Conn) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions
 			}
 			return false, nil
 		}
-		return true, c.fixAttributes(ctx, dst, mode, owner, group, o)
+		err = c.fixAttributes(ctx, dst, mode, owner, group, o)
+	} else if o.Sudo {
+		err = c.putSudo(ctx, src, dst, mode, owner, group, o)
+	} else {
+		err = c.putDirect(ctx, src, dst, mode, owner, group, o)
 	}
-	if o.Sudo {
-		return true, c.putSudo(ctx, src, dst, mode, owner, group, o)
-	}
-	return true, c.putDirect(ctx, src, dst, mode, owner, group, o)
+	// A failed write was rolled back: the host is as it was.
+	return err == nil, err
 }
 
 // fixAttributes corrects mode and owner of a file whose content is right.

@@ -192,3 +192,15 @@ func TestPutBytes(t *testing.T) {
 		t.Fatalf("content %q", b)
 	}
 }
+
+// A put that fails changed nothing, and says so.
+func TestPutFailureIsNotAChange(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	src := localFile(t, []byte("x"), 0o644)
+	changed, err := put(t, c, src, filepath.Join(t.TempDir(), "missing", "f"), PutOptions{})
+	if err == nil || changed {
+		t.Fatalf("changed=%v err=%v, want an error and no change", changed, err)
+	}
+}

@@ -24,7 +24,8 @@ func (c *Conn) MkdirAll(ctx context.Context, dir string, o PutOptions) (bool, er
 	if o.Owner != "" || o.Group != "" {
 		script += " && chown " + Quote(ownerSpec(o.Owner, o.Group)) + " -- " + Quote(dir)
 	}
-	return true, c.run(ctx, "mkdir "+dir, script, o)
+	err = c.run(ctx, "mkdir "+dir, script, o)
+	return err == nil, err
 }
 
 // PutLink makes dst a symbolic link to target, replacing what is there by

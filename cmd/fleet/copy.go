@@ -213,11 +213,14 @@ func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOpt
 	into := len(o.sources) > 1 || strings.HasSuffix(o.remote, "/")
 	remote := path.Clean(o.remote)
 	changed := false
-	note := func(what, p string, ch bool) {
+	note := func(what, p string, ch bool, err error) {
 		changed = changed || ch
 		if log != nil {
 			state := "unchanged"
-			if ch {
+			switch {
+			case err != nil:
+				state = "failed"
+			case ch:
 				state = "changed"
 			}
 			log.Note(fmt.Sprintf("%s %s: %s", what, p, state))
@@ -225,10 +228,10 @@ func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOpt
 	}
 	if into {
 		made, err := c.MkdirAll(ctx, remote, put)
+		note("folder", remote, made, err)
 		if err != nil {
 			return changed, err
 		}
-		note("folder", remote, made)
 	} else {
 		cur, err := c.Probe(ctx, remote, put.Sudo, put.SudoPassword)
 		if err != nil {
@@ -243,14 +246,14 @@ func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOpt
 		}
 		if src.file != nil {
 			ch, err := c.Put(ctx, src.file, dst, put)
-			note("file", dst, ch)
+			note("file", dst, ch, err)
 			if err != nil {
 				return changed, err
 			}
 			continue
 		}
 		made, err := c.MkdirAll(ctx, dst, put)
-		note("folder", dst, made)
+		note("folder", dst, made, err)
 		if err != nil {
 			return changed, err
 		}
@@ -260,13 +263,13 @@ func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOpt
 			switch {
 			case it.dir:
 				ch, err = c.MkdirAll(ctx, p, put)
-				note("folder", p, ch)
+				note("folder", p, ch, err)
 			case it.file != nil:
 				ch, err = c.Put(ctx, it.file, p, put)
-				note("file", p, ch)
+				note("file", p, ch, err)
 			default:
 				ch, err = c.PutLink(ctx, it.target, p, put)
-				note("link", p, ch)
+				note("link", p, ch, err)
 			}
 			if err != nil {
 				return changed, err
