@@ -40,6 +40,18 @@ type Options struct {
 	Dir   string    // working folder (created 0700); "" = a fresh os.MkdirTemp, removed by Stop
 	Port  int       // sshd port on every host; 0 = DefaultPort
 	Log   io.Writer // where to say what it does (installs, starts); nil = io.Discard
+
+	// Distros, when set, makes every host pretend to be a Linux
+	// distribution, one entry per host (Hosts may then be 0; otherwise it
+	// must equal len(Distros)): "ubuntu-16.04", "debian-12", "centos-7",
+	// "rocky-8" or "alpine-3.19" (see Distros()). Each such host's sshd runs
+	// in a mount namespace of its own with private overlay copies of /etc,
+	// /var, /tmp, /root, /opt, /usr and /home, the distribution's
+	// os-release, and test doubles for its package manager, systemctl,
+	// curl, gpg, docker, sysctl, swapoff and modprobe that record their
+	// calls (Host.Calls) and never touch the machine. nil = plain hosts
+	// that share the machine's filesystem.
+	Distros []string
 }
 
 // Fleet is a running set of sshd hosts. It is written to Dir/fleet.json as
@@ -70,6 +82,14 @@ type Host struct {
 	Addr string // "127.0.X.Y"
 	Port int
 	PID  int // of the listening `sshd -D` process
+
+	// Distro is the distribution the host pretends to be
+	// (Options.Distros), "" for a plain host.
+	Distro string `json:",omitempty"`
+	// Root is, for a running distro host, "/proc/PID/root": the path
+	// through which this process sees the host's own filesystem (see
+	// Path); "" otherwise.
+	Root string `json:",omitempty"`
 }
 
 // HostPort returns "127.0.X.Y:PORT", the form ssh tools and net.Dial accept.
@@ -94,6 +114,17 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if log == nil {
 		log = io.Discard
 	}
+	if len(opts.Distros) > 0 {
+		if opts.Hosts != 0 && opts.Hosts != len(opts.Distros) {
+			return nil, fmt.Errorf("harness: start: Hosts is %d but Distros has %d entries", opts.Hosts, len(opts.Distros))
+		}
+		opts.Hosts = len(opts.Distros)
+		for _, d := range opts.Distros {
+			if _, ok := distros[d]; !ok {
+				return nil, fmt.Errorf("harness: start: unknown distro %q (want one of %v)", d, Distros())
+			}
+		}
+	}
 	if opts.Hosts < 1 || opts.Hosts > maxHosts {
 		return nil, fmt.Errorf("harness: start: Hosts must be 1..%d, got %d", maxHosts, opts.Hosts)
 	}
@@ -106,6 +137,11 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}
 	if err := EnsureTools(ctx, log); err != nil {
 		return nil, err
+	}
+	if len(opts.Distros) > 0 {
+		if err := OverlayAvailable(); err != nil {
+			return nil, err
+		}
 	}
 
 	f = &Fleet{Dir: opts.Dir}
@@ -161,7 +197,11 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		return f, err
 	}
 	for i := range opts.Hosts {
-		f.Hosts = append(f.Hosts, Host{Addr: fmt.Sprintf("127.0.%d.%d", f.Block, i+2), Port: port})
+		h := Host{Addr: fmt.Sprintf("127.0.%d.%d", f.Block, i+2), Port: port}
+		if len(opts.Distros) > 0 {
+			h.Distro = opts.Distros[i]
+		}
+		f.Hosts = append(f.Hosts, h)
 	}
 	f.Unreachable = fmt.Sprintf("127.0.%d.%d:%d", f.Block, unreachableHost, port)
 
@@ -236,8 +276,18 @@ func (f *Fleet) Stop() error {
 		p.waitExit(2 * time.Second)
 	}
 	f.procs = nil
+	distroHosts := false
 	for i := range f.Hosts {
 		f.Hosts[i].PID = 0
+		f.Hosts[i].Root = ""
+		distroHosts = distroHosts || f.Hosts[i].Distro != ""
+	}
+	if distroHosts && f.Dir != "" {
+		// The namespaces, and with them the overlay mounts, died with
+		// their processes: only the upper layers are left to remove.
+		if err := os.RemoveAll(f.rootsPath()); err != nil {
+			errs = append(errs, fmt.Errorf("harness: stop: %w", err))
+		}
 	}
 	if f.Block != 0 {
 		errs = append(errs, f.unauthorize())

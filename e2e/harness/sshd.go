@@ -107,9 +107,17 @@ func (f *Fleet) startHost(h *Host, extra string) error {
 	}
 	defer logf.Close() // the child keeps its own copy
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
+	if h.Distro != "" {
+		// A distro host: sshd in its own mount namespace (namespace.go),
+		// exec'd by a setup shell, so the PID below is still sshd's.
+		if cmd, err = f.distroCommand(*h, cmd.Args); err != nil {
+			return err
+		}
+	} else {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("harness: start %s: %w", h.Addr, err)
 	}
@@ -120,6 +128,9 @@ func (f *Fleet) startHost(h *Host, extra string) error {
 	}()
 	f.procs = append(f.procs, p)
 	h.PID = cmd.Process.Pid
+	if h.Distro != "" {
+		h.Root = fmt.Sprintf("/proc/%d/root", h.PID)
+	}
 	return nil
 }
 
