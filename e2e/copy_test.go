@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,38 +19,10 @@ import (
 // visible through every other, so each test writes under a folder of its
 // own, and the tests check the remote side by looking at the local disk.
 
-// startSub is user.start for another subcommand than run: it starts
-// `fleet SUB -F <harness ssh_config> args...` and returns at once.
-func (u *user) startSub(sub string, args ...string) *running {
-	u.t.Helper()
-	args = append([]string{sub, "-F", testFleet.SSHConfig}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	cmd := exec.CommandContext(ctx, fleetBin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
-	cmd.Stdin = strings.NewReader("")
-	cmd.WaitDelay = 2 * time.Second
-	r := &running{t: u.t, cmd: cmd, args: args, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		u.t.Fatalf("starting fleet: %v", err)
-	}
-	go func() {
-		r.err = cmd.Wait()
-		cancel()
-		close(r.done)
-	}()
-	u.t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
-}
-
 // copy runs `fleet copy args...` to its end.
 func (u *user) copy(args ...string) result {
 	u.t.Helper()
-	return u.startSub("copy", args...).wait(cmdTimeout + 5*time.Second)
+	return u.startSub("copy", "", args...).wait(cmdTimeout + 5*time.Second)
 }
 
 // checkStates checks that every label succeeded with one of the reasons
@@ -155,7 +125,7 @@ func TestCopySudoPasswordFile(t *testing.T) {
 	var leaks []string
 	sawSudo := false
 	for i, want := range []string{"changed", "unchanged"} {
-		run := u.startSub("copy", "--sudo-password-file", pwFile, "--mode", "0600", "--owner", "root",
+		run := u.startSub("copy", "", "--sudo-password-file", pwFile, "--mode", "0600", "--owner", "root",
 			"-H", hostArg(pw, hosts...), src, dst)
 		for !run.finished() {
 			for _, p := range procsMatching("") {
@@ -317,16 +287,16 @@ func TestCopyCutHalfWay(t *testing.T) {
 	dst := writeFile(t, filepath.Join(dir, "data"), old, 0o644)
 	chown(t, dst, np)
 	src := bigFile(t, filepath.Join(t.TempDir(), "data"), 500<<20)
-	run := u.startSub("copy", "-H", hostArg(np, host), src, dst)
+	run := u.startSub("copy", "", "-H", hostArg(np, host), src, dst)
 	var tmp string
-	eventually(10*time.Second, func() bool {
+	eventually(30*time.Second, func() bool {
 		if l := temps(dir); len(l) > 0 {
 			tmp = filepath.Join(dir, l[0])
 		}
 		return tmp != "" || run.finished()
 	})
 	if tmp == "" {
-		t.Fatalf("no temporary file appeared in %s within 10 s\n%s", dir, run.result())
+		t.Fatalf("no temporary file appeared in %s within 30 s\n%s", dir, run.result())
 	}
 	conn := sessionProcess(t, tmp, np, host.PID)
 	if err := syscall.Kill(conn, syscall.SIGKILL); err != nil {
@@ -340,7 +310,7 @@ func TestCopyCutHalfWay(t *testing.T) {
 		t.Errorf("%s holds %d bytes after the cut transfer, want %q", dst, len(got), old)
 	}
 	var left []string
-	if !eventually(10*time.Second, func() bool { left = temps(dir); return len(left) == 0 }) {
+	if !eventually(30*time.Second, func() bool { left = temps(dir); return len(left) == 0 }) {
 		t.Errorf("10 s after the cut, temporary files are left in %s: %q\n%s", dir, left, r)
 	}
 }

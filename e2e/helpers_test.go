@@ -118,7 +118,14 @@ type running struct {
 // cmdTimeout and reaped when the test ends.
 func (u *user) start(stdin string, args ...string) *running {
 	u.t.Helper()
-	args = append([]string{"run", "-F", testFleet.SSHConfig}, args...)
+	return u.startSub("run", stdin, args...)
+}
+
+// startSub starts `fleet SUB -F <harness ssh_config> args...` with stdin
+// and returns at once.
+func (u *user) startSub(sub, stdin string, args ...string) *running {
+	u.t.Helper()
+	args = append([]string{sub, "-F", testFleet.SSHConfig}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	cmd := exec.CommandContext(ctx, fleetBin, args...)
 	// A minimal environment: nothing of the caller's (SSH_AUTH_SOCK,

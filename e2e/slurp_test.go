@@ -22,7 +22,7 @@ import (
 // slurp runs `fleet slurp args...` to its end.
 func (u *user) slurp(args ...string) result {
 	u.t.Helper()
-	return u.startSub("slurp", args...).wait(cmdTimeout + 5*time.Second)
+	return u.startSub("slurp", "", args...).wait(cmdTimeout + 5*time.Second)
 }
 
 // sharedDir returns a fresh root:root 0755 folder that every login user

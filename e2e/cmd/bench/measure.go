@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// client is one contestant: a command line run as a child process.
+type client struct {
+	Name     string
+	Argv     []string
+	StateDir string // when set, the client's FLEET_STATE_DIR
+}
+
+// sample is what one run of a client cost.
+type sample struct {
+	Wall    time.Duration
+	CPU     time.Duration // user+sys of the client and every child it waited for
+	MaxRSS  int64         // KiB; for a forking client, the largest single process
+	SSHDCPU time.Duration // user+sys the sshd side spent meanwhile
+	// OtherCPU is the machine's busy time during the run minus CPU and
+	// SSHDCPU: other processes, and kernel work charged to no process.
+	OtherCPU time.Duration
+	Window   time.Duration // over which SSHDCPU and OtherCPU were measured
+	TreeRSS  int64         // KiB, peak sum over the client's process tree; sampled, warm-up only
+	// SpawnerRSS (KiB) is the least MaxRSS can show: see spawnMain.
+	SpawnerRSS int64
+	Err        error // the run failed: not a timing
+}
+
+func (s sample) String() string {
+	if s.Err != nil {
+		return "FAILED: " + s.Err.Error()
+	}
+	t := fmt.Sprintf("wall %.2fs cpu %.2fs maxrss %.1fMiB sshd %.2fs other %.2fs",
+		s.Wall.Seconds(), s.CPU.Seconds(), mib(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds())
+	t += fmt.Sprintf(" window %.2fs", s.Window.Seconds())
+	if s.TreeRSS > 0 {
+		t += fmt.Sprintf(" tree-rss %.1fMiB", mib(s.TreeRSS))
+	}
+	return t
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat; Go has no
+// sysconf without cgo, so getconf answers (it is 100 on every Linux port
+// that matters, hence the fallback).
+var clockTicks = sync.OnceValue(func() int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 100
+})
+
+// envFor is the environment of every client: ours without an ssh-agent
+// (IdentitiesOnly is set, but an agent would still be contacted) and
+// without PSSH_* and FLEET_* defaults that would change what is measured.
+func envFor(stateDir string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SSH_AUTH_SOCK=") || strings.HasPrefix(kv, "PSSH_") || strings.HasPrefix(kv, "FLEET_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	if stateDir != "" {
+		env = append(env, "FLEET_STATE_DIR="+stateDir)
+	}
+	return env
+}
+
+// measure runs c once, through the spawner (see spawnMain). Before and
+// after, it waits for the sshd masters to have reaped every connection
+// child, so that the sshd CPU of this run (and none of the previous one) is
+// in their cutime/cstime. withTree samples the RSS of the client's whole
+// process tree, which costs the bench some CPU and is therefore done only on
+// warm-up runs.
+func measure(ctx context.Context, c client, masters []int, withTree bool) (s sample) {
+	if err := waitReaped(ctx, masters, 30*time.Second); err != nil {
+		return sample{Err: err}
+	}
+	before, busyBefore, t0 := sshdTicks(masters), machineBusyTicks(), time.Now()
+	// Files rather than pipes, so that the bench runs no goroutine copying
+	// output while the client is timed.
+	errf, err := os.CreateTemp("", "fleet-bench-stderr-")
+	if err != nil {
+		return sample{Err: err}
+	}
+	defer os.Remove(errf.Name())
+	defer errf.Close()
+	outf, err := os.CreateTemp("", "fleet-bench-result-")
+	if err != nil {
+		return sample{Err: err}
+	}
+	defer os.Remove(outf.Name())
+	defer outf.Close()
+
+	rctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
+	self, err := os.Executable()
+	if err != nil {
+		return sample{Err: err}
+	}
+	cmd := exec.CommandContext(rctx, self, append([]string{spawnFlag}, c.Argv...)...)
+	cmd.Env = envFor(c.StateDir)
+	cmd.Stdout, cmd.Stderr = outf, errf
+	// Its own process group, which the client joins: a timeout or Ctrl-C
+	// kills the spawner, the client and parallel-ssh's ssh children at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return sample{Err: err}
+	}
+	var tree chan int64
+	stop := make(chan struct{})
+	if withTree {
+		tree = make(chan int64, 1)
+		go func() { tree <- sampleTree(cmd.Process.Pid, stop) }()
+	}
+	werr := cmd.Wait()
+	close(stop)
+	if tree != nil {
+		s.TreeRSS = <-tree
+	}
+	if err := waitReaped(ctx, masters, 30*time.Second); err != nil {
+		return sample{Err: err}
+	}
+	s.SSHDCPU = ticksToDuration(sshdTicks(masters) - before)
+	busy := ticksToDuration(machineBusyTicks() - busyBefore)
+	s.Window = time.Since(t0)
+
+	var r spawnResult
+	b, _ := os.ReadFile(outf.Name())
+	jerr := json.Unmarshal(b, &r)
+	switch {
+	case errors.Is(rctx.Err(), context.DeadlineExceeded):
+		s.Err = fmt.Errorf("timed out after %v", runTimeout)
+	case werr != nil || jerr != nil:
+		s.Err = fmt.Errorf("spawner: %v: %s", errors.Join(werr, jerr), tail(errf.Name(), 300))
+	case r.Error != "":
+		s.Err = errors.New(r.Error)
+	case r.Exit != 0:
+		s.Err = fmt.Errorf("exit status %d: %s", r.Exit, tail(errf.Name(), 300))
+	}
+	s.Wall, s.CPU, s.MaxRSS, s.SpawnerRSS = r.Wall, r.User+r.Sys, r.MaxRSS, r.SpawnerHWM
+	s.OtherCPU = max(0, busy-s.CPU-s.SSHDCPU)
+	return s
+}
+
+// spawnFlag selects the spawner mode, hidden like floorFlag.
+const spawnFlag = "-spawn"
+
+// spawnResult is what the spawner reports, as JSON on its stdout.
+type spawnResult struct {
+	Wall, User, Sys time.Duration
+	MaxRSS          int64 // KiB
+	SpawnerHWM      int64 // KiB, the spawner's own peak RSS when it started the client
+	Exit            int
+	Error           string `json:",omitempty"`
+}
+
+// spawnMain runs argv with stdout to /dev/null and reports its wall time and
+// rusage. It exists because the bench cannot start clients itself: Go
+// starts children with vfork semantics (CLONE_VM), and on exec Linux
+// carries the old address space's RSS high-water mark into the child's
+// ru_maxrss. A child of the bench, which holds the harness's state, would
+// show the bench's peak RSS (tens of MiB) as its own; a child of this small,
+// fresh process shows at most SpawnerHWM (a few MiB) below its real peak.
+func spawnMain(argv []string) int {
+	var r spawnResult
+	enc := json.NewEncoder(os.Stdout)
+	if len(argv) == 0 {
+		r.Error = "spawn: no command"
+		_ = enc.Encode(r)
+		return 2
+	}
+	r.SpawnerHWM = vmHWM()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = nil, os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		r.Error = err.Error()
+		_ = enc.Encode(r)
+		return 0
+	}
+	_ = cmd.Wait() // the exit status is in ProcessState
+	r.Wall = time.Since(start)
+	r.Exit = cmd.ProcessState.ExitCode()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.User = time.Duration(ru.Utime.Nano())
+		r.Sys = time.Duration(ru.Stime.Nano())
+		r.MaxRSS = ru.Maxrss // KiB on Linux
+	}
+	if err := enc.Encode(r); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// vmHWM returns this process's peak RSS in KiB, from /proc/self/status.
+func vmHWM() int64 {
+	for line := range strings.Lines(readFile("/proc/self/status")) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// waitReaped waits until no sshd master has a child left: every connection
+// of the last run has ended and been reaped, so its CPU is accounted.
+func waitReaped(ctx context.Context, masters []int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		busy := 0
+		for _, pid := range masters {
+			if hasChildren(pid) {
+				busy = pid
+				break
+			}
+		}
+		if busy == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sshd %d still has connection children after %v", busy, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// hasChildren reads /proc/PID/task/PID/children (sshd is single-threaded).
+// Zombies are listed there too, which is what we want: not yet reaped means
+// not yet in cutime.
+func hasChildren(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	return err == nil && len(bytes.TrimSpace(b)) > 0
+}
+
+// sshdTicks sums utime+stime+cutime+cstime of the masters. Each connection's
+// sshd is a child of its master and waits for its own children (privilege
+// separation, the session shell), so once reaped all their CPU is in the
+// master's cutime/cstime.
+func sshdTicks(masters []int) int64 {
+	var sum int64
+	for _, pid := range masters {
+		f := statFields(pid)
+		if len(f) < 15 {
+			continue
+		}
+		for _, i := range []int{11, 12, 13, 14} { // fields 14-17 of proc(5)
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// machineBusyTicks sums the non-idle times of the "cpu" line of /proc/stat
+// (user nice system idle iowait irq softirq steal; guest is inside user).
+func machineBusyTicks() int64 {
+	line, _, _ := strings.Cut(readFile("/proc/stat"), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var sum int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		sum += v
+	}
+	return sum
+}
+
+func ticksToDuration(t int64) time.Duration {
+	return time.Duration(t) * time.Second / time.Duration(clockTicks())
+}
+
+// statFields returns the fields of /proc/PID/stat after "(comm)", which may
+// itself contain spaces: f[0] is the state (field 3 of proc(5)).
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+// sampleTree returns the peak, over samples every 20 ms until stop, of the
+// summed resident memory of the descendants of pid (the spawner). It exists because
+// rusage's ru_maxrss of a forking client is the largest single process, not
+// what all of parallel-ssh's concurrent ssh processes hold together.
+func sampleTree(pid int, stop <-chan struct{}) int64 {
+	page := int64(os.Getpagesize()) / 1024
+	var peak int64
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var sum int64
+		for _, p := range descendants(pid)[1:] { // not the spawner itself
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p)); err == nil {
+				if f := strings.Fields(string(b)); len(f) > 1 {
+					v, _ := strconv.ParseInt(f[1], 10, 64)
+					sum += v * page
+				}
+			}
+		}
+		peak = max(peak, sum)
+		select {
+		case <-stop:
+			return peak
+		case <-t.C:
+		}
+	}
+}
+
+// descendants returns pid and every process below it, through the children
+// lists of all their threads.
+func descendants(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
+		for _, t := range tasks {
+			b, _ := os.ReadFile(t)
+			for f := range strings.FieldsSeq(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil && !slices.Contains(out, c) {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// tail returns the last n bytes of a file on one line, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if s == "" {
+		return "(no stderr)"
+	}
+	return s
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count); xs must not be empty.
+func median[T int64 | time.Duration | float64](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
