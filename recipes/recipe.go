@@ -33,25 +33,41 @@
 //	    run: systemctl restart docker
 //	    when_changed: [install docker, daemon.json]
 //
+// A host goes through it in four steps: [GatherFacts] learns the host in
+// one round trip, [Recipe.Select] picks the platform whose match rule is the
+// most specific for it, and [Apply] runs before, the platform's steps and
+// steps in order, each checked first (its guards, a file's checksum) and
+// applied only when needed, so that a second run changes nothing and a dry
+// run is the same walk without the writes. [Report.Plan] is what a dry run
+// shows.
+//
+// Commands, paths and file contents are text/template templates over
+// .Vars, .Facts, .Platform and .Host. In commands every substituted value
+// is quoted for the shell by its type, so a variable cannot break out of
+// the word it is in.
+//
 // See docs/recipes.md for the whole format.
 package recipes
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Recipe is a parsed recipe file.
 type Recipe struct {
-	Name        string              `yaml:"name"`
-	Description string              `yaml:"description"`
-	Vars        map[string]string   `yaml:"vars"`
-	Files       map[string]FileSpec `yaml:"files"`
+	Name        string              `yaml:"name,omitempty"`
+	Description string              `yaml:"description,omitempty"`
+	Vars        map[string]string   `yaml:"vars,omitempty"`
+	Files       map[string]FileSpec `yaml:"files,omitempty"`
 	// Sudo is the default of every step's Sudo: provisioning is mostly
 	// root's work. A nil pointer means true.
-	Sudo      *bool      `yaml:"sudo"`
-	Platforms []Platform `yaml:"platforms"`
+	Sudo      *bool      `yaml:"sudo,omitempty"`
+	Platforms []Platform `yaml:"platforms,omitempty"`
 	// Before runs before the platform's steps, Steps after them, on every
 	// supported platform.
-	Before []Step `yaml:"before"`
-	Steps  []Step `yaml:"steps"`
+	Before []Step `yaml:"before,omitempty"`
+	Steps  []Step `yaml:"steps,omitempty"`
 
 	// Source is the file the recipe came from ("builtin:docker" for the
 	// built-in ones); set by the parser, used in messages.
@@ -64,67 +80,122 @@ type Recipe struct {
 // FileSpec is a file a put step writes: inline content or a path relative
 // to the recipe file. Both are templates over the variables and facts.
 type FileSpec struct {
-	Content string `yaml:"content"`
-	Path    string `yaml:"path"`
+	Content string `yaml:"content,omitempty"`
+	Path    string `yaml:"path,omitempty"`
 }
 
 // Platform is a set of distributions and the steps for them.
 type Platform struct {
-	Name  string  `yaml:"name"`
-	Match []Match `yaml:"match"`
-	Steps []Step  `yaml:"steps"`
+	Name  string  `yaml:"name,omitempty"`
+	Match []Match `yaml:"match,omitempty"`
+	Steps []Step  `yaml:"steps,omitempty"`
 }
 
 // Match selects hosts by their /etc/os-release: ID or ID_LIKE (exactly one
 // of them), and optionally VERSION_ID: "8" matches 8 and 8.x (prefix), ">=8"
 // compares numerically, "=8.4" matches exactly.
 type Match struct {
-	ID      string `yaml:"id"`
-	IDLike  string `yaml:"id_like"`
-	Version string `yaml:"version"`
+	ID      string `yaml:"id,omitempty"`
+	IDLike  string `yaml:"id_like,omitempty"`
+	Version string `yaml:"version,omitempty"`
 }
 
 // Step is one thing to do. Exactly one of Run and Put is set.
 type Step struct {
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 
 	// Run is a shell command (a template: variables and facts are quoted
 	// for the shell when substituted).
-	Run string `yaml:"run"`
+	Run string `yaml:"run,omitempty"`
 	// Unless skips the step when this command succeeds (read-only by
 	// contract: a dry run runs it).
-	Unless string `yaml:"unless"`
+	Unless string `yaml:"unless,omitempty"`
 	// Creates skips the step when this path exists.
-	Creates string `yaml:"creates"`
+	Creates string `yaml:"creates,omitempty"`
 	// Timeout bounds the step (a Go duration like "10m"); 0 = the run's -t.
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout,omitempty"`
 	// Retries is how many more times a failing run step is tried, RetryDelay
 	// apart (default 5s): for steps that reach the network.
-	Retries    int      `yaml:"retries"`
-	RetryDelay Duration `yaml:"retry_delay"`
+	Retries    int      `yaml:"retries,omitempty"`
+	RetryDelay Duration `yaml:"retry_delay,omitempty"`
 
 	// Put is the remote path a file is written to, File the name of the
 	// file in the recipe's files section; Mode ("0644") and Owner
 	// ("root:root") as fleet copy takes them. Changed only when the
 	// content, mode or owner differs.
-	Put   string `yaml:"put"`
-	File  string `yaml:"file"`
-	Mode  string `yaml:"mode"`
-	Owner string `yaml:"owner"`
+	Put   string `yaml:"put,omitempty"`
+	File  string `yaml:"file,omitempty"`
+	Mode  string `yaml:"mode,omitempty"`
+	Owner string `yaml:"owner,omitempty"`
 
 	// WhenChanged makes the step run only when one of the named earlier
 	// steps changed something on this host in this run (restart docker
 	// only when daemon.json changed).
-	WhenChanged []string `yaml:"when_changed"`
+	WhenChanged []string `yaml:"when_changed,omitempty"`
 	// Sudo overrides the recipe's default.
-	Sudo *bool `yaml:"sudo"`
+	Sudo *bool `yaml:"sudo,omitempty"`
 	// CgroupDriver declares that the step sets the container runtime's
 	// cgroup driver to this value. On a host that has joined a cluster and
 	// whose runtime uses another driver, the recipe fails that host instead
 	// of running the step (unless --force): changing the driver under a
 	// running kubelet breaks its pods.
-	CgroupDriver string `yaml:"cgroup_driver"`
+	CgroupDriver string `yaml:"cgroup_driver,omitempty"`
 }
 
 // Duration is a time.Duration written as "90s" or "10m" in YAML.
 type Duration time.Duration
+
+// UnmarshalText reads a Go duration ("90s", "10m", "1h30m"). It is a text
+// unmarshaler, not a YAML one, so that strict decoding stays on for the
+// step around it (a custom UnmarshalYAML would turn it off).
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := parseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as Go prints it ("10m0s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// String is the duration as Go prints it.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// parseDuration accepts what time.ParseDuration does, but not a negative
+// value, and says what is wanted in the user's words.
+func parseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a duration (write it like 90s, 10m or 1h30m)", s)
+	}
+	return v, nil
+}
+
+// runsAsRoot says whether a step runs through sudo: its own setting, else
+// the recipe's, else yes.
+func (r *Recipe) runsAsRoot(s *Step) bool {
+	switch {
+	case s.Sudo != nil:
+		return *s.Sudo
+	case r.Sudo != nil:
+		return *r.Sudo
+	}
+	return true
+}
+
+// SetVars applies --var overrides. A key the recipe does not declare is an
+// error naming the declared ones (a typo must not be ignored); on an error
+// no variable is changed.
+func (r *Recipe) SetVars(vals map[string]string) error {
+	for _, k := range sortedKeys(vals) {
+		if _, ok := r.Vars[k]; !ok {
+			return fmt.Errorf("%s: unknown variable %q (%s)", r.Name, k, declared(r.Vars))
+		}
+	}
+	for k, v := range vals {
+		r.Vars[k] = v
+	}
+	return nil
+}

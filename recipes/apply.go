@@ -1,0 +1,416 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+// Target is a connected host; *fleet.Conn implements it, and tests use a
+// fake that answers from a table.
+type Target interface {
+	Exec(ctx context.Context, cmd *fleet.Command) error
+	Put(ctx context.Context, src *fleet.LocalFile, dst string, o fleet.PutOptions) (changed bool, err error)
+	Probe(ctx context.Context, path string, sudo bool, sudoPassword []byte) (*fleet.RemoteFile, error)
+}
+
+var _ Target = (*fleet.Conn)(nil)
+
+// Options controls Apply.
+type Options struct {
+	// DryRun changes nothing: only guards (unless, creates) and probes of
+	// the files to put run, and the report says what would run. Guards
+	// must therefore be read-only, which the recipe format asks of them.
+	DryRun bool
+	// Force runs cgroup-driver steps even on a host that has joined a
+	// cluster.
+	Force bool
+	// SudoPassword is given to sudo (sudo -S) when the host asks for one.
+	SudoPassword []byte
+	// Timeout is the default per-step timeout (0 = none); a step's own
+	// timeout wins.
+	Timeout time.Duration
+	// Log, when set, is told when each step starts and receives its output.
+	Log StepLog
+	// Host is the host's label, for .Host in templates.
+	Host string
+	// PersistTriggers keeps, on the host, the when_changed steps owed by a
+	// run that stopped before them, so that the next run still runs them
+	// (see pending.go). fleet provision turns it on.
+	PersistTriggers bool
+}
+
+// StepLog receives a host's step headers and output: Step(name) is called
+// before the step's commands run, then the step's stdout and stderr go to
+// Stdout() and Stderr().
+type StepLog interface {
+	Step(name string)
+	Stdout() io.Writer
+	Stderr() io.Writer
+}
+
+// defaultRetryDelay is the wait between tries of a step with retries.
+const defaultRetryDelay = 5 * time.Second
+
+// defaultMode is the mode of a put file that does not say.
+const defaultMode os.FileMode = 0o644
+
+// Apply runs the steps of the platform chosen for facts on t, in order:
+// before, the platform's steps, steps. For each step it checks (guards,
+// checksum), applies what is needed, and records what happened. The first
+// failed step stops the host: Apply returns the report so far and an error
+// wrapping the step's, so that errors.As(err, **fleet.ExitError) and
+// errors.Is(err, fleet.ErrTimeout) still answer. A host no platform
+// matches gets a report without steps and an *UnsupportedError.
+func Apply(ctx context.Context, t Target, r *Recipe, facts *Facts, o Options) (*Report, error) {
+	if facts == nil {
+		facts = &Facts{}
+	}
+	rep := &Report{Facts: facts}
+	p, err := r.Select(facts)
+	if err != nil {
+		rep.unsupported = true
+		return rep, err
+	}
+	rep.Platform = p.Name
+	a := &applier{
+		t: t, r: r, facts: facts, o: o,
+		shell:   newData[word](r.Vars, facts, p.Name, o.Host),
+		raw:     newData[string](r.Vars, facts, p.Name, o.Host),
+		changed: map[string]bool{},
+	}
+	steps := make([]*Step, 0, len(r.Before)+len(p.Steps)+len(r.Steps))
+	for _, list := range [][]Step{r.Before, p.Steps, r.Steps} {
+		for i := range list {
+			steps = append(steps, &list[i])
+		}
+	}
+	if err := a.loadPending(ctx, steps); err != nil {
+		return rep, err
+	}
+	for _, s := range steps {
+		start := time.Now()
+		res := a.step(ctx, s)
+		res.Name, res.Duration = s.Name, time.Since(start)
+		if res.Status != Failed && len(s.WhenChanged) > 0 {
+			if err := a.clearPending(ctx, s); err != nil {
+				res = failed(res, err, "")
+			}
+		}
+		if res.Status == Changed {
+			if err := a.markPending(ctx, s.Name, steps); err != nil {
+				res = failed(res, err, "")
+			}
+		}
+		rep.Steps = append(rep.Steps, res)
+		switch res.Status {
+		case Failed:
+			return rep, fmt.Errorf("step %q: %w", s.Name, res.Err)
+		case Changed, WouldRun:
+			a.changed[s.Name] = true
+		}
+	}
+	return rep, nil
+}
+
+// applier is one Apply: one recipe on one host.
+type applier struct {
+	t       Target
+	r       *Recipe
+	facts   *Facts
+	o       Options
+	shell   *tmplData[word]   // for run and unless: values quoted
+	raw     *tmplData[string] // for content and paths
+	changed map[string]bool   // steps that changed (or would) in this run
+	pending map[string]bool   // when_changed steps owed from this or an earlier run
+	stdout  io.Writer         // the current step's output
+	stderr  io.Writer
+}
+
+// step checks and applies one step.
+func (a *applier) step(ctx context.Context, s *Step) StepResult {
+	a.stdout, a.stderr = io.Discard, io.Discard
+	if a.o.Log != nil {
+		a.o.Log.Step(s.Name)
+		a.stdout, a.stderr = orDiscard(a.o.Log.Stdout()), orDiscard(a.o.Log.Stderr())
+	}
+	res := StepResult{put: s.Put != ""}
+	if err := ctx.Err(); err != nil {
+		return failed(res, fleet.Classify(ctx, err), "")
+	}
+	if len(s.WhenChanged) > 0 && !a.pending[s.Name] && !slices.ContainsFunc(s.WhenChanged, func(n string) bool { return a.changed[n] }) {
+		res.Status, res.Reason = Skipped, "no change in: "+strings.Join(s.WhenChanged, ", ")
+		return res
+	}
+	if err := a.cgroupGuard(s); err != nil {
+		return failed(res, err, "")
+	}
+	timeout := time.Duration(s.Timeout)
+	if timeout == 0 {
+		timeout = a.o.Timeout
+	}
+	if timeout > 0 {
+		// The cause makes fleet.Classify report a timeout that says which
+		// one passed, not a bare "deadline exceeded".
+		cause := &fleet.Error{Kind: fleet.ErrTimeout, Reason: fmt.Sprintf("the step's timeout (%s) passed", timeout)}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, cause)
+		defer cancel()
+	}
+	sudo := a.r.runsAsRoot(s)
+	skip, reason, err := a.guards(ctx, s, sudo)
+	switch {
+	case err != nil:
+		return failed(res, err, "")
+	case skip:
+		res.Status, res.Reason = Skipped, reason
+		return res
+	case s.Put != "":
+		return a.put(ctx, s, sudo, res)
+	}
+	return a.run(ctx, s, sudo, res)
+}
+
+// cgroupGuard refuses to change the container runtime's cgroup driver on a
+// host that has joined a cluster: the kubelet there was set up for the
+// current driver, and its pods break when the runtime changes under it.
+func (a *applier) cgroupGuard(s *Step) error {
+	f := a.facts
+	if s.CgroupDriver == "" || a.o.Force || !f.Joined || f.CgroupDriver == "" || f.CgroupDriver == s.CgroupDriver {
+		return nil
+	}
+	return fmt.Errorf("the host has joined a cluster and its container runtime uses the %s cgroup driver; "+
+		"changing it to %s under a running kubelet breaks its pods: drain and remove the node first "+
+		"(kubectl drain NODE; kubeadm reset), then run again, or use --force", f.CgroupDriver, s.CgroupDriver)
+}
+
+// guards runs the step's unless and creates: whether the work is already
+// done, and why. They run in a dry run too, which is why they must only
+// look.
+func (a *applier) guards(ctx context.Context, s *Step, sudo bool) (skip bool, reason string, err error) {
+	if s.Unless != "" {
+		line, err := render(s.Unless, a.shell)
+		if err != nil {
+			return false, "", fmt.Errorf("unless: %w", err)
+		}
+		ok, err := a.test(ctx, line, sudo)
+		if err != nil || ok {
+			return ok, "unless: " + line + " succeeded", wrapIf("unless", err)
+		}
+	}
+	if s.Creates != "" {
+		p, err := render(s.Creates, a.raw)
+		if err != nil {
+			return false, "", fmt.Errorf("creates: %w", err)
+		}
+		ok, err := a.test(ctx, "test -e "+fleet.Quote(p), sudo)
+		if err != nil || ok {
+			return ok, "creates: " + p + " exists", wrapIf("creates", err)
+		}
+	}
+	return false, "", nil
+}
+
+// test runs a guard: true on exit 0, false on another exit status, an
+// error when it could not tell (connection lost, sudo refused, timeout).
+func (a *applier) test(ctx context.Context, line string, sudo bool) (bool, error) {
+	err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: sudo, SudoPassword: a.o.SudoPassword})
+	if err == nil {
+		return true, nil
+	}
+	err = fleet.Classify(ctx, err)
+	var ee *fleet.ExitError
+	if errors.As(err, &ee) {
+		return false, nil
+	}
+	return false, err
+}
+
+// run runs a run step, trying again after a non-zero exit while it has
+// retries left. A timeout or a lost connection is not retried: the first
+// would likely recur, the second leaves nothing to run on.
+func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) StepResult {
+	line, err := render(s.Run, a.shell)
+	if err != nil {
+		return failed(res, fmt.Errorf("run: %w", err), "")
+	}
+	if a.o.DryRun {
+		res.Status = WouldRun
+		return res
+	}
+	tries := 1 + s.Retries
+	delay := time.Duration(s.RetryDelay)
+	if delay == 0 {
+		delay = defaultRetryDelay
+	}
+	for try := 1; ; try++ {
+		tail := &tailWriter{}
+		err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: sudo, SudoPassword: a.o.SudoPassword,
+			Stdout: a.stdout, Stderr: io.MultiWriter(a.stderr, tail)})
+		if err == nil {
+			res.Status = Changed
+			return res
+		}
+		err = fleet.Classify(ctx, err)
+		var ee *fleet.ExitError
+		if !errors.As(err, &ee) || try >= tries {
+			return failed(res, err, tail.lastLine())
+		}
+		fmt.Fprintf(a.stderr, "fleet: %s; retry %d/%d in %s\n", err, try+1, tries, delay)
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return failed(res, fleet.Classify(ctx, ctx.Err()), "")
+		}
+	}
+}
+
+// put writes a file step's file, or in a dry run compares it with what the
+// host has.
+func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) StepResult {
+	dst, err := render(s.Put, a.raw)
+	if err != nil {
+		return failed(res, fmt.Errorf("put: %w", err), "")
+	}
+	if !path.IsAbs(dst) {
+		return failed(res, fmt.Errorf("put: %q is not an absolute path", dst), "")
+	}
+	spec, ok := a.r.Files[s.File]
+	if !ok {
+		return failed(res, fmt.Errorf("no file %q in the recipe's files", s.File), "")
+	}
+	content, err := render(spec.Content, a.raw)
+	if err != nil {
+		return failed(res, fmt.Errorf("file %q: %w", s.File, err), "")
+	}
+	mode := defaultMode
+	if s.Mode != "" {
+		m, err := parseMode(s.Mode)
+		if err != nil {
+			return failed(res, err, "")
+		}
+		mode = os.FileMode(m)
+	}
+	var owner, group string
+	if s.Owner != "" {
+		o, err := render(s.Owner, a.raw)
+		if err == nil {
+			owner, group, err = parseOwner(o)
+		}
+		if err != nil {
+			return failed(res, fmt.Errorf("owner: %w", err), "")
+		}
+	}
+	src := fleet.BytesFile(s.File, []byte(content), mode)
+	if a.o.DryRun {
+		cur, err := a.t.Probe(ctx, dst, sudo, a.o.SudoPassword)
+		if err != nil {
+			return failed(res, classifyIfDone(ctx, err), "")
+		}
+		if cur.Dir {
+			return failed(res, fmt.Errorf("%s is a folder", dst), "")
+		}
+		res.Status, res.Reason = WouldRun, drift(cur, src, owner, group)
+		if res.Reason == "" {
+			res.Status = Unchanged
+		}
+		return res
+	}
+	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword})
+	if err != nil {
+		return failed(res, classifyIfDone(ctx, err), "")
+	}
+	res.Status = Unchanged
+	if changed {
+		res.Status = Changed
+	}
+	return res
+}
+
+// drift says how the remote file differs from what a put would write, or
+// "" when it does not: the same comparison Conn.Put makes.
+func drift(cur *fleet.RemoteFile, src *fleet.LocalFile, owner, group string) string {
+	var d []string
+	switch {
+	case !cur.Exists:
+		return "new file"
+	case cur.SHA256 != src.SHA256:
+		d = append(d, "content differs")
+	}
+	if cur.Mode != src.Mode {
+		d = append(d, fmt.Sprintf("mode %04o, want %04o", cur.Mode, src.Mode))
+	}
+	if owner != "" && owner != cur.Owner || group != "" && group != cur.Group {
+		d = append(d, fmt.Sprintf("owner %s:%s, want %s", cur.Owner, cur.Group, strings.TrimSuffix(owner+":"+group, ":")))
+	}
+	return strings.Join(d, ", ")
+}
+
+// failed records a failure; detail (the command's last line of stderr)
+// goes into the reason, not into the error, which stays the classified one.
+func failed(res StepResult, err error, detail string) StepResult {
+	res.Status, res.Err, res.Reason = Failed, err, err.Error()
+	if detail != "" {
+		res.Reason += ": " + detail
+	}
+	return res
+}
+
+// classifyIfDone names a timeout or an interruption as such; other errors
+// from Put and Probe are already in fleet's words and keep their context.
+func classifyIfDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fleet.Classify(ctx, err)
+	}
+	return err
+}
+
+func wrapIf(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// tailWriter keeps the end of a command's stderr, for the failure reason.
+type tailWriter struct{ buf []byte }
+
+const tailSize = 4096
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+// lastLine is the last non-empty line written, trimmed to a sane length.
+func (t *tailWriter) lastLine() string {
+	s := strings.TrimRight(string(t.buf), " \t\r\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

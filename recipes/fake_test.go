@@ -1,0 +1,158 @@
+package recipes
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+// fakeTarget is a host for tests: it records every call, answers commands
+// from a table, and keeps "remote files" in a map for Put and Probe.
+type fakeTarget struct {
+	mu sync.Mutex
+	// answers maps a command line to its result; a line not in it
+	// succeeds. A func is called with the command (for output, counting,
+	// blocking on ctx).
+	answers map[string]any // error, or func(ctx, *fleet.Command) error
+	files   map[string]*fakeFile
+	calls   []string // "exec[sudo] LINE", "put PATH", "probe PATH"
+	puts    []fleet.PutOptions
+}
+
+type fakeFile struct {
+	data         []byte
+	mode         os.FileMode
+	owner, group string
+}
+
+func newFake() *fakeTarget {
+	return &fakeTarget{answers: map[string]any{}, files: map[string]*fakeFile{}}
+}
+
+func (f *fakeTarget) record(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+}
+
+func (f *fakeTarget) Exec(ctx context.Context, cmd *fleet.Command) error {
+	tag := "exec"
+	if cmd.Sudo {
+		tag = "exec[sudo]"
+	}
+	f.record(tag + " " + cmd.Line)
+	f.mu.Lock()
+	a := f.answers[cmd.Line]
+	f.mu.Unlock()
+	switch a := a.(type) {
+	case nil:
+		return nil
+	case error:
+		return a
+	case func(context.Context, *fleet.Command) error:
+		return a(ctx, cmd)
+	}
+	panic(fmt.Sprintf("answer of type %T", a))
+}
+
+func (f *fakeTarget) Put(ctx context.Context, src *fleet.LocalFile, dst string, o fleet.PutOptions) (bool, error) {
+	f.record("put " + dst)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.puts = append(f.puts, o)
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	cur, ok := f.files[dst]
+	want := &fakeFile{data: src.Data, mode: o.Mode, owner: o.Owner, group: o.Group}
+	if ok {
+		if want.owner == "" {
+			want.owner = cur.owner
+		}
+		if want.group == "" {
+			want.group = cur.group
+		}
+		if string(cur.data) == string(want.data) && cur.mode == want.mode && cur.owner == want.owner && cur.group == want.group {
+			return false, nil
+		}
+	}
+	f.files[dst] = want
+	return true, nil
+}
+
+func (f *fakeTarget) Probe(ctx context.Context, path string, sudo bool, pw []byte) (*fleet.RemoteFile, error) {
+	f.record("probe " + path)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, ok := f.files[path]
+	if !ok {
+		return &fleet.RemoteFile{}, nil
+	}
+	sum := sha256.Sum256(cur.data)
+	return &fleet.RemoteFile{Exists: true, Size: int64(len(cur.data)), Mode: cur.mode, Owner: cur.owner, Group: cur.group,
+		SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// callList returns the calls so far.
+func (f *fakeTarget) callList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// count returns how many calls start with prefix.
+func (f *fakeTarget) count(prefix string) int {
+	n := 0
+	for _, c := range f.callList() {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func exitStatus(n int) error { return &fleet.ExitError{Status: n} }
+
+// output answers a command by writing s on its stdout.
+func output(s string) func(context.Context, *fleet.Command) error {
+	return func(_ context.Context, cmd *fleet.Command) error {
+		if cmd.Stdout != nil {
+			_, _ = io.WriteString(cmd.Stdout, s)
+		}
+		return nil
+	}
+}
+
+// recLog is a StepLog that records headers and output.
+type recLog struct {
+	mu      sync.Mutex
+	steps   []string
+	out     strings.Builder
+	errText strings.Builder
+}
+
+func (l *recLog) Step(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.steps = append(l.steps, name)
+}
+func (l *recLog) Stdout() io.Writer { return lockedWriter{&l.mu, &l.out} }
+func (l *recLog) Stderr() io.Writer { return lockedWriter{&l.mu, &l.errText} }
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
