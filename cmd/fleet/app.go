@@ -74,6 +74,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			runCommand(env),
 			copyCommand(env),
 			slurpCommand(env),
+			provisionCommand(env),
+			recipesCommand(env),
 		},
 	}
 }

@@ -293,6 +293,13 @@ func (r *hostRoot) populate(d distro) error {
 			}
 		}
 	} else {
+		// apt before 1.5 (Ubuntu 16.04) has no https method of its own:
+		// apt-transport-https brings it, and recipes test for the file.
+		if d.name == Ubuntu1604 {
+			if err := r.whiteout("usr/lib/apt/methods/https"); err != nil {
+				return err
+			}
+		}
 		if err := r.opaque("etc/apt/sources.list.d"); err != nil {
 			return err
 		}

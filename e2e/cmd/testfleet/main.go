@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,9 @@ import (
 
 const usage = `usage:
   testfleet up [-n HOSTS] [-port PORT] [-q] -dir DIR   start a fleet of local sshd hosts and return
+  testfleet up -distros ubuntu-16.04,debian-12,... -dir DIR
+                                                       the same, each host with its own filesystem and
+                                                       that distribution's os-release and package tools
   testfleet status -dir DIR                            show the hosts of the fleet in DIR
   testfleet down -dir DIR                              stop the fleet in DIR
   testfleet tools                                      install sshd and sudo with apt-get when missing
@@ -59,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("n", 4, "number of hosts (up)")
 	port := fs.Int("port", harness.DefaultPort, "sshd port on every host (up)")
 	quiet := fs.Bool("q", false, "do not report progress (up)")
+	distros := fs.String("distros", "", "comma-separated distributions, one host each (up): "+strings.Join(harness.Distros(), ", "))
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -76,7 +81,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if *quiet {
 			log = io.Discard
 		}
-		return up(*dir, *n, *port, log, stdout)
+		var ds []string
+		if *distros != "" {
+			ds = strings.Split(*distros, ",")
+			*n = 0
+		}
+		return up(*dir, *n, ds, *port, log, stdout)
 	case "down":
 		return down(*dir, stdout)
 	case "status":
@@ -87,13 +97,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func up(dir string, n, port int, log, stdout io.Writer) error {
+func up(dir string, n int, distros []string, port int, log, stdout io.Writer) error {
 	// Interrupting a slow start (apt-get) should not leave half a fleet.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	f, err := harness.Start(ctx, harness.Options{Hosts: n, Dir: dir, Port: port, Log: log})
+	f, err := harness.Start(ctx, harness.Options{Hosts: n, Distros: distros, Dir: dir, Port: port, Log: log})
 	if err != nil {
 		return err
 	}

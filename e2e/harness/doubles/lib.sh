@@ -155,6 +155,10 @@ fd_unit_add() { # UNIT DESCRIPTION
 # start its service as the package's maintainer scripts do (RPMs don't).
 fd_pkg_setup() {
 	case $1 in
+	apt-transport-https)
+		mkdir -p /usr/lib/apt/methods
+		printf '#!/bin/sh\n# apt-transport-https (fleet e2e stand-in)\n' >/usr/lib/apt/methods/https
+		chmod 0755 /usr/lib/apt/methods/https ;;
 	docker-ce)
 		fd_bin dockerd
 		mkdir -p -m 0755 /etc/docker

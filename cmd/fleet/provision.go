@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
+	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/inventory"
+	"github.com/fleet-sh/fleet/recipes"
+)
+
+const provisionDescription = `Applies a recipe to every host: on one SSH connection per host, fleet learns
+the host's facts (/etc/os-release, architecture, init system, whether sudo
+wants a password, the container runtime's cgroup driver, whether the host has
+joined a cluster), picks the recipe's steps for its distribution, then for
+each step checks whether the work is already done (a guard, a checksum),
+applies it if not, and records it as changed, unchanged or skipped. The first
+failed step stops that host; the others go on. A second run changes nothing.
+
+RECIPE is a built-in recipe (fleet recipes lists them) or, with --recipe, a
+file of your own (see docs/recipes.md). Steps run as root through sudo; use
+-S when the hosts' sudo wants a password.
+
+Each step's output goes to the host's log in the run record under a header
+naming the step (fleet's run records: see fleet --help).
+
+EXAMPLES
+   fleet provision -h kube docker
+   fleet provision -h kube docker --var docker_version=18.06.2 --var http_proxy=http://192.168.6.200:3128/
+   fleet provision -h kube --dry-run kubernetes --var k8s_version=1.31
+   fleet provision -h kube --batch 25% --max-fail 2 containerd
+   fleet provision -h kube --recipe ./chrony.yaml`
+
+func provisionCommand(env *environment) *cli.Command {
+	flags := append(hostFlags("0"),
+		&cli.StringFlag{Name: "recipe", Category: catRun, Usage: "apply the recipe in `FILE` instead of a built-in one"},
+		&cli.StringSliceFlag{Name: "var", Category: catRun, Usage: "set a recipe variable, `KEY=VALUE`; repeatable"},
+		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Category: catRun,
+			Usage: "change nothing: show, per group of hosts, which steps would run and which are already done"},
+		&cli.BoolFlag{Name: "force", Category: catRun,
+			Usage: "change the container runtime's cgroup driver even on hosts that have joined a cluster"},
+		&cli.StringFlag{Name: "batch", Category: catRun,
+			Usage: "at most `N` or N% of the hosts in flight at once (a rolling rollout; overrides -p)"},
+		&cli.StringFlag{Name: "max-fail", Category: catRun,
+			Usage: "stop starting hosts once `N` or N% of them have failed; those not started are reported"},
+		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
+	)
+	flags = append(flags, sudoFlags("apply the steps")[1:]...) // steps run through sudo anyway: -S and the file only
+	return &cli.Command{
+		Name:                   "provision",
+		Usage:                  "apply a recipe (docker, kubernetes, containerd, or your own) to every host",
+		UsageText:              "fleet provision [options] RECIPE | fleet provision [options] --recipe FILE",
+		Description:            provisionDescription,
+		Flags:                  flags,
+		UseShortOptionHandling: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageErr{err}
+		},
+		Action: func(c *cli.Context) error {
+			o, err := readProvisionOptions(c, env)
+			if err != nil {
+				return err
+			}
+			return provisionHosts(c.Context, env, o)
+		},
+	}
+}
+
+type provisionOptions struct {
+	*targetOptions
+	recipe  *recipes.Recipe
+	dryRun  bool
+	force   bool
+	json    bool
+	sudo    sudoOptions
+	maxFail int
+}
+
+func readProvisionOptions(c *cli.Context, env *environment) (*provisionOptions, error) {
+	var rec *recipes.Recipe
+	var err error
+	switch file := c.String("recipe"); {
+	case file != "" && c.NArg() == 0:
+		rec, err = recipes.Load(file)
+	case file == "" && c.NArg() == 1:
+		rec, err = recipes.Builtin(c.Args().First())
+	default:
+		return nil, usageError("name one built-in RECIPE (see fleet recipes) or give --recipe FILE")
+	}
+	if err != nil {
+		return nil, &statusError{status: exitUsage, err: err}
+	}
+	vars := map[string]string{}
+	for _, kv := range c.StringSlice("var") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError("--var %q: want KEY=VALUE", kv)
+		}
+		vars[k] = v
+	}
+	if err := rec.SetVars(vars); err != nil {
+		return nil, &statusError{status: exitUsage, err: err}
+	}
+	t, err := readTargets(c, env)
+	if err != nil {
+		return nil, err
+	}
+	o := &provisionOptions{targetOptions: t, recipe: rec, dryRun: c.Bool("dry-run"), force: c.Bool("force"),
+		json: c.Bool("json"), sudo: readSudo(c)}
+	if b := c.String("batch"); b != "" {
+		if t.par, err = countOrPercent(b, len(t.hosts), "--batch"); err != nil {
+			return nil, err
+		}
+	}
+	if m := c.String("max-fail"); m != "" {
+		if o.maxFail, err = countOrPercent(m, len(t.hosts), "--max-fail"); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// countOrPercent reads N or N% of total (rounded up, at least 1).
+func countOrPercent(s string, total int, flag string) (int, error) {
+	pct := strings.HasSuffix(s, "%")
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+	if err != nil || n < 1 || pct && n > 100 {
+		return 0, usageError("%s %q: want a number of hosts or a percentage like 25%%", flag, s)
+	}
+	if pct {
+		n = int(math.Ceil(float64(total) * float64(n) / 100))
+	}
+	return max(n, 1), nil
+}
+
+func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) error {
+	pw, err := o.sudo.password()
+	if err != nil {
+		return err
+	}
+	if err := preparePassword(o.targetOptions); err != nil {
+		return err
+	}
+	verb := "provision"
+	if o.dryRun {
+		verb = "plan"
+	}
+	j := &job{env: env, targets: o.targetOptions, verb: verb, argv: os.Args[1:], json: o.json,
+		showChanged: !o.dryRun, maxFail: o.maxFail}
+	var mu sync.Mutex
+	plans := map[int]*recipes.Report{}
+	err = j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
+		facts, err := recipes.GatherFacts(ctx, c)
+		if err != nil {
+			return fmt.Errorf("facts: %w", err)
+		}
+		opts := recipes.Options{DryRun: o.dryRun, Force: o.force, SudoPassword: pw, Host: r.Host.Label, PersistTriggers: true}
+		if l := j.logs[r.Index]; l != nil {
+			opts.Log = stepLog{l}
+		}
+		report, err := recipes.Apply(ctx, c, o.recipe, facts, opts)
+		var unsupported *recipes.UnsupportedError
+		if report != nil && !errors.As(err, &unsupported) {
+			r.Changed = report.Count(recipes.Changed) > 0
+			r.Detail = report.Summary()
+			mu.Lock()
+			plans[r.Index] = report
+			mu.Unlock()
+		}
+		return err
+	})
+	if o.dryRun {
+		printPlans(env.stdout, o.hosts, plans)
+	}
+	return err
+}
+
+// printPlans shows a dry run's plan once per group of hosts that share it.
+func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Report) {
+	type group struct {
+		labels []string
+		first  int
+		head   string
+	}
+	groups := map[string]*group{}
+	for i, rep := range plans {
+		key := rep.Plan()
+		g, ok := groups[key]
+		if !ok {
+			g = &group{first: i, head: rep.Summary()}
+			groups[key] = g
+		}
+		if i < g.first {
+			g.first = i
+		}
+		g.labels = append(g.labels, hosts[i].Label)
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool { return groups[keys[a]].first < groups[keys[b]].first })
+	for _, k := range keys {
+		g := groups[k]
+		sort.Strings(g.labels)
+		fmt.Fprintf(w, "== plan for %s: %s\n%s\n", ui.Fold(g.labels), g.head, strings.TrimRight(k, "\n"))
+	}
+}
+
+// stepLog writes step headers and output into a host's log.
+type stepLog struct{ l *fleet.HostLog }
+
+func (s stepLog) Step(name string)  { s.l.Note("step " + name) }
+func (s stepLog) Stdout() io.Writer { return s.l.Stdout() }
+func (s stepLog) Stderr() io.Writer { return s.l.Stderr() }

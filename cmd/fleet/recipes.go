@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fleet-sh/fleet/recipes"
+)
+
+func recipesCommand(env *environment) *cli.Command {
+	return &cli.Command{
+		Name:      "recipes",
+		Usage:     "list the built-in recipes, or show one",
+		UsageText: "fleet recipes | fleet recipes show NAME",
+		Description: `Lists the recipes built into fleet, a line each. "fleet recipes show NAME"
+prints one whole, with its variables and their defaults: copy it to start a
+recipe of your own (see docs/recipes.md), and apply that with
+"fleet provision --recipe FILE".`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError("unknown argument %q (did you mean: fleet recipes show %s?)", c.Args().First(), c.Args().First())
+			}
+			all, err := recipes.Builtins()
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+			for _, r := range all {
+				fmt.Fprintf(w, "%s\t%s\n", r.Name, r.Description)
+			}
+			return w.Flush()
+		},
+		Subcommands: []*cli.Command{{
+			Name:      "show",
+			Usage:     "print a built-in recipe and its variables",
+			UsageText: "fleet recipes show NAME",
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return usageError("name one recipe (fleet recipes lists them)")
+				}
+				r, err := recipes.Builtin(c.Args().First())
+				if err != nil {
+					return &statusError{status: exitUsage, err: err}
+				}
+				src, err := recipes.BuiltinSource(r.Name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stdout, "# %s: %s\n", r.Name, r.Description)
+				if len(r.Vars) > 0 {
+					fmt.Fprintln(env.stdout, "# variables (set with --var KEY=VALUE):")
+					keys := make([]string, 0, len(r.Vars))
+					for k := range r.Vars {
+						keys = append(keys, k)
+					}
+					sort.Strings(keys)
+					for _, k := range keys {
+						fmt.Fprintf(env.stdout, "#   %s = %q\n", k, r.Vars[k])
+					}
+				}
+				_, err = env.stdout.Write(src)
+				return err
+			},
+		}},
+	}
+}
