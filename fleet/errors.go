@@ -131,7 +131,24 @@ func classifyNet(err error) error {
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &Error{Kind: ErrUnreachable, Reason: "connection closed by the host", Err: err}
 	}
-	return &Error{Kind: ErrUnreachable, Reason: strings.TrimPrefix(msg, "ssh: "), Err: err}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) || errors.Is(err, net.ErrClosed) || strings.HasPrefix(msg, "ssh: ") {
+		return &Error{Kind: ErrUnreachable, Reason: strings.TrimPrefix(msg, "ssh: "), Err: err}
+	}
+	// Not a network error: the work itself failed on a reachable host
+	// (a recipe that does not support the host, a local file error).
+	return err
+}
+
+// classifyDial classifies an error from dialling: whatever it is, the host
+// was not reached.
+func classifyDial(err error) error {
+	err = classifyNet(err)
+	var fe *Error
+	if !errors.As(err, &fe) {
+		return &Error{Kind: ErrUnreachable, Reason: err.Error(), Err: err}
+	}
+	return err
 }
 
 func isDNSError(err error) bool {

@@ -80,10 +80,10 @@ type Result struct {
 	// Detail is a one-line summary of the work, shown after the host's
 	// status ("ubuntu 16.04 (apt): 3 changed, 8 unchanged").
 	Detail string
-	Stdout   []byte
-	Stderr   []byte
-	Start    time.Time // zero when not started
-	End      time.Time
+	Stdout []byte
+	Stderr []byte
+	Start  time.Time // zero when not started
+	End    time.Time
 }
 
 // Duration is how long the host's work took.

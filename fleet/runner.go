@@ -125,7 +125,9 @@ func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Resu
 	}()
 	c, err := d.Dial(ctx, r.Host)
 	if err != nil {
-		r.Err = Classify(ctx, err)
+		if r.Err = Classify(ctx, err); OutcomeOf(r.Err) == Failed {
+			r.Err = classifyDial(err) // not reached, whatever the error says
+		}
 		return
 	}
 	defer c.Close()
