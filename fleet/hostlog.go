@@ -9,21 +9,31 @@ import (
 )
 
 // HostLog is one host's log in a run record. Every line is written whole,
-// as it arrives, prefixed with a timestamp and its stream, so that `tail -f`
+// as it arrives, prefixed with a timestamp and its stream, so that `tail -F`
 // and `fleet logs -f` show output live and stdout and stderr stay apart:
 //
 //	2026-11-27T13:48:36.123Z out | hello
 //	2026-11-27T13:48:36.125Z err | warning: ...
+//	2026-11-27T13:48:36.130Z --- | end ok exit=0 (12ms)
+//
+// The file is created when the host's first output arrives. Until then
+// fleet's own notes wait in memory, and a host that never prints has its
+// file written by the record's background writer once it is done: creating
+// a file costs a filesystem round trip that must not delay the host.
 type HostLog struct {
-	mu     sync.Mutex
-	f      *os.File
-	stdout lineBuffer
-	stderr lineBuffer
-	err    error
+	mu      sync.Mutex
+	path    string
+	rec     *Record
+	f       *os.File
+	pending []byte // lines written before the file exists
+	stdout  lineBuffer
+	stderr  lineBuffer
+	err     error
+	closed  bool
 }
 
-func newHostLog(f *os.File) *HostLog {
-	l := &HostLog{f: f}
+func newHostLog(rec *Record, path string) *HostLog {
+	l := &HostLog{rec: rec, path: path}
 	l.stdout = lineBuffer{log: l, tag: "out"}
 	l.stderr = lineBuffer{log: l, tag: "err"}
 	return l
@@ -40,22 +50,48 @@ func (l *HostLog) Stderr() io.Writer { return &l.stderr }
 func (l *HostLog) Note(text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.writeLine("---", []byte(text))
+	l.writeLine("---", []byte(text), false)
 }
 
-// Close writes any partial last lines and closes the file.
+// Close writes any partial last lines and closes the file. A log whose file
+// was never created is handed to the record's background writer.
 func (l *HostLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return l.err
+	}
+	l.closed = true
 	l.stdout.flushLocked()
 	l.stderr.flushLocked()
+	if l.f == nil {
+		data := l.pending
+		l.pending = nil
+		l.rec.background(func() error { return writeNew(l.path, data) })
+		return nil
+	}
 	if err := l.f.Close(); err != nil && l.err == nil {
 		l.err = err
 	}
 	return l.err
 }
 
-func (l *HostLog) writeLine(tag string, line []byte) {
+// writeNew creates a log file with its whole content.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeLine appends one line; output (live) creates the file, notes may
+// wait. Called with mu held.
+func (l *HostLog) writeLine(tag string, line []byte, live bool) {
 	if l.err != nil {
 		return
 	}
@@ -67,7 +103,23 @@ func (l *HostLog) writeLine(tag string, line []byte) {
 	b.WriteString(" | ")
 	b.Write(line)
 	b.WriteByte('\n')
-	_, l.err = l.f.Write(b.Bytes())
+	if l.f == nil && !live {
+		l.pending = append(l.pending, b.Bytes()...)
+		return
+	}
+	if l.f == nil {
+		if l.f, l.err = os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); l.err != nil {
+			l.f = nil
+			return
+		}
+		if len(l.pending) > 0 {
+			_, l.err = l.f.Write(l.pending)
+			l.pending = nil
+		}
+	}
+	if l.err == nil {
+		_, l.err = l.f.Write(b.Bytes())
+	}
 }
 
 // lineBuffer holds a stream's partial last line until its newline.
@@ -95,10 +147,10 @@ func (w *lineBuffer) Write(p []byte) (int, error) {
 		}
 		if len(w.partial) > 0 {
 			w.partial = append(w.partial, p[:i]...)
-			w.log.writeLine(w.tag, w.partial)
+			w.log.writeLine(w.tag, w.partial, true)
 			w.partial = w.partial[:0]
 		} else {
-			w.log.writeLine(w.tag, p[:i])
+			w.log.writeLine(w.tag, p[:i], true)
 		}
 		p = p[i+1:]
 	}
@@ -107,7 +159,7 @@ func (w *lineBuffer) Write(p []byte) (int, error) {
 
 func (w *lineBuffer) flushLocked() {
 	if len(w.partial) > 0 {
-		w.log.writeLine(w.tag, w.partial)
+		w.log.writeLine(w.tag, w.partial, true)
 		w.partial = w.partial[:0]
 	}
 }

@@ -53,6 +53,41 @@ type Record struct {
 	Dir  string
 	info RunInfo
 	mu   sync.Mutex
+
+	// One background writer creates the logs of hosts that printed
+	// nothing, off the hosts' critical path; Finish waits for it.
+	bgOnce sync.Once
+	bg     chan func() error
+	bgDone chan struct{}
+	bgErr  error
+}
+
+// background queues fn for the background writer.
+func (r *Record) background(fn func() error) {
+	r.bgOnce.Do(func() {
+		r.bg = make(chan func() error, 1024)
+		r.bgDone = make(chan struct{})
+		go func() {
+			defer close(r.bgDone)
+			for fn := range r.bg {
+				if err := fn(); err != nil && r.bgErr == nil {
+					r.bgErr = err
+				}
+			}
+		}()
+	})
+	r.bg <- fn
+}
+
+// drain waits for the background writer to finish.
+func (r *Record) drain() error {
+	r.bgOnce.Do(func() {}) // no writer started: nothing to wait for
+	if r.bg == nil {
+		return nil
+	}
+	close(r.bg)
+	<-r.bgDone
+	return r.bgErr
 }
 
 // StateDir is where fleet keeps its state: $FLEET_STATE_DIR, else
@@ -129,16 +164,13 @@ func logName(label string) string {
 // HostLog opens the log of the host at index i. Write its stdout and stderr
 // through the returned log's Stdout and Stderr; Close it when the host ends.
 func (r *Record) HostLog(i int) (*HostLog, error) {
-	f, err := os.OpenFile(filepath.Join(r.Dir, r.info.Hosts[i].Log), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("record: %w", err)
-	}
-	return newHostLog(f), nil
+	return newHostLog(r, filepath.Join(r.Dir, r.info.Hosts[i].Log)), nil
 }
 
 // Finish writes the results, the end time and the exit status to run.json
 // and the failed and succeeded host files. It may be called once.
 func (r *Record) Finish(results []Result, status int) error {
+	bgErr := r.drain()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	end := time.Now()
@@ -162,7 +194,7 @@ func (r *Record) Finish(results []Result, status int) error {
 			fmt.Fprintln(&failed, h.Host)
 		}
 	}
-	err := errors.Join(
+	err := errors.Join(bgErr,
 		writeFile(filepath.Join(r.Dir, "failed"), []byte(failed.String())),
 		writeFile(filepath.Join(r.Dir, "succeeded"), []byte(succeeded.String())),
 		r.writeInfo())

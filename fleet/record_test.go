@@ -147,3 +147,36 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, errors.Join(err))
 	}
 }
+
+// A host that prints nothing gets its log from the background writer: the
+// file exists, with fleet's notes, once Finish returns.
+func TestRecordSilentHostLog(t *testing.T) {
+	state := t.TempDir()
+	hosts, _ := inventory.ParseArgs("quiet loud", "test")
+	inventory.Label(hosts)
+	rec, err := NewRecord(state, RunInfo{Command: "run"}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, _ := rec.HostLog(0)
+	quiet.Note("start quiet")
+	quiet.Note("end ok")
+	if _, err := os.Stat(filepath.Join(rec.Dir, "hosts", "quiet.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a silent host's log was created on its critical path: %v", err)
+	}
+	quiet.Close()
+	loud, _ := rec.HostLog(1)
+	loud.Note("start loud")
+	fmt.Fprintln(loud.Stdout(), "output")
+	if got := lines(t, filepath.Join(rec.Dir, "hosts", "loud.log")); len(got) != 2 {
+		t.Fatalf("output is not live: %q", got)
+	}
+	loud.Close()
+	if err := rec.Finish(nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := lines(t, filepath.Join(rec.Dir, "hosts", "quiet.log"))
+	if len(got) != 2 || !strings.HasSuffix(got[0], "--- | start quiet") || !strings.HasSuffix(got[1], "--- | end ok") {
+		t.Fatalf("quiet.log: %q", got)
+	}
+}
