@@ -51,6 +51,7 @@ demo: build
 	@DEMO_DIR=$(DEMO_DIR) FLEET=$(CURDIR)/$(BIN) GO=$(GO) ./e2e/demo.sh
 
 demo-down:
+	-$(GO) run ./e2e/cmd/testfleet down -dir $(DEMO_DIR)/distros
 	-$(GO) run ./e2e/cmd/testfleet down -dir $(DEMO_DIR)
 
 bench: build

@@ -12,6 +12,8 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
+ORIG=$PWD
+"$GO" run ./e2e/cmd/testfleet down -dir "$DEMO_DIR/distros" >/dev/null 2>&1 || true
 "$GO" run ./e2e/cmd/testfleet down -dir "$DEMO_DIR" >/dev/null 2>&1 || true
 rm -rf "$DEMO_DIR"
 "$GO" run ./e2e/cmd/testfleet up -n 4 -dir "$DEMO_DIR" || exit 1
@@ -66,10 +68,34 @@ else
 	fleet run -h kube --json 'df -h / | tail -1'
 fi
 
+
+# The seed's workflow, whole: Docker CE with the systemd cgroup driver on a
+# mixed fleet. These hosts each have their own filesystem and an os-release
+# of Ubuntu 16.04, Debian 12, CentOS 7, Rocky 8 or Alpine; they cannot reach
+# package repositories, so their apt-get, yum, dnf, systemctl and docker are
+# stand-ins that keep believable state.
+cd "$ORIG"
+"$GO" run ./e2e/cmd/testfleet up -q -distros ubuntu-16.04,debian-12,centos-7,rocky-8,alpine-3.19 -dir "$DEMO_DIR/distros" >/dev/null || exit 1
+cp "$DEMO_DIR/distros/hosts" "$DEMO_DIR/mixed"
+# Their own key and known_hosts: a Host block for their addresses, ahead of
+# the first fleet's "Host *".
+block=$(sed -n '1s/.*@\(127\.0\.[0-9]*\)\..*/\1/p' "$DEMO_DIR/mixed")
+{ printf 'Host %s.*\n  IdentityFile %s\n  UserKnownHostsFile %s\n\n' "$block" "$DEMO_DIR/distros/id_ed25519" "$DEMO_DIR/distros/known_hosts"
+  cat "$DEMO_DIR/ssh_config"; } > "$HOME/.ssh/config"
+cd "$DEMO_DIR"
+say "cat mixed"
+cat mixed
+run fleet recipes
+run fleet provision -h mixed docker
+run fleet provision -h mixed docker
+run fleet provision -h mixed --dry-run docker --var docker_version=20.10.24
+run fleet run -h mixed --sudo --gather 'docker info --format "cgroup driver: {{.CgroupDriver}}"'
+
 cat <<MSG
 
 The demo fleet is still up. Try it yourself:
   export HOME=$HOME PATH=$DEMO_DIR/bin:\$PATH; cd $DEMO_DIR
   fleet run -ih kube 'uptime'
+  fleet provision -h mixed containerd
 Stop it with: make demo-down
 MSG

@@ -142,7 +142,7 @@ func (r *Report) Plan() string {
 			word = st.Status.String()
 		}
 		fmt.Fprintf(&b, "%-11s %s", word, st.Name)
-		if note != "" {
+		if note = strings.Join(strings.Fields(note), " "); note != "" { // a guard may span lines
 			fmt.Fprintf(&b, " (%s)", note)
 		}
 		b.WriteByte('\n')

@@ -27,9 +27,10 @@ type job struct {
 	inlineStdout bool
 	gather       bool
 	json         bool
-	showChanged  bool  // copy, provision: say changed / unchanged
-	totalBytes   int64 // transfers: count bytes on the bar
-	maxFail      int   // stop starting hosts after this many failed (0: never)
+	showChanged  bool           // copy, provision: say changed / unchanged
+	totalBytes   int64          // transfers: count bytes on the bar
+	maxFail      int            // stop starting hosts after this many failed (0: never)
+	options      map[string]any // the command's own options, for run.json (never a secret)
 
 	printer *ui.Printer
 	record  *fleet.Record
@@ -84,8 +85,11 @@ func (j *job) newRecord() *fleet.Record {
 	dir, err := fleet.StateDir()
 	if err == nil {
 		var rec *fleet.Record
-		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: map[string]any{
-			"par": j.targets.par, "timeout": j.targets.timeout.String()}}
+		opts := map[string]any{"par": j.targets.par, "timeout": j.targets.timeout.String()}
+		for k, v := range j.options {
+			opts[k] = v
+		}
+		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: opts}
 		if rec, err = fleet.NewRecord(dir, info, j.targets.hosts); err == nil {
 			return rec
 		}

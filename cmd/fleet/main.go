@@ -53,6 +53,13 @@ func withStatus(status int) error { return &statusError{status: status} }
 // exit status. Only main exits.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
+	if len(args) > 2 && args[1] == "provision" {
+		for _, c := range app.Commands {
+			if c.Name == "provision" {
+				args = append(args[:2:2], hoistFlags(args[2:], c.Flags)...)
+			}
+		}
+	}
 	err := app.Run(args)
 	if err == nil {
 		return exitOK

@@ -152,12 +152,10 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
-	verb := "provision"
-	if o.dryRun {
-		verb = "plan"
-	}
-	j := &job{env: env, targets: o.targetOptions, verb: verb, argv: os.Args[1:], json: o.json,
-		showChanged: !o.dryRun, maxFail: o.maxFail}
+	j := &job{env: env, targets: o.targetOptions, verb: "provision", argv: os.Args[1:], json: o.json,
+		showChanged: !o.dryRun, maxFail: o.maxFail,
+		options: map[string]any{"recipe": o.recipe.Name, "recipe_source": o.recipe.Source, "vars": o.recipe.Vars,
+			"dry_run": o.dryRun, "force": o.force, "max_fail": o.maxFail}}
 	var mu sync.Mutex
 	plans := map[int]*recipes.Report{}
 	err = j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
@@ -170,10 +168,12 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 			opts.Log = stepLog{l}
 		}
 		report, err := recipes.Apply(ctx, c, o.recipe, facts, opts)
-		var unsupported *recipes.UnsupportedError
-		if report != nil && !errors.As(err, &unsupported) {
-			r.Changed = report.Count(recipes.Changed) > 0
-			r.Detail = report.Summary()
+		if report != nil {
+			var unsupported *recipes.UnsupportedError
+			if !errors.As(err, &unsupported) { // its error says it all
+				r.Changed = report.Count(recipes.Changed) > 0
+				r.Detail = report.Summary()
+			}
 			mu.Lock()
 			plans[r.Index] = report
 			mu.Unlock()
@@ -195,7 +195,7 @@ func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Repo
 	}
 	groups := map[string]*group{}
 	for i, rep := range plans {
-		key := rep.Plan()
+		key := rep.Summary() + "\n" + rep.Plan() // same distribution and same steps
 		g, ok := groups[key]
 		if !ok {
 			g = &group{first: i, head: rep.Summary()}
@@ -214,7 +214,13 @@ func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Repo
 	for _, k := range keys {
 		g := groups[k]
 		sort.Strings(g.labels)
-		fmt.Fprintf(w, "== plan for %s: %s\n%s\n", ui.Fold(g.labels), g.head, strings.TrimRight(k, "\n"))
+		_, plan, _ := strings.Cut(k, "\n")
+		if plan != "" && !strings.Contains(plan, "would ") && !strings.Contains(plan, "fail ") {
+			// Nothing would change: the steps that are done need no list.
+			fmt.Fprintf(w, "== plan for %s: %s: nothing to do\n", ui.Fold(g.labels), g.head)
+			continue
+		}
+		fmt.Fprintf(w, "== plan for %s: %s\n%s", ui.Fold(g.labels), g.head, plan)
 	}
 }
 
