@@ -41,9 +41,10 @@ e2e:
 
 # fuzz: each target for FUZZTIME; what the fuzzer finds is kept in testdata/.
 fuzz:
-	@echo "== fuzzing the host-list parser and the range expander ($(FUZZTIME) each)"
+	@echo "== fuzzing the host-list parser, the range expander and the recipe parser ($(FUZZTIME) each)"
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./recipes -run '^$$' -fuzz '^FuzzParseRecipe$$' -fuzztime $(FUZZTIME)
 
 # demo: a local fleet of real sshd hosts, one of them unreachable, and fleet
 # run against it. Leaves the hosts up for you to try; make demo-down stops them.
