@@ -81,3 +81,21 @@ func TestDocsExample(t *testing.T) {
 		t.Errorf("the text does not show the error %v", err)
 	}
 }
+
+// TestExampleRecipesLoad keeps docs/examples valid: the README shows them.
+func TestExampleRecipesLoad(t *testing.T) {
+	files, err := filepath.Glob("../docs/examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example recipes found: %v", err)
+	}
+	for _, f := range files {
+		r, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if p, err := r.Select(&Facts{ID: "rocky", IDLike: []string{"rhel", "centos", "fedora"}, VersionID: "8.10"}); err != nil || p.Name != "dnf" {
+			t.Errorf("%s on rocky 8: %v %v", f, p, err)
+		}
+	}
+}
