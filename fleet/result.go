@@ -114,13 +114,3 @@ func Summarize(results []Result) Summary {
 	}
 	return s
 }
-
-// Succeeded reports whether every host is OK.
-func (s Summary) Succeeded() bool {
-	for o, n := range s {
-		if Outcome(o) != OK && n > 0 {
-			return false
-		}
-	}
-	return true
-}

@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,19 +108,10 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 	if o.json && (o.inline || o.inlineStdout || o.print || o.gather) {
 		return nil, usageError("--json prints the output itself; it does not go with -i, --inline-stdout, -P or --gather")
 	}
-	if o.sendInput && c.StringSlice("hosts") != nil && contains(c.StringSlice("hosts"), "-") {
+	if o.sendInput && slices.Contains(c.StringSlice("hosts"), "-") {
 		return nil, usageError("-I reads standard input, so the host list cannot come from it too (-h -)")
 	}
 	return o, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // runHosts runs the command everywhere and turns the results into the exit
@@ -216,11 +207,4 @@ func (f *hostFiles) close() {
 			file.Close()
 		}
 	}
-}
-
-// errorsAs is errors.As for a target type, for brevity at call sites.
-func errorsAs[T error](err error) (T, bool) {
-	var t T
-	ok := errors.As(err, &t)
-	return t, ok
 }
