@@ -137,7 +137,9 @@ func exitStatus(results []fleet.Result, interrupted bool) int {
 	}
 	s := fleet.Summarize(results)
 	switch {
-	case s[fleet.TimedOut]+s[fleet.Cancelled]+s[fleet.NotStarted] > 0:
+	// Hosts not started (--max-fail) are not a cause of their own: the
+	// failures that stopped the run decide.
+	case s[fleet.TimedOut]+s[fleet.Cancelled] > 0:
 		return exitTimeout
 	case s[fleet.Unreachable] > 0:
 		return exitUnreachable

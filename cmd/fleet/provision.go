@@ -173,6 +173,12 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 			if !errors.As(err, &unsupported) { // its error says it all
 				r.Changed = report.Count(recipes.Changed) > 0
 				r.Detail = report.Summary()
+				var ee *fleet.ExitError
+				if err != nil && !errors.As(err, &ee) {
+					// The error names the failed step already; an exit
+					// status is shown in pssh's words, which do not.
+					r.Detail, _, _ = strings.Cut(r.Detail, "; failed at")
+				}
 			}
 			mu.Lock()
 			plans[r.Index] = report
