@@ -36,6 +36,7 @@ type user struct {
 	t        *testing.T
 	home     string
 	stateDir string
+	env      []string // more environment, e.g. SSH_AUTH_SOCK
 }
 
 // setup skips the test when this machine cannot run e2e tests, marks it
@@ -130,7 +131,7 @@ func (u *user) startSub(sub, stdin string, args ...string) *running {
 	cmd := exec.CommandContext(ctx, fleetBin, args...)
 	// A minimal environment: nothing of the caller's (SSH_AUTH_SOCK,
 	// PSSH_*, XDG_STATE_HOME) may change what fleet does.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}, u.env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 2 * time.Second
 	r := &running{t: u.t, cmd: cmd, args: args, done: make(chan struct{})}

@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAgentAuth: with no key file offered, fleet authenticates through
+// ssh-agent; without the agent the same run fails as an authentication
+// failure with a hint.
+func TestAgentAuth(t *testing.T) {
+	u := setup(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	agent := exec.CommandContext(ctx, "ssh-agent", "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatalf("ssh-agent: %v", err)
+	}
+	defer agent.Wait()
+	defer agent.Process.Kill()
+	if !eventually(5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatal("ssh-agent did not create its socket")
+	}
+	add := exec.CommandContext(ctx, "ssh-add", testFleet.Key)
+	add.Env = []string{"SSH_AUTH_SOCK=" + sock}
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v: %s", err, out)
+	}
+	// A config that names no key: only the agent can authenticate.
+	cfg := writeFile(t, filepath.Join(u.home, "agent_config"), "Host *\n  UserKnownHostsFile "+testFleet.KnownHosts+"\n", 0o600)
+	hosts := hostArg(testFleet.Users.NoPass, testFleet.Hosts[0], testFleet.Hosts[1])
+
+	u.env = []string{"SSH_AUTH_SOCK=" + sock}
+	r := u.run("-F", cfg, "-H", hosts, "true")
+	if r.status != 0 {
+		t.Fatalf("with the agent:\n%s", r)
+	}
+	u.env = nil
+	r = u.run("-F", cfg, "-H", hosts, "true")
+	if r.status != 4 || !strings.Contains(r.stdout, "authentication failed") || !strings.Contains(r.stderr, "fleet: hint:") {
+		t.Fatalf("without the agent, want an authentication failure (exit 4) with a hint:\n%s", r)
+	}
+}
+
+// TestProxyJump reaches hosts through a jump host (-J), and fails every
+// host behind a jump host that is down, saying so.
+func TestProxyJump(t *testing.T) {
+	u := setup(t)
+	np := testFleet.Users.NoPass
+	jump := label(np, testFleet.Hosts[0])
+	targets := hostArg(np, testFleet.Hosts[1], testFleet.Hosts[2])
+	r := u.run("-J", jump, "-H", targets, "-i", "echo reached")
+	if r.status != 0 || strings.Count(r.stdout, "reached") != 2 {
+		t.Fatalf("through %s:\n%s", jump, r)
+	}
+	r = u.run("-J", testFleet.Unreachable, "-H", targets, "true")
+	if r.status != 4 || strings.Count(r.stdout, "jump host "+testFleet.Unreachable) != 2 {
+		t.Fatalf("through a jump host that is down, want every host unreachable through it (exit 4):\n%s", r)
+	}
+}
