@@ -72,19 +72,7 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 	b = append(b, ' ')
 	b = end.Local().AppendFormat(b, "15:04:05")
 	b = append(b, ' ')
-	if r.Outcome == fleet.OK {
-		b = append(b, st.success()...)
-		b = append(b, ' ')
-		b = append(b, hostLabel(r.Host)...)
-		b = appendChanged(b, r, showChanged)
-	} else {
-		b = append(b, st.failure()...)
-		b = append(b, ' ')
-		b = append(b, hostLabel(r.Host)...)
-		b = append(b, ' ')
-		b = append(b, st.reason(psshReason(r))...)
-		b = appendFailureDetail(b, r)
-	}
+	b = st.appendOutcome(b, r, showChanged)
 	b = append(b, '\n')
 	if inline || inlineStdout {
 		b = append(b, r.Stdout...)
@@ -94,6 +82,24 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 		}
 	}
 	return b
+}
+
+// appendOutcome appends "[SUCCESS] label [changed] [detail]" or
+// "[FAILURE] label REASON [(detail)]", the part of a host's line that the
+// streamed status and the end listing share.
+func (st style) appendOutcome(b []byte, r *fleet.Result, showChanged bool) []byte {
+	if r.Outcome == fleet.OK {
+		b = append(b, st.success()...)
+		b = append(b, ' ')
+		b = append(b, hostLabel(r.Host)...)
+		return appendChanged(b, r, showChanged)
+	}
+	b = append(b, st.failure()...)
+	b = append(b, ' ')
+	b = append(b, hostLabel(r.Host)...)
+	b = append(b, ' ')
+	b = append(b, st.reason(psshReason(r))...)
+	return appendFailureDetail(b, r)
 }
 
 // psshReason is the REASON of a [FAILURE] line. Exit statuses and signals
@@ -140,20 +146,9 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
 	inline := (p.opts.Inline || p.opts.InlineStdout) && !p.opts.JSON
 	st := p.style
 	for _, r := range order {
-		if r.Outcome == fleet.OK {
-			b = append(b, st.success()...)
-			b = append(b, ' ')
-			b = append(b, hostLabel(r.Host)...)
-			b = appendChanged(b, r, p.opts.ShowChanged)
-			b = append(b, '\n')
-		} else {
-			b = append(b, st.failure()...)
-			b = append(b, ' ')
-			b = append(b, hostLabel(r.Host)...)
-			b = append(b, ' ')
-			b = append(b, st.reason(psshReason(r))...)
-			b = appendFailureDetail(b, r)
-			b = append(b, '\n')
+		b = st.appendOutcome(b, r, p.opts.ShowChanged)
+		b = append(b, '\n')
+		if r.Outcome != fleet.OK {
 			if hint := fleet.Hint(r.Err); hint != "" {
 				b = append(b, "  hint: "...)
 				b = append(b, hint...)
