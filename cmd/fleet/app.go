@@ -51,10 +51,13 @@ ENVIRONMENT
 
 // newApp builds the command tree. Each command fills an options struct and
 // calls a function that does the work with the injected streams.
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	// -h is the hosts file, as in pssh; help is --help only.
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) > 1 {
+		env.args = args[1:]
+	}
 	return &cli.App{
 		Name:                      "fleet",
 		Usage:                     "run commands, copy files and provision many hosts over SSH",
@@ -76,6 +79,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			slurpCommand(env),
 			provisionCommand(env),
 			recipesCommand(env),
+			runsCommand(env),
+			logsCommand(env),
+			rerunCommand(env),
 		},
 	}
 }
@@ -88,4 +94,5 @@ var version = "dev"
 type environment struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	args           []string // the command line without the program name, for the run record
 }

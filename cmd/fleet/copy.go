@@ -197,7 +197,7 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 		return err
 	}
 	o.put.Sudo, o.put.SudoPassword = o.sudo.sudo, pw
-	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: os.Args[1:], json: o.json,
+	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
 		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts))}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put

@@ -58,6 +58,8 @@ func hostFlags(timeout string) []cli.Flag {
 			Usage: "read the login password from `FILE` (first line) instead of asking"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput, EnvVars: []string{"PSSH_VERBOSE"},
 			Usage: "say more about what fleet does"},
+		// fleet rerun passes the run it repeats, for the new record.
+		&cli.StringFlag{Name: "rerun-of", Hidden: true},
 	}
 }
 
@@ -70,6 +72,7 @@ type targetOptions struct {
 	dial         fleet.Options
 	passwordFile string
 	askpass      bool
+	rerunOf      string // the run this one repeats (fleet rerun)
 }
 
 // readTargets reads the host flags: the host list, parallelism, timeouts and
@@ -124,6 +127,7 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 		return nil, err
 	}
 	t.askpass = c.Bool("askpass")
+	t.rerunOf = c.String("rerun-of")
 	t.passwordFile = c.String("password-file")
 	return t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/term"
@@ -89,13 +90,24 @@ func (j *job) newRecord() *fleet.Record {
 		for k, v := range j.options {
 			opts[k] = v
 		}
-		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: opts}
+		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf}
 		if rec, err = fleet.NewRecord(dir, info, j.targets.hosts); err == nil {
+			if err := fleet.PruneRuns(dir, keepRuns()); err != nil {
+				fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
+			}
 			return rec
 		}
 	}
 	fmt.Fprintf(j.env.stderr, "fleet: warning: no run record: %v\n", err)
 	return nil
+}
+
+// keepRuns is how many run records to keep: FLEET_KEEP_RUNS, else 100.
+func keepRuns() int {
+	if n, err := strconv.Atoi(os.Getenv("FLEET_KEEP_RUNS")); err == nil && n > 0 {
+		return n
+	}
+	return 100
 }
 
 // onEvent runs on the host's worker goroutine: it opens the host's log

@@ -52,14 +52,10 @@ func withStatus(status int) error { return &statusError{status: status} }
 // Main runs fleet with args (args[0] is the program name) and returns the
 // exit status. Only main exits.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := newApp(stdin, stdout, stderr)
 	if len(args) > 2 && args[1] == "provision" {
-		for _, c := range app.Commands {
-			if c.Name == "provision" {
-				args = append(args[:2:2], hoistFlags(args[2:], c.Flags)...)
-			}
-		}
+		args = append(args[:2:2], hoistFlags(args[2:], provisionCommand(&environment{}).Flags)...)
 	}
+	app := newApp(args, stdin, stdout, stderr)
 	err := app.Run(args)
 	if err == nil {
 		return exitOK

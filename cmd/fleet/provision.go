@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,7 +151,7 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
-	j := &job{env: env, targets: o.targetOptions, verb: "provision", argv: os.Args[1:], json: o.json,
+	j := &job{env: env, targets: o.targetOptions, verb: "provision", argv: env.args, json: o.json,
 		showChanged: !o.dryRun, maxFail: o.maxFail,
 		options: map[string]any{"recipe": o.recipe.Name, "recipe_source": o.recipe.Source, "vars": o.recipe.Vars,
 			"dry_run": o.dryRun, "force": o.force, "max_fail": o.maxFail}}

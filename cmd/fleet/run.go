@@ -101,7 +101,7 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &runOptions{targetOptions: t, command: strings.Join(c.Args().Slice(), " "), argv: os.Args[1:],
+	o := &runOptions{targetOptions: t, command: strings.Join(c.Args().Slice(), " "), argv: env.args,
 		inline: c.Bool("inline"), inlineStdout: c.Bool("inline-stdout"), print: c.Bool("print"),
 		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
 		sendInput: c.Bool("send-input"), sudo: readSudo(c)}

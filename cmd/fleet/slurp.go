@@ -63,7 +63,7 @@ func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, rem
 	if err := os.MkdirAll(localDir, 0o755); err != nil {
 		return err
 	}
-	j := &job{env: env, targets: t, verb: "slurp", argv: os.Args[1:], json: json}
+	j := &job{env: env, targets: t, verb: "slurp", argv: env.args, json: json}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		dir := filepath.Join(localDir, r.Host.Label)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

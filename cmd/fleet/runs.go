@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fleet-sh/fleet/fleet"
+)
+
+const runsDescription = `Lists the recorded runs, newest first, one a line: id, start, state and
+duration, the command, the number of hosts and how they ended. A run whose
+process was killed before it could write its end is shown as "killed"; it
+can still be rerun. RUN is an id, a unique prefix of one, latest, or -N (N
+runs before the latest).
+
+The newest 100 records are kept (FLEET_KEEP_RUNS changes that); a live run
+is never removed.
+
+EXAMPLES
+   fleet runs
+   fleet runs show latest
+   fleet runs --json | jq -r 'select(.failed > 0) | .id'`
+
+func runsCommand(env *environment) *cli.Command {
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "one JSON object a line (runs) or the whole run.json (show)"}
+	return &cli.Command{
+		Name:        "runs",
+		Usage:       "list recorded runs, or show one",
+		UsageText:   "fleet runs [--json] | fleet runs show [--json] RUN",
+		Description: runsDescription,
+		Flags:       []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
+			}
+			dir, err := fleet.StateDir()
+			if err != nil {
+				return err
+			}
+			runs, errs := fleet.ListRuns(dir)
+			for _, e := range errs {
+				fmt.Fprintf(env.stderr, "fleet: warning: %v\n", e)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(env.stdout)
+				for _, r := range runs {
+					if err := enc.Encode(runLine(r)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSTART\tSTATE\tHOSTS\tOK\tFAILED\tUNREACHABLE\tCOMMAND")
+			for _, r := range runs {
+				l := runLine(r)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", l.ID, r.Info.Start.Local().Format("2006-01-02 15:04:05"),
+					l.stateText(), l.Hosts, l.OK, l.Failed, l.Unreachable, shorten(l.Command, 60))
+			}
+			return w.Flush()
+		},
+		Subcommands: []*cli.Command{{
+			Name:      "show",
+			Usage:     "show one run: its command, options and every host's outcome",
+			UsageText: "fleet runs show [--json] RUN",
+			Flags:     []cli.Flag{jsonFlag},
+			Action: func(c *cli.Context) error {
+				if c.NArg() > 1 {
+					return usageError("name one run")
+				}
+				r, err := findRun(c.Args().First())
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(env.stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(r.Info)
+				}
+				return showRun(env.stdout, r)
+			},
+		}},
+	}
+}
+
+// findRun resolves RUN, with errors that are the user's (exit 1, a hint).
+func findRun(ref string) (*fleet.RunRecord, error) {
+	dir, err := fleet.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	r, err := fleet.FindRun(dir, ref)
+	if err != nil {
+		return nil, &statusError{status: exitError, err: err, hint: "fleet runs lists the recorded runs"}
+	}
+	return r, nil
+}
+
+// runSummary is one line of fleet runs, also its JSON form.
+type runSummary struct {
+	ID          string  `json:"id"`
+	Start       string  `json:"start"`
+	State       string  `json:"state"`
+	DurationS   float64 `json:"duration_s,omitempty"`
+	Command     string  `json:"command"`
+	RerunOf     string  `json:"rerun_of,omitempty"`
+	Status      *int    `json:"status"`
+	Hosts       int     `json:"hosts"`
+	OK          int     `json:"ok"`
+	Failed      int     `json:"failed"`
+	Unreachable int     `json:"unreachable"`
+	Other       int     `json:"other"` // timed out, cancelled, not started
+}
+
+func runLine(r *fleet.RunRecord) runSummary {
+	s := runSummary{ID: r.Info.ID, Start: r.Info.Start.Format(time.RFC3339), State: r.State(),
+		Command: strings.Join(r.Info.Args, " "), RerunOf: r.Info.RerunOf, Status: r.Info.Status, Hosts: len(r.Info.Hosts)}
+	if r.Info.End != nil {
+		s.DurationS = r.Info.End.Sub(r.Info.Start).Round(10 * time.Millisecond).Seconds()
+	}
+	for _, h := range r.Info.Hosts {
+		switch h.Outcome {
+		case fleet.OK:
+			s.OK++
+		case fleet.Failed:
+			s.Failed++
+		case fleet.Unreachable:
+			s.Unreachable++
+		default:
+			s.Other++
+		}
+	}
+	return s
+}
+
+func (s runSummary) stateText() string {
+	if s.State == "done" {
+		return fmt.Sprintf("%.1fs", s.DurationS)
+	}
+	return s.State
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// showRun prints one run for people.
+func showRun(w io.Writer, r *fleet.RunRecord) error {
+	l := runLine(r)
+	fmt.Fprintf(w, "run      %s\n", l.ID)
+	fmt.Fprintf(w, "command  fleet %s\n", l.Command)
+	fmt.Fprintf(w, "start    %s\n", r.Info.Start.Local().Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "state    %s", l.State)
+	if l.Status != nil {
+		fmt.Fprintf(w, ", exit status %d, %s", *l.Status, l.stateText())
+	}
+	fmt.Fprintln(w)
+	if l.RerunOf != "" {
+		fmt.Fprintf(w, "reruns   %s\n", l.RerunOf)
+	}
+	fmt.Fprintf(w, "record   %s\n", r.Dir)
+	fmt.Fprintf(w, "hosts    %d: %d ok, %d failed, %d unreachable, %d other\n\n", l.Hosts, l.OK, l.Failed, l.Unreachable, l.Other)
+	return listHosts(w, r)
+}
+
+// listHosts prints a run's hosts with their outcomes, one a line.
+func listHosts(w io.Writer, r *fleet.RunRecord) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, h := range r.Info.Hosts {
+		outcome := h.Outcome.String()
+		if r.State() != "done" && h.Start == nil && h.Outcome == fleet.NotStarted {
+			outcome = "pending"
+		}
+		note := h.Error
+		if note == "" {
+			note = h.Detail
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Label, outcome, note)
+	}
+	return tw.Flush()
+}
