@@ -17,7 +17,8 @@ const runsDescription = `Lists the recorded runs, newest first, one a line: id, 
 duration, the command, the number of hosts and how they ended. A run whose
 process was killed before it could write its end is shown as "killed"; it
 can still be rerun. RUN is an id, a unique prefix of one, latest, or -N (N
-runs before the latest).
+runs before the latest). OTHER counts hosts that timed out, were cancelled or
+never started.
 
 The newest 100 records are kept (FLEET_KEEP_RUNS changes that); a live run
 is never removed.
@@ -57,11 +58,11 @@ func runsCommand(env *environment) *cli.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tSTART\tSTATE\tHOSTS\tOK\tFAILED\tUNREACHABLE\tCOMMAND")
+			fmt.Fprintln(w, "ID\tSTART\tSTATE\tHOSTS\tOK\tFAILED\tUNREACHABLE\tOTHER\tCOMMAND")
 			for _, r := range runs {
 				l := runLine(r)
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", l.ID, r.Info.Start.Local().Format("2006-01-02 15:04:05"),
-					l.stateText(), l.Hosts, l.OK, l.Failed, l.Unreachable, shorten(l.Command, 60))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", l.ID, r.Info.Start.Local().Format("2006-01-02 15:04:05"),
+					l.stateText(), l.Hosts, l.OK, l.Failed, l.Unreachable, l.Other, shorten(l.Command, 60))
 			}
 			return w.Flush()
 		},
