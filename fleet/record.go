@@ -44,6 +44,9 @@ type HostInfo struct {
 	Start    *time.Time `json:"start,omitempty"`
 	End      *time.Time `json:"end,omitempty"`
 	Log      string     `json:"log"`
+	// Ended is set when reading a run that has not ended (live or killed)
+	// for a host whose log says it is done; never written.
+	Ended bool `json:"-"`
 }
 
 // Record is the on-disk record of one run: run.json, one log per host

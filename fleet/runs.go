@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,8 +32,61 @@ func LoadRun(dir string) (*RunRecord, error) {
 	if err := json.Unmarshal(b, &r.Info); err != nil {
 		return nil, fmt.Errorf("run record %s: %w", filepath.Join(dir, "run.json"), err)
 	}
+	if r.Info.End == nil {
+		r.outcomesFromLogs()
+	}
 	return r, nil
 }
+
+// outcomesFromLogs fills in, for a run still going or killed outright, the
+// outcome of each host that has ended: run.json gets outcomes only when the
+// run ends, but a host's log ends with a note naming its outcome as soon as
+// the host is done ("--- | end ok exit=0 (12ms)").
+func (r *RunRecord) outcomesFromLogs() {
+	for i := range r.Info.Hosts {
+		h := &r.Info.Hosts[i]
+		note := lastEndNote(r.LogPath(i))
+		word, rest, _ := strings.Cut(note, " ")
+		var o Outcome
+		if note == "" || o.UnmarshalText([]byte(strings.TrimSuffix(word, ":"))) != nil {
+			continue
+		}
+		h.Outcome = o
+		if code, ok := strings.CutPrefix(rest, "exit="); ok {
+			fmt.Sscan(code, &h.ExitCode)
+		}
+		h.Ended = true
+	}
+}
+
+// lastEndNote returns the text after "--- | end " of a log's last end note,
+// reading only the log's tail.
+func lastEndNote(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const tail = 4096
+	if st, err := f.Stat(); err == nil && st.Size() > tail {
+		f.Seek(st.Size()-tail, 0)
+	}
+	b := make([]byte, tail)
+	n, _ := io.ReadFull(f, b)
+	note := ""
+	for _, line := range strings.Split(string(b[:n]), "\n") {
+		if _, after, ok := strings.Cut(line, " "); ok {
+			if text, ok := strings.CutPrefix(after, EndNotePrefix); ok {
+				note = text
+			}
+		}
+	}
+	return note
+}
+
+// EndNotePrefix starts the note a host's log ends with, after its timestamp:
+// "--- | end <outcome>[ exit=N][: reason] (duration)".
+const EndNotePrefix = "--- | end "
 
 // Live reports whether the run is still going: no end written and its
 // process alive. A run with no end whose process is gone was killed

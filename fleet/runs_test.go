@@ -109,3 +109,34 @@ func TestHostIndex(t *testing.T) {
 		t.Error("unknown host found")
 	}
 }
+
+// A killed run's hosts that ended have their outcome read from their logs'
+// end notes, so fleet rerun repeats only the others.
+func TestOutcomesOfAKilledRun(t *testing.T) {
+	state := t.TempDir()
+	hosts, _ := inventory.ParseArgs("done failed running", "test")
+	inventory.Label(hosts)
+	rec, err := NewRecord(state, RunInfo{Command: "run"}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, note := range []string{"end ok exit=0 (5ms)", "end failed exit=3 (5ms)", ""} {
+		l, _ := rec.HostLog(i)
+		l.Note("start")
+		fmt := "out | --- | end ok exit=0 (a line of output that looks like a note)"
+		l.Stdout().Write([]byte(fmt + "\n"))
+		if note != "" {
+			l.Note(note)
+		}
+		l.Close()
+	}
+	rec.drain()
+	r, err := LoadRun(rec.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []Outcome{r.Info.Hosts[0].Outcome, r.Info.Hosts[1].Outcome, r.Info.Hosts[2].Outcome}
+	if got[0] != OK || got[1] != Failed || got[2] != NotStarted || r.Info.Hosts[1].ExitCode != 3 || r.Info.Hosts[2].Ended {
+		t.Fatalf("outcomes %v, exit %d", got, r.Info.Hosts[1].ExitCode)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -131,12 +132,19 @@ func (j *job) onEvent(ev fleet.Event) {
 }
 
 func outcomeNote(r *fleet.Result) string {
+	// The outcome comes first: fleet logs and fleet rerun read it back from
+	// the log of a run that never wrote its end.
 	s := "end " + r.Outcome.String()
 	if r.ExitCode >= 0 {
 		s += fmt.Sprintf(" exit=%d", r.ExitCode)
 	}
-	if r.Err != nil && r.Outcome != fleet.Failed {
-		s = "end " + r.Reason() // the reason names the outcome already
+	var fe *fleet.Error
+	switch {
+	case r.Outcome == fleet.Failed || r.Err == nil:
+	case errors.As(r.Err, &fe) && fe.Reason != "":
+		s += ": " + fe.Reason
+	default:
+		s += ": " + r.Reason()
 	}
 	return s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond))
 }

@@ -34,10 +34,11 @@ EXAMPLES
 
 func logsCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:        "logs",
-		Usage:       "print a host's log from a run, live with -f",
-		UsageText:   "fleet logs [--run RUN] [-f] HOST | fleet logs [--run RUN] --failed | fleet logs [--run RUN]",
-		Description: logsDescription,
+		Name:         "logs",
+		OnUsageError: onUsageError,
+		Usage:        "print a host's log from a run, live with -f",
+		UsageText:    "fleet logs [--run RUN] [-f] HOST | fleet logs [--run RUN] --failed | fleet logs [--run RUN]",
+		Description:  logsDescription,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "run", Usage: "the `RUN`: an id, a prefix of one, latest, or -N", Value: "latest"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the log until the host is done"},
@@ -127,6 +128,7 @@ func followLog(ctx context.Context, w io.Writer, r *fleet.RunRecord, i int) erro
 		}
 	}()
 	var partial []byte
+	over := false
 	buf := make([]byte, 32*1024)
 	for {
 		if f == nil {
@@ -153,11 +155,17 @@ func followLog(ctx context.Context, w io.Writer, r *fleet.RunRecord, i int) erro
 				}
 			}
 		}
-		if again, err := fleet.LoadRun(r.Dir); err != nil || again.State() != "live" {
+		if over {
 			if f == nil {
 				return copyLog(w, path) // the run is over: print what it left
 			}
 			return nil
+		}
+		// One more pass after the run ends, so that nothing written between
+		// the last read and the end is lost.
+		if again, err := fleet.LoadRun(r.Dir); err != nil || again.State() != "live" {
+			over = true
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -171,7 +179,7 @@ func followLog(ctx context.Context, w io.Writer, r *fleet.RunRecord, i int) erro
 func hostEnded(lines []byte) bool {
 	sc := bufio.NewScanner(bytes.NewReader(lines))
 	for sc.Scan() {
-		if bytes.Contains(sc.Bytes(), []byte(" --- | end ")) {
+		if _, after, ok := bytes.Cut(sc.Bytes(), []byte(" ")); ok && bytes.HasPrefix(after, []byte(fleet.EndNotePrefix)) {
 			return true
 		}
 	}

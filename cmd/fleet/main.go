@@ -5,7 +5,10 @@ package main
 
 import (
 	"errors"
+	"strings"
+
 	"fmt"
+	"github.com/urfave/cli/v2"
 	"io"
 	"os"
 )
@@ -55,6 +58,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 2 && args[1] == "provision" {
 		args = append(args[:2:2], hoistFlags(args[2:], provisionCommand(&environment{}).Flags)...)
 	}
+	if len(args) > 2 && (args[1] == "rerun" || args[1] == "runs") {
+		args = runRefsLast(args)
+	}
 	app := newApp(args, stdin, stdout, stderr)
 	err := app.Run(args)
 	if err == nil {
@@ -92,3 +98,29 @@ type usageErr struct{ err error }
 
 func (e *usageErr) Error() string { return e.err.Error() }
 func (e *usageErr) Unwrap() error { return e.err }
+
+// runRefsLast moves RUN arguments written -N (N runs back) behind "--", so
+// that the flag parser does not take them for options: fleet rerun -1 --all.
+func runRefsLast(args []string) []string {
+	out := append([]string(nil), args[:2]...)
+	var refs []string
+	for i, a := range args[2:] {
+		if a == "--" {
+			refs = append(refs, args[2+i+1:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' && strings.Trim(a[1:], "0123456789") == "" {
+			refs = append(refs, a)
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(refs) > 0 {
+		out = append(append(out, "--"), refs...)
+	}
+	return out
+}
+
+// onUsageError makes urfave/cli's flag errors usage errors: exit status 2
+// and a pointer to --help, not the whole help text.
+func onUsageError(_ *cli.Context, err error, _ bool) error { return &usageErr{err} }

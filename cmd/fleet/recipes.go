@@ -12,9 +12,10 @@ import (
 
 func recipesCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:      "recipes",
-		Usage:     "list the built-in recipes, or show one",
-		UsageText: "fleet recipes | fleet recipes show NAME",
+		Name:         "recipes",
+		OnUsageError: onUsageError,
+		Usage:        "list the built-in recipes, or show one",
+		UsageText:    "fleet recipes | fleet recipes show NAME",
 		Description: `Lists the recipes built into fleet, a line each. "fleet recipes show NAME"
 prints one whole, with its variables and their defaults: copy it to start a
 recipe of your own (see docs/recipes.md), and apply that with
@@ -34,9 +35,10 @@ recipe of your own (see docs/recipes.md), and apply that with
 			return w.Flush()
 		},
 		Subcommands: []*cli.Command{{
-			Name:      "show",
-			Usage:     "print a built-in recipe and its variables",
-			UsageText: "fleet recipes show NAME",
+			Name:         "show",
+			OnUsageError: onUsageError,
+			Usage:        "print a built-in recipe and its variables",
+			UsageText:    "fleet recipes show NAME",
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return usageError("name one recipe (fleet recipes lists them)")

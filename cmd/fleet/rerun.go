@@ -27,10 +27,11 @@ EXAMPLES
 
 func rerunCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:        "rerun",
-		Usage:       "run a recorded run again on the hosts that did not succeed",
-		UsageText:   "fleet rerun [--all] [-g PATTERN] [RUN]",
-		Description: rerunDescription,
+		Name:         "rerun",
+		OnUsageError: onUsageError,
+		Usage:        "run a recorded run again on the hosts that did not succeed",
+		UsageText:    "fleet rerun [--all] [-g PATTERN] [RUN]",
+		Description:  rerunDescription,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "every host of the run, not only those that did not succeed"},
 			&cli.StringFlag{Name: "host-glob", Aliases: []string{"g"}, Usage: "only the hosts matching the shell `PATTERN`"},

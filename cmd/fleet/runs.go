@@ -31,11 +31,12 @@ EXAMPLES
 func runsCommand(env *environment) *cli.Command {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "one JSON object a line (runs) or the whole run.json (show)"}
 	return &cli.Command{
-		Name:        "runs",
-		Usage:       "list recorded runs, or show one",
-		UsageText:   "fleet runs [--json] | fleet runs show [--json] RUN",
-		Description: runsDescription,
-		Flags:       []cli.Flag{jsonFlag},
+		Name:         "runs",
+		OnUsageError: onUsageError,
+		Usage:        "list recorded runs, or show one",
+		UsageText:    "fleet runs [--json] | fleet runs show [--json] RUN",
+		Description:  runsDescription,
+		Flags:        []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
@@ -67,10 +68,11 @@ func runsCommand(env *environment) *cli.Command {
 			return w.Flush()
 		},
 		Subcommands: []*cli.Command{{
-			Name:      "show",
-			Usage:     "show one run: its command, options and every host's outcome",
-			UsageText: "fleet runs show [--json] RUN",
-			Flags:     []cli.Flag{jsonFlag},
+			Name:         "show",
+			OnUsageError: onUsageError,
+			Usage:        "show one run: its command, options and every host's outcome",
+			UsageText:    "fleet runs show [--json] RUN",
+			Flags:        []cli.Flag{jsonFlag},
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return usageError("name one run")
@@ -178,8 +180,10 @@ func listHosts(w io.Writer, r *fleet.RunRecord) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, h := range r.Info.Hosts {
 		outcome := h.Outcome.String()
-		if r.State() != "done" && h.Start == nil && h.Outcome == fleet.NotStarted {
-			outcome = "pending"
+		if r.State() == "live" && !h.Ended {
+			outcome = "running or waiting"
+		} else if r.State() == "killed" && !h.Ended {
+			outcome = "unfinished (the run was killed)"
 		}
 		note := h.Error
 		if note == "" {
