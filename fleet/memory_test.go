@@ -63,7 +63,7 @@ func TestCopyMemoryIsBoundedByFileNotHosts(t *testing.T) {
 		}
 	}()
 	results := Run(context.Background(), d, hosts, RunOptions{Parallel: 20}, func(ctx context.Context, c *Conn, r *Result) error {
-		_, err := c.Put(ctx, src, filepath.Join(out, r.Host.Label), PutOptions{})
+		_, err := c.Put(ctx, src, filepath.Join(out, r.Host.Label), PutOptions{InFlight: 20})
 		return err
 	})
 	close(stop)

@@ -73,6 +73,26 @@ type PutOptions struct {
 	SudoPassword []byte
 	// Progress, when set, is told about every chunk of bytes sent.
 	Progress func(n int64)
+	// InFlight is how many hosts transfer at once; it divides a fixed
+	// memory budget between them (see sendConcurrency). 0 means 1.
+	InFlight int
+}
+
+// sendBudget bounds the memory of all transfers together: each outstanding
+// SFTP write holds a 32 KiB packet, and pkg/sftp keeps up to 64 per file, so
+// without a shared budget memory would grow with the hosts in flight.
+const (
+	sendBudget  = 32 << 20
+	sftpPacket  = 32 << 10
+	minRequests = 4
+	maxRequests = 64
+)
+
+// sendConcurrency is the SFTP requests in flight per file when inFlight
+// hosts share the budget.
+func sendConcurrency(inFlight int) int {
+	n := sendBudget / sftpPacket / max(inFlight, 1)
+	return min(max(n, minRequests), maxRequests)
 }
 
 // Put installs src at the remote path dst and reports whether it changed
@@ -159,7 +179,7 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 			c.removeTemp(tmp)
 		}
 	}()
-	got, err := c.upload(ctx, cl, src, tmp, o.Progress)
+	got, err := c.upload(ctx, cl, src, tmp, o.Progress, o.InFlight)
 	if err != nil {
 		return err
 	}
@@ -199,7 +219,7 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 	}
 	defer c.removeTemp(dir)
 	staged := path.Join(dir, "data")
-	if _, err := c.upload(ctx, cl, src, staged, o.Progress); err != nil {
+	if _, err := c.upload(ctx, cl, src, staged, o.Progress, o.InFlight); err != nil {
 		return err
 	}
 	tmp := tempName(path.Dir(dst), path.Base(dst))
@@ -218,7 +238,7 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 // upload streams src to the remote path tmp (created, never overwritten,
 // private while incomplete), checks size and SHA-256 of what arrived, and
 // returns what the host says of the new file.
-func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64)) (*RemoteFile, error) {
+func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64), inFlight int) (*RemoteFile, error) {
 	in, err := src.open()
 	if err != nil {
 		return nil, err
@@ -236,7 +256,8 @@ func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp 
 	defer stop()
 	// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs to
 	// know the length) while the wrapper counts progress.
-	n, err := f.ReadFrom(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size})
+	n, err := f.ReadFromWithConcurrency(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size},
+		sendConcurrency(inFlight))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

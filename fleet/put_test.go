@@ -204,3 +204,11 @@ func TestPutFailureIsNotAChange(t *testing.T) {
 		t.Fatalf("changed=%v err=%v, want an error and no change", changed, err)
 	}
 }
+
+func TestSendConcurrencySharesABudget(t *testing.T) {
+	for inFlight, want := range map[int]int{0: 64, 1: 64, 16: 64, 20: 51, 100: 10, 1000: 4} {
+		if got := sendConcurrency(inFlight); got != want {
+			t.Errorf("sendConcurrency(%d) = %d, want %d", inFlight, got, want)
+		}
+	}
+}

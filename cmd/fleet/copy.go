@@ -197,6 +197,7 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 		return err
 	}
 	o.put.Sudo, o.put.SudoPassword = o.sudo.sudo, pw
+	o.put.InFlight = min(o.par, len(o.hosts))
 	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
 		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts))}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
