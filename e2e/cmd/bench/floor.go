@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +30,12 @@ const floorFlag = "-floor"
 // against a known Ed25519 one, golang/go#29286). No ssh_config, no agent, no output handling, no records, no retries:
 // whatever fleet spends beyond this is fleet's own cost. It returns the exit
 // status: 0 when every host ran the command with status 0.
+//
+// With -seq, each argument is a command of its own, run in turn, each in a
+// session of its own on the host's one connection (the seed part's floor:
+// its typed sequence over one connection per host). Like the typed sequence
+// it goes on after a command that exits non-zero, counting such exits on
+// stderr; only a failed connection or session makes the status non-zero.
 func floorMain(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench "+floorFlag, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,14 +44,19 @@ func floorMain(args []string, stderr io.Writer) int {
 	knownFile := fs.String("known-hosts", "", "known_hosts file")
 	par := fs.Int("p", defaultPar, "at most this many hosts at a time")
 	timeout := fs.Duration("connect-timeout", 10*time.Second, "TCP connect and handshake time limit")
+	seq := fs.Bool("seq", false, "run each argument as its own command, in turn, on one connection")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() == 0 || *hostsFile == "" || *keyFile == "" || *knownFile == "" || *par < 1 {
-		fmt.Fprintln(stderr, "usage: bench -floor -h HOSTS -i KEY -known-hosts FILE [-p N] COMMAND...")
+		fmt.Fprintln(stderr, "usage: bench -floor -h HOSTS -i KEY -known-hosts FILE [-p N] [-seq] COMMAND...")
 		return 2
 	}
-	command := strings.Join(fs.Args(), " ")
+	commands := []string{strings.Join(fs.Args(), " ")}
+	if *seq {
+		commands = fs.Args()
+	}
+	exits := make([]atomic.Int32, len(commands)) // hosts where command i exited non-zero
 
 	targets, err := readTargets(*hostsFile)
 	if err != nil {
@@ -87,7 +99,7 @@ func floorMain(args []string, stderr io.Writer) int {
 					HostKeyAlgorithms: algos[knownhosts.Normalize(t.addr)],
 					Timeout:           *timeout,
 				}
-				if err := runOn(t.addr, cfg, command); err != nil {
+				if err := runOn(t.addr, cfg, commands, *seq, exits); err != nil {
 					failed.Add(1)
 					mu.Lock()
 					fmt.Fprintf(stderr, "floor: %s@%s: %v\n", t.user, t.addr, err)
@@ -101,6 +113,11 @@ func floorMain(args []string, stderr io.Writer) int {
 	}
 	close(work)
 	wg.Wait()
+	for i := range exits {
+		if n := exits[i].Load(); n > 0 {
+			fmt.Fprintf(stderr, "floor: command %d exited non-zero on %d hosts: %s\n", i+1, n, commands[i])
+		}
+	}
 	if n := failed.Load(); n > 0 {
 		fmt.Fprintf(stderr, "floor: %d of %d hosts failed\n", n, len(targets))
 		return 1
@@ -108,20 +125,33 @@ func floorMain(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// runOn connects to addr, runs command in one session and closes. A non-zero
-// exit status comes back from Run as an *ssh.ExitError.
-func runOn(addr string, cfg *ssh.ClientConfig, command string) error {
+// runOn connects to addr, runs each command in a session of its own and
+// closes. A non-zero exit status comes back from Run as an *ssh.ExitError:
+// an error, unless seq, where it is counted in exits and the next command
+// runs.
+func runOn(addr string, cfg *ssh.ClientConfig, commands []string, seq bool, exits []atomic.Int32) error {
 	client, err := ssh.Dial("tcp", addr, cfg)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	sess, err := client.NewSession()
-	if err != nil {
-		return err
+	for i, command := range commands {
+		sess, err := client.NewSession()
+		if err != nil {
+			return err
+		}
+		err = sess.Run(command)
+		sess.Close()
+		var exit *ssh.ExitError
+		if seq && errors.As(err, &exit) {
+			exits[i].Add(1)
+			continue
+		}
+		if err != nil {
+			return err
+		}
 	}
-	defer sess.Close()
-	return sess.Run(command)
+	return nil
 }
 
 // target is one line of the host file.

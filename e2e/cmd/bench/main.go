@@ -1,11 +1,18 @@
-// Command bench compares `fleet run` with Debian's parallel-ssh (pssh) and
-// with a minimal Go SSH client, the floor, on real sshd hosts of this very
-// machine, and writes the result as a Markdown report (docs/benchmarks.md).
+// Command bench compares fleet with Debian's pssh on real sshd hosts of this
+// very machine, in three parts, and writes the result as a Markdown report
+// (docs/benchmarks.md):
+//   - run: `fleet run` vs parallel-ssh vs a minimal Go SSH client (the floor);
+//   - copy: `fleet copy` vs parallel-scp, a 100 MB file to 20 and 100 hosts (copy.go);
+//   - seed: `fleet provision docker` vs the seed's CentOS 7 sequence typed as
+//     one parallel-ssh or parallel-scp per step, on fresh hosts (seed.go).
 //
-//	go run ./e2e/cmd/bench -fleet bin/fleet            (what `make bench` runs)
-//	go run ./e2e/cmd/bench -fleet bin/fleet -quick     (20 hosts, 1 run: a smoke check)
+// Usage:
 //
-// It starts one harness fleet of max(-n) sshd hosts on 127.0.X.Y and, for
+//	go run ./e2e/cmd/bench -fleet bin/fleet                 (what `make bench` runs: all three)
+//	go run ./e2e/cmd/bench -fleet bin/fleet -quick          (20 hosts, 1 run: a smoke check)
+//	go run ./e2e/cmd/bench -fleet bin/fleet -only copy,seed
+//
+// The run part starts one harness fleet of max(-n) sshd hosts on 127.0.X.Y and, for
 // every N of -n and every -p of {32, N}, runs the three clients on the first
 // N hosts with the command `true`: one unmeasured warm-up each, then -runs
 // rounds in the order fleet, parallel-ssh, floor, so that drift of the
@@ -48,19 +55,30 @@ const (
 	defaultPar     = 32               // pssh's and fleet's default -p
 )
 
+// partNames are the parts of the bench, in the order they run (-only).
+var partNames = []string{"run", "copy", "seed"}
+
 // psshPath is Debian's name for pssh's binary (the package renames it so
 // that it does not clash with putty's pssh).
 const psshPath = "/usr/bin/parallel-ssh"
 
 // options are the command-line flags.
 type options struct {
-	ns     []int  // host counts
-	runs   int    // measured rounds per (N, -p)
+	ns     []int  // host counts of the run part
+	runs   int    // measured rounds per (N, -p), per copy N and of the seed part
 	fleet  string // absolute path of the fleet binary
 	out    string // report path; "" = print only
 	quick  bool
-	argv   []string // as given, for the report
+	only   map[string]bool // parts to run
+	argv   []string        // as given, for the report
 	logOut io.Writer
+
+	copyNs    []int // host counts of the copy part
+	copyRuns  []int // measured runs at each copy N
+	copyMB    int   // size of the copied file
+	copyPar   int   // -p of the copy part; 0 = N (every host at once)
+	seedN     int   // hosts per contestant in the seed part
+	seedStart int   // hosts the seed part starts per round (3 * seedN)
 }
 
 func main() {
@@ -84,14 +102,20 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: go run ./e2e/cmd/bench -fleet PATH [-n 50,200] [-runs 3] [-out docs/benchmarks.md] [-quick]\n\n")
+		fmt.Fprint(fs.Output(), "usage: go run ./e2e/cmd/bench -fleet PATH [-only run,copy,seed] [-n 50,200] [-runs 3] [-copy-n 20,100] [-seed-n 50] [-out docs/benchmarks.md] [-quick]\n\n")
 		fs.PrintDefaults()
 	}
 	ns := fs.String("n", "50,200", "comma-separated host counts N; each is run at -p 32 and -p N")
 	runs := fs.Int("runs", 3, "measured runs per client and (N, -p); the report shows medians")
 	fleetBin := fs.String("fleet", "bin/fleet", "path of the fleet binary to measure")
 	out := fs.String("out", "docs/benchmarks.md", "where to write the Markdown report (also printed); with -quick only when given")
-	quick := fs.Bool("quick", false, "smoke check: N=20, 1 run")
+	quick := fs.Bool("quick", false, "smoke check: N=20 in every part, 1 run")
+	only := fs.String("only", strings.Join(partNames, ","), "comma-separated parts to run: run, copy, seed")
+	copyNs := fs.String("copy-n", "20,100", "comma-separated host counts of the copy part")
+	copyRuns := fs.String("copy-runs", "", "measured runs at each -copy-n, comma-separated (default: -runs at N <= 20, 1 above)")
+	copyMB := fs.Int("copy-mb", 100, "size in MB of the file the copy part sends")
+	copyPar := fs.Int("copy-p", 0, "-p of the copy part (0 = N: every host at once)")
+	seedN := fs.Int("seed-n", 50, "CentOS 7 hosts per contestant in the seed part (each round starts 3x as many)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -99,26 +123,55 @@ func parseFlags(args []string) (*options, error) {
 		fs.Usage()
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{runs: *runs, out: *out, quick: *quick, argv: args, logOut: os.Stderr}
+	o := &options{runs: *runs, out: *out, quick: *quick, argv: args, logOut: os.Stderr,
+		copyMB: *copyMB, copyPar: *copyPar, seedN: *seedN, only: map[string]bool{}}
+	for p := range strings.SplitSeq(*only, ",") {
+		if p = strings.TrimSpace(p); !slices.Contains(partNames, p) {
+			return nil, fmt.Errorf("-only: %q is not one of %s", p, strings.Join(partNames, ", "))
+		}
+		o.only[p] = true
+	}
 	outGiven := false
 	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
+	var err error
 	if o.quick {
 		// A smoke check must not overwrite the report of a full run.
-		o.ns, o.runs = []int{20}, 1
+		o.ns, o.copyNs, o.seedN, o.runs = []int{20}, []int{20}, 20, 1
 		if !outGiven {
 			o.out = ""
 		}
 	} else {
-		for s := range strings.SplitSeq(*ns, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 || n > 248 {
-				return nil, fmt.Errorf("-n: %q is not a host count in 1..248", s)
-			}
-			o.ns = append(o.ns, n)
+		if o.ns, err = hostCounts("-n", *ns); err != nil {
+			return nil, err
+		}
+		if o.copyNs, err = hostCounts("-copy-n", *copyNs); err != nil {
+			return nil, err
 		}
 	}
 	if o.runs < 1 {
 		return nil, fmt.Errorf("-runs must be at least 1, got %d", o.runs)
+	}
+	// Above 20 hosts a copy run lasts minutes (parallel-scp: about 2 s of
+	// client CPU per host and 100 MB): one run each keeps the bench short.
+	for _, n := range o.copyNs {
+		r := o.runs
+		if n > 20 {
+			r = 1
+		}
+		o.copyRuns = append(o.copyRuns, r)
+	}
+	if *copyRuns != "" && !o.quick {
+		if o.copyRuns, err = hostCounts("-copy-runs", *copyRuns); err != nil || len(o.copyRuns) != len(o.copyNs) {
+			return nil, fmt.Errorf("-copy-runs %q: want one run count per -copy-n", *copyRuns)
+		}
+	}
+	if o.copyMB < 1 || o.copyPar < 0 {
+		return nil, fmt.Errorf("-copy-mb must be at least 1 and -copy-p at least 0")
+	}
+	// Each seed round needs three sets of fresh hosts (sequence, fleet,
+	// floor) from one harness fleet, which has at most 248 hosts.
+	if o.seedStart = 3 * o.seedN; o.seedN < 1 || o.seedStart > 248 {
+		return nil, fmt.Errorf("-seed-n must be in 1..82 (each round starts 3x as many hosts), got %d", o.seedN)
 	}
 	abs, err := filepath.Abs(*fleetBin)
 	if err != nil {
@@ -141,156 +194,102 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if err := becomeSubreaper(); err != nil {
+		return err
+	}
 	if err := ensurePSSH(ctx, o.logOut); err != nil {
 		return err
 	}
 	m := describeMachine(ctx, o.fleet)
-
-	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
-	f, err := harness.Start(startCtx, harness.Options{Hosts: slices.Max(o.ns), Log: o.logOut})
-	if err != nil && startCtx.Err() == nil {
-		// The harness gives all hosts 10 s together to send their banner,
-		// which 200 sshd on a busy 2-core machine can miss; once more.
-		fmt.Fprintf(o.logOut, "bench: harness start failed (%v); retrying once\n", firstLine(err.Error()))
-		f, err = harness.Start(startCtx, harness.Options{Hosts: slices.Max(o.ns), Log: o.logOut})
-	}
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer func() {
-		fmt.Fprintln(o.logOut, "bench: stopping the harness fleet")
-		if err := f.Stop(); err != nil {
-			fmt.Fprintln(o.logOut, "bench:", err)
-		}
-	}()
 	work, err := os.MkdirTemp("", "fleet-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	// One state folder for every fleet run, as a user's accumulates runs.
-	// Deleting each run's records right after it would not be neutral:
-	// ext4 without a journal (as here) skips inodes freed in the last
-	// seconds when it allocates new ones, which perf showed as extra kernel
-	// time in fleet's creation of one log file per host.
-	stateDir := filepath.Join(work, "fleet-state")
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	masters := make([]int, len(f.Hosts))
-	for i, h := range f.Hosts {
-		masters[i] = h.PID
-	}
-
-	var groups []group
-	for _, n := range o.ns {
-		hosts, err := writeHosts(f.HostsFile, filepath.Join(work, fmt.Sprintf("hosts-%d", n)), n)
+	rep := report{Machine: m, Opts: o, Load: map[string]string{}}
+	for _, p := range partNames {
+		if !o.only[p] {
+			continue
+		}
+		rep.Load[p] = loadAverage()
+		fmt.Fprintf(o.logOut, "bench: part %s (load average %s)\n", p, rep.Load[p])
+		switch p {
+		case "run":
+			rep.Run, err = runPart(ctx, o, work, self)
+		case "copy":
+			rep.Copy, err = copyPart(ctx, o, work)
+		case "seed":
+			rep.Seed, err = seedPart(ctx, o, work, self)
+		}
 		if err != nil {
-			return err
-		}
-		for _, p := range parallelisms(n) {
-			g := group{N: n, P: p}
-			for _, c := range clients(o.fleet, self, f, hosts, p, stateDir) {
-				g.Results = append(g.Results, &result{Client: c})
-			}
-			if err := measureGroup(ctx, &g, o.runs, masters[:n], o.logOut); err != nil {
-				return err
-			}
-			groups = append(groups, g)
+			return fmt.Errorf("%s part: %w", p, err)
 		}
 	}
 
-	rep := renderReport(m, groups, o)
+	text := renderReport(rep)
 	if o.out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.out, []byte(rep), 0o644); err != nil {
+		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.logOut, "bench: report written to %s\n", o.out)
 	}
-	fmt.Print(rep)
+	fmt.Print(text)
 	return nil
 }
 
-// parallelisms returns the -p values for n hosts: the default 32 and n
-// itself (everything at once), or only n when n <= 32, since -p above the
-// host count changes nothing.
-func parallelisms(n int) []int {
-	if n <= defaultPar {
-		return []int{n}
+// hostCounts parses a comma-separated list of counts in 1..248.
+func hostCounts(flagName, list string) ([]int, error) {
+	var out []int
+	for s := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 248 {
+			return nil, fmt.Errorf("%s: %q is not a count in 1..248", flagName, s)
+		}
+		out = append(out, n)
 	}
-	return []int{defaultPar, n}
+	return out, nil
 }
 
-// measureGroup warms each client up once, then measures runs rounds,
-// interleaved, printing each run as it ends so a long bench shows progress.
-func measureGroup(ctx context.Context, g *group, runs int, masters []int, log io.Writer) error {
-	fmt.Fprintf(log, "bench: N=%d -p %d: warm-up\n", g.N, g.P)
-	for _, r := range g.Results {
-		s := measure(ctx, r.Client, masters, true)
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		}
-		r.Warmup = s
-		fmt.Fprintf(log, "bench: N=%d -p %d %-12s warm-up %s\n", g.N, g.P, r.Client.Name, s)
+// startFleet starts a harness fleet, once more if the first start fails:
+// the harness gives all hosts 10 s together to send their banner, which
+// 200 sshd on a busy 2-core machine can miss.
+func startFleet(ctx context.Context, opts harness.Options) (*harness.Fleet, error) {
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	f, err := harness.Start(startCtx, opts)
+	if err != nil && startCtx.Err() == nil {
+		fmt.Fprintf(opts.Log, "bench: harness start failed (%v); retrying once\n", firstLine(err.Error()))
+		f, err = harness.Start(startCtx, opts)
 	}
-	for i := range runs {
-		for _, r := range g.Results {
-			s := measure(ctx, r.Client, masters, false)
-			if ctx.Err() != nil {
-				return fmt.Errorf("interrupted: %w", context.Cause(ctx))
-			}
-			r.Runs = append(r.Runs, s)
-			fmt.Fprintf(log, "bench: N=%d -p %d %-12s run %d/%d %s\n", g.N, g.P, r.Client.Name, i+1, runs, s)
-		}
+	if err == nil {
+		registerMasters(pids(f.Hosts), true)
 	}
-	return nil
+	return f, err
 }
 
-// writeHosts copies the first n hosts of the harness host file, which lists
-// every host of the fleet, so that all N share one fleet of sshd.
-func writeHosts(all, path string, n int) (string, error) {
-	b, err := os.ReadFile(all)
-	if err != nil {
-		return "", err
+func stopFleet(f *harness.Fleet, log io.Writer) {
+	fmt.Fprintf(log, "bench: stopping the harness fleet of %d hosts\n", len(f.Hosts))
+	ps := pids(f.Hosts)
+	if err := f.Stop(); err != nil {
+		fmt.Fprintln(log, "bench:", err)
 	}
-	var lines []string
-	for l := range strings.Lines(string(b)) {
-		if strings.TrimSpace(l) != "" && len(lines) < n {
-			lines = append(lines, strings.TrimSpace(l))
-		}
-	}
-	if len(lines) < n {
-		return "", fmt.Errorf("%s lists %d hosts, need %d", all, len(lines), n)
-	}
-	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	registerMasters(ps, false)
+	reapAdopted() // the connections Stop killed, if any
 }
 
-// clients returns the three contestants for one (hosts file, -p). All get
-// the harness ssh_config or its key and known_hosts, and -t 0 (no time
-// limit) so a slow host is timed rather than cut off.
-func clients(fleetBin, self string, f *harness.Fleet, hosts string, p int, stateDir string) []client {
-	ps := strconv.Itoa(p)
-	return []client{
-		{
-			Name: "fleet",
-			Argv: []string{fleetBin, "run", "-F", f.SSHConfig, "-h", hosts, "-p", ps, "-t", "0", "true"},
-			// Run records are part of fleet's cost: keep them on.
-			StateDir: stateDir,
-		},
-		{
-			Name: "parallel-ssh",
-			Argv: []string{psshPath, "-h", hosts, "-p", ps, "-t", "0", "-x", "-F " + shellQuote(f.SSHConfig), "true"},
-		},
-		{
-			Name: "floor",
-			Argv: []string{self, floorFlag, "-h", hosts, "-i", f.Key, "-known-hosts", f.KnownHosts, "-p", ps, "true"},
-		},
+func pids(hosts []harness.Host) []int {
+	out := make([]int, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.PID
 	}
+	return out
 }
 
 func firstLine(s string) string {

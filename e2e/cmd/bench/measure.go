@@ -90,7 +90,7 @@ func envFor(stateDir string) []string {
 // process tree, which costs the bench some CPU and is therefore done only on
 // warm-up runs.
 func measure(ctx context.Context, c client, masters []int, withTree bool) (s sample) {
-	if err := waitReaped(ctx, masters, 30*time.Second); err != nil {
+	if _, err := waitReaped(ctx, masters, 30*time.Second); err != nil {
 		return sample{Err: err}
 	}
 	before, busyBefore, t0 := sshdTicks(masters), machineBusyTicks(), time.Now()
@@ -137,10 +137,11 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 	if tree != nil {
 		s.TreeRSS = <-tree
 	}
-	if err := waitReaped(ctx, masters, 30*time.Second); err != nil {
+	adopted, err := waitReaped(ctx, masters, 30*time.Second)
+	if err != nil {
 		return sample{Err: err}
 	}
-	s.SSHDCPU = ticksToDuration(sshdTicks(masters) - before)
+	s.SSHDCPU = ticksToDuration(sshdTicks(masters)-before) + adopted
 	busy := ticksToDuration(machineBusyTicks() - busyBefore)
 	s.Window = time.Since(t0)
 
@@ -223,11 +224,16 @@ func vmHWM() int64 {
 	return 0
 }
 
-// waitReaped waits until no sshd master has a child left: every connection
-// of the last run has ended and been reaped, so its CPU is accounted.
-func waitReaped(ctx context.Context, masters []int, timeout time.Duration) error {
+// waitReaped waits until no sshd master has a child left and no adopted
+// sshd process runs (see orphans.go): every connection of the last run has
+// ended and been reaped, so its CPU is accounted. It returns the CPU of the
+// adopted processes it reaped.
+func waitReaped(ctx context.Context, masters []int, timeout time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(timeout)
+	var adopted time.Duration
 	for {
+		cpu, running := reapAdopted()
+		adopted += cpu
 		busy := 0
 		for _, pid := range masters {
 			if hasChildren(pid) {
@@ -235,15 +241,15 @@ func waitReaped(ctx context.Context, masters []int, timeout time.Duration) error
 				break
 			}
 		}
-		if busy == 0 {
-			return nil
+		if busy == 0 && running == 0 {
+			return adopted, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("sshd %d still has connection children after %v", busy, timeout)
+			return adopted, fmt.Errorf("sshd %d still has connection children, or %d adopted sshd run, after %v", busy, running, timeout)
 		}
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return adopted, context.Cause(ctx)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -14,13 +14,6 @@ import (
 	"time"
 )
 
-// Targets from the issue that asked for this bench.
-const (
-	targetWallVsFloor = 1.15     // fleet wall at most this times the floor's
-	targetCPUVsPSSH   = 1.0 / 20 // fleet client CPU at most this times parallel-ssh's
-	targetRSSKiB      = 30 * 1024
-)
-
 // group is one (N, -p) with the results of every client.
 type group struct {
 	N, P    int
@@ -112,104 +105,98 @@ func describeMachine(ctx context.Context, fleetBin string) machine {
 	return m
 }
 
-// renderReport writes the Markdown report: what ran where, the table, the
-// targets, and how the numbers were taken.
-func renderReport(m machine, groups []group, o *options) string {
+// report is everything one bench measured; a part not run is empty.
+type report struct {
+	Machine machine
+	Opts    *options
+	Load    map[string]string // load average when each part started
+	Run     []group
+	Copy    *copyResult
+	Seed    *seedResult
+}
+
+// section is one part of the report with its target count.
+type section struct {
+	title, text string
+	met, total  int
+}
+
+// renderReport writes the Markdown report: what ran where, then per part
+// its table and targets, then how the numbers were taken.
+func renderReport(rep report) string {
+	m, o := rep.Machine, rep.Opts
+	var secs []section
+	notes := methodNotes
+	if len(rep.Run) > 0 {
+		secs = append(secs, renderRun(rep.Run, o))
+	}
+	if rep.Copy != nil {
+		secs = append(secs, renderCopy(rep.Copy, o))
+		notes += copyNotes
+	}
+	if rep.Seed != nil {
+		secs = append(secs, renderSeed(rep.Seed, o))
+		notes += seedNotes
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# fleet benchmarks\n\n")
 	fmt.Fprintf(&b, "Made by `%s` on %s. Generated file: rerun `make bench` rather than editing it.\n\n",
 		commandLine(o.argv), m.Date.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "`fleet run`, Debian's `parallel-ssh` and a minimal Go client (the floor) run `true` on the same N real\n")
-	fmt.Fprintf(&b, "sshd hosts of this machine (loopback, 127.0.X.Y), at -p 32 and -p N (N alone when N <= 32). Medians of %d run(s)\n", o.runs)
-	fmt.Fprintf(&b, "after one warm-up each,")
-	fmt.Fprintf(&b, " runs interleaved fleet, parallel-ssh, floor.\n\n")
+	fmt.Fprintf(&b, "fleet against Debian's pssh on real sshd hosts of this machine (loopback, 127.0.X.Y), in up to three parts:\n")
+	fmt.Fprintf(&b, "`fleet run` vs `parallel-ssh` and a minimal Go client (the floor); `fleet copy` vs `parallel-scp`; and\n")
+	fmt.Fprintf(&b, "`fleet provision docker` vs the seed's CentOS 7 sequence typed as one `parallel-ssh`/`parallel-scp` per step.\n")
+	fmt.Fprintf(&b, "Each part picks with `-only run,copy,seed`; all three run by default.\n\n")
 
 	fmt.Fprintf(&b, "## Machine\n\n")
 	fmt.Fprintf(&b, "- %d cores (%s), %.1f GiB memory; %s, Linux %s\n", m.Cores, m.CPUModel, m.MemGiB, m.OS, m.Kernel)
 	fmt.Fprintf(&b, "- %s (client ssh and sshd); parallel-ssh %s on %s\n", m.OpenSSH, m.PSSH, m.Python)
 	fmt.Fprintf(&b, "- %s; floor built with %s\n", m.Fleet, m.Go)
-	fmt.Fprintf(&b, "- load average (1, 5, 15 min) when the bench started: %s; \"other load\" below tells how busy the\n  rest of the machine was during the runs.\n\n", m.LoadBefore)
-
-	fmt.Fprintf(&b, "## Results\n\n")
-	fmt.Fprintf(&b, "| N | -p | client | wall (min–max) | client CPU | max RSS | tree RSS (warm-up) | sshd CPU | other load | fleet/pssh wall · CPU · RSS | fleet/floor wall · CPU · RSS |\n")
-	fmt.Fprintf(&b, "|--:|--:|:--|--:|--:|--:|--:|--:|--:|:--|:--|\n")
-	var failures []string
-	for _, g := range groups {
-		fl, ps, fr := g.Results[0].stats(), g.Results[1].stats(), g.Results[2].stats()
-		for i, r := range g.Results {
-			st := r.stats()
-			name := r.Client.Name
-			if st.Failed > 0 {
-				name += fmt.Sprintf(" (%d of %d runs failed)", st.Failed, len(r.Runs))
-				failures = append(failures, fmt.Sprintf("N=%d -p %d %s: %v", g.N, g.P, r.Client.Name, st.FirstErr))
-			}
-			if r.Warmup.Err != nil {
-				failures = append(failures, fmt.Sprintf("N=%d -p %d %s warm-up: %v", g.N, g.P, r.Client.Name, r.Warmup.Err))
-			}
-			tree := "–"
-			if r.Warmup.Err == nil && r.Warmup.TreeRSS > 0 {
-				tree = fmt.Sprintf("%.1f MiB", mib(r.Warmup.TreeRSS))
-			}
-			if st.OK == 0 {
-				fmt.Fprintf(&b, "| %d | %d | %s | failed | – | – | %s | – | – | | |\n", g.N, g.P, name, tree)
-				continue
-			}
-			vsPSSH, vsFloor := "", ""
-			if i == 0 {
-				vsPSSH, vsFloor = ratios(fl, ps), ratios(fl, fr)
-			}
-			wall := fmt.Sprintf("%.2f s", st.Wall.Seconds())
-			if st.OK > 1 {
-				wall += fmt.Sprintf(" (%.2f–%.2f)", st.WallMin.Seconds(), st.WallMax.Seconds())
-			}
-			fmt.Fprintf(&b, "| %d | %d | %s | %s | %.2f s | %.1f MiB | %s | %.2f s | %.2f | %s | %s |\n",
-				g.N, g.P, name, wall, st.CPU.Seconds(), mib(st.RSS), tree, st.SSHD.Seconds(), st.OtherCores, vsPSSH, vsFloor)
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) when the bench started: %s", m.LoadBefore)
+	for _, p := range partNames {
+		if l, ok := rep.Load[p]; ok {
+			fmt.Fprintf(&b, "; when the %s part started: %s", p, l)
 		}
 	}
-	if hwm := spawnerRSS(groups); hwm > 0 {
-		fmt.Fprintf(&b, "\nMax RSS cannot read below %.1f MiB here, the spawner's own peak (see below).\n", mib(hwm))
-	}
-	if len(failures) > 0 {
-		fmt.Fprintf(&b, "\nFailed runs (not timed):\n\n")
-		for _, f := range failures {
-			fmt.Fprintf(&b, "- %s\n", f)
-		}
-	}
+	fmt.Fprintf(&b, ".\n  The machine is shared with other work: \"other load\" in the tables tells how busy the rest of it was\n  during the runs.\n\n")
 
-	fmt.Fprintf(&b, "\n## Targets\n\n")
-	fmt.Fprintf(&b, "From the issue: fleet's wall time within %.2f× the floor's, fleet's client CPU at most 1/%.0f of\n", targetWallVsFloor, 1/targetCPUVsPSSH)
-	fmt.Fprintf(&b, "parallel-ssh's, fleet's client memory (max RSS) under %d MiB. Measured before for 200 hosts at -p 32:\n", targetRSSKiB/1024)
-	fmt.Fprintf(&b, "parallel-ssh 10.6 s wall and 15.5 s client CPU, a minimal Go client 2.1 s and 0.3 s.\n\n")
+	fmt.Fprintf(&b, "## Summary\n\n")
 	met, total := 0, 0
-	for _, g := range groups {
-		for _, line := range targets(g) {
-			total++
-			if strings.HasPrefix(line, "met") {
-				met++
-			}
-			fmt.Fprintf(&b, "- N=%d -p %d: %s\n", g.N, g.P, line)
-		}
+	for _, s := range secs {
+		fmt.Fprintf(&b, "- %s: %d of %d targets met\n", s.title, s.met, s.total)
+		met, total = met+s.met, total+s.total
 	}
-	fmt.Fprintf(&b, "\n%d of %d targets met.\n", met, total)
-
-	b.WriteString(methodNotes)
+	fmt.Fprintf(&b, "\n%d of %d targets met in all.\n", met, total)
+	for _, s := range secs {
+		fmt.Fprintf(&b, "\n## %s\n\n%s", s.title, s.text)
+	}
+	b.WriteString(notes)
 	return b.String()
 }
 
-// spawnerRSS returns the largest spawner peak RSS of all successful runs:
-// the floor below which max RSS cannot read.
-func spawnerRSS(groups []group) int64 {
-	var hwm int64
-	for _, g := range groups {
-		for _, r := range g.Results {
-			for _, s := range r.Runs {
-				if s.Err == nil {
-					hwm = max(hwm, s.SpawnerRSS)
-				}
-			}
+// verdict is how a target reads in the report.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// wallRange formats a median wall time with its spread.
+func wallRange(st stats) string {
+	wall := fmt.Sprintf("%.2f s", st.Wall.Seconds())
+	if st.OK > 1 {
+		wall += fmt.Sprintf(" (%.2f–%.2f)", st.WallMin.Seconds(), st.WallMax.Seconds())
+	}
+	return wall
+}
+
+func writeFailures(b *bytes.Buffer, failures []string) {
+	if len(failures) > 0 {
+		fmt.Fprintf(b, "\nFailed runs (not timed):\n\n")
+		for _, f := range failures {
+			fmt.Fprintf(b, "- %s\n", f)
 		}
 	}
-	return hwm
 }
 
 // ratios formats fleet's wall, CPU and RSS as multiples of another client's.
@@ -227,57 +214,15 @@ func ratios(fleet, other stats) string {
 		r(fleet.CPU.Seconds(), other.CPU.Seconds()), r(float64(fleet.RSS), float64(other.RSS)))
 }
 
-// targets says, for one group, which of the three targets fleet met.
-func targets(g group) []string {
-	fl, ps, fr := g.Results[0].stats(), g.Results[1].stats(), g.Results[2].stats()
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "MISSED"
-	}
-	var out []string
-	if fl.OK == 0 || fr.OK == 0 {
-		out = append(out, "not evaluated: wall vs floor (fleet or floor failed)")
-	} else {
-		// Client and sshd share the cores: (client+sshd CPU)/cores is the
-		// least wall time the machine allows, and shows whether a gap in
-		// wall time comes from CPU or from waiting.
-		bound := func(st stats) float64 { return (st.CPU + st.SSHD).Seconds() / float64(runtime.NumCPU()) }
-		x := fl.Wall.Seconds() / fr.Wall.Seconds()
-		out = append(out, fmt.Sprintf("%s: wall %.2f s = %.3f× the floor's %.2f s (target ≤ %.2f×); "+
-			"walls spread %.2f–%.2f s and %.2f–%.2f s; CPU-bound minimum (client+sshd CPU)/%d cores %.2f s and %.2f s",
-			verdict(x <= targetWallVsFloor), fl.Wall.Seconds(), x, fr.Wall.Seconds(), targetWallVsFloor,
-			fl.WallMin.Seconds(), fl.WallMax.Seconds(), fr.WallMin.Seconds(), fr.WallMax.Seconds(),
-			runtime.NumCPU(), bound(fl), bound(fr)))
-	}
-	if fl.OK == 0 || ps.OK == 0 {
-		out = append(out, "not evaluated: CPU vs parallel-ssh (fleet or parallel-ssh failed)")
-	} else {
-		x := fl.CPU.Seconds() / ps.CPU.Seconds()
-		out = append(out, fmt.Sprintf("%s: client CPU %.2f s = 1/%.1f of parallel-ssh's %.2f s (target ≤ 1/%.0f)",
-			verdict(x <= targetCPUVsPSSH), fl.CPU.Seconds(), 1/x, ps.CPU.Seconds(), 1/targetCPUVsPSSH))
-	}
-	if fl.OK == 0 {
-		out = append(out, "not evaluated: memory (fleet failed)")
-	} else {
-		out = append(out, fmt.Sprintf("%s: max RSS %.1f MiB (target < %d MiB)",
-			verdict(fl.RSS < targetRSSKiB), mib(fl.RSS), targetRSSKiB/1024))
-	}
-	return out
-}
-
 const methodNotes = `
 ## How it is measured
 
-- One harness fleet (e2e/harness) of max(N) sshd hosts, one ` + "`sshd -D`" + ` master per 127.0.X.Y, users fleet-np
-  etc.; N hosts are the first N lines of its pssh host file. Commands, with stdout to /dev/null:
-  - ` + "`fleet run -F <ssh_config> -h <hosts> -p P -t 0 true`" + `, run records on, in one FLEET_STATE_DIR for the whole bench
-  - ` + "`parallel-ssh -h <hosts> -p P -t 0 -x \"-F <ssh_config>\" true`" + ` (ssh with the harness key and known_hosts)
-  - ` + "`bench -floor -h <hosts> -i <key> -known-hosts <known_hosts> -p P true`" + `: this binary in its floor mode,
-    golang.org/x/crypto/ssh only: dial, check the host key, authenticate, one session running the command, close.
-  No ssh-agent (SSH_AUTH_SOCK removed), no PSSH_* defaults. A run counts only with exit status 0; a failed run is
-  listed, not timed. Each run has a 5 minute limit.
+Common to all parts:
+
+- Hosts are harness fleets (e2e/harness): one ` + "`sshd -D`" + ` master per 127.0.X.Y, users fleet-np (passwordless sudo)
+  etc., client key and known_hosts in the fleet's ssh_config. No ssh-agent (SSH_AUTH_SOCK removed), no PSSH_* or
+  FLEET_* defaults; stdout to /dev/null. A run counts only when it succeeded (exit status 0, and in the copy and
+  seed parts the hosts checked afterwards); a failed run is listed, not timed. Each run has a 5 minute limit.
 - Every client is the child of a spawner (this binary in a hidden mode, started fresh per run in its own process
   group), which measures wall time around start and wait and takes client CPU (user+sys) and max RSS from the
   rusage wait4 returns. That rusage includes every descendant the client waited for, so parallel-ssh's CPU
@@ -288,16 +233,33 @@ const methodNotes = `
   client would show the bench's own peak. From the small spawner, max RSS reads at least the spawner's peak.
 - Max RSS, however, is the largest single process of the tree, not a sum: for parallel-ssh it is one ssh or the
   Python process, while up to P ssh run at once. "tree RSS" is therefore the peak of the summed RSS of the
-  client's process tree, sampled every 20 ms during the warm-up run (not the timed runs, since sampling costs
-  CPU); shared library pages count once per process, so for parallel-ssh it is an upper bound.
+  client's process tree, sampled every 20 ms during one run per client (the warm-up where there is one: the
+  timed runs are not sampled, since sampling costs CPU); shared library pages count once per process, so for
+  parallel-ssh it is an upper bound.
 - other load: the machine's busy time from /proc/stat over the same window, minus client and sshd CPU, divided
   by the window: how many of the cores other processes (the machine may be shared) and kernel work charged to
   no process took meanwhile, median over the runs. Near 0 the numbers are clean; near the core count the clients
   competed with other work and wall times are inflated (CPU times much less so).
-- sshd CPU: utime+stime+cutime+cstime of all sshd masters from /proc/PID/stat, before and after each run, after
-  waiting until every master has reaped its connection children (their CPU, and that of the sessions they
-  waited for, is then in the master's cutime/cstime). sshd shares the cores with the client, so a client that
-  makes sshd work harder also slows itself down.
+- sshd CPU: utime+stime+cutime+cstime of the sshd masters of the hosts in use, from /proc/PID/stat, before and
+  after each run, after waiting until every master has reaped its connection children (their CPU, and that of
+  the sessions they waited for, is then in the master's cutime/cstime). sshd shares the cores with the client,
+  so a client that makes sshd work harder also slows itself down. One gap is closed by hand: when a client
+  drops its connection rather than closing the channel (scp kills its ssh when done, so every parallel-scp
+  transfer ends that way), sshd's privileged process exits without reaping the unprivileged one that did the
+  ciphering and ran the session (strace: "sshd -R" exits 255 with no wait4 for it), whose CPU then never reaches
+  the master. The bench is a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so such sshd processes are
+  re-parented to it; it reaps them and adds their rusage to the sshd CPU (before this, parallel-scp's 20-host
+  copy read 0.66 s of sshd CPU instead of about 10 s, the rest showing as other load).
+
+Part 1, run:
+
+- One harness fleet of max(N) plain sshd hosts (sharing the machine's filesystem); N hosts are the first N
+  lines of its pssh host file. Commands:
+  - ` + "`fleet run -F <ssh_config> -h <hosts> -p P -t 0 true`" + `, run records on, in one FLEET_STATE_DIR for the whole part
+  - ` + "`parallel-ssh -h <hosts> -p P -t 0 -x \"-F <ssh_config>\" true`" + ` (ssh with the harness key and known_hosts)
+  - ` + "`bench -floor -h <hosts> -i <key> -known-hosts <known_hosts> -p P true`" + `: this binary in its floor mode,
+    golang.org/x/crypto/ssh only: dial, check the host key, authenticate, one session running the command, close.
+  One unmeasured warm-up per client, then the runs, interleaved fleet, parallel-ssh, floor.
 `
 
 // commandLine reconstructs the command that made the report: under `go run`
