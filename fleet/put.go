@@ -217,9 +217,14 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 	if !strings.HasPrefix(dir, "/") {
 		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("mktemp answered %q", dir)}
 	}
-	defer c.removeTemp(dir)
+	installed := false
+	defer func() {
+		if !installed {
+			c.removeTemp(dir)
+		}
+	}()
 	staged := path.Join(dir, "data")
-	if _, err := c.upload(ctx, cl, src, staged, o.Progress, o.InFlight); err != nil {
+	if err := c.send(ctx, cl, src, staged, o.Progress, o.InFlight); err != nil {
 		return err
 	}
 	tmp := tempName(path.Dir(dst), path.Base(dst))
@@ -230,27 +235,50 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 	if group != "" {
 		inst += " -g " + Quote(group)
 	}
-	script := fmt.Sprintf("%s -- %s %s && mv -f -- %s %s || { rm -f -- %s; exit 1; }",
-		inst, Quote(staged), Quote(tmp), Quote(tmp), Quote(dst), Quote(tmp))
+	// One root session checks what arrived, installs it under a temporary
+	// name beside the destination, renames it into place and removes the
+	// staging folder, whatever happens: a session per step costs the host
+	// a fork of sshd and of sudo.
+	script := fmt.Sprintf(`set -- $(sha256sum < %[1]s); if [ "$1" != %[2]s ]; then `+
+		`echo "checksum mismatch: sent sha256 %.12[2]s, received $1" >&2; rm -rf -- %[3]s; exit 1; fi; `+
+		`%[4]s -- %[1]s %[5]s && mv -f -- %[5]s %[6]s; rc=$?; [ $rc = 0 ] || rm -f -- %[5]s; rm -rf -- %[3]s; exit $rc`,
+		Quote(staged), src.SHA256, Quote(dir), inst, Quote(tmp), Quote(dst))
+	installed = true // the script removes the staging folder itself
 	return c.run(ctx, "install "+dst, script, o)
 }
 
-// upload streams src to the remote path tmp (created, never overwritten,
-// private while incomplete), checks size and SHA-256 of what arrived, and
-// returns what the host says of the new file.
+// upload sends src to the remote path tmp, checks size and SHA-256 of what
+// arrived, and returns what the host says of the new file.
 func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64), inFlight int) (*RemoteFile, error) {
-	in, err := src.open()
+	if err := c.send(ctx, cl, src, tmp, progress, inFlight); err != nil {
+		return nil, err
+	}
+	got, err := c.Probe(ctx, tmp, false, nil)
 	if err != nil {
 		return nil, err
+	}
+	if got.Size != src.Size || got.SHA256 != src.SHA256 {
+		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("checksum mismatch: sent %d bytes (sha256 %.12s), %s has %d (sha256 %.12s)",
+			src.Size, src.SHA256, tmp, got.Size, got.SHA256)}
+	}
+	return got, nil
+}
+
+// send streams src to the remote path tmp: created, never overwritten, and
+// private (0600) while incomplete.
+func (c *Conn) send(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64), inFlight int) error {
+	in, err := src.open()
+	if err != nil {
+		return err
 	}
 	defer in.Close()
 	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return nil, sftpError("create "+tmp, err)
+		return sftpError("create "+tmp, err)
 	}
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return nil, sftpError("chmod "+tmp, err)
+		return sftpError("chmod "+tmp, err)
 	}
 	stop := context.AfterFunc(ctx, func() { c.client.Close() })
 	defer stop()
@@ -262,23 +290,15 @@ func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp 
 		err = cerr
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	if err != nil {
-		return nil, sftpError("write "+tmp, err)
+		return sftpError("write "+tmp, err)
 	}
 	if n != src.Size {
-		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
+		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
 	}
-	got, err := c.Probe(ctx, tmp, false, nil)
-	if err != nil {
-		return nil, err
-	}
-	if got.Size != src.Size || got.SHA256 != src.SHA256 {
-		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("checksum mismatch: sent %d bytes (sha256 %.12s), %s has %d (sha256 %.12s)",
-			src.Size, src.SHA256, tmp, got.Size, got.SHA256)}
-	}
-	return got, nil
+	return nil
 }
 
 type progressReader struct {
