@@ -27,9 +27,17 @@ func (w testLog) Write(b []byte) (int, error) {
 // config only, and returns stdout and the exit error.
 func sshRun(t *testing.T, config string, h Host, user, script string) (string, error) {
 	t.Helper()
+	return sshRunInput(t, config, h, user, script, "")
+}
+
+// sshRunInput is sshRun with standard input: how a password reaches sudo -S
+// without ever being in a command line (other tests scan every argv for it).
+func sshRunInput(t *testing.T, config string, h Host, user, script, input string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", "-F", config, "-p", strconv.Itoa(h.Port), user+"@"+h.Addr, script)
+	cmd.Stdin = strings.NewReader(input)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -66,7 +74,7 @@ func TestFleet(t *testing.T) {
 	// failure delay, which should not add up.
 	const probe = "id -un; sudo -n true 2>/dev/null && echo sudo-ok"
 	h := f.Hosts[0]
-	pwSudo := "echo " + f.Users.PassPassword + " | sudo -S -p '' true && echo sudo-ok"
+	const pwSudo = "sudo -S -p '' true && echo sudo-ok"
 	var wg sync.WaitGroup
 	for _, h := range f.Hosts {
 		for _, u := range []string{f.Users.NoPass, f.Users.Pass, f.Users.Plain} {
@@ -85,12 +93,12 @@ func TestFleet(t *testing.T) {
 		}
 	}
 	wg.Go(func() {
-		if out, err := sshRun(t, f.SSHConfig, h, f.Users.Pass, pwSudo); err != nil || !strings.Contains(out, "sudo-ok") {
+		if out, err := sshRunInput(t, f.SSHConfig, h, f.Users.Pass, pwSudo, f.Users.PassPassword+"\n"); err != nil || !strings.Contains(out, "sudo-ok") {
 			t.Errorf("%s: sudo -S with the password: out %q, err %v", f.Users.Pass, out, err)
 		}
 	})
 	wg.Go(func() {
-		if out, err := sshRun(t, f.SSHConfig, h, f.Users.Plain, pwSudo); err == nil || strings.Contains(out, "sudo-ok") {
+		if out, err := sshRunInput(t, f.SSHConfig, h, f.Users.Plain, pwSudo, f.Users.PassPassword+"\n"); err == nil || strings.Contains(out, "sudo-ok") {
 			t.Errorf("%s: sudo -S unexpectedly worked: out %q", f.Users.Plain, out)
 		}
 	})
