@@ -126,8 +126,15 @@ func (u *user) start(stdin string, args ...string) *running {
 // and returns at once.
 func (u *user) startSub(sub, stdin string, args ...string) *running {
 	u.t.Helper()
-	args = append([]string{sub, "-F", testFleet.SSHConfig}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	return u.startOn(testFleet.SSHConfig, cmdTimeout, sub, stdin, args...)
+}
+
+// startOn starts `fleet SUB -F config args...` with stdin, killed after
+// limit, and returns at once.
+func (u *user) startOn(config string, limit time.Duration, sub, stdin string, args ...string) *running {
+	u.t.Helper()
+	args = append([]string{sub, "-F", config}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, fleetBin, args...)
 	// A minimal environment: nothing of the caller's (SSH_AUTH_SOCK,
 	// PSSH_*, XDG_STATE_HOME) may change what fleet does.

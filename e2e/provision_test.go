@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -137,24 +136,7 @@ func newUser(t *testing.T) *user {
 // on runs `fleet SUB -F <f's ssh_config> args...` to its end.
 func (u *user) on(f *harness.Fleet, sub string, args ...string) result {
 	u.t.Helper()
-	args = append([]string{sub, "-F", f.SSHConfig}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), provTimeout)
-	cmd := exec.CommandContext(ctx, fleetBin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
-	cmd.Stdin = strings.NewReader("")
-	cmd.WaitDelay = 2 * time.Second
-	r := &running{t: u.t, cmd: cmd, args: args, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		u.t.Fatalf("starting fleet: %v", err)
-	}
-	go func() {
-		r.err = cmd.Wait()
-		cancel()
-		close(r.done)
-	}()
-	return r.wait(provTimeout + 5*time.Second)
+	return u.startOn(f.SSHConfig, provTimeout, sub, "", args...).wait(provTimeout + 5*time.Second)
 }
 
 // hostsArg is the -H value naming hosts of f as its passwordless-sudo user.
