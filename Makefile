@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/fleet
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/fleet
 
 # test: lint, unit and script tests, then the e2e tests against real sshd
 # hosts (the harness installs openssh-server and sudo with apt-get when they
