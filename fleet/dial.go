@@ -96,6 +96,9 @@ func (d *Dialer) Prepare(hosts []inventory.Host) error {
 			return err
 		}
 	}
+	// The default ~/.ssh/id_* keys are loaded when signers are first
+	// listed; do it now, so that an encrypted one asks for its passphrase
+	// before the run starts rather than under the progress bar.
 	if len(hosts) > 0 {
 		d.keys.signers(d.endpoints[hostKey(hosts[0])], 0)
 	}

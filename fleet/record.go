@@ -164,10 +164,11 @@ func logName(label string) string {
 	return s + ".log"
 }
 
-// HostLog opens the log of the host at index i. Write its stdout and stderr
-// through the returned log's Stdout and Stderr; Close it when the host ends.
-func (r *Record) HostLog(i int) (*HostLog, error) {
-	return newHostLog(r, filepath.Join(r.Dir, r.info.Hosts[i].Log)), nil
+// HostLog returns the log of the host at index i; its file is created when
+// output arrives. Write the host's stdout and stderr through its Stdout and
+// Stderr; Close it when the host ends.
+func (r *Record) HostLog(i int) *HostLog {
+	return newHostLog(r, filepath.Join(r.Dir, r.info.Hosts[i].Log))
 }
 
 // Finish writes the results, the end time and the exit status to run.json

@@ -31,10 +31,7 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 	if info.End != nil || len(info.Hosts) != 3 || info.Hosts[2].Label != "b.1" {
 		t.Fatalf("live run.json: %+v", info)
 	}
-	log, err := rec.HostLog(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := rec.HostLog(0)
 	fmt.Fprint(log.Stdout(), "line one\npartial")
 	fmt.Fprint(log.Stderr(), "oops\n")
 	fmt.Fprint(log.Stdout(), " end\n")
@@ -158,14 +155,14 @@ func TestRecordSilentHostLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet, _ := rec.HostLog(0)
+	quiet := rec.HostLog(0)
 	quiet.Note("start quiet")
 	quiet.Note("end ok")
 	if _, err := os.Stat(filepath.Join(rec.Dir, "hosts", "quiet.log")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a silent host's log was created on its critical path: %v", err)
 	}
 	quiet.Close()
-	loud, _ := rec.HostLog(1)
+	loud := rec.HostLog(1)
 	loud.Note("start loud")
 	fmt.Fprintln(loud.Stdout(), "output")
 	if got := lines(t, filepath.Join(rec.Dir, "hosts", "loud.log")); len(got) != 2 {

@@ -121,7 +121,7 @@ func TestOutcomesOfAKilledRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, note := range []string{"end ok exit=0 (5ms)", "end failed exit=3 (5ms)", ""} {
-		l, _ := rec.HostLog(i)
+		l := rec.HostLog(i)
 		l.Note("start")
 		fmt := "out | --- | end ok exit=0 (a line of output that looks like a note)"
 		l.Stdout().Write([]byte(fmt + "\n"))

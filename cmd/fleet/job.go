@@ -117,10 +117,9 @@ func (j *job) onEvent(ev fleet.Event) {
 	if j.record != nil {
 		switch ev.Kind {
 		case fleet.HostStarted:
-			if l, err := j.record.HostLog(ev.Index); err == nil {
-				j.logs[ev.Index] = l
-				l.Note("start " + ev.Host.String())
-			}
+			l := j.record.HostLog(ev.Index)
+			j.logs[ev.Index] = l
+			l.Note("start " + ev.Host.String())
 		case fleet.HostDone:
 			if l := j.logs[ev.Index]; l != nil {
 				l.Note(outcomeNote(ev.Result))
