@@ -219,3 +219,49 @@ func waitProcess(t *testing.T, user, cmdline string, want bool) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestAuthorizeKey: after B.AuthorizeKey(A's key), A's ssh_config (A's key)
+// logs in to B's hosts, and before it does not: how the bench reaches the
+// hosts of several fleets with one key.
+func TestAuthorizeKey(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("harness tests need root (useradd, /etc/sudoers.d, sshd); run as root, e.g. in CI")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var fleets [2]*Fleet
+	for i := range fleets {
+		f, err := Start(ctx, Options{Hosts: 1, Log: testLog{t}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Stop() })
+		fleets[i] = f
+	}
+	a, b := fleets[0], fleets[1]
+	// A's config with both fleets' host keys, so that only the client key
+	// decides.
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	ka, _ := os.ReadFile(a.KnownHosts)
+	kb, _ := os.ReadFile(b.KnownHosts)
+	if err := os.WriteFile(known, append(ka, kb...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgText, _ := os.ReadFile(a.SSHConfig)
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(cfgText), a.KnownHosts, known, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sshRun(t, cfg, b.Hosts[0], b.Users.NoPass, "echo in"); err == nil {
+		t.Fatalf("A's key logged in to B before AuthorizeKey: %q", out)
+	}
+	if err := b.AuthorizeKey(a.Key + ".pub"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sshRun(t, cfg, b.Hosts[0], b.Users.NoPass, "echo in"); err != nil || strings.TrimSpace(out) != "in" {
+		t.Fatalf("A's key on B after AuthorizeKey: %q, %v", out, err)
+	}
+	if out, err := sshRun(t, b.SSHConfig, b.Hosts[0], b.Users.Plain, "echo in"); err != nil || strings.TrimSpace(out) != "in" {
+		t.Fatalf("B's own key on B after AuthorizeKey: %q, %v", out, err)
+	}
+}

@@ -203,6 +203,36 @@ func (f *Fleet) authorize() error {
 	return nil
 }
 
+// AuthorizeKey lets every user log in to this fleet's hosts also with the
+// public key in pubPath (an ssh-keygen .pub file), such as another fleet's
+// Key: one client key then reaches the hosts of several fleets, which is
+// how more than one /24 of hosts is used at once (the bench's 500 hosts).
+// Stop removes it together with the fleet's own key.
+func (f *Fleet) AuthorizeKey(pubPath string) error {
+	pub, err := os.ReadFile(pubPath)
+	if err != nil {
+		return fmt.Errorf("harness: authorize key: %w", err)
+	}
+	for _, name := range f.Users.all() {
+		uid, gid, home, err := lookup(name)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(home, f.authorizedKeysName())
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("harness: authorize key for %s: %w", name, err)
+		}
+		if err := writeFile(path, string(old)+string(pub), 0o600); err != nil {
+			return fmt.Errorf("harness: authorize key for %s: %w", name, err)
+		}
+		if err := os.Chown(path, uid, gid); err != nil {
+			return fmt.Errorf("harness: authorize key for %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // unauthorize removes what authorize wrote.
 func (f *Fleet) unauthorize() error {
 	var errs []error
