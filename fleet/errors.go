@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -89,6 +90,12 @@ func Classify(ctx context.Context, err error) error {
 	var fe *Error
 	var ee *ExitError
 	if errors.As(err, &fe) || errors.As(err, &ee) {
+		// x/crypto wraps what the host-key callback returned in "ssh:
+		// handshake failed: ", which says nothing the classified error
+		// does not and hides its kind at the front of the message.
+		if fe != nil && err.Error() == handshakeFailed+fe.Error() {
+			return fe
+		}
 		return err
 	}
 	if ctx != nil && ctx.Err() != nil {
@@ -115,6 +122,9 @@ func Classify(ctx context.Context, err error) error {
 	return classifyNet(err)
 }
 
+// handshakeFailed is how x/crypto prefixes every handshake error.
+const handshakeFailed = "ssh: handshake failed: "
+
 // classifyNet handles what is left: dial errors, handshake and auth errors.
 func classifyNet(err error) error {
 	msg := err.Error()
@@ -130,6 +140,10 @@ func classifyNet(err error) error {
 		return &Error{Kind: ErrAuth, Reason: authReason(msg), Hint: "check the user name (-l) and the key (--identity) or use -A for a password", Err: err}
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &Error{Kind: ErrUnreachable, Reason: "connection closed by the host", Err: err}
+	case errors.Is(err, sftp.ErrSSHFxConnectionLost):
+		// The connection died under an SFTP request ("write FILE:
+		// connection lost"): the host, not the transfer, failed.
+		return &Error{Kind: ErrUnreachable, Reason: msg, Err: err}
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) || errors.Is(err, net.ErrClosed) || strings.HasPrefix(msg, "ssh: ") {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pkg/sftp"
 )
 
 func TestClassify(t *testing.T) {
@@ -31,6 +33,7 @@ func TestClassify(t *testing.T) {
 		{live, errors.New("ssh: handshake failed: ssh: unable to authenticate, attempted methods [none], no supported methods remain"), ErrAuth, "no credentials"},
 		{live, errors.New(`ssh: handshake failed: ssh: disconnect, reason 2: Too many authentication failures`), ErrAuth, ""},
 		{live, fmt.Errorf("ssh: handshake failed: %w", io.EOF), ErrUnreachable, "closed by the host"},
+		{live, fmt.Errorf("write /tmp/x: %w", sftp.ErrSSHFxConnectionLost), ErrUnreachable, "write /tmp/x: connection lost"},
 		{timedOut, errors.New("anything"), ErrTimeout, "still running after 1ns"},
 		{interrupted, errors.New("anything"), ErrCancelled, "interrupted"},
 		{live, context.DeadlineExceeded, ErrTimeout, ""},
@@ -46,6 +49,10 @@ func TestClassify(t *testing.T) {
 	}
 	if Classify(live, nil) != nil {
 		t.Error("nil is not classified as nil")
+	}
+	hk := &Error{Kind: ErrHostKey, Reason: "host key of h:22 has CHANGED"}
+	if got := Classify(live, fmt.Errorf("ssh: handshake failed: %w", hk)); got != error(hk) {
+		t.Errorf("a host-key error wrapped by the handshake: Classify = %q, want %q", got, hk)
 	}
 	ee := &ExitError{Status: 3}
 	if Classify(live, ee) != error(ee) {
