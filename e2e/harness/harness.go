@@ -52,6 +52,16 @@ type Options struct {
 	// calls (Host.Calls) and never touch the machine. nil = plain hosts
 	// that share the machine's filesystem.
 	Distros []string
+
+	// Faults, when set, gives hosts a fault personality, one entry per
+	// host like Distros ("" = healthy; Hosts may then be 0, otherwise it
+	// must equal len(Faults), and so must len(Distros) when both are
+	// given). Fault hosts are distro hosts, and so are the healthy hosts
+	// of a fleet with faults: each is Distros[i], or Debian 12 when Distros
+	// is nil. (A plain host writes to the machine's own files, which every
+	// distro host sees through its overlays.) A FaultRefuse host runs
+	// nothing. See Fault for each personality.
+	Faults []Fault
 }
 
 // Fleet is a running set of sshd hosts. It is written to Dir/fleet.json as
@@ -86,6 +96,9 @@ type Host struct {
 	// Distro is the distribution the host pretends to be
 	// (Options.Distros), "" for a plain host.
 	Distro string `json:",omitempty"`
+	// Fault is the host's fault personality (Options.Faults), "" for a
+	// healthy host.
+	Fault Fault `json:",omitempty"`
 	// Root is, for a running distro host, "/proc/PID/root": the path
 	// through which this process sees the host's own filesystem (see
 	// Path); "" otherwise.
@@ -125,6 +138,17 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			}
 		}
 	}
+	if len(opts.Faults) > 0 {
+		if opts.Hosts != 0 && opts.Hosts != len(opts.Faults) {
+			return nil, fmt.Errorf("harness: start: Hosts is %d but Faults has %d entries", opts.Hosts, len(opts.Faults))
+		}
+		opts.Hosts = len(opts.Faults)
+		for _, fl := range opts.Faults {
+			if !validFault(fl) {
+				return nil, fmt.Errorf("harness: start: unknown fault %q (want one of %v)", fl, AllFaults())
+			}
+		}
+	}
 	if opts.Hosts < 1 || opts.Hosts > maxHosts {
 		return nil, fmt.Errorf("harness: start: Hosts must be 1..%d, got %d", maxHosts, opts.Hosts)
 	}
@@ -138,9 +162,24 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if err := EnsureTools(ctx, log); err != nil {
 		return nil, err
 	}
-	if len(opts.Distros) > 0 {
-		if err := OverlayAvailable(); err != nil {
-			return nil, err
+	hosts := make([]Host, opts.Hosts)
+	for i := range hosts {
+		if len(opts.Distros) > 0 {
+			hosts[i].Distro = opts.Distros[i]
+		}
+		if len(opts.Faults) > 0 {
+			hosts[i].Fault = opts.Faults[i]
+		}
+		if len(opts.Faults) > 0 && len(opts.Distros) == 0 && hosts[i].runsSSHD() {
+			hosts[i].Distro = Debian12 // see Options.Faults
+		}
+	}
+	for _, h := range hosts {
+		if h.Distro != "" {
+			if err := OverlayAvailable(); err != nil {
+				return nil, err
+			}
+			break
 		}
 	}
 
@@ -196,11 +235,8 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if f.Block, err = pickBlock(port, opts.Hosts); err != nil {
 		return f, err
 	}
-	for i := range opts.Hosts {
-		h := Host{Addr: fmt.Sprintf("127.0.%d.%d", f.Block, i+2), Port: port}
-		if len(opts.Distros) > 0 {
-			h.Distro = opts.Distros[i]
-		}
+	for i, h := range hosts {
+		h.Addr, h.Port = fmt.Sprintf("127.0.%d.%d", f.Block, i+2), port
 		f.Hosts = append(f.Hosts, h)
 	}
 	f.Unreachable = fmt.Sprintf("127.0.%d.%d:%d", f.Block, unreachableHost, port)
@@ -211,7 +247,13 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if err := f.authorize(); err != nil {
 		return f, err
 	}
+	if err := f.prepareFaults(ctx); err != nil {
+		return f, err
+	}
 	if err := f.startHosts(ctx, log); err != nil {
+		return f, err
+	}
+	if err := f.faultsStarted(); err != nil {
 		return f, err
 	}
 	if err := f.save(); err != nil {

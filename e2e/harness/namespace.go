@@ -88,6 +88,7 @@ mount -o remount,bind,ro /proc/sys
 mount -t tmpfs -o size=16k,mode=0700 fleet-hidden "$hide"
 cd /
 ` + doublesDir + `/fleet-init
+if [ -x ` + FaultsDir + `/init ]; then ` + FaultsDir + `/init; fi
 exec "$@"
 `
 
@@ -113,6 +114,9 @@ func (f *Fleet) distroCommand(h Host, sshdArgs []string) (*exec.Cmd, error) {
 	}
 	if err := r.populate(d); err != nil {
 		return nil, fmt.Errorf("harness: host %s (%s): %w", h.Addr, d.name, err)
+	}
+	if err := f.writeFaultFiles(h, r); err != nil {
+		return nil, fmt.Errorf("harness: host %s (%s): %w", h.Addr, h.Fault, err)
 	}
 	args := append([]string{"-c", nsSetup, "fleet-host", r.base, f.rootsPath(), strings.Join(r.targets, " ")}, sshdArgs...)
 	cmd := exec.Command("/bin/sh", args...)

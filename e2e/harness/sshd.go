@@ -76,15 +76,24 @@ func (f *Fleet) startHosts(ctx context.Context, log io.Writer) error {
 		return fmt.Errorf("harness: start: %w", err)
 	}
 	extra := versionOptions(ctx)
+	procs := make([]*sshdProc, len(f.Hosts))
 	for i := range f.Hosts {
-		if err := f.startHost(&f.Hosts[i], extra); err != nil {
+		if !f.Hosts[i].runsSSHD() {
+			continue // a FaultRefuse host: nothing listens there
+		}
+		p, err := f.startHost(&f.Hosts[i], extra)
+		if err != nil {
 			return err
 		}
+		procs[i] = p
 	}
-	fmt.Fprintf(log, "harness: started %d sshd; waiting for their banners\n", len(f.Hosts))
+	fmt.Fprintf(log, "harness: started %d sshd; waiting for their banners\n", len(f.procs))
 	deadline := time.Now().Add(bannerTimeout)
 	for i, h := range f.Hosts {
-		if err := waitBanner(ctx, h, f.procs[i], deadline); err != nil {
+		if procs[i] == nil {
+			continue
+		}
+		if err := waitBanner(ctx, h, procs[i], deadline); err != nil {
 			return fmt.Errorf("harness: start %s: %w\nsshd log %s:\n%s",
 				h.Addr, err, f.sshdLog(h), tail(f.sshdLog(h), 2000))
 		}
@@ -95,15 +104,15 @@ func (f *Fleet) startHosts(ctx context.Context, log io.Writer) error {
 // startHost writes one host's sshd_config and starts `sshd -D -e` with it in
 // a session of its own, so it survives the exit of the process that started
 // it (testfleet up) and no terminal signal reaches it.
-func (f *Fleet) startHost(h *Host, extra string) error {
+func (f *Fleet) startHost(h *Host, extra string) (*sshdProc, error) {
 	dir := f.hostDir(*h)
 	cfg := filepath.Join(dir, "sshd_config")
 	if err := writeFile(cfg, f.sshdConfig(*h, extra), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	logf, err := os.OpenFile(f.sshdLog(*h), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("harness: start %s: %w", h.Addr, err)
+		return nil, fmt.Errorf("harness: start %s: %w", h.Addr, err)
 	}
 	defer logf.Close() // the child keeps its own copy
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
@@ -111,7 +120,7 @@ func (f *Fleet) startHost(h *Host, extra string) error {
 		// A distro host: sshd in its own mount namespace (namespace.go),
 		// exec'd by a setup shell, so the PID below is still sshd's.
 		if cmd, err = f.distroCommand(*h, cmd.Args); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -119,7 +128,7 @@ func (f *Fleet) startHost(h *Host, extra string) error {
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("harness: start %s: %w", h.Addr, err)
+		return nil, fmt.Errorf("harness: start %s: %w", h.Addr, err)
 	}
 	p := &sshdProc{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -131,7 +140,7 @@ func (f *Fleet) startHost(h *Host, extra string) error {
 	if h.Distro != "" {
 		h.Root = fmt.Sprintf("/proc/%d/root", h.PID)
 	}
-	return nil
+	return p, nil
 }
 
 // sshdConfig is one host's complete configuration; nothing comes from
@@ -141,8 +150,12 @@ func (f *Fleet) startHost(h *Host, extra string) error {
 // world-writable /tmp would fail (and the user could not even read it).
 func (f *Fleet) sshdConfig(h Host, extra string) string {
 	dir := f.hostDir(h)
+	first, sftp := faultConfig(h)
+	if sftp == "" {
+		sftp = sftpServer()
+	}
 	return fmt.Sprintf(`# Written by github.com/fleet-sh/fleet/e2e/harness
-ListenAddress %s
+%sListenAddress %s
 HostKey %s
 HostKey %s
 PidFile %s
@@ -163,8 +176,8 @@ PrintLastLog no
 X11Forwarding no
 AcceptEnv LANG LC_*
 Subsystem sftp %s
-%s`, h.HostPort(), configQuote(filepath.Join(dir, "ssh_host_ed25519_key")), configQuote(filepath.Join(dir, "ssh_host_ecdsa_key")),
-		configQuote(filepath.Join(dir, "sshd.pid")), f.authorizedKeysName(), sftpServer(), extra)
+%s`, first, h.HostPort(), configQuote(filepath.Join(dir, "ssh_host_ed25519_key")), configQuote(filepath.Join(dir, "ssh_host_ecdsa_key")),
+		configQuote(filepath.Join(dir, "sshd.pid")), f.authorizedKeysName(), sftp, extra)
 }
 
 // versionOptions returns settings that only some sshd versions know.

@@ -1,0 +1,249 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFaults starts one fleet with a healthy host and one host of every
+// personality, and checks with the system's ssh and sftp clients (and
+// net.Dial) that each fault really happens, and only there.
+func TestFaults(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("fault hosts need root (mount namespaces, overlayfs, useradd, sshd); run as root, e.g. in CI")
+	}
+	if err := OverlayAvailable(); err != nil {
+		t.Skipf("fault hosts need overlayfs: %v", err)
+	}
+	faults := append([]Fault{FaultNone}, AllFaults()...)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	f, err := Start(ctx, Options{Faults: faults, Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = f.Stop()
+		}
+	})
+	host := map[Fault]Host{}
+	for i, h := range f.Hosts {
+		if h.Fault != faults[i] {
+			t.Fatalf("host %d has fault %q, want %q", i, h.Fault, faults[i])
+		}
+		if h.runsSSHD() && h.Distro != Debian12 {
+			t.Errorf("host %s (%q) is distro %q, want %s: every host of a fleet with faults has its own filesystem", h.Addr, h.Fault, h.Distro, Debian12)
+		}
+		host[h.Fault] = h
+	}
+	// The checks run side by side in this group, which ends when they all
+	// have; only then does "load and stop" take the fleet down.
+	t.Run("personality", func(t *testing.T) { checkPersonalities(t, f, host) })
+	t.Run("load and stop", func(t *testing.T) {
+		loaded, err := Load(f.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, h := range loaded.Hosts {
+			if h != f.Hosts[i] {
+				t.Errorf("Load: host %d is %+v, want %+v", i, h, f.Hosts[i])
+			}
+		}
+		if up := loaded.Running(); len(up) != len(f.Hosts)-1 {
+			t.Errorf("Running() lists %d hosts, want all but the refuse host (%d)", len(up), len(f.Hosts)-1)
+		}
+		stuck := host[FaultNoBanner].PID
+		stopped = true
+		if err := loaded.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if alive(stuck) {
+			t.Errorf("the stopped (SIGSTOP) sshd %d of the nobanner host survived Stop", stuck)
+		}
+	})
+}
+
+// checkPersonalities checks each host of TestFaults, in parallel subtests.
+func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
+	np := f.Users.NoPass
+	ssh := func(t *testing.T, fl Fault, script string) (string, error) {
+		t.Helper()
+		return sshRun(t, f.SSHConfig, host[fl], np, script)
+	}
+	t.Run("healthy", func(t *testing.T) {
+		t.Parallel()
+		out, err := ssh(t, FaultNone, "sudo -n true && echo ok")
+		if err != nil || out != "ok\n" {
+			t.Errorf("healthy host: out %q, err %v; want ok", out, err)
+		}
+	})
+	t.Run("refuse", func(t *testing.T) {
+		t.Parallel()
+		h := host[FaultRefuse]
+		if h.PID != 0 {
+			t.Errorf("a refuse host has sshd pid %d, want none", h.PID)
+		}
+		c, err := net.DialTimeout("tcp", h.HostPort(), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial %s: %v, want connection refused", h.HostPort(), err)
+		}
+	})
+	t.Run("nobanner", func(t *testing.T) {
+		t.Parallel()
+		h := host[FaultNoBanner]
+		c, err := net.DialTimeout("tcp", h.HostPort(), 2*time.Second)
+		if err != nil {
+			t.Fatalf("dial %s: %v, want the TCP connection accepted", h.HostPort(), err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		var ne net.Error
+		if n != 0 || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("read from %s: %q, %v; want nothing until the deadline", h.HostPort(), buf[:n], err)
+		}
+	})
+	t.Run("wrongkey", func(t *testing.T) {
+		t.Parallel()
+		_, err := ssh(t, FaultWrongKey, "true")
+		if err == nil || !strings.Contains(err.Error(), "Host key verification failed") {
+			t.Errorf("ssh to a wrongkey host: %v, want host key verification failed", err)
+		}
+	})
+	t.Run("rejectkey", func(t *testing.T) {
+		t.Parallel()
+		_, err := ssh(t, FaultRejectKey, "true")
+		if err == nil || !strings.Contains(err.Error(), "Permission denied (publickey)") {
+			t.Errorf("ssh to a rejectkey host: %v, want permission denied", err)
+		}
+	})
+	t.Run("noshell", func(t *testing.T) {
+		t.Parallel()
+		out, err := ssh(t, FaultNoShell, "echo ran")
+		if exitCode(err) != 1 || strings.Contains(out, "ran") || !strings.Contains(out, "This account is currently not available.") {
+			t.Errorf("ssh to a noshell host: out %q, err %v; want nologin's message and exit status 1", out, err)
+		}
+	})
+	t.Run("dropcmd", func(t *testing.T) {
+		t.Parallel()
+		if out, err := ssh(t, FaultDropCmd, "echo quick"); err != nil || out != "quick\n" {
+			t.Errorf("a short command on a dropcmd host: out %q, err %v; want it to work", out, err)
+		}
+		begin := time.Now()
+		out, err := ssh(t, FaultDropCmd, fmt.Sprintf("echo start; sleep %d; echo done", int(DropCmdAfter.Seconds())+3))
+		took := time.Since(begin)
+		if exitCode(err) != 255 || out != "start\n" || took < DropCmdAfter {
+			t.Errorf("a long command on a dropcmd host: out %q, err %v after %v; want only \"start\", then the connection lost (255) after %v",
+				out, err, took, DropCmdAfter)
+		}
+	})
+	t.Run("droptransfer", func(t *testing.T) {
+		t.Parallel()
+		h := host[FaultDropTransfer]
+		dir := t.TempDir()
+		small := writePattern(t, filepath.Join(dir, "small"), DropTransferAfter/4)
+		big := writePattern(t, filepath.Join(dir, "big"), 4*DropTransferAfter)
+		if out, err := sftpBatch(t, f, h, "put "+small+" /var/tmp/small"); err != nil {
+			t.Errorf("sftp of a small file: %v\n%s", err, out)
+		}
+		if st, err := os.Stat(h.Path("/var/tmp/small")); err != nil || st.Size() != DropTransferAfter/4 {
+			t.Errorf("small file on the host: %v, %v; want %d bytes", st, err, DropTransferAfter/4)
+		}
+		out, err := sftpBatch(t, f, h, "put "+big+" /var/tmp/big")
+		if err == nil || !strings.Contains(out, "Connection closed") {
+			t.Errorf("sftp of a big file: %v, want the connection closed\n%s", err, out)
+		}
+		if out, err := ssh(t, FaultDropTransfer, "echo cmd"); err != nil || out != "cmd\n" {
+			t.Errorf("a command on a droptransfer host: out %q, err %v; want it to work", out, err)
+		}
+	})
+	t.Run("slow", func(t *testing.T) {
+		t.Parallel()
+		begin := time.Now()
+		out, err := ssh(t, FaultSlow, "echo slow")
+		if took := time.Since(begin); err != nil || out != "slow\n" || took < SlowDelay {
+			t.Errorf("a slow host: out %q, err %v after %v; want it to work after at least %v", out, err, took, SlowDelay)
+		}
+	})
+	t.Run("diskfull", func(t *testing.T) {
+		t.Parallel()
+		script := fmt.Sprintf("head -c %d /dev/zero > %s/fill && echo wrote", 2*DiskFullSize, DiskFullDir)
+		out, err := ssh(t, FaultDiskFull, script)
+		if err == nil || strings.Contains(out, "wrote") || !strings.Contains(err.Error(), "No space left on device") {
+			t.Errorf("filling %s of a diskfull host: out %q, err %v; want no space left", DiskFullDir, out, err)
+		}
+		if out, err := ssh(t, FaultNone, script+"; rm -f "+DiskFullDir+"/fill"); err != nil || out != "wrote\n" {
+			t.Errorf("the same on a healthy host: out %q, err %v; want it to work", out, err)
+		}
+	})
+	t.Run("sudopass", func(t *testing.T) {
+		t.Parallel()
+		out, err := ssh(t, FaultSudoPass, "sudo -n true && echo root")
+		if err == nil || strings.Contains(out, "root") || !strings.Contains(err.Error(), "a password is required") {
+			t.Errorf("sudo -n on a sudopass host: out %q, err %v; want a password required", out, err)
+		}
+	})
+	t.Run("chatty", func(t *testing.T) {
+		t.Parallel()
+		out, err := ssh(t, FaultChatty, "echo mine")
+		if err != nil || !strings.HasPrefix(out, "Welcome to ") || !strings.HasSuffix(out, "\nmine\n") {
+			t.Errorf("a chatty host: out %q, err %v; want its welcome, then the command's output", out, err)
+		}
+	})
+}
+
+// exitCode is the exit status in an error of sshRun, -1 when there is none.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// writePattern writes n bytes of a repeating pattern to path.
+func writePattern(t *testing.T, path string, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7919 + i>>8)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sftpBatch runs the system sftp client against h as the passwordless-sudo
+// user with one batch command, and returns its combined output.
+func sftpBatch(t *testing.T, f *Fleet, h Host, command string) (string, error) {
+	t.Helper()
+	batch := filepath.Join(t.TempDir(), "batch")
+	if err := os.WriteFile(batch, []byte(command+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sftp", "-F", f.SSHConfig, "-P", strconv.Itoa(h.Port), "-b", batch, f.Users.NoPass+"@"+h.Addr)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
