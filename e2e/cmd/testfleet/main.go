@@ -29,6 +29,10 @@ const usage = `usage:
   testfleet up -distros ubuntu-16.04,debian-12,... -dir DIR
                                                        the same, each host with its own filesystem and
                                                        that distribution's os-release and package tools
+  testfleet up -faults ok,refuse,nobanner,... -dir DIR
+                                                       one host per entry: "ok" is healthy, any other a
+                                                       fault personality (see harness.Fault); with
+                                                       -distros, as many entries as distributions
   testfleet status -dir DIR                            show the hosts of the fleet in DIR
   testfleet down -dir DIR                              stop the fleet in DIR
   testfleet tools                                      install sshd and sudo with apt-get when missing
@@ -64,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	port := fs.Int("port", harness.DefaultPort, "sshd port on every host (up)")
 	quiet := fs.Bool("q", false, "do not report progress (up)")
 	distros := fs.String("distros", "", "comma-separated distributions, one host each (up): "+strings.Join(harness.Distros(), ", "))
+	faults := fs.String("faults", "", "comma-separated fault personalities, one host each, \"ok\" for a healthy one (up): "+faultNames())
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -86,7 +91,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 			ds = strings.Split(*distros, ",")
 			*n = 0
 		}
-		return up(*dir, *n, ds, *port, log, stdout)
+		var fl []harness.Fault
+		if *faults != "" {
+			for _, name := range strings.Split(*faults, ",") {
+				if name == "ok" {
+					name = ""
+				}
+				fl = append(fl, harness.Fault(name))
+			}
+			*n = 0
+		}
+		return up(*dir, *n, ds, fl, *port, log, stdout)
 	case "down":
 		return down(*dir, stdout)
 	case "status":
@@ -97,13 +112,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func up(dir string, n int, distros []string, port int, log, stdout io.Writer) error {
+func up(dir string, n int, distros []string, faults []harness.Fault, port int, log, stdout io.Writer) error {
 	// Interrupting a slow start (apt-get) should not leave half a fleet.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	f, err := harness.Start(ctx, harness.Options{Hosts: n, Distros: distros, Dir: dir, Port: port, Log: log})
+	f, err := harness.Start(ctx, harness.Options{Hosts: n, Distros: distros, Faults: faults, Dir: dir, Port: port, Log: log})
 	if err != nil {
 		return err
 	}
@@ -139,6 +154,9 @@ func status(dir string, stdout io.Writer) error {
 		if running[h.PID] {
 			state = fmt.Sprintf("running (sshd pid %d)", h.PID)
 		}
+		if h.Fault != "" {
+			state += " fault " + string(h.Fault)
+		}
 		fmt.Fprintf(stdout, "%-22s %s\n", h.HostPort(), state)
 	}
 	printPaths(stdout, f)
@@ -146,6 +164,15 @@ func status(dir string, stdout io.Writer) error {
 		return errors.New("no host of this fleet is running")
 	}
 	return nil
+}
+
+// faultNames lists the fault personalities for the usage text.
+func faultNames() string {
+	var names []string
+	for _, f := range harness.AllFaults() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
 }
 
 func printPaths(w io.Writer, f *harness.Fleet) {
