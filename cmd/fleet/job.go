@@ -50,6 +50,11 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	if err := dialer.Prepare(hosts); err != nil {
 		return &statusError{status: exitUsage, err: err}
 	}
+	par, warning := fitOpenFiles(j.targets.par, len(hosts), nofile{})
+	if warning != "" {
+		fmt.Fprintf(j.env.stderr, "fleet: warning: %s\n", warning)
+		j.targets.par = par
+	}
 	j.logs = make([]*fleet.HostLog, len(hosts))
 	j.record = j.newRecord()
 	terminal := isTerminal(j.env.stderr)
