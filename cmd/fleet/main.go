@@ -14,7 +14,10 @@ import (
 )
 
 func main() {
-	os.Exit(Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
+	finish := startProfiling(os.Stderr) // hidden: FLEET_PPROF, FLEET_PROFILE_DIR (pprof.go)
+	status := Main(os.Args, os.Stdin, os.Stdout, os.Stderr)
+	finish()
+	os.Exit(status)
 }
 
 // Exit statuses, pssh's, so that scripts written for pssh keep working.
