@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// scenario is one fleet command line run against every endpoint.
+type scenario struct {
+	Name   string
+	Args   []string // after the program name; the host and SSH options are added
+	Hosts  string   // host file
+	N, Par int      // hosts in it, -p
+	Prefix []string // runs fleet through this command (the rlimit check's shell)
+}
+
+// measurement is what one fleet run cost and whether it did its work.
+type measurement struct {
+	Wall, CPU     time.Duration
+	PeakRSS       int64 // KiB, VmHWM of the fleet process (its own peak, sampled)
+	RusageRSS     int64 // KiB, ru_maxrss (may include the parent's peak, see peakRSS)
+	PeakFDs       int
+	PeakThreads   int
+	PeakGoroutine int
+	PeakHeap      uint64 // bytes of live heap objects, sampled
+	PeakConns     int64  // connections open at once, as the server saw them
+	ServerCPU     time.Duration
+	Sessions      int64
+	OK, Hosts     int
+	Exit          int
+	Problems      []string    // anything that makes this run not count as a clean success
+	Leak          *exitReport // from FLEET_PROFILE_DIR/exit.json (profiled runs)
+	ProfileDir    string
+}
+
+// exitReport is cmd/fleet's FLEET_PROFILE_DIR/exit.json.
+type exitReport struct {
+	Start   procStats `json:"start"`
+	End     procStats `json:"end"`
+	Leaked  []string  `json:"leaked"`
+	Running []string  `json:"running"`
+}
+
+// procStats is cmd/fleet's /debug/fleet/stats answer.
+type procStats struct {
+	Goroutines int    `json:"goroutines"`
+	HeapBytes  uint64 `json:"heap_bytes"`
+	OpenFiles  int    `json:"open_files"`
+}
+
+// runLimit bounds one fleet run: far above what 5,000 hosts take here.
+const runLimit = 15 * time.Minute
+
+// runFleet runs one scenario and samples the fleet process while it runs.
+// With profileDir set, fleet writes its CPU and exit profiles there and the
+// heap is captured when the goroutine count peaks.
+func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string) measurement {
+	m := measurement{Hosts: sc.N, Exit: -1, ProfileDir: profileDir}
+	state, err := os.MkdirTemp(h.dir, "state-")
+	if err != nil {
+		m.Problems = append(m.Problems, err.Error())
+		return m
+	}
+	defer func() {
+		if len(m.Problems) == 0 {
+			os.RemoveAll(state)
+		} else {
+			m.Problems = append(m.Problems, "run record kept in "+state)
+		}
+	}()
+	pprofAddr, err := freeLoopbackPort()
+	if err != nil {
+		m.Problems = append(m.Problems, err.Error())
+		return m
+	}
+	args := append(append(append([]string{}, sc.Prefix...), h.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
+	args = append(args, sc.Args[1:]...)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(h.dir, "home"),
+		"FLEET_STATE_DIR=" + state, "FLEET_PPROF=" + pprofAddr, "LANG=C.UTF-8"}
+	if profileDir != "" {
+		cmd.Env = append(cmd.Env, "FLEET_PROFILE_DIR="+profileDir)
+	}
+	outf, err := os.Create(filepath.Join(h.dir, "fleet.out"))
+	if err != nil {
+		m.Problems = append(m.Problems, err.Error())
+		return m
+	}
+	defer outf.Close()
+	cmd.Stdout, cmd.Stderr = outf, outf
+	st0, err := h.server.stats() // also restarts the server's peak count
+	if err != nil {
+		m.Problems = append(m.Problems, err.Error())
+		return m
+	}
+	srvCPU := h.server.cpu()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		m.Problems = append(m.Problems, err.Error())
+		return m
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); sample(cmd.Process.Pid, "http://"+pprofAddr, profileDir, &m, stop) }()
+	werr := waitLimited(ctx, cmd, runLimit)
+	m.Wall = time.Since(start)
+	close(stop)
+	wg.Wait()
+	st1, err := h.server.stats()
+	if err != nil {
+		m.Problems = append(m.Problems, err.Error())
+	}
+	m.ServerCPU = h.server.cpu() - srvCPU
+	m.PeakConns = st1.PeakOpen
+	m.Sessions = st1.Sessions - st0.Sessions
+	if d := st1.Unsupported - st0.Unsupported; d > 0 {
+		m.Problems = append(m.Problems, fmt.Sprintf("%d commands the endpoints could not interpret", d))
+	}
+	if d := st1.NotFound - st0.NotFound; d > 0 {
+		m.Problems = append(m.Problems, fmt.Sprintf("%d commands not found on the endpoints", d))
+	}
+	if d := st1.Handshakes - st0.Handshakes; d != int64(sc.N) {
+		m.Problems = append(m.Problems, fmt.Sprintf("%d handshakes for %d hosts", d, sc.N))
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		m.Exit = ps.ExitCode()
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			m.RusageRSS = ru.Maxrss
+		}
+	}
+	if werr != nil && m.Exit != 0 {
+		m.Problems = append(m.Problems, fmt.Sprintf("fleet: %v: %s", werr, tailOf(outf.Name(), 400)))
+	}
+	m.OK, err = countOK(state)
+	if err != nil {
+		m.Problems = append(m.Problems, err.Error())
+	} else if m.OK != sc.N {
+		m.Problems = append(m.Problems, fmt.Sprintf("%d of %d hosts ok: %s", m.OK, sc.N, tailOf(outf.Name(), 400)))
+	}
+	if profileDir != "" {
+		var er exitReport
+		b, err := os.ReadFile(filepath.Join(profileDir, "exit.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &er)
+		}
+		if err != nil {
+			m.Problems = append(m.Problems, "exit report: "+err.Error())
+		} else {
+			m.Leak = &er
+			if len(er.Leaked) > 0 {
+				m.Problems = append(m.Problems, fmt.Sprintf("%d goroutines left at exit, first: %s", len(er.Leaked), er.Leaked[0]))
+			}
+			if er.End.OpenFiles > er.Start.OpenFiles {
+				m.Problems = append(m.Problems, fmt.Sprintf("%d files open at exit, %d at start", er.End.OpenFiles, er.Start.OpenFiles))
+			}
+		}
+	}
+	return m
+}
+
+// waitLimited waits for cmd, killing it after limit or when ctx ends.
+func waitLimited(ctx context.Context, cmd *exec.Cmd, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	_ = cmd.Process.Kill()
+	<-done
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("killed after %s", limit)
+}
+
+// sample reads /proc and fleet's stats endpoint until stop: peak RSS,
+// threads, file descriptors, goroutines and heap. It fetches a heap profile
+// each time the goroutine count reaches a new high (at most once a second),
+// so that the last one saved shows the heap near its peak.
+func sample(pid int, base, profileDir string, m *measurement, stop <-chan struct{}) {
+	// No keep-alive: a connection held open to fleet's pprof server would
+	// be a file fleet still has open at exit, a false leak.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var lastHeap time.Time
+	heapAt := 0
+	for i := 0; ; i++ {
+		if hwm, threads := procStatus(pid); hwm > 0 {
+			m.PeakRSS = max(m.PeakRSS, hwm)
+			m.PeakThreads = max(m.PeakThreads, threads)
+		}
+		m.PeakFDs = max(m.PeakFDs, countFDs(pid))
+		if i%2 == 0 {
+			var st procStats
+			if getJSON(client, base+"/debug/fleet/stats", &st) == nil {
+				m.PeakGoroutine = max(m.PeakGoroutine, st.Goroutines)
+				m.PeakHeap = max(m.PeakHeap, st.HeapBytes)
+				if profileDir != "" && st.Goroutines > heapAt*11/10 && time.Since(lastHeap) > time.Second {
+					if fetch(client, base+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof")) == nil {
+						heapAt, lastHeap = st.Goroutines, time.Now()
+					}
+				}
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func getJSON(c *http.Client, url string, v any) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// fetch saves url to path through a temporary file, so that a fetch cut by
+// fleet's exit never leaves half a profile.
+func fetch(c *http.Client, url, path string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if err = errors.Join(err, f.Close()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// procStatus returns VmHWM (KiB) and Threads of pid. VmHWM is the peak RSS
+// of the process's own address space; ru_maxrss is not used for the
+// verdict because on exec Linux carries the parent's high-water mark into
+// the child's (Go starts children with CLONE_VM), so it can show the
+// harness's peak instead of fleet's.
+func procStatus(pid int) (hwm int64, threads int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		switch k {
+		case "VmHWM":
+			hwm, _ = strconv.ParseInt(f[0], 10, 64)
+		case "Threads":
+			threads, _ = strconv.Atoi(f[0])
+		}
+	}
+	return hwm, threads
+}
+
+func countFDs(pid int) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	return len(names)
+}
+
+// procCPU is utime+stime of pid from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// countOK reads the run record fleet wrote and counts the hosts that ended ok.
+func countOK(state string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(state, "runs", "latest", "run.json"))
+	if err != nil {
+		return 0, fmt.Errorf("run record: %w", err)
+	}
+	var info struct {
+		Hosts []struct {
+			Outcome string `json:"outcome"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return 0, fmt.Errorf("run record: %w", err)
+	}
+	n := 0
+	for _, h := range info.Hosts {
+		if h.Outcome == "ok" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// tailOf returns the last n bytes of a file on one line.
+func tailOf(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report is everything the Markdown report says.
+type report struct {
+	opts     options
+	machine  machine
+	n        int
+	first    string // the first and last endpoint
+	last     string
+	fleetSum string
+	results  []scenarioResult
+	rlimit   *rlimitResult
+}
+
+// scenarioResult is one scenario's runs and, when profiled, its profiles.
+type scenarioResult struct {
+	scenario
+	runs                      []measurement
+	profiled                  *measurement
+	cpuTop, heapTop, allocTop string
+}
+
+// History markers: the text between them in an existing report is kept
+// when the report is written again, so that hand-written notes (the before
+// and after of an optimisation) survive `make bench`.
+const (
+	historyStart = "<!-- history: kept when this file is regenerated -->"
+	historyEnd   = "<!-- /history -->"
+)
+
+// medianRun is the run whose wall time is the median (the lower middle one
+// for an even count), so that every column of a row comes from one run.
+func (r scenarioResult) medianRun() measurement {
+	runs := slices.Clone(r.runs)
+	slices.SortFunc(runs, func(a, b measurement) int { return int(a.Wall - b.Wall) })
+	return runs[(len(runs)-1)/2]
+}
+
+// perHost is peak RSS over the hosts that -p lets be in flight.
+func (m measurement) perHost(par int) float64 {
+	return float64(m.PeakRSS) / float64(min(m.Hosts, par))
+}
+
+// line is one run's summary for the log.
+func (m measurement) line(h *harnessRun) string {
+	s := fmt.Sprintf("%d/%d ok, wall %.1fs, cpu %.1fs, peak rss %.1f MiB (%.1f KiB/host at -p %d), %d conns, %d goroutines, %d fds, %d threads, server cpu %.1fs",
+		m.OK, m.Hosts, m.Wall.Seconds(), m.CPU.Seconds(), mib(m.PeakRSS), m.perHost(h.opts.par), h.opts.par,
+		m.PeakConns, m.PeakGoroutine, m.PeakFDs, m.PeakThreads, m.ServerCPU.Seconds())
+	if len(m.Problems) > 0 {
+		s += "; PROBLEMS: " + strings.Join(m.Problems, "; ")
+	}
+	return s
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	o := r.opts
+	fmt.Fprintf(&b, "# fleet at scale\n\n")
+	fmt.Fprintf(&b, "Made by `go run ./e2e/cmd/scale %s` on %s. Generated file: run it again (or `make bench`) "+
+		"rather than editing it; only the History section at the end is kept.\n\n",
+		strings.Join(o.argv, " "), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "%d SSH endpoints on loopback, each on an address of its own (%s to %s), served by one separate\n", r.n, r.first, r.last)
+	b.WriteString("process: an x/crypto/ssh server per address whose sessions interpret fleet's commands instead of starting\n" +
+		"a shell (e2e/cmd/scale/shell.go), so what is measured is fleet's side. fleet runs as a user runs it, with a\n" +
+		"host file, a known_hosts listing every endpoint (checked strictly) and a key file. While it runs, the harness\n" +
+		"samples /proc/PID (peak RSS as VmHWM, threads, file descriptors) and fleet's hidden stats endpoint\n" +
+		"(goroutines, live heap; FLEET_PPROF, see cmd/fleet/pprof.go). Client CPU is the rusage of the fleet process.\n")
+	fmt.Fprintf(&b, "Rows are the median of %d unprofiled run(s); one more run per scenario with profiling on gives the\n"+
+		"leak check and the profiles below.\n\n", o.runs)
+	b.WriteString("## Machine\n\n")
+	b.WriteString(r.machine.text())
+	fmt.Fprintf(&b, "- fleet binary sha256 %s\n\n", r.fleetSum)
+
+	b.WriteString("## Results\n\n")
+	b.WriteString("| scenario | hosts ok | -p | wall | client CPU | CPU per host | peak RSS | per host in flight | conns open (peak) | goroutines (peak) | threads (peak) | fds (peak) | sessions | endpoints' CPU |\n")
+	b.WriteString("|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, res := range r.results {
+		m := res.medianRun()
+		fmt.Fprintf(&b, "| %s | %d/%d | %d | %.1f s | %.2f s | %.2f ms | %.1f MiB | %.1f KiB | %d | %d | %d | %d | %d | %.1f s |\n",
+			res.label(), m.OK, m.Hosts, res.Par, m.Wall.Seconds(), m.CPU.Seconds(),
+			float64(m.CPU.Microseconds())/1000/float64(m.Hosts), mib(m.PeakRSS), m.perHost(res.Par),
+			m.PeakConns, m.PeakGoroutine, m.PeakThreads, m.PeakFDs, m.Sessions, m.ServerCPU.Seconds())
+	}
+	b.WriteString("\n\"Per host in flight\" is peak RSS / min(N, -p). \"Conns open\" is the most connections the endpoints\n" +
+		"had open at once: fleet lets at most 128 handshakes run together, and `true` ends fast, so fewer than -p hosts\n" +
+		"hold a connection at any moment; the others of the window wait for a handshake slot (a goroutine each).\n\n")
+
+	b.WriteString("## Targets\n\n")
+	for _, res := range r.results {
+		m := res.medianRun()
+		verdict := "met"
+		if m.perHost(res.Par) >= memTarget || m.OK != m.Hosts {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(&b, "- %s: %d hosts at -p %d in %.1f KiB of client memory per host in flight (target < %d KiB): **%s**",
+			res.label(), m.Hosts, res.Par, m.perHost(res.Par), memTarget, verdict)
+		if len(m.Problems) > 0 {
+			fmt.Fprintf(&b, "; problems: %s", strings.Join(m.Problems, "; "))
+		}
+		b.WriteString("\n")
+	}
+	for _, res := range r.results {
+		if p := res.profiled; p != nil {
+			b.WriteString(leakLine(res.label(), p))
+		}
+	}
+	if r.rlimit != nil {
+		b.WriteString(r.rlimit.targetLine())
+	}
+	b.WriteString("\n")
+	if r.rlimit != nil {
+		b.WriteString(r.rlimit.section())
+	}
+
+	b.WriteString("## Where the time goes\n\n")
+	b.WriteString("From the profiled runs (`go tool pprof -top`; rerun with `-keep` to keep the profiles). The CPU profile covers\n" +
+		"the whole fleet process; \"heap in use near the peak\" was fetched from the pprof endpoint when the goroutine\n" +
+		"count was highest; \"allocated\" counts every allocation over the run.\n\n")
+	for _, res := range r.results {
+		if res.profiled == nil {
+			continue
+		}
+		for _, p := range []struct{ title, text string }{
+			{"CPU", res.cpuTop}, {"heap in use near the peak", res.heapTop}, {"allocated over the run", res.allocTop}} {
+			fmt.Fprintf(&b, "### %s: %s\n\n```\n%s\n```\n\n", res.label(), p.title, strings.TrimSpace(p.text))
+		}
+	}
+	return b.String()
+}
+
+// label names a scenario in tables: its fleet command.
+func (r scenarioResult) label() string {
+	switch r.Name {
+	case "run":
+		return "`fleet run true`"
+	case "provision":
+		return "`fleet provision` (5 steps)"
+	}
+	return r.Name
+}
+
+// leakLine says whether a profiled run left anything behind at exit.
+func leakLine(label string, m *measurement) string {
+	if m.Leak == nil {
+		return fmt.Sprintf("- %s leaves nothing behind: **not checked** (%s)\n", label, strings.Join(m.Problems, "; "))
+	}
+	l := m.Leak
+	verdict := "met"
+	if len(l.Leaked) > 0 || l.End.OpenFiles > l.Start.OpenFiles || m.OK != m.Hosts {
+		verdict = "MISSED"
+	}
+	return fmt.Sprintf("- %s leaves nothing behind: goroutines %d at start, %d peak, %d at exit, %d of them in fleet's engine or the SSH library "+
+		"(at exit: %s); files open %d at start, %d at exit: **%s**\n",
+		label, l.Start.Goroutines, m.PeakGoroutine, l.End.Goroutines, len(l.Leaked), countList(l.Running),
+		l.Start.OpenFiles, l.End.OpenFiles, verdict)
+}
+
+// countList writes a list as "a, b ×2, c" in first-seen order.
+func countList(xs []string) string {
+	counts := map[string]int{}
+	var order []string
+	for _, x := range xs {
+		if counts[x] == 0 {
+			order = append(order, x)
+		}
+		counts[x]++
+	}
+	for i, x := range order {
+		if counts[x] > 1 {
+			order[i] = fmt.Sprintf("%s ×%d", x, counts[x])
+		}
+	}
+	return strings.Join(order, ", ")
+}
+
+// pprofTop runs go tool pprof -top on a profile, keeping the table.
+func pprofTop(ctx context.Context, bin, profile, extra string) string {
+	if _, err := os.Stat(profile); err != nil {
+		return "(no profile: " + err.Error() + ")"
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return "(go not found: cannot run go tool pprof)"
+	}
+	args := []string{"tool", "pprof", "-top", "-nodecount=15"}
+	if extra != "" {
+		args = append(args, extra)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, goTool, append(args, bin, profile)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(go tool pprof: %v: %s)", err, bytes.TrimSpace(out))
+	}
+	var keep []string
+	on := false
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "Showing nodes") || strings.HasPrefix(line, "Duration:") {
+			on = true
+		}
+		if on {
+			keep = append(keep, strings.TrimRight(line, "\n"))
+		}
+	}
+	if len(keep) == 0 {
+		return string(out)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// writeReport writes text to path, keeping the History section of the file
+// it replaces (or starting an empty one).
+func writeReport(path, text string) error {
+	history := historyStart + "\n" + historyEnd + "\n"
+	if old, err := os.ReadFile(path); err == nil {
+		s := string(old)
+		if i := strings.Index(s, historyStart); i >= 0 {
+			if j := strings.Index(s[i:], historyEnd); j >= 0 {
+				history = s[i:i+j+len(historyEnd)] + "\n"
+			}
+		}
+	}
+	text += "## History\n\n" + history
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
