@@ -186,4 +186,3 @@ func printf(format string, args []string) string {
 	}
 	return b.String()
 }
-
