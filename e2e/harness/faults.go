@@ -2,7 +2,9 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -297,4 +299,39 @@ Defaults:%[1]s,%[2]s,%[3]s timestamp_timeout=0, !lecture
 // seconds formats d for sleep(1).
 func seconds(d time.Duration) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", d.Seconds()), "0"), ".")
+}
+
+// Written lists the names in folder dir (an absolute path inside h) that h
+// itself created or changed there, as opposed to what it sees of the
+// machine's own files through its overlays: the entries of dir in h's
+// upper layer, without the markers of deleted files. It is how a test tells
+// what a run left behind on a host whose /tmp is shared, read-only, with
+// everything else on the machine. A folder the host never wrote to gives
+// none, and the fleet's own Dir (copied up as the host's set-up mounts
+// over part of it) is left out. (A tmpfs a fault mounts, like
+// DiskFullDir's, is not an overlay: read it through Host.Path.)
+func (f *Fleet) Written(h Host, dir string) ([]string, error) {
+	if h.Distro == "" || !h.runsSSHD() {
+		return nil, fmt.Errorf("harness: written in %s: %s is not a distro host", dir, h.Addr)
+	}
+	rel := strings.TrimPrefix(filepath.Clean(dir), "/")
+	top, rest, _ := strings.Cut(rel, "/")
+	ents, err := os.ReadDir(filepath.Join(f.rootsPath(), h.Addr, top, "upper", rest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("harness: written in %s on %s: %w", dir, h.Addr, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type()&fs.ModeCharDevice != 0 {
+			continue // a whiteout: the host deleted a file of the machine's
+		}
+		if p := filepath.Join("/", rel, e.Name()); p == f.Dir || strings.HasPrefix(f.Dir, p+"/") {
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	return names, nil
 }
