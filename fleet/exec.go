@@ -199,7 +199,7 @@ func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error) {
 	case <-deadline.C:
 	}
 	if pid > 1 {
-		script := "/bin/sh -c " + Quote(killScript(pid))
+		script := "/bin/sh -c " + Quote(killScript("-"+strconv.Itoa(pid)))
 		kctx, cancel := context.WithTimeout(context.Background(), killGrace)
 		_ = c.Exec(kctx, &Command{Line: script, Sudo: cmd.Sudo, SudoPassword: cmd.SudoPassword})
 		cancel()
@@ -213,12 +213,13 @@ func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error) {
 	<-done
 }
 
-// killScript signals a process group: TERM, then KILL if anything is left
-// after two seconds. It is written for dash, whose kill takes neither "--"
-// nor "-s SIG" before a negative PID.
-func killScript(pgid int) string {
-	return fmt.Sprintf("kill -TERM -%[1]d 2>/dev/null; i=0; while kill -0 -%[1]d 2>/dev/null && [ $i -lt 20 ]; do "+
-		"sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; kill -KILL -%[1]d 2>/dev/null; true", pgid)
+// killScript signals target, a process group ("-PGID") or a process
+// ("PID"): TERM, then KILL if it is still there after two seconds. It is
+// written for dash, whose kill takes neither "--" nor "-s SIG" before a
+// negative PID.
+func killScript(target string) string {
+	return fmt.Sprintf("kill -TERM %[1]s 2>/dev/null; i=0; while kill -0 %[1]s 2>/dev/null && [ $i -lt 20 ]; do "+
+		"sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; kill -KILL %[1]s 2>/dev/null; true", target)
 }
 
 func orDiscard(w io.Writer) io.Writer {

@@ -102,11 +102,20 @@ func sendConcurrency(inFlight int) int {
 // folder), is checked for size and SHA-256, and is then renamed over the
 // destination, so a transfer cut half way leaves the old file as it was.
 func (c *Conn) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions) (changed bool, err error) {
+	return putFile(ctx, c, src, dst, o, c.write)
+}
+
+// writeFunc writes new content to dst with the given mode and owner.
+type writeFunc func(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error
+
+// putFile is Put with the remote commands run by ex and new content written by
+// write.
+func putFile(ctx context.Context, ex executor, src *LocalFile, dst string, o PutOptions, write writeFunc) (changed bool, err error) {
 	mode := o.Mode
 	if mode == 0 {
 		mode = src.Mode
 	}
-	cur, err := c.Probe(ctx, dst, o.Sudo, o.SudoPassword)
+	cur, err := probe(ctx, ex, dst, o.Sudo, o.SudoPassword)
 	if err != nil {
 		return false, err
 	}
@@ -124,23 +133,30 @@ func (c *Conn) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions
 			}
 			return false, nil
 		}
-		err = c.fixAttributes(ctx, dst, mode, owner, group, o)
-	} else if o.Sudo {
-		err = c.putSudo(ctx, src, dst, mode, owner, group, o)
+		err = fixAttributes(ctx, ex, dst, mode, owner, group, o)
 	} else {
-		err = c.putDirect(ctx, src, dst, mode, owner, group, o)
+		err = write(ctx, src, dst, mode, owner, group, o)
 	}
 	// A failed write was rolled back: the host is as it was.
 	return err == nil, err
 }
 
+// write sends new content over SFTP, as root through a staging folder when
+// o.Sudo says so.
+func (c *Conn) write(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
+	if o.Sudo {
+		return c.putSudo(ctx, src, dst, mode, owner, group, o)
+	}
+	return c.putDirect(ctx, src, dst, mode, owner, group, o)
+}
+
 // fixAttributes corrects mode and owner of a file whose content is right.
-func (c *Conn) fixAttributes(ctx context.Context, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
+func fixAttributes(ctx context.Context, ex executor, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
 	script := fmt.Sprintf("chmod %04o -- %s", mode, Quote(dst))
 	if owner != "" || group != "" {
 		script += fmt.Sprintf(" && chown %s -- %s", Quote(ownerSpec(owner, group)), Quote(dst))
 	}
-	return c.run(ctx, "set mode and owner of "+dst, script, o)
+	return runScript(ctx, ex, "set mode and owner of "+dst, script, o)
 }
 
 func ownerSpec(owner, group string) string {
@@ -152,8 +168,12 @@ func ownerSpec(owner, group string) string {
 
 // run runs a small remote script, as root when o says so.
 func (c *Conn) run(ctx context.Context, what, script string, o PutOptions) error {
+	return runScript(ctx, c, what, script, o)
+}
+
+func runScript(ctx context.Context, ex executor, what, script string, o PutOptions) error {
 	var errb strings.Builder
-	err := c.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
+	err := ex.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
 		return remoteError(what, err, errb.String())
 	}

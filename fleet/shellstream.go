@@ -1,0 +1,156 @@
+package fleet
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// shellStream is one output stream (stdout or stderr) of a Shell. It hands
+// each command's output to that command's writer and takes out the
+// shell's marker lines: "NONCE ready ...", "NONCE pid PID" (stderr, before
+// the command's output) and "NONCE end ID [STATUS]" (after it).
+//
+// The end marker is printed after a newline of its own, so that it starts
+// a line even when the output did not end with one; that newline is not
+// the command's. So the newline ending each line is held back until the
+// next line shows whether an end marker follows. Whole lines are passed on
+// as they come; a partial line only once it cannot be a marker.
+type shellStream struct {
+	prefix []byte // "NONCE "
+	readyc chan string
+	ends   chan shellEnd
+
+	mu        sync.Mutex
+	ready     bool
+	buf       []byte    // the partial line not passed on yet
+	midLine   bool      // part of the current line was passed on: it is output
+	pendingNL bool      // a newline held back
+	w         io.Writer // the current command's writer
+	id        int       // the current command
+	pid       int       // the current command's process, from its pid marker
+	pidID     int       // the command that pid belongs to
+	early     []string  // the last lines before the ready marker
+}
+
+// shellEnd is an end marker: the command and, on stdout, its exit status.
+type shellEnd struct{ id, status int }
+
+// maxHeld bounds a partial line held back as a possible marker; markers
+// are far shorter.
+const maxHeld = 256
+
+func newShellStream(nonce string) *shellStream {
+	return &shellStream{prefix: []byte(nonce + " "), readyc: make(chan string, 1), ends: make(chan shellEnd, 4), w: io.Discard}
+}
+
+// begin directs the output of command id to w.
+func (s *shellStream) begin(id int, w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.id, s.w = id, w
+}
+
+// pidOf returns the process of command id, 0 when its marker has not come.
+func (s *shellStream) pidOf(id int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pidID != id {
+		return 0
+	}
+	return s.pid
+}
+
+// preamble is what came on the stream before the shell announced itself
+// (sudo's complaints, for one), for error messages.
+func (s *shellStream) preamble() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.early, "; ")
+}
+
+func (s *shellStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			break
+		}
+		s.line(s.buf[:i])
+		s.buf = s.buf[i+1:]
+	}
+	if len(s.buf) > 0 && s.ready && (s.midLine || !s.mayBeMarker(s.buf)) {
+		s.output(s.buf, false)
+	}
+	s.buf = append(s.buf[:0:0], s.buf...)
+	return len(p), nil
+}
+
+// mayBeMarker says whether a partial line could still become a marker.
+func (s *shellStream) mayBeMarker(b []byte) bool {
+	if len(b) > maxHeld {
+		return false
+	}
+	n := min(len(b), len(s.prefix))
+	return bytes.Equal(b[:n], s.prefix[:n])
+}
+
+// line handles one whole line, without its newline.
+func (s *shellStream) line(b []byte) {
+	if s.midLine || !bytes.HasPrefix(b, s.prefix) {
+		if s.ready {
+			s.output(b, true)
+		} else if len(b) > 0 {
+			s.early = append(s.early, string(b))
+			if len(s.early) > 3 {
+				s.early = s.early[1:]
+			}
+		}
+		s.midLine = false
+		return
+	}
+	f := strings.Fields(string(b[len(s.prefix):]))
+	switch {
+	case len(f) == 2 && f[0] == "ready" && !s.ready:
+		s.ready = true
+		s.readyc <- f[1]
+	case len(f) == 2 && f[0] == "pid":
+		if pid, err := strconv.Atoi(f[1]); err == nil {
+			s.pid, s.pidID = pid, s.id
+		}
+	case len(f) >= 2 && f[0] == "end":
+		id, _ := strconv.Atoi(f[1])
+		status := 0
+		if len(f) == 3 {
+			status, _ = strconv.Atoi(f[2])
+		}
+		s.pendingNL = false // the marker's own newline, not the command's
+		select {
+		case s.ends <- shellEnd{id, status}:
+		default: // nobody waits for a stale command's end
+		}
+	default:
+		s.output(b, true)
+	}
+}
+
+// output passes command output on; whole says b ended with a newline,
+// which is held back.
+func (s *shellStream) output(b []byte, whole bool) {
+	if s.pendingNL {
+		_, _ = s.w.Write([]byte{'\n'})
+		s.pendingNL = false
+	}
+	if len(b) > 0 {
+		_, _ = s.w.Write(b)
+	}
+	s.pendingNL = whole
+	s.midLine = !whole
+	if !whole {
+		s.buf = s.buf[:0]
+	}
+}
