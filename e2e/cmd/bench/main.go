@@ -1,7 +1,8 @@
-// Command bench compares fleet with Debian's pssh on real sshd hosts of this
-// very machine, in three parts, and writes the result as a Markdown report
-// (docs/benchmarks.md):
-//   - run: `fleet run` vs parallel-ssh vs a minimal Go SSH client (the floor);
+// Command bench compares fleet with its peers from Debian's packages on real
+// sshd hosts of this very machine, in three parts, and writes the result as
+// a Markdown report (docs/benchmarks.md):
+//   - run: `fleet run` vs parallel-ssh, pdsh, clush and ansible vs a minimal
+//     Go SSH client (the floor), running `true` and 100 KB of output (run.go);
 //   - copy: `fleet copy` vs parallel-scp, a 100 MB file to 20 and 100 hosts (copy.go);
 //   - seed: `fleet provision docker` vs the seed's CentOS 7 sequence typed as
 //     one parallel-ssh or parallel-scp per step, on fresh hosts (seed.go).
@@ -10,13 +11,13 @@
 //
 //	go run ./e2e/cmd/bench -fleet bin/fleet                 (what `make bench` runs: all three)
 //	go run ./e2e/cmd/bench -fleet bin/fleet -quick          (20 hosts, 1 run: a smoke check)
-//	go run ./e2e/cmd/bench -fleet bin/fleet -only copy,seed
+//	go run ./e2e/cmd/bench -fleet bin/fleet -only run -n 50 -peers pdsh,clush
 //
-// The run part starts one harness fleet of max(-n) sshd hosts on 127.0.X.Y and, for
-// every N of -n and every -p of {32, N}, runs the three clients on the first
-// N hosts with the command `true`: one unmeasured warm-up each, then -runs
-// rounds in the order fleet, parallel-ssh, floor, so that drift of the
-// machine touches all three alike. Each client runs as the child of a small
+// The run part starts max(-n) sshd hosts on 127.0.X.Y (one harness fleet per
+// 248 of them, hosts.go) and, for every N of -n, command of -cmd and -p of
+// -par, runs every client on the first N hosts: one unmeasured warm-up
+// each, then -runs rounds in the order fleet, the peers, floor, so that
+// drift of the machine touches all alike. Each client runs as the child of a small
 // spawner process (this binary again) and is measured from its rusage
 // (wall, user+sys CPU, max RSS); the CPU the sshd side spent is read from
 // /proc of the sshd masters, since client and servers share the machine's
@@ -25,7 +26,8 @@
 //
 // The bench is a report, not a test: a missed target is printed as missed,
 // and only a bench that could not run at all exits non-zero. Needs root,
-// like the harness (users, sshd); installs pssh with apt-get when missing.
+// like the harness (users, sshd); installs the peers with apt-get when
+// missing, and goes on without a peer that cannot be installed (peers.go).
 package main
 
 import (
@@ -35,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -51,7 +52,7 @@ import (
 const (
 	runTimeout     = 5 * time.Minute  // one client run
 	startTimeout   = 15 * time.Minute // harness start, which may install openssh-server
-	installTimeout = 10 * time.Minute // apt-get install pssh
+	installTimeout = 10 * time.Minute // apt-get install of the peers
 	defaultPar     = 32               // pssh's and fleet's default -p
 )
 
@@ -62,10 +63,17 @@ var partNames = []string{"run", "copy", "seed"}
 // that it does not clash with putty's pssh).
 const psshPath = "/usr/bin/parallel-ssh"
 
+// maxRunHosts is the most hosts the run part starts: three harness fleets.
+const maxRunHosts = 3 * maxFleetHosts
+
 // options are the command-line flags.
 type options struct {
-	ns     []int  // host counts of the run part
-	runs   int    // measured rounds per (N, -p), per copy N and of the seed part
+	ns       []int      // host counts of the run part
+	cmds     []benchCmd // commands of the run part
+	par      []string   // -p values of the run part: numbers or "N"
+	peers    []string   // peers of the run part
+	runs     int        // measured rounds per run group, per copy N and of the seed part
+	slowRuns int        // ansible's measured runs above 200 hosts (0 = -runs)
 	fleet  string // absolute path of the fleet binary
 	out    string // report path; "" = print only
 	quick  bool
@@ -77,8 +85,7 @@ type options struct {
 	copyRuns  []int // measured runs at each copy N
 	copyMB    int   // size of the copied file
 	copyPar   int   // -p of the copy part; 0 = N (every host at once)
-	seedN     int   // hosts per contestant in the seed part
-	seedStart int   // hosts the seed part starts per round (3 * seedN)
+	seedNs    []int // hosts per contestant in the seed part, one seed run per N
 }
 
 func main() {
@@ -102,11 +109,15 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: go run ./e2e/cmd/bench -fleet PATH [-only run,copy,seed] [-n 50,200] [-runs 3] [-copy-n 20,100] [-seed-n 50] [-out docs/benchmarks.md] [-quick]\n\n")
+		fmt.Fprint(fs.Output(), "usage: go run ./e2e/cmd/bench -fleet PATH [-only run,copy,seed] [-n 50,200,500] [-cmd true,100k] [-par N] [-peers ...] [-runs 3] [-copy-n 20,100] [-seed-n 50,200] [-out docs/benchmarks.md] [-quick]\n\n")
 		fs.PrintDefaults()
 	}
-	ns := fs.String("n", "50,200", "comma-separated host counts N; each is run at -p 32 and -p N")
-	runs := fs.Int("runs", 3, "measured runs per client and (N, -p); the report shows medians")
+	ns := fs.String("n", "50,200,500", fmt.Sprintf("comma-separated host counts N of the run part (at most %d)", maxRunHosts))
+	cmds := fs.String("cmd", strings.Join(commandKeys(), ","), "commands of the run part: true, 100k (100 KB of output per host)")
+	par := fs.String("par", "N", "comma-separated -p values of the run part, every client alike; N = every host at once (e.g. 32,N)")
+	peerList := fs.String("peers", strings.Join(peerNames(), ","), "peers of the run part: "+strings.Join(peerNames(), ", "))
+	runs := fs.Int("runs", 3, "measured runs per client and group; the report shows medians")
+	slowRuns := fs.Int("slow-runs", 1, "measured runs of ansible above 200 hosts, where one run lasts minutes (0 = -runs)")
 	fleetBin := fs.String("fleet", "bin/fleet", "path of the fleet binary to measure")
 	out := fs.String("out", "docs/benchmarks.md", "where to write the Markdown report (also printed); with -quick only when given")
 	quick := fs.Bool("quick", false, "smoke check: N=20 in every part, 1 run")
@@ -115,7 +126,7 @@ func parseFlags(args []string) (*options, error) {
 	copyRuns := fs.String("copy-runs", "", "measured runs at each -copy-n, comma-separated (default: -runs at N <= 20, 1 above)")
 	copyMB := fs.Int("copy-mb", 100, "size in MB of the file the copy part sends")
 	copyPar := fs.Int("copy-p", 0, "-p of the copy part (0 = N: every host at once)")
-	seedN := fs.Int("seed-n", 50, "CentOS 7 hosts per contestant in the seed part (each round starts 3x as many)")
+	seedNs := fs.String("seed-n", "50,200", "comma-separated counts of CentOS 7 hosts per contestant in the seed part")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -123,8 +134,8 @@ func parseFlags(args []string) (*options, error) {
 		fs.Usage()
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{runs: *runs, out: *out, quick: *quick, argv: args, logOut: os.Stderr,
-		copyMB: *copyMB, copyPar: *copyPar, seedN: *seedN, only: map[string]bool{}}
+	o := &options{runs: *runs, slowRuns: *slowRuns, out: *out, quick: *quick, argv: args, logOut: os.Stderr,
+		copyMB: *copyMB, copyPar: *copyPar, only: map[string]bool{}}
 	for p := range strings.SplitSeq(*only, ",") {
 		if p = strings.TrimSpace(p); !slices.Contains(partNames, p) {
 			return nil, fmt.Errorf("-only: %q is not one of %s", p, strings.Join(partNames, ", "))
@@ -134,19 +145,43 @@ func parseFlags(args []string) (*options, error) {
 	outGiven := false
 	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
 	var err error
+	for k := range strings.SplitSeq(*cmds, ",") {
+		i := slices.IndexFunc(runCommands, func(c benchCmd) bool { return c.Key == strings.TrimSpace(k) })
+		if i < 0 {
+			return nil, fmt.Errorf("-cmd: %q is not one of %s", k, strings.Join(commandKeys(), ", "))
+		}
+		o.cmds = append(o.cmds, runCommands[i])
+	}
+	if *peerList != "" {
+		for p := range strings.SplitSeq(*peerList, ",") {
+			if p = strings.TrimSpace(p); !slices.Contains(peerNames(), p) {
+				return nil, fmt.Errorf("-peers: %q is not one of %s", p, strings.Join(peerNames(), ", "))
+			}
+			o.peers = append(o.peers, p)
+		}
+	}
+	if o.par, err = parseParallelisms(*par); err != nil {
+		return nil, err
+	}
 	if o.quick {
 		// A smoke check must not overwrite the report of a full run.
-		o.ns, o.copyNs, o.seedN, o.runs = []int{20}, []int{20}, 20, 1
+		o.ns, o.copyNs, o.seedNs, o.runs = []int{20}, []int{20}, []int{20}, 1
 		if !outGiven {
 			o.out = ""
 		}
 	} else {
-		if o.ns, err = hostCounts("-n", *ns); err != nil {
+		if o.ns, err = hostCounts("-n", *ns, maxRunHosts); err != nil {
 			return nil, err
 		}
-		if o.copyNs, err = hostCounts("-copy-n", *copyNs); err != nil {
+		if o.copyNs, err = hostCounts("-copy-n", *copyNs, maxFleetHosts); err != nil {
 			return nil, err
 		}
+		if o.seedNs, err = hostCounts("-seed-n", *seedNs, maxFleetHosts); err != nil {
+			return nil, err
+		}
+	}
+	if o.slowRuns < 0 {
+		return nil, fmt.Errorf("-slow-runs must be at least 0, got %d", o.slowRuns)
 	}
 	if o.runs < 1 {
 		return nil, fmt.Errorf("-runs must be at least 1, got %d", o.runs)
@@ -161,17 +196,12 @@ func parseFlags(args []string) (*options, error) {
 		o.copyRuns = append(o.copyRuns, r)
 	}
 	if *copyRuns != "" && !o.quick {
-		if o.copyRuns, err = hostCounts("-copy-runs", *copyRuns); err != nil || len(o.copyRuns) != len(o.copyNs) {
+		if o.copyRuns, err = hostCounts("-copy-runs", *copyRuns, 1000); err != nil || len(o.copyRuns) != len(o.copyNs) {
 			return nil, fmt.Errorf("-copy-runs %q: want one run count per -copy-n", *copyRuns)
 		}
 	}
 	if o.copyMB < 1 || o.copyPar < 0 {
 		return nil, fmt.Errorf("-copy-mb must be at least 1 and -copy-p at least 0")
-	}
-	// Each seed round needs three sets of fresh hosts (sequence, fleet,
-	// floor) from one harness fleet, which has at most 248 hosts.
-	if o.seedStart = 3 * o.seedN; o.seedN < 1 || o.seedStart > 248 {
-		return nil, fmt.Errorf("-seed-n must be in 1..82 (each round starts 3x as many hosts), got %d", o.seedN)
 	}
 	abs, err := filepath.Abs(*fleetBin)
 	if err != nil {
@@ -197,20 +227,25 @@ func run(args []string) error {
 	if err := becomeSubreaper(); err != nil {
 		return err
 	}
-	if err := ensurePSSH(ctx, o.logOut); err != nil {
-		return err
-	}
-	m := describeMachine(ctx, o.fleet)
 	work, err := os.MkdirTemp("", "fleet-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
+	var wanted []string
+	if o.only["run"] {
+		wanted = o.peers
+	}
+	st, err := ensurePeers(ctx, wanted, o.only["copy"] || o.only["seed"], work, o.logOut)
+	if err != nil {
+		return err
+	}
+	m := describeMachine(ctx, o.fleet, st)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	rep := report{Machine: m, Opts: o, Load: map[string]string{}}
+	rep := report{Machine: m, Opts: o, Load: map[string]string{}, Peers: st}
 	for _, p := range partNames {
 		if !o.only[p] {
 			continue
@@ -219,7 +254,7 @@ func run(args []string) error {
 		fmt.Fprintf(o.logOut, "bench: part %s (load average %s)\n", p, rep.Load[p])
 		switch p {
 		case "run":
-			rep.Run, err = runPart(ctx, o, work, self)
+			rep.Run, err = runPart(ctx, o, work, self, st)
 		case "copy":
 			rep.Copy, err = copyPart(ctx, o, work)
 		case "seed":
@@ -244,13 +279,13 @@ func run(args []string) error {
 	return nil
 }
 
-// hostCounts parses a comma-separated list of counts in 1..248.
-func hostCounts(flagName, list string) ([]int, error) {
+// hostCounts parses a comma-separated list of counts in 1..most.
+func hostCounts(flagName, list string, most int) ([]int, error) {
 	var out []int
 	for s := range strings.SplitSeq(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 248 {
-			return nil, fmt.Errorf("%s: %q is not a count in 1..248", flagName, s)
+		if err != nil || n < 1 || n > most {
+			return nil, fmt.Errorf("%s: %q is not a count in 1..%d", flagName, s, most)
 		}
 		out = append(out, n)
 	}
@@ -303,38 +338,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// ensurePSSH installs Debian's pssh package when parallel-ssh is missing,
-// saying so, as the harness does for openssh-server. apt-get update is run
-// only if the install fails without it.
-func ensurePSSH(ctx context.Context, log io.Writer) error {
-	if _, err := os.Stat(psshPath); err == nil {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%s is missing and installing pssh needs root", psshPath)
-	}
-	fmt.Fprintln(log, "bench: parallel-ssh is missing; installing pssh with apt-get")
-	ctx, cancel := context.WithTimeout(ctx, installTimeout)
-	defer cancel()
-	apt := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "apt-get", append([]string{"-o", "DPkg::Lock::Timeout=300"}, args...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = log, log
-		return cmd.Run()
-	}
-	if err := apt("install", "-y", "--no-install-recommends", "pssh"); err != nil {
-		fmt.Fprintf(log, "bench: apt-get install failed (%v); running apt-get update and retrying\n", err)
-		if err := apt("update"); err != nil {
-			return fmt.Errorf("apt-get update: %w", err)
-		}
-		if err := apt("install", "-y", "--no-install-recommends", "pssh"); err != nil {
-			return fmt.Errorf("apt-get install pssh: %w", err)
-		}
-	}
-	if _, err := os.Stat(psshPath); err != nil {
-		return fmt.Errorf("%s still missing after apt-get install pssh", psshPath)
-	}
-	return nil
 }

@@ -21,7 +21,10 @@ import (
 type client struct {
 	Name     string
 	Argv     []string
-	StateDir string // when set, the client's FLEET_STATE_DIR
+	StateDir string   // when set, the client's FLEET_STATE_DIR
+	Env      []string // added to the environment (envFor)
+	Dir      string   // working directory; "" = the bench's
+	Runs     int      // measured runs in a group; 0 = -runs
 }
 
 // sample is what one run of a client cost.
@@ -68,20 +71,24 @@ var clockTicks = sync.OnceValue(func() int64 {
 
 // envFor is the environment of every client: ours without an ssh-agent
 // (IdentitiesOnly is set, but an agent would still be contacted) and
-// without PSSH_* and FLEET_* defaults that would change what is measured.
-func envFor(stateDir string) []string {
+// without the clients' own defaults (PSSH_*, FLEET_*, PDSH_*,
+// CLUSTERSHELL_*, ANSIBLE_*) that would change what is measured; then the
+// client's own additions.
+func envFor(c client) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SSH_AUTH_SOCK=") || strings.HasPrefix(kv, "PSSH_") || strings.HasPrefix(kv, "FLEET_") {
+		if strings.HasPrefix(kv, "SSH_AUTH_SOCK=") || slices.ContainsFunc(clientEnvPrefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			continue
 		}
 		env = append(env, kv)
 	}
-	if stateDir != "" {
-		env = append(env, "FLEET_STATE_DIR="+stateDir)
+	if c.StateDir != "" {
+		env = append(env, "FLEET_STATE_DIR="+c.StateDir)
 	}
-	return env
+	return append(env, c.Env...)
 }
+
+var clientEnvPrefixes = []string{"PSSH_", "FLEET_", "PDSH_", "CLUSTERSHELL_", "ANSIBLE_"}
 
 // measure runs c once, through the spawner (see spawnMain). Before and
 // after, it waits for the sshd masters to have reaped every connection
@@ -116,7 +123,8 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 		return sample{Err: err}
 	}
 	cmd := exec.CommandContext(rctx, self, append([]string{spawnFlag}, c.Argv...)...)
-	cmd.Env = envFor(c.StateDir)
+	cmd.Env = envFor(c)
+	cmd.Dir = c.Dir
 	cmd.Stdout, cmd.Stderr = outf, errf
 	// Its own process group, which the client joins: a timeout or Ctrl-C
 	// kills the spawner, the client and parallel-ssh's ssh children at once.
@@ -191,6 +199,16 @@ func spawnMain(argv []string) int {
 		return 2
 	}
 	r.SpawnerHWM = vmHWM()
+	// Every client may open as many files as the hard limit allows, as
+	// someone running hundreds of hosts at once would allow with ulimit -n
+	// (parallel-ssh holds three pipes per host). Go raised this process's
+	// soft limit already but would lower it again for the child unless
+	// the program sets the limit itself.
+	var nofile syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile) == nil {
+		nofile.Cur = nofile.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &nofile)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr
 	start := time.Now()

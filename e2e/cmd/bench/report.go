@@ -14,10 +14,12 @@ import (
 	"time"
 )
 
-// group is one (N, -p) with the results of every client.
+// group is one (N, -p) and, in the run part, command, with the results of
+// every client, fleet's first.
 type group struct {
 	N, P    int
-	Results []*result // fleet, parallel-ssh, floor
+	Cmd     benchCmd
+	Results []*result
 }
 
 // result is one client's runs in a group.
@@ -73,12 +75,13 @@ type machine struct {
 	MemGiB            float64
 	CPUModel, Kernel  string
 	OS                string
-	OpenSSH, PSSH     string
+	OpenSSH           string
 	Python, Fleet, Go string
+	Peers             map[string]string // name -> version
 	LoadBefore        string
 }
 
-func describeMachine(ctx context.Context, fleetBin string) machine {
+func describeMachine(ctx context.Context, fleetBin string, st *peerStatus) machine {
 	m := machine{
 		Date:       time.Now().UTC(),
 		Cores:      runtime.NumCPU(),
@@ -93,10 +96,7 @@ func describeMachine(ctx context.Context, fleetBin string) machine {
 	var kib float64
 	fmt.Sscan(procField("/proc/meminfo", "MemTotal", ":"), &kib)
 	m.MemGiB = kib / (1 << 20)
-	m.PSSH = output(ctx, psshPath, "--version")
-	if v := output(ctx, "dpkg-query", "-W", "-f=${Version}", "pssh"); v != "" {
-		m.PSSH += " (Debian package pssh " + v + ")"
-	}
+	m.Peers = st.Version
 	m.Fleet = output(ctx, fleetBin, "--version")
 	if b, err := os.ReadFile(fleetBin); err == nil {
 		sum := sha256.Sum256(b)
@@ -110,9 +110,10 @@ type report struct {
 	Machine machine
 	Opts    *options
 	Load    map[string]string // load average when each part started
+	Peers   *peerStatus
 	Run     []group
 	Copy    *copyResult
-	Seed    *seedResult
+	Seed    []*seedResult // one per -seed-n
 }
 
 // section is one part of the report with its target count.
@@ -128,28 +129,37 @@ func renderReport(rep report) string {
 	var secs []section
 	notes := methodNotes
 	if len(rep.Run) > 0 {
-		secs = append(secs, renderRun(rep.Run, o))
+		secs = append(secs, renderRun(rep.Run, o, rep.Peers))
+		notes += runNotes(rep.Peers)
 	}
 	if rep.Copy != nil {
 		secs = append(secs, renderCopy(rep.Copy, o))
 		notes += copyNotes
 	}
-	if rep.Seed != nil {
-		secs = append(secs, renderSeed(rep.Seed, o))
+	for _, res := range rep.Seed {
+		secs = append(secs, renderSeed(res, o))
+	}
+	if len(rep.Seed) > 0 {
 		notes += seedNotes
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# fleet benchmarks\n\n")
 	fmt.Fprintf(&b, "Made by `%s` on %s. Generated file: rerun `make bench` rather than editing it.\n\n",
 		commandLine(o.argv), m.Date.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "fleet against Debian's pssh on real sshd hosts of this machine (loopback, 127.0.X.Y), in up to three parts:\n")
-	fmt.Fprintf(&b, "`fleet run` vs `parallel-ssh` and a minimal Go client (the floor); `fleet copy` vs `parallel-scp`; and\n")
-	fmt.Fprintf(&b, "`fleet provision docker` vs the seed's CentOS 7 sequence typed as one `parallel-ssh`/`parallel-scp` per step.\n")
+	fmt.Fprintf(&b, "fleet against its peers from Debian's packages on real sshd hosts of this machine (loopback, 127.0.X.Y), in up\n")
+	fmt.Fprintf(&b, "to three parts: `fleet run` vs `parallel-ssh`, `pdsh`, `clush` and `ansible` and a minimal Go client (the floor);\n")
+	fmt.Fprintf(&b, "`fleet copy` vs `parallel-scp`; and `fleet provision docker` vs the seed's CentOS 7 sequence typed as one\n")
+	fmt.Fprintf(&b, "`parallel-ssh`/`parallel-scp` per step.\n")
 	fmt.Fprintf(&b, "Each part picks with `-only run,copy,seed`; all three run by default.\n\n")
 
 	fmt.Fprintf(&b, "## Machine\n\n")
 	fmt.Fprintf(&b, "- %d cores (%s), %.1f GiB memory; %s, Linux %s\n", m.Cores, m.CPUModel, m.MemGiB, m.OS, m.Kernel)
-	fmt.Fprintf(&b, "- %s (client ssh and sshd); parallel-ssh %s on %s\n", m.OpenSSH, m.PSSH, m.Python)
+	fmt.Fprintf(&b, "- %s (client ssh and sshd); %s\n", m.OpenSSH, m.Python)
+	for _, name := range peerNames() {
+		if v, ok := m.Peers[name]; ok {
+			fmt.Fprintf(&b, "- %s: %s\n", name, v)
+		}
+	}
 	fmt.Fprintf(&b, "- %s; floor built with %s\n", m.Fleet, m.Go)
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) when the bench started: %s", m.LoadBefore)
 	for _, p := range partNames {
@@ -220,8 +230,9 @@ const methodNotes = `
 Common to all parts:
 
 - Hosts are harness fleets (e2e/harness): one ` + "`sshd -D`" + ` master per 127.0.X.Y, users fleet-np (passwordless sudo)
-  etc., client key and known_hosts in the fleet's ssh_config. No ssh-agent (SSH_AUTH_SOCK removed), no PSSH_* or
-  FLEET_* defaults; stdout to /dev/null. A run counts only when it succeeded (exit status 0, and in the copy and
+  etc., client key and known_hosts in the fleet's ssh_config. No ssh-agent (SSH_AUTH_SOCK removed), no PSSH_*,
+  FLEET_*, PDSH_*, CLUSTERSHELL_* or ANSIBLE_* defaults; stdout to /dev/null; the soft limit of open files raised
+  to the hard limit for every client. A run counts only when it succeeded (exit status 0, and in the copy and
   seed parts the hosts checked afterwards); a failed run is listed, not timed. Each run has a 5 minute limit.
 - Every client is the child of a spawner (this binary in a hidden mode, started fresh per run in its own process
   group), which measures wall time around start and wait and takes client CPU (user+sys) and max RSS from the
@@ -250,16 +261,6 @@ Common to all parts:
   the master. The bench is a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so such sshd processes are
   re-parented to it; it reaps them and adds their rusage to the sshd CPU (before this, parallel-scp's 20-host
   copy read 0.66 s of sshd CPU instead of about 10 s, the rest showing as other load).
-
-Part 1, run:
-
-- One harness fleet of max(N) plain sshd hosts (sharing the machine's filesystem); N hosts are the first N
-  lines of its pssh host file. Commands:
-  - ` + "`fleet run -F <ssh_config> -h <hosts> -p P -t 0 true`" + `, run records on, in one FLEET_STATE_DIR for the whole part
-  - ` + "`parallel-ssh -h <hosts> -p P -t 0 -x \"-F <ssh_config>\" true`" + ` (ssh with the harness key and known_hosts)
-  - ` + "`bench -floor -h <hosts> -i <key> -known-hosts <known_hosts> -p P true`" + `: this binary in its floor mode,
-    golang.org/x/crypto/ssh only: dial, check the host key, authenticate, one session running the command, close.
-  One unmeasured warm-up per client, then the runs, interleaved fleet, parallel-ssh, floor.
 `
 
 // commandLine reconstructs the command that made the report: under `go run`

@@ -71,82 +71,110 @@ type seqStep struct {
 	Wall time.Duration
 }
 
-// seedPart runs the rounds. Every run must start from fresh hosts, so each
-// round starts one harness fleet of 3N CentOS 7 hosts (about 10 s for 150)
-// and gives N to the sequence, N to fleet (whose second run follows on the
-// same hosts) and N to the floor, then stops it.
-func seedPart(ctx context.Context, o *options, work, self string) (*seedResult, error) {
-	n := o.seedN
+// seedPart runs the rounds at every -seed-n. Every run must start from
+// fresh hosts. When 3N hosts fit in one harness fleet (N <= 82), each round
+// starts one fleet of 3N CentOS 7 hosts (about 10 s for 150) and gives N to
+// the sequence, N to fleet (whose second run follows on the same hosts) and
+// N to the floor, then stops it; above, each of the three gets a fleet of
+// its own N hosts, started right before its run and stopped after.
+func seedPart(ctx context.Context, o *options, work, self string) ([]*seedResult, error) {
 	daemonJSON := filepath.Join(work, "daemon.json")
 	if err := os.WriteFile(daemonJSON, []byte(seedDaemonJSON), 0o644); err != nil {
 		return nil, err
 	}
-	script := filepath.Join(work, "seed-sequence.sh")
-	stateDir := filepath.Join(work, "seed-state")
-	res := &seedResult{N: n, Rounds: o.runs, steps: newStepTimes()}
-	for _, name := range []string{"sequence", "fleet provision", "fleet provision, 2nd run", "floor"} {
-		res.Results = append(res.Results, &result{Client: client{Name: name}})
-	}
-	for round := range o.runs {
-		f, err := startFleet(ctx, harness.Options{Distros: slices.Repeat([]string{harness.CentOS7}, o.seedStart), Log: o.logOut})
-		if err != nil {
-			return nil, err
+	var out []*seedResult
+	for _, n := range o.seedNs {
+		res := &seedResult{N: n, Rounds: o.runs, steps: newStepTimes()}
+		for _, name := range []string{"sequence", "fleet provision", "fleet provision, 2nd run", "floor"} {
+			res.Results = append(res.Results, &result{Client: client{Name: name}})
 		}
-		err = seedRound(ctx, o, res, f, round, work, script, daemonJSON, stateDir, self)
-		stopFleet(f, o.logOut)
-		if err != nil {
-			return nil, err
+		for round := range o.runs {
+			if err := seedRound(ctx, o, res, round, work, daemonJSON, self); err != nil {
+				return nil, err
+			}
 		}
+		out = append(out, res)
 	}
-	return res, nil
+	return out, nil
 }
 
-func seedRound(ctx context.Context, o *options, res *seedResult, f *harness.Fleet, round int, work, script, daemonJSON, stateDir, self string) error {
+// seedSets are the contestants (indexes into seedResult.Results) that share
+// one set of N fresh hosts: the sequence; fleet's two runs; the floor.
+var seedSets = [][]int{{0}, {1, 2}, {3}}
+
+func seedRound(ctx context.Context, o *options, res *seedResult, round int, work, daemonJSON, self string) error {
 	n := res.N
-	hostsOf := func(i int) ([]harness.Host, string, error) {
-		hs := f.Hosts[i*n : (i+1)*n]
-		var lines strings.Builder
-		for _, h := range hs {
-			fmt.Fprintf(&lines, "%s@%s\n", f.Users.NoPass, h.HostPort())
+	start := func(hosts int) (*harness.Fleet, error) {
+		return startFleet(ctx, harness.Options{Distros: slices.Repeat([]string{harness.CentOS7}, hosts), Log: o.logOut})
+	}
+	var shared *harness.Fleet
+	if 3*n <= maxFleetHosts {
+		f, err := start(3 * n)
+		if err != nil {
+			return err
 		}
-		p := filepath.Join(work, fmt.Sprintf("seed-hosts-%d", i))
-		return hs, p, os.WriteFile(p, []byte(lines.String()), 0o644)
+		defer stopFleet(f, o.logOut)
+		shared = f
 	}
-	seqHosts, seqFile, err := hostsOf(0)
-	if err != nil {
+	for set, contestants := range seedSets {
+		f, hosts := shared, []harness.Host(nil)
+		if shared != nil {
+			hosts = shared.Hosts[set*n : (set+1)*n]
+		} else {
+			var err error
+			if f, err = start(n); err != nil {
+				return err
+			}
+			hosts = f.Hosts
+		}
+		err := seedSet(ctx, o, res, round, contestants, f, hosts, work, daemonJSON, self)
+		if shared == nil {
+			stopFleet(f, o.logOut)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seedSet runs contestants, in turn, on hosts of f.
+func seedSet(ctx context.Context, o *options, res *seedResult, round int, contestants []int, f *harness.Fleet, hosts []harness.Host, work, daemonJSON, self string) error {
+	var lines strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&lines, "%s@%s\n", f.Users.NoPass, h.HostPort())
+	}
+	hostsFile := filepath.Join(work, fmt.Sprintf("seed-hosts-%d", contestants[0]))
+	if err := os.WriteFile(hostsFile, []byte(lines.String()), 0o644); err != nil {
 		return err
 	}
-	fleetHosts, fleetFile, err := hostsOf(1)
-	if err != nil {
-		return err
-	}
-	floorHosts, floorFile, err := hostsOf(2)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(script, []byte(sequenceScript(seqFile, f.SSHConfig, daemonJSON)), 0o755); err != nil {
-		return err
-	}
+	script := filepath.Join(work, "seed-sequence.sh")
+	stateDir := filepath.Join(work, "seed-state")
 	stepsFile := filepath.Join(work, "seed-steps")
-	floorArgv := []string{self, floorFlag, "-seq", "-h", floorFile, "-i", f.Key, "-known-hosts", f.KnownHosts, "-p", strconv.Itoa(defaultPar)}
-	fleetArgv := []string{o.fleet, "provision", "-F", f.SSHConfig, "-h", fleetFile, "docker"}
+	fleetArgv := []string{o.fleet, "provision", "-F", f.SSHConfig, "-h", hostsFile, "docker"}
 	runs := []struct {
 		argv  []string
-		hosts []harness.Host
 		check func() error
 	}{
-		{[]string{"/bin/bash", script, stepsFile}, seqHosts, func() error {
+		{[]string{"/bin/bash", script, stepsFile}, func() error {
 			steps, err := readSeqSteps(stepsFile)
 			res.SeqSteps = append(res.SeqSteps, steps)
 			return err
 		}},
-		{fleetArgv, fleetHosts, func() error { return res.steps.addRun(stateDir) }},
-		{fleetArgv, fleetHosts, func() error { return checkNothingChanged(stateDir) }},
-		{append(floorArgv, floorCommands()...), floorHosts, nil},
+		{fleetArgv, func() error { return res.steps.addRun(stateDir) }},
+		{fleetArgv, func() error { return checkNothingChanged(stateDir) }},
+		{append([]string{self, floorFlag, "-seq", "-h", hostsFile, "-i", f.Key, "-known-hosts", f.KnownHosts,
+			"-p", strconv.Itoa(defaultPar)}, floorCommands()...), nil},
 	}
-	for i, r := range runs {
+	if contestants[0] == 0 {
+		if err := os.WriteFile(script, []byte(sequenceScript(hostsFile, f.SSHConfig, daemonJSON)), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, i := range contestants {
+		r := runs[i]
 		c := client{Name: res.Results[i].Client.Name, Argv: r.argv, StateDir: stateDir}
-		s := measure(ctx, c, pids(r.hosts), false)
+		s := measure(ctx, c, pids(hosts), false)
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 		}
@@ -154,10 +182,10 @@ func seedRound(ctx context.Context, o *options, res *seedResult, f *harness.Flee
 			s.Err = r.check()
 		}
 		if s.Err == nil {
-			s.Err = checkDocker(r.hosts)
+			s.Err = checkDocker(hosts)
 		}
 		res.Results[i].Runs = append(res.Results[i].Runs, s)
-		fmt.Fprintf(o.logOut, "bench: seed N=%d %-24s round %d/%d %s\n", n, c.Name, round+1, res.Rounds, s)
+		fmt.Fprintf(o.logOut, "bench: seed N=%d %-24s round %d/%d %s\n", res.N, c.Name, round+1, res.Rounds, s)
 	}
 	return nil
 }
@@ -205,13 +233,17 @@ func floorCommands() []string {
 // renderSeed is the seed part of the report.
 func renderSeed(res *seedResult, o *options) section {
 	var b bytes.Buffer
-	sec := section{title: "3. The seed's workflow: fleet provision docker vs the typed sequence"}
+	sec := section{title: fmt.Sprintf("3. The seed's workflow on %d hosts: fleet provision docker vs the typed sequence", res.N)}
 	fmt.Fprintf(&b, "The seed's CentOS 7 Docker install (container_runtimes.rst, the pssh lines near its end) typed as the seed\n")
 	fmt.Fprintf(&b, "types it, one `parallel-ssh -ih` or `parallel-scp` invocation per step with sudo and -y, timed as one script;\n")
 	fmt.Fprintf(&b, "`fleet provision -F <ssh_config> -h <hosts> docker`; and the floor, this binary's Go client running the same\n")
 	fmt.Fprintf(&b, "steps as 11 commands over one connection per host. Each on %d fresh CentOS 7 test hosts (user fleet-np),\n", res.N)
 	fmt.Fprintf(&b, "default -p 32 everywhere; fleet's second run, with nothing left to change, on fleet's hosts right after its\n")
 	fmt.Fprintf(&b, "first. %d round(s), medians; each round starts %d fresh hosts and stops them after it (see below).\n\n", res.Rounds, 3*res.N)
+	if 3*res.N > maxFleetHosts {
+		fmt.Fprintf(&b, "(%d hosts are more than one harness fleet holds: each contestant got a fleet of its own %d hosts, started\n", 3*res.N, res.N)
+		fmt.Fprintf(&b, "right before its run and stopped after.)\n\n")
+	}
 	fmt.Fprintf(&b, "| contestant | wall (min–max) | client CPU | max RSS | sshd CPU | other load | sequence/this wall |\n|:--|--:|--:|--:|--:|--:|--:|\n")
 	seq := res.Results[0].stats()
 	var failures []string
