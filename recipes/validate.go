@@ -222,6 +222,11 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 		}
 	}
 	for _, f := range []struct{ key, text string }{{"run", s.Run}, {"unless", s.Unless}, {"creates", s.Creates}, {"put", s.Put}, {"owner", s.Owner}} {
+		// YAML's "\0" escape can put a NUL in a string; no command line or
+		// path carries one (sshd drops the connection, execve cuts there).
+		if strings.IndexByte(f.text, 0) >= 0 {
+			v.failAt(at(p, f.key), "%s: %s holds a NUL byte, which no command or path can carry", label, f.key)
+		}
 		if pr := checkTemplate(f.text, r.Vars); pr != nil {
 			line := lineOf(v.root, at(p, f.key)...)
 			if n := nodeAt(v.root, at(p, f.key)...); n != nil && n.Style&yaml.LiteralStyle != 0 {
