@@ -22,7 +22,10 @@ type Target interface {
 	Probe(ctx context.Context, path string, sudo bool, sudoPassword []byte) (*fleet.RemoteFile, error)
 }
 
-var _ Target = (*fleet.Conn)(nil)
+var (
+	_ Target = (*fleet.Conn)(nil)
+	_ Target = (*fleet.Shells)(nil)
+)
 
 // Options controls Apply.
 type Options struct {

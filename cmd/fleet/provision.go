@@ -166,7 +166,11 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 		if l := j.logs[r.Index]; l != nil {
 			opts.Log = stepLog{l}
 		}
-		report, err := recipes.Apply(ctx, c, o.recipe, facts, opts)
+		// The steps, their guards and probes run in long-lived shells of
+		// this connection: a session and a sudo per host, not per step.
+		shells := c.Shells()
+		defer shells.Close()
+		report, err := recipes.Apply(ctx, shells, o.recipe, facts, opts)
 		if report != nil {
 			var unsupported *recipes.UnsupportedError
 			if !errors.As(err, &unsupported) { // its error says it all

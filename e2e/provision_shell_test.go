@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The steps of a recipe run in long-lived shells (fleet.Shells): one root
+// shell per host that sudo started once. These tests check, on real sshd
+// hosts, what that must not change: a step's timeout kills all it started
+// and the next run goes on; Ctrl-C kills the running step on every host and
+// leaves no process behind; and a host costs one session per shell, not
+// one per step.
+
+// shellRecipe writes a recipe whose second step runs body with a timeout.
+func shellRecipe(t *testing.T, body, timeout string) string {
+	t.Helper()
+	recipe := fmt.Sprintf(`name: shelltest
+description: timeouts and interrupts of steps run in the hosts' long-lived shells
+steps:
+  - name: first
+    run: echo first-step-output; id -u
+  - name: slow
+    run: %s
+%s`, body, timeout)
+	return writeFile(t, filepath.Join(t.TempDir(), "shelltest.yaml"), recipe, 0o644)
+}
+
+func TestProvisionStepTimeoutKillsTheStep(t *testing.T) {
+	u := setup(t)
+	child, fore := uniqueSleep(331), uniqueSleep(332)
+	// A child in the background and one in the foreground: the timeout
+	// must kill the step's whole process group, not only its shell.
+	recipe := shellRecipe(t, "'"+child+" & "+fore+"'", "    timeout: 1s\n")
+	r := u.startSub("provision", "", "-h", testFleet.HostsFile, "--recipe", recipe).wait(60 * time.Second)
+	if r.status != 3 {
+		t.Errorf("want exit status 3 (timeout)\n%s", r)
+	}
+	for label, st := range statuses(t, r.stdout) {
+		if st.ok || !strings.Contains(st.reason, "timeout") || !strings.Contains(st.reason, `"slow"`) {
+			t.Errorf("%s: ok=%v %q, want a timeout of step \"slow\"", label, st.ok, st.reason)
+		}
+	}
+	var left []proc
+	if !eventually(killWindow, func() bool {
+		left = append(procsMatching(child), procsMatching(fore)...)
+		return len(left) == 0
+	}) {
+		t.Errorf("%v after fleet exited, the timed-out steps' sleeps still run: %v", killWindow, left)
+	}
+	// Each host's log has the first step's output, from the root shell.
+	files, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !strings.Contains(string(b), "out | first-step-output\n") || !strings.Contains(string(b), "out | 0\n") {
+			t.Errorf("%s: want the first step's output (run as root: id -u = 0):\n%s", f, b)
+		}
+	}
+	if len(files) != numHosts {
+		t.Errorf("found %d host logs, want %d", len(files), numHosts)
+	}
+}
+
+func TestProvisionInterruptKillsTheStep(t *testing.T) {
+	u := setup(t)
+	sleep := uniqueSleep(333)
+	recipe := shellRecipe(t, sleep, "")
+	run := u.startSub("provision", "", "-h", testFleet.HostsFile, "--recipe", recipe)
+	var sleeping []proc
+	if !eventually(15*time.Second, func() bool {
+		sleeping = procsMatching(sleep)
+		n := 0
+		for _, p := range sleeping {
+			if p.cmdline == sleep {
+				n++
+			}
+		}
+		return n == numHosts || run.finished()
+	}) || run.finished() {
+		t.Fatalf("want %d %q running before the interrupt, got %v\n%s", numHosts, sleep, sleeping, run.result())
+	}
+	for _, p := range sleeping {
+		if p.cmdline == sleep && p.uid != 0 {
+			t.Errorf("the step runs as uid %d, want root", p.uid)
+		}
+	}
+	start := time.Now()
+	if err := run.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r := run.wait(10 * time.Second)
+	if r.status != 130 {
+		t.Errorf("want exit status 130\n%s", r)
+	}
+	t.Logf("fleet exited %s after Ctrl-C", time.Since(start).Round(time.Millisecond))
+	var left []proc
+	if !eventually(killWindow, func() bool {
+		left = procsMatching(sleep)
+		return len(left) == 0
+	}) {
+		t.Errorf("%v after fleet exited, still running: %v\n%s", killWindow, left, r)
+	}
+	rec := u.latestRun()
+	if rec.Status == nil || *rec.Status != 130 || len(rec.Hosts) != numHosts {
+		t.Errorf("run.json: status %v with %d hosts, want 130 with %d", rec.Status, len(rec.Hosts), numHosts)
+	}
+	for _, h := range rec.Hosts {
+		if h.Outcome != "cancelled" {
+			t.Errorf("run.json: %s outcome %q (%s), want \"cancelled\"", h.Label, h.Outcome, strings.TrimSpace(h.Error))
+		}
+	}
+}
