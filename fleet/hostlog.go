@@ -157,6 +157,61 @@ func (w *lineBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom copies a command's output stream into the log; see copySmall.
+func (w *lineBuffer) ReadFrom(r io.Reader) (int64, error) { return copySmall(w, r) }
+
+// copyBufSize is the buffer copySmall reads with once output flows.
+const copyBufSize = 4 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// copySmall copies r to w until EOF, as io.Copy does, but lightly. The SSH
+// library copies each output stream of a session with io.Copy, which
+// allocates 32 KiB per stream and holds it as long as the command runs, in
+// a goroutine blocked in Read: at -p 1000 those buffers were most of
+// fleet's memory, for commands that mostly print nothing. copySmall waits
+// for the first byte with a one-byte buffer and takes a 4 KiB pooled one
+// only once output arrives; a writer gets it by having a ReadFrom method
+// that calls copySmall, which io.Copy then uses.
+func copySmall(w io.Writer, r io.Reader) (int64, error) {
+	var first [1]byte
+	var n int64
+	for {
+		k, err := r.Read(first[:])
+		if k > 0 {
+			break
+		}
+		if err == io.EOF {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if _, err := w.Write(first[:]); err != nil {
+		return 0, err
+	}
+	n++
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	for {
+		k, err := r.Read(*bp)
+		if k > 0 {
+			m, werr := w.Write((*bp)[:k])
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 func (w *lineBuffer) flushLocked() {
 	if len(w.partial) > 0 {
 		w.log.writeLine(w.tag, w.partial, true)
