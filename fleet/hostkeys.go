@@ -16,7 +16,6 @@ import (
 	"sync"
 	"syscall"
 
-	skh "github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
 	xkh "golang.org/x/crypto/ssh/knownhosts"
 )
@@ -29,19 +28,19 @@ type hostKeys struct {
 	warn func(string)
 
 	mu       sync.Mutex
-	dbs      map[string]*skh.HostKeyDB // by the joined file list
-	accepted map[string]ssh.PublicKey  // host:port -> key accepted this run
+	dbs      map[string]*keyDB        // by the joined file list
+	accepted map[string]ssh.PublicKey // host:port -> key accepted this run
 	warned   bool
 }
 
 func newHostKeys(warn func(string)) *hostKeys {
-	return &hostKeys{warn: warn, dbs: map[string]*skh.HostKeyDB{}, accepted: map[string]ssh.PublicKey{}}
+	return &hostKeys{warn: warn, dbs: map[string]*keyDB{}, accepted: map[string]ssh.PublicKey{}}
 }
 
 // db returns the database for e's files, loading it on first use. Files that
 // do not exist are skipped; a file that exists but cannot be parsed is an
 // error, never silently ignored.
-func (h *hostKeys) db(e *endpoint) (*skh.HostKeyDB, error) {
+func (h *hostKeys) db(e *endpoint) (*keyDB, error) {
 	files := append(append([]string{}, e.knownHosts...), e.globalKnown...)
 	key := strings.Join(files, "\x00")
 	h.mu.Lock()
@@ -59,7 +58,7 @@ func (h *hostKeys) db(e *endpoint) (*skh.HostKeyDB, error) {
 		h.dbs[key] = nil
 		return nil, nil
 	}
-	db, err := skh.NewDB(existing...)
+	db, err := loadKeyDB(existing)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts: %w", err)
 	}
@@ -78,7 +77,7 @@ func (h *hostKeys) algorithms(e *endpoint) []string {
 	h.mu.Unlock()
 	var algos []string
 	if err == nil && db != nil {
-		algos = db.HostKeyAlgorithms(name)
+		algos = db.algorithms(name)
 	}
 	if acc != nil && len(algos) == 0 {
 		algos = algorithmsFor(acc.Type())
@@ -116,7 +115,7 @@ func (h *hostKeys) callback(e *endpoint) ssh.HostKeyCallback {
 			return &Error{Kind: ErrHostKey, Reason: err.Error(), Err: err}
 		}
 		if db != nil {
-			err = db.HostKeyCallback()(name, remote, key)
+			err = db.check(name, remote, key)
 			if err == nil {
 				return nil
 			}
