@@ -101,21 +101,27 @@ func servePprof(addr string) error {
 // stats is a cheap snapshot of the process: reading it stops nothing.
 type stats struct {
 	Goroutines int    `json:"goroutines"`
-	HeapBytes  uint64 `json:"heap_bytes"` // live and not yet swept heap objects
+	HeapBytes  uint64 `json:"heap_bytes"`  // live and not yet swept heap objects
+	StackBytes uint64 `json:"stack_bytes"` // goroutine stacks
+	GoBytes    uint64 `json:"go_bytes"`    // all memory the Go runtime has mapped
 	OpenFiles  int    `json:"open_files"`
 }
 
 func processStats() stats {
-	samples := []metrics.Sample{{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	names := []string{"/sched/goroutines:goroutines", "/memory/classes/heap/objects:bytes",
+		"/memory/classes/heap/stacks:bytes", "/memory/classes/total:bytes"}
+	samples := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		samples[i].Name = n
+	}
 	metrics.Read(samples)
-	s := stats{OpenFiles: openFiles()}
-	if samples[0].Value.Kind() == metrics.KindUint64 {
-		s.Goroutines = int(samples[0].Value.Uint64())
+	v := make([]uint64, len(samples))
+	for i, s := range samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			v[i] = s.Value.Uint64()
+		}
 	}
-	if samples[1].Value.Kind() == metrics.KindUint64 {
-		s.HeapBytes = samples[1].Value.Uint64()
-	}
-	return s
+	return stats{Goroutines: int(v[0]), HeapBytes: v[1], StackBytes: v[2], GoBytes: v[3], OpenFiles: openFiles()}
 }
 
 // openFiles counts this process's file descriptors (-1 when /proc is not
