@@ -198,6 +198,7 @@ func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
 			res.cpuTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "cpu.pprof"), "")
 			res.heapTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "heap-peak.pprof"), "-sample_index=inuse_space")
 			res.allocTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "heap.pprof"), "-sample_index=alloc_space")
+			res.goroutineTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "goroutines-peak.pprof"), "")
 		}
 		rep.results = append(rep.results, res)
 		if ctx.Err() != nil {

@@ -36,6 +36,8 @@ type measurement struct {
 	PeakThreads   int
 	PeakGoroutine int
 	PeakHeap      uint64 // bytes of live heap objects, sampled
+	PeakStacks    uint64 // bytes of goroutine stacks, sampled
+	PeakGo        uint64 // bytes the Go runtime had mapped, sampled
 	PeakConns     int64  // connections open at once, as the server saw them
 	ServerCPU     time.Duration
 	Sessions      int64
@@ -58,6 +60,8 @@ type exitReport struct {
 type procStats struct {
 	Goroutines int    `json:"goroutines"`
 	HeapBytes  uint64 `json:"heap_bytes"`
+	StackBytes uint64 `json:"stack_bytes"`
+	GoBytes    uint64 `json:"go_bytes"`
 	OpenFiles  int    `json:"open_files"`
 }
 
@@ -216,8 +220,11 @@ func sample(pid int, base, profileDir string, m *measurement, stop <-chan struct
 			if getJSON(client, base+"/debug/fleet/stats", &st) == nil {
 				m.PeakGoroutine = max(m.PeakGoroutine, st.Goroutines)
 				m.PeakHeap = max(m.PeakHeap, st.HeapBytes)
+				m.PeakStacks = max(m.PeakStacks, st.StackBytes)
+				m.PeakGo = max(m.PeakGo, st.GoBytes)
 				if profileDir != "" && st.Goroutines > heapAt*11/10 && time.Since(lastHeap) > time.Second {
-					if fetch(client, base+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof")) == nil {
+					if fetch(client, base+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof")) == nil &&
+						fetch(client, base+"/debug/pprof/goroutine", filepath.Join(profileDir, "goroutines-peak.pprof")) == nil {
 						heapAt, lastHeap = st.Goroutines, time.Now()
 					}
 				}

@@ -30,6 +30,7 @@ type scenarioResult struct {
 	runs                      []measurement
 	profiled                  *measurement
 	cpuTop, heapTop, allocTop string
+	goroutineTop              string
 }
 
 // History markers: the text between them in an existing report is kept
@@ -86,18 +87,22 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- fleet binary sha256 %s\n\n", r.fleetSum)
 
 	b.WriteString("## Results\n\n")
-	b.WriteString("| scenario | hosts ok | -p | wall | client CPU | CPU per host | peak RSS | per host in flight | conns open (peak) | goroutines (peak) | threads (peak) | fds (peak) | sessions | endpoints' CPU |\n")
-	b.WriteString("|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| scenario | hosts ok | -p | wall | client CPU | CPU per host | peak RSS | per host in flight | live heap · stacks (peak) | conns open (peak) | goroutines (peak) | threads (peak) | fds (peak) | sessions | endpoints' CPU |\n")
+	b.WriteString("|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, res := range r.results {
 		m := res.medianRun()
-		fmt.Fprintf(&b, "| %s | %d/%d | %d | %.1f s | %.2f s | %.2f ms | %.1f MiB | %.1f KiB | %d | %d | %d | %d | %d | %.1f s |\n",
+		fmt.Fprintf(&b, "| %s | %d/%d | %d | %.1f s | %.2f s | %.2f ms | %.1f MiB | %.1f KiB | %.1f · %.1f MiB | %d | %d | %d | %d | %d | %.1f s |\n",
 			res.label(), m.OK, m.Hosts, res.Par, m.Wall.Seconds(), m.CPU.Seconds(),
 			float64(m.CPU.Microseconds())/1000/float64(m.Hosts), mib(m.PeakRSS), m.perHost(res.Par),
+			float64(m.PeakHeap)/(1<<20), float64(m.PeakStacks)/(1<<20),
 			m.PeakConns, m.PeakGoroutine, m.PeakThreads, m.PeakFDs, m.Sessions, m.ServerCPU.Seconds())
 	}
-	b.WriteString("\n\"Per host in flight\" is peak RSS / min(N, -p). \"Conns open\" is the most connections the endpoints\n" +
-		"had open at once: fleet lets at most 128 handshakes run together, and `true` ends fast, so fewer than -p hosts\n" +
-		"hold a connection at any moment; the others of the window wait for a handshake slot (a goroutine each).\n\n")
+	b.WriteString("\n\"Per host in flight\" is peak RSS / min(N, -p). Peak RSS includes the binary's pages (about 10 MiB\n" +
+		"for `fleet --version`). \"Live heap · stacks\" are the Go runtime's own counts (sampled every 100 ms): the rest\n" +
+		"of RSS is garbage not yet collected, the binary and the runtime. \"Conns open\" is the most connections the\n" +
+		"endpoints had open at once: fleet lets at most 128 handshakes run together, and `true` ends fast, so fewer\n" +
+		"than -p hosts hold a connection at any moment; the others of the window wait for a handshake slot.\n" +
+		"Goroutine counts include the runtime's own.\n\n")
 
 	b.WriteString("## Targets\n\n")
 	for _, res := range r.results {
@@ -135,7 +140,8 @@ func (r *report) markdown() string {
 			continue
 		}
 		for _, p := range []struct{ title, text string }{
-			{"CPU", res.cpuTop}, {"heap in use near the peak", res.heapTop}, {"allocated over the run", res.allocTop}} {
+			{"CPU", res.cpuTop}, {"heap in use near the peak", res.heapTop}, {"allocated over the run", res.allocTop},
+			{"goroutines near the peak", res.goroutineTop}} {
 			fmt.Fprintf(&b, "### %s: %s\n\n```\n%s\n```\n\n", res.label(), p.title, strings.TrimSpace(p.text))
 		}
 	}
