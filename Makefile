@@ -2,7 +2,8 @@
 GO       ?= go
 BIN      := bin/fleet
 DEMO_DIR ?= /tmp/fleet-demo
-FUZZTIME ?= 20s
+FUZZTIME ?= 30s
+FUZZKEEP ?= 200
 
 .PHONY: all build test tools unit e2e lint fuzz demo demo-down bench clean
 
@@ -39,12 +40,17 @@ e2e:
 	@echo "== e2e tests against real OpenSSH hosts"
 	$(GO) test -race -count=1 -timeout 15m ./e2e/...
 
-# fuzz: each target for FUZZTIME; what the fuzzer finds is kept in testdata/.
+# fuzz: each target for FUZZTIME; what the fuzzer found is then copied from
+# Go's cache into testdata/fuzz, where plain `go test` replays it (at most
+# FUZZKEEP inputs per target, the smallest: see scripts/fuzzkeep.sh).
 fuzz:
 	@echo "== fuzzing the host-list parser, the range expander and the recipe parser ($(FUZZTIME) each)"
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	@GO=$(GO) ./scripts/fuzzkeep.sh inventory FuzzParse $(FUZZKEEP)
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME)
+	@GO=$(GO) ./scripts/fuzzkeep.sh inventory FuzzExpand $(FUZZKEEP)
 	$(GO) test ./recipes -run '^$$' -fuzz '^FuzzParseRecipe$$' -fuzztime $(FUZZTIME)
+	@GO=$(GO) ./scripts/fuzzkeep.sh recipes FuzzParseRecipe $(FUZZKEEP)
 
 # demo: a local fleet of real sshd hosts, one of them unreachable, and fleet
 # run against it. Leaves the hosts up for you to try; make demo-down stops them.
