@@ -74,18 +74,19 @@ type options struct {
 	peers    []string   // peers of the run part
 	runs     int        // measured rounds per run group, per copy N and of the seed part
 	slowRuns int        // ansible's measured runs above 200 hosts (0 = -runs)
-	fleet  string // absolute path of the fleet binary
-	out    string // report path; "" = print only
-	quick  bool
-	only   map[string]bool // parts to run
-	argv   []string        // as given, for the report
-	logOut io.Writer
+	fleet    string     // absolute path of the fleet binary
+	out      string     // report path; "" = print only
+	quick    bool
+	only     map[string]bool // parts to run
+	argv     []string        // as given, for the report
+	logOut   io.Writer
 
-	copyNs    []int // host counts of the copy part
-	copyRuns  []int // measured runs at each copy N
-	copyMB    int   // size of the copied file
-	copyPar   int   // -p of the copy part; 0 = N (every host at once)
-	seedNs    []int // hosts per contestant in the seed part, one seed run per N
+	copyNs   []int // host counts of the copy part
+	copyRuns []int // measured runs at each copy N
+	copyMB   int   // size of the copied file
+	copyPar  int   // -p of the copy part; 0 = N (every host at once)
+	seedNs   []int // hosts per contestant in the seed part, one seed run per N
+	seedRuns []int // rounds at each seed N
 }
 
 func main() {
@@ -127,6 +128,7 @@ func parseFlags(args []string) (*options, error) {
 	copyMB := fs.Int("copy-mb", 100, "size in MB of the file the copy part sends")
 	copyPar := fs.Int("copy-p", 0, "-p of the copy part (0 = N: every host at once)")
 	seedNs := fs.String("seed-n", "50,200", "comma-separated counts of CentOS 7 hosts per contestant in the seed part")
+	seedRuns := fs.String("seed-runs", "", "rounds at each -seed-n, comma-separated (default: -runs at N <= 50, 1 above)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -198,6 +200,19 @@ func parseFlags(args []string) (*options, error) {
 	if *copyRuns != "" && !o.quick {
 		if o.copyRuns, err = hostCounts("-copy-runs", *copyRuns, 1000); err != nil || len(o.copyRuns) != len(o.copyNs) {
 			return nil, fmt.Errorf("-copy-runs %q: want one run count per -copy-n", *copyRuns)
+		}
+	}
+	// A seed round on 200 hosts lasts about 6 minutes (the typed sequence
+	// alone about 3): one round above 50 hosts keeps the bench short.
+	for _, n := range o.seedNs {
+		o.seedRuns = append(o.seedRuns, o.runs)
+		if n > 50 {
+			o.seedRuns[len(o.seedRuns)-1] = 1
+		}
+	}
+	if *seedRuns != "" && !o.quick {
+		if o.seedRuns, err = hostCounts("-seed-runs", *seedRuns, 1000); err != nil || len(o.seedRuns) != len(o.seedNs) {
+			return nil, fmt.Errorf("-seed-runs %q: want one round count per -seed-n", *seedRuns)
 		}
 	}
 	if o.copyMB < 1 || o.copyPar < 0 {

@@ -335,18 +335,20 @@ func statFields(pid int) []string {
 	return strings.Fields(s[i+1:])
 }
 
-// sampleTree returns the peak, over samples every 20 ms until stop, of the
-// summed resident memory of the descendants of pid (the spawner). It exists because
-// rusage's ru_maxrss of a forking client is the largest single process, not
-// what all of parallel-ssh's concurrent ssh processes hold together.
+// sampleTree returns the peak, over samples until stop, of the summed
+// resident memory of the descendants of pid (the spawner). It exists
+// because rusage's ru_maxrss of a forking client is the largest single
+// process, not what all of parallel-ssh's concurrent ssh processes hold
+// together. Samples are 20 ms apart, or 0.5 ms per process of the last
+// sample (at most 250 ms) for a big tree, whose walk through /proc costs
+// the machine CPU the clients compete for.
 func sampleTree(pid int, stop <-chan struct{}) int64 {
 	page := int64(os.Getpagesize()) / 1024
 	var peak int64
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
 	for {
 		var sum int64
-		for _, p := range descendants(pid)[1:] { // not the spawner itself
+		procs := descendants(pid)[1:] // not the spawner itself
+		for _, p := range procs {
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p)); err == nil {
 				if f := strings.Fields(string(b)); len(f) > 1 {
 					v, _ := strconv.ParseInt(f[1], 10, 64)
@@ -355,10 +357,11 @@ func sampleTree(pid int, stop <-chan struct{}) int64 {
 			}
 		}
 		peak = max(peak, sum)
+		wait := min(max(20*time.Millisecond, time.Duration(len(procs))*time.Millisecond/2), 250*time.Millisecond)
 		select {
 		case <-stop:
 			return peak
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }

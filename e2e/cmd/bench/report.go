@@ -25,7 +25,7 @@ type group struct {
 // result is one client's runs in a group.
 type result struct {
 	Client client
-	Warmup sample
+	Warmup *sample // nil: no warm-up
 	Runs   []sample
 }
 
@@ -37,6 +37,14 @@ type stats struct {
 	WallMin, WallMax time.Duration
 	RSS              int64
 	FirstErr         error
+}
+
+// treeRSS is the tree RSS sampled in run 1, 0 if not sampled or failed.
+func (r *result) treeRSS() int64 {
+	if len(r.Runs) == 0 || r.Runs[0].Err != nil {
+		return 0
+	}
+	return r.Runs[0].TreeRSS
 }
 
 func (r *result) stats() stats {
@@ -244,9 +252,9 @@ Common to all parts:
   client would show the bench's own peak. From the small spawner, max RSS reads at least the spawner's peak.
 - Max RSS, however, is the largest single process of the tree, not a sum: for parallel-ssh it is one ssh or the
   Python process, while up to P ssh run at once. "tree RSS" is therefore the peak of the summed RSS of the
-  client's process tree, sampled every 20 ms during one run per client (the warm-up where there is one: the
-  timed runs are not sampled, since sampling costs CPU); shared library pages count once per process, so for
-  parallel-ssh it is an upper bound.
+  client's process tree, sampled during run 1 of each client and group by the bench (every 20 ms, or 0.5 ms per
+  process of the tree up to 250 ms, so that walking /proc costs little); shared library pages count once per
+  process, so for a forking client it is an upper bound.
 - other load: the machine's busy time from /proc/stat over the same window, minus client and sshd CPU, divided
   by the window: how many of the cores other processes (the machine may be shared) and kernel work charged to
   no process took meanwhile, median over the runs. Near 0 the numbers are clean; near the core count the clients

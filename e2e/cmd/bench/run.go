@@ -34,6 +34,7 @@ func runPart(ctx context.Context, o *options, work, self string, st *peerStatus)
 	masters := pids(hs.Hosts)
 
 	var groups []group
+	warm := map[string]bool{} // client and command warmed up
 	for _, n := range o.ns {
 		hf, err := hs.writeHostFiles(work, n)
 		if err != nil {
@@ -46,7 +47,7 @@ func runPart(ctx context.Context, o *options, work, self string, st *peerStatus)
 					c.Runs = o.runsFor(c.Name, n)
 					g.Results = append(g.Results, &result{Client: c})
 				}
-				if err := measureGroup(ctx, &g, masters[:n], o.logOut); err != nil {
+				if err := measureGroup(ctx, &g, masters[:n], warm, o.logOut); err != nil {
 					return nil, err
 				}
 				groups = append(groups, g)
@@ -82,28 +83,34 @@ func (o *options) runsFor(name string, n int) int {
 	return o.runs
 }
 
-// measureGroup warms each client up once, then measures rounds, each
-// client in turn, so that drift of the machine touches all alike, printing
-// each run as it ends so a long bench shows progress.
-func measureGroup(ctx context.Context, g *group, masters []int, log io.Writer) error {
+// measureGroup warms up each client that has not run this command yet
+// (warm), so that its binary, libraries and caches are warm, then measures
+// rounds, each client in turn, so that drift of the machine touches all
+// alike, printing each run as it ends so a long bench shows progress.
+// Later groups need no warm-up of their own: at a few seconds to minutes a
+// run, a warm-up per group would make the bench a third longer. Run 1
+// samples the process tree's memory (tree RSS).
+func measureGroup(ctx context.Context, g *group, masters []int, warm map[string]bool, log io.Writer) error {
 	label := fmt.Sprintf("bench: %s N=%d -p %d", g.Cmd.Key, g.N, g.P)
-	fmt.Fprintf(log, "%s: warm-up\n", label)
 	rounds := 0
 	for _, r := range g.Results {
-		s := measure(ctx, r.Client, masters, true)
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		}
-		r.Warmup = s
 		rounds = max(rounds, r.Client.Runs)
-		fmt.Fprintf(log, "%s %-12s warm-up %s\n", label, r.Client.Name, s)
+		if key := r.Client.Name + " " + g.Cmd.Key; !warm[key] {
+			warm[key] = true
+			s := measure(ctx, r.Client, masters, false)
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+			}
+			r.Warmup = &s
+			fmt.Fprintf(log, "%s %-12s warm-up %s\n", label, r.Client.Name, s)
+		}
 	}
 	for i := range rounds {
 		for _, r := range g.Results {
 			if i >= r.Client.Runs {
 				continue
 			}
-			s := measure(ctx, r.Client, masters, false)
+			s := measure(ctx, r.Client, masters, i == 0)
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 			}

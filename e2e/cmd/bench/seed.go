@@ -83,12 +83,12 @@ func seedPart(ctx context.Context, o *options, work, self string) ([]*seedResult
 		return nil, err
 	}
 	var out []*seedResult
-	for _, n := range o.seedNs {
-		res := &seedResult{N: n, Rounds: o.runs, steps: newStepTimes()}
+	for i, n := range o.seedNs {
+		res := &seedResult{N: n, Rounds: o.seedRuns[i], steps: newStepTimes()}
 		for _, name := range []string{"sequence", "fleet provision", "fleet provision, 2nd run", "floor"} {
 			res.Results = append(res.Results, &result{Client: client{Name: name}})
 		}
-		for round := range o.runs {
+		for round := range res.Rounds {
 			if err := seedRound(ctx, o, res, round, work, daemonJSON, self); err != nil {
 				return nil, err
 			}
@@ -240,6 +240,9 @@ func renderSeed(res *seedResult, o *options) section {
 	fmt.Fprintf(&b, "steps as 11 commands over one connection per host. Each on %d fresh CentOS 7 test hosts (user fleet-np),\n", res.N)
 	fmt.Fprintf(&b, "default -p 32 everywhere; fleet's second run, with nothing left to change, on fleet's hosts right after its\n")
 	fmt.Fprintf(&b, "first. %d round(s), medians; each round starts %d fresh hosts and stops them after it (see below).\n\n", res.Rounds, 3*res.N)
+	if res.Rounds < o.runs {
+		fmt.Fprintf(&b, "Only %d round(s) here, fewer than -runs %d: above 50 hosts a round lasts minutes, and -seed-runs sets more.\n\n", res.Rounds, o.runs)
+	}
 	if 3*res.N > maxFleetHosts {
 		fmt.Fprintf(&b, "(%d hosts are more than one harness fleet holds: each contestant got a fleet of its own %d hosts, started\n", 3*res.N, res.N)
 		fmt.Fprintf(&b, "right before its run and stopped after.)\n\n")
@@ -330,10 +333,12 @@ Part 3, seed:
 
 - Hosts: distro hosts (centos-7: each sshd in a mount namespace of its own with private overlays of /etc, /var,
   /usr, ... and test doubles for yum, yum-config-manager, rpm, systemctl and docker that keep believable state
-  and never touch the network). Every run must start from fresh hosts: each round starts one harness fleet of
-  3N such hosts (about 10 s for 150 on this machine, not timed), gives N to each of the sequence, fleet and the
-  floor, and stops the fleet after the round. That is cheaper than restarting a fleet before every run and keeps
-  the three contestants of a round on hosts started together.
+  and never touch the network). Every run must start from fresh hosts: up to N = 82 each round starts one
+  harness fleet of 3N such hosts (about 10 s for 150 on this machine, not timed), gives N to each of the sequence,
+  fleet and the floor, and stops the fleet after the round. That is cheaper than restarting a fleet before every
+  run and keeps the three contestants of a round on hosts started together. Above, 3N hosts do not fit in one
+  harness fleet (248 hosts): each contestant gets a fleet of its own N hosts, started right before its run(s) and
+  stopped after.
 - The sequence is a bash script, timed as a whole: its CPU is bash's, every parallel-ssh's and parallel-scp's
   and all their ssh and scp processes'. The seed's ` + "`sudo mkdir /etc/docker`" + ` fails on these hosts, as on real
   ones, because installing docker-ce already made /etc/docker; the script goes on, as someone typing it would.
