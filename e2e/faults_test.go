@@ -44,8 +44,9 @@ var cannotConnect = map[harness.Fault]want{
 }
 
 // noShell is how a host whose user has the nologin shell ends: nologin
-// exits 1 before fleet's command starts.
-var noShell = want{"failed", `^Exited with error code 1$|not available`}
+// prints its message and exits 1 before fleet's command starts, which
+// fleet tells from a command's own exit by the missing PID marker.
+var noShell = want{"failed", `login refused: the account's login shell did not run the command: This account is currently not available\.$`}
 
 // TestFaultMatrix runs fleet run, fleet copy and fleet provision, each over
 // one fleet of healthy hosts and a host of every fault personality (see
@@ -231,7 +232,7 @@ func testFaultProvision(t *testing.T, f *harness.Fleet) {
 	r := u.startOn(f.SSHConfig, faultLimit, "provision", "", "-h", f.HostsFile, "--connect-timeout", "2",
 		"--recipe", recipe).wait(faultLimit + 5*time.Second)
 	w := wants(f, map[harness.Fault]want{
-		harness.FaultNoShell:      {"failed", `error code 1|not available`},
+		harness.FaultNoShell:      noShell,
 		harness.FaultDropCmd:      {"unreachable", `^step "wait": .*connection lost`},
 		harness.FaultDropTransfer: {"unreachable", `^(unreachable: )?step "blob": .*connection lost`},
 		harness.FaultDiskFull:     {"failed", `^step "blob": .*No space left on device`},

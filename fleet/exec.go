@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -122,7 +123,8 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 	defer sess.Close()
 	m := newMarkers()
 	ctl := &control{m: m, sudo: cmd.Sudo, password: cmd.SudoPassword, pidc: make(chan int, 1), ready: make(chan struct{})}
-	out, errw := orDiscard(cmd.Stdout), orDiscard(cmd.Stderr)
+	early := &earlyOutput{ctl: ctl, w: orDiscard(cmd.Stdout)}
+	out, errw := io.Writer(early), orDiscard(cmd.Stderr)
 	filter := &stderrFilter{ctl: ctl, out: errw}
 	if cmd.PTY {
 		modes := ssh.TerminalModes{ssh.ECHO: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
@@ -152,7 +154,7 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 		if ctl.sudoErr != nil {
 			return ctl.sudoErr
 		}
-		return err
+		return notStarted(ctl, early, err)
 	case <-ctx.Done():
 	}
 	c.kill(ctl, cmd, done)
@@ -236,6 +238,7 @@ type control struct {
 	password []byte
 	stdin    io.WriteCloser
 	pidc     chan int
+	started  atomic.Bool   // the wrapper's PID marker came: the login shell runs the command
 	ready    chan struct{} // closed when the command itself starts (sudo done)
 	once     sync.Once
 	prompts  int
@@ -293,6 +296,7 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 		switch {
 		case strings.HasPrefix(line, f.ctl.m.pid):
 			if pid, err := strconv.Atoi(strings.TrimSpace(line[len(f.ctl.m.pid):])); err == nil {
+				f.ctl.started.Store(true)
 				f.ctl.pidc <- pid
 			}
 			f.buf = f.buf[i+1:]
@@ -352,6 +356,43 @@ func (f *stderrFilter) noteSudoMessage(line string) {
 	if f.ctl.sudo && strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
 		f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
 	}
+}
+
+// notStarted names a command that failed before the login shell ran it:
+// without the PID marker, the non-zero exit is the login shell's, typically
+// a nologin or false shell, whose message is the last line it printed.
+func notStarted(ctl *control, early *earlyOutput, err error) error {
+	var exit *ssh.ExitError
+	if !errors.As(err, &exit) || ctl.started.Load() {
+		return err
+	}
+	msg := "the account's login shell did not run the command"
+	if line := lastLine(string(early.tail)); line != "" {
+		msg += ": " + line
+	}
+	return &Error{Kind: errLogin, Reason: msg, Hint: "is the account's shell nologin or false? log in as another user (-l USER)", Err: err}
+}
+
+// errLogin marks a host that accepted the login but whose login shell
+// refused to run commands: reached, so it counts as a failure there.
+var errLogin = errors.New("login refused")
+
+// earlyOutput passes stdout on and keeps the end of what came before the
+// command started, for notStarted.
+type earlyOutput struct {
+	ctl  *control
+	w    io.Writer
+	tail []byte
+}
+
+func (e *earlyOutput) Write(p []byte) (int, error) {
+	if !e.ctl.started.Load() {
+		e.tail = append(e.tail, p...)
+		if n := len(e.tail); n > 1024 {
+			e.tail = append(e.tail[:0], e.tail[n-1024:]...)
+		}
+	}
+	return e.w.Write(p)
 }
 
 // errSudo marks sudo refusing to run the command: the host was reached and

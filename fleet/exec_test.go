@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"golang.org/x/crypto/ssh"
 )
 
 func execOn(t *testing.T, c *Conn, cmd *Command) error {
@@ -205,5 +207,24 @@ func TestStderrFilterWithStartupNoise(t *testing.T) {
 	}
 	if out.String() != "Welcome to host\nreal stderr\n" {
 		t.Fatalf("stderr %q", out.String())
+	}
+}
+
+func TestNotStartedNamesTheLoginShell(t *testing.T) {
+	exit := &ssh.ExitError{} // the login shell's exit, before any marker
+	ctl := &control{}
+	early := &earlyOutput{ctl: ctl, w: io.Discard}
+	_, _ = early.Write([]byte("Welcome\nThis account is currently not available.\n"))
+	err := notStarted(ctl, early, exit)
+	if !errors.Is(err, errLogin) || !strings.HasSuffix(err.Error(), ": This account is currently not available.") {
+		t.Fatalf("got %v", err)
+	}
+	if OutcomeOf(Classify(nil, err)) != Failed {
+		t.Errorf("outcome %v, want failed", OutcomeOf(err))
+	}
+	// Once the wrapper's marker came, an exit is the command's own.
+	ctl.started.Store(true)
+	if err := notStarted(ctl, early, exit); err != exit {
+		t.Errorf("after the marker: got %v, want the exit itself", err)
 	}
 }

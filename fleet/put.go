@@ -365,6 +365,11 @@ func sftpError(what string, err error) error {
 		return &Error{Kind: errTransfer, Reason: what + ": permission denied", Hint: "use --sudo to write where only root may", Err: err}
 	case errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && strings.Contains(strings.ToLower(err.Error()), "space"):
 		return &Error{Kind: errTransfer, Reason: what + ": no space left on device", Err: err}
+	case errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && strings.HasPrefix(what, "write "):
+		// OpenSSH's sftp-server answers a failed write(2) with a bare
+		// SSH_FX_FAILURE, whatever errno said.
+		return &Error{Kind: errTransfer, Reason: what + ": the host failed the write without saying why (a full disk or a quota, most often)",
+			Hint: "check the free space there, e.g. fleet run -h HOSTS df -h " + path.Dir(strings.TrimPrefix(what, "write ")), Err: err}
 	case errors.As(err, &st):
 		return &Error{Kind: errTransfer, Reason: what + ": " + err.Error(), Err: err}
 	}

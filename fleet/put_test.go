@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"github.com/pkg/sftp"
 )
 
 func localFile(t *testing.T, content []byte, mode os.FileMode) *LocalFile {
@@ -210,5 +211,17 @@ func TestSendConcurrencySharesABudget(t *testing.T) {
 		if got := sendConcurrency(inFlight); got != want {
 			t.Errorf("sendConcurrency(%d) = %d, want %d", inFlight, got, want)
 		}
+	}
+}
+
+func TestSFTPWriteFailureSuggestsFullDisk(t *testing.T) {
+	err := sftpError("write /var/tmp/.f.fleet-1", &sftp.StatusError{Code: 4}) // SSH_FX_FAILURE, as sftp-server sends for ENOSPC
+	var fe *Error
+	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "full disk") || !strings.Contains(fe.Hint, "df -h /var/tmp") {
+		t.Fatalf("got %#v", err)
+	}
+	// Another operation's failure is reported as it is.
+	if err := sftpError("chmod /x", &sftp.StatusError{Code: 4}); strings.Contains(err.Error(), "full disk") {
+		t.Errorf("a chmod failure blames the disk: %v", err)
 	}
 }
