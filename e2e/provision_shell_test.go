@@ -114,3 +114,55 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 		}
 	}
 }
+
+// TestProvisionSudoPassword: with a user whose sudo asks for a password,
+// the root shell gets it once from --sudo-password-file and every step
+// runs as root; a wrong password fails each host with sudo's reason, and
+// neither password shows in the output or the record.
+func TestProvisionSudoPassword(t *testing.T) {
+	u := setup(t)
+	secret := testFleet.Users.PassPassword
+	hosts := hostArg(testFleet.Users.Pass, testFleet.Hosts[0], testFleet.Hosts[1])
+	recipe := shellRecipe(t, "id -un", "")
+
+	good := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), secret+"\n", 0o600)
+	r := u.startSub("provision", "", "--sudo-password-file", good, "-H", hosts, "--recipe", recipe).wait(60 * time.Second)
+	if r.status != 0 {
+		t.Fatalf("want exit status 0\n%s", r)
+	}
+	files, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !strings.Contains(string(b), "out | 0\n") || !strings.Contains(string(b), "out | root\n") {
+			t.Errorf("%s: want both steps to run as root:\n%s", f, b)
+		}
+	}
+	if len(files) != 2 {
+		t.Errorf("found %d host logs, want 2", len(files))
+	}
+
+	wrong := "not-" + secret
+	bad := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw-wrong"), wrong+"\n", 0o600)
+	r = u.startSub("provision", "", "--sudo-password-file", bad, "-H", hosts, "--recipe", recipe).wait(60 * time.Second)
+	if r.status == 0 {
+		t.Errorf("a wrong sudo password succeeded\n%s", r)
+	}
+	for label, st := range statuses(t, r.stdout) {
+		if st.ok || !strings.Contains(st.reason, "incorrect sudo password") {
+			t.Errorf("%s: ok=%v %q, want the incorrect sudo password named", label, st.ok, st.reason)
+		}
+	}
+	var record strings.Builder
+	_ = filepath.WalkDir(u.stateDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			record.Write(b)
+		}
+		return nil
+	})
+	for _, s := range []string{secret, wrong} {
+		if strings.Contains(r.stdout+r.stderr+record.String(), s) {
+			t.Errorf("a sudo password shows in fleet's output or its run record")
+		}
+	}
+}
