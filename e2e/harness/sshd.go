@@ -21,7 +21,11 @@ const (
 	firstBlock, lastBlock = 100, 199 // the X of 127.0.X.Y a fleet may take
 	unreachableHost       = 250      // 127.0.X.250 never runs an sshd
 	maxHosts              = unreachableHost - 2
-	bannerTimeout         = 10 * time.Second // for all hosts together
+	// Every host has its banner within bannerTimeout plus bannerPerHost
+	// for each host, all together: hundreds of sshd starting at once on a
+	// busy two-core machine take longer than a handful.
+	bannerTimeout = 10 * time.Second
+	bannerPerHost = 100 * time.Millisecond
 )
 
 // sshdProc is an sshd started by this process. done closes once it has been
@@ -88,7 +92,7 @@ func (f *Fleet) startHosts(ctx context.Context, log io.Writer) error {
 		procs[i] = p
 	}
 	fmt.Fprintf(log, "harness: started %d sshd; waiting for their banners\n", len(f.procs))
-	deadline := time.Now().Add(bannerTimeout)
+	deadline := time.Now().Add(bannerTimeout + time.Duration(len(f.Hosts))*bannerPerHost)
 	for i, h := range f.Hosts {
 		if procs[i] == nil {
 			continue
@@ -216,7 +220,7 @@ func waitBanner(ctx context.Context, h Host, p *sshdProc, deadline time.Time) er
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no ssh banner within %v: %w", bannerTimeout, last)
+			return fmt.Errorf("no ssh banner by the start-up deadline: %w", last)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
