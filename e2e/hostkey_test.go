@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,32 +64,67 @@ func TestHostKeys(t *testing.T) {
 		}
 	})
 
-	t.Run("a changed key fails that host only", func(t *testing.T) {
+	t.Run("a changed key fails that host only, whatever the options but no", func(t *testing.T) {
 		// Host 0's line carries host 1's key, as after a reinstall.
 		lines0 := slices.Clone(known)
 		name0, _, _ := strings.Cut(lines0[0], " ")
 		_, key1, _ := strings.Cut(lines0[1], " ")
 		lines0[0] = name0 + " " + key1
 		content := strings.Join(lines0, "\n") + "\n"
-		for _, strict := range []string{"yes", "accept-new"} {
-			t.Run(strict, func(t *testing.T) {
+		// The harness's ssh_config without its StrictHostKeyChecking line,
+		// for fleet's default.
+		unset := writeFile(t, filepath.Join(t.TempDir(), "ssh_config"),
+			regexp.MustCompile(`(?m)^\s*StrictHostKeyChecking.*\n`).ReplaceAllString(readString(t, testFleet.SSHConfig), ""), 0o600)
+		cases := []struct {
+			name   string
+			config string // -F; "" = the harness's
+			args   func(kh string) []string
+			hashed bool // known_hosts hashed (ssh-keygen -H)
+			accept bool // connects anyway, with a warning
+		}{
+			{name: "yes", args: func(kh string) []string { return keyOpts(kh, "yes") }},
+			{name: "accept-new", args: func(kh string) []string { return keyOpts(kh, "accept-new") }},
+			{name: "ask", args: func(kh string) []string { return keyOpts(kh, "ask") }},
+			{name: "default", config: unset, args: func(kh string) []string { return []string{"-O", "UserKnownHostsFile=" + kh} }},
+			{name: "pssh -x", args: func(kh string) []string {
+				return []string{"-x", "-o UserKnownHostsFile=" + kh + " -o StrictHostKeyChecking=accept-new"}
+			}},
+			{name: "hashed known_hosts", hashed: true, args: func(kh string) []string { return keyOpts(kh, "accept-new") }},
+			{name: "no", accept: true, args: func(kh string) []string { return keyOpts(kh, "no") }},
+			{name: "off", accept: true, args: func(kh string) []string { return keyOpts(kh, "off") }},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
 				u := setup(t)
 				kh := writeFile(t, filepath.Join(t.TempDir(), "known_hosts"), content, 0o600)
-				r := u.run(append(keyOpts(kh, strict), "-h", testFleet.HostsFile, "true")...)
-				if r.status != 4 {
-					t.Errorf("want exit status 4\n%s", r)
+				if c.hashed {
+					hashKnownHosts(t, kh)
 				}
+				before := readString(t, kh)
+				config := c.config
+				if config == "" {
+					config = testFleet.SSHConfig
+				}
+				r := u.startOn(config, cmdTimeout, "run", "", append(c.args(kh), "-h", testFleet.HostsFile, "true")...).
+					wait(cmdTimeout + 5*time.Second)
 				got := statuses(t, r.stdout)
 				for i, l := range allLabels(np) {
 					s := got[l]
-					if i == 0 && (s.ok || !strings.Contains(s.reason, "CHANGED")) {
+					if i == 0 && !c.accept && (s.ok || !strings.Contains(s.reason, "CHANGED")) {
 						t.Errorf("%s: want [FAILURE] ... CHANGED, got %+v\n%s", l, s, r)
 					}
-					if i != 0 && !s.ok {
+					if (i != 0 || c.accept) && !s.ok {
 						t.Errorf("%s: want [SUCCESS], got %+v\n%s", l, s, r)
 					}
 				}
-				if b := readString(t, kh); b != content {
+				switch {
+				case c.accept && (r.status != 0 || !strings.Contains(r.stderr, "WARNING: host key of") ||
+					!strings.Contains(r.stderr, "CHANGED")):
+					t.Errorf("want exit status 0 and a warning that the key CHANGED\n%s", r)
+				case !c.accept && r.status != 4:
+					t.Errorf("want exit status 4\n%s", r)
+				}
+				if b := readString(t, kh); b != before {
 					t.Errorf("known_hosts was changed:\n%s", b)
 				}
 			})
@@ -147,4 +183,109 @@ func keyscan(t *testing.T, addr string, port int) map[string]string {
 		t.Fatalf("ssh-keyscan %s found no host key", addr)
 	}
 	return keys
+}
+
+// hashKnownHosts hashes the host names of a known_hosts file in place, as
+// HashKnownHosts does, with OpenSSH's own tool.
+func hashKnownHosts(t *testing.T, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ssh-keygen", "-H", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -H %s: %v\n%s", path, err, out)
+	}
+	if b := readString(t, path); !strings.HasPrefix(b, "|1|") {
+		t.Fatalf("ssh-keygen -H left the names in clear:\n%s", b)
+	}
+}
+
+// TestHostKeys200: accept-new with 200 hosts connecting at once, into an
+// empty known_hosts, writes each host's key exactly once, and a second run
+// adds nothing. Then a changed key is refused and never retried: its host
+// sees exactly one connection.
+func TestHostKeys200(t *testing.T) {
+	parent(t)
+	f := startOwnFleet(t, 200)
+	u := newUser(t)
+	np := f.Users.NoPass
+	want := lines(readString(t, f.KnownHosts)) // one correct line per host
+	kh := writeFile(t, filepath.Join(t.TempDir(), "known_hosts"), "", 0o600)
+	// 200 handshakes at once on a busy two-core machine take a while.
+	args := []string{"-O", "UserKnownHostsFile=" + kh, "-O", "StrictHostKeyChecking=accept-new",
+		"-p", "200", "--connect-timeout", "90", "-h", f.HostsFile, "true"}
+	run := func() result {
+		t.Helper()
+		return u.startOn(f.SSHConfig, 3*time.Minute, "run", "", args...).wait(3*time.Minute + 5*time.Second)
+	}
+
+	r := run()
+	if r.status != 0 || strings.Count(r.stdout, "[SUCCESS]") != len(f.Hosts) {
+		t.Fatalf("accept-new on %d hosts: want exit status 0 and every host [SUCCESS]\n%s", len(f.Hosts), r)
+	}
+	first := readString(t, kh)
+	got := lines(first)
+	perHost := map[string]int{}
+	for _, l := range got {
+		name, _, _ := strings.Cut(l, " ")
+		perHost[name]++
+	}
+	for name, n := range perHost {
+		if n != 1 {
+			t.Errorf("known_hosts has %d lines for %s", n, name)
+		}
+	}
+	if !slices.Equal(sorted(got), sorted(want)) {
+		t.Fatalf("known_hosts after accept-new has %d lines for %d hosts, want exactly the hosts' keys:\n%s",
+			len(got), len(perHost), first)
+	}
+
+	r = run()
+	if r.status != 0 {
+		t.Errorf("second run: want exit status 0\n%s", r)
+	}
+	if again := readString(t, kh); again != first {
+		t.Errorf("the second run changed known_hosts: %d lines, was %d", len(lines(again)), len(got))
+	}
+
+	// Host 0 now offers a key other than the recorded one, as after a
+	// reinstall: its line gets host 1's key.
+	h0 := f.Hosts[0]
+	name0 := "[" + h0.Addr + "]:" + strconv.Itoa(h0.Port)
+	var key1 string
+	for _, l := range got {
+		if name, key, _ := strings.Cut(l, " "); name == "["+f.Hosts[1].Addr+"]:"+strconv.Itoa(f.Hosts[1].Port) {
+			key1 = key
+		}
+	}
+	changed := strings.Replace(first, func() string {
+		for _, l := range got {
+			if strings.HasPrefix(l, name0+" ") {
+				return l
+			}
+		}
+		t.Fatalf("no line for %s", name0)
+		return ""
+	}(), name0+" "+key1, 1)
+	writeFile(t, kh, changed, 0o600)
+	conns := strings.Count(sshdLog(t, f, h0), "Connection from")
+	r = run()
+	if r.status != 4 {
+		t.Errorf("changed key: want exit status 4\n%s", r)
+	}
+	st := statuses(t, r.stdout)
+	for i, h := range f.Hosts {
+		s := st[label(np, h)]
+		if i == 0 && (s.ok || !strings.Contains(s.reason, "CHANGED")) {
+			t.Errorf("%s: want [FAILURE] ... CHANGED, got %+v", s.label, s)
+		}
+		if i != 0 && !s.ok {
+			t.Errorf("%s: want [SUCCESS], got %+v", label(np, h), s)
+		}
+	}
+	if n := strings.Count(sshdLog(t, f, h0), "Connection from") - conns; n != 1 {
+		t.Errorf("the host with a changed key saw %d connections in one run, want 1 (never retried)", n)
+	}
+	if b := readString(t, kh); b != changed {
+		t.Errorf("known_hosts was changed by the run that met a changed key")
+	}
 }

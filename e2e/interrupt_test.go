@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/e2e/harness"
+)
+
+// The interrupt tests run on 50 hosts at -p 20 a command that ends at once
+// on the first 10 hosts and sleeps on the others, so that when the signal
+// comes 10 hosts have finished, 20 are running and 20 were never started,
+// and the record must tell the three apart.
+const (
+	intHosts    = 50
+	intPar      = 20
+	intFinished = 10
+)
+
+// intGrace bounds fleet's exit after one Ctrl-C or SIGTERM: it kills every
+// running command (TERM, then KILL after 2 s) and waits at most
+// fleet.killGrace (5 s) for each, all hosts at once; the rest is margin for
+// a busy machine.
+const intGrace = 10 * time.Second
+
+// hardQuit is how soon a second Ctrl-C must end fleet, as the issue asks.
+const hardQuit = 2 * time.Second
+
+// TestInterrupt: one Ctrl-C (SIGINT), one SIGTERM, and two Ctrl-Cs in the
+// middle of a run on 50 real hosts. The cases run one after the other on
+// one fleet of their own, since each counts the processes of every host.
+func TestInterrupt(t *testing.T) {
+	parent(t)
+	f := startOwnFleet(t, intHosts)
+	hosts := hostsFile(t, f.Users.NoPass, f.Hosts)
+	t.Run("one SIGINT", func(t *testing.T) {
+		testInterrupt(t, f, hosts, false, os.Interrupt)
+	})
+	t.Run("SIGTERM", func(t *testing.T) {
+		testInterrupt(t, f, hosts, false, syscall.SIGTERM)
+	})
+	// The commands ignore SIGTERM, so that killing them takes fleet's whole
+	// TERM-to-KILL wait and the second Ctrl-C comes while it waits.
+	t.Run("two SIGINTs", func(t *testing.T) {
+		testInterrupt(t, f, hosts, true, os.Interrupt, os.Interrupt)
+	})
+}
+
+func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool, sigs ...os.Signal) {
+	u := newUser(t)
+	np := f.Users.NoPass
+	sleep := uniqueSleep(333)
+	body := sleep
+	if ignoreTerm {
+		body = "{ trap '' TERM; " + sleep + "; }"
+	}
+	run := u.startOn(f.SSHConfig, cmdTimeout, "run", "", "-p", "20", "-h", hosts,
+		`[ "$PSSH_NODENUM" -lt 10 ] || `+body)
+
+	// Wait for the window to be full of sleeping hosts.
+	var sleeping []proc
+	if !eventually(20*time.Second, func() bool {
+		sleeping = sleepProcs(sleep, true)
+		return len(sleeping) == intPar && strings.Count(run.stdout.String(), "[SUCCESS]") == intFinished || run.finished()
+	}) || run.finished() {
+		t.Fatalf("want %d %q running and %d hosts done before the signal, got %d running\n%s",
+			intPar, sleep, intFinished, len(sleeping), run.result())
+	}
+
+	if err := run.cmd.Process.Signal(sigs[0]); err != nil {
+		t.Fatal(err)
+	}
+	last, limit := time.Now(), intGrace
+	if len(sigs) == 2 {
+		time.Sleep(500 * time.Millisecond)
+		if run.finished() {
+			t.Fatalf("fleet ended within 0.5 s of the first Ctrl-C although its commands ignore SIGTERM: "+
+				"the second Ctrl-C would test nothing\n%s", run.result())
+		}
+		if err := run.cmd.Process.Signal(sigs[1]); err != nil {
+			t.Fatal(err)
+		}
+		last, limit = time.Now(), hardQuit
+	}
+	select {
+	case <-run.done:
+		t.Logf("fleet exited %v after the last signal", time.Since(last).Round(time.Millisecond))
+	case <-time.After(limit):
+		t.Errorf("fleet still running %v after the last signal", limit)
+	}
+	r := run.wait(cmdTimeout)
+	if r.status != 130 {
+		t.Errorf("want exit status 130\n%s", r)
+	}
+	wantSummary := regexp.MustCompile(`(?m)^50 hosts: 10 ok, 20 cancelled, 20 not started \(`)
+	if !wantSummary.MatchString(r.stderr + r.stdout) {
+		t.Errorf("want the summary %q\n%s", wantSummary, r)
+	}
+	if len(sigs) == 2 && !strings.Contains(r.stderr, "fleet: quitting") {
+		t.Errorf("the second Ctrl-C did not say it quits\n%s", r)
+	}
+
+	// Nothing of the run is left on any host: every host is this machine,
+	// so every process whose command line holds the sleep counts, whoever
+	// runs it (the shell, sleep itself).
+	var left []proc
+	if !eventually(10*time.Second, func() bool {
+		left = sleepProcs(sleep, false)
+		return len(left) == 0
+	}) {
+		t.Errorf("10 s after fleet exited, still running: %+v\n%s", left, r)
+	}
+
+	checkInterruptRecord(t, u, np, f.Hosts)
+}
+
+// sleepProcs lists the processes running the sleep: only the sleeps
+// themselves when exact, else also whatever has it in its command line.
+func sleepProcs(sleep string, exact bool) []proc {
+	ps := procsMatching(sleep)
+	if !exact {
+		return ps
+	}
+	var out []proc
+	for _, p := range ps {
+		if p.cmdline == sleep {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkInterruptRecord reads the run record: its status, each host's
+// outcome in run.json, and each host's log, which must end as run.json
+// says for the hosts that started and must not exist for those that never
+// did.
+func checkInterruptRecord(t *testing.T, u *user, np string, hosts []harness.Host) {
+	t.Helper()
+	rec := u.latestRun()
+	if rec.Status == nil || *rec.Status != 130 || rec.End == nil {
+		t.Errorf("run.json: status %v, end %v; want 130 and a time", rec.Status, rec.End)
+	}
+	if len(rec.Hosts) != len(hosts) {
+		t.Fatalf("run.json has %d hosts, want %d", len(rec.Hosts), len(hosts))
+	}
+	dir := filepath.Join(u.stateDir, "runs", "latest")
+	for i, h := range rec.Hosts {
+		want, logEnd := "not-started", ""
+		switch {
+		case i < intFinished:
+			want, logEnd = "ok", "--- | end ok exit=0 ("
+		case i < intFinished+intPar:
+			want, logEnd = "cancelled", "--- | end cancelled: interrupted ("
+		}
+		if h.Label != label(np, hosts[i]) || h.Outcome != want {
+			t.Errorf("run.json host %d: %s %q (%s), want %s %q", i, h.Label, h.Outcome, h.Error, label(np, hosts[i]), want)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, h.Log))
+		switch {
+		case logEnd == "" && err == nil:
+			t.Errorf("%s never started but has a log:\n%s", h.Label, b)
+		case logEnd == "":
+		case err != nil:
+			t.Errorf("log of %s: %v", h.Label, err)
+		default:
+			l := lines(string(b))
+			if len(l) == 0 || !strings.Contains(l[len(l)-1], logEnd) {
+				t.Errorf("log of %s does not end with %q:\n%s", h.Label, logEnd, b)
+			}
+		}
+	}
+}
