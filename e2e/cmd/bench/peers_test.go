@@ -47,7 +47,9 @@ func TestEnsurePeersGoesOnWithout(t *testing.T) {
 		b, _ := os.ReadFile(calls)
 		got := strings.Split(strings.TrimSpace(string(b)), "\n")
 		// install all, update, install one by one
-		if len(got) != 3 || !strings.Contains(got[1], "update") || !slices.ContainsFunc(got, func(c string) bool { return strings.HasSuffix(c, "install -y --no-install-recommends no-such-peer-pkg") }) {
+		if len(got) != 3 || !strings.Contains(got[1], "update") || !slices.ContainsFunc(got, func(c string) bool {
+			return strings.HasSuffix(c, "install -y --no-install-recommends no-such-peer-pkg")
+		}) {
 			t.Errorf("apt-get calls = %q", got)
 		}
 	} else if !strings.Contains(why, "needs root") {
