@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHostileInputStaysLiteral gives fleet, as a user would, values that a
+// shell would run if they reached one unquoted: --var values, a copy
+// destination (with --sudo, whose install goes through a shell), a host
+// name and a login user. Each must end up as literal text on the host or
+// be refused; the canary file that each would create must never appear.
+func TestHostileInputStaysLiteral(t *testing.T) {
+	parent(t)
+	np := testFleet.Users.NoPass
+	h := testFleet.Hosts[0]
+	canary := "/tmp/fleet-pwned-" + randomHex(t)
+	t.Cleanup(func() { os.Remove(canary) })
+	hostile := []string{
+		"$(touch " + canary + ")",
+		"'; touch " + canary + "; '",
+		"`touch " + canary + "`\"$(touch " + canary + ")\"\n; touch " + canary + " #,a,b",
+	}
+	// The hosts are this machine; the login user must be able to write
+	// here, and a test's own temporary folder is private to root.
+	out, err := os.MkdirTemp("", "fleet-e2e-hostile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	noCanary := func(t *testing.T, r result) {
+		t.Helper()
+		if _, err := os.Stat(canary); err == nil {
+			t.Fatalf("a value ran a command of its own: %s exists\n%s", canary, r)
+		}
+	}
+
+	t.Run("provision --var", func(t *testing.T) {
+		u := setup(t)
+		recipe := writeFile(t, filepath.Join(t.TempDir(), "hostile.yaml"), `name: hostile
+sudo: false
+vars: {a: "", b: "", c: "", out: ""}
+steps:
+  - {name: a, run: "printf '%s' {{.Vars.a}} > {{.Vars.out}}/a"}
+  - {name: b, run: "printf '%s' {{.Vars.b}} > {{.Vars.out}}/b"}
+  - {name: c, run: "printf '%s' {{.Vars.c}} > {{.Vars.out}}/c"}
+`, 0o644)
+		r := u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile[0],
+			"--var", "b="+hostile[1], "--var", "c="+hostile[2], "--var", "out="+out).wait(cmdTimeout + 5*time.Second)
+		if r.status != 0 {
+			t.Errorf("want exit status 0\n%s", r)
+		}
+		for i, name := range []string{"a", "b", "c"} {
+			if got := readString(t, filepath.Join(out, name)); got != hostile[i] {
+				t.Errorf("--var %s=%q reached the host as %q", name, hostile[i], got)
+			}
+		}
+		noCanary(t, r)
+	})
+
+	t.Run("copy --sudo to a hostile path", func(t *testing.T) {
+		u := setup(t)
+		src := writeFile(t, filepath.Join(t.TempDir(), "src"), "content\n", 0o644)
+		for i, v := range hostile[:2] {
+			dst := filepath.Join(out, "copy-"+strings.ReplaceAll(v, "/", "_"))
+			r := u.copy("--sudo", "-H", label(np, h), src, dst)
+			if r.status != 0 {
+				t.Errorf("copy %d: want exit status 0\n%s", i, r)
+			}
+			if got := readString(t, dst); got != "content\n" {
+				t.Errorf("copy %d: %q holds %q", i, dst, got)
+			}
+			noCanary(t, r)
+		}
+	})
+
+	t.Run("host and user", func(t *testing.T) {
+		u := setup(t)
+		r := u.run("-H", "web$(touch "+canary+")", "true")
+		if r.status != 2 || !strings.Contains(r.stderr, "invalid character") {
+			t.Errorf("a host name with $(...): want exit status 2 and the bad character named\n%s", r)
+		}
+		noCanary(t, r)
+		r = u.run("-l", hostile[1], "-H", h.HostPort(), "true")
+		if r.status == 0 {
+			t.Errorf("a login user with shell syntax logged in\n%s", r)
+		}
+		noCanary(t, r)
+	})
+}
