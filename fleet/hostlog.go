@@ -160,8 +160,12 @@ func (w *lineBuffer) Write(p []byte) (int, error) {
 // ReadFrom copies a command's output stream into the log; see copySmall.
 func (w *lineBuffer) ReadFrom(r io.Reader) (int64, error) { return copySmall(w, r) }
 
-// copyBufSize is the buffer copySmall reads with once output flows.
-const copyBufSize = 4 << 10
+// copySmall's buffers: a small one to start with, and a pooled larger one
+// once a read fills the small one, i.e. once output really flows.
+const (
+	copyStartSize = 512
+	copyBufSize   = 4 << 10
+)
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
@@ -169,38 +173,26 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // library copies each output stream of a session with io.Copy, which
 // allocates 32 KiB per stream and holds it as long as the command runs, in
 // a goroutine blocked in Read: at -p 1000 those buffers were most of
-// fleet's memory, for commands that mostly print nothing. copySmall waits
-// for the first byte with a one-byte buffer and takes a 4 KiB pooled one
-// only once output arrives; a writer gets it by having a ReadFrom method
-// that calls copySmall, which io.Copy then uses.
+// fleet's memory, for commands that mostly print nothing, or one line (the
+// exec wrapper's PID marker on stderr). copySmall reads with 512 bytes and
+// takes a pooled 4 KiB buffer only once a read fills those; a writer gets
+// it by having a ReadFrom method that calls copySmall, which io.Copy then
+// uses.
 func copySmall(w io.Writer, r io.Reader) (int64, error) {
-	var first [1]byte
+	buf := make([]byte, copyStartSize)
 	var n int64
 	for {
-		k, err := r.Read(first[:])
+		k, err := r.Read(buf)
 		if k > 0 {
-			break
-		}
-		if err == io.EOF {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	if _, err := w.Write(first[:]); err != nil {
-		return 0, err
-	}
-	n++
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	for {
-		k, err := r.Read(*bp)
-		if k > 0 {
-			m, werr := w.Write((*bp)[:k])
+			m, werr := w.Write(buf[:k])
 			n += int64(m)
 			if werr != nil {
 				return n, werr
+			}
+			if k == len(buf) && len(buf) < copyBufSize {
+				bp := copyBufs.Get().(*[]byte)
+				defer copyBufs.Put(bp)
+				buf = *bp
 			}
 		}
 		if err == io.EOF {
