@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The commands miniShell knows: its builtins, and the external commands
@@ -27,6 +28,13 @@ func (sh *miniShell) exec(args []string, in io.Reader, out, errw io.Writer) (int
 		return 0, nil
 	case "false":
 		return 1, nil
+	case "sleep": // whole seconds, at most a minute: to hold connections open
+		n, err := strconv.Atoi(strings.Join(args[1:], ""))
+		if err != nil || n < 0 || n > 60 {
+			return 2, &errUnsupported{"sleep " + strings.Join(args[1:], " ")}
+		}
+		time.Sleep(time.Duration(n) * time.Second)
+		return 0, nil
 	case "exit":
 		n := sh.status
 		if len(args) > 1 {
@@ -87,6 +95,9 @@ func (sh *miniShell) subshell(args []string, in io.Reader, out, errw io.Writer) 
 			_, _ = io.WriteString(out, factsAnswer)
 			return 0, nil
 		}
+		if strings.HasPrefix(args[1], "kill -TERM ") {
+			return 0, nil // fleet's kill script (a loop): nothing runs here to kill
+		}
 		child := newShell(in, out, errw, sh.nextPID, args[2:])
 		return child.run(args[1]), nil
 	case len(args) == 1 && args[0] == "-s":
@@ -99,7 +110,7 @@ func (sh *miniShell) subshell(args []string, in io.Reader, out, errw io.Writer) 
 func isBuiltin(name string) bool {
 	switch name {
 	case "true", "false", ":", "mkdir", "touch", "rm", "cd", "ls", "exit", "exec", "export", "echo", "printf",
-		"command", "setsid", "sudo", "sh", "/bin/sh", "test", "[":
+		"command", "setsid", "sudo", "sh", "/bin/sh", "test", "[", "sleep":
 		return true
 	}
 	return false

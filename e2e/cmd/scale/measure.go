@@ -41,6 +41,7 @@ type measurement struct {
 	PeakConns     int64  // connections open at once, as the server saw them
 	ServerCPU     time.Duration
 	Sessions      int64
+	Kills         int64 // kill scripts fleet sent: commands it had to stop
 	OK, Hosts     int
 	Exit          int
 	Problems      []string    // anything that makes this run not count as a clean success
@@ -98,6 +99,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	if profileDir != "" {
 		cmd.Env = append(cmd.Env, "FLEET_PROFILE_DIR="+profileDir)
 	}
+	cmd.Env = append(cmd.Env, h.opts.env...)
 	outf, err := os.Create(filepath.Join(h.dir, "fleet.out"))
 	if err != nil {
 		m.Problems = append(m.Problems, err.Error())
@@ -131,6 +133,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	m.ServerCPU = h.server.cpu() - srvCPU
 	m.PeakConns = st1.PeakOpen
 	m.Sessions = st1.Sessions - st0.Sessions
+	m.Kills = st1.Kills - st0.Kills
 	if d := st1.Unsupported - st0.Unsupported; d > 0 {
 		m.Problems = append(m.Problems, fmt.Sprintf("%d commands the endpoints could not interpret", d))
 	}

@@ -59,6 +59,9 @@ func (m measurement) line(h *harnessRun) string {
 	s := fmt.Sprintf("%d/%d ok, wall %.1fs, cpu %.1fs, peak rss %.1f MiB (%.1f KiB/host at -p %d), %d conns, %d goroutines, %d fds, %d threads, server cpu %.1fs",
 		m.OK, m.Hosts, m.Wall.Seconds(), m.CPU.Seconds(), mib(m.PeakRSS), m.perHost(h.opts.par), h.opts.par,
 		m.PeakConns, m.PeakGoroutine, m.PeakFDs, m.PeakThreads, m.ServerCPU.Seconds())
+	if m.Kills > 0 {
+		s += fmt.Sprintf(", %d kill scripts", m.Kills)
+	}
 	if len(m.Problems) > 0 {
 		s += "; PROBLEMS: " + strings.Join(m.Problems, "; ")
 	}
@@ -82,6 +85,9 @@ func (r *report) markdown() string {
 		"(goroutines, live heap; FLEET_PPROF, see cmd/fleet/pprof.go). Client CPU is the rusage of the fleet process.\n")
 	fmt.Fprintf(&b, "Rows are the median of %d unprofiled run(s); one more run per scenario with profiling on gives the\n"+
 		"leak check and the profiles below.\n\n", o.runs)
+	if len(o.env) > 0 {
+		fmt.Fprintf(&b, "fleet ran with %s in its environment.\n\n", strings.Join(o.env, " "))
+	}
 	b.WriteString("## Machine\n\n")
 	b.WriteString(r.machine.text())
 	fmt.Fprintf(&b, "- fleet binary sha256 %s\n\n", r.fleetSum)
@@ -96,6 +102,12 @@ func (r *report) markdown() string {
 			float64(m.CPU.Microseconds())/1000/float64(m.Hosts), mib(m.PeakRSS), m.perHost(res.Par),
 			float64(m.PeakHeap)/(1<<20), float64(m.PeakStacks)/(1<<20),
 			m.PeakConns, m.PeakGoroutine, m.PeakThreads, m.PeakFDs, m.Sessions, m.ServerCPU.Seconds())
+	}
+	for _, res := range r.results {
+		if m := res.medianRun(); m.Kills > 0 {
+			fmt.Fprintf(&b, "\n%s: fleet sent %d kill scripts (a command it had to stop: a timeout, or a remote shell that did not close in time).\n",
+				res.label(), m.Kills)
+		}
 	}
 	b.WriteString("\n\"Per host in flight\" is peak RSS / min(N, -p). Peak RSS includes the binary's pages (about 10 MiB\n" +
 		"for `fleet --version`). \"Live heap · stacks\" are the Go runtime's own counts (sampled every 100 ms): the rest\n" +
@@ -153,6 +165,8 @@ func (r scenarioResult) label() string {
 	switch r.Name {
 	case "run":
 		return "`fleet run true`"
+	case "hold":
+		return fmt.Sprintf("`fleet run 'sleep %d'`", holdSeconds)
 	case "provision":
 		return "`fleet provision` (5 steps)"
 	}

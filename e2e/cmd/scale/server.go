@@ -51,6 +51,7 @@ type serverStats struct {
 	Sessions    int64 `json:"sessions"`
 	NotFound    int64 `json:"not_found"`   // commands answered 127
 	Unsupported int64 `json:"unsupported"` // scripts miniShell refused
+	Kills       int64 `json:"kills"`       // fleet's kill scripts (a command timed out or was cut)
 	Open        int64 `json:"open"`        // connections open now
 	PeakOpen    int64 `json:"peak_open"`
 }
@@ -63,6 +64,7 @@ type server struct {
 	sess   atomic.Int64
 	nf     atomic.Int64
 	unsup  atomic.Int64
+	kills  atomic.Int64
 	open   atomic.Int64
 	peak   atomic.Int64
 	trace  bool // SCALE_TRACE=1: log every command and its status
@@ -195,7 +197,7 @@ func (s *server) nextPID() int { return int(s.pid.Add(1)) }
 
 func (s *server) stats() serverStats {
 	return serverStats{Handshakes: s.handsh.Load(), Failed: s.failed.Load(), Sessions: s.sess.Load(),
-		NotFound: s.nf.Load(), Unsupported: s.unsup.Load(), Open: s.open.Load(), PeakOpen: s.peak.Load()}
+		NotFound: s.nf.Load(), Unsupported: s.unsup.Load(), Kills: s.kills.Load(), Open: s.open.Load(), PeakOpen: s.peak.Load()}
 }
 
 func (s *server) acceptLoop(ln net.Listener) {
@@ -271,6 +273,9 @@ func (s *server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			}
 			counted := &countingWriter{w: stderr}
 			status := newShell(ch, ch, counted, s.nextPID, nil).run(p.Command)
+			if strings.Contains(p.Command, "kill -TERM ") {
+				s.kills.Add(1)
+			}
 			go func() { _, _ = io.Copy(io.Discard, ch) }() // input the command did not read
 			if s.trace {
 				fmt.Fprintf(os.Stderr, "scale -serve: exit %d: %q\n", status, p.Command)

@@ -22,7 +22,7 @@ import (
 //   - words in '...', "..." or bare, with $$ $? $# $@ $0-$9 $NAME ${NAME}
 //     ${NAME:-word}, and \ escapes
 //   - redirections >&2 2>&1 >FILE 2>FILE <FILE (every file is /dev/null)
-//   - builtins: true false : exit export echo printf (%s %d %%) exec
+//   - builtins: true false : exit export echo printf (%s %d %%) exec sleep
 //     setsid command -v, sudo (its options dropped), sh -c SCRIPT [ARGS]
 //     and sh -s (the script read from standard input as it arrives, which
 //     is how fleet's long-lived remote shells work), test / [ for a fresh
