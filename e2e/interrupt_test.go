@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +45,10 @@ func TestInterrupt(t *testing.T) {
 	t.Run("SIGTERM", func(t *testing.T) {
 		testInterrupt(t, f, hosts, false, syscall.SIGTERM)
 	})
+	// Commands that ignore SIGTERM get fleet's KILL 2 s later.
+	t.Run("one SIGINT, TERM ignored", func(t *testing.T) {
+		testInterrupt(t, f, hosts, true, os.Interrupt)
+	})
 	// The commands ignore SIGTERM, so that killing them takes fleet's whole
 	// TERM-to-KILL wait and the second Ctrl-C comes while it waits.
 	t.Run("two SIGINTs", func(t *testing.T) {
@@ -72,15 +77,25 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 			intPar, sleep, intFinished, len(sleeping), run.result())
 	}
 
+	groups := processGroups(t, sleeping)
 	if err := run.cmd.Process.Signal(sigs[0]); err != nil {
 		t.Fatal(err)
 	}
 	last, limit := time.Now(), intGrace
 	if len(sigs) == 2 {
-		time.Sleep(500 * time.Millisecond)
-		if run.finished() {
-			t.Fatalf("fleet ended within 0.5 s of the first Ctrl-C although its commands ignore SIGTERM: "+
-				"the second Ctrl-C would test nothing\n%s", run.result())
+		// The second Ctrl-C comes once fleet has started killing every
+		// running command: its kill script on the host (TERM, then KILL
+		// after 2 s, since these commands ignore TERM) goes on when fleet
+		// quits. A second Ctrl-C that comes sooner quits before the kill
+		// reaches the hosts and leaves their commands running; that gap
+		// is not tested here.
+		var missing []int
+		if !eventually(10*time.Second, func() bool {
+			missing = groupsWithoutKill(groups)
+			return len(missing) == 0 || run.finished()
+		}) || run.finished() {
+			t.Fatalf("after the first Ctrl-C, no kill started for the process groups %v (or fleet ended "+
+				"although its commands ignore SIGTERM)\n%s", missing, run.result())
 		}
 		if err := run.cmd.Process.Signal(sigs[1]); err != nil {
 			t.Fatal(err)
@@ -175,4 +190,41 @@ func checkInterruptRecord(t *testing.T, u *user, np string, hosts []harness.Host
 			}
 		}
 	}
+}
+
+// processGroups returns the process groups of ps: each remote command is
+// one, led by its login shell, which is what fleet kills.
+func processGroups(t *testing.T, ps []proc) []int {
+	t.Helper()
+	var out []int
+	for _, p := range ps {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+		if err != nil {
+			t.Fatalf("process %d (%s): %v", p.pid, p.cmdline, err)
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
+		pgid, err := strconv.Atoi(f[2])
+		if err != nil {
+			t.Fatalf("process %d: no process group in %q", p.pid, s)
+		}
+		out = append(out, pgid)
+	}
+	return out
+}
+
+// groupsWithoutKill returns the groups for which no process runs fleet's
+// kill script ("kill -TERM -PGID ...") yet.
+func groupsWithoutKill(groups []int) []int {
+	var kills strings.Builder
+	for _, p := range procsMatching("kill -TERM -") { // one scan of /proc for all groups
+		kills.WriteString(p.cmdline + "\n")
+	}
+	var out []int
+	for _, g := range groups {
+		if !strings.Contains(kills.String(), "kill -TERM -"+strconv.Itoa(g)+" ") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
