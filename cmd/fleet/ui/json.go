@@ -29,7 +29,8 @@ type JSONResult struct {
 	Outcome    string     `json:"outcome"`
 	ExitCode   int        `json:"exit_code"` // -1 when the command reported none
 	Changed    bool       `json:"changed"`
-	Error      string     `json:"error"` // "" when ok, else the full reason
+	Error      string     `json:"error"`            // "" when ok, else the full reason
+	Detail     string     `json:"detail,omitempty"` // a summary of the work: provision's distro, platform and step counts
 	Stdout     string     `json:"stdout"`
 	Stderr     string     `json:"stderr"`
 	Start      *time.Time `json:"start"`
@@ -48,6 +49,7 @@ func NewJSONResult(r *fleet.Result) JSONResult {
 		ExitCode:   r.ExitCode,
 		Changed:    r.Changed,
 		Error:      validUTF8(r.Reason()),
+		Detail:     validUTF8(r.Detail),
 		Stdout:     validUTF8(string(r.Stdout)),
 		Stderr:     validUTF8(string(r.Stderr)),
 		DurationMS: r.Duration().Milliseconds(),

@@ -20,6 +20,7 @@ func TestJSONLines(t *testing.T) {
 			rs := mixed()
 			rs[0].Host.User, rs[0].Host.Port = "root", 2222
 			rs[0].Stdout = []byte("ok <b>&\xff\xfe\n") // invalid UTF-8, HTML characters
+			rs[0].Detail = "centos 7 (yum): 9 changed, 2 unchanged"
 			p, out, errb := newTest(Options{JSON: true, Inline: true, Print: true, Gather: true, Terminal: terminal, Total: len(rs)})
 			// -P output of a host: with --json it must not reach Stdout.
 			w := p.LineWriter(0, "web1", false)
@@ -57,7 +58,8 @@ func TestJSONLines(t *testing.T) {
 			}
 			web1 := got[1]
 			if web1.User != "root" || web1.Name != "web1" || web1.Port != 2222 || web1.Outcome != "ok" ||
-				web1.ExitCode != 0 || web1.Error != "" || web1.Stderr != "warn\n" || web1.DurationMS != 1500 {
+				web1.ExitCode != 0 || web1.Error != "" || web1.Stderr != "warn\n" || web1.DurationMS != 1500 ||
+				web1.Detail != "centos 7 (yum): 9 changed, 2 unchanged" {
 				t.Errorf("web1 = %+v", web1)
 			}
 			if web1.Stdout != "ok <b>&\uFFFD\n" {
