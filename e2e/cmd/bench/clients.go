@@ -156,7 +156,8 @@ func peerCommandLines(ready []peer) []string {
 			lines = append(lines, "`ansible all -i <inventory> -f P -m raw -a CMD` (an INI inventory: address, ansible_port, ansible_user) with "+
 				"ANSIBLE_CONFIG naming an ansible.cfg of ansible's defaults but `ssh_args = -C -o ControlMaster=no -F <ssh_config>` "+
 				"(no ControlPersist master outliving the run), host_key_checking on, no retry files, no cows, no colour, "+
-				"its home and temporary files in the bench's folder, run from that folder")
+				"its home and temporary files in the bench's folder, run from that folder; like every ansible raw task, ssh runs with -tt "+
+				"(a pseudo-terminal on every host)")
 		}
 	}
 	lines = append(lines, "`bench -floor -h <hosts> -i <key> -known-hosts <known_hosts> -p P CMD`: this binary in its floor mode, "+

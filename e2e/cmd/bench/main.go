@@ -280,6 +280,7 @@ func run(args []string) error {
 		}
 	}
 
+	rep.Elapsed = time.Since(m.Date)
 	text := renderReport(rep)
 	if o.out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {

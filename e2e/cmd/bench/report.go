@@ -119,6 +119,7 @@ type report struct {
 	Opts    *options
 	Load    map[string]string // load average when each part started
 	Peers   *peerStatus
+	Elapsed time.Duration // the whole bench, hosts' start and stop included
 	Run     []group
 	Copy    *copyResult
 	Seed    []*seedResult // one per -seed-n
@@ -169,6 +170,7 @@ func renderReport(rep report) string {
 		}
 	}
 	fmt.Fprintf(&b, "- %s; floor built with %s\n", m.Fleet, m.Go)
+	fmt.Fprintf(&b, "- the bench took %.0f min, starting and stopping hosts included (installing peers not)\n", rep.Elapsed.Minutes())
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) when the bench started: %s", m.LoadBefore)
 	for _, p := range partNames {
 		if l, ok := rep.Load[p]; ok {

@@ -194,6 +194,8 @@ func runNotes(st *peerStatus) string {
 	b.WriteString("- Output: fleet and parallel-ssh print each host's output after its status line (-i); pdsh and clush print\n")
 	b.WriteString("  every line prefixed with the host as it arrives (fleet's -P); ansible prints each host's result; the floor\n")
 	b.WriteString("  reads the output and drops it. Everything goes to /dev/null.\n")
+	b.WriteString("- Where a client's wall time is well above (client + sshd CPU) / cores, it waited rather than computed, and\n")
+	b.WriteString("  other load tells how much of the machine the rest of it took meanwhile.\n")
 	b.WriteString("- One unmeasured warm-up per client and command, in the first group it runs in (the smallest N): later groups\n")
 	b.WriteString("  find its binary, libraries and caches warm, and a warm-up per group would make the bench a third longer.\n")
 
