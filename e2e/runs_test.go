@@ -125,6 +125,11 @@ func failThenRerun(t *testing.T, u *user) (dir, first, rerun string) {
 		t.Errorf("rerun record: id %s, rerun_of %q, hosts %q; want a new run, rerun_of %s, hosts %q",
 			rec.ID, rec.RerunOf, rec.labels(), first, want)
 	}
+	// The record names the first run's failed file, which stays, as its
+	// host list: fleet runs shows a command that can be typed again.
+	if hf := filepath.Join(u.stateDir, "runs", first, "failed"); !slices.Contains(rec.Args, hf) {
+		t.Errorf("rerun record: args %q do not name %s as the host list", rec.Args, hf)
+	}
 	for i, h := range hs[2:] {
 		if log := u.hostLog(rec.ID, want[i]); !strings.Contains(log, " out | ran "+h.Addr+"\n") {
 			t.Errorf("rerun log of %s does not show the command ran:\n%s", want[i], log)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -54,19 +55,12 @@ func rerunCommand(env *environment) *cli.Command {
 				fmt.Fprintf(env.stderr, "fleet: every host of run %s succeeded: nothing to rerun (--all reruns them all)\n", r.Info.ID)
 				return nil
 			}
-			list, err := os.CreateTemp("", "fleet-rerun-*.hosts")
+			list, cleanup, err := rerunList(r, hosts, c.Bool("all"))
 			if err != nil {
 				return err
 			}
-			defer os.Remove(list.Name())
-			_, err = list.WriteString(strings.Join(hosts, "\n") + "\n")
-			if cerr := list.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			args, err := rerunArgs(r.Info.Args, list.Name(), r.Info.ID, c.String("host-glob"), commandFlags(env))
+			defer cleanup()
+			args, err := rerunArgs(r.Info.Args, list, r.Info.ID, c.String("host-glob"), commandFlags(env))
 			if err != nil {
 				return err
 			}
@@ -78,6 +72,32 @@ func rerunCommand(env *environment) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// rerunList returns a host file of hosts: the run's own failed file when
+// that is what it holds, so that the new run's record names a file that
+// stays; otherwise (--all, a run killed before it wrote the file) a
+// temporary one, removed by cleanup.
+func rerunList(r *fleet.RunRecord, hosts []string, all bool) (path string, cleanup func(), err error) {
+	want := strings.Join(hosts, "\n") + "\n"
+	failed := filepath.Join(r.Dir, "failed")
+	if b, err := os.ReadFile(failed); err == nil && !all && string(b) == want {
+		return failed, func() {}, nil
+	}
+	list, err := os.CreateTemp("", "fleet-rerun-*.hosts")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.Remove(list.Name()) }
+	_, err = list.WriteString(want)
+	if cerr := list.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return list.Name(), cleanup, nil
 }
 
 // rerunArgs rebuilds a recorded command line with its host selection (-h,
