@@ -41,7 +41,8 @@ type measurement struct {
 	PeakConns     int64  // connections open at once, as the server saw them
 	ServerCPU     time.Duration
 	Sessions      int64
-	Kills         int64 // kill scripts fleet sent: commands it had to stop
+	Kills         int64  // kill scripts fleet sent: commands it had to stop
+	KeptRecord    string // the run record, kept when fleet stopped commands
 	OK, Hosts     int
 	Exit          int
 	Problems      []string    // anything that makes this run not count as a clean success
@@ -80,10 +81,13 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 		return m
 	}
 	defer func() {
-		if len(m.Problems) == 0 {
-			os.RemoveAll(state)
-		} else {
+		switch {
+		case len(m.Problems) > 0:
 			m.Problems = append(m.Problems, "run record kept in "+state)
+		case m.Kills > 0:
+			m.KeptRecord = state // to see which commands fleet stopped, and why
+		default:
+			os.RemoveAll(state)
 		}
 	}()
 	pprofAddr, err := freeLoopbackPort()

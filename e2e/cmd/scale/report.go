@@ -60,7 +60,7 @@ func (m measurement) line(h *harnessRun) string {
 		m.OK, m.Hosts, m.Wall.Seconds(), m.CPU.Seconds(), mib(m.PeakRSS), m.perHost(h.opts.par), h.opts.par,
 		m.PeakConns, m.PeakGoroutine, m.PeakFDs, m.PeakThreads, m.ServerCPU.Seconds())
 	if m.Kills > 0 {
-		s += fmt.Sprintf(", %d kill scripts", m.Kills)
+		s += fmt.Sprintf(", %d kill scripts (run record kept in %s)", m.Kills, m.KeptRecord)
 	}
 	if len(m.Problems) > 0 {
 		s += "; PROBLEMS: " + strings.Join(m.Problems, "; ")
