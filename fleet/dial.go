@@ -151,6 +151,36 @@ func (d *Dialer) endpoint(h inventory.Host) (*endpoint, error) {
 // authentication (sshd's MaxStartups) is retried with backoff; failures of
 // authentication and host keys never are.
 func (d *Dialer) Dial(ctx context.Context, h inventory.Host) (*Conn, error) {
+	return d.dial(ctx, h, false)
+}
+
+// reserveSlot waits for a handshake slot on behalf of a Dial not started
+// yet, which then takes it over (dial with reserved set). Run waits for
+// the slot before it starts the host's goroutine at all: at -p 1000 most of
+// the window would otherwise be goroutines parked in handshake, holding a
+// stack and a prepared client configuration each, waiting for one of the
+// MaxHandshakes slots.
+func (d *Dialer) reserveSlot(ctx context.Context) error {
+	select {
+	case d.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// releaseSlot gives back a slot reserved and not used.
+func (d *Dialer) releaseSlot() { <-d.slots }
+
+// dial is Dial; with reserved, the caller holds a handshake slot (see
+// reserveSlot), which the first attempt uses and which is given back in
+// any case.
+func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Conn, error) {
+	defer func() {
+		if reserved {
+			d.releaseSlot()
+		}
+	}()
 	e, err := d.endpoint(h)
 	if err != nil {
 		return nil, err
@@ -175,7 +205,8 @@ func (d *Dialer) Dial(ctx context.Context, h inventory.Host) (*Conn, error) {
 	}
 	var client *ssh.Client
 	for attempt := 0; ; attempt++ {
-		client, err = d.handshake(ctx, via, e, cfg)
+		client, err = d.handshake(ctx, via, e, cfg, reserved)
+		reserved = false // handshake gave it back
 		if err == nil || attempt >= retries || !transient(err) || ctx.Err() != nil {
 			break
 		}
@@ -203,14 +234,15 @@ func (d *Dialer) Dial(ctx context.Context, h inventory.Host) (*Conn, error) {
 }
 
 // handshake runs one bounded connection attempt, waiting for a handshake slot
-// first: the wait does not count against the connect timeout.
-func (d *Dialer) handshake(ctx context.Context, via ctxDialer, e *endpoint, cfg *ssh.ClientConfig) (*ssh.Client, error) {
-	select {
-	case d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// first unless the caller reserved one: the wait does not count against the
+// connect timeout. The slot is given back when the attempt ends.
+func (d *Dialer) handshake(ctx context.Context, via ctxDialer, e *endpoint, cfg *ssh.ClientConfig, reserved bool) (*ssh.Client, error) {
+	if !reserved {
+		if err := d.reserveSlot(ctx); err != nil {
+			return nil, err
+		}
 	}
-	defer func() { <-d.slots }()
+	defer d.releaseSlot()
 	client, err := dialSSH(ctx, via, e.addr(), cfg, e.connectTimeout)
 	if errors.Is(err, errConnectTimeout) {
 		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("no answer within %s (--connect-timeout)", e.connectTimeout), Err: err}

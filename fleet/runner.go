@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -69,15 +68,30 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var failed atomic.Int64
-	var g errgroup.Group
-	g.SetLimit(par)
+	var wg sync.WaitGroup
+	window := make(chan struct{}, par)
 	for i := range hosts {
+		// A host takes its place in the window, then a handshake slot,
+		// and only then a goroutine: hosts queued behind the handshake
+		// limit (128 by default) cost nothing while they wait.
+		select {
+		case window <- struct{}{}:
+		case <-runCtx.Done():
+		}
 		if runCtx.Err() != nil {
 			break
 		}
-		g.Go(func() error {
-			if runCtx.Err() != nil { // cancelled while waiting for a slot
-				return nil
+		if d.reserveSlot(runCtx) != nil {
+			<-window
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-window }()
+			if runCtx.Err() != nil { // cancelled just now: not started
+				d.releaseSlot()
+				return
 			}
 			r := &results[i]
 			runHost(runCtx, d, opts, task, r)
@@ -87,10 +101,9 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 			if r.Outcome != OK && opts.MaxFail > 0 && failed.Add(1) >= int64(opts.MaxFail) {
 				stop(fmt.Errorf("%w: %d hosts failed (--max-fail)", ErrCancelled, opts.MaxFail))
 			}
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait() // workers always return nil: results carry the errors
+	wg.Wait()
 	if opts.OnEvent != nil {
 		for i := range results {
 			if results[i].Outcome == NotStarted {
@@ -123,7 +136,7 @@ func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Resu
 			r.ExitCode = 0
 		}
 	}()
-	c, err := d.Dial(ctx, r.Host)
+	c, err := d.dial(ctx, r.Host, true) // Run reserved its handshake slot
 	if err != nil {
 		if r.Err = Classify(ctx, err); OutcomeOf(r.Err) == Failed {
 			r.Err = classifyDial(err) // not reached, whatever the error says
