@@ -1097,6 +1097,26 @@ func TestBuiltinDockerPinChange(t *testing.T) {
 	}
 }
 
+// TestBuiltinProxyDropInQuoting: a proxy value with quotes, a backslash and
+// a % (a URL-encoded password) lands in the systemd drop-in as one
+// setting's text, escaped for systemd, with no setting of its own.
+func TestBuiltinProxyDropInQuoting(t *testing.T) {
+	const proxy = `http://u:p%40ss@proxy.lan:3128/" "LD_PRELOAD=/tmp/evil.so\`
+	for _, name := range []string{"docker", "containerd"} {
+		t.Run(name, func(t *testing.T) {
+			o := simSupported[0]
+			h := newSimHost(t, o)
+			r := simBuiltin(t, name, map[string]string{"http_proxy": proxy})
+			simApply(t, h, r, o.facts(), Options{})
+			esc := `http://u:p%%40ss@proxy.lan:3128/\" \"LD_PRELOAD=/tmp/evil.so\\`
+			want := "[Service]\nEnvironment=\"HTTP_PROXY=" + esc + "\" \"HTTPS_PROXY=" + esc + "\"\n"
+			if got := h.read("/etc/systemd/system/" + name + ".service.d/http-proxy.conf"); got != want {
+				t.Errorf("drop-in\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
 func TestBuiltinDockerProxy(t *testing.T) {
 	const proxy = "http://proxy.lan:3128"
 	for _, o := range simSupported {

@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -258,6 +259,35 @@ func TestSetVars(t *testing.T) {
 	none, _ := Parse(strings.NewReader(head+"steps: [{name: s, run: x}]\n"), "t.yaml", "")
 	if err := none.SetVars(map[string]string{"x": "1"}); err == nil || !strings.Contains(err.Error(), "no variables") {
 		t.Errorf("err = %v", err)
+	}
+	// A value is one line: a newline would add lines to the files it
+	// fills in (a systemd drop-in, which runs as root).
+	for _, v := range []string{"x\nExecStartPre=/bin/true", "x\r", "x\x00", "\x1b[2J", "x\x7f"} {
+		err := r.SetVars(map[string]string{"b": v})
+		if err == nil || !strings.Contains(err.Error(), "control character") || !strings.Contains(err.Error(), `"b"`) {
+			t.Errorf("SetVars(b=%q) = %v, want a control character refused", v, err)
+		}
+		if r.Vars["b"] != "2" {
+			t.Errorf("a refused value changed b to %q", r.Vars["b"])
+		}
+	}
+}
+
+func TestSystemdQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://proxy.lan:3128":    "http://proxy.lan:3128",
+		`http://u:p%40ss@p:3128`:   `http://u:p%%40ss@p:3128`,
+		`x" "LD_PRELOAD=/tmp/e.so`: `x\" \"LD_PRELOAD=/tmp/e.so`,
+		`a\b`:                      `a\\b`,
+	} {
+		got, err := systemdQuote(in)
+		if err != nil || got != want {
+			t.Errorf("systemdquote(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	// In a command the escaped value is still one shell word.
+	if got, _ := systemdQuote(word(`a"b`)); fmt.Sprint(got) != `'a\"b'` {
+		t.Errorf("systemdquote of a word prints %s", got)
 	}
 }
 

@@ -51,6 +51,7 @@ package recipes
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -192,6 +193,12 @@ func (r *Recipe) SetVars(vals map[string]string) error {
 	for _, k := range sortedKeys(vals) {
 		if _, ok := r.Vars[k]; !ok {
 			return fmt.Errorf("%s: unknown variable %q (%s)", r.Name, k, declared(r.Vars))
+		}
+		// Commands quote every value, but files take them as they are: a
+		// newline in a value would add lines of its own to a config file
+		// or a systemd unit.
+		if i := strings.IndexFunc(vals[k], func(c rune) bool { return c < ' ' || c == 0x7f }); i >= 0 {
+			return fmt.Errorf("%s: variable %q: the value holds a control character (%U); a variable is one line of text", r.Name, k, []rune(vals[k][i:])[0])
 		}
 	}
 	for k, v := range vals {

@@ -119,7 +119,27 @@ func render[S ~string](text string, d *tmplData[S]) (string, error) {
 }
 
 func newTemplate(text string) (*template.Template, error) {
-	return template.New("fleet").Option("missingkey=error").Parse(text)
+	return template.New("fleet").Option("missingkey=error").Funcs(templateFuncs).Parse(text)
+}
+
+// templateFuncs are the functions templates have beyond text/template's.
+var templateFuncs = template.FuncMap{"systemdquote": systemdQuote}
+
+// systemdQuote escapes a value for the inside of a double-quoted systemd
+// setting (Environment="NAME={{ systemdquote .Vars.x }}"): backslash and
+// double quote escaped, % doubled (systemd expands %-specifiers in unit
+// files). Without it a value holding a quote could add settings of its own
+// to a unit that runs as root. In run and unless the result is still
+// quoted for the shell.
+func systemdQuote(v any) (any, error) {
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%")
+	switch v := v.(type) {
+	case string:
+		return esc.Replace(v), nil
+	case word:
+		return word(esc.Replace(string(v))), nil
+	}
+	return nil, fmt.Errorf("systemdquote: want a string, got %T", v)
 }
 
 // limitedBuilder stops a template that writes without end.
