@@ -129,6 +129,7 @@ type report struct {
 type section struct {
 	title, text string
 	met, total  int
+	detail      string // after the count in the summary, e.g. the count per issue
 }
 
 // renderReport writes the Markdown report: what ran where, then per part
@@ -182,7 +183,7 @@ func renderReport(rep report) string {
 	fmt.Fprintf(&b, "## Summary\n\n")
 	met, total := 0, 0
 	for _, s := range secs {
-		fmt.Fprintf(&b, "- %s: %d of %d targets met\n", s.title, s.met, s.total)
+		fmt.Fprintf(&b, "- %s: %d of %d targets met%s\n", s.title, s.met, s.total, s.detail)
 		met, total = met+s.met, total+s.total
 	}
 	fmt.Fprintf(&b, "\n%d of %d targets met in all.\n", met, total)
