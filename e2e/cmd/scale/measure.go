@@ -73,8 +73,8 @@ const runLimit = 15 * time.Minute
 // runFleet runs one scenario and samples the fleet process while it runs.
 // With profileDir set, fleet writes its CPU and exit profiles there and the
 // heap is captured when the goroutine count peaks.
-func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string) measurement {
-	m := measurement{Hosts: sc.N, Exit: -1, ProfileDir: profileDir}
+func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string) (m measurement) {
+	m = measurement{Hosts: sc.N, Exit: -1, ProfileDir: profileDir}
 	state, err := os.MkdirTemp(h.dir, "state-")
 	if err != nil {
 		m.Problems = append(m.Problems, err.Error())
