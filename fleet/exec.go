@@ -36,6 +36,17 @@ type Command struct {
 	// SudoPassword, when set, is given to sudo when (and only when) it asks;
 	// it never travels in argv and never reaches the command's stdin.
 	SudoPassword []byte
+
+	// started, when set, is called once the command itself runs on the
+	// host (its shell printed the marker, past sudo), or when Exec returns:
+	// a kill uses it to settle the command it kills. Only then may the
+	// connection close: a shell whose connection is gone dies of SIGPIPE
+	// at its first output, which the marker is.
+	started func()
+	// untracked keeps the command out of the dialer's count of commands
+	// CloseAll waits for: kills themselves, and a Shell, whose commands
+	// are counted one by one.
+	untracked bool
 }
 
 // markers are the run's private prefixes for the lines the wrapper prints
@@ -116,6 +127,11 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	settle := func() {}
+	if !cmd.untracked {
+		settle = c.track()
+	}
+	defer settle()
 	sess, err := c.newSession(ctx)
 	if err != nil {
 		return err
@@ -142,6 +158,10 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 		return err
 	}
 	ctl.stdin = stdin
+	if cmd.started != nil {
+		ctl.onStart = cmd.started
+		defer cmd.started()
+	}
 	if err := sess.Start(wrap(cmd, m)); err != nil {
 		return err
 	}
@@ -157,7 +177,7 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 		return notStarted(ctl, early, err)
 	case <-ctx.Done():
 	}
-	c.kill(ctl, cmd, done)
+	c.kill(ctl, cmd, done, settle)
 	filter.flush()
 	return ctx.Err()
 }
@@ -190,7 +210,7 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 // KILL a moment later, through a second session (as root when the command
 // runs as root). If the connection cannot do that, closing it is all that is
 // left.
-func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error) {
+func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error, settle func()) {
 	deadline := time.NewTimer(killGrace)
 	defer deadline.Stop()
 	var pid int
@@ -203,7 +223,7 @@ func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error) {
 	if pid > 1 {
 		script := "/bin/sh -c " + Quote(killScript("-"+strconv.Itoa(pid)))
 		kctx, cancel := context.WithTimeout(context.Background(), killGrace)
-		_ = c.Exec(kctx, &Command{Line: script, Sudo: cmd.Sudo, SudoPassword: cmd.SudoPassword})
+		_ = c.Exec(kctx, &Command{Line: script, Sudo: cmd.Sudo, SudoPassword: cmd.SudoPassword, started: settle, untracked: true})
 		cancel()
 		select {
 		case <-done:
@@ -213,6 +233,18 @@ func (c *Conn) kill(ctl *control, cmd *Command, done <-chan error) {
 	}
 	c.client.Close()
 	<-done
+}
+
+// track counts a running command for the dialer's CloseAll until the
+// function it returns is called (more than once is fine): when the command
+// ends, or when its kill has reached the host.
+func (c *Conn) track() (settle func()) {
+	if c.dialer == nil {
+		return func() {}
+	}
+	c.dialer.unsettled.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { c.dialer.unsettled.Add(-1) }) }
 }
 
 // killScript signals target, a process group ("-PGID") or a process
@@ -237,6 +269,7 @@ type control struct {
 	sudo     bool
 	password []byte
 	stdin    io.WriteCloser
+	onStart  func() // called when the command starts: after the PID marker, or sudo's ready
 	pidc     chan int
 	started  atomic.Bool   // the wrapper's PID marker came: the login shell runs the command
 	ready    chan struct{} // closed when the command itself starts (sudo done)
@@ -247,6 +280,12 @@ type control struct {
 }
 
 func (c *control) markReady() { c.once.Do(func() { close(c.ready) }) }
+
+func (c *control) commandStarted() {
+	if c.onStart != nil {
+		c.onStart()
+	}
+}
 
 // feedStdin sends the command's input once sudo, if any, is done asking, and
 // then closes standard input so that commands reading it end.
@@ -301,11 +340,13 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 			}
 			f.buf = f.buf[i+1:]
 			if !f.ctl.sudo {
+				f.ctl.commandStarted()
 				f.pass()
 			}
 		case f.ctl.sudo && line == f.ctl.m.ready:
 			f.buf = f.buf[i+1:]
 			f.ctl.markReady()
+			f.ctl.commandStarted()
 			f.pass()
 		default:
 			// sudo's own messages ("Sorry, try again", "a password is

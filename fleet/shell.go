@@ -69,7 +69,7 @@ func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*She
 	sctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go func() {
-		err := c.Exec(sctx, &Command{Line: "exec /bin/sh -s", Sudo: sudo, SudoPassword: password, Stdin: r, Stdout: s.out, Stderr: s.errs})
+		err := c.Exec(sctx, &Command{Line: "exec /bin/sh -s", Sudo: sudo, SudoPassword: password, Stdin: r, Stdout: s.out, Stderr: s.errs, untracked: true})
 		if err == nil {
 			err = errors.New("the remote shell exited")
 		}
@@ -151,6 +151,8 @@ func (s *Shell) Run(ctx context.Context, cmd *Command) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	settle := s.conn.track()
+	defer settle()
 	s.seq++
 	id := s.seq
 	s.out.begin(id, orDiscard(cmd.Stdout))
@@ -171,7 +173,7 @@ func (s *Shell) Run(ctx context.Context, cmd *Command) error {
 	if ctx.Err() == nil {
 		return err
 	}
-	s.kill(id)
+	s.kill(id, settle)
 	return ctx.Err()
 }
 
@@ -200,7 +202,7 @@ func (s *Shell) wait(ctx context.Context, id int) (status int, err error) {
 // kill stops command id after its context ended: TERM then KILL to its
 // process group, over a second session, and waits for its end markers so
 // that the shell can go on. A shell whose command does not end is closed.
-func (s *Shell) kill(id int) {
+func (s *Shell) kill(id int, settle func()) {
 	target := ""
 	if pid := s.errs.pidOf(id); pid > 1 {
 		target = strconv.Itoa(pid)
@@ -212,7 +214,8 @@ func (s *Shell) kill(id int) {
 		kctx, cancel := context.WithTimeout(context.Background(), killGrace)
 		go func() {
 			defer cancel()
-			_ = s.conn.Exec(kctx, &Command{Line: "/bin/sh -c " + Quote(killScript(target)), Sudo: s.sudo, SudoPassword: s.pw})
+			_ = s.conn.Exec(kctx, &Command{Line: "/bin/sh -c " + Quote(killScript(target)), Sudo: s.sudo, SudoPassword: s.pw,
+				started: settle, untracked: true})
 		}()
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), killGrace)
