@@ -227,7 +227,14 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 		if strings.IndexByte(f.text, 0) >= 0 {
 			v.failAt(at(p, f.key), "%s: %s holds a NUL byte, which no command or path can carry", label, f.key)
 		}
-		if pr := checkTemplate(f.text, r.Vars); pr != nil {
+		pr := checkTemplate(f.text, r.Vars)
+		if pr == nil && (f.key == "run" || f.key == "unless") {
+			if n, q := quotedOutput(f.text); n > 0 {
+				pr = &templateProblem{line: n, msg: "a value is printed inside " + q + " quotes: fleet quotes every value " +
+					"for the shell itself, and inside quotes that quoting breaks; write {{ .Vars.x }}, not '{{ .Vars.x }}' or \"{{ .Vars.x }}\""}
+			}
+		}
+		if pr != nil {
 			line := lineOf(v.root, at(p, f.key)...)
 			if n := nodeAt(v.root, at(p, f.key)...); n != nil && n.Style&yaml.LiteralStyle != 0 {
 				line += pr.line // the text starts on the line after "run: |"
