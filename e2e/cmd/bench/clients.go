@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 )
 
 // How each client of the run part is started: the same hosts, the same
@@ -163,16 +162,4 @@ func peerCommandLines(ready []peer) []string {
 	lines = append(lines, "`bench -floor -h <hosts> -i <key> -known-hosts <known_hosts> -p P CMD`: this binary in its floor mode, "+
 		"golang.org/x/crypto/ssh only: dial, check the host key, authenticate, one session running the command (its output read and dropped), close")
 	return lines
-}
-
-// joinQuoted lists names as `a`, `b` and `c`.
-func joinQuoted(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = "`" + n + "`"
-	}
-	if len(q) < 2 {
-		return strings.Join(q, "")
-	}
-	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }
