@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // machine is what the report says about where it ran, and the system limits
@@ -27,6 +29,7 @@ type machine struct {
 	NofileHard  uint64
 	GoVersion   string
 	TCPTwReuse  string
+	CreateCost  time.Duration // kernel CPU to create one small file in the work folder (see fileCreateCost)
 	SoMaxConn   string
 	Description string
 }
@@ -63,6 +66,30 @@ func machineInfo(o options) machine {
 	return m
 }
 
+// fileCreateCost measures the kernel CPU this machine spends creating,
+// writing and closing one small file in dir, as fleet's record does for
+// every host's log: on some disks it is a large share of fleet's CPU.
+func fileCreateCost(dir string) time.Duration {
+	const n = 500
+	d, err := os.MkdirTemp(dir, "create-cost-")
+	if err != nil {
+		return 0
+	}
+	defer os.RemoveAll(d)
+	var r0, r1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r0)
+	for i := range n {
+		f, err := os.OpenFile(filepath.Join(d, strconv.Itoa(i)+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return 0
+		}
+		_, _ = f.WriteString("2026-01-01T00:00:00.000Z --- | start host\n")
+		f.Close()
+	}
+	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r1)
+	return time.Duration(r1.Stime.Nano()+r1.Utime.Nano()-r0.Stime.Nano()-r0.Utime.Nano()) / n
+}
+
 // text is the machine section, also printed before the runs start.
 func (m machine) text() string {
 	var b strings.Builder
@@ -71,6 +98,9 @@ func (m machine) text() string {
 		m.PortLo, m.PortHi, m.PortHi-m.PortLo+1, m.TCPTwReuse, m.SoMaxConn)
 	fmt.Fprintf(&b, "- fs.file-max %d, fs.nr_open %d, RLIMIT_NOFILE hard %s (Go programs raise the soft limit to it)\n",
 		m.FileMax, m.NrOpen, limitString(m.NofileHard))
+	if m.CreateCost > 0 {
+		fmt.Fprintf(&b, "- creating a small file (a silent host's log) costs %d µs of kernel CPU on this disk\n", m.CreateCost.Microseconds())
+	}
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; the machine is shared, so wall times are noisy\n", m.Load)
 	return b.String()
 }

@@ -38,6 +38,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,7 +170,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // scale sets up, runs every scenario and gathers the report.
 func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
 	m := machineInfo(o)
-	fmt.Fprint(log, m.text())
 	if err := m.check(o); err != nil {
 		return nil, err
 	}
@@ -187,6 +187,12 @@ func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
 	if err := setupDir(dir); err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
+	// Measured where the runs keep their records; locked to one thread so
+	// that its rusage is this loop's alone.
+	runtime.LockOSThread()
+	m.CreateCost = fileCreateCost(dir)
+	runtime.UnlockOSThread()
+	fmt.Fprint(log, m.text())
 	t0 := time.Now()
 	srv, err := startServer(ctx, dir, o.n, o.port)
 	if err != nil {
