@@ -102,7 +102,15 @@ func renderRun(groups []group, o *options, st *peerStatus) section {
 		}
 		fmt.Fprintf(&b, "- %s, N=%d -p %d: %s\n", g.Cmd.Key, g.N, g.P, line)
 	}
-	sec.detail = fmt.Sprintf(" (issue 7's: %d of %d; issue 2's: %d of %d)", byIssue[7].met, byIssue[7].total, byIssue[2].met, byIssue[2].total)
+	var per []string
+	for _, issue := range []int{7, 2} {
+		if c := byIssue[issue]; c.total > 0 {
+			per = append(per, fmt.Sprintf("issue %d's: %d of %d", issue, c.met, c.total))
+		}
+	}
+	if len(per) > 0 {
+		sec.detail = " (" + strings.Join(per, "; ") + ")"
+	}
 	sec.text = b.String()
 	return sec
 }
