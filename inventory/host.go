@@ -115,10 +115,13 @@ func checkHostName(name string) error {
 	return nil
 }
 
-// checkUser accepts a login name: the portable POSIX user name characters,
-// plus a trailing "$" after at least one of them (Samba machine accounts). Shell metacharacters are
-// refused because the user may be passed to ssh or sudo on a command line.
-func checkUser(user string) error {
+// CheckUser accepts a login name: the portable POSIX user name characters,
+// "@" inside it (user@domain logins of SSSD and Active
+// Directory; a host spec splits at its last "@", as ssh does), and a
+// trailing "$" after at least one of them (Samba machine accounts). Shell
+// metacharacters are refused because the user may be passed to ssh or sudo
+// on a command line.
+func CheckUser(user string) error {
 	if user == "" {
 		return fmt.Errorf("empty user")
 	}
@@ -128,7 +131,7 @@ func checkUser(user string) error {
 				return fmt.Errorf("invalid UTF-8 in user %q", user)
 			}
 		}
-		if isNameChar(r) || r == '$' && i > 0 && i == len(user)-1 {
+		if isNameChar(r) || r == '@' && i > 0 && i < len(user)-1 || r == '$' && i > 0 && i == len(user)-1 {
 			continue
 		}
 		return fmt.Errorf("invalid character %q in user %q", r, user)

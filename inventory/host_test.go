@@ -103,6 +103,9 @@ func TestCheckUser(t *testing.T) {
 		{user: "root"},
 		{user: "deploy-bot_2.x"},
 		{user: "HOST$"},
+		{user: "jane@corp.example.com"},
+		{user: "@corp", wantErr: `invalid character '@' in user "@corp"`},
+		{user: "jane@", wantErr: `invalid character '@' in user "jane@"`},
 		{user: "", wantErr: "empty user"},
 		{user: "$", wantErr: `invalid character '$' in user "$"`},
 		{user: "a$$", wantErr: `invalid character '$' in user "a$$"`},
@@ -113,9 +116,9 @@ func TestCheckUser(t *testing.T) {
 		{user: "-l", wantErr: `user "-l" must not start with '-'`},
 	}
 	for _, tt := range tests {
-		err := checkUser(tt.user)
+		err := CheckUser(tt.user)
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
-			t.Errorf("checkUser(%q) = %v, want %q", tt.user, err, tt.wantErr)
+			t.Errorf("CheckUser(%q) = %v, want %q", tt.user, err, tt.wantErr)
 		}
 	}
 }

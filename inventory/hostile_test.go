@@ -160,7 +160,10 @@ func TestHostileSpecsNeverYieldShellSyntax(t *testing.T) {
 		}
 		for _, h := range hosts {
 			accepted++
-			if !inert(h.Name, true) || h.User != "" && !inert(strings.TrimSuffix(h.User, "$"), false) {
+			// A user may hold "@" (user@domain), never first or last.
+			user := strings.TrimSuffix(h.User, "$")
+			if !inert(h.Name, true) || h.User != "" && (!inert(strings.ReplaceAll(user, "@", ""), false) ||
+				strings.HasPrefix(user, "@") || strings.HasSuffix(user, "@")) {
 				t.Fatalf("%q was accepted as user %q, host %q", spec, h.User, h.Name)
 			}
 		}

@@ -129,7 +129,7 @@ func parseLine(line, where string, budget int) ([]Host, error) {
 		if strings.IndexByte(fields[0], '@') >= 0 {
 			return nil, fmt.Errorf("user given twice: in %q and as %q", fields[0], fields[1])
 		}
-		if err := checkUser(fields[1]); err != nil {
+		if err := CheckUser(fields[1]); err != nil {
 			return nil, err
 		}
 		return parseSpec(fields[1]+"@"+fields[0], where, budget)
@@ -175,12 +175,11 @@ func splitFields(s string) []string {
 func parseSpec(spec, source string, budget int) ([]Host, error) {
 	var user string
 	hostport := spec
-	// "@" is not allowed in a user or a host, so which "@" splits does not
-	// change whether the spec is accepted; the last one gives the clearer
-	// message ("invalid character '@' in user").
+	// A host has no "@" and a user may (user@domain), so the last "@"
+	// splits, as in ssh.
 	if at := strings.LastIndexByte(spec, '@'); at >= 0 {
 		user, hostport = spec[:at], spec[at+1:]
-		if err := checkUser(user); err != nil {
+		if err := CheckUser(user); err != nil {
 			return nil, err
 		}
 	}

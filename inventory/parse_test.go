@@ -26,6 +26,7 @@ func TestParseFile(t *testing.T) {
 		{name: "bare host", in: "web1\n", want: []Host{hostAt("", "web1", 0, "f:1")}},
 		{name: "no final newline", in: "web1", want: []Host{hostAt("", "web1", 0, "f:1")}},
 		{name: "user and port", in: "admin@web1:2222\n", want: []Host{hostAt("admin", "web1", 2222, "f:1")}},
+		{name: "user at a domain", in: "jane@corp.example.com@web1:2222\n", want: []Host{hostAt("jane@corp.example.com", "web1", 2222, "f:1")}},
 		{name: "comments everywhere",
 			in: "# head\nweb1 # trailing\nweb2#direct\n  web3  \n",
 			want: []Host{
@@ -101,7 +102,7 @@ func TestParseFile(t *testing.T) {
 		{name: "dot dot host", in: "..", wantErr: `f:1: host ".." must not start with '.'`},
 		{name: "bad user char", in: "a;b@web1", wantErr: `f:1: invalid character ';' in user "a;b"`},
 		{name: "dollar inside user", in: "a$b@web1", wantErr: `f:1: invalid character '$' in user "a$b"`},
-		{name: "two at signs", in: "a@b@web1", wantErr: `f:1: invalid character '@' in user "a@b"`},
+		{name: "at sign ends the user", in: "a@@web1", wantErr: `f:1: invalid character '@' in user "a@"`},
 		{name: "leading dash user", in: "-oX@web1", wantErr: `f:1: user "-oX" must not start with '-'`},
 		{name: "too many fields", in: "web1 admin extra",
 			wantErr: `f:1: too many fields (3): want "[user@]host[:port]" or "host[:port] user"`},

@@ -96,6 +96,13 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 		return nil, err
 	}
 	t.dial.User = c.String("user")
+	if t.dial.User != "" {
+		// The same rule as a host line's user, so that the run record's
+		// failed file, which names each host with its user, reads back.
+		if err := inventory.CheckUser(t.dial.User); err != nil {
+			return nil, usageError("--user: %v", err)
+		}
+	}
 	t.dial.IdentityFiles = c.StringSlice("identity")
 	t.dial.ConfigFile = c.String("ssh-config")
 	t.dial.ProxyJump = c.String("jump")
