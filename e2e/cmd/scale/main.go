@@ -152,8 +152,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	o.fleet = abs
-	if _, err := os.Stat(o.fleet); err != nil {
+	if fi, err := os.Stat(o.fleet); err != nil {
 		return o, err
+	} else if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return o, fmt.Errorf("-fleet %s is not an executable file", o.fleet)
 	}
 	if o.quick {
 		o.n = 500
