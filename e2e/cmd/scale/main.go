@@ -231,10 +231,11 @@ func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
 			ms := runFleet(ctx, h, sc, pdir)
 			fmt.Fprintf(log, "scale: %s, profiled: %s\n", sc.Name, ms.line(h))
 			res.profiled = &ms
-			res.cpuTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "cpu.pprof"), "")
+			res.cpuTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "cpu.pprof"),
+				"-cum", "-nodecount=25", `-hide=^(runtime|internal|syscall|os|io|sync|context|bufio|net)[./]`)
 			res.heapTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "heap-peak.pprof"), "-sample_index=inuse_space")
 			res.allocTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "heap.pprof"), "-sample_index=alloc_space")
-			res.goroutineTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "goroutines-peak.pprof"), "")
+			res.goroutineTop = pprofTop(ctx, o.fleet, filepath.Join(pdir, "goroutines-peak.pprof"))
 		}
 		rep.results = append(rep.results, res)
 		if ctx.Err() != nil {

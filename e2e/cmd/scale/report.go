@@ -145,8 +145,10 @@ func (r *report) markdown() string {
 
 	b.WriteString("## Where the time goes\n\n")
 	b.WriteString("From the profiled runs (`go tool pprof -top`; rerun with `-keep` to keep the profiles). The CPU profile covers\n" +
-		"the whole fleet process; \"heap in use near the peak\" was fetched from the pprof endpoint when the goroutine\n" +
-		"count was highest; \"allocated\" counts every allocation over the run.\n\n")
+		"the whole fleet process and is shown by cumulative time, the runtime's and the standard library's own frames\n" +
+		"hidden, so that each line says what share of fleet's CPU went through that function; \"heap in use near the\n" +
+		"peak\" was fetched from the pprof endpoint when the goroutine count was highest; \"allocated\" counts every\n" +
+		"allocation over the run.\n\n")
 	for _, res := range r.results {
 		if res.profiled == nil {
 			continue
@@ -208,7 +210,7 @@ func countList(xs []string) string {
 }
 
 // pprofTop runs go tool pprof -top on a profile, keeping the table.
-func pprofTop(ctx context.Context, bin, profile, extra string) string {
+func pprofTop(ctx context.Context, bin, profile string, extra ...string) string {
 	if _, err := os.Stat(profile); err != nil {
 		return "(no profile: " + err.Error() + ")"
 	}
@@ -216,10 +218,7 @@ func pprofTop(ctx context.Context, bin, profile, extra string) string {
 	if err != nil {
 		return "(go not found: cannot run go tool pprof)"
 	}
-	args := []string{"tool", "pprof", "-top", "-nodecount=15"}
-	if extra != "" {
-		args = append(args, extra)
-	}
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=15"}, extra...)
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(cctx, goTool, append(args, bin, profile)...).CombinedOutput()
