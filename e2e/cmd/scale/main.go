@@ -119,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.fleet, "fleet", "", "the fleet binary to measure (required)")
 	fs.IntVar(&o.n, "n", 5000, "endpoints (hosts)")
 	fs.IntVar(&o.par, "p", 1000, "fleet's -p")
-	fs.IntVar(&o.runs, "runs", 1, "unprofiled runs per scenario (the table shows medians)")
+	fs.IntVar(&o.runs, "runs", 3, "unprofiled runs per scenario (the table shows medians)")
 	fs.BoolVar(&o.profile, "profile", true, "one more run per scenario with fleet's profiling on")
 	fs.BoolVar(&o.quick, "quick", false, "500 endpoints, for a smoke check")
 	fs.StringVar(&o.out, "out", "docs/scale.md", "report file (\"\" prints only)")

@@ -103,6 +103,17 @@ func (r *report) markdown() string {
 			float64(m.PeakHeap)/(1<<20), float64(m.PeakStacks)/(1<<20),
 			m.PeakConns, m.PeakGoroutine, m.PeakThreads, m.PeakFDs, m.Sessions, m.ServerCPU.Seconds())
 	}
+	b.WriteString("\nPer connection open at the peak, where connections filled at least half of the window (peak values over\n" +
+		"peak connections, so an upper bound: the heap also holds the whole run's results and records):\n\n")
+	for _, res := range r.results {
+		m := res.medianRun()
+		if m.PeakConns == 0 || 2*int(m.PeakConns) < min(m.Hosts, res.Par) {
+			continue
+		}
+		c := float64(m.PeakConns)
+		fmt.Fprintf(&b, "- %s: %.1f goroutines, %.1f KiB of goroutine stacks, %.1f KiB of heap (live and not yet collected), %.1f KiB of RSS\n",
+			res.label(), float64(m.PeakGoroutine)/c, float64(m.PeakStacks)/1024/c, float64(m.PeakHeap)/1024/c, float64(m.PeakRSS)/c)
+	}
 	for _, res := range r.results {
 		if m := res.medianRun(); m.Kills > 0 {
 			fmt.Fprintf(&b, "\n%s: fleet sent %d kill scripts (a command it had to stop: a timeout, or a remote shell that did not close in time).\n",
@@ -137,6 +148,9 @@ func (r *report) markdown() string {
 	}
 	if r.rlimit != nil {
 		b.WriteString(r.rlimit.targetLine())
+	}
+	if strings.Contains(b.String(), "**MISSED**") {
+		b.WriteString("\nWhere a target is missed, the profiles below and the History section at the end say why.\n")
 	}
 	b.WriteString("\n")
 	if r.rlimit != nil {
