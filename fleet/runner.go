@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fleet-sh/fleet/inventory"
+	"golang.org/x/sync/errgroup"
 )
 
 // Task is the work done on one connected host. It fills what it learns into
@@ -68,30 +68,22 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var failed atomic.Int64
-	var wg sync.WaitGroup
-	window := make(chan struct{}, par)
+	// errgroup's limit is the sliding window: a new host starts as soon as
+	// any host ends, never in waves.
+	var g errgroup.Group
+	g.SetLimit(par)
 	for i := range hosts {
-		// A host takes its place in the window, then a handshake slot,
-		// and only then a goroutine: hosts queued behind the handshake
-		// limit (128 by default) cost nothing while they wait.
-		select {
-		case window <- struct{}{}:
-		case <-runCtx.Done():
-		}
-		if runCtx.Err() != nil {
+		// A host takes a handshake slot before its goroutine: hosts queued
+		// behind the handshake limit (128 by default) cost nothing while
+		// they wait. The loop holds at most one slot while it waits for a
+		// place in the window.
+		if runCtx.Err() != nil || d.reserveSlot(runCtx) != nil {
 			break
 		}
-		if d.reserveSlot(runCtx) != nil {
-			<-window
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-window }()
-			if runCtx.Err() != nil { // cancelled just now: not started
+		g.Go(func() error {
+			if runCtx.Err() != nil { // cancelled while waiting: not started
 				d.releaseSlot()
-				return
+				return nil
 			}
 			r := &results[i]
 			runHost(runCtx, d, opts, task, r)
@@ -101,9 +93,10 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 			if r.Outcome != OK && opts.MaxFail > 0 && failed.Add(1) >= int64(opts.MaxFail) {
 				stop(fmt.Errorf("%w: %d hosts failed (--max-fail)", ErrCancelled, opts.MaxFail))
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // tasks report through results, never through the group
 	if opts.OnEvent != nil {
 		for i := range results {
 			if results[i].Outcome == NotStarted {
