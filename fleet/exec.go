@@ -294,7 +294,11 @@ func feedStdin(ctl *control, in io.Reader) {
 		<-ctl.ready
 	}
 	if in != nil {
-		_, _ = io.Copy(ctl.stdin, in)
+		if _, ok := in.(io.WriterTo); ok {
+			_, _ = io.Copy(ctl.stdin, in) // WriteTo needs no buffer
+		} else {
+			_, _ = copySmall(ctl.stdin, in)
+		}
 	}
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
@@ -310,6 +314,9 @@ type stderrFilter struct {
 	buf     []byte
 	passing bool
 }
+
+// ReadFrom makes the SSH library's copy of the stream use copySmall.
+func (f *stderrFilter) ReadFrom(r io.Reader) (int64, error) { return copySmall(f, r) }
 
 func (f *stderrFilter) Write(p []byte) (int, error) {
 	if f.passing {
@@ -425,6 +432,9 @@ type earlyOutput struct {
 	w    io.Writer
 	tail []byte
 }
+
+// ReadFrom makes the SSH library's copy of the stream use copySmall.
+func (e *earlyOutput) ReadFrom(r io.Reader) (int64, error) { return copySmall(e, r) }
 
 func (e *earlyOutput) Write(p []byte) (int, error) {
 	if !e.ctl.started.Load() {

@@ -243,9 +243,11 @@ func (s *Shell) lost() error {
 func (s *Shell) Close() {
 	s.closing.Do(func() {
 		s.in.Close()
+		// Under load the shell may take a while to read its end of input;
+		// only one that does not go is killed, which costs a session.
 		select {
 		case <-s.done:
-		case <-time.After(2 * time.Second):
+		case <-time.After(killGrace):
 			s.stop()
 			<-s.done
 		}

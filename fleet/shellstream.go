@@ -71,6 +71,9 @@ func (s *shellStream) preamble() string {
 	return strings.Join(s.early, "; ")
 }
 
+// ReadFrom makes the SSH library's copy of the stream use copySmall.
+func (s *shellStream) ReadFrom(r io.Reader) (int64, error) { return copySmall(s, r) }
+
 func (s *shellStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
