@@ -22,7 +22,7 @@ func TestHostileInputStaysLiteral(t *testing.T) {
 	hostile := []string{
 		"$(touch " + canary + ")",
 		"'; touch " + canary + "; '",
-		"`touch " + canary + "`\"$(touch " + canary + ")\"\n; touch " + canary + " #,a,b",
+		"`touch " + canary + "`\"$(touch " + canary + ")\"; touch " + canary + " #,a,b",
 	}
 	// The hosts are this machine; the login user must be able to write
 	// here, and a test's own temporary folder is private to root.
@@ -60,6 +60,14 @@ steps:
 			if got := readString(t, filepath.Join(out, name)); got != hostile[i] {
 				t.Errorf("--var %s=%q reached the host as %q", name, hostile[i], got)
 			}
+		}
+		noCanary(t, r)
+		// A newline would add lines to the files values fill in: refused
+		// before anything runs.
+		r = u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe,
+			"--var", "a=x\n; touch "+canary, "--var", "out="+out).wait(cmdTimeout)
+		if r.status != 2 || !strings.Contains(r.stderr, `variable "a": the value holds a control character`) {
+			t.Errorf("a value with a newline: want exit status 2 naming the variable\n%s", r)
 		}
 		noCanary(t, r)
 	})
