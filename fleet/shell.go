@@ -106,10 +106,14 @@ func (s *Shell) startError(ctx context.Context, err error) error {
 	<-s.done
 	err = Classify(ctx, s.doneErr)
 	var ee *ExitError
-	if errors.As(err, &ee) {
+	var fe *Error
+	switch {
+	case errors.As(err, &ee):
 		if tail := s.errs.preamble(); tail != "" {
 			return &Error{Kind: errSudo, Reason: "the remote shell did not start: " + tail, Err: err}
 		}
+	case errors.As(err, &fe):
+		return err // sudo refused, the host unreachable: that says it all
 	}
 	return fmt.Errorf("start remote shell: %w", err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -63,7 +64,13 @@ func (a *applier) loadPending(ctx context.Context, steps []*Step) error {
 		var out strings.Builder
 		line := "ls -1 -- " + fleet.Quote(pendingDir(a.r, root)) + " 2>/dev/null; true"
 		if err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: root, SudoPassword: a.o.SudoPassword, Stdout: &out}); err != nil {
-			return fmt.Errorf("read pending steps: %w", fleet.Classify(ctx, err))
+			// This is the host's first command as root: sudo refusing
+			// (or the host gone) is not about pending steps.
+			err = fleet.Classify(ctx, err)
+			if fe := (*fleet.Error)(nil); errors.As(err, &fe) {
+				return err
+			}
+			return fmt.Errorf("read pending steps: %w", err)
 		}
 		present := strings.Fields(out.String())
 		for _, s := range steps {
