@@ -50,7 +50,7 @@ if [ -d /run/systemd/system ]; then echo systemd; else cat /proc/1/comm 2>/dev/n
 echo "${m}sudo"
 if [ -z "$s" ] || sudo -n true >/dev/null 2>&1 </dev/null; then echo no; else echo yes; fi
 echo "${m}cgroup"
-d=$(docker info --format '{{.CgroupDriver}}' 2>/dev/null </dev/null || $s docker info --format '{{.CgroupDriver}}' 2>/dev/null </dev/null)
+d=; command -v docker >/dev/null 2>&1 && d=$(docker info --format '{{.CgroupDriver}}' 2>/dev/null </dev/null || $s docker info --format '{{.CgroupDriver}}' 2>/dev/null </dev/null)
 if [ -n "$d" ]; then echo "docker $d"
 elif [ -S /var/run/docker.sock ]; then echo "docker"
 elif [ -S /run/containerd/containerd.sock ] || pgrep -x containerd >/dev/null 2>&1; then
