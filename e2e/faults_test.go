@@ -234,7 +234,7 @@ func testFaultProvision(t *testing.T, f *harness.Fleet) {
 	w := wants(f, map[harness.Fault]want{
 		harness.FaultNoShell:      noShell,
 		harness.FaultDropCmd:      {"unreachable", `^step "wait": .*connection lost`},
-		harness.FaultDropTransfer: {"unreachable", `^(unreachable: )?step "blob": .*connection lost`},
+		harness.FaultDropTransfer: {"unreachable", `^step "blob": unreachable: .*connection lost`},
 		harness.FaultDiskFull:     {"failed", `^step "blob": .*No space left on device`},
 		harness.FaultSudoPass:     {"failed", `sudo needs a password`},
 	})

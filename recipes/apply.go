@@ -318,7 +318,7 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	if a.o.DryRun {
 		cur, err := a.t.Probe(ctx, dst, sudo, a.o.SudoPassword)
 		if err != nil {
-			return failed(res, classifyIfDone(ctx, err), "")
+			return failed(res, fleet.Classify(ctx, err), "")
 		}
 		if cur.Dir {
 			return failed(res, fmt.Errorf("%s is a folder", dst), "")
@@ -331,7 +331,7 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword})
 	if err != nil {
-		return failed(res, classifyIfDone(ctx, err), "")
+		return failed(res, fleet.Classify(ctx, err), "")
 	}
 	res.Status = Unchanged
 	if changed {
@@ -367,15 +367,6 @@ func failed(res StepResult, err error, detail string) StepResult {
 		res.Reason += ": " + detail
 	}
 	return res
-}
-
-// classifyIfDone names a timeout or an interruption as such; other errors
-// from Put and Probe are already in fleet's words and keep their context.
-func classifyIfDone(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fleet.Classify(ctx, err)
-	}
-	return err
 }
 
 func wrapIf(what string, err error) error {
