@@ -77,10 +77,10 @@ func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*She
 		r.CloseWithError(err)
 		close(s.done)
 	}()
-	if _, err := io.WriteString(w, s.prelude()); err != nil {
-		s.Close()
-		return nil, s.startError(ctx, err)
-	}
+	// The prelude flows once sudo is done; a sudo or a session that hangs
+	// must not hold the caller, whose ctx and the timer below bound the
+	// start. A failed write means the session ended, which done says.
+	go func() { _, _ = io.WriteString(w, s.prelude()) }()
 	timer := time.NewTimer(shellStart)
 	defer timer.Stop()
 	for _, st := range []*shellStream{s.out, s.errs} {
@@ -88,7 +88,7 @@ func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*She
 		case ready := <-st.readyc:
 			s.setsid = ready == "setsid"
 		case <-s.done:
-			return nil, s.startError(ctx, s.doneErr)
+			return nil, s.startError(ctx)
 		case <-ctx.Done():
 			s.Close()
 			return nil, ctx.Err()
@@ -102,9 +102,9 @@ func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*She
 
 // startError says why a shell did not start, in the words of the error
 // vocabulary when it has them (sudo refused, connection lost).
-func (s *Shell) startError(ctx context.Context, err error) error {
+func (s *Shell) startError(ctx context.Context) error {
 	<-s.done
-	err = Classify(ctx, s.doneErr)
+	err := Classify(ctx, s.doneErr)
 	var ee *ExitError
 	var fe *Error
 	switch {
