@@ -28,8 +28,8 @@ applies it if not, and records it as changed, unchanged or skipped. The first
 failed step stops that host; the others go on. A second run changes nothing.
 
 RECIPE is a built-in recipe (fleet recipes lists them) or, with --recipe, a
-file of your own (see docs/recipes.md). Steps run as root through sudo; use
--S when the hosts' sudo wants a password.
+file of your own (see docs/recipes.md). Steps run as root in one shell per
+host that sudo starts once; use -S when the hosts' sudo wants a password.
 
 Each step's output goes to the host's log in the run record under a header
 naming the step (fleet's run records: see fleet --help).
