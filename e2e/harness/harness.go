@@ -305,6 +305,12 @@ func (f *Fleet) Running() []Host {
 // once and on a partly started fleet.
 func (f *Fleet) Stop() error {
 	var errs []error
+	// The keys go first, while the sshds still hold the block: once they
+	// are gone another fleet may pick the same block and write a key file
+	// of the same name, which a later removal would take from it.
+	if f.Block != 0 {
+		errs = append(errs, f.unauthorize())
+	}
 	var roots []int
 	for _, h := range f.Hosts {
 		if h.PID > 0 && isFleetSSHD(h.PID, f.Dir) {
@@ -330,9 +336,6 @@ func (f *Fleet) Stop() error {
 		if err := os.RemoveAll(f.rootsPath()); err != nil {
 			errs = append(errs, fmt.Errorf("harness: stop: %w", err))
 		}
-	}
-	if f.Block != 0 {
-		errs = append(errs, f.unauthorize())
 	}
 	if f.RemoveDir && f.Dir != "" {
 		if err := os.RemoveAll(f.Dir); err != nil {
