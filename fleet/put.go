@@ -313,7 +313,7 @@ func (c *Conn) send(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp st
 		return ctx.Err()
 	}
 	if err != nil {
-		return sftpError("write "+tmp, err)
+		return sftpWriteError(tmp, err)
 	}
 	if n != src.Size {
 		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
@@ -352,6 +352,18 @@ func (c *Conn) removeTemp(p string) {
 	_ = fresh.Exec(ctx, cmd)
 }
 
+// sftpWriteError names a failed write of the remote file tmp. OpenSSH's
+// sftp-server answers a failed write(2) with a bare SSH_FX_FAILURE,
+// whatever errno said, so a failure without words gets the usual cause.
+func sftpWriteError(tmp string, err error) error {
+	var st *sftp.StatusError
+	if errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && !strings.Contains(strings.ToLower(err.Error()), "space") {
+		return &Error{Kind: errTransfer, Reason: "write " + tmp + ": the host failed the write without saying why (a full disk or a quota, most often)",
+			Hint: "check the free space there, e.g. fleet run -h HOSTS df -h " + path.Dir(tmp), Err: err}
+	}
+	return sftpError("write "+tmp, err)
+}
+
 // sftpError classifies SFTP status errors into the user's words.
 func sftpError(what string, err error) error {
 	if err == nil {
@@ -365,11 +377,6 @@ func sftpError(what string, err error) error {
 		return &Error{Kind: errTransfer, Reason: what + ": permission denied", Hint: "use --sudo to write where only root may", Err: err}
 	case errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && strings.Contains(strings.ToLower(err.Error()), "space"):
 		return &Error{Kind: errTransfer, Reason: what + ": no space left on device", Err: err}
-	case errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && strings.HasPrefix(what, "write "):
-		// OpenSSH's sftp-server answers a failed write(2) with a bare
-		// SSH_FX_FAILURE, whatever errno said.
-		return &Error{Kind: errTransfer, Reason: what + ": the host failed the write without saying why (a full disk or a quota, most often)",
-			Hint: "check the free space there, e.g. fleet run -h HOSTS df -h " + path.Dir(strings.TrimPrefix(what, "write ")), Err: err}
 	case errors.As(err, &st):
 		return &Error{Kind: errTransfer, Reason: what + ": " + err.Error(), Err: err}
 	}

@@ -215,7 +215,7 @@ func TestSendConcurrencySharesABudget(t *testing.T) {
 }
 
 func TestSFTPWriteFailureSuggestsFullDisk(t *testing.T) {
-	err := sftpError("write /var/tmp/.f.fleet-1", &sftp.StatusError{Code: 4}) // SSH_FX_FAILURE, as sftp-server sends for ENOSPC
+	err := sftpWriteError("/var/tmp/.f.fleet-1", &sftp.StatusError{Code: 4}) // SSH_FX_FAILURE, as sftp-server sends for ENOSPC
 	var fe *Error
 	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "full disk") || !strings.Contains(fe.Hint, "df -h /var/tmp") {
 		t.Fatalf("got %#v", err)

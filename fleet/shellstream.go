@@ -78,18 +78,20 @@ func (s *shellStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = append(s.buf, p...)
+	rest := s.buf
 	for {
-		i := bytes.IndexByte(s.buf, '\n')
+		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
 			break
 		}
-		s.line(s.buf[:i])
-		s.buf = s.buf[i+1:]
+		s.line(rest[:i])
+		rest = rest[i+1:]
 	}
-	if len(s.buf) > 0 && s.ready && (s.midLine || !s.mayBeMarker(s.buf)) {
-		s.output(s.buf, false)
+	if len(rest) > 0 && s.ready && (s.midLine || !s.mayBeMarker(rest)) {
+		s.output(rest, false)
+		rest = nil
 	}
-	s.buf = append(s.buf[:0:0], s.buf...)
+	s.buf = append(s.buf[:0], rest...) // the partial line held back, in the same buffer
 	return len(p), nil
 }
 
@@ -153,7 +155,4 @@ func (s *shellStream) output(b []byte, whole bool) {
 	}
 	s.pendingNL = whole
 	s.midLine = !whole
-	if !whole {
-		s.buf = s.buf[:0]
-	}
 }
