@@ -36,8 +36,12 @@ func runsCommand(env *environment) *cli.Command {
 		Usage:        "list recorded runs, or show one",
 		UsageText:    "fleet runs [--json] | fleet runs show [--json] RUN",
 		Description:  runsDescription,
-		Flags:        []cli.Flag{jsonFlag},
+		Flags:        []cli.Flag{jsonFlag, escapesFlag()},
 		Action: func(c *cli.Context) error {
+			mode, err := readEscapes(c)
+			if err != nil {
+				return err
+			}
 			if c.NArg() > 0 {
 				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
 			}
@@ -58,7 +62,9 @@ func runsCommand(env *environment) *cli.Command {
 				}
 				return nil
 			}
-			w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+			stdout, flush := cleanOnTerminal(env.stdout, mode)
+			defer flush()
+			w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tSTART\tSTATE\tHOSTS\tOK\tFAILED\tUNREACHABLE\tOTHER\tCOMMAND")
 			for _, r := range runs {
 				l := runLine(r)
@@ -72,8 +78,12 @@ func runsCommand(env *environment) *cli.Command {
 			OnUsageError: onUsageError,
 			Usage:        "show one run: its command, options and every host's outcome",
 			UsageText:    "fleet runs show [--json] RUN",
-			Flags:        []cli.Flag{jsonFlag},
+			Flags:        []cli.Flag{jsonFlag, escapesFlag()},
 			Action: func(c *cli.Context) error {
+				mode, err := readEscapes(c)
+				if err != nil {
+					return err
+				}
 				if c.NArg() > 1 {
 					return usageError("name one run")
 				}
@@ -86,7 +96,10 @@ func runsCommand(env *environment) *cli.Command {
 					enc.SetIndent("", "  ")
 					return enc.Encode(r.Info)
 				}
-				return showRun(env.stdout, r)
+				// The hosts' failure reasons are their text.
+				stdout, flush := cleanOnTerminal(env.stdout, mode)
+				defer flush()
+				return showRun(stdout, r)
 			},
 		}},
 	}
