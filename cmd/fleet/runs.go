@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
 )
 
@@ -54,7 +55,7 @@ func runsCommand(env *environment) *cli.Command {
 				fmt.Fprintf(env.stderr, "fleet: warning: %v\n", e)
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(env.stdout)
+				enc := json.NewEncoder(ui.JSONWriter(env.stdout))
 				for _, r := range runs {
 					if err := enc.Encode(runLine(r)); err != nil {
 						return err
@@ -92,7 +93,7 @@ func runsCommand(env *environment) *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					enc := json.NewEncoder(env.stdout)
+					enc := json.NewEncoder(ui.JSONWriter(env.stdout))
 					enc.SetIndent("", "  ")
 					return enc.Encode(r.Info)
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -84,6 +85,20 @@ func appendJSON(b []byte, r *fleet.Result) []byte {
 		return append(b, "{}\n"...)
 	}
 	return appendEscapedControls(b, buf.Bytes())
+}
+
+// JSONWriter returns a writer for a json.Encoder that writes to w with DEL
+// and the C1 controls escaped, as --json lines are (appendEscapedControls).
+// The Encoder writes each value in one Write, so no character is split.
+func JSONWriter(w io.Writer) io.Writer { return jsonWriter{w} }
+
+type jsonWriter struct{ w io.Writer }
+
+func (j jsonWriter) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(appendEscapedControls(nil, p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // appendEscapedControls appends the encoded JSON js with DEL and the C1

@@ -193,3 +193,16 @@ func TestJSONEscapesControls(t *testing.T) {
 		t.Errorf("%d lines, want 1", n)
 	}
 }
+
+func TestJSONWriter(t *testing.T) {
+	var b bytes.Buffer
+	in := map[string]string{"error": "x\x7f\u009b2J\u0085é"}
+	if err := json.NewEncoder(JSONWriter(&b)).Encode(in); err != nil {
+		t.Fatal(err)
+	}
+	noEscape(t, "json", strings.TrimSuffix(b.String(), "\n"))
+	var out map[string]string
+	if err := json.Unmarshal(b.Bytes(), &out); err != nil || out["error"] != in["error"] {
+		t.Errorf("%s decodes to %q, %v", b.Bytes(), out, err)
+	}
+}
