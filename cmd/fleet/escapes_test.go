@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
@@ -194,4 +196,31 @@ func readLatestLog(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCleanOnTerminal: the writer of logs, runs show and dry-run plans
+// cleans on a terminal, holds a trailing CR until flushed, and is the
+// stream itself when that is not a terminal or the mode is raw.
+func TestCleanOnTerminal(t *testing.T) {
+	p := openPTY(t)
+	w, flush := cleanOnTerminal(p.slave, ui.Replace)
+	_, _ = io.WriteString(w, "a\x1b[2J\r")
+	_, _ = io.WriteString(w, "\nb\r")
+	flush()
+	if got := p.output(); got != "a^[[2J\r\nb^M" {
+		t.Errorf("terminal got %q", got)
+	}
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer pw.Close()
+	if w, _ := cleanOnTerminal(pw, ui.Replace); w != io.Writer(pw) {
+		t.Errorf("a pipe got %T, want the pipe itself", w)
+	}
+	q := openPTY(t)
+	if w, _ := cleanOnTerminal(q.slave, ui.Raw); w != io.Writer(q.slave) {
+		t.Errorf("raw mode on a terminal got %T, want the terminal itself", w)
+	}
 }
