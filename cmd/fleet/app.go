@@ -33,6 +33,15 @@ SSH
    host and is never retried (only StrictHostKeyChecking=no connects anyway,
    with a warning).
 
+OUTPUT ON A TERMINAL
+   The hosts' output, failure reasons and logs reach a terminal with their
+   control characters shown, not obeyed: ESC as ^[, BEL as ^G, a lone CR as
+   ^M, bytes that are not UTF-8 as U+FFFD. A host cannot set your clipboard
+   (OSC 52), retitle the window or clear the screen. --escapes color keeps
+   their colours, --escapes raw prints them as sent (FLEET_ESCAPES sets
+   either). Piped or redirected output, the -o/-e files and the run record
+   always keep the bytes as sent.
+
 EXIT STATUS
    0    every host succeeded
    1    fleet's own error
@@ -47,6 +56,7 @@ ENVIRONMENT
    PSSH_PAR, PSSH_USER, PSSH_TIMEOUT, PSSH_OPTIONS, PSSH_OUTDIR, PSSH_ERRDIR,
    PSSH_INLINE, PSSH_PRINT, PSSH_ASKPASS   defaults, as pssh reads them
    FLEET_STATE_DIR   where run records go
+   FLEET_ESCAPES     --escapes: replace, color or raw
    NO_COLOR          no colour even on a terminal`
 
 // newApp builds the command tree. Each command fills an options struct and

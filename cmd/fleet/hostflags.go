@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -58,6 +59,7 @@ func hostFlags(timeout string) []cli.Flag {
 			Usage: "read the login password from `FILE` (first line) instead of asking"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput, EnvVars: []string{"PSSH_VERBOSE"},
 			Usage: "say more about what fleet does"},
+		escapesFlag(),
 		// fleet rerun passes the run it repeats, for the new record.
 		&cli.StringFlag{Name: "rerun-of", Hidden: true},
 	}
@@ -72,7 +74,8 @@ type targetOptions struct {
 	dial         fleet.Options
 	passwordFile string
 	askpass      bool
-	rerunOf      string // the run this one repeats (fleet rerun)
+	rerunOf      string     // the run this one repeats (fleet rerun)
+	escapes      ui.Escapes // --escapes: applied to the hosts' text on a terminal
 }
 
 // readTargets reads the host flags: the host list, parallelism, timeouts and
@@ -106,7 +109,12 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	t.dial.IdentityFiles = c.StringSlice("identity")
 	t.dial.ConfigFile = c.String("ssh-config")
 	t.dial.ProxyJump = c.String("jump")
-	t.dial.Warn = env.stderr
+	if t.escapes, err = readEscapes(c); err != nil {
+		return nil, err
+	}
+	// Warnings name hosts and files from the user's lists; whole lines,
+	// so nothing is ever held back to flush.
+	t.dial.Warn, _ = cleanOnTerminal(env.stderr, t.escapes)
 	for _, o := range c.StringSlice("option") {
 		kv, err := parseOption(o)
 		if err != nil {

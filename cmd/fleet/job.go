@@ -63,6 +63,8 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		Color:  isTerminal(j.env.stdout) && os.Getenv("NO_COLOR") == "",
 		Inline: j.inline, InlineStdout: j.inlineStdout, Print: j.print, JSON: j.json, Gather: j.gather,
 		Total: len(hosts), Verb: j.verb, ShowChanged: j.showChanged, TotalBytes: j.totalBytes,
+		StdoutEscapes: ui.OnTerminal(isTerminal(j.env.stdout), j.targets.escapes),
+		StderrEscapes: ui.OnTerminal(terminal, j.targets.escapes),
 	})
 	ctx, intr := watchInterrupts(ctx, j.printer.Notice, dialer.CloseAll)
 	defer intr.stop()

@@ -26,6 +26,11 @@ the run's hosts and how they ended.
 HOST is the host's label as fleet printed it, its [user@]host[:port], or any
 part of it that only one host of the run has.
 
+The log keeps the hosts' bytes as they came. On a terminal, control
+characters and escape sequences in them are shown as ^[, ^G, ^M (see
+--escapes), so a host cannot set your clipboard or clear your screen; piped
+or redirected, the log is printed as it is.
+
 EXAMPLES
    fleet logs node01
    fleet logs -f node01                  (while fleet provision runs in another terminal)
@@ -43,20 +48,29 @@ func logsCommand(env *environment) *cli.Command {
 			&cli.StringFlag{Name: "run", Usage: "the `RUN`: an id, a prefix of one, latest, or -N", Value: "latest"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the log until the host is done"},
 			&cli.BoolFlag{Name: "failed", Usage: "print the logs of every host that did not succeed"},
+			escapesFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			mode, err := readEscapes(c)
+			if err != nil {
+				return err
+			}
 			r, err := findRun(c.String("run"))
 			if err != nil {
 				return err
 			}
+			// Every path prints the hosts' text: their output, or the
+			// reasons they failed with.
+			stdout, flush := cleanOnTerminal(env.stdout, mode)
+			defer flush()
 			switch {
 			case c.Bool("failed"):
 				if c.NArg() > 0 {
 					return usageError("--failed prints every failed host: give no HOST")
 				}
-				return printFailedLogs(env.stdout, r)
+				return printFailedLogs(stdout, r)
 			case c.NArg() == 0:
-				return listHosts(env.stdout, r)
+				return listHosts(stdout, r)
 			case c.NArg() > 1:
 				return usageError("name one host")
 			}
@@ -65,9 +79,9 @@ func logsCommand(env *environment) *cli.Command {
 				return &statusError{status: exitError, err: err}
 			}
 			if c.Bool("follow") {
-				return followLog(c.Context, env.stdout, r, i)
+				return followLog(c.Context, stdout, r, i)
 			}
-			return copyLog(env.stdout, r.LogPath(i))
+			return copyLog(stdout, r.LogPath(i))
 		},
 	}
 }

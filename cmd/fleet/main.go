@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"io"
 	"os"
+
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 )
 
 func main() {
@@ -77,7 +79,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if se.err != nil {
-		fmt.Fprintf(stderr, "fleet: error: %v\n", se.err)
+		// An error may quote a host or a file: never let it drive the
+		// terminal (no --escapes here: the flags may be what failed).
+		msg := ui.CleanString(se.err.Error(), ui.OnTerminal(isTerminal(stderr), ui.Replace))
+		fmt.Fprintf(stderr, "fleet: error: %s\n", msg)
 		hint := se.hint
 		if hint == "" && se.status == exitUsage {
 			hint = "see 'fleet --help' or 'fleet COMMAND --help'"

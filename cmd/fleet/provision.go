@@ -190,7 +190,10 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 		return err
 	})
 	if o.dryRun {
-		printPlans(env.stdout, o.hosts, plans)
+		// A plan quotes the hosts: owners, reasons a probe failed.
+		stdout, flush := cleanOnTerminal(env.stdout, o.escapes)
+		printPlans(stdout, o.hosts, plans)
+		flush()
 	}
 	return err
 }

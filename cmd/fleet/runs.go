@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
 )
 
@@ -36,8 +37,12 @@ func runsCommand(env *environment) *cli.Command {
 		Usage:        "list recorded runs, or show one",
 		UsageText:    "fleet runs [--json] | fleet runs show [--json] RUN",
 		Description:  runsDescription,
-		Flags:        []cli.Flag{jsonFlag},
+		Flags:        []cli.Flag{jsonFlag, escapesFlag()},
 		Action: func(c *cli.Context) error {
+			mode, err := readEscapes(c)
+			if err != nil {
+				return err
+			}
 			if c.NArg() > 0 {
 				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
 			}
@@ -50,7 +55,7 @@ func runsCommand(env *environment) *cli.Command {
 				fmt.Fprintf(env.stderr, "fleet: warning: %v\n", e)
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(env.stdout)
+				enc := json.NewEncoder(ui.JSONWriter(env.stdout))
 				for _, r := range runs {
 					if err := enc.Encode(runLine(r)); err != nil {
 						return err
@@ -58,7 +63,9 @@ func runsCommand(env *environment) *cli.Command {
 				}
 				return nil
 			}
-			w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+			stdout, flush := cleanOnTerminal(env.stdout, mode)
+			defer flush()
+			w := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tSTART\tSTATE\tHOSTS\tOK\tFAILED\tUNREACHABLE\tOTHER\tCOMMAND")
 			for _, r := range runs {
 				l := runLine(r)
@@ -72,8 +79,12 @@ func runsCommand(env *environment) *cli.Command {
 			OnUsageError: onUsageError,
 			Usage:        "show one run: its command, options and every host's outcome",
 			UsageText:    "fleet runs show [--json] RUN",
-			Flags:        []cli.Flag{jsonFlag},
+			Flags:        []cli.Flag{jsonFlag, escapesFlag()},
 			Action: func(c *cli.Context) error {
+				mode, err := readEscapes(c)
+				if err != nil {
+					return err
+				}
 				if c.NArg() > 1 {
 					return usageError("name one run")
 				}
@@ -82,11 +93,14 @@ func runsCommand(env *environment) *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					enc := json.NewEncoder(env.stdout)
+					enc := json.NewEncoder(ui.JSONWriter(env.stdout))
 					enc.SetIndent("", "  ")
 					return enc.Encode(r.Info)
 				}
-				return showRun(env.stdout, r)
+				// The hosts' failure reasons are their text.
+				stdout, flush := cleanOnTerminal(env.stdout, mode)
+				defer flush()
+				return showRun(stdout, r)
 			},
 		}},
 	}

@@ -41,7 +41,8 @@ type gatherGroup struct {
 //
 // Groups come in the order of their first host's index. Output that does
 // not end with a newline gets one, so the next rule starts its own line.
-func appendGather(b []byte, results []fleet.Result) []byte {
+// The hosts' text (output, labels, reasons) is cleaned with esc.
+func appendGather(b []byte, results []fleet.Result, esc Escapes) []byte {
 	order := make([]*fleet.Result, len(results))
 	for i := range results {
 		order[i] = &results[i]
@@ -64,20 +65,20 @@ func appendGather(b []byte, results []fleet.Result) []byte {
 			byKey[k] = g
 			groups = append(groups, g)
 		}
-		g.labels = append(g.labels, hostLabel(r.Host))
+		g.labels = append(g.labels, CleanString(hostLabel(r.Host), esc))
 	}
 
 	for _, g := range groups {
 		b = append(b, gatherRule...)
 		b = append(b, Fold(g.labels)...)
 		b = append(b, " ("...)
-		b = append(b, gatherStatus(g.first)...)
+		b = append(b, CleanString(gatherStatus(g.first), esc)...)
 		b = append(b, ")\n"...)
 		b = append(b, gatherRule...)
-		b = appendEnded(b, g.first.Stdout)
+		b = appendEnded(b, g.first.Stdout, esc)
 		if len(g.first.Stderr) > 0 {
 			b = append(b, "Stderr:\n"...)
-			b = appendEnded(b, g.first.Stderr)
+			b = appendEnded(b, g.first.Stderr, esc)
 		}
 	}
 	return b

@@ -60,7 +60,7 @@ node08 (not started)
 `
 
 func TestGather(t *testing.T) {
-	if got := string(appendGather(nil, gatherRun())); got != gatherWant {
+	if got := string(appendGather(nil, gatherRun(), Raw)); got != gatherWant {
 		t.Errorf("got:\n%s\nwant:\n%s", got, gatherWant)
 	}
 }

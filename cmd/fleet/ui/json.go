@@ -3,6 +3,8 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -82,5 +84,40 @@ func appendJSON(b []byte, r *fleet.Result) []byte {
 		// anyway so a consumer counting hosts is not misled.
 		return append(b, "{}\n"...)
 	}
-	return append(b, buf.Bytes()...)
+	return appendEscapedControls(b, buf.Bytes())
+}
+
+// JSONWriter returns a writer for a json.Encoder that writes to w with DEL
+// and the C1 controls escaped, as --json lines are (appendEscapedControls).
+// The Encoder writes each value in one Write, so no character is split.
+func JSONWriter(w io.Writer) io.Writer { return jsonWriter{w} }
+
+type jsonWriter struct{ w io.Writer }
+
+func (j jsonWriter) Write(p []byte) (int, error) {
+	if _, err := j.w.Write(appendEscapedControls(nil, p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// appendEscapedControls appends the encoded JSON js with DEL and the C1
+// controls (U+0080-U+009F) written as \u escapes. encoding/json escapes
+// every control below 0x20 (ESC becomes \u001b) but writes these as they
+// are, and a terminal may act on a C1 control (U+009B is CSI). The escape
+// decodes to the same string, so nothing is lost for jq; and outside
+// strings encoded JSON has no such bytes to confuse.
+func appendEscapedControls(b, js []byte) []byte {
+	for i := 0; i < len(js); i++ {
+		switch c := js[i]; {
+		case c == 0x7f:
+			b = append(b, `\u007f`...)
+		case c == 0xc2 && i+1 < len(js) && js[i+1] >= 0x80 && js[i+1] <= 0x9f:
+			b = fmt.Appendf(b, `\u%04x`, js[i+1])
+			i++
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }

@@ -27,11 +27,19 @@ const maxLine = 64 << 10
 // stdout lines go to Stdout (to Stderr under --json, which keeps Stdout for
 // JSON), stderr lines to Stderr; the prefix is the same. index is the
 // host's position in the run; the printed prefix uses only the label.
+//
+// Each line is cleaned with the Escapes of the stream it goes to. Lines
+// are whole when they are cleaned, so a CR LF stays a line end and an
+// escape sequence cannot span two hosts' lines.
 func (p *Printer) LineWriter(index int, label string, stderr bool) interface {
 	io.Writer
 	Flush()
 } {
-	return &lineWriter{p: p, prefix: label + ": ", stderr: stderr}
+	esc := p.opts.StdoutEscapes
+	if stderr || p.opts.JSON {
+		esc = p.opts.StderrEscapes // where emit writes it
+	}
+	return &lineWriter{p: p, prefix: CleanString(label, esc) + ": ", stderr: stderr, esc: esc}
 }
 
 // lineWriter splits one stream into lines; see Printer.LineWriter.
@@ -39,6 +47,7 @@ type lineWriter struct {
 	p      *Printer
 	prefix string
 	stderr bool
+	esc    Escapes
 
 	mu  sync.Mutex // a host's stream may be written and flushed from different goroutines
 	buf []byte     // the partial last line, at most maxLine bytes
@@ -91,7 +100,19 @@ func (w *lineWriter) Flush() {
 
 func (w *lineWriter) appendLine(out, line []byte) []byte {
 	out = append(out, w.prefix...)
-	out = append(out, line...)
+	if w.esc == Raw {
+		out = append(out, line...)
+		return append(out, '\n')
+	}
+	// The CR of a CR LF is at the end of the line: keep the pair whole.
+	cr := len(line) > 0 && line[len(line)-1] == '\r'
+	if cr {
+		line = line[:len(line)-1]
+	}
+	out = AppendClean(out, line, w.esc)
+	if cr {
+		out = append(out, '\r')
+	}
 	return append(out, '\n')
 }
 

@@ -56,6 +56,12 @@ type Options struct {
 	// TotalBytes, when > 0, is what a transfer sends in all; the bar
 	// counts bytes (AddBytes) as well as hosts.
 	TotalBytes int64
+	// StdoutEscapes and StderrEscapes say what is done with control
+	// characters in the hosts' text (output, failure reasons, labels)
+	// printed on each stream: the caller sets Replace or Color for a
+	// terminal (OnTerminal) and leaves Raw, the zero value, for a pipe or
+	// a file. fleet's own colours are not affected.
+	StdoutEscapes, StderrEscapes Escapes
 }
 
 // barTick is how often the bar's description (counts, elapsed time) is
@@ -105,9 +111,13 @@ func New(opts Options) *Printer {
 	if opts.Stderr == nil {
 		opts.Stderr = io.Discard
 	}
+	textEsc := opts.StdoutEscapes
+	if opts.JSON {
+		textEsc = opts.StderrEscapes // text goes to Stderr: see textOut
+	}
 	p := &Printer{
 		opts:    opts,
-		style:   style{color: opts.Color},
+		style:   style{color: opts.Color, esc: textEsc},
 		now:     time.Now,
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
@@ -340,7 +350,7 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 			text = p.appendListing(text, results)
 		}
 		if p.opts.Gather {
-			text = appendGather(text, results)
+			text = appendGather(text, results, p.style.esc)
 		}
 		if len(text) > 0 {
 			_, _ = p.textOut().Write(text)
@@ -348,7 +358,7 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 		if !p.opts.Terminal {
 			// The status lines keep pssh's format, so the next steps come
 			// here, once per hint, with the hosts it concerns.
-			_, _ = p.opts.Stderr.Write(appendHints(nil, results))
+			_, _ = p.opts.Stderr.Write(appendHints(nil, results, p.opts.StderrEscapes))
 		}
 		_, _ = io.WriteString(p.opts.Stderr, summaryLine(results, elapsed, p.opts.ShowChanged)+"\n")
 	})
@@ -356,7 +366,7 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 
 // appendHints appends one "fleet: hint: ..." line per distinct hint, with
 // the folded list of the hosts it applies to.
-func appendHints(b []byte, results []fleet.Result) []byte {
+func appendHints(b []byte, results []fleet.Result, esc Escapes) []byte {
 	var order []string
 	hosts := map[string][]string{}
 	for i := range results {
@@ -367,7 +377,7 @@ func appendHints(b []byte, results []fleet.Result) []byte {
 		if _, ok := hosts[h]; !ok {
 			order = append(order, h)
 		}
-		hosts[h] = append(hosts[h], hostLabel(results[i].Host))
+		hosts[h] = append(hosts[h], CleanString(hostLabel(results[i].Host), esc))
 	}
 	for _, h := range order {
 		b = fmt.Appendf(b, "fleet: hint: %s (%s)\n", h, Fold(hosts[h]))

@@ -22,7 +22,13 @@ const (
 // style applies pssh's colours when colour is allowed. The escape sequences
 // are byte for byte those of psshlib/color.py, so scripts and eyes trained
 // on pssh output see the same thing.
-type style struct{ color bool }
+//
+// esc is applied to the hosts' text in what the style appends (output,
+// reasons, labels, details), never to fleet's own colours.
+type style struct {
+	color bool
+	esc   Escapes
+}
 
 // with wraps s in a foreground colour, as color.with_color (default
 // background 49).
@@ -75,10 +81,10 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 	b = st.appendOutcome(b, r, showChanged)
 	b = append(b, '\n')
 	if inline || inlineStdout {
-		b = append(b, r.Stdout...)
+		b = AppendClean(b, r.Stdout, st.esc)
 		if inline && len(r.Stderr) > 0 {
 			b = append(b, st.stderrLabel()...)
-			b = append(b, r.Stderr...)
+			b = AppendClean(b, r.Stderr, st.esc)
 		}
 	}
 	return b
@@ -88,18 +94,22 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 // "[FAILURE] label REASON [(detail)]", the part of a host's line that the
 // streamed status and the end listing share.
 func (st style) appendOutcome(b []byte, r *fleet.Result, showChanged bool) []byte {
+	label := CleanString(hostLabel(r.Host), st.esc)
 	if r.Outcome == fleet.OK {
 		b = append(b, st.success()...)
 		b = append(b, ' ')
-		b = append(b, hostLabel(r.Host)...)
-		return appendChanged(b, r, showChanged)
+		b = append(b, label...)
+		return appendChanged(b, r, showChanged, st.esc)
 	}
 	b = append(b, st.failure()...)
 	b = append(b, ' ')
-	b = append(b, hostLabel(r.Host)...)
+	b = append(b, label...)
 	b = append(b, ' ')
-	b = append(b, st.reason(psshReason(r))...)
-	return appendFailureDetail(b, r)
+	// The reason may end with a step's last line of stderr, or a login
+	// shell's message: the host's text, cleaned here, at print time, so
+	// that the run record keeps it as it came.
+	b = append(b, st.reason(CleanString(psshReason(r), st.esc))...)
+	return appendFailureDetail(b, r, st.esc)
 }
 
 // psshReason is the REASON of a [FAILURE] line. Exit statuses and signals
@@ -158,20 +168,20 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
 		if inline {
 			// Unlike pssh's streaming report, this listing is ours: end
 			// output without a newline so the next host starts a line.
-			b = appendEnded(b, r.Stdout)
+			b = appendEnded(b, r.Stdout, st.esc)
 			if p.opts.Inline && len(r.Stderr) > 0 {
 				b = append(b, st.stderrLabel()...)
-				b = appendEnded(b, r.Stderr)
+				b = appendEnded(b, r.Stderr, st.esc)
 			}
 		}
 	}
 	return b
 }
 
-// appendEnded appends out and a newline if out is not empty and does not
-// already end with one.
-func appendEnded(b, out []byte) []byte {
-	b = append(b, out...)
+// appendEnded appends out, cleaned with esc, and a newline if out is not
+// empty and does not already end with one.
+func appendEnded(b, out []byte, esc Escapes) []byte {
+	b = AppendClean(b, out, esc)
 	if len(out) > 0 && out[len(out)-1] != '\n' {
 		b = append(b, '\n')
 	}
@@ -198,7 +208,7 @@ func firstLine(s string) string {
 
 // appendChanged says whether a successful copy or provision changed the
 // host, when the command reports that.
-func appendChanged(b []byte, r *fleet.Result, show bool) []byte {
+func appendChanged(b []byte, r *fleet.Result, show bool, esc Escapes) []byte {
 	if show {
 		if r.Changed {
 			b = append(b, " changed"...)
@@ -208,16 +218,16 @@ func appendChanged(b []byte, r *fleet.Result, show bool) []byte {
 	}
 	if r.Detail != "" {
 		b = append(b, " "...)
-		b = append(b, r.Detail...)
+		b = append(b, CleanString(r.Detail, esc)...)
 	}
 	return b
 }
 
 // appendFailureDetail adds what the work got to before it failed, in
 // parentheses after the reason.
-func appendFailureDetail(b []byte, r *fleet.Result) []byte {
+func appendFailureDetail(b []byte, r *fleet.Result, esc Escapes) []byte {
 	if r.Detail == "" {
 		return b
 	}
-	return append(append(append(b, " ("...), r.Detail...), ')')
+	return append(append(append(b, " ("...), CleanString(r.Detail, esc)...), ')')
 }
