@@ -94,7 +94,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	if r.status == 0 || !strings.Contains(r.stdout, "[FAILURE]") {
 		t.Fatalf("want the copy to fail when its connection died\n%s", r)
 	}
-	left := staging(t, h)
+	left := staging(t, f, h)
 	if len(left) != 1 || !strings.HasPrefix(left[0], prefix) {
 		t.Fatalf("want exactly one staging folder %s* left by the lost connection, got %q\n%s", prefix, left, r)
 	}
@@ -127,7 +127,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 		t.Errorf("%s has %d bytes (%v), want the %d sent", dst, len(got), err, len(data))
 	}
 	want := []string{filepath.Base(foreign), filepath.Base(young), filepath.Base(otherUser)}
-	if got := staging(t, h); !sameSet(got, want) {
+	if got := staging(t, f, h); !sameSet(got, want) {
 		t.Errorf("staging folders after the second copy: %q, want only the ones not abandoned by this user %q", got, want)
 	}
 	for _, p := range []string{young, foreign, otherUser} {
@@ -155,7 +155,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	if !eventually(killWindow, func() bool { return len(procsMatching("/usr/local/bin/sha256sum")) == 0 }) {
 		t.Errorf("the held install step still runs after the timeout")
 	}
-	if got := staging(t, h); len(got) != 0 {
+	if got := staging(t, f, h); len(got) != 0 {
 		t.Errorf("staging folders left after a timeout: %q\n%s", got, r)
 	}
 	checkNoTemps(t, f, h, dst)
@@ -205,17 +205,18 @@ func killTree(pid int) {
 	}
 }
 
-// staging lists the host's /tmp entries named .fleet-sudo-*.
-func staging(t *testing.T, h harness.Host) []string {
+// staging lists the .fleet-sudo-* entries the host itself made in its
+// /tmp (whose lower layer is the machine's /tmp, where other tests work).
+func staging(t *testing.T, f *harness.Fleet, h harness.Host) []string {
 	t.Helper()
-	ents, err := os.ReadDir(h.Path("/tmp"))
+	names, err := f.Written(h, "/tmp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".fleet-sudo-") {
-			out = append(out, e.Name())
+	for _, n := range names {
+		if strings.HasPrefix(n, ".fleet-sudo-") {
+			out = append(out, n)
 		}
 	}
 	return out
