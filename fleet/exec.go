@@ -190,7 +190,7 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 // refusedGrace bounds how long sudo may take to end after it refused the
 // password, before Exec closes its session (and, with a pty, its terminal,
 // which the kernel then hangs up on).
-const refusedGrace = 2 * time.Second
+const refusedGrace = 5 * time.Second
 
 // closeSession closes a session whose command lingers and returns how it
 // ended; when the host does not answer the close (sshd does not while a

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recordingStdin stands for the session's standard input.
@@ -91,5 +92,31 @@ func TestPTYFilterWrongPassword(t *testing.T) {
 	}
 	if got, want := out.String(), "Sorry, try again.\r\nsudo: no password was provided\r\n"; got != want {
 		t.Errorf("passed on %q, want %q", got, want)
+	}
+}
+
+// TestSudoPTYOnTestServer runs sudo -S with a pty on the in-process server
+// (whose pty merges stderr into stdout, as a terminal does, without the
+// \r\n): the right password gives exactly the command's output, a wrong
+// one fails at once with the message it gets without a pty.
+func TestSudoPTYOnTestServer(t *testing.T) {
+	env := newEnv(t)
+	c, _ := sudoServer(t, env)
+	var out bytes.Buffer
+	err := execOn(t, c, &Command{Line: "echo out; echo err >&2", PTY: true, Sudo: true, SudoPassword: []byte("hunter2"), Stdout: &out})
+	if err != nil || out.String() != "out\nerr\n" {
+		t.Fatalf("got %v, output %q, want only the command's", err, out.String())
+	}
+	out.Reset()
+	start := time.Now()
+	err = execOn(t, c, &Command{Line: "echo ran", PTY: true, Sudo: true, SudoPassword: []byte("wrong"), Stdout: &out})
+	if !errors.Is(err, errSudo) || !strings.Contains(err.Error(), "incorrect sudo password") {
+		t.Fatalf("got %v, output %q", err, out.String())
+	}
+	if d := time.Since(start); d > refusedGrace {
+		t.Errorf("a refused password took %v", d)
+	}
+	if s := out.String(); strings.Contains(s, "wrong") || strings.Contains(s, "ran") || strings.Contains(s, "fleet-") {
+		t.Errorf("output %q: the password, the command or a marker got out", s)
 	}
 }
