@@ -32,11 +32,12 @@ exec /usr/bin/sha256sum "$@"
 
 // TestCopySudoTempsCleanedUp: copy --sudo uploads into a staging folder
 // in /tmp before root installs the file. When the connection dies during
-// the install step and the host cannot be reached again at once, the
-// staging folder stays; the next copy --sudo to that host removes it (and
-// only it: not another user's, not one still in use), installs the file
-// and leaves no temporary file. A timeout during the install step, on a
-// connection that still works, leaves nothing at all.
+// the install step, fleet removes the folder through a fresh connection.
+// When the host cannot be reached again at once either, the folder stays,
+// and the next copy --sudo to that host removes it (and only it: not
+// another user's, not one still in use), installs the file and leaves no
+// temporary file. A timeout during the install step, on a connection that
+// still works, leaves nothing at all.
 func TestCopySudoTempsCleanedUp(t *testing.T) {
 	u := setup(t)
 	if err := harness.OverlayAvailable(); err != nil {
@@ -67,12 +68,39 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	const dst = "/opt/fleet-sudo-copy.bin"
 	copyArgs := []string{"-H", label(np, h), "--connect-timeout", "2", "--sudo", src, dst}
 
+	// 0. The connection dies while root installs the file, and the host
+	// answers again at once: fleet removes the staging folder through a
+	// fresh connection before it reports the host. The install step goes
+	// on without its connection (sshd does not stop it), finds its source
+	// gone and fails without touching dst.
+	writeFile(t, h.Path(holdFile), "", 0o644)
+	run := u.startOn(f.SSHConfig, cmdTimeout, "copy", "", copyArgs...)
+	held := waitHeld(t, run)
+	if err := syscall.Kill(sessionSSHD(t, held.pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r := run.wait(cmdTimeout)
+	if r.status == 0 || !strings.Contains(r.stdout, "[FAILURE]") {
+		t.Fatalf("want the copy to fail when its connection died\n%s", r)
+	}
+	if left := staging(t, f, h); len(left) > 0 {
+		t.Errorf("staging folders left although the host could be reached again: %q\n%s", left, r)
+	}
+	os.Remove(h.Path(holdFile))
+	if !eventually(killWindow, func() bool { return len(procsMatching("/usr/local/bin/sha256sum")) == 0 }) {
+		t.Fatal("the install step did not end once released")
+	}
+	if _, err := os.Stat(h.Path(dst)); err == nil {
+		t.Fatalf("%s exists although its install step lost its source", dst)
+	}
+	checkNoTemps(t, f, h, dst)
+
 	// 1. The connection dies while root installs the file; the host's sshd
 	// is stopped first, so fleet's fresh connection to clean up gets no
 	// answer either; the install step dies too.
 	writeFile(t, h.Path(holdFile), "", 0o644)
-	run := u.startOn(f.SSHConfig, cmdTimeout, "copy", "", copyArgs...)
-	held := waitHeld(t, run)
+	run = u.startOn(f.SSHConfig, cmdTimeout, "copy", "", copyArgs...)
+	held = waitHeld(t, run)
 	if err := syscall.Kill(h.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +113,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	if err := syscall.Kill(sessionSSHD(t, held.pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	r := run.wait(cmdTimeout)
+	r = run.wait(cmdTimeout)
 	killTree(held.pid)
 	if err := syscall.Kill(h.PID, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
