@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -138,7 +136,8 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 	}
 	defer sess.Close()
 	m := newMarkers()
-	ctl := &control{m: m, sudo: cmd.Sudo, password: cmd.SudoPassword, pidc: make(chan int, 1), ready: make(chan struct{})}
+	ctl := &control{m: m, sudo: cmd.Sudo, pty: cmd.PTY, password: cmd.SudoPassword, pidc: make(chan int, 1),
+		ready: make(chan struct{}), refused: make(chan struct{})}
 	early := &earlyOutput{ctl: ctl, w: orDiscard(cmd.Stdout)}
 	out, errw := io.Writer(early), orDiscard(cmd.Stderr)
 	filter := &stderrFilter{ctl: ctl, out: errw}
@@ -170,16 +169,51 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 	go func() { done <- sess.Wait() }()
 	select {
 	case err := <-done:
-		filter.flush()
-		if ctl.sudoErr != nil {
-			return ctl.sudoErr
+		return finished(ctl, filter, early, err)
+	case <-ctl.refused:
+		// sudo refused the password and was told to give up; it ends
+		// at once, or when its terminal goes with the session.
+		select {
+		case err := <-done:
+			return finished(ctl, filter, early, err)
+		case <-time.After(refusedGrace):
+			return finished(ctl, filter, early, c.closeSession(sess, done))
+		case <-ctx.Done():
 		}
-		return notStarted(ctl, early, err)
 	case <-ctx.Done():
 	}
 	c.kill(ctl, cmd, done, settle)
 	filter.flush()
 	return ctx.Err()
+}
+
+// refusedGrace bounds how long sudo may take to end after it refused the
+// password, before Exec closes its session (and, with a pty, its terminal,
+// which the kernel then hangs up on).
+const refusedGrace = 5 * time.Second
+
+// closeSession closes a session whose command lingers and returns how it
+// ended; when the host does not answer the close (sshd does not while a
+// command without a pty runs), the connection goes.
+func (c *Conn) closeSession(sess *ssh.Session, done <-chan error) error {
+	sess.Close()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(refusedGrace):
+	}
+	c.client.Close()
+	return <-done
+}
+
+// finished is what Exec returns once the session ended: sudo's refusal,
+// when it refused, else the command's end.
+func finished(ctl *control, filter *stderrFilter, early *earlyOutput, err error) error {
+	filter.flush()
+	if ctl.sudoErr != nil {
+		return ctl.sudoErr
+	}
+	return notStarted(ctl, early, err)
 }
 
 // newSession opens a session, bounded by ctx: NewSession itself can hang on
@@ -261,149 +295,6 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
-}
-
-// control carries what the stderr filter learns to the rest of Exec.
-type control struct {
-	m        markers
-	sudo     bool
-	password []byte
-	stdin    io.WriteCloser
-	onStart  func() // called when the command starts: after the PID marker, or sudo's ready
-	pidc     chan int
-	started  atomic.Bool   // the wrapper's PID marker came: the login shell runs the command
-	ready    chan struct{} // closed when the command itself starts (sudo done)
-	once     sync.Once
-	prompts  int
-	sudoErr  error
-	mu       sync.Mutex
-}
-
-func (c *control) markReady() { c.once.Do(func() { close(c.ready) }) }
-
-func (c *control) commandStarted() {
-	if c.onStart != nil {
-		c.onStart()
-	}
-}
-
-// feedStdin sends the command's input once sudo, if any, is done asking, and
-// then closes standard input so that commands reading it end.
-func feedStdin(ctl *control, in io.Reader) {
-	if ctl.sudo {
-		<-ctl.ready
-	}
-	if in != nil {
-		if _, ok := in.(io.WriterTo); ok {
-			_, _ = io.Copy(ctl.stdin, in) // WriteTo needs no buffer
-		} else {
-			_, _ = copySmall(ctl.stdin, in)
-		}
-	}
-	ctl.mu.Lock()
-	defer ctl.mu.Unlock()
-	ctl.stdin.Close()
-}
-
-// stderrFilter passes stderr through, taking out the wrapper's marker lines
-// and answering sudo's password prompt. It only looks for markers until the
-// command starts; after that it is a plain pass-through.
-type stderrFilter struct {
-	ctl     *control
-	out     io.Writer
-	buf     []byte
-	passing bool
-}
-
-// ReadFrom makes the SSH library's copy of the stream use copySmall.
-func (f *stderrFilter) ReadFrom(r io.Reader) (int64, error) { return copySmall(f, r) }
-
-func (f *stderrFilter) Write(p []byte) (int, error) {
-	if f.passing {
-		return f.out.Write(p)
-	}
-	f.buf = append(f.buf, p...)
-	for !f.passing {
-		if f.ctl.sudo && f.ctl.password != nil && bytes.HasPrefix(f.buf, []byte(f.ctl.m.prompt)) {
-			f.buf = f.buf[len(f.ctl.m.prompt):]
-			f.answerPrompt()
-			continue
-		}
-		i := bytes.IndexByte(f.buf, '\n')
-		if i < 0 {
-			// Before the markers only shell start-up text can come, in
-			// whole lines; a runaway partial line is given up on.
-			if len(f.buf) > 4096 {
-				f.pass()
-			}
-			break
-		}
-		line := string(f.buf[:i])
-		switch {
-		case strings.HasPrefix(line, f.ctl.m.pid):
-			if pid, err := strconv.Atoi(strings.TrimSpace(line[len(f.ctl.m.pid):])); err == nil {
-				f.ctl.started.Store(true)
-				f.ctl.pidc <- pid
-			}
-			f.buf = f.buf[i+1:]
-			if !f.ctl.sudo {
-				f.ctl.commandStarted()
-				f.pass()
-			}
-		case f.ctl.sudo && line == f.ctl.m.ready:
-			f.buf = f.buf[i+1:]
-			f.ctl.markReady()
-			f.ctl.commandStarted()
-			f.pass()
-		default:
-			// sudo's own messages ("Sorry, try again", "a password is
-			// required") pass through as the command's stderr.
-			f.noteSudoMessage(line)
-			if _, err := f.out.Write(f.buf[:i+1]); err != nil {
-				return len(p), err
-			}
-			f.buf = f.buf[i+1:]
-		}
-	}
-	return len(p), nil
-}
-
-// pass switches to pass-through, flushing what is buffered.
-func (f *stderrFilter) pass() {
-	f.passing = true
-	if len(f.buf) > 0 {
-		_, _ = f.out.Write(f.buf)
-		f.buf = nil
-	}
-}
-
-func (f *stderrFilter) flush() {
-	if !f.passing && len(f.buf) > 0 {
-		_, _ = f.out.Write(f.buf)
-		f.buf = nil
-	}
-	f.ctl.markReady()
-}
-
-// answerPrompt writes the password on the first prompt; a second prompt
-// means the password was refused, so standard input is closed and sudo
-// gives up instead of retrying with whatever comes next.
-func (f *stderrFilter) answerPrompt() {
-	f.ctl.prompts++
-	f.ctl.mu.Lock()
-	defer f.ctl.mu.Unlock()
-	if f.ctl.prompts == 1 {
-		_, _ = f.ctl.stdin.Write(append(append([]byte{}, f.ctl.password...), '\n'))
-		return
-	}
-	f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "incorrect sudo password", Hint: "check the password given with -S"}
-	f.ctl.stdin.Close()
-}
-
-func (f *stderrFilter) noteSudoMessage(line string) {
-	if f.ctl.sudo && strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
-		f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
-	}
 }
 
 // notStarted names a command that failed before the login shell ran it:

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 )
 
 // LocalFile is a local file to install on hosts: a path, or content in
@@ -221,30 +222,23 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 }
 
 // putSudo uploads into a private folder of the login user (0700: nothing
-// readable by others on the way), then installs the file as root with the
-// right mode and owner under a temporary name beside the destination, and
-// renames it into place.
+// readable by others on the way, named so that a later run can find it if
+// this one is cut off; see stagingScript), then installs the file as root
+// with the right mode and owner under a temporary name beside the
+// destination, and renames it into place. A failure removes both
+// temporaries, through a fresh connection when this one is gone.
 func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
 	cl, err := c.SFTP(ctx)
 	if err != nil {
 		return err
 	}
-	var out strings.Builder
-	if err := c.Exec(ctx, &Command{Line: "mktemp -d", Stdout: &out}); err != nil {
-		return remoteError("mktemp", err, "")
+	dir, err := c.makeStaging(ctx)
+	if err != nil {
+		return err
 	}
-	dir := lastLine(out.String())
-	if !strings.HasPrefix(dir, "/") {
-		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("mktemp answered %q", dir)}
-	}
-	installed := false
-	defer func() {
-		if !installed {
-			c.removeTemp(dir)
-		}
-	}()
 	staged := path.Join(dir, "data")
 	if err := c.send(ctx, cl, src, staged, o.Progress, o.InFlight); err != nil {
+		c.removeTemp(dir)
 		return err
 	}
 	tmp := tempName(path.Dir(dst), path.Base(dst))
@@ -258,13 +252,20 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 	// One root session checks what arrived, installs it under a temporary
 	// name beside the destination, renames it into place and removes the
 	// staging folder, whatever happens: a session per step costs the host
-	// a fork of sshd and of sudo.
-	script := fmt.Sprintf(`set -- $(sha256sum < %[1]s); if [ "$1" != %[2]s ]; then `+
+	// a fork of sshd and of sudo. It first touches the folder, which tells
+	// another run's sweep that it is in use.
+	script := fmt.Sprintf(`touch -- %[3]s 2>/dev/null; set -- $(sha256sum < %[1]s); if [ "$1" != %[2]s ]; then `+
 		`echo "checksum mismatch: sent sha256 %.12[2]s, received $1" >&2; rm -rf -- %[3]s; exit 1; fi; `+
 		`%[4]s -- %[1]s %[5]s && mv -f -- %[5]s %[6]s; rc=$?; [ $rc = 0 ] || rm -f -- %[5]s; rm -rf -- %[3]s; exit $rc`,
 		Quote(staged), src.SHA256, Quote(dir), inst, Quote(tmp), Quote(dst))
-	installed = true // the script removes the staging folder itself
-	return c.run(ctx, "install "+dst, script, o)
+	if err := c.run(ctx, "install "+dst, script, o); err != nil {
+		// The script cleans up after itself when it runs to its end; not
+		// when sudo refused it, a timeout killed it or the connection
+		// died under it.
+		c.removeSudoTemps(tmp, dir, o)
+		return err
+	}
+	return nil
 }
 
 // upload sends src to the remote path tmp, checks size and SHA-256 of what
@@ -334,22 +335,34 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// removeTemp removes a temporary file or folder after a failure. When the
-// connection itself is gone, it opens a new one for that (bounded), so that
-// a transfer cut half way leaves nothing behind.
-func (c *Conn) removeTemp(p string) {
+// removeTemp removes a temporary file or folder of the login user after a
+// failure.
+func (c *Conn) removeTemp(p string) { c.cleanUp(&Command{Line: "rm -rf -- " + Quote(p)}) }
+
+// cleanUp runs a clean-up command after a failure and reports whether it
+// ran and whether the host could be reached for it. When the connection
+// itself is gone, it opens a new one for that (bounded), so that a transfer
+// cut half way leaves nothing behind.
+func (c *Conn) cleanUp(cmd *Command) (ran, reached bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := &Command{Line: "rm -rf -- " + Quote(p)}
-	if err := c.Exec(ctx, cmd); err == nil || c.dialer == nil {
-		return
+	err := c.Exec(ctx, cmd)
+	if err == nil {
+		return true, true
+	}
+	var exit *ssh.ExitError
+	if errors.As(err, &exit) || errors.Is(err, errSudo) {
+		return false, true // the host answered: another connection would not do better
+	}
+	if c.dialer == nil {
+		return false, false
 	}
 	fresh, err := c.dialer.Dial(ctx, c.host)
 	if err != nil {
-		return
+		return false, false
 	}
 	defer fresh.Close()
-	_ = fresh.Exec(ctx, cmd)
+	return fresh.Exec(ctx, cmd) == nil, true
 }
 
 // sftpWriteError names a failed write of the remote file tmp. OpenSSH's

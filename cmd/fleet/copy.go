@@ -27,8 +27,11 @@ rewritten and the host is reported "unchanged"; a wrong mode or owner is
 corrected ("changed"). The mode is the local file's unless --mode.
 
 With --sudo the destination may belong to root: the file is uploaded to a
-private folder, then installed as root with install(1) and renamed into
-place. With -r, symbolic links are copied as links (their target text, as
+private folder of the login user (${TMPDIR:-/tmp}/.fleet-sudo-UID-RANDOM, mode
+0700), then installed as root with install(1) and renamed into place. A
+failed install removes that folder; if the host could not be reached to do
+so, the next copy --sudo there removes the user's own such folders left
+untouched for 10 minutes. With -r, symbolic links are copied as links (their target text, as
 cp -a does), not the files they point to.
 
 EXAMPLES

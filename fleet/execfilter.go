@@ -1,0 +1,183 @@
+package fleet
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// control carries what the stderr filter learns to the rest of Exec.
+type control struct {
+	m        markers
+	sudo     bool
+	pty      bool // stdout and stderr are one terminal stream, lines end in \r\n
+	password []byte
+	stdin    io.WriteCloser
+	onStart  func() // called when the command starts: after the PID marker, or sudo's ready
+	pidc     chan int
+	started  atomic.Bool   // the wrapper's PID marker came: the login shell runs the command
+	ready    chan struct{} // closed when the command itself starts (sudo done)
+	once     sync.Once
+	prompts  int
+	sudoErr  error
+	refused  chan struct{} // closed when sudo refused the password
+	mu       sync.Mutex
+}
+
+func (c *control) markReady() { c.once.Do(func() { close(c.ready) }) }
+
+func (c *control) commandStarted() {
+	if c.onStart != nil {
+		c.onStart()
+	}
+}
+
+// feedStdin sends the command's input once sudo, if any, is done asking, and
+// then closes standard input so that commands reading it end.
+func feedStdin(ctl *control, in io.Reader) {
+	if ctl.sudo {
+		<-ctl.ready
+	}
+	if in != nil {
+		if _, ok := in.(io.WriterTo); ok {
+			_, _ = io.Copy(ctl.stdin, in) // WriteTo needs no buffer
+		} else {
+			_, _ = copySmall(ctl.stdin, in)
+		}
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	ctl.stdin.Close()
+}
+
+// stderrFilter passes stderr through, taking out the wrapper's marker lines
+// and answering sudo's password prompt. It only looks for markers until the
+// command starts; after that it is a plain pass-through.
+//
+// With a pty the filter reads the one stream of the terminal, where lines
+// end in \r\n and sudo, which turns the terminal's echo off while it reads
+// the password, prints the newline the user would have typed: that empty
+// line is taken out with the markers.
+type stderrFilter struct {
+	ctl      *control
+	out      io.Writer
+	buf      []byte
+	passing  bool
+	answered bool // the password was just written: sudo's newline may come
+}
+
+// ReadFrom makes the SSH library's copy of the stream use copySmall.
+func (f *stderrFilter) ReadFrom(r io.Reader) (int64, error) { return copySmall(f, r) }
+
+func (f *stderrFilter) Write(p []byte) (int, error) {
+	if f.passing {
+		return f.out.Write(p)
+	}
+	f.buf = append(f.buf, p...)
+	for !f.passing {
+		if f.ctl.sudo && f.ctl.password != nil && bytes.HasPrefix(f.buf, []byte(f.ctl.m.prompt)) {
+			f.buf = f.buf[len(f.ctl.m.prompt):]
+			f.answerPrompt()
+			continue
+		}
+		i := bytes.IndexByte(f.buf, '\n')
+		if i < 0 {
+			// Before the markers only shell start-up text can come, in
+			// whole lines; a runaway partial line is given up on.
+			if len(f.buf) > 4096 {
+				f.pass()
+			}
+			break
+		}
+		// A terminal ends lines in \r\n.
+		line := strings.TrimSuffix(string(f.buf[:i]), "\r")
+		answered := f.answered
+		f.answered = false
+		switch {
+		case answered && f.ctl.pty && line == "":
+			f.buf = f.buf[i+1:] // sudo's newline after the unechoed password
+		case strings.HasPrefix(line, f.ctl.m.pid):
+			if pid, err := strconv.Atoi(strings.TrimSpace(line[len(f.ctl.m.pid):])); err == nil {
+				f.ctl.started.Store(true)
+				f.ctl.pidc <- pid
+			}
+			f.buf = f.buf[i+1:]
+			if !f.ctl.sudo {
+				f.ctl.commandStarted()
+				f.pass()
+			}
+		case f.ctl.sudo && line == f.ctl.m.ready:
+			f.buf = f.buf[i+1:]
+			f.ctl.markReady()
+			f.ctl.commandStarted()
+			f.pass()
+		default:
+			// sudo's own messages ("Sorry, try again", "a password is
+			// required") pass through as the command's stderr.
+			f.noteSudoMessage(line)
+			if _, err := f.out.Write(f.buf[:i+1]); err != nil {
+				return len(p), err
+			}
+			f.buf = f.buf[i+1:]
+		}
+	}
+	return len(p), nil
+}
+
+// pass switches to pass-through, flushing what is buffered.
+func (f *stderrFilter) pass() {
+	f.passing = true
+	if len(f.buf) > 0 {
+		_, _ = f.out.Write(f.buf)
+		f.buf = nil
+	}
+}
+
+func (f *stderrFilter) flush() {
+	if !f.passing && len(f.buf) > 0 {
+		_, _ = f.out.Write(f.buf)
+		f.buf = nil
+	}
+	f.ctl.markReady()
+}
+
+// answerPrompt writes the password on the first prompt; a second prompt
+// means the password was refused, so sudo is made to give up instead of
+// retrying with whatever comes next: standard input is closed, which sudo
+// reads as the end of its input. A terminal does not pass that end on (sshd
+// keeps the pty open), so there the terminal's end-of-file character goes
+// first; Exec closes the session if sudo still lingers.
+func (f *stderrFilter) answerPrompt() {
+	f.ctl.prompts++
+	f.ctl.mu.Lock()
+	defer f.ctl.mu.Unlock()
+	if f.ctl.prompts == 1 {
+		_, _ = f.ctl.stdin.Write(append(append([]byte{}, f.ctl.password...), '\n'))
+		f.answered = true
+		return
+	}
+	if f.ctl.sudoErr != nil {
+		return // a third prompt, before sudo gave up
+	}
+	f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "incorrect sudo password", Hint: "check the password given with -S"}
+	if f.ctl.pty {
+		_, _ = f.ctl.stdin.Write([]byte{ctrlD})
+		f.answered = true // sudo prints a newline for that line too
+	}
+	f.ctl.stdin.Close()
+	close(f.ctl.refused)
+}
+
+// ctrlD is the terminal's end-of-file character (VEOF), as the pty Exec
+// requests leaves it: typed at the start of a line, it ends the reader's
+// input.
+const ctrlD = 4
+
+func (f *stderrFilter) noteSudoMessage(line string) {
+	if f.ctl.sudo && strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
+		f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
+	}
+}
