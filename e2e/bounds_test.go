@@ -163,3 +163,40 @@ func checkLogsCut(t *testing.T, stateDir string, perHost int) {
 		}
 	}
 }
+
+// TestRecordsPrunedBySize runs fleet four times with FLEET_KEEP_SIZE=300K,
+// each run leaving a record of about 135 KB (100 KB of output and its
+// timestamps): the records kept are the newest two, the latest among them.
+// A size fleet cannot read is a usage error before any host is contacted.
+func TestRecordsPrunedBySize(t *testing.T) {
+	u := setup(t)
+	u.env = []string{"FLEET_KEEP_SIZE=300K"}
+	np := testFleet.Users.NoPass
+	var ids []string
+	for i := 0; i < 4; i++ {
+		r := u.run("-H", hostArg(np, testFleet.Hosts[0]), fmt.Sprintf(`yes %s | head -c 100000`, strings.Repeat("x", 98)))
+		if r.status != 0 {
+			t.Fatalf("run %d\n%s", i, r)
+		}
+		rec, err := fleet.FindRun(u.stateDir, "latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.Info.ID)
+	}
+	runs, errs := fleet.ListRuns(u.stateDir)
+	var left []string
+	for _, r := range runs {
+		left = append(left, r.Info.ID)
+	}
+	if len(errs) > 0 || strings.Join(left, ",") != ids[3]+","+ids[2] {
+		t.Errorf("records left %v (%v), want the newest two of %v", left, errs, ids)
+	}
+
+	for _, args := range [][]string{{"--max-output", "12X"}, {"--max-output-total", "-1M"}, {"--max-log", "lots"}} {
+		r := u.run(append(append(args, "-H", hostArg(np, testFleet.Hosts[0])), "true")...)
+		if r.status != 2 || !strings.Contains(r.stderr, args[0]+": ") || !strings.Contains(r.stderr, "is not a size") {
+			t.Errorf("want a usage error naming %s\n%s", args[0], r)
+		}
+	}
+}

@@ -37,9 +37,11 @@ type job struct {
 	maxFail      int            // stop starting hosts after this many failed (0: never)
 	options      map[string]any // the command's own options, for run.json (never a secret)
 
-	printer *ui.Printer
-	record  *fleet.Record
-	logs    []*fleet.HostLog
+	printer   *ui.Printer
+	record    *fleet.Record
+	stateDir  string // the record's
+	keepBytes int64  // FLEET_KEEP_SIZE
+	logs      []*fleet.HostLog
 }
 
 // run dials every host and runs task on it, then records and reports.
@@ -78,6 +80,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		if err := j.record.Finish(results, status); err != nil {
 			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
 		}
+		j.prune()
 	}
 	j.printer.Finish(results, time.Since(start))
 	j.warnLogsCut()
@@ -104,14 +107,23 @@ func (j *job) newRecord() *fleet.Record {
 		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf}
 		if rec, err = fleet.NewRecord(dir, info, j.targets.hosts); err == nil {
 			rec.MaxLog = j.targets.maxLog
-			if err := fleet.PruneRuns(dir, keepRuns(), keepSize(j.env.stderr)); err != nil {
-				fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
-			}
+			j.stateDir, j.keepBytes = dir, keepSize(j.env.stderr)
+			j.prune()
 			return rec
 		}
 	}
 	fmt.Fprintf(j.env.stderr, "fleet: warning: no run record: %v\n", err)
 	return nil
+}
+
+// prune removes old run records past FLEET_KEEP_RUNS and FLEET_KEEP_SIZE:
+// when a run starts, so that runs killed before their end are pruned too,
+// and when it ends, so that the records stay within the size between runs
+// (the run that just ended is the newest, which is always kept).
+func (j *job) prune() {
+	if err := fleet.PruneRuns(j.stateDir, keepRuns(), j.keepBytes); err != nil {
+		fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
+	}
 }
 
 // keepRuns is how many run records to keep: FLEET_KEEP_RUNS, else 100.

@@ -36,3 +36,17 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepSize(t *testing.T) {
+	var warn strings.Builder
+	for v, want := range map[string]int64{"": defaultKeepSize, "500M": 500 << 20, "0": 0, "lots": defaultKeepSize} {
+		t.Setenv("FLEET_KEEP_SIZE", v)
+		warn.Reset()
+		if got := keepSize(&warn); got != want {
+			t.Errorf("FLEET_KEEP_SIZE=%q: %d, want %d", v, got, want)
+		}
+		if bad := v == "lots"; bad != strings.Contains(warn.String(), "FLEET_KEEP_SIZE: \"lots\" is not a size") {
+			t.Errorf("FLEET_KEEP_SIZE=%q: warning %q", v, warn.String())
+		}
+	}
+}
