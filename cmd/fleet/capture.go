@@ -23,9 +23,6 @@ const (
 	// total is used up, so that every host shows how its output began:
 	// 5,000 hosts' two streams take 40 MiB of it.
 	captureFloor = 4 << 10
-	// captureStep is the least a capture takes from the total at a time,
-	// so that hosts printing together do not contend on it for every write.
-	captureStep = 64 << 10
 )
 
 // outputBudget is the memory all hosts' kept output may still take.
@@ -90,13 +87,12 @@ func newCapture(limit int64, budget *outputBudget, hashed bool) *capture {
 }
 
 // reserve raises the allowance to n bytes, as far as the limit and the
-// budget let it, and returns the allowance.
+// budget let it, and returns the allowance. The head grows by doubling, so
+// a stream takes from the budget a few dozen times at most.
 func (c *capture) reserve(n int64) int64 {
 	n = min(n, c.limit)
 	if n > c.allowed {
-		want := min(max(n-c.allowed, captureStep), c.limit-c.allowed)
-		got := c.budget.take(want)
-		c.allowed += got
+		c.allowed += c.budget.take(n - c.allowed)
 		if c.allowed < n {
 			c.starved = true
 		}
@@ -118,7 +114,8 @@ func (c *capture) Write(p []byte) (int, error) {
 			// Grow by doubling, as append would, but within the limit and
 			// the allowance: a cap the allowance does not cover would be
 			// memory the budget does not count.
-			newCap := min(max(2*int64(cap(c.head)), need, 512), c.headMax, c.reserve(need))
+			newCap := min(max(2*int64(cap(c.head)), need, 512), c.headMax)
+			newCap = min(newCap, c.reserve(newCap))
 			k = min(k, newCap-int64(len(c.head)))
 			h := make([]byte, len(c.head), newCap)
 			copy(h, c.head)

@@ -109,3 +109,17 @@ func TestCutMark(t *testing.T) {
 		}
 	}
 }
+
+// Many hosts with small outputs are charged what they hold, about: 100
+// hosts keeping 10,000 bytes each fit a 2 MiB total, whole.
+func TestCaptureChargesWhatItHolds(t *testing.T) {
+	budget := newOutputBudget(2 << 20)
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	for i := 0; i < 100; i++ {
+		c := newCapture(1<<20, budget, false)
+		writeChunks(c, data, 512)
+		if got := c.bytes(testMark); !bytes.Equal(got, data) || c.starved {
+			t.Fatalf("host %d: kept %d of %d bytes, starved %v; %d left of the total", i, len(got), len(data), c.starved, budget.left.Load())
+		}
+	}
+}
