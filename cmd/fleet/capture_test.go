@@ -123,3 +123,19 @@ func TestCaptureChargesWhatItHolds(t *testing.T) {
 		}
 	}
 }
+
+// --max-output 0 keeps everything, within the total; with the total 0 too,
+// everything, as fleet did before there were bounds.
+func TestCaptureWithoutLimit(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16)
+	c := newCapture(0, newOutputBudget(0), false)
+	writeChunks(c, data, 32<<10)
+	if got := c.bytes(testMark); !bytes.Equal(got, data) || c.cut() != 0 {
+		t.Errorf("no limit: kept %d of %d bytes", len(got), len(data))
+	}
+	c = newCapture(0, newOutputBudget(1<<20), false)
+	writeChunks(c, data, 32<<10)
+	if got := c.bytes(testMark); len(got) > 1<<20+captureFloor+200 || c.cut() < int64(len(data))-1<<20-captureFloor || !c.starved {
+		t.Errorf("no per-host limit, total 1 MiB: kept %d bytes, cut %d, starved %v", len(got), c.cut(), c.starved)
+	}
+}
