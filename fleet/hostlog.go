@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -15,6 +16,10 @@ import (
 //	2026-11-27T13:48:36.123Z out | hello
 //	2026-11-27T13:48:36.125Z err | warning: ...
 //	2026-11-27T13:48:36.130Z --- | end ok exit=0 (12ms)
+//
+// Past the record's MaxLog bytes of output the log keeps no more: it notes
+// the cut once, and at Close how much was left out. The command goes on
+// running; only the log stops growing (see Cut).
 //
 // The file is created when the host's first output arrives. Until then
 // fleet's own notes wait in memory, and a host that never prints has its
@@ -30,10 +35,13 @@ type HostLog struct {
 	stderr  lineBuffer
 	err     error
 	closed  bool
+	max     int64 // bytes of output lines the file may hold; 0: no limit
+	written int64 // bytes of output lines written
+	cut     int64 // bytes of output not written, past max
 }
 
-func newHostLog(rec *Record, path string) *HostLog {
-	l := &HostLog{rec: rec, path: path}
+func newHostLog(rec *Record, path string, max int64) *HostLog {
+	l := &HostLog{rec: rec, path: path, max: max}
 	l.stdout = lineBuffer{log: l, tag: "out"}
 	l.stderr = lineBuffer{log: l, tag: "err"}
 	return l
@@ -44,6 +52,17 @@ func (l *HostLog) Stdout() io.Writer { return &l.stdout }
 
 // Stderr is the writer for the host's standard error.
 func (l *HostLog) Stderr() io.Writer { return &l.stderr }
+
+// Path is the log's file; it may not exist yet.
+func (l *HostLog) Path() string { return l.path }
+
+// Cut is how many bytes of the host's output the log left out, past the
+// record's MaxLog.
+func (l *HostLog) Cut() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cut
+}
 
 // Note writes a line of fleet's own about the host (a step header, the
 // outcome), tagged "---".
@@ -64,6 +83,9 @@ func (l *HostLog) Close() error {
 	l.closed = true
 	l.stdout.flushLocked()
 	l.stderr.flushLocked()
+	if l.cut > 0 {
+		l.writeLine("---", fmt.Appendf(nil, "%d bytes of output were not logged (past --max-log %d bytes)", l.cut, l.max), false)
+	}
 	if l.f == nil {
 		data := l.pending
 		l.pending = nil
@@ -94,6 +116,18 @@ func writeNew(path string, data []byte) error {
 func (l *HostLog) writeLine(tag string, line []byte, live bool) {
 	if l.err != nil {
 		return
+	}
+	if live && l.max > 0 {
+		if l.written+int64(len(line))+1 > l.max {
+			first := l.cut == 0
+			l.cut += int64(len(line)) + 1
+			if first {
+				// A note is not output: it is never cut.
+				l.writeLine("---", fmt.Appendf(nil, "output past --max-log %d bytes is not logged; the command goes on", l.max), false)
+			}
+			return
+		}
+		l.written += int64(len(line)) + 1
 	}
 	var b bytes.Buffer
 	b.Grow(len(line) + 40)

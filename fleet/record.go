@@ -29,6 +29,9 @@ type RunInfo struct {
 	RerunOf string         `json:"rerun_of,omitempty"`
 	PID     int            `json:"pid"`
 	Hosts   []HostInfo     `json:"hosts"`
+	// Bytes is the size of the record's files when the run ended, so that
+	// pruning by size need not walk every finished record.
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // HostInfo is one host's line in run.json.
@@ -44,6 +47,8 @@ type HostInfo struct {
 	Start    *time.Time `json:"start,omitempty"`
 	End      *time.Time `json:"end,omitempty"`
 	Log      string     `json:"log"`
+	// LogCut counts the bytes of output the log left out, past MaxLog.
+	LogCut int64 `json:"log_cut,omitempty"`
 	// Ended is set when reading a run that has not ended (live or killed)
 	// for a host whose log says it is done; never written.
 	Ended bool `json:"-"`
@@ -53,9 +58,13 @@ type HostInfo struct {
 // written as output arrives, and pssh host files "failed" and "succeeded".
 // Folders are 0700 and files 0600: output may be sensitive.
 type Record struct {
-	Dir  string
-	info RunInfo
-	mu   sync.Mutex
+	Dir string
+	// MaxLog bounds each host's log: past this many bytes of output it
+	// keeps no more (see HostLog). 0: no bound. Set it before HostLog.
+	MaxLog int64
+	info   RunInfo
+	mu     sync.Mutex
+	logs   []*HostLog // by host index, as handed out
 
 	// One background writer creates the logs of hosts that printed
 	// nothing, off the hosts' critical path; Finish waits for it.
@@ -168,7 +177,14 @@ func logName(label string) string {
 // output arrives. Write the host's stdout and stderr through its Stdout and
 // Stderr; Close it when the host ends.
 func (r *Record) HostLog(i int) *HostLog {
-	return newHostLog(r, filepath.Join(r.Dir, r.info.Hosts[i].Log))
+	l := newHostLog(r, filepath.Join(r.Dir, r.info.Hosts[i].Log), r.MaxLog)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.logs == nil {
+		r.logs = make([]*HostLog, len(r.info.Hosts))
+	}
+	r.logs[i] = l
+	return l
 }
 
 // Finish writes the results, the end time and the exit status to run.json
@@ -188,6 +204,9 @@ func (r *Record) Finish(results []Result, status int) error {
 		// file reaches the same accounts when it is used as a host list.
 		h.Host, h.User = res.Host.String(), res.Host.User
 		h.Error = res.Reason()
+		if r.logs != nil && r.logs[res.Index] != nil {
+			h.LogCut = r.logs[res.Index].Cut()
+		}
 		if !res.Start.IsZero() {
 			s, e := res.Start, res.End
 			h.Start, h.End = &s, &e
@@ -200,8 +219,11 @@ func (r *Record) Finish(results []Result, status int) error {
 	}
 	err := errors.Join(bgErr,
 		writeFile(filepath.Join(r.Dir, "failed"), []byte(failed.String())),
-		writeFile(filepath.Join(r.Dir, "succeeded"), []byte(succeeded.String())),
-		r.writeInfo())
+		writeFile(filepath.Join(r.Dir, "succeeded"), []byte(succeeded.String())))
+	// The logs are closed by now (each host's, as it ended). run.json
+	// itself is left out of the count: it is small next to them.
+	r.info.Bytes = dirSize(r.Dir)
+	err = errors.Join(err, r.writeInfo())
 	if err != nil {
 		return fmt.Errorf("record: %w", err)
 	}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"crypto/sha256"
 	"errors"
 	"time"
 
@@ -80,10 +81,20 @@ type Result struct {
 	// Detail is a one-line summary of the work, shown after the host's
 	// status ("ubuntu 16.04 (apt): 3 changed, 8 unchanged").
 	Detail string
+	// Stdout and Stderr are the output kept in memory for -i, --gather and
+	// --json: all of it, or, past --max-output, its head and tail around a
+	// mark saying what was cut. The host's log has the rest.
 	Stdout []byte
 	Stderr []byte
-	Start  time.Time // zero when not started
-	End    time.Time
+	// StdoutCut and StderrCut count the bytes of each stream that are not
+	// in Stdout and Stderr.
+	StdoutCut, StderrCut int64
+	// StdoutSum and StderrSum, when set, are the SHA-256 of the whole
+	// streams, so that --gather folds hosts whose outputs are identical
+	// even when only part of them was kept.
+	StdoutSum, StderrSum *[sha256.Size]byte
+	Start                time.Time // zero when not started
+	End                  time.Time
 }
 
 // Duration is how long the host's work took.

@@ -182,15 +182,29 @@ func FindRun(stateDir, ref string) (*RunRecord, error) {
 	return nil, fmt.Errorf("run %q is ambiguous: %d runs start with it", ref, len(found))
 }
 
-// PruneRuns removes the oldest records beyond keep, never a live one.
-func PruneRuns(stateDir string, keep int) error {
-	if keep <= 0 {
+// PruneRuns removes old records so that at most keep remain (0: no count
+// bound) and the records together take at most maxBytes (0: no size
+// bound). Runs are kept newest first while both bounds hold; the first run
+// that breaks one goes, and every older run with it, so what is left is an
+// unbroken stretch of history. The newest run (latest: the one starting
+// now, when fleet prunes) and live runs are never removed, though their
+// size counts.
+func PruneRuns(stateDir string, keep int, maxBytes int64) error {
+	if keep <= 0 && maxBytes <= 0 {
 		return nil
 	}
 	runs, _ := ListRuns(stateDir)
 	var errs []error
+	var total int64
+	full := false
 	for i, r := range runs {
-		if i < keep || r.Live() {
+		if maxBytes > 0 {
+			total += r.size()
+		}
+		if (keep > 0 && i >= keep) || (maxBytes > 0 && total > maxBytes) {
+			full = true
+		}
+		if !full || i == 0 || r.Live() {
 			continue
 		}
 		if err := os.RemoveAll(r.Dir); err != nil {
@@ -198,6 +212,30 @@ func PruneRuns(stateDir string, keep int) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// size is how many bytes the record's files take: as run.json says for a
+// finished run (Finish counts them once), else counted now.
+func (r *RunRecord) size() int64 {
+	if r.Info.End != nil && r.Info.Bytes > 0 {
+		return r.Info.Bytes
+	}
+	return dirSize(r.Dir)
+}
+
+// dirSize adds up the sizes of the files under dir; what cannot be read
+// counts as nothing.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // LogPath is the log file of host i.

@@ -85,7 +85,7 @@ func TestPruneRunsKeepsNewestAndLive(t *testing.T) {
 	b, _ := os.ReadFile(live)
 	b = []byte(strings.Replace(strings.Replace(string(b), `"status": 5`, `"status": null`, 1), `"end": "`, `"end_was": "`, 1))
 	os.WriteFile(live, b, 0o600)
-	if err := PruneRuns(state, 2); err != nil {
+	if err := PruneRuns(state, 2, 0); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ := ListRuns(state)

@@ -57,6 +57,9 @@ func hostFlags(timeout string) []cli.Flag {
 			Usage: "ask once for a password, used for password logins and key passphrases"},
 		&cli.StringFlag{Name: "password-file", Category: catSSH,
 			Usage: "read the login password from `FILE` (first line) instead of asking"},
+		&cli.StringFlag{Name: "max-log", Category: catOutput, Value: formatSize(defaultMaxLog), EnvVars: []string{"FLEET_MAX_LOG"},
+			Usage: "keep at most `SIZE` (512K, 64M, 1G; 0 = no limit) of each host's output in its log in the run record; " +
+				"the command goes on past it and the log says what it left out"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput, EnvVars: []string{"PSSH_VERBOSE"},
 			Usage: "say more about what fleet does"},
 		escapesFlag(),
@@ -76,7 +79,14 @@ type targetOptions struct {
 	askpass      bool
 	rerunOf      string     // the run this one repeats (fleet rerun)
 	escapes      ui.Escapes // --escapes: applied to the hosts' text on a terminal
+	maxLog       int64      // --max-log: bytes of output each host's log keeps
 }
+
+// defaultMaxLog is --max-log's default: as much as fleet used to keep in
+// memory per stream for -i, which reads as plenty for a log that a person
+// pages through, while 20 hosts printing endlessly fill 320 MiB of the
+// 1 GiB that the run records keep (FLEET_KEEP_SIZE). -o/-e files get all.
+const defaultMaxLog = 16 << 20
 
 // readTargets reads the host flags: the host list, parallelism, timeouts and
 // the SSH options. Everything wrong here is a usage error.
@@ -86,6 +96,9 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 		return nil, usageError("-p/--par must be at least 1, not %d", t.par)
 	}
 	var err error
+	if t.maxLog, err = parseSize(c.String("max-log"), "--max-log"); err != nil {
+		return nil, err
+	}
 	if t.timeout, err = parseSeconds(c.String("timeout"), "-t/--timeout"); err != nil {
 		return nil, err
 	}

@@ -23,7 +23,10 @@ type job struct {
 	verb    string
 	argv    []string
 
-	capture      bool // keep each host's output in its Result
+	capture      bool  // keep each host's output in its Result
+	maxOutput    int64 // of each stream of each host kept (0: no limit)
+	outputTotal  int64 // of all hosts' kept output (0: no limit)
+	budget       *outputBudget
 	print        bool // -P
 	inline       bool
 	inlineStdout bool
@@ -34,9 +37,11 @@ type job struct {
 	maxFail      int            // stop starting hosts after this many failed (0: never)
 	options      map[string]any // the command's own options, for run.json (never a secret)
 
-	printer *ui.Printer
-	record  *fleet.Record
-	logs    []*fleet.HostLog
+	printer   *ui.Printer
+	record    *fleet.Record
+	stateDir  string // the record's
+	keepBytes int64  // FLEET_KEEP_SIZE
+	logs      []*fleet.HostLog
 }
 
 // run dials every host and runs task on it, then records and reports.
@@ -56,6 +61,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		j.targets.par = par
 	}
 	j.logs = make([]*fleet.HostLog, len(hosts))
+	j.budget = newOutputBudget(j.outputTotal)
 	j.record = j.newRecord()
 	terminal := isTerminal(j.env.stderr)
 	j.printer = ui.New(ui.Options{
@@ -76,8 +82,10 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		if err := j.record.Finish(results, status); err != nil {
 			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
 		}
+		j.prune()
 	}
 	j.printer.Finish(results, time.Since(start))
+	j.warnLogsCut()
 	if j.record != nil && status != exitOK {
 		fmt.Fprintf(j.env.stderr, "fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts\n",
 			j.record.Dir, j.record.Dir)
@@ -100,14 +108,24 @@ func (j *job) newRecord() *fleet.Record {
 		}
 		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf}
 		if rec, err = fleet.NewRecord(dir, info, j.targets.hosts); err == nil {
-			if err := fleet.PruneRuns(dir, keepRuns()); err != nil {
-				fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
-			}
+			rec.MaxLog = j.targets.maxLog
+			j.stateDir, j.keepBytes = dir, keepSize(j.env.stderr)
+			j.prune()
 			return rec
 		}
 	}
 	fmt.Fprintf(j.env.stderr, "fleet: warning: no run record: %v\n", err)
 	return nil
+}
+
+// prune removes old run records past FLEET_KEEP_RUNS and FLEET_KEEP_SIZE:
+// when a run starts, so that runs killed before their end are pruned too,
+// and when it ends, so that the records stay within the size between runs
+// (the run that just ended is the newest, which is always kept).
+func (j *job) prune() {
+	if err := fleet.PruneRuns(j.stateDir, keepRuns(), j.keepBytes); err != nil {
+		fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
+	}
 }
 
 // keepRuns is how many run records to keep: FLEET_KEEP_RUNS, else 100.
@@ -116,6 +134,41 @@ func keepRuns() int {
 		return n
 	}
 	return 100
+}
+
+// defaultKeepSize bounds the run records together: the newest runs are
+// kept while they fit (the one starting is always kept). Sixty-four hosts
+// printing the whole default --max-log fill it.
+const defaultKeepSize = 1 << 30
+
+// keepSize is how many bytes all run records may take: FLEET_KEEP_SIZE
+// (like 500M or 2G; 0 = no bound), else 1 GiB.
+func keepSize(stderr io.Writer) int64 {
+	v := os.Getenv("FLEET_KEEP_SIZE")
+	if v == "" {
+		return defaultKeepSize
+	}
+	n, err := parseSize(v, "FLEET_KEEP_SIZE")
+	if err != nil {
+		fmt.Fprintf(stderr, "fleet: warning: %v; keeping %s of run records\n", err, formatSize(defaultKeepSize))
+		return defaultKeepSize
+	}
+	return n
+}
+
+// warnLogsCut says which hosts' logs stopped at --max-log, since the
+// record then lacks part of what they printed.
+func (j *job) warnLogsCut() {
+	n := 0
+	for _, l := range j.logs {
+		if l != nil && l.Cut() > 0 {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(j.env.stderr, "fleet: warning: %d of %d hosts printed more than --max-log %s; their logs in %s/hosts keep the first %s\n",
+			n, len(j.logs), formatSize(j.targets.maxLog), j.record.Dir, formatSize(j.targets.maxLog))
+	}
 }
 
 // onEvent runs on the host's worker goroutine: it opens the host's log
@@ -180,16 +233,12 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// maxCapture bounds the output kept in memory per host for -i, --json and
-// --gather; the whole output is always in the host's log.
-const maxCapture = 16 << 20
-
 // hostOutput fans one host's output out to its log, the -P printer, the -o/-e
 // files and the capture buffers.
 type hostOutput struct {
 	job            *job
 	log            *fleet.HostLog
-	capOut, capErr *capBuffer
+	capOut, capErr *capture
 	lineOut        interface {
 		io.Writer
 		Flush()
@@ -203,7 +252,8 @@ type hostOutput struct {
 func (j *job) outputs(r *fleet.Result) *hostOutput {
 	o := &hostOutput{job: j, log: j.logs[r.Index]}
 	if j.capture {
-		o.capOut, o.capErr = &capBuffer{}, &capBuffer{}
+		o.capOut = newCapture(j.maxOutput, j.budget, j.gather)
+		o.capErr = newCapture(j.maxOutput, j.budget, j.gather)
 	}
 	if j.print {
 		o.lineOut = j.printer.LineWriter(r.Index, r.Host.Label, false)
@@ -249,9 +299,18 @@ func (o *hostOutput) stderr(file *os.File) io.Writer {
 // finish moves the captured output into the result.
 func (o *hostOutput) finish(r *fleet.Result) {
 	o.close()
-	if o.capOut != nil {
-		r.Stdout, r.Stderr = o.capOut.b, o.capErr.b
+	if o.capOut == nil {
+		return
 	}
+	path, logCut := "", false
+	if o.log != nil {
+		path, logCut = o.log.Path(), o.log.Cut() > 0
+	}
+	j := o.job
+	r.Stdout = o.capOut.bytes(cutMark("stdout", j.maxOutput, j.budget, path, logCut))
+	r.Stderr = o.capErr.bytes(cutMark("stderr", j.maxOutput, j.budget, path, logCut))
+	r.StdoutCut, r.StderrCut = o.capOut.cut(), o.capErr.cut()
+	r.StdoutSum, r.StderrSum = o.capOut.sha256(), o.capErr.sha256()
 }
 
 func (o *hostOutput) close() {
@@ -269,27 +328,4 @@ func multi(ws []io.Writer) io.Writer {
 		return ws[0]
 	}
 	return io.MultiWriter(ws...)
-}
-
-// capBuffer keeps at most maxCapture bytes and notes the cut.
-type capBuffer struct {
-	b   []byte
-	cut bool
-}
-
-func (c *capBuffer) Write(p []byte) (int, error) {
-	if room := maxCapture - len(c.b); room > 0 {
-		if len(p) <= room {
-			c.b = append(c.b, p...)
-		} else {
-			c.b = append(c.b, p[:room]...)
-			c.cut = true
-		}
-	} else if !c.cut {
-		c.cut = true
-	}
-	if c.cut && len(c.b) == maxCapture {
-		c.b = append(c.b, "\n[fleet: output cut at 16 MiB; the whole output is in the run record]\n"...)
-	}
-	return len(p), nil
 }

@@ -45,9 +45,15 @@ func runCommand(env *environment) *cli.Command {
 		&cli.BoolFlag{Name: "print", Aliases: []string{"P"}, Category: catOutput, EnvVars: []string{"PSSH_PRINT"},
 			Usage: "stream every output line as it arrives, prefixed with \"host: \""},
 		&cli.StringFlag{Name: "outdir", Aliases: []string{"o"}, Category: catOutput, EnvVars: []string{"PSSH_OUTDIR"},
-			Usage: "write each host's stdout to `DIR`/<host>"},
+			Usage: "write each host's stdout to `DIR`/<host>, all of it (no --max-output or --max-log there)"},
 		&cli.StringFlag{Name: "errdir", Aliases: []string{"e"}, Category: catOutput, EnvVars: []string{"PSSH_ERRDIR"},
-			Usage: "write each host's stderr to `DIR`/<host>"},
+			Usage: "write each host's stderr to `DIR`/<host>, all of it"},
+		&cli.StringFlag{Name: "max-output", Category: catOutput, Value: formatSize(defaultMaxOutput),
+			Usage: "-i, --gather and --json show at most `SIZE` of each host's stdout and of its stderr (0 = no limit): " +
+				"the first and last halves, with a mark saying how much was cut and which log has it"},
+		&cli.StringFlag{Name: "max-output-total", Category: catOutput, Value: formatSize(defaultOutputTotal),
+			Usage: "the output kept to show (see --max-output) takes at most `SIZE` of memory for all hosts together (0 = no limit); " +
+				"past it a host keeps its first 4K"},
 		&cli.BoolFlag{Name: "gather", Category: catOutput,
 			Usage: "after the run, show identical outputs once under a folded host list (node[01-05]), like dshbak -c"},
 		&cli.BoolFlag{Name: "json", Category: catOutput,
@@ -91,6 +97,8 @@ type runOptions struct {
 	errdir       string
 	sendInput    bool
 	sudo         sudoOptions
+	maxOutput    int64
+	outputTotal  int64
 }
 
 func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
@@ -105,6 +113,12 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 		inline: c.Bool("inline"), inlineStdout: c.Bool("inline-stdout"), print: c.Bool("print"),
 		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
 		sendInput: c.Bool("send-input"), sudo: readSudo(c)}
+	if o.maxOutput, err = parseSize(c.String("max-output"), "--max-output"); err != nil {
+		return nil, err
+	}
+	if o.outputTotal, err = parseSize(c.String("max-output-total"), "--max-output-total"); err != nil {
+		return nil, err
+	}
 	if o.json && (o.inline || o.inlineStdout || o.print || o.gather) {
 		return nil, usageError("--json prints the output itself; it does not go with -i, --inline-stdout, -P or --gather")
 	}
@@ -139,8 +153,8 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 		}
 	}
 	job := &job{env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
-		capture: o.inline || o.inlineStdout || o.json || o.gather,
-		print:   o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json}
+		capture: o.inline || o.inlineStdout || o.json || o.gather, maxOutput: o.maxOutput, outputTotal: o.outputTotal,
+		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json}
 	n := len(o.hosts)
 	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		out := job.outputs(r)

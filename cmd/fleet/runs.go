@@ -21,8 +21,10 @@ can still be rerun. RUN is an id, a unique prefix of one, latest, or -N (N
 runs before the latest). OTHER counts hosts that timed out, were cancelled or
 never started.
 
-The newest 100 records are kept (FLEET_KEEP_RUNS changes that); a live run
-is never removed.
+The newest 100 records are kept (FLEET_KEEP_RUNS changes that), as long as
+they take at most 1G together (FLEET_KEEP_SIZE, like 500M or 4G; 0 = no
+bound): past it the oldest go first. The run starting and live runs are never
+removed. Each host's log keeps at most --max-log (16M) of its output.
 
 EXAMPLES
    fleet runs

@@ -53,8 +53,8 @@ func appendGather(b []byte, results []fleet.Result, esc Escapes) []byte {
 	byKey := make(map[gatherKey]*gatherGroup)
 	for _, r := range order {
 		k := gatherKey{
-			stdout:   sha256.Sum256(r.Stdout),
-			stderr:   sha256.Sum256(r.Stderr),
+			stdout:   streamSum(r.StdoutSum, r.Stdout),
+			stderr:   streamSum(r.StderrSum, r.Stderr),
 			outcome:  r.Outcome,
 			exitCode: r.ExitCode,
 			status:   gatherStatus(r),
@@ -82,6 +82,16 @@ func appendGather(b []byte, results []fleet.Result, esc Escapes) []byte {
 		}
 	}
 	return b
+}
+
+// streamSum is the hash of a whole stream: the one taken while it streamed
+// when there is one (only part of the stream may be kept), else that of
+// the bytes kept, which are then the whole stream.
+func streamSum(sum *[sha256.Size]byte, kept []byte) [sha256.Size]byte {
+	if sum != nil {
+		return *sum
+	}
+	return sha256.Sum256(kept)
 }
 
 // gatherStatus says how a group ended, in the parentheses of its header:

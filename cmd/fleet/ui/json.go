@@ -24,17 +24,21 @@ import (
 // null for a host that never started (time.Time decodes null as the zero
 // time).
 type JSONResult struct {
-	Host       string     `json:"host"` // the unique label, e.g. "root@web1:2222" or "web1.1"
-	User       string     `json:"user"`
-	Name       string     `json:"name"`
-	Port       int        `json:"port"` // 0 when the host list gave none
-	Outcome    string     `json:"outcome"`
-	ExitCode   int        `json:"exit_code"` // -1 when the command reported none
-	Changed    bool       `json:"changed"`
-	Error      string     `json:"error"`            // "" when ok, else the full reason
-	Detail     string     `json:"detail,omitempty"` // a summary of the work: provision's distro, platform and step counts
-	Stdout     string     `json:"stdout"`
-	Stderr     string     `json:"stderr"`
+	Host     string `json:"host"` // the unique label, e.g. "root@web1:2222" or "web1.1"
+	User     string `json:"user"`
+	Name     string `json:"name"`
+	Port     int    `json:"port"` // 0 when the host list gave none
+	Outcome  string `json:"outcome"`
+	ExitCode int    `json:"exit_code"` // -1 when the command reported none
+	Changed  bool   `json:"changed"`
+	Error    string `json:"error"`            // "" when ok, else the full reason
+	Detail   string `json:"detail,omitempty"` // a summary of the work: provision's distro, platform and step counts
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	// StdoutCut and StderrCut count the bytes past --max-output left out of
+	// Stdout and Stderr, where a mark says so; the host's log has them.
+	StdoutCut  int64      `json:"stdout_cut,omitempty"`
+	StderrCut  int64      `json:"stderr_cut,omitempty"`
 	Start      *time.Time `json:"start"`
 	End        *time.Time `json:"end"`
 	DurationMS int64      `json:"duration_ms"`
@@ -54,6 +58,8 @@ func NewJSONResult(r *fleet.Result) JSONResult {
 		Detail:     validUTF8(r.Detail),
 		Stdout:     validUTF8(string(r.Stdout)),
 		Stderr:     validUTF8(string(r.Stderr)),
+		StdoutCut:  r.StdoutCut,
+		StderrCut:  r.StderrCut,
 		DurationMS: r.Duration().Milliseconds(),
 	}
 	if !r.Start.IsZero() {
