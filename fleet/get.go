@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -59,7 +60,7 @@ func (c *Conn) get(ctx context.Context, src string, root *os.Root, dst string, o
 		// path may be a link, which is followed.
 		st, err := cl.Stat(src)
 		if err != nil {
-			return sftpError("stat "+src, err)
+			return readError("stat "+src, err)
 		}
 		switch {
 		case st.IsDir() && !tree:
@@ -117,7 +118,7 @@ func (g *getter) skip(remote, reason string) {
 func (g *getter) walk(ctx context.Context, dir, rel, inTree string) error {
 	ents, err := g.cl.ReadDir(dir)
 	if err != nil {
-		return sftpError("read folder "+dir, err)
+		return readError("read folder "+dir, err)
 	}
 	slices.SortFunc(ents, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, e := range ents {
@@ -164,7 +165,7 @@ func (g *getter) walk(ctx context.Context, dir, rel, inTree string) error {
 func (g *getter) link(remote, local, treePath string) error {
 	target, err := g.cl.ReadLink(remote)
 	if err != nil {
-		return sftpError("readlink "+remote, err)
+		return readError("readlink "+remote, err)
 	}
 	if g.o.Dereference {
 		st, err := g.cl.Stat(remote)
@@ -183,6 +184,16 @@ func (g *getter) link(remote, local, treePath string) error {
 		return nil
 	}
 	return g.symlink(target, local)
+}
+
+// readError is sftpError for the reading side: permission is the login
+// user's to read, which --sudo (a copy's remedy) does not give slurp.
+func readError(what string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return &Error{Kind: errTransfer, Reason: what + ": permission denied",
+			Hint: "slurp reads as the login user: log in as a user who may read it", Err: err}
+	}
+	return sftpError(what, err)
 }
 
 // fileType names the type of a file that is not regular, for messages.

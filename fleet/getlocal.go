@@ -50,7 +50,7 @@ func (g *getter) file(remote, rel string, st os.FileInfo) (err error) {
 	}
 	in, err := g.cl.Open(remote)
 	if err != nil {
-		return sftpError("open "+remote, err)
+		return readError("open "+remote, err)
 	}
 	defer in.Close()
 	// The host may have put something else there since the listing: what
@@ -58,7 +58,7 @@ func (g *getter) file(remote, rel string, st os.FileInfo) (err error) {
 	// in is caught here; a FIFO blocks the open, which ctx ends).
 	fst, err := in.Stat()
 	if err != nil {
-		return sftpError("stat "+remote, err)
+		return readError("stat "+remote, err)
 	}
 	if !fst.Mode().IsRegular() {
 		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("%s turned into a %s while being copied: slurp copies regular files only", remote, fileType(fst.Mode()))}
@@ -83,7 +83,7 @@ func (g *getter) file(remote, rel string, st os.FileInfo) (err error) {
 	case w.err != nil:
 		return fmt.Errorf("local: write %s: %w", rel, w.err)
 	case err != nil:
-		return sftpError("read "+remote, err)
+		return readError("read "+remote, err)
 	}
 	if err := g.root.Chmod(tmp, st.Mode().Perm()); err != nil {
 		return fmt.Errorf("local: %w", err)
