@@ -117,6 +117,16 @@ func TestSlurpHostileLinks(t *testing.T) {
 				t.Errorf("run 2: %s: evil/authorized_keys did not come back inside the tree", lb)
 			}
 		}
+		// Each host's log lists what it skipped, one line a file.
+		for _, h := range u.latestRun().Hosts {
+			b, err := os.ReadFile(filepath.Join(u.stateDir, "runs", "latest", h.Log))
+			if err != nil {
+				t.Fatalf("run %d: log of %s: %v", run, h.Label, err)
+			}
+			if n := strings.Count(string(b), "| skipped \""); n != len(skipped) {
+				t.Errorf("run %d: log of %s: %d skipped lines, want %d:\n%s", run, h.Label, n, len(skipped), b)
+			}
+		}
 		// Between the runs the host turns its escaping link into a
 		// folder holding a key: had the first run made the link, the
 		// second would write the key through it into the canary.

@@ -30,11 +30,11 @@ WHAT COMES BACK
    a regular file (a folder needs -r). With -r it is a folder that comes
    back whole: folders and regular files, and symbolic links as links when
    their targets stay inside the copied tree (relative, climbing with ..
-   only at the start and no higher than the tree). Other links, and FIFOs,
+   only at the start and no higher than the tree's top). Other links, and FIFOs,
    sockets and devices, are skipped, each with a warning on stderr and in
    the host's log; the host still succeeds and its line says how many were
    skipped. --dereference copies instead the regular file each link points
-   to. A FIFO or device given as REMOTE fails the host: it is never opened.
+   to, wherever it is (links to anything else are skipped). A FIFO or device given as REMOTE fails the host: it is never opened.
    A file larger than --max-size (per file, default 1G; K, M, G and T are
    powers of 1024; 0 for no cap) fails the host and leaves no partial file.
    -t and Ctrl-C or SIGTERM end a transfer even when the host stops
