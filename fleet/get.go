@@ -171,7 +171,7 @@ func (g *getter) link(remote, local, treePath string) error {
 		st, err := g.cl.Stat(remote)
 		switch {
 		case err != nil:
-			g.skip(remote, fmt.Sprintf("symbolic link to %q, which cannot be read: %v", target, err))
+			g.skip(remote, fmt.Sprintf("symbolic link to %q, which cannot be read: %q", target, err.Error()))
 			return nil
 		case !st.Mode().IsRegular():
 			g.skip(remote, fmt.Sprintf("symbolic link to %q, which is not a regular file (%s)", target, fileType(st.Mode())))
