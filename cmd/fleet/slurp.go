@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,18 +20,52 @@ const slurpDescription = `Copies REMOTE from every host to LOCALDIR/<host>/LOCAL
 pslurp does. <host> is the host's label as written in the host list
 (user@node01:2222, or node01 when that is all you wrote; a host listed twice
 gets node01.1), so folders never collide. Each file is written to a temporary
-name and renamed into place: an interrupted run leaves no half file. With -r,
-REMOTE is a folder and comes back whole (symbolic links as links).
+name and renamed into place: an interrupted run leaves no half file.
+
+WHAT COMES BACK
+   A host writes inside its own folder LOCALDIR/<host> and nowhere else:
+   fleet refuses that folder when it is a symbolic link, and never follows
+   a link found inside it (a link where a file or folder goes is replaced).
+   REMOTE may be a symbolic link; it is followed. Without -r it must end at
+   a regular file (a folder needs -r). With -r it is a folder that comes
+   back whole: folders and regular files, and symbolic links as links when
+   their targets stay inside the copied tree (relative, climbing with ..
+   only at the start and no higher than the tree's top). Other links, and FIFOs,
+   sockets and devices, are skipped, each with a warning on stderr and in
+   the host's log; the host still succeeds and its line says how many were
+   skipped. --dereference copies instead the regular file each link points
+   to, wherever it is (links to anything else are skipped). A FIFO or device given as REMOTE fails the host: it is never opened.
+   A file larger than --max-size (per file, default 1G; K, M, G and T are
+   powers of 1024; 0 for no cap) fails the host and leaves no partial file.
+   -t and Ctrl-C or SIGTERM end a transfer even when the host stops
+   answering.
 
 EXAMPLES
    fleet slurp -h kube /etc/os-release os-release        (./node01/os-release, ...)
-   fleet slurp -h kube -L logs -r /var/log/docker docker-logs`
+   fleet slurp -h kube -L logs -r /var/log/docker docker-logs
+   fleet slurp -h db --max-size 20G /var/backups/db.dump db.dump`
+
+// defaultMaxSize is --max-size's default: far above the configuration
+// files and logs a fleet-wide fetch brings back, low enough that a host
+// answering with an endless stream (a file that keeps growing, a device
+// swapped in) cannot fill the local disk: 100 hosts at the cap are 100G.
+const defaultMaxSize = "1G"
+
+// slurpOptions is what slurp's flags say.
+type slurpOptions struct {
+	remote, localDir, name string
+	recursive, json        bool
+	get                    fleet.GetOptions
+}
 
 func slurpCommand(env *environment) *cli.Command {
 	flags := append(hostFlags("0"),
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Category: catRun, Usage: "REMOTE is a folder: copy it and what it holds"},
 		&cli.StringFlag{Name: "localdir", Aliases: []string{"L"}, Category: catRun, Value: ".", EnvVars: []string{"PSSH_LOCALDIR"},
 			Usage: "put each host's copy under `DIR`/<host>/"},
+		&cli.StringFlag{Name: "max-size", Category: catRun, Value: defaultMaxSize,
+			Usage: "fail a host whose file is larger than `SIZE` (512K, 100M, 2G, bytes; 0: no cap)"},
+		&cli.BoolFlag{Name: "dereference", Category: catRun, Usage: "with -r, copy the file each symbolic link points to instead of the link"},
 		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
 	)
 	return &cli.Command{
@@ -43,40 +82,129 @@ func slurpCommand(env *environment) *cli.Command {
 			if c.NArg() != 2 {
 				return usageError("give the REMOTE path and the LOCALNAME to save it as")
 			}
-			remote, name := c.Args().Get(0), c.Args().Get(1)
-			if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
-				return usageError("LOCALNAME %q must be a plain file name", name)
+			o := &slurpOptions{remote: c.Args().Get(0), name: c.Args().Get(1), localDir: c.String("localdir"),
+				recursive: c.Bool("recursive"), json: c.Bool("json")}
+			if o.name == "" || strings.Contains(o.name, "/") || o.name == "." || o.name == ".." {
+				return usageError("LOCALNAME %q must be a plain file name", o.name)
 			}
+			max, err := parseSize(c.String("max-size"))
+			if err != nil {
+				return usageError("--max-size: %v", err)
+			}
+			o.get = fleet.GetOptions{MaxSize: max, MaxSizeText: c.String("max-size"), Dereference: c.Bool("dereference")}
 			t, err := readTargets(c, env)
 			if err != nil {
 				return err
 			}
-			return slurpFromHosts(c.Context, env, t, remote, c.String("localdir"), name, c.Bool("recursive"), c.Bool("json"))
+			return slurpFromHosts(c.Context, env, t, o)
 		},
 	}
 }
 
-func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, remote, localDir, name string, recursive, json bool) error {
+// parseSize reads a size as rsync's --max-size does: bytes, or a number
+// with K, M, G or T (powers of 1024; a trailing B or iB is allowed).
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "IB"), "B")
+	shift := 0
+	if t != "" {
+		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
+			shift = 10 * (i + 1)
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (write e.g. 512K, 100M, 2G or a number of bytes)", s)
+	}
+	if n > (1<<63-1)>>shift {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n << shift, nil
+}
+
+// maxSkipNotices bounds the skipped-file warnings printed per host; the
+// host's log has them all.
+const maxSkipNotices = 10
+
+func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, o *slurpOptions) error {
 	if err := preparePassword(t); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(localDir, 0o755); err != nil {
+	if err := os.MkdirAll(o.localDir, 0o755); err != nil {
 		return err
 	}
-	j := &job{env: env, targets: t, verb: "slurp", argv: env.args, json: json}
+	j := &job{env: env, targets: t, verb: "slurp", argv: env.args, json: o.json,
+		options: map[string]any{"max_size": o.get.MaxSize, "dereference": o.get.Dereference}}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
-		dir := filepath.Join(localDir, r.Host.Label)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir := filepath.Join(o.localDir, r.Host.Label)
+		root, err := openHostDir(dir)
+		if err != nil {
 			return err
 		}
-		dst := filepath.Join(dir, name)
-		if log := j.logs[r.Index]; log != nil {
-			log.Note("fetch " + remote + " -> " + dst)
+		defer root.Close()
+		log := j.logs[r.Index]
+		if log != nil {
+			log.Note("fetch " + o.remote + " -> " + filepath.Join(dir, o.name))
+		}
+		var skipped atomic.Int64
+		get := o.get
+		get.Skipped = func(remote, reason string) {
+			// %q: names come from the host and may hold control characters.
+			line := fmt.Sprintf("skipped %q: %s", remote, reason)
+			if log != nil {
+				log.Note(line)
+			}
+			if n := skipped.Add(1); n <= maxSkipNotices {
+				j.printer.Notice(fmt.Sprintf("fleet: warning: %s: %s", r.Host.Label, line))
+			} else if n == maxSkipNotices+1 {
+				j.printer.Notice(fmt.Sprintf("fleet: warning: %s: more files skipped; the host's log lists them all", r.Host.Label))
+			}
 		}
 		r.Changed = true
-		if recursive {
-			return c.GetTree(ctx, remote, dst, nil)
+		if o.recursive {
+			err = c.GetTree(ctx, o.remote, root, o.name, get)
+		} else {
+			err = c.Get(ctx, o.remote, root, o.name, get)
 		}
-		return c.Get(ctx, remote, dst, nil)
+		if n := skipped.Load(); n > 0 {
+			r.Detail = fmt.Sprintf("(%d skipped: see the warnings)", n)
+		}
+		return err
 	})
 }
+
+// openHostDir creates the host's folder if need be and opens it as the
+// root of every write for that host. A symbolic link there is refused: it
+// would send the host's files wherever it points.
+func openHostDir(dir string) (*os.Root, error) {
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("local: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("local: %w", err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, &fleet.Error{Kind: errLocalDir, Reason: dir + " is a symbolic link; slurp writes only into a real folder",
+			Hint: "remove the link, or choose another -L"}
+	case !fi.IsDir():
+		return nil, &fleet.Error{Kind: errLocalDir, Reason: dir + " exists and is not a folder"}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	// Between Lstat and OpenRoot the folder could have become a link: the
+	// root must be the folder that Lstat saw.
+	now, _ := os.Lstat(dir)
+	if st, err := root.Stat("."); err != nil || now == nil || !os.SameFile(st, now) {
+		root.Close()
+		return nil, &fleet.Error{Kind: errLocalDir, Reason: dir + " changed while it was opened"}
+	}
+	return root, nil
+}
+
+// errLocalDir is the kind of a host failure caused by its local folder.
+var errLocalDir = errors.New("local folder")
