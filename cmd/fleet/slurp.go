@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -87,9 +86,9 @@ func slurpCommand(env *environment) *cli.Command {
 			if o.name == "" || strings.Contains(o.name, "/") || o.name == "." || o.name == ".." {
 				return usageError("LOCALNAME %q must be a plain file name", o.name)
 			}
-			max, err := parseSize(c.String("max-size"))
+			max, err := parseSize(c.String("max-size"), "--max-size")
 			if err != nil {
-				return usageError("--max-size: %v", err)
+				return err
 			}
 			o.get = fleet.GetOptions{MaxSize: max, MaxSizeText: c.String("max-size"), Dereference: c.Bool("dereference")}
 			t, err := readTargets(c, env)
@@ -99,28 +98,6 @@ func slurpCommand(env *environment) *cli.Command {
 			return slurpFromHosts(c.Context, env, t, o)
 		},
 	}
-}
-
-// parseSize reads a size as rsync's --max-size does: bytes, or a number
-// with K, M, G or T (powers of 1024; a trailing B or iB is allowed).
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "IB"), "B")
-	shift := 0
-	if t != "" {
-		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
-			shift = 10 * (i + 1)
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size (write e.g. 512K, 100M, 2G or a number of bytes)", s)
-	}
-	if n > (1<<63-1)>>shift {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return n << shift, nil
 }
 
 // maxSkipNotices bounds the skipped-file warnings printed per host; the
