@@ -86,8 +86,7 @@ func Apply(ctx context.Context, t Target, r *Recipe, facts *Facts, o Options) (*
 	rep.Platform = p.Name
 	a := &applier{
 		t: t, r: r, facts: facts, o: o,
-		shell:   newData[word](r.Vars, facts, p.Name, o.Host),
-		raw:     newData[string](r.Vars, facts, p.Name, o.Host),
+		data:    newSlots(r, facts, p.Name, o.Host),
 		changed: map[string]bool{},
 	}
 	steps := make([]*Step, 0, len(r.Before)+len(p.Steps)+len(r.Steps))
@@ -130,8 +129,7 @@ type applier struct {
 	r       *Recipe
 	facts   *Facts
 	o       Options
-	shell   *tmplData[word]   // for run and unless: values quoted
-	raw     *tmplData[string] // for content and paths
+	data    *tmplData[slot] // what templates see
 	changed map[string]bool   // steps that changed (or would) in this run
 	pending map[string]bool   // when_changed steps owed from this or an earlier run
 	stdout  io.Writer         // the current step's output
@@ -200,21 +198,21 @@ func (a *applier) cgroupGuard(s *Step) error {
 // look.
 func (a *applier) guards(ctx context.Context, s *Step, sudo bool) (skip bool, reason string, err error) {
 	if s.Unless != "" {
-		line, err := render(s.Unless, a.shell)
+		cmd, err := renderShell(s.Unless, a.data, a.valueName)
 		if err != nil {
 			return false, "", fmt.Errorf("unless: %w", err)
 		}
-		ok, err := a.test(ctx, line, sudo)
+		ok, err := a.test(ctx, cmd, sudo)
 		if err != nil || ok {
-			return ok, "unless: " + line + " succeeded", wrapIf("unless", err)
+			return ok, "unless: " + cmd.display + " succeeded", wrapIf("unless", err)
 		}
 	}
 	if s.Creates != "" {
-		p, err := render(s.Creates, a.raw)
+		p, err := a.renderPlain("creates", s.Creates)
 		if err != nil {
-			return false, "", fmt.Errorf("creates: %w", err)
+			return false, "", err
 		}
-		ok, err := a.test(ctx, "test -e "+fleet.Quote(p), sudo)
+		ok, err := a.test(ctx, &shellCmd{line: "test -e " + fleet.Quote(p)}, sudo)
 		if err != nil || ok {
 			return ok, "creates: " + p + " exists", wrapIf("creates", err)
 		}
@@ -224,8 +222,8 @@ func (a *applier) guards(ctx context.Context, s *Step, sudo bool) (skip bool, re
 
 // test runs a guard: true on exit 0, false on another exit status, an
 // error when it could not tell (connection lost, sudo refused, timeout).
-func (a *applier) test(ctx context.Context, line string, sudo bool) (bool, error) {
-	err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: sudo, SudoPassword: a.o.SudoPassword})
+func (a *applier) test(ctx context.Context, cmd *shellCmd, sudo bool) (bool, error) {
+	err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword})
 	if err == nil {
 		return true, nil
 	}
@@ -241,7 +239,7 @@ func (a *applier) test(ctx context.Context, line string, sudo bool) (bool, error
 // retries left. A timeout or a lost connection is not retried: the first
 // would likely recur, the second leaves nothing to run on.
 func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) StepResult {
-	line, err := render(s.Run, a.shell)
+	cmd, err := renderShell(s.Run, a.data, a.valueName)
 	if err != nil {
 		return failed(res, fmt.Errorf("run: %w", err), "")
 	}
@@ -256,7 +254,7 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	for try := 1; ; try++ {
 		tail := &tailWriter{}
-		err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: sudo, SudoPassword: a.o.SudoPassword,
+		err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword,
 			Stdout: a.stdout, Stderr: io.MultiWriter(a.stderr, tail)})
 		if err == nil {
 			res.Status = Changed
@@ -281,9 +279,9 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 // put writes a file step's file, or in a dry run compares it with what the
 // host has.
 func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) StepResult {
-	dst, err := render(s.Put, a.raw)
+	dst, err := a.renderPlain("put", s.Put)
 	if err != nil {
-		return failed(res, fmt.Errorf("put: %w", err), "")
+		return failed(res, err, "")
 	}
 	if !path.IsAbs(dst) {
 		return failed(res, fmt.Errorf("put: %q is not an absolute path", dst), "")
@@ -292,7 +290,7 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	if !ok {
 		return failed(res, fmt.Errorf("no file %q in the recipe's files", s.File), "")
 	}
-	content, err := render(spec.Content, a.raw)
+	content, secret, err := renderRaw(spec.Content, a.data)
 	if err != nil {
 		return failed(res, fmt.Errorf("file %q: %w", s.File, err), "")
 	}
@@ -306,12 +304,13 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	var owner, group string
 	if s.Owner != "" {
-		o, err := render(s.Owner, a.raw)
+		o, err := a.renderPlain("owner", s.Owner)
 		if err == nil {
 			owner, group, err = parseOwner(o)
+			err = wrapIf("owner", err)
 		}
 		if err != nil {
-			return failed(res, fmt.Errorf("owner: %w", err), "")
+			return failed(res, err, "")
 		}
 	}
 	src := fleet.BytesFile(s.File, []byte(content), mode)
@@ -329,7 +328,8 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		}
 		return res
 	}
-	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword})
+	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword,
+		Private: secret})
 	if err != nil {
 		return failed(res, fleet.Classify(ctx, err), "")
 	}
@@ -338,6 +338,35 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		res.Status = Changed
 	}
 	return res
+}
+
+// renderPlain renders a path or an owner: values as they are, and no
+// secret, which would show in messages, plans and command lines.
+func (a *applier) renderPlain(key, text string) (string, error) {
+	out, secret, err := renderRaw(text, a.data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	if secret {
+		return "", fmt.Errorf("%s: a secret variable cannot be used in %s, which shows in plans and messages", key, key)
+	}
+	return out, nil
+}
+
+// valueName names a value for a message: the variables that hold it, or
+// a fact; a secret by its name only.
+func (a *applier) valueName(value string, secret bool) string {
+	var names []string
+	for _, k := range sortedKeys(a.r.Vars) {
+		if a.r.Vars[k] == value && a.r.IsSecret(k) == secret {
+			names = append(names, k)
+		}
+	}
+	what := "the value of a fact or an expression"
+	if len(names) > 0 {
+		what = "the value of variable " + strings.Join(names, " or ")
+	}
+	return what
 }
 
 // drift says how the remote file differs from what a put would write, or

@@ -229,10 +229,7 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 		}
 		pr := checkTemplate(f.text, r.Vars)
 		if pr == nil && (f.key == "run" || f.key == "unless") {
-			if n, q := quotedOutput(f.text); n > 0 {
-				pr = &templateProblem{line: n, msg: "a value is printed inside " + q + " quotes: fleet quotes every value " +
-					"for the shell itself, and inside quotes that quoting breaks; write {{ .Vars.x }}, not '{{ .Vars.x }}' or \"{{ .Vars.x }}\""}
-			}
+			pr = checkShellTemplate(f.text)
 		}
 		if pr != nil {
 			line := lineOf(v.root, at(p, f.key)...)
