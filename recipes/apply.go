@@ -112,6 +112,7 @@ func Apply(ctx context.Context, t Target, r *Recipe, facts *Facts, o Options) (*
 				res = failed(res, err, "")
 			}
 		}
+		res = a.scrub(res)
 		rep.Steps = append(rep.Steps, res)
 		switch res.Status {
 		case Failed:
@@ -130,9 +131,9 @@ type applier struct {
 	facts   *Facts
 	o       Options
 	data    *tmplData[slot] // what templates see
-	changed map[string]bool   // steps that changed (or would) in this run
-	pending map[string]bool   // when_changed steps owed from this or an earlier run
-	stdout  io.Writer         // the current step's output
+	changed map[string]bool // steps that changed (or would) in this run
+	pending map[string]bool // when_changed steps owed from this or an earlier run
+	stdout  io.Writer       // the current step's output
 	stderr  io.Writer
 }
 
@@ -352,6 +353,40 @@ func (a *applier) renderPlain(key, text string) (string, error) {
 	}
 	return out, nil
 }
+
+// scrub takes the values of secret variables out of a step's reason and
+// error (a template's error can quote a value, a command's last line of
+// stderr can print one), so that neither the report, the plan nor the
+// record shows them.
+func (a *applier) scrub(res StepResult) StepResult {
+	var pairs []string
+	for k, v := range a.r.Vars {
+		if a.r.IsSecret(k) && v != "" {
+			pairs = append(pairs, v, "<secret>")
+		}
+	}
+	if len(pairs) == 0 {
+		return res
+	}
+	rep := strings.NewReplacer(pairs...)
+	res.Reason = rep.Replace(res.Reason)
+	if res.Err != nil {
+		if msg := res.Err.Error(); rep.Replace(msg) != msg {
+			res.Err = &scrubbedError{msg: rep.Replace(msg), err: res.Err}
+		}
+	}
+	return res
+}
+
+// scrubbedError is an error whose text had a secret taken out; errors.Is
+// and errors.As still see the original.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
 
 // valueName names a value for a message: the variables that hold it, or
 // a fact; a secret by its name only.

@@ -59,8 +59,8 @@ import (
 
 // Recipe is a parsed recipe file.
 type Recipe struct {
-	Name        string              `yaml:"name,omitempty"`
-	Description string              `yaml:"description,omitempty"`
+	Name        string `yaml:"name,omitempty"`
+	Description string `yaml:"description,omitempty"`
 	// Vars are the variables and their values: the defaults the recipe
 	// declares, then what SetVars and SetSecret give.
 	Vars map[string]string `yaml:"-"`
@@ -69,8 +69,8 @@ type Recipe struct {
 	Declared map[string]VarSpec `yaml:"vars,omitempty"`
 	// Secret names the secret variables: declared secret: true, or set
 	// with SetSecret.
-	Secret map[string]bool `yaml:"-"`
-	Files       map[string]FileSpec `yaml:"files,omitempty"`
+	Secret map[string]bool     `yaml:"-"`
+	Files  map[string]FileSpec `yaml:"files,omitempty"`
 	// Sudo is the default of every step's Sudo: provisioning is mostly
 	// root's work. A nil pointer means true.
 	Sudo      *bool      `yaml:"sudo,omitempty"`

@@ -131,7 +131,7 @@ func mapOf[S ~string](m map[string]string) map[string]S {
 // may run. A template cannot call itself (checkCalls), so its depth is at
 // most the number of templates it defines.
 const (
-	maxRendered  = 4 << 20
+	maxRendered  = 2 << 20
 	renderBudget = 2 * time.Second
 )
 
@@ -278,7 +278,7 @@ type limitedBuilder struct {
 
 func (b *limitedBuilder) Write(p []byte) (int, error) {
 	if b.Len()+len(p) > maxRendered {
-		return 0, errors.New("the template's output is larger than 4 MiB")
+		return 0, errors.New("the template's output is larger than 2 MiB")
 	}
 	if time.Now().After(b.deadline) {
 		return 0, fmt.Errorf("the template ran for more than %s", renderBudget)

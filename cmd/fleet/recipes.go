@@ -60,6 +60,10 @@ recipe of your own (see docs/recipes.md), and apply that with
 					}
 					sort.Strings(keys)
 					for _, k := range keys {
+						if r.IsSecret(k) {
+							fmt.Fprintf(env.stdout, "#   %s (secret: set with --secret-var %s=@FILE)\n", k, k)
+							continue
+						}
 						fmt.Fprintf(env.stdout, "#   %s = %q\n", k, r.Vars[k])
 					}
 				}
