@@ -42,9 +42,11 @@
 // shows.
 //
 // Commands, paths and file contents are text/template templates over
-// .Vars, .Facts, .Platform and .Host. In commands every substituted value
-// is quoted for the shell by its type, so a variable cannot break out of
-// the word it is in.
+// .Vars, .Facts, .Platform and .Host. In commands no substituted value
+// becomes part of the command's text: the command is parsed as shell and
+// each value passed in an environment variable it refers to, or refused
+// where that is not safe (see shellrender.go). Secret variables stay out of
+// command lines, records and plans.
 //
 // See docs/recipes.md for the whole format.
 package recipes
@@ -115,8 +117,8 @@ type Match struct {
 type Step struct {
 	Name string `yaml:"name,omitempty"`
 
-	// Run is a shell command (a template: variables and facts are quoted
-	// for the shell when substituted).
+	// Run is a shell command (a template: variables and facts reach it
+	// through its environment, placed by a shell parser).
 	Run string `yaml:"run,omitempty"`
 	// Unless skips the step when this command succeeds (read-only by
 	// contract: a dry run runs it).
