@@ -143,6 +143,13 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	if a.o.Log != nil {
 		a.o.Log.Step(s.Name)
 		a.stdout, a.stderr = orDiscard(a.o.Log.Stdout()), orDiscard(a.o.Log.Stderr())
+		if secrets := a.secretValues(); len(secrets) > 0 {
+			// A command that prints a secret must not put it in the log.
+			out, errw := newSecretFilter(a.stdout, secrets), newSecretFilter(a.stderr, secrets)
+			defer out.flush()
+			defer errw.flush()
+			a.stdout, a.stderr = out, errw
+		}
 	}
 	res := StepResult{put: s.Put != ""}
 	if err := ctx.Err(); err != nil {
@@ -360,10 +367,8 @@ func (a *applier) renderPlain(key, text string) (string, error) {
 // record shows them.
 func (a *applier) scrub(res StepResult) StepResult {
 	var pairs []string
-	for k, v := range a.r.Vars {
-		if a.r.IsSecret(k) && v != "" {
-			pairs = append(pairs, v, "<secret>")
-		}
+	for _, v := range a.secretValues() {
+		pairs = append(pairs, v, "<secret>")
 	}
 	if len(pairs) == 0 {
 		return res
@@ -376,6 +381,19 @@ func (a *applier) scrub(res StepResult) StepResult {
 		}
 	}
 	return res
+}
+
+// secretValues are the values of the secret variables, longest first (so
+// that a secret holding another is replaced whole).
+func (a *applier) secretValues() []string {
+	var out []string
+	for _, k := range sortedKeys(a.r.Vars) {
+		if v := a.r.Vars[k]; a.r.IsSecret(k) && v != "" {
+			out = append(out, v)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y string) int { return len(y) - len(x) })
+	return out
 }
 
 // scrubbedError is an error whose text had a secret taken out; errors.Is

@@ -314,11 +314,55 @@ steps:
 	}
 
 	// A secret in a path is refused: paths show in plans and messages.
-	r3 := mustParse(t, strings.Replace(src, "put: /etc/app.env", "put: /etc/{{ .Vars.token }}", 1))
+	// Declared secret, when the recipe loads; made secret by SetSecret,
+	// when the step runs.
+	bad := strings.Replace(src, "put: /etc/app.env", "put: /etc/{{ .Vars.token }}", 1)
+	if _, err := Parse(strings.NewReader(bad), "s.yaml", ""); err == nil || !strings.Contains(err.Error(), "s.yaml:13: step \"env\": put: the secret variable token cannot be used in put") {
+		t.Errorf("secret in a put path at load: %v", err)
+	}
+	r3 := mustParse(t, strings.Replace(bad, "token: {default: \"\", secret: true}", "token: \"\"", 1))
 	_ = r3.SetSecret("token", token)
 	_, err = Apply(context.Background(), newFake(), r3, ubuntu, Options{DryRun: true})
 	if err == nil || !strings.Contains(err.Error(), "a secret variable cannot be used in put") || strings.Contains(err.Error(), token) {
 		t.Errorf("secret in a put path: %v", err)
+	}
+}
+
+// TestSecretMaskedInOutput: a command that prints a secret does not put it
+// in the host's log, even split across writes.
+func TestSecretMaskedInOutput(t *testing.T) {
+	const token = "out-secret-71c2"
+	r := mustParse(t, "name: s\nsudo: false\nvars: {token: {secret: true}}\nsteps: [{name: a, run: 'show {{ .Vars.token }}'}]\n")
+	_ = r.SetSecret("token", token)
+	f := newFake()
+	f.answers["show "+token] = func(_ context.Context, c *fleet.Command) error {
+		for _, part := range []string{"token is out-sec", "ret-71c2 and again " + token[:3], token[3:] + "\n"} {
+			_, _ = c.Stdout.Write([]byte(part))
+			_, _ = c.Stderr.Write([]byte(part))
+		}
+		return nil
+	}
+	log := &recLog{}
+	if _, err := Apply(context.Background(), f, r, ubuntu, Options{Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	want := "token is <secret> and again <secret>\n"
+	if log.out.String() != want || log.errText.String() != want {
+		t.Errorf("log: stdout %q stderr %q, want %q", log.out.String(), log.errText.String(), want)
+	}
+}
+
+func TestSecretFilterSplits(t *testing.T) {
+	const text = "a SECRET b SECRETSECRET c SEC"
+	for i := 0; i <= len(text); i++ {
+		var b strings.Builder
+		f := newSecretFilter(&b, []string{"SECRET"})
+		_, _ = f.Write([]byte(text[:i]))
+		_, _ = f.Write([]byte(text[i:]))
+		f.flush()
+		if want := "a <secret> b <secret><secret> c SEC"; b.String() != want {
+			t.Errorf("split at %d: %q, want %q", i, b.String(), want)
+		}
 	}
 }
 
