@@ -48,6 +48,15 @@ func TestCheckShellTemplate(t *testing.T) {
 		{text: "echo \"`echo {{ .Vars.x }}`\"", want: "backquotes"},
 		{text: "declare -i n={{ .Vars.x }}", want: "declare"},
 		{text: "f{{ .Vars.x }}() { :; }", want: "name"},
+		{text: "timeout 5 bash -c {{ .Vars.x }}", want: "runs it as shell code"},
+		{text: "find . -exec /bin/sh -c {{ .Vars.x }} \\;", want: "runs it as shell code"},
+		{text: "su -c {{ .Vars.x }} root", want: "runs it as shell code"},
+		{text: "alias a={{ .Vars.x }}", want: "runs it as shell code"},
+		{text: "PS4={{ .Vars.x }}; set -x", want: "expands as code"},
+		{text: "grep -c {{ .Vars.x }} /etc/hosts"},
+		{text: "tar -czf {{ .Vars.x }} /etc"},
+		{text: "[ {{ .Vars.x }} -eq 1 ]"}, // test(1) compares numbers without evaluating them
+		{text: "[[ {{ .Vars.x }} -eq 1 ]]", want: ""}, // arithmetic: the value is checked when known
 	}
 	for _, tt := range tests {
 		pr := checkShellTemplate(tt.text)

@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -142,12 +143,17 @@ const (
 // codeCommands run an argument as shell code; nameCommands take variable
 // names, in which bash evaluates an array subscript (unset 'a[$(cmd)]').
 var (
-	codeCommands = map[string]bool{"eval": true, "trap": true, "let": true}
+	codeCommands = map[string]bool{"eval": true, "trap": true, "let": true, "alias": true}
 	nameCommands = map[string]bool{"unset": true, "read": true, "getopts": true, "mapfile": true, "readarray": true,
 		"declare": true, "typeset": true, "local": true, "export": true, "readonly": true, "nameref": true,
 		"wait": true, "printf": true, "test": true, "[": true, "compgen": true, "complete": true, "bind": true}
-	shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "zsh": true, "busybox": true,
-		"/bin/sh": true, "/bin/bash": true, "/bin/dash": true, "/usr/bin/bash": true, "/usr/bin/sh": true}
+	// shells run the argument of their -c as a script; su and runuser
+	// too.
+	shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "mksh": true, "zsh": true,
+		"busybox": true, "su": true, "runuser": true}
+	// promptVars are expanded, command substitutions and all, each time
+	// bash prints a prompt or a trace line.
+	promptVars = map[string]bool{"PS0": true, "PS1": true, "PS2": true, "PS3": true, "PS4": true, "PROMPT_COMMAND": true}
 )
 
 // placeValues parses text and says, for each placeholder in occ, where it
@@ -259,6 +265,9 @@ func litPlacement(stack []syntax.Node) placement {
 			if n.Index != nil && child == syntax.Node(n.Index) {
 				return placement{kind: ctxArith}
 			}
+			if n.Name != nil && promptVars[n.Name.Value] {
+				return refuse("is assigned to " + n.Name.Value + ", which bash expands as code when it prompts or traces")
+			}
 		case *syntax.ArrayElem:
 			if n.Index != nil && child == syntax.Node(n.Index) {
 				return placement{kind: ctxArith}
@@ -360,12 +369,13 @@ func callPlacement(c *syntax.CallExpr, child syntax.Node) (placement, bool) {
 			return placement{}, true
 		}
 		return refuse("is an argument of " + name + ", which takes variable names (bash evaluates array subscripts in them)"), false
-	case shells[name]:
-		for _, a := range c.Args[1:idx] {
-			if l := a.Lit(); strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "--") && strings.Contains(l, "c") {
-				if c.Args[idx-1] == a {
-					return refuse("is the script of " + name + " " + l + ", which runs it as shell code; pass it as an argument after the script (sh -c 'echo \"$1\"' sh {{ .Vars.x }})"), false
-				}
+	}
+	// sh -c V, also behind any wrapper: sudo -u x bash -c V, timeout 5
+	// sh -c V, find -exec sh -c V, xargs sh -c V.
+	if prev := c.Args[idx-1].Lit(); strings.HasPrefix(prev, "-") && !strings.HasPrefix(prev, "--") && strings.Contains(prev, "c") {
+		for _, a := range c.Args[:idx-1] {
+			if sh := path.Base(a.Lit()); shells[sh] {
+				return refuse("is the script of " + sh + " " + prev + ", which runs it as shell code; pass it as an argument after the script (sh -c 'echo \"$1\"' sh {{ .Vars.x }})"), false
 			}
 		}
 	}
