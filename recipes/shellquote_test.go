@@ -55,7 +55,7 @@ func TestCheckShellTemplate(t *testing.T) {
 		{text: "PS4={{ .Vars.x }}; set -x", want: "expands as code"},
 		{text: "grep -c {{ .Vars.x }} /etc/hosts"},
 		{text: "tar -czf {{ .Vars.x }} /etc"},
-		{text: "[ {{ .Vars.x }} -eq 1 ]"}, // test(1) compares numbers without evaluating them
+		{text: "[ {{ .Vars.x }} -eq 1 ]"},             // test(1) compares numbers without evaluating them
 		{text: "[[ {{ .Vars.x }} -eq 1 ]]", want: ""}, // arithmetic: the value is checked when known
 	}
 	for _, tt := range tests {
