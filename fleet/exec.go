@@ -22,6 +22,13 @@ type Command struct {
 	Line string
 	// Env is exported to the command (PSSH_NODENUM...), values quoted.
 	Env [][2]string
+	// Vars are exported to the command too, but never written into a
+	// command line, which any user of the host can read in /proc: a Shell
+	// writes them on its standard input, Exec sends them ahead of Stdin
+	// and the command reads them first. Names are shell identifiers; a
+	// recipe's command refers to them ("$_fleet_v1") instead of holding
+	// the values.
+	Vars [][2]string
 	// Stdin, when set, is sent to the command and then closed; otherwise
 	// the command reads an empty standard input.
 	Stdin io.Reader
@@ -68,7 +75,7 @@ func newMarkers() markers {
 func wrap(cmd *Command, m markers) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "printf '%%s%%s\\n' %s \"$$\" >&2; ", Quote(m.pid))
-	body := envPrefix(cmd.Env) + cmd.Line
+	body := envPrefix(cmd.Env) + varsReader(cmd.Vars) + cmd.Line
 	if !cmd.Sudo {
 		b.WriteString(body)
 		return b.String()
@@ -92,6 +99,37 @@ func envPrefix(env [][2]string) string {
 		b.WriteString(" " + kv[0] + "=" + Quote(kv[1]))
 	}
 	b.WriteString("; ")
+	return b.String()
+}
+
+// varsReader is the start of a command that reads its Vars from standard
+// input (see varsInput): one assignment a line, up to an empty one. read
+// takes a pipe a byte at a time, so what follows is left to the command;
+// eval and export are builtins, so the values reach no argv.
+func varsReader(vars [][2]string) string {
+	if len(vars) == 0 {
+		return ""
+	}
+	return "_fleet_nl='\n'; while IFS= read -r _fleet_l && [ -n \"$_fleet_l\" ]; do eval \"export $_fleet_l\"; done; unset _fleet_l _fleet_nl; "
+}
+
+// varsInput is what varsReader reads: NAME='value' a line, a newline in a
+// value written as a reference to $_fleet_nl, then an empty line.
+func varsInput(vars [][2]string) string {
+	var b strings.Builder
+	for _, kv := range vars {
+		b.WriteString(kv[0] + "=" + strings.ReplaceAll(Quote(kv[1]), "\n", `'"$_fleet_nl"'`) + "\n")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// varsAssign is the same for a shell that reads commands: export lines.
+func varsAssign(vars [][2]string) string {
+	var b strings.Builder
+	for _, kv := range vars {
+		b.WriteString(kv[0] + "=" + Quote(kv[1]) + "; export " + kv[0] + "\n")
+	}
 	return b.String()
 }
 
@@ -164,7 +202,11 @@ func (c *Conn) Exec(ctx context.Context, cmd *Command) error {
 	if err := sess.Start(wrap(cmd, m)); err != nil {
 		return err
 	}
-	go feedStdin(ctl, cmd.Stdin)
+	in := cmd.Stdin
+	if len(cmd.Vars) > 0 {
+		in = io.MultiReader(strings.NewReader(varsInput(cmd.Vars)), orEmpty(in))
+	}
+	go feedStdin(ctl, in)
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
 	select {
@@ -288,6 +330,13 @@ func (c *Conn) track() (settle func()) {
 func killScript(target string) string {
 	return fmt.Sprintf("kill -TERM %[1]s 2>/dev/null; i=0; while kill -0 %[1]s 2>/dev/null && [ $i -lt 20 ]; do "+
 		"sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; kill -KILL %[1]s 2>/dev/null; true", target)
+}
+
+func orEmpty(r io.Reader) io.Reader {
+	if r == nil {
+		return strings.NewReader("")
+	}
+	return r
 }
 
 func orDiscard(w io.Writer) io.Writer {

@@ -74,6 +74,9 @@ type PutOptions struct {
 	SudoPassword []byte
 	// Progress, when set, is told about every chunk of bytes sent.
 	Progress func(n int64)
+	// Private marks content that is secret: it is sent over SFTP only,
+	// never inside a command line.
+	Private bool
 	// InFlight is how many hosts transfer at once; it divides a fixed
 	// memory budget between them (see sendConcurrency). 0 means 1.
 	InFlight int

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -163,7 +164,16 @@ func (s *Shell) Run(ctx context.Context, cmd *Command) error {
 	s.errs.begin(id, orDiscard(cmd.Stderr))
 	defer s.out.begin(0, io.Discard)
 	defer s.errs.begin(0, io.Discard)
-	line := "_fleet_run " + strconv.Itoa(id) + " " + Quote(envPrefix(cmd.Env)+cmd.Line) + "\n"
+	// Vars are assignments on the shell's input, not part of the command
+	// line that _fleet_run hands to sh -c (and so to argv); unset after.
+	line := varsAssign(cmd.Vars) + "_fleet_run " + strconv.Itoa(id) + " " + Quote(envPrefix(cmd.Env)+cmd.Line) + "\n"
+	if len(cmd.Vars) > 0 {
+		names := make([]string, len(cmd.Vars))
+		for i, kv := range cmd.Vars {
+			names[i] = kv[0]
+		}
+		line += "unset " + strings.Join(names, " ") + "\n"
+	}
 	if _, err := io.WriteString(s.in, line); err != nil {
 		return s.lost()
 	}

@@ -81,7 +81,7 @@ func (s *Shells) Put(ctx context.Context, src *LocalFile, dst string, o PutOptio
 // file beside dst, checked against its SHA-256, given its mode and owner,
 // then renamed over dst; a failure removes the temporary file.
 func (s *Shells) write(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
-	if src.Data == nil || len(src.Data) > maxShellFile {
+	if src.Data == nil || len(src.Data) > maxShellFile || o.Private {
 		return s.conn.write(ctx, src, dst, mode, owner, group, o)
 	}
 	template := path.Join(path.Dir(dst), "."+path.Base(dst)+".fleet-XXXXXX")

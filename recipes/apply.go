@@ -86,8 +86,7 @@ func Apply(ctx context.Context, t Target, r *Recipe, facts *Facts, o Options) (*
 	rep.Platform = p.Name
 	a := &applier{
 		t: t, r: r, facts: facts, o: o,
-		shell:   newData[word](r.Vars, facts, p.Name, o.Host),
-		raw:     newData[string](r.Vars, facts, p.Name, o.Host),
+		data:    newSlots(r, facts, p.Name, o.Host),
 		changed: map[string]bool{},
 	}
 	steps := make([]*Step, 0, len(r.Before)+len(p.Steps)+len(r.Steps))
@@ -113,6 +112,7 @@ func Apply(ctx context.Context, t Target, r *Recipe, facts *Facts, o Options) (*
 				res = failed(res, err, "")
 			}
 		}
+		res = a.scrub(res)
 		rep.Steps = append(rep.Steps, res)
 		switch res.Status {
 		case Failed:
@@ -130,11 +130,10 @@ type applier struct {
 	r       *Recipe
 	facts   *Facts
 	o       Options
-	shell   *tmplData[word]   // for run and unless: values quoted
-	raw     *tmplData[string] // for content and paths
-	changed map[string]bool   // steps that changed (or would) in this run
-	pending map[string]bool   // when_changed steps owed from this or an earlier run
-	stdout  io.Writer         // the current step's output
+	data    *tmplData[slot] // what templates see
+	changed map[string]bool // steps that changed (or would) in this run
+	pending map[string]bool // when_changed steps owed from this or an earlier run
+	stdout  io.Writer       // the current step's output
 	stderr  io.Writer
 }
 
@@ -144,6 +143,13 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	if a.o.Log != nil {
 		a.o.Log.Step(s.Name)
 		a.stdout, a.stderr = orDiscard(a.o.Log.Stdout()), orDiscard(a.o.Log.Stderr())
+		if secrets := a.secretValues(); len(secrets) > 0 {
+			// A command that prints a secret must not put it in the log.
+			out, errw := newSecretFilter(a.stdout, secrets), newSecretFilter(a.stderr, secrets)
+			defer out.flush()
+			defer errw.flush()
+			a.stdout, a.stderr = out, errw
+		}
 	}
 	res := StepResult{put: s.Put != ""}
 	if err := ctx.Err(); err != nil {
@@ -200,21 +206,21 @@ func (a *applier) cgroupGuard(s *Step) error {
 // look.
 func (a *applier) guards(ctx context.Context, s *Step, sudo bool) (skip bool, reason string, err error) {
 	if s.Unless != "" {
-		line, err := render(s.Unless, a.shell)
+		cmd, err := renderShell(s.Unless, a.data, a.valueName)
 		if err != nil {
 			return false, "", fmt.Errorf("unless: %w", err)
 		}
-		ok, err := a.test(ctx, line, sudo)
+		ok, err := a.test(ctx, cmd, sudo)
 		if err != nil || ok {
-			return ok, "unless: " + line + " succeeded", wrapIf("unless", err)
+			return ok, "unless: " + cmd.display + " succeeded", wrapIf("unless", err)
 		}
 	}
 	if s.Creates != "" {
-		p, err := render(s.Creates, a.raw)
+		p, err := a.renderPlain("creates", s.Creates)
 		if err != nil {
-			return false, "", fmt.Errorf("creates: %w", err)
+			return false, "", err
 		}
-		ok, err := a.test(ctx, "test -e "+fleet.Quote(p), sudo)
+		ok, err := a.test(ctx, &shellCmd{line: "test -e " + fleet.Quote(p)}, sudo)
 		if err != nil || ok {
 			return ok, "creates: " + p + " exists", wrapIf("creates", err)
 		}
@@ -224,8 +230,8 @@ func (a *applier) guards(ctx context.Context, s *Step, sudo bool) (skip bool, re
 
 // test runs a guard: true on exit 0, false on another exit status, an
 // error when it could not tell (connection lost, sudo refused, timeout).
-func (a *applier) test(ctx context.Context, line string, sudo bool) (bool, error) {
-	err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: sudo, SudoPassword: a.o.SudoPassword})
+func (a *applier) test(ctx context.Context, cmd *shellCmd, sudo bool) (bool, error) {
+	err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword})
 	if err == nil {
 		return true, nil
 	}
@@ -241,7 +247,7 @@ func (a *applier) test(ctx context.Context, line string, sudo bool) (bool, error
 // retries left. A timeout or a lost connection is not retried: the first
 // would likely recur, the second leaves nothing to run on.
 func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) StepResult {
-	line, err := render(s.Run, a.shell)
+	cmd, err := renderShell(s.Run, a.data, a.valueName)
 	if err != nil {
 		return failed(res, fmt.Errorf("run: %w", err), "")
 	}
@@ -256,7 +262,7 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	for try := 1; ; try++ {
 		tail := &tailWriter{}
-		err := a.t.Exec(ctx, &fleet.Command{Line: line, Sudo: sudo, SudoPassword: a.o.SudoPassword,
+		err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword,
 			Stdout: a.stdout, Stderr: io.MultiWriter(a.stderr, tail)})
 		if err == nil {
 			res.Status = Changed
@@ -281,9 +287,9 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 // put writes a file step's file, or in a dry run compares it with what the
 // host has.
 func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) StepResult {
-	dst, err := render(s.Put, a.raw)
+	dst, err := a.renderPlain("put", s.Put)
 	if err != nil {
-		return failed(res, fmt.Errorf("put: %w", err), "")
+		return failed(res, err, "")
 	}
 	if !path.IsAbs(dst) {
 		return failed(res, fmt.Errorf("put: %q is not an absolute path", dst), "")
@@ -292,7 +298,7 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	if !ok {
 		return failed(res, fmt.Errorf("no file %q in the recipe's files", s.File), "")
 	}
-	content, err := render(spec.Content, a.raw)
+	content, secret, err := renderRaw(spec.Content, a.data)
 	if err != nil {
 		return failed(res, fmt.Errorf("file %q: %w", s.File, err), "")
 	}
@@ -306,12 +312,13 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	var owner, group string
 	if s.Owner != "" {
-		o, err := render(s.Owner, a.raw)
+		o, err := a.renderPlain("owner", s.Owner)
 		if err == nil {
 			owner, group, err = parseOwner(o)
+			err = wrapIf("owner", err)
 		}
 		if err != nil {
-			return failed(res, fmt.Errorf("owner: %w", err), "")
+			return failed(res, err, "")
 		}
 	}
 	src := fleet.BytesFile(s.File, []byte(content), mode)
@@ -329,7 +336,8 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		}
 		return res
 	}
-	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword})
+	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword,
+		Private: secret})
 	if err != nil {
 		return failed(res, fleet.Classify(ctx, err), "")
 	}
@@ -338,6 +346,80 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		res.Status = Changed
 	}
 	return res
+}
+
+// renderPlain renders a path or an owner: values as they are, and no
+// secret, which would show in messages, plans and command lines.
+func (a *applier) renderPlain(key, text string) (string, error) {
+	out, secret, err := renderRaw(text, a.data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	if secret {
+		return "", fmt.Errorf("%s: a secret variable cannot be used in %s, which shows in plans and messages", key, key)
+	}
+	return out, nil
+}
+
+// scrub takes the values of secret variables out of a step's reason and
+// error (a template's error can quote a value, a command's last line of
+// stderr can print one), so that neither the report, the plan nor the
+// record shows them.
+func (a *applier) scrub(res StepResult) StepResult {
+	var pairs []string
+	for _, v := range a.secretValues() {
+		pairs = append(pairs, v, "<secret>")
+	}
+	if len(pairs) == 0 {
+		return res
+	}
+	rep := strings.NewReplacer(pairs...)
+	res.Reason = rep.Replace(res.Reason)
+	if res.Err != nil {
+		if msg := res.Err.Error(); rep.Replace(msg) != msg {
+			res.Err = &scrubbedError{msg: rep.Replace(msg), err: res.Err}
+		}
+	}
+	return res
+}
+
+// secretValues are the values of the secret variables, longest first (so
+// that a secret holding another is replaced whole).
+func (a *applier) secretValues() []string {
+	var out []string
+	for _, k := range sortedKeys(a.r.Vars) {
+		if v := a.r.Vars[k]; a.r.IsSecret(k) && v != "" {
+			out = append(out, v)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y string) int { return len(y) - len(x) })
+	return out
+}
+
+// scrubbedError is an error whose text had a secret taken out; errors.Is
+// and errors.As still see the original.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// valueName names a value for a message: the variables that hold it, or
+// a fact; a secret by its name only.
+func (a *applier) valueName(value string, secret bool) string {
+	var names []string
+	for _, k := range sortedKeys(a.r.Vars) {
+		if a.r.Vars[k] == value && a.r.IsSecret(k) == secret {
+			names = append(names, k)
+		}
+	}
+	what := "the value of a fact or an expression"
+	if len(names) > 0 {
+		what = "the value of variable " + strings.Join(names, " or ")
+	}
+	return what
 }
 
 // drift says how the remote file differs from what a put would write, or

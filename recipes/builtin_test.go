@@ -583,10 +583,10 @@ func (h *simHost) rewrite(line string) string {
 
 func (h *simHost) Exec(ctx context.Context, cmd *fleet.Command) error {
 	h.mu.Lock()
-	h.lines = append(h.lines, cmd.Line)
+	h.lines = append(h.lines, inlineVars(cmd))
 	h.mu.Unlock()
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", h.rewrite(cmd.Line))
-	c.Env = []string{"PATH=" + h.bin, "SIMBIN=" + h.bin, "FAKEROOT=" + h.root, "HOME=" + h.root, "LC_ALL=C"}
+	c.Env = append([]string{"PATH=" + h.bin, "SIMBIN=" + h.bin, "FAKEROOT=" + h.root, "HOME=" + h.root, "LC_ALL=C"}, varsEnv(cmd)...)
 	c.Dir = h.root
 	var errb bytes.Buffer
 	c.Stdout = orDiscard(cmd.Stdout)

@@ -47,9 +47,10 @@ func (f *fakeTarget) Exec(ctx context.Context, cmd *fleet.Command) error {
 	if cmd.Sudo {
 		tag = "exec[sudo]"
 	}
-	f.record(tag + " " + cmd.Line)
+	line := inlineVars(cmd)
+	f.record(tag + " " + line)
 	f.mu.Lock()
-	a := f.answers[cmd.Line]
+	a := f.answers[line]
 	f.mu.Unlock()
 	switch a := a.(type) {
 	case nil:
@@ -98,6 +99,27 @@ func (f *fakeTarget) Probe(ctx context.Context, path string, sudo bool, pw []byt
 	sum := sha256.Sum256(cur.data)
 	return &fleet.RemoteFile{Exists: true, Size: int64(len(cur.data)), Mode: cur.mode, Owner: cur.owner, Group: cur.group,
 		SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// inlineVars writes a command's Vars into its line, quoted, where it
+// refers to them: the line as it read before values went through the
+// environment, which is what the tables of these tests are written in.
+func inlineVars(cmd *fleet.Command) string {
+	line := cmd.Line
+	for _, kv := range cmd.Vars {
+		line = strings.ReplaceAll(line, `"$`+kv[0]+`"`, fleet.Quote(kv[1]))
+		line = strings.ReplaceAll(line, "${"+kv[0]+"}", kv[1])
+	}
+	return line
+}
+
+// varsEnv is a command's Vars as os/exec environment entries.
+func varsEnv(cmd *fleet.Command) []string {
+	var env []string
+	for _, kv := range cmd.Vars {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	return env
 }
 
 // callList returns the calls so far.

@@ -43,7 +43,7 @@ func TestHostileRecipeFiles(t *testing.T) {
 			"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n" +
 			"g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nname: x\nsteps: [{name: a, run: 'true'}]\n", "h.yaml"},
 		{"deep nesting", "name: x\nvars: " + strings.Repeat("[", 100000) + "\n", "h.yaml"},
-		{"template recursion", "name: x\nsteps:\n  - name: a\n    run: '{{define \"t\"}}{{template \"t\" .}}{{end}}{{template \"t\" .}}'\n", ""},
+		{"template recursion", "name: x\nsteps:\n  - name: a\n    run: '{{define \"t\"}}{{template \"t\" .}}{{end}}{{template \"t\" .}}'\n", "h.yaml:4: step \"a\": run: template \"t\" calls itself"},
 		{"variable name with shell syntax", "name: x\nvars: {\"a;reboot\": x}\nsteps: [{name: a, run: 'true'}]\n", "h.yaml:2:"},
 		{"variable name with $()", "name: x\nvars: {\"$(reboot)\": x}\nsteps: [{name: a, run: 'true'}]\n", "h.yaml:2:"},
 		{"relative put path", "name: x\nfiles: {f: {content: y}}\nsteps: [{name: a, put: ../../etc/passwd, file: f}]\n", "h.yaml:3:"},
@@ -116,7 +116,7 @@ type shellHost struct {
 func (h *shellHost) Exec(ctx context.Context, cmd *fleet.Command) error {
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd.Line)
 	c.Dir = h.dir
-	c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + h.dir, "LC_ALL=C"}
+	c.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + h.dir, "LC_ALL=C"}, varsEnv(cmd)...)
 	var errb bytes.Buffer
 	c.Stdout, c.Stderr = orDiscard(cmd.Stdout), &errb
 	err := c.Run()

@@ -68,6 +68,16 @@ func parseRecipe(r io.Reader, source, dir string, read readFunc) (*Recipe, error
 		return nil, err
 	}
 	rec.Source, rec.Dir = source, dir
+	rec.Vars = make(map[string]string, len(rec.Declared))
+	for k, v := range rec.Declared {
+		rec.Vars[k] = v.Default
+		if v.Secret {
+			if rec.Secret == nil {
+				rec.Secret = map[string]bool{}
+			}
+			rec.Secret[k] = true
+		}
+	}
 	v := &validator{src: source, root: root, read: read}
 	v.recipe(rec)
 	if err := v.err(); err != nil {

@@ -19,7 +19,7 @@ type markerHost struct {
 }
 
 func (h *markerHost) Exec(_ context.Context, c *fleet.Command) error {
-	h.ran = append(h.ran, c.Line)
+	h.ran = append(h.ran, inlineVars(c))
 	f := strings.Fields(c.Line)
 	switch {
 	case strings.HasPrefix(c.Line, "ls -1 -- "): // ls -1 -- DIR ...

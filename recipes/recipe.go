@@ -42,9 +42,11 @@
 // shows.
 //
 // Commands, paths and file contents are text/template templates over
-// .Vars, .Facts, .Platform and .Host. In commands every substituted value
-// is quoted for the shell by its type, so a variable cannot break out of
-// the word it is in.
+// .Vars, .Facts, .Platform and .Host. In commands no substituted value
+// becomes part of the command's text: the command is parsed as shell and
+// each value passed in an environment variable it refers to, or refused
+// where that is not safe (see shellrender.go). Secret variables stay out of
+// command lines, records and plans.
 //
 // See docs/recipes.md for the whole format.
 package recipes
@@ -53,14 +55,24 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Recipe is a parsed recipe file.
 type Recipe struct {
-	Name        string              `yaml:"name,omitempty"`
-	Description string              `yaml:"description,omitempty"`
-	Vars        map[string]string   `yaml:"vars,omitempty"`
-	Files       map[string]FileSpec `yaml:"files,omitempty"`
+	Name        string `yaml:"name,omitempty"`
+	Description string `yaml:"description,omitempty"`
+	// Vars are the variables and their values: the defaults the recipe
+	// declares, then what SetVars and SetSecret give.
+	Vars map[string]string `yaml:"-"`
+	// Declared is the vars section as written: a value, or a mapping
+	// {default: VALUE, secret: true}. The parser fills Vars from it.
+	Declared map[string]VarSpec `yaml:"vars,omitempty"`
+	// Secret names the secret variables: declared secret: true, or set
+	// with SetSecret.
+	Secret map[string]bool     `yaml:"-"`
+	Files  map[string]FileSpec `yaml:"files,omitempty"`
 	// Sudo is the default of every step's Sudo: provisioning is mostly
 	// root's work. A nil pointer means true.
 	Sudo      *bool      `yaml:"sudo,omitempty"`
@@ -105,8 +117,8 @@ type Match struct {
 type Step struct {
 	Name string `yaml:"name,omitempty"`
 
-	// Run is a shell command (a template: variables and facts are quoted
-	// for the shell when substituted).
+	// Run is a shell command (a template: variables and facts reach it
+	// through its environment, placed by a shell parser).
 	Run string `yaml:"run,omitempty"`
 	// Unless skips the step when this command succeeds (read-only by
 	// contract: a dry run runs it).
@@ -142,6 +154,45 @@ type Step struct {
 	// running kubelet breaks its pods.
 	CgroupDriver string `yaml:"cgroup_driver,omitempty"`
 }
+
+// VarSpec is one variable of the vars section: "name: value", or
+// "name: {default: value, secret: true}" for a secret, whose value never
+// appears in command lines, records, logs or plans (see docs/recipes.md).
+type VarSpec struct {
+	Default string
+	Secret  bool
+}
+
+// UnmarshalYAML reads a value or a {default, secret} mapping. The mapping's
+// keys are checked here: a custom unmarshaler is outside the strict
+// decoder's reach.
+func (v *VarSpec) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Decode(&v.Default)
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			var err error
+			switch k.Value {
+			case "default":
+				err = val.Decode(&v.Default)
+			case "secret":
+				err = val.Decode(&v.Secret)
+			default:
+				return fmt.Errorf("line %d: variable: unknown key %q (a variable is a value, or {default: VALUE, secret: true})", k.Line, k.Value)
+			}
+			if err != nil {
+				return fmt.Errorf("line %d: variable: %s: %w", val.Line, k.Value, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a variable is a value, or {default: VALUE, secret: true}", n.Line)
+}
+
+// IsSecret says whether variable name is secret.
+func (r *Recipe) IsSecret(name string) bool { return r.Secret[name] }
 
 // Duration is a time.Duration written as "90s" or "10m" in YAML.
 type Duration time.Duration
@@ -201,8 +252,34 @@ func (r *Recipe) SetVars(vals map[string]string) error {
 			return fmt.Errorf("%s: variable %q: the value holds a control character (%U); a variable is one line of text", r.Name, k, []rune(vals[k][i:])[0])
 		}
 	}
+	for _, k := range sortedKeys(vals) {
+		if r.IsSecret(k) {
+			return fmt.Errorf("%s: variable %q is secret: a --var value would be in fleet's command line, the run record "+
+				"and your shell's history; give it with --secret-var %s=@FILE or --secret-var %s=env:NAME", r.Name, k, k, k)
+		}
+	}
 	for k, v := range vals {
 		r.Vars[k] = v
 	}
+	return nil
+}
+
+// SetSecret sets variable name to a secret value: one that fleet keeps out
+// of command lines, records, logs and plans. The variable must be
+// declared; it becomes secret even if the recipe did not say so. Unlike
+// SetVars it takes newlines (a key, a certificate) but no other control
+// characters.
+func (r *Recipe) SetSecret(name, value string) error {
+	if _, ok := r.Vars[name]; !ok {
+		return fmt.Errorf("%s: unknown variable %q (%s)", r.Name, name, declared(r.Vars))
+	}
+	if i := strings.IndexFunc(value, func(c rune) bool { return c < ' ' && c != '\n' || c == 0x7f }); i >= 0 {
+		return fmt.Errorf("%s: secret variable %q: the value holds a control character (%U)", r.Name, name, []rune(value[i:])[0])
+	}
+	if r.Secret == nil {
+		r.Secret = map[string]bool{}
+	}
+	r.Secret[name] = true
+	r.Vars[name] = value
 	return nil
 }

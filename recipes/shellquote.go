@@ -1,79 +1,107 @@
 package recipes
 
 import (
-	"regexp"
+	"reflect"
 	"strings"
+	"text/template/parse"
 )
 
-// Values substituted into run and unless are quoted for the shell (see
-// word), which is only right where a word may start: outside quotes. Inside
-// '...' the value's own quotes close the author's and leave it unquoted
-// (echo '{{ .Vars.x }}' runs echo ''$(reboot)''), and inside "..." its
-// quotes are literal while $( ) still runs. So a template that prints a
-// value inside quotes is refused when the recipe is loaded.
-
-// quotedOutput finds the first template action that prints something while
-// the surrounding shell text is inside single or double quotes, and returns
-// its line (1-based) and which quotes; 0 when there is none. The scan
-// follows the text as written, branches of if/else one after the other,
-// which is how a reader sees the quoting too.
-func quotedOutput(text string) (line int, quote string) {
-	const (
-		none = iota
-		single
-		double
-	)
-	state := none
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if strings.HasPrefix(text[i:], "{{") {
-			end := strings.Index(text[i:], "}}")
-			if end < 0 {
-				return 0, "" // a parse error, reported by checkTemplate
-			}
-			action := text[i+2 : i+end]
-			if state != none && printsValue(action) {
-				q := "single"
-				if state == double {
-					q = "double"
-				}
-				return 1 + strings.Count(text[:i], "\n"), q
-			}
-			i += end + 1
+// checkShellTemplate is the load-time half of renderShell's checks: it
+// finds, without values, a run or unless template that prints a value
+// where the shell would read it as code or leave it literal, so that the
+// error names the recipe's line before any host is touched. It looks at
+// the template as written: each action that prints stands for a value,
+// the branches of if and with follow one another. A text whose branches
+// only make shell together (or not at all) is left to the run, where
+// renderShell checks the command actually rendered.
+func checkShellTemplate(text string) *templateProblem {
+	if !strings.Contains(text, "{{") {
+		return nil
+	}
+	t, err := newTemplate(text)
+	if err != nil || t.Tree == nil {
+		return nil // checkTemplate reports it
+	}
+	w := &asWritten{}
+	w.list(t.Tree.Root)
+	occ := findPlaceholders(w.b.String())
+	if len(occ) == 0 {
+		return nil
+	}
+	pl, err := placeValues(w.b.String(), occ)
+	if err != nil {
+		return nil
+	}
+	for i, p := range pl {
+		if p.kind != ctxRefuse {
 			continue
 		}
-		switch state {
-		case none:
-			switch c {
-			case '\\':
-				i++
-			case '\'':
-				state = single
-			case '"':
-				state = double
-			}
-		case single:
-			if c == '\'' {
-				state = none
-			}
-		case double:
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				state = none
-			}
+		what := "a value"
+		if n := w.names[i]; n != "" {
+			what = n
 		}
+		line := 1 + strings.Count(text[:min(max(int(w.pos[i]), 0), len(text))], "\n")
+		return &templateProblem{line: line, msg: what + " " + p.why}
 	}
-	return 0, ""
+	return nil
 }
 
-// silentAction matches the actions that print nothing: control structure,
-// comments and variable declarations.
-var silentAction = regexp.MustCompile(`^(if|else|end|range|with|define|template|block|break|continue)\b|^/\*|^\$\w*\s*:?=`)
+// asWritten builds the text of a template as written, a placeholder for
+// each printing action, and remembers, for each, what it prints (".Vars.x")
+// and where it is.
+type asWritten struct {
+	b     strings.Builder
+	names []string
+	pos   []parse.Pos
+}
 
-// printsValue says whether the text inside {{ }} prints something.
-func printsValue(action string) bool {
-	a := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(action, "-"), "-"))
-	return a != "" && !silentAction.MatchString(a)
+func (w *asWritten) list(n *parse.ListNode) {
+	if n == nil {
+		return
+	}
+	for _, x := range n.Nodes {
+		w.node(x)
+	}
+}
+
+func (w *asWritten) node(n parse.Node) {
+	if n == nil || reflect.ValueOf(n).IsNil() {
+		return
+	}
+	switch n := n.(type) {
+	case *parse.TextNode:
+		w.b.Write(n.Text)
+	case *parse.ActionNode:
+		if len(n.Pipe.Decl) > 0 || n.Pipe.IsAssign {
+			return // {{ $v := ... }} prints nothing
+		}
+		w.value(describePipe(n.Pipe), n.Position())
+	case *parse.TemplateNode:
+		w.value("", n.Position())
+	case *parse.IfNode:
+		w.list(n.List)
+		w.list(n.ElseList)
+	case *parse.WithNode:
+		w.list(n.List)
+		w.list(n.ElseList)
+	case *parse.RangeNode:
+		w.list(n.List)
+		w.list(n.ElseList)
+	}
+}
+
+func (w *asWritten) value(name string, pos parse.Pos) {
+	w.b.WriteString(placeholder('n', name))
+	w.names = append(w.names, name)
+	w.pos = append(w.pos, pos)
+}
+
+// describePipe names what a pipeline prints, for a message: ".Vars.x"
+// when it is one field, the pipeline's text otherwise.
+func describePipe(p *parse.PipeNode) string {
+	s := strings.TrimSpace(p.String())
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return "{{ " + s + " }}"
 }

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
-
-	"github.com/fleet-sh/fleet/fleet"
+	"time"
 )
 
 // Templates are text/template with missingkey=error, over this data:
@@ -21,25 +20,38 @@ import (
 //	.Platform      the name of the platform chosen for the host
 //	.Host          the host's label
 //
-// In run and unless, which are shell commands, every substituted value is
-// quoted for the shell, so that a value with spaces, quotes or `; rm -rf /`
-// in it reaches the command as one literal word. This is done by the type
-// of the values (word), not by a function the author must remember.
-// Everything else is rendered raw: file content, because it is not shell;
-// put, creates and owner, because each is one value that fleet quotes as a
-// whole where it uses it (quoting the parts too would put quote characters
-// into the path).
+// Every value a template sees is a slot (a secret variable's, a
+// secretSlot): a string that prints itself as a placeholder carrying the
+// value in hex. eq, lt, with and friends look at the underlying string,
+// so {{if eq .Facts.ID "ubuntu"}} works as with plain strings. What is
+// done with a placeholder depends on where the rendered text goes:
+//
+//   - run and unless are shell: the rendered command is parsed with a real
+//     shell parser and each placeholder replaced according to where it
+//     stands (see shellrender.go): a reference to an environment variable
+//     that holds the value, never the value's text, so that no quoting of
+//     the value is ever needed and no context can run it;
+//   - file content, put, creates and owner are not shell: the placeholder
+//     is replaced by the value as it is (fleet quotes paths and owners as a
+//     whole where it uses them).
 
-// word is a value that prints itself quoted for a POSIX shell. text/template
-// prints a fmt.Stringer through String, while eq, if and friends compare
-// the underlying string: {{if eq .Facts.ID "ubuntu"}} still works.
-type word string
+// slot is a value in a template: it prints as a placeholder that a
+// renderer replaces (see placeholders).
+type slot string
 
-// String returns the value quoted for the shell.
-func (w word) String() string { return fleet.Quote(string(w)) }
+// String prints the placeholder.
+func (s slot) String() string { return placeholder('p', string(s)) }
 
-// tmplFacts mirrors Facts with its text fields of type S: word for shell
-// commands, string for the rest. A test keeps its fields in step with Facts.
+// secretSlot is the value of a secret variable: it prints as a placeholder
+// of its own kind, so that a renderer knows to keep it out of commands
+// lines, records and plans, even after slice or systemdquote.
+type secretSlot string
+
+// String prints the placeholder.
+func (s secretSlot) String() string { return placeholder('s', string(s)) }
+
+// tmplFacts mirrors Facts with its text fields of type S. A test keeps its
+// fields in step with Facts.
 type tmplFacts[S ~string] struct {
 	OSRelease    map[string]S
 	ID           S
@@ -55,9 +67,10 @@ type tmplFacts[S ~string] struct {
 	Joined       bool
 }
 
-// tmplData is what a template sees as dot.
+// tmplData is what a template sees as dot. Vars holds slots, or
+// secretSlots for secret variables.
 type tmplData[S ~string] struct {
-	Vars     map[string]S
+	Vars     map[string]any
 	Facts    tmplFacts[S]
 	Platform S
 	Host     S
@@ -68,7 +81,7 @@ func newData[S ~string](vars map[string]string, f *Facts, platform, host string)
 		f = &Facts{}
 	}
 	d := &tmplData[S]{
-		Vars:     mapOf[S](vars),
+		Vars:     make(map[string]any, len(vars)),
 		Platform: S(platform),
 		Host:     S(host),
 		Facts: tmplFacts[S]{
@@ -85,8 +98,23 @@ func newData[S ~string](vars map[string]string, f *Facts, platform, host string)
 			Joined:       f.Joined,
 		},
 	}
+	for k, v := range vars {
+		d.Vars[k] = S(v)
+	}
 	for _, s := range f.IDLike {
 		d.Facts.IDLike = append(d.Facts.IDLike, S(s))
+	}
+	return d
+}
+
+// newSlots is the data of an Apply: every value a slot, the secret
+// variables' secretSlots.
+func newSlots(r *Recipe, f *Facts, platform, host string) *tmplData[slot] {
+	d := newData[slot](r.Vars, f, platform, host)
+	for k, v := range r.Vars {
+		if r.IsSecret(k) {
+			d.Vars[k] = secretSlot(v)
+		}
 	}
 	return d
 }
@@ -99,11 +127,17 @@ func mapOf[S ~string](m map[string]string) map[string]S {
 	return out
 }
 
-// maxRendered bounds what one template may produce.
-const maxRendered = 4 << 20
+// Bounds on one render: what a template may write, and for how long it
+// may run. A template cannot call itself (checkCalls), so its depth is at
+// most the number of templates it defines.
+const (
+	maxRendered  = 2 << 20
+	renderBudget = 2 * time.Second
+)
 
-// render executes text over d. Text without an action is returned as is.
-func render[S ~string](text string, d *tmplData[S]) (string, error) {
+// execute runs text over d and returns what it printed (placeholders and
+// all). Text without an action is returned as is.
+func execute(text string, d any) (string, error) {
 	if !strings.Contains(text, "{{") {
 		return text, nil
 	}
@@ -111,15 +145,107 @@ func render[S ~string](text string, d *tmplData[S]) (string, error) {
 	if err != nil {
 		return "", cleanTemplateError(err)
 	}
-	var b limitedBuilder
-	if err := t.Execute(&b, d); err != nil {
+	if err := checkCalls(t); err != nil {
+		return "", err
+	}
+	b := &limitedBuilder{deadline: time.Now().Add(renderBudget)}
+	if err := t.Execute(b, d); err != nil {
 		return "", cleanTemplateError(err)
 	}
 	return b.String(), nil
 }
 
+// renderRaw renders text for a place that is not shell (file content,
+// paths, owners): each value as it is. secret says whether a secret
+// variable's value is in the result.
+func renderRaw(text string, d any) (out string, secret bool, err error) {
+	out, err = execute(text, d)
+	if err != nil {
+		return "", false, err
+	}
+	var b strings.Builder
+	last := 0
+	for _, p := range findPlaceholders(out) {
+		b.WriteString(out[last:p.start])
+		b.WriteString(p.value)
+		secret = secret || p.secret
+		last = p.end
+	}
+	if last == 0 {
+		return out, false, nil
+	}
+	b.WriteString(out[last:])
+	return b.String(), secret, nil
+}
+
 func newTemplate(text string) (*template.Template, error) {
 	return template.New("fleet").Option("missingkey=error").Funcs(templateFuncs).Parse(text)
+}
+
+// checkCalls refuses a template that calls itself, directly or through
+// others ({{define "t"}}{{template "t"}}{{end}}): text/template would go
+// 100000 calls deep, and take tens of megabytes, before it stopped.
+func checkCalls(t *template.Template) error {
+	calls := map[string][]string{}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && tt.Tree.Root != nil {
+			walkTemplateCalls(tt.Tree.Root, func(name string) { calls[tt.Name()] = append(calls[tt.Name()], name) })
+		}
+	}
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var visit func(name string) error
+	visit = func(name string) error {
+		switch state[name] {
+		case active:
+			return fmt.Errorf("template %q calls itself: a template cannot recurse", name)
+		case done:
+			return nil
+		}
+		state[name] = active
+		for _, c := range calls[name] {
+			if err := visit(c); err != nil {
+				return err
+			}
+		}
+		state[name] = done
+		return nil
+	}
+	names := sortedKeys(calls)
+	for _, n := range names {
+		if err := visit(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkTemplateCalls calls f with the name of every {{template}} under n.
+func walkTemplateCalls(n parse.Node, f func(string)) {
+	if n == nil || reflect.ValueOf(n).IsNil() {
+		return
+	}
+	switch n := n.(type) {
+	case *parse.ListNode:
+		for _, x := range n.Nodes {
+			walkTemplateCalls(x, f)
+		}
+	case *parse.IfNode:
+		walkTemplateCalls(n.List, f)
+		walkTemplateCalls(n.ElseList, f)
+	case *parse.RangeNode:
+		walkTemplateCalls(n.List, f)
+		walkTemplateCalls(n.ElseList, f)
+	case *parse.WithNode:
+		walkTemplateCalls(n.List, f)
+		walkTemplateCalls(n.ElseList, f)
+	case *parse.TemplateNode:
+		f(n.Name)
+	}
 }
 
 // templateFuncs are the functions templates have beyond text/template's.
@@ -129,25 +255,33 @@ var templateFuncs = template.FuncMap{"systemdquote": systemdQuote}
 // setting (Environment="NAME={{ systemdquote .Vars.x }}"): backslash and
 // double quote escaped, % doubled (systemd expands %-specifiers in unit
 // files). Without it a value holding a quote could add settings of its own
-// to a unit that runs as root. In run and unless the result is still
-// quoted for the shell.
+// to a unit that runs as root. The result is a value of the same kind.
 func systemdQuote(v any) (any, error) {
 	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%")
 	switch v := v.(type) {
 	case string:
 		return esc.Replace(v), nil
-	case word:
-		return word(esc.Replace(string(v))), nil
+	case slot:
+		return slot(esc.Replace(string(v))), nil
+	case secretSlot:
+		return secretSlot(esc.Replace(string(v))), nil
 	}
 	return nil, fmt.Errorf("systemdquote: want a string, got %T", v)
 }
 
-// limitedBuilder stops a template that writes without end.
-type limitedBuilder struct{ strings.Builder }
+// limitedBuilder stops a template that writes without end, or for too
+// long: text/template stops at the first failed write.
+type limitedBuilder struct {
+	strings.Builder
+	deadline time.Time
+}
 
 func (b *limitedBuilder) Write(p []byte) (int, error) {
 	if b.Len()+len(p) > maxRendered {
-		return 0, errors.New("the template's output is larger than 4 MiB")
+		return 0, errors.New("the template's output is larger than 2 MiB")
+	}
+	if time.Now().After(b.deadline) {
+		return 0, fmt.Errorf("the template ran for more than %s", renderBudget)
 	}
 	return b.Builder.Write(p)
 }
@@ -189,7 +323,10 @@ func checkTemplate(text string, vars map[string]string) *templateProblem {
 		}
 		return &templateProblem{line: 1, msg: err.Error()}
 	}
-	c := &refChecker{vars: vars, src: text}
+	if err := checkCalls(t); err != nil {
+		return &templateProblem{line: 1, msg: err.Error()}
+	}
+	c := &refChecker{vars: vars, src: text, ranges: 1}
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil || tt.Tree.Root == nil {
 			continue
@@ -207,6 +344,7 @@ type refChecker struct {
 	vars    map[string]string
 	src     string // the template's text, for line numbers
 	problem *templateProblem
+	ranges  int64 // how many times the current node runs, from the ranges around it
 }
 
 func (c *refChecker) walk(n parse.Node, rootDot bool) {
@@ -237,11 +375,25 @@ func (c *refChecker) walk(n parse.Node, rootDot bool) {
 	case *parse.RangeNode:
 		// Go 1.22 ranges over integers: a huge literal would spin the
 		// run without output for hours.
-		if k := lastArg(n.Pipe); k != nil && k.IsInt && k.Int64 > maxRangeInt {
-			c.problem = &templateProblem{line: c.lineAt(k.Position()), msg: fmt.Sprintf("range over %d: at most %d", k.Int64, maxRangeInt)}
+		// Nested ranges multiply, and a range over a variable may be
+		// over any number: only literal counts, bounded together.
+		count := int64(1)
+		if k := lastArg(n.Pipe); k != nil && k.IsInt {
+			count = max(k.Int64, 1)
+		} else if v := lastVar(n.Pipe); v != nil && len(v.Ident) == 1 {
+			c.problem = &templateProblem{line: c.lineAt(v.Position()), msg: "range over a variable: range over a list (.Facts.IDLike) or a number written out"}
 			return
 		}
-		c.branch(&n.BranchNode, rootDot, false)
+		if count > maxRangeInt || c.ranges*count > maxRangeInt {
+			c.problem = &templateProblem{line: c.lineAt(n.Position()), msg: fmt.Sprintf("range over %d (with the ranges around it, %d): at most %d in all", count, c.ranges*count, maxRangeInt)}
+			return
+		}
+		outer := c.ranges
+		c.ranges *= count
+		c.walk(n.Pipe, rootDot)
+		c.walk(n.List, false)
+		c.ranges = outer
+		c.walk(n.ElseList, rootDot)
 	case *parse.TemplateNode:
 		c.walk(n.Pipe, rootDot)
 	case *parse.FieldNode:
@@ -276,6 +428,19 @@ func lastArg(p *parse.PipeNode) *parse.NumberNode {
 		return nil
 	}
 	n, _ := args[0].(*parse.NumberNode)
+	return n
+}
+
+// lastVar returns the variable a pipeline ends in, if it is a bare one.
+func lastVar(p *parse.PipeNode) *parse.VariableNode {
+	if p == nil || len(p.Cmds) == 0 {
+		return nil
+	}
+	args := p.Cmds[len(p.Cmds)-1].Args
+	if len(args) != 1 {
+		return nil
+	}
+	n, _ := args[0].(*parse.VariableNode)
 	return n
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -228,11 +229,13 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 			v.failAt(at(p, f.key), "%s: %s holds a NUL byte, which no command or path can carry", label, f.key)
 		}
 		pr := checkTemplate(f.text, r.Vars)
-		if pr == nil && (f.key == "run" || f.key == "unless") {
-			if n, q := quotedOutput(f.text); n > 0 {
-				pr = &templateProblem{line: n, msg: "a value is printed inside " + q + " quotes: fleet quotes every value " +
-					"for the shell itself, and inside quotes that quoting breaks; write {{ .Vars.x }}, not '{{ .Vars.x }}' or \"{{ .Vars.x }}\""}
+		if pr == nil && (f.key == "creates" || f.key == "put" || f.key == "owner") {
+			if name := secretUsed(f.text, r); name != "" {
+				pr = &templateProblem{line: 1, msg: fmt.Sprintf("the secret variable %s cannot be used in %s, which shows in plans and messages", name, f.key)}
 			}
+		}
+		if pr == nil && (f.key == "run" || f.key == "unless") {
+			pr = checkShellTemplate(f.text)
 		}
 		if pr != nil {
 			line := lineOf(v.root, at(p, f.key)...)
@@ -242,6 +245,16 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 			v.failLine(v.src, line, "%s: %s: %s", label, f.key, pr.msg)
 		}
 	}
+}
+
+// secretUsed returns a secret variable that text names (.Vars.NAME), or "".
+func secretUsed(text string, r *Recipe) string {
+	for _, k := range sortedKeys(r.Secret) {
+		if r.Secret[k] && regexp.MustCompile(`\.Vars\.`+k+`\b`).MatchString(text) {
+			return k
+		}
+	}
+	return ""
 }
 
 // put checks what goes with a put step.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,12 +40,32 @@ EXAMPLES
    fleet provision -h kube docker --var docker_version=18.06.2 --var http_proxy=http://192.168.6.200:3128/
    fleet provision -h kube --dry-run kubernetes --var k8s_version=1.31
    fleet provision -h kube --batch 25% --max-fail 2 containerd
-   fleet provision -h kube --recipe ./chrony.yaml`
+   fleet provision -h kube --recipe ./chrony.yaml
+   fleet provision -h kube --recipe ./app.yaml --secret-var token=@./token.txt --secret-var db_pw=env:DB_PW
+
+VALUES IN COMMANDS
+A variable or fact in a step's run or unless never becomes part of the
+command's text: fleet parses the command as shell and passes each value in
+an environment variable that the command refers to, so no quote, $( ),
+backquote or newline in a value can run anything. A value inside single
+quotes, a quoted here-document, a comment, ${...}, an argument of eval or
+sh -c, or arithmetic (unless it is a plain number) is refused with the line
+and what to write instead (see docs/recipes.md).
+
+SECRETS
+A variable declared {default: "", secret: true}, or set with --secret-var,
+travels to the host on the remote shell's standard input and in SFTP, never
+in a command line; the run record, the logs, plans and messages show
+<secret>. --var refuses a secret variable: its value would be in ps and in
+your shell's history.`
 
 func provisionCommand(env *environment) *cli.Command {
 	flags := append(hostFlags("0"),
 		&cli.StringFlag{Name: "recipe", Category: catRun, Usage: "apply the recipe in `FILE` instead of a built-in one"},
 		&cli.StringSliceFlag{Name: "var", Category: catRun, Usage: "set a recipe variable, `KEY=VALUE`; repeatable"},
+		&cli.StringSliceFlag{Name: "secret-var", Category: catRun,
+			Usage: "set a secret recipe variable from a file or the environment, `KEY=@FILE` or KEY=env:NAME " +
+				"(a file's last newline dropped); its value stays out of command lines, the run record, logs and plans; repeatable"},
 		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Category: catRun,
 			Usage: "change nothing: show, per group of hosts, which steps would run and which are already done"},
 		&cli.BoolFlag{Name: "force", Category: catRun,
@@ -111,6 +132,15 @@ func readProvisionOptions(c *cli.Context, env *environment) (*provisionOptions, 
 	if err := rec.SetVars(vars); err != nil {
 		return nil, &statusError{status: exitUsage, err: err}
 	}
+	for _, kv := range c.StringSlice("secret-var") {
+		k, v, err := readSecretVar(kv, env)
+		if err != nil {
+			return nil, err
+		}
+		if err := rec.SetSecret(k, v); err != nil {
+			return nil, &statusError{status: exitUsage, err: err}
+		}
+	}
 	t, err := readTargets(c, env)
 	if err != nil {
 		return nil, err
@@ -128,6 +158,64 @@ func readProvisionOptions(c *cli.Context, env *environment) (*provisionOptions, 
 		}
 	}
 	return o, nil
+}
+
+// readSecretVar reads --secret-var KEY=@FILE or KEY=env:NAME. The value
+// itself is never on fleet's command line, where ps and the shell's
+// history would show it.
+func readSecretVar(kv string, env *environment) (key, value string, err error) {
+	k, src, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return "", "", usageError("--secret-var %q: want KEY=@FILE or KEY=env:NAME", kv)
+	}
+	switch {
+	case strings.HasPrefix(src, "@") && len(src) > 1:
+		b, err := readSmallFile(src[1:])
+		if err != nil {
+			return "", "", &statusError{status: exitUsage, err: fmt.Errorf("--secret-var %s: %w", k, err)}
+		}
+		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		return k, v, nil
+	case strings.HasPrefix(src, "env:") && len(src) > 4:
+		v, ok := os.LookupEnv(src[4:])
+		if !ok {
+			return "", "", usageError("--secret-var %s: the environment has no %s", k, src[4:])
+		}
+		return k, v, nil
+	}
+	return "", "", usageError("--secret-var %s: want %s=@FILE or %s=env:NAME, not the value itself (it would be in ps and your shell's history)", k, k, k)
+}
+
+// maxSecretFile bounds a --secret-var file: a key or a token, not a disk.
+const maxSecretFile = 64 << 10
+
+func readSmallFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("%s is larger than 64 KiB", p)
+	}
+	return b, nil
+}
+
+// recordedVars is the variables as the run record keeps them: a secret's
+// value as <secret>.
+func recordedVars(r *recipes.Recipe) map[string]string {
+	out := make(map[string]string, len(r.Vars))
+	for k, v := range r.Vars {
+		if r.IsSecret(k) {
+			v = "<secret>"
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // countOrPercent reads N or N% of total (rounded up, at least 1).
@@ -153,7 +241,7 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 	}
 	j := &job{env: env, targets: o.targetOptions, verb: "provision", argv: env.args, json: o.json,
 		showChanged: !o.dryRun, maxFail: o.maxFail,
-		options: map[string]any{"recipe": o.recipe.Name, "recipe_source": o.recipe.Source, "vars": o.recipe.Vars,
+		options: map[string]any{"recipe": o.recipe.Name, "recipe_source": o.recipe.Source, "vars": recordedVars(o.recipe),
 			"dry_run": o.dryRun, "force": o.force, "max_fail": o.maxFail}}
 	var mu sync.Mutex
 	plans := map[int]*recipes.Report{}

@@ -19,7 +19,14 @@ func recipesCommand(env *environment) *cli.Command {
 		Description: `Lists the recipes built into fleet, a line each. "fleet recipes show NAME"
 prints one whole, with its variables and their defaults: copy it to start a
 recipe of your own (see docs/recipes.md), and apply that with
-"fleet provision --recipe FILE".`,
+"fleet provision --recipe FILE".
+
+In a recipe's commands, values never become command text: fleet parses each
+command as shell and passes every value in an environment variable, so no
+quote or $( ) in a value runs; a value in single quotes, a quoted
+here-document, a comment or arithmetic (unless a plain number) is refused.
+A variable declared {default: "", secret: true} is set with --secret-var
+KEY=@FILE or KEY=env:NAME and shows as <secret> everywhere.`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError("unknown argument %q (did you mean: fleet recipes show %s?)", c.Args().First(), c.Args().First())
@@ -60,6 +67,10 @@ recipe of your own (see docs/recipes.md), and apply that with
 					}
 					sort.Strings(keys)
 					for _, k := range keys {
+						if r.IsSecret(k) {
+							fmt.Fprintf(env.stdout, "#   %s (secret: set with --secret-var %s=@FILE)\n", k, k)
+							continue
+						}
 						fmt.Fprintf(env.stdout, "#   %s = %q\n", k, r.Vars[k])
 					}
 				}
