@@ -207,7 +207,7 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 	if err != nil {
 		return err
 	}
-	if err := cl.Chmod(tmp, mode); err != nil {
+	if err := c.cancellable(ctx, func(cl *sftp.Client) error { return cl.Chmod(tmp, mode) }); err != nil {
 		return sftpError("chmod "+dst, err)
 	}
 	if owner != "" && owner != got.Owner || group != "" && group != got.Group {
@@ -215,12 +215,13 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 			return err
 		}
 	}
-	if _, ok := cl.HasExtension("posix-rename@openssh.com"); ok {
-		err = cl.PosixRename(tmp, dst)
-	} else {
+	err = c.cancellable(ctx, func(cl *sftp.Client) error {
+		if _, ok := cl.HasExtension("posix-rename@openssh.com"); ok {
+			return cl.PosixRename(tmp, dst)
+		}
 		_ = cl.Remove(dst) // SFTPv3 rename refuses to replace: not atomic, but the only way
-		err = cl.Rename(tmp, dst)
-	}
+		return cl.Rename(tmp, dst)
+	})
 	return sftpError("rename into "+dst, err)
 }
 
@@ -296,16 +297,25 @@ func (c *Conn) send(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp st
 		return err
 	}
 	defer in.Close()
+	// A host's sftp-server that never answers (a hung disk, a FIFO swapped
+	// in) must not outlive -t or Ctrl-C: the connection closes with ctx
+	// from the first request on, as in Get.
+	stop := context.AfterFunc(ctx, func() { c.client.Close() })
+	defer stop()
 	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return sftpError("create "+tmp, err)
 	}
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return sftpError("chmod "+tmp, err)
 	}
-	stop := context.AfterFunc(ctx, func() { c.client.Close() })
-	defer stop()
 	// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs to
 	// know the length) while the wrapper counts progress.
 	n, err := f.ReadFromWithConcurrency(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size},
