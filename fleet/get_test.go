@@ -400,3 +400,35 @@ func TestMkdirAllAndPutLink(t *testing.T) {
 		t.Fatalf("left: %v", l)
 	}
 }
+
+// TestGetKeepsTheUmask: a remote file's mode passes through the local
+// umask, as sftp's get does, so a host cannot make a slurped file
+// world-writable on the workstation.
+func TestGetKeepsTheUmask(t *testing.T) {
+	if m := localUmask(); m&0o022 != 0o022 {
+		t.Skipf("this process's umask %03o lets group and others write; the test needs 022 or stricter", m)
+	}
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	remote := filepath.Join(t.TempDir(), "open")
+	if err := os.WriteFile(remote, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(remote, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	local, root := openRoot(t)
+	if err := c.Get(ctx, remote, root, "copy", GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(local, "copy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 0o777 &^ localUmask(); st.Mode().Perm() != want {
+		t.Errorf("mode %03o, want %03o (0777 less the umask %03o)", st.Mode().Perm(), want, localUmask())
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // The local side of Get and GetTree. Every local path is relative to an
@@ -85,7 +87,7 @@ func (g *getter) file(remote, rel string, st os.FileInfo) (err error) {
 	case err != nil:
 		return readError("read "+remote, err)
 	}
-	if err := g.root.Chmod(tmp, st.Mode().Perm()); err != nil {
+	if err := g.root.Chmod(tmp, st.Mode().Perm()&^localUmask()); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	if err := g.root.Rename(tmp, rel); err != nil {
@@ -197,3 +199,22 @@ func unsafeLink(treePath, target string) string {
 	}
 	return ""
 }
+
+// localUmask is this process's umask, which a slurped file's mode passes
+// through as OpenSSH's sftp get does: a host cannot make a local file
+// group- or world-writable that the user's umask would not. Linux says it
+// in /proc/self/status; reading it there leaves the umask untouched (the
+// umask call would have to set it, racing other goroutines' creates).
+var localUmask = sync.OnceValue(func() fs.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return fs.FileMode(n) & fs.ModePerm
+				}
+			}
+		}
+	}
+	return 0o022
+})
