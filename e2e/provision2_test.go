@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -196,6 +197,50 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 			if hr.Outcome != want {
 				t.Errorf("run.json: %s is %q, want %q", hr.Label, hr.Outcome, want)
 			}
+		}
+	})
+
+	t.Run("max-fail lets the hosts in flight finish", func(t *testing.T) {
+		// A window of five: alpine fails at once (unsupported) while the
+		// four others are in the middle of a slow step. --max-fail 1 must
+		// stop starting hosts (the four listed again never start), not cut
+		// the running steps off: an install killed halfway leaves dpkg or
+		// rpm locked.
+		u := newUser(t)
+		const marker = "/var/tmp/fleet-maxfail-done"
+		for _, h := range four {
+			os.Remove(h.Path(marker))
+		}
+		recipe := writeFile(t, filepath.Join(t.TempDir(), "slow.yaml"), `name: slow
+description: one slow step
+platforms:
+  - name: any
+    match: [{id: ubuntu}, {id: debian}, {id: centos}, {id: rocky}]
+    steps:
+      - name: slow
+        run: sleep 4; touch `+marker+`
+        unless: test -e `+marker+`
+`, 0o644)
+		hosts := append(append([]harness.Host{alpine}, four...), four...)
+		r := u.on(f, "provision", "-H", hostsArg(f, hosts...), "--batch", "5", "--max-fail", "1", "--recipe", recipe)
+		if r.status != 5 {
+			t.Errorf("one host failed and none was cut off: want exit status 5\n%s", r)
+		}
+		st := statuses(t, r.stdout)
+		checkStatus(t, st, f, alpine, false, `^unsupported: alpine`, r)
+		for _, h := range four {
+			checkStatus(t, st, f, h, true, `1 changed`, r)
+			if !exists(t, h.Path(marker)) {
+				t.Errorf("%s (%s): the step in flight did not finish (%s missing)", h.Addr, h.Distro, marker)
+			}
+		}
+		_, rec := u.latestRecord()
+		count := map[string]int{}
+		for _, hr := range rec.Hosts {
+			count[hr.Outcome]++
+		}
+		if want := map[string]int{"failed": 1, "ok": 4, "not-started": 4}; !maps.Equal(count, want) {
+			t.Errorf("run.json outcomes %v, want %v\n%s", count, want, r)
 		}
 	})
 }

@@ -47,14 +47,19 @@ type RunOptions struct {
 	// safe for concurrent use.
 	OnEvent func(Event)
 	// MaxFail, when > 0, stops starting new hosts once that many have
-	// failed; hosts not started are reported NotStarted.
+	// failed; hosts not started are reported NotStarted. Hosts already in
+	// flight finish their work and keep their own outcome: cutting an
+	// apt-get or yum install off halfway would leave the host worse off
+	// than either finishing or never starting (Ansible's
+	// max_fail_percentage lets the running batch finish too).
 	MaxFail int
 }
 
 // Run dials every host through d and runs task on it, at most
 // opts.Parallel at a time. It returns when every host has a result: one
 // failing host never stops the others. Cancelling ctx stops starting hosts
-// (they end NotStarted) and cancels the running ones (Cancelled).
+// (they end NotStarted) and cancels the running ones (Cancelled); reaching
+// opts.MaxFail only stops starting hosts.
 func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions, task Task) []Result {
 	par := opts.Parallel
 	if par <= 0 {
@@ -65,8 +70,11 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 		results[i] = Result{Host: h, Index: i, Outcome: NotStarted, ExitCode: -1,
 			Err: &Error{Kind: ErrCancelled, Reason: "not started"}}
 	}
-	runCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
+	// Two contexts: ctx (Ctrl-C, the caller) cancels what runs; startCtx,
+	// its child, also ends when --max-fail is reached and only gates the
+	// starting of hosts.
+	startCtx, stopStarting := context.WithCancel(ctx)
+	defer stopStarting()
 	var failed atomic.Int64
 	// errgroup's limit is the sliding window: a new host starts as soon as
 	// any host ends, never in waves.
@@ -77,21 +85,21 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 		// behind the handshake limit (128 by default) cost nothing while
 		// they wait. The loop holds at most one slot while it waits for a
 		// place in the window.
-		if runCtx.Err() != nil || d.reserveSlot(runCtx) != nil {
+		if startCtx.Err() != nil || d.reserveSlot(startCtx) != nil {
 			break
 		}
 		g.Go(func() error {
-			if runCtx.Err() != nil { // cancelled while waiting: not started
+			if startCtx.Err() != nil { // stopped while waiting: not started
 				d.releaseSlot()
 				return nil
 			}
 			r := &results[i]
-			runHost(runCtx, d, opts, task, r)
+			runHost(ctx, d, opts, task, r)
 			if opts.OnEvent != nil {
 				opts.OnEvent(Event{Kind: HostDone, Index: i, Host: r.Host, Result: r})
 			}
 			if r.Outcome != OK && opts.MaxFail > 0 && failed.Add(1) >= int64(opts.MaxFail) {
-				stop(fmt.Errorf("%w: %d hosts failed (--max-fail)", ErrCancelled, opts.MaxFail))
+				stopStarting()
 			}
 			return nil
 		})

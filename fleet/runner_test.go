@@ -149,3 +149,55 @@ func TestOutcomeOf(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxFailLetsHostsInFlightFinish: with a window of four, the first host
+// fails while the three others are in the middle of their task. --max-fail
+// 1 stops starting hosts; it must not cancel the three, which finish and
+// keep their own outcome.
+func TestMaxFailLetsHostsInFlightFinish(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	d := env.dialer()
+	hosts := make([]inventory.Host, 10)
+	for i := range hosts {
+		hosts[i] = hostOf(srv)
+	}
+	inventory.Label(hosts)
+	const window = 4
+	started := make(chan struct{}, window)
+	results := Run(context.Background(), d, hosts, RunOptions{Parallel: window, MaxFail: 1},
+		func(ctx context.Context, c *Conn, r *Result) error {
+			if r.Index == 0 {
+				// Fail only once the others are running, so that they
+				// are in flight when --max-fail is reached.
+				for range window - 1 {
+					select {
+					case <-started:
+					case <-time.After(10 * time.Second):
+						return errors.New("the other hosts of the window never started")
+					}
+				}
+				return &ExitError{Status: 1}
+			}
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				return ctx.Err() // what the bug did: cut off mid-task
+			case <-time.After(300 * time.Millisecond):
+				return nil
+			}
+		})
+	if results[0].Outcome != Failed {
+		t.Fatalf("host 0: %v (%v)", results[0].Outcome, results[0].Err)
+	}
+	for i := 1; i < window; i++ {
+		if results[i].Outcome != OK {
+			t.Errorf("host %d was in flight when --max-fail was reached: %v (%v), want it to finish OK", i, results[i].Outcome, results[i].Err)
+		}
+	}
+	for i := window; i < len(hosts); i++ {
+		if results[i].Outcome != NotStarted {
+			t.Errorf("host %d: %v, want not started", i, results[i].Outcome)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func provisionCommand(env *environment) *cli.Command {
 		&cli.StringFlag{Name: "batch", Category: catRun,
 			Usage: "at most `N` or N% of the hosts in flight at once (a rolling rollout; overrides -p)"},
 		&cli.StringFlag{Name: "max-fail", Category: catRun,
-			Usage: "stop starting hosts once `N` or N% of them have failed; those not started are reported"},
+			Usage: "stop starting hosts once `N` or N% of them have failed; hosts in flight finish their steps, those not started are reported"},
 		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
 	)
 	flags = append(flags, sudoFlags("apply the steps")[1:]...) // steps run through sudo anyway: -S and the file only
