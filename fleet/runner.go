@@ -49,6 +49,10 @@ type RunOptions struct {
 	// MaxFail, when > 0, stops starting new hosts once that many have
 	// failed; hosts not started are reported NotStarted.
 	MaxFail int
+	// DialNote, when set, receives the lines about dialling a host that
+	// belong in its log (a ProxyCommand's stderr), with the host's index.
+	// It is called from other goroutines, between HostStarted and HostDone.
+	DialNote func(index int, line string)
 }
 
 // Run dials every host through d and runs task on it, at most
@@ -129,7 +133,12 @@ func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Resu
 			r.ExitCode = 0
 		}
 	}()
-	c, err := d.dial(ctx, r.Host, true) // Run reserved its handshake slot
+	dctx := ctx
+	if opts.DialNote != nil {
+		i := r.Index
+		dctx = WithDialNote(ctx, func(line string) { opts.DialNote(i, line) })
+	}
+	c, err := d.dial(dctx, r.Host, true) // Run reserved its handshake slot
 	if err != nil {
 		if r.Err = Classify(ctx, err); OutcomeOf(r.Err) == Failed {
 			r.Err = classifyDial(err) // not reached, whatever the error says
