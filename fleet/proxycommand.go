@@ -153,8 +153,9 @@ type proxyConn struct {
 	exited     chan struct{} // closed once the process is reaped
 	stderrDone chan struct{}
 	closeOnce  sync.Once
-	killed     atomic.Bool // Close ended it
-	eof        atomic.Bool // its stdout ended
+	closed     chan struct{} // closed once Close has reaped the process
+	killed     atomic.Bool   // Close ended it
+	eof        atomic.Bool   // its stdout ended
 
 	mu   sync.Mutex
 	last string // last non-empty stderr line
@@ -196,7 +197,7 @@ func startProxy(shell, command string, note func(string)) (*proxyConn, error) {
 		errR.Close()
 		return nil, err
 	}
-	c := &proxyConn{cmd: cmd, w: inW, r: outR, stderr: errR, exited: make(chan struct{}), stderrDone: make(chan struct{})}
+	c := &proxyConn{cmd: cmd, w: inW, r: outR, stderr: errR, exited: make(chan struct{}), stderrDone: make(chan struct{}), closed: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait() // the status is read from cmd.ProcessState
 		close(c.exited)
@@ -247,9 +248,13 @@ func (c *proxyConn) Read(b []byte) (int, error) {
 func (c *proxyConn) Write(b []byte) (int, error) { return c.w.Write(b) }
 
 // Close ends the command's process group and reaps it: SIGHUP, as ssh
-// sends its proxy, then SIGKILL after proxyKillGrace.
+// sends its proxy, then SIGKILL after proxyKillGrace. Every caller returns
+// only once the process is reaped (the connect timeout and the handshake's
+// own failure may both close it).
 func (c *proxyConn) Close() error {
+	defer func() { <-c.closed }()
 	c.closeOnce.Do(func() {
+		defer close(c.closed)
 		c.w.Close()
 		c.r.Close()
 		pgid := c.cmd.Process.Pid

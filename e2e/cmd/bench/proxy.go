@@ -19,6 +19,9 @@ import (
 // proxyClients are the contestants of the proxy part, in the order of a round.
 var proxyClients = []string{"direct", "ProxyJump", "ProxyCommand"}
 
+// proxyConnectTimeout is fleet's --connect-timeout in the proxy part.
+const proxyConnectTimeout = 120
+
 // proxyPart starts N+1 plain hosts, the first one the bastion, and measures
 // the three ways to the other N, every host at once (-p N).
 func proxyPart(ctx context.Context, o *options, work string) (*group, error) {
@@ -39,7 +42,11 @@ func proxyPart(ctx context.Context, o *options, work string) (*group, error) {
 	}
 	stateDir := filepath.Join(work, "fleet-state-proxy")
 	par := strconv.Itoa(n)
-	base := []string{o.fleet, "run", "-F", hs.SSHConfig, "-h", hostsFile, "-p", par, "-t", "0"}
+	// 200 `ssh -W` at once, each with two handshakes (bastion, then the
+	// target through it), need more than the default 10 s on a 2-core
+	// machine: every way gets the same generous connect timeout, so that
+	// what is measured is the cost of a run that succeeds.
+	base := []string{o.fleet, "run", "-F", hs.SSHConfig, "-h", hostsFile, "-p", par, "-t", "0", "--connect-timeout", strconv.Itoa(proxyConnectTimeout)}
 	jump := hs.User + "@" + bastion.HostPort()
 	extra := map[string][]string{
 		"direct":    nil,
@@ -64,7 +71,7 @@ func proxyPart(ctx context.Context, o *options, work string) (*group, error) {
 // a ProxyCommand costs next to the other two ways.
 func renderProxy(g *group, o *options) section {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "`fleet run -p %d -i true` on the same %d real sshd hosts, reached directly, through `-J` (one SSH connection to a\n", g.P, g.N)
+	fmt.Fprintf(&b, "`fleet run -p %d --connect-timeout %d -i true` on the same %d real sshd hosts, reached directly, through `-J` (one SSH connection to a\n", g.P, proxyConnectTimeout, g.N)
 	fmt.Fprintf(&b, "bastion, the %d hosts' connections riding it as channels) and through `-O ProxyCommand=ssh -F <ssh_config> -W %%h:%%p\n", g.N)
 	fmt.Fprintf(&b, "-p PORT fleet-np@<bastion>` (one `ssh` process and one bastion connection per host: what users write). The bastion is\n")
 	fmt.Fprintf(&b, "one more harness host. Medians of %d run(s), interleaved; one unmeasured warm-up each. Client CPU includes every\n", o.runs)
