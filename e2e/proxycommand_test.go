@@ -220,3 +220,32 @@ func TestProxyJumpHopWithProxyCommand(t *testing.T) {
 	}
 	noProxyLeft(t, innerCfg)
 }
+
+// TestProxyCommandInterrupt: Ctrl-C (SIGINT to fleet) in the middle of a
+// run through ProxyCommand proxies. fleet still reaches the hosts through
+// the proxies to kill the running commands, then ends the proxies: nothing
+// is left on the hosts and no proxy on the client. (That a terminal's
+// Ctrl-C, sent to the whole foreground group, does not reach the proxies
+// is TestProxyCommandCloseKillsGroup's: they have their own group.)
+func TestProxyCommandInterrupt(t *testing.T) {
+	u := setup(t)
+	innerCfg, viaJump := proxySetup(t, u)
+	sleep := uniqueSleep(300)
+	np := testFleet.Users.NoPass
+	targets := hostArg(np, testFleet.Hosts[1], testFleet.Hosts[2])
+	run := u.startSub("run", "", "-O", "ProxyCommand="+viaJump, "-H", targets, sleep)
+	if !eventually(15*time.Second, func() bool { return len(procsMatching(sleep)) >= 2 || run.finished() }) || run.finished() {
+		t.Fatalf("want the two sleeps running through the proxies, got %d\n%s", len(procsMatching(sleep)), run.result())
+	}
+	if err := run.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r := run.wait(15 * time.Second)
+	if r.status != 130 || !strings.Contains(r.stderr+r.stdout, "2 hosts: 0 ok, 2 cancelled") {
+		t.Errorf("want exit status 130 and both hosts cancelled\n%s", r)
+	}
+	if !eventually(5*time.Second, func() bool { return len(procsMatching(sleep)) == 0 }) {
+		t.Errorf("commands left running on the hosts after Ctrl-C: %v", procsMatching(sleep))
+	}
+	noProxyLeft(t, innerCfg)
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -256,8 +257,14 @@ func TestProxyCommandCloseKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(childrenNamed(t, "sh")); n != 1 {
-		t.Errorf("%d sh children, want the one shell", n)
+	shells := childrenNamed(t, "sh")
+	if len(shells) != 1 {
+		t.Fatalf("%d sh children, want the one shell", len(shells))
+	}
+	// A group of its own: a terminal's Ctrl-C, sent to fleet's group, must
+	// not end the connections before fleet has killed the remote commands.
+	if pgid, err := syscall.Getpgid(shells[0]); err != nil || pgid != shells[0] || pgid == syscall.Getpgrp() {
+		t.Errorf("the proxy's process group is %d (%v), want its own (%d), not fleet's (%d)", pgid, err, shells[0], syscall.Getpgrp())
 	}
 	c.Close()
 	mu.Lock()
