@@ -201,6 +201,8 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 		if via, err = d.jump(ctx, e.proxyJump); err != nil {
 			return nil, err
 		}
+	} else if e.proxyCommand != "" {
+		via = newProxyDialer(e, dialNote(ctx))
 	}
 	cfg := &ssh.ClientConfig{
 		User:              e.user,
@@ -257,6 +259,9 @@ func (d *Dialer) handshake(ctx context.Context, via ctxDialer, e *endpoint, cfg 
 	if errors.Is(err, errConnectTimeout) {
 		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("no answer within %s (--connect-timeout)", e.connectTimeout), Err: err}
 	}
+	if p, ok := via.(*proxyDialer); ok && err != nil && ctx.Err() == nil {
+		err = p.failure(err)
+	}
 	return client, err
 }
 
@@ -271,7 +276,8 @@ func transient(err error) bool {
 
 var errConnectTimeout = errors.New("connect timeout")
 
-// ctxDialer is a net.Dialer or, for ProxyJump, an *ssh.Client.
+// ctxDialer is a net.Dialer, for ProxyJump an *ssh.Client, for
+// ProxyCommand a *proxyDialer.
 type ctxDialer interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -374,7 +380,7 @@ func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
 func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error) {
 	var via ctxDialer = &net.Dialer{}
 	var client *ssh.Client
-	for _, hop := range strings.Split(spec, ",") {
+	for i, hop := range strings.Split(spec, ",") {
 		hosts, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
 		if err != nil || len(hosts) != 1 {
 			return nil, fmt.Errorf("invalid ProxyJump %q", hop)
@@ -385,7 +391,16 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error
 		}
 		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0), HostKeyCallback: d.hostKeys.callback(e),
 			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet"}
+		// ssh runs the first hop as its own `ssh -W`, which honours that
+		// hop's ProxyCommand; later hops are reached through the one
+		// before, whatever their config says.
+		if i == 0 && e.proxyCommand != "" {
+			via = newProxyDialer(e, nil)
+		}
 		next, err := dialSSH(ctx, via, e.addr(), cfg, e.connectTimeout)
+		if p, ok := via.(*proxyDialer); ok && err != nil && ctx.Err() == nil && !errors.Is(err, errConnectTimeout) {
+			err = p.failure(err)
+		}
 		if err != nil {
 			return nil, Classify(ctx, err)
 		}

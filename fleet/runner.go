@@ -53,6 +53,10 @@ type RunOptions struct {
 	// than either finishing or never starting (Ansible's
 	// max_fail_percentage lets the running batch finish too).
 	MaxFail int
+	// DialNote, when set, receives the lines about dialling a host that
+	// belong in its log (a ProxyCommand's stderr), with the host's index.
+	// It is called from other goroutines, between HostStarted and HostDone.
+	DialNote func(index int, line string)
 }
 
 // Run dials every host through d and runs task on it, at most
@@ -137,7 +141,12 @@ func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Resu
 			r.ExitCode = 0
 		}
 	}()
-	c, err := d.dial(ctx, r.Host, true) // Run reserved its handshake slot
+	dctx := ctx
+	if opts.DialNote != nil {
+		i := r.Index
+		dctx = WithDialNote(ctx, func(line string) { opts.DialNote(i, line) })
+	}
+	c, err := d.dial(dctx, r.Host, true) // Run reserved its handshake slot
 	if err != nil {
 		if r.Err = Classify(ctx, err); OutcomeOf(r.Err) == Failed {
 			r.Err = classifyDial(err) // not reached, whatever the error says

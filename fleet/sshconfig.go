@@ -70,7 +70,7 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 // so that nobody believes an option took effect when it did not.
 var supportedOptions = []string{"BatchMode", "ConnectTimeout", "GlobalKnownHostsFile", "HashKnownHosts",
 	"HostKeyAlias", "HostName", "IdentitiesOnly", "IdentityFile", "PasswordAuthentication", "Port",
-	"ProxyJump", "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "User",
+	"ProxyCommand", "ProxyJump", "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "User",
 	"UserKnownHostsFile"}
 
 func knownOverride(key string) bool {
@@ -122,6 +122,7 @@ type endpoint struct {
 	identityFiles  []string
 	identitiesOnly bool
 	proxyJump      string
+	proxyCommand   string // as written: tokens are expanded when it runs
 	connectTimeout time.Duration
 	aliveInterval  time.Duration
 	aliveMax       int
@@ -180,11 +181,10 @@ func (c *sshConfig) resolve(h inventory.Host, o *Options, home, localUser string
 		e.identityFiles = append(e.identityFiles, expand(f))
 	}
 	e.identitiesOnly = yes(c.get(alias, "IdentitiesOnly"))
-	e.proxyJump = firstNonEmpty(o.ProxyJump, c.get(alias, "ProxyJump"))
-	if strings.EqualFold(e.proxyJump, "none") {
-		e.proxyJump = ""
-	}
 	var err error
+	if e.proxyJump, e.proxyCommand, err = c.proxy(alias, o.ProxyJump); err != nil {
+		return nil, err
+	}
 	e.connectTimeout = o.ConnectTimeout
 	if e.connectTimeout == 0 {
 		if e.connectTimeout, err = seconds(c.get(alias, "ConnectTimeout"), defaultConnectTimeout); err != nil {

@@ -76,7 +76,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	defer intr.stop()
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
-		OnEvent: j.onEvent, MaxFail: j.maxFail}, task)
+		OnEvent: j.onEvent, MaxFail: j.maxFail, DialNote: j.dialNote}, task)
 	status := exitStatus(results, intr.interrupted())
 	if j.record != nil {
 		if err := j.record.Finish(results, status); err != nil {
@@ -188,6 +188,14 @@ func (j *job) onEvent(ev fleet.Event) {
 		}
 	}
 	j.printer.Event(ev)
+}
+
+// dialNote writes a line about dialling a host (a ProxyCommand's stderr)
+// into its log, opened by onEvent before the dial started.
+func (j *job) dialNote(i int, line string) {
+	if j.record != nil && j.logs[i] != nil {
+		j.logs[i].Note(line)
+	}
 }
 
 func outcomeNote(r *fleet.Result) string {

@@ -5,13 +5,16 @@
 //     Go SSH client (the floor), running `true` and 100 KB of output (run.go);
 //   - copy: `fleet copy` vs parallel-scp, a 100 MB file to 20 and 100 hosts (copy.go);
 //   - seed: `fleet provision docker` vs the seed's CentOS 7 sequence typed as
-//     one parallel-ssh or parallel-scp per step, on fresh hosts (seed.go).
+//     one parallel-ssh or parallel-scp per step, on fresh hosts (seed.go);
+//   - proxy: `fleet run` on 200 hosts reached directly, through -J and
+//     through a ProxyCommand `ssh -W` on a bastion (proxy.go).
 //
 // Usage:
 //
-//	go run ./e2e/cmd/bench -fleet bin/fleet                 (what `make bench` runs: all three)
+//	go run ./e2e/cmd/bench -fleet bin/fleet                 (what `make bench` runs: every part)
 //	go run ./e2e/cmd/bench -fleet bin/fleet -quick          (20 hosts, 1 run: a smoke check)
 //	go run ./e2e/cmd/bench -fleet bin/fleet -only run -n 50 -peers pdsh,clush
+//	go run ./e2e/cmd/bench -fleet bin/fleet -only proxy -out /tmp/proxy.md
 //
 // The run part starts max(-n) sshd hosts on 127.0.X.Y (one harness fleet per
 // 248 of them, hosts.go) and, for every N of -n, command of -cmd and -p of
@@ -57,7 +60,7 @@ const (
 )
 
 // partNames are the parts of the bench, in the order they run (-only).
-var partNames = []string{"run", "copy", "seed"}
+var partNames = []string{"run", "copy", "seed", "proxy"}
 
 // psshPath is Debian's name for pssh's binary (the package renames it so
 // that it does not clash with putty's pssh).
@@ -87,6 +90,7 @@ type options struct {
 	copyPar  int   // -p of the copy part; 0 = N (every host at once)
 	seedNs   []int // hosts per contestant in the seed part, one seed run per N
 	seedRuns []int // rounds at each seed N
+	proxyN   int   // target hosts of the proxy part (one more is the bastion)
 }
 
 func main() {
@@ -110,7 +114,7 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: go run ./e2e/cmd/bench -fleet PATH [-only run,copy,seed] [-n 50,200,500] [-cmd true,100k] [-par N] [-peers ...] [-runs 3] [-copy-n 20,100] [-seed-n 50,200] [-out docs/benchmarks.md] [-quick]\n\n")
+		fmt.Fprint(fs.Output(), "usage: go run ./e2e/cmd/bench -fleet PATH [-only run,copy,seed,proxy] [-n 50,200,500] [-cmd true,100k] [-par N] [-peers ...] [-runs 3] [-copy-n 20,100] [-seed-n 50,200] [-proxy-n 200] [-out docs/benchmarks.md] [-quick]\n\n")
 		fs.PrintDefaults()
 	}
 	ns := fs.String("n", "50,200,500", fmt.Sprintf("comma-separated host counts N of the run part (at most %d)", maxRunHosts))
@@ -122,13 +126,14 @@ func parseFlags(args []string) (*options, error) {
 	fleetBin := fs.String("fleet", "bin/fleet", "path of the fleet binary to measure")
 	out := fs.String("out", "docs/benchmarks.md", "where to write the Markdown report (also printed); with -quick only when given")
 	quick := fs.Bool("quick", false, "smoke check: N=20 in every part, 1 run")
-	only := fs.String("only", strings.Join(partNames, ","), "comma-separated parts to run: run, copy, seed")
+	only := fs.String("only", strings.Join(partNames, ","), "comma-separated parts to run: "+strings.Join(partNames, ", "))
 	copyNs := fs.String("copy-n", "20,100", "comma-separated host counts of the copy part")
 	copyRuns := fs.String("copy-runs", "", "measured runs at each -copy-n, comma-separated (default: -runs at N <= 20, 1 above)")
 	copyMB := fs.Int("copy-mb", 100, "size in MB of the file the copy part sends")
 	copyPar := fs.Int("copy-p", 0, "-p of the copy part (0 = N: every host at once)")
 	seedNs := fs.String("seed-n", "50,200", "comma-separated counts of CentOS 7 hosts per contestant in the seed part")
 	seedRuns := fs.String("seed-runs", "", "rounds at each -seed-n, comma-separated (default: -runs at N <= 50, 1 above)")
+	proxyN := fs.Int("proxy-n", 200, fmt.Sprintf("target hosts of the proxy part, reached directly, by -J and by ProxyCommand (at most %d)", maxFleetHosts-1))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,7 +142,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o := &options{runs: *runs, slowRuns: *slowRuns, out: *out, quick: *quick, argv: args, logOut: os.Stderr,
-		copyMB: *copyMB, copyPar: *copyPar, only: map[string]bool{}}
+		copyMB: *copyMB, copyPar: *copyPar, proxyN: *proxyN, only: map[string]bool{}}
 	for p := range strings.SplitSeq(*only, ",") {
 		if p = strings.TrimSpace(p); !slices.Contains(partNames, p) {
 			return nil, fmt.Errorf("-only: %q is not one of %s", p, strings.Join(partNames, ", "))
@@ -167,7 +172,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.quick {
 		// A smoke check must not overwrite the report of a full run.
-		o.ns, o.copyNs, o.seedNs, o.runs = []int{20}, []int{20}, []int{20}, 1
+		o.ns, o.copyNs, o.seedNs, o.runs, o.proxyN = []int{20}, []int{20}, []int{20}, 1, 20
 		if !outGiven {
 			o.out = ""
 		}
@@ -214,6 +219,9 @@ func parseFlags(args []string) (*options, error) {
 		if o.seedRuns, err = hostCounts("-seed-runs", *seedRuns, 1000); err != nil || len(o.seedRuns) != len(o.seedNs) {
 			return nil, fmt.Errorf("-seed-runs %q: want one round count per -seed-n", *seedRuns)
 		}
+	}
+	if o.proxyN < 1 || o.proxyN > maxFleetHosts-1 {
+		return nil, fmt.Errorf("-proxy-n must be in 1..%d (one harness fleet, with the bastion), got %d", maxFleetHosts-1, o.proxyN)
 	}
 	if o.copyMB < 1 || o.copyPar < 0 {
 		return nil, fmt.Errorf("-copy-mb must be at least 1 and -copy-p at least 0")
@@ -274,6 +282,8 @@ func run(args []string) error {
 			rep.Copy, err = copyPart(ctx, o, work)
 		case "seed":
 			rep.Seed, err = seedPart(ctx, o, work, self)
+		case "proxy":
+			rep.Proxy, err = proxyPart(ctx, o, work)
 		}
 		if err != nil {
 			return fmt.Errorf("%s part: %w", p, err)

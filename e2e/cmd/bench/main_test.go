@@ -45,13 +45,13 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(o.ns, []int{20}) || o.runs != 1 || o.out != "" || !slices.Equal(o.seedRuns, []int{1}) {
-		t.Errorf("-quick: ns %v runs %d out %q seed rounds %v", o.ns, o.runs, o.out, o.seedRuns)
+	if !slices.Equal(o.ns, []int{20}) || o.runs != 1 || o.out != "" || !slices.Equal(o.seedRuns, []int{1}) || o.proxyN != 20 {
+		t.Errorf("-quick: ns %v runs %d out %q seed rounds %v proxy hosts %d", o.ns, o.runs, o.out, o.seedRuns, o.proxyN)
 	}
 
 	for _, bad := range [][]string{
 		{"-n", "745"}, {"-par", "0"}, {"-par", "M"}, {"-peers", "rsh"}, {"-cmd", "false"}, {"-seed-n", "249"},
-		{"-seed-runs", "1"}, {"-slow-runs", "-1"},
+		{"-seed-runs", "1"}, {"-slow-runs", "-1"}, {"-proxy-n", "248"}, {"-proxy-n", "0"}, {"-only", "proxy,jump"},
 	} {
 		if _, err := parseFlags(append([]string{"-fleet", "/bin/true"}, bad...)); err == nil {
 			t.Errorf("parseFlags(%s) accepted", strings.Join(bad, " "))
