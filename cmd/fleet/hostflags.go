@@ -108,6 +108,11 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	if t.dial.ConnectTimeout == 0 {
 		return nil, usageError("--connect-timeout must be more than 0")
 	}
+	if !c.IsSet("connect-timeout") {
+		// Unset: ssh_config's ConnectTimeout applies, else 10 s (as ssh).
+		t.dial.ConnectTimeout = 0
+	}
+	t.dial.Parallel = t.par
 	if t.hosts, err = readHosts(c, env.stdin); err != nil {
 		return nil, err
 	}
