@@ -170,9 +170,12 @@ func (st *evalState) match(cl *confLine) (bool, error) {
 		attr := args[i]
 		negate := strings.HasPrefix(attr, "!")
 		attr = strings.ToLower(strings.TrimPrefix(attr, "!"))
+		attributes++
 		switch attr {
 		case "all":
-			if attributes > 0 || i+1 < len(args) {
+			// ssh 9.2 accepts one criterion before "all" (as in
+			// "Match final all") and nothing after it.
+			if attributes > 2 || i+1 < len(args) {
 				return bad("'all' cannot be combined with other Match attributes")
 			}
 			if result {
@@ -188,7 +191,6 @@ func (st *evalState) match(cl *confLine) (bool, error) {
 			}
 			continue
 		}
-		attributes++
 		if i+1 >= len(args) || args[i+1] == "" {
 			return bad("missing argument for %s", attr)
 		}
