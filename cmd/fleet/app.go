@@ -92,6 +92,7 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			runsCommand(env),
 			logsCommand(env),
 			rerunCommand(env),
+			hostsCommand(env),
 		},
 	}
 }
