@@ -247,6 +247,11 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 	if err != nil {
 		return nil, err
 	}
+	if e.proxyCommand != "" {
+		// Resolved (sshconfig.go) but not dialled yet: connecting
+		// directly instead would reach the host another way than ssh.
+		return nil, &Error{Kind: ErrUnreachable, Reason: "ProxyCommand is not supported by this build of fleet; use ProxyJump, or -O ProxyCommand=none to connect directly"}
+	}
 	slot := int(d.dials.Add(1))
 	var via ctxDialer = &net.Dialer{}
 	if e.proxyJump != "" {
