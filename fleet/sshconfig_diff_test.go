@@ -68,6 +68,9 @@ func TestSSHConfigDifferential(t *testing.T) {
 	cases := loadCorpus(t, dir, rel)
 	n := len(cases)
 	cases = append(cases, generatedCases(t, dir)...)
+	// No -F: ~/.ssh/config then /etc/ssh/ssh_config (and what it includes),
+	// whatever this machine has.
+	cases = append(cases, diffCase{name: "default-files#1", alias: "h"}, diffCase{name: "default-files#2", alias: "web1", user: "bob", port: 2022})
 	t.Logf("%d cases from testdata/sshconfig, %d generated", n, len(cases)-n)
 	if len(cases) < 200 {
 		t.Fatalf("corpus has %d cases, want at least 200", len(cases))
@@ -101,7 +104,10 @@ func TestSSHConfigDifferential(t *testing.T) {
 // sshG runs ssh -G for c and returns its settings (multi-valued keys joined
 // by spaces).
 func sshG(sshBin string, c diffCase) (map[string]string, error) {
-	args := []string{"-G", "-F", c.config}
+	args := []string{"-G"}
+	if c.config != "" {
+		args = append(args, "-F", c.config)
+	}
 	if c.user != "" {
 		args = append(args, "-l", c.user)
 	}
