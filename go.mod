@@ -3,7 +3,6 @@ module github.com/fleet-sh/fleet
 go 1.26.0
 
 require (
-	github.com/kevinburke/ssh_config v1.6.0
 	github.com/pkg/sftp v1.13.12
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/schollz/progressbar/v3 v3.19.1

@@ -29,6 +29,7 @@ type Dialer struct {
 	hostKeys  *hostKeys
 	slots     chan struct{} // handshakes in flight
 	localUser string
+	env       *tokenEnv
 	warnMu    sync.Mutex
 
 	mu        sync.Mutex
@@ -71,6 +72,7 @@ func NewDialer(o Options) (*Dialer, error) {
 		return nil, err
 	}
 	d.cfg = cfg
+	d.env = newTokenEnv(o.Home, d.localUser)
 	n := o.MaxHandshakes
 	if n <= 0 {
 		n = 128
@@ -94,6 +96,13 @@ func (d *Dialer) warn(msg string) {
 // starts, so that configuration errors stop the run early and passphrases
 // are asked before any progress is drawn.
 func (d *Dialer) Prepare(hosts []inventory.Host) error {
+	n := d.opts.Parallel
+	if n <= 0 {
+		n = 32
+	}
+	if err := d.resolveAll(hosts, n); err != nil {
+		return err
+	}
 	for _, h := range hosts {
 		e, err := d.endpoint(h)
 		if err != nil {
@@ -144,16 +153,59 @@ func hostKey(h inventory.Host) string { return h.User + "@" + h.Name + ":" + fmt
 func (d *Dialer) endpoint(h inventory.Host) (*endpoint, error) {
 	k := hostKey(h)
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if e, ok := d.endpoints[k]; ok {
+	e, ok := d.endpoints[k]
+	d.mu.Unlock()
+	if ok {
 		return e, nil
 	}
-	e, err := d.cfg.resolve(h, &d.opts, d.opts.Home, d.localUser)
+	// Resolved outside the lock: a Match exec runs a command, and hosts
+	// resolve in parallel (Prepare). Two racing resolutions of one host
+	// give the same answer; the first stored is kept.
+	e, err := d.cfg.resolveCtx(context.Background(), h, &d.opts, d.env)
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old, ok := d.endpoints[k]; ok {
+		return old, nil
+	}
 	d.endpoints[k] = e
 	return e, nil
+}
+
+// resolveAll resolves the distinct hosts with at most n at once, when
+// resolving runs commands (Match exec); otherwise it is cheap and Prepare
+// does it in order.
+func (d *Dialer) resolveAll(hosts []inventory.Host, n int) error {
+	if !d.cfg.hasExec || n <= 1 {
+		return nil
+	}
+	seen := map[string]bool{}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, h := range hosts {
+		if seen[hostKey(h)] {
+			continue
+		}
+		seen[hostKey(h)] = true
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := d.endpoint(h); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // Dial connects to h and authenticates. The connect timeout bounds TCP,

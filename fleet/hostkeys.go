@@ -172,7 +172,9 @@ func (h *hostKeys) unknown(e *endpoint, name string, key ssh.PublicKey) error {
 			h.warn("WARNING: StrictHostKeyChecking=no: host keys are not verified; anyone between you and the hosts can read and change this session")
 		}
 	}
-	if err := appendKnownHost(e.knownHosts[0], name, key, e.hashKnownHosts); err != nil {
+	if len(e.knownHosts) == 0 {
+		// UserKnownHostsFile none: accepted for this run only, as ssh does.
+	} else if err := appendKnownHost(e.knownHosts[0], name, key, e.hashKnownHosts); err != nil {
 		return &Error{Kind: ErrHostKey, Reason: fmt.Sprintf("recording the new host key of %s: %v", name, err), Err: err}
 	}
 	h.accepted[name] = key

@@ -51,6 +51,9 @@ type Options struct {
 	GlobalKnownHosts []string
 	// MaxHandshakes bounds handshakes in flight across all hosts; 0 means 128.
 	MaxHandshakes int
+	// Parallel bounds how many hosts resolve their ssh_config at once when
+	// it runs commands (Match exec); the run's -p. 0 means 32.
+	Parallel int
 	// Retries is how many times a connection reset during the handshake is
 	// retried (sshd's MaxStartups drops); 0 means 2, negative means none.
 	Retries int

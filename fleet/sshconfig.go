@@ -1,116 +1,142 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	sshconfig "github.com/kevinburke/ssh_config"
-
 	"github.com/fleet-sh/fleet/inventory"
 )
 
-// sshConfig resolves ssh_config settings for a host alias: the -O overrides
-// first, then each file in order, first match wins, as OpenSSH does.
+// sshConfig is the parsed ssh_config of a run: the -O overrides, then
+// each file in order (the user's, then the system's, or the -F file). It is
+// evaluated per host (sshmatch.go) with OpenSSH's rules.
 type sshConfig struct {
-	files     []*sshconfig.Config
-	overrides [][2]string
+	files     [][]*confLine
+	overrides []*confLine
+	// hasExec says a file has a Match exec line: resolving then runs
+	// commands, so Prepare resolves hosts in parallel.
+	hasExec bool
 }
 
 // loadSSHConfig reads the ssh_config files named by path ("" = the user's
-// and the system's, "none" = none). A user file that does not parse is an
-// error; a broken system file is reported on warn and skipped, since the
-// user cannot always fix it (RHEL ships a "Match final" the parser lacks).
+// and the system's, "none" = none) and the -O overrides. Any file that
+// does not parse is an error, as it is for ssh.
 func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) (*sshConfig, error) {
-	c := &sshConfig{overrides: overrides}
+	c := &sshConfig{}
 	for _, kv := range overrides {
-		if !knownOverride(kv[0]) {
-			return nil, fmt.Errorf("ssh option %s is not supported; fleet understands %s", kv[0], strings.Join(supportedOptions, ", "))
+		if err := overrideAllowed(kv[0]); err != nil {
+			return nil, err
 		}
+		cl, err := parseConfLine(kv[0]+" "+kv[1], "-O "+kv[0])
+		if err != nil {
+			return nil, err
+		}
+		if cl == nil {
+			return nil, fmt.Errorf("ssh option %s needs a value", kv[0])
+		}
+		c.overrides = append(c.overrides, cl)
 	}
 	type file struct {
-		path   string
-		system bool
+		path     string
+		optional bool
+		user     bool
 	}
 	var files []file
 	switch path {
 	case "none":
 	case "":
-		files = []file{{filepath.Join(home, ".ssh", "config"), false}, {"/etc/ssh/ssh_config", true}}
+		files = []file{{filepath.Join(home, ".ssh", "config"), true, true}, {"/etc/ssh/ssh_config", true, false}}
 	default:
-		files = []file{{path, false}}
+		files = []file{{path, false, true}}
 	}
+	l := &confLoader{home: home, cache: map[string][]*confLine{}}
 	for _, f := range files {
-		b, err := os.ReadFile(f.path)
-		if errors.Is(err, fs.ErrNotExist) && (path == "" || f.system) {
+		lines, err := l.loadFile(f.path, f.user, 0)
+		if errors.Is(err, fs.ErrNotExist) && f.optional {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("ssh config: %w", err)
 		}
-		cfg, err := sshconfig.DecodeBytes(b)
-		if err != nil {
-			if f.system {
-				warn(fmt.Sprintf("ignoring %s: %v", f.path, err))
-				continue
+		c.files = append(c.files, lines)
+	}
+	for _, lines := range l.cache {
+		for _, cl := range lines {
+			if cl.key == "match" && strings.Contains(strings.ToLower(cl.rest), "exec") {
+				c.hasExec = true
 			}
-			return nil, fmt.Errorf("ssh config %s: %w (fleet's parser supports Host, Match host/all and Include; simplify the file or pass another with -F)", f.path, err)
 		}
-		c.files = append(c.files, cfg)
 	}
 	return c, nil
 }
 
-// supportedOptions are the ssh_config keys fleet honours; -O refuses others
-// so that nobody believes an option took effect when it did not.
-var supportedOptions = []string{"BatchMode", "ConnectTimeout", "GlobalKnownHostsFile", "HashKnownHosts",
-	"HostKeyAlias", "HostName", "IdentitiesOnly", "IdentityFile", "PasswordAuthentication", "Port",
-	"ProxyCommand", "ProxyJump", "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "User",
-	"UserKnownHostsFile"}
-
-func knownOverride(key string) bool {
-	for _, k := range supportedOptions {
-		if strings.EqualFold(k, key) {
-			return true
+// evaluate returns what the configuration gives alias, with the user and
+// port already decided by the host list or the command line seeded first
+// (they win, as ssh -l and -p do), then -O, then the files; with a second
+// pass when a Match final or canonicalisation asks for it.
+func (c *sshConfig) evaluate(ctx context.Context, alias string, seed map[string]setting, env *tokenEnv) (*hostSettings, error) {
+	s := &hostSettings{vals: map[string][]setting{}}
+	for k, v := range seed {
+		s.vals[k] = []setting{v}
+	}
+	st := &evalState{s: s, host: alias, original: alias, env: env, ctx: ctx}
+	for _, cl := range c.overrides {
+		if cl.key == "host" || cl.key == "match" || cl.key == "include" {
+			return nil, fmt.Errorf("ssh option %s is not allowed on the command line", cl.key)
+		}
+		if err := st.set(cl, true); err != nil {
+			return nil, err
 		}
 	}
-	return false
+	passes := func() error {
+		for _, lines := range c.files {
+			if err := st.run(lines, true, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := passes(); err != nil {
+		return nil, err
+	}
+	hn, err := hostNameOf(s, alias)
+	if err != nil {
+		return nil, err
+	}
+	if st.wantFinal {
+		// OpenSSH sets the HostName to its final value and reads the
+		// files again; Host lines now match that name.
+		pos := "host name"
+		if v, ok := s.first("hostname"); ok {
+			pos = v.pos
+		}
+		s.vals["hostname"] = []setting{{args: []string{hn}, rest: hn, pos: pos}}
+		st.host, st.final = hn, true
+		if err := passes(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
-// get returns the first value of key for alias.
-func (c *sshConfig) get(alias, key string) string {
-	for _, kv := range c.overrides {
-		if strings.EqualFold(kv[0], key) {
-			return kv[1]
-		}
+// hostNameOf is the name ssh connects to: HostName with %h expanded, else
+// the alias; lower case, as ssh makes it.
+func hostNameOf(s *hostSettings, alias string) (string, error) {
+	v, ok := s.first("hostname")
+	if !ok {
+		return strings.ToLower(alias), nil
 	}
-	for _, f := range c.files {
-		if v, err := f.Get(alias, key); err == nil && v != "" {
-			return v
-		}
+	hn, err := expandPercent(v.args[0], map[byte]string{'h': alias, '%': "%"})
+	if err != nil {
+		return "", fmt.Errorf("ssh config %s: HostName: %w", v.pos, err)
 	}
-	return ""
-}
-
-// getAll returns every value of key for alias (IdentityFile accumulates).
-func (c *sshConfig) getAll(alias, key string) []string {
-	var out []string
-	for _, kv := range c.overrides {
-		if strings.EqualFold(kv[0], key) {
-			out = append(out, kv[1])
-		}
-	}
-	for _, f := range c.files {
-		if v, err := f.GetAll(alias, key); err == nil {
-			out = append(out, v...)
-		}
-	}
-	return out
+	return strings.ToLower(hn), nil
 }
 
 // endpoint is everything needed to dial one host, resolved once.
@@ -122,7 +148,6 @@ type endpoint struct {
 	identityFiles  []string
 	identitiesOnly bool
 	proxyJump      string
-	proxyCommand   string // as written: tokens are expanded when it runs
 	connectTimeout time.Duration
 	aliveInterval  time.Duration
 	aliveMax       int
@@ -132,6 +157,13 @@ type endpoint struct {
 	hashKnownHosts bool
 	hostKeyAlias   string
 	password       bool
+	// proxyCommand is the ProxyCommand in effect, raw: ssh expands its
+	// tokens (%h %p %r %n %%, see proxyTokens) when it runs it. At most
+	// one of proxyCommand and proxyJump is set.
+	proxyCommand string
+	// settings is what ssh_config gave this host, with where each value
+	// came from (other keys, `fleet hosts`).
+	settings *hostSettings
 }
 
 // addr is the host:port we dial and check host keys against.
@@ -148,77 +180,197 @@ func (e *endpoint) keyName() string {
 }
 
 // resolve builds the endpoint of h following ssh's precedence: the host
-// list's user and port, then the command line, then ssh_config, then the
-// defaults.
+// list's user and port, then the command line (-l, -p, -i, -J), then -O,
+// then ssh_config, then the defaults. A key that applies to h and that
+// fleet cannot honour is an error naming its file and line.
 func (c *sshConfig) resolve(h inventory.Host, o *Options, home, localUser string) (*endpoint, error) {
+	return c.resolveCtx(context.Background(), h, o, newTokenEnv(home, localUser))
+}
+
+func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options, env *tokenEnv) (*endpoint, error) {
 	alias := h.Name
-	e := &endpoint{alias: alias, hostName: alias}
-	if v := c.get(alias, "HostName"); v != "" {
-		e.hostName = expandTokens(v, alias, 0, "", "", home)
+	seed := map[string]setting{}
+	one := func(key, v, pos string) { seed[key] = setting{args: []string{v}, rest: v, pos: pos} }
+	switch {
+	case h.User != "":
+		one("user", h.User, "host list")
+	case o.User != "":
+		one("user", o.User, "-l")
 	}
-	e.user = firstNonEmpty(h.User, o.User, c.get(alias, "User"), localUser)
-	e.port = h.Port
-	if e.port == 0 {
-		e.port = o.Port
+	switch {
+	case h.Port != 0:
+		one("port", strconv.Itoa(h.Port), "host list")
+	case o.Port != 0:
+		one("port", strconv.Itoa(o.Port), "-p")
 	}
-	if e.port == 0 {
-		if v := c.get(alias, "Port"); v != "" {
-			p, err := strconv.Atoi(v)
-			if err != nil || p < 1 || p > 65535 {
-				return nil, fmt.Errorf("ssh config: invalid Port %q for %s", v, alias)
+	if o.ProxyJump != "" {
+		// ssh refuses -J with -o ProxyCommand: one of them would be
+		// silently dropped.
+		for _, cl := range c.overrides {
+			if cl.key == "proxycommand" && !strings.EqualFold(cl.rest, "none") {
+				return nil, fmt.Errorf("ssh options: -J and -O ProxyCommand cannot be used together (ssh refuses them too); keep one")
 			}
-			e.port = p
 		}
+		one("proxyjump", o.ProxyJump, "-J")
 	}
-	if e.port == 0 {
-		e.port = 22
-	}
-	expand := func(s string) string { return expandTokens(s, e.hostName, e.port, e.user, localUser, home) }
-	for _, f := range o.IdentityFiles {
-		e.identityFiles = append(e.identityFiles, expand(f))
-	}
-	for _, f := range c.getAll(alias, "IdentityFile") {
-		e.identityFiles = append(e.identityFiles, expand(f))
-	}
-	e.identitiesOnly = yes(c.get(alias, "IdentitiesOnly"))
-	var err error
-	if e.proxyJump, e.proxyCommand, err = c.proxy(alias, o.ProxyJump); err != nil {
+	s, err := c.evaluate(ctx, alias, seed, env)
+	if err != nil {
 		return nil, err
+	}
+	// -i keys come before the configuration's, as in ssh.
+	var ids []setting
+	for _, f := range o.IdentityFiles {
+		ids = append(ids, setting{args: []string{f}, pos: "-i"})
+	}
+	s.vals["identityfile"] = append(ids, s.vals["identityfile"]...)
+	if err := checkRefused(s); err != nil {
+		return nil, err
+	}
+	e := &endpoint{alias: alias, settings: s}
+	if e.hostName, err = hostNameOf(s, alias); err != nil {
+		return nil, err
+	}
+	e.user = firstNonEmpty(s.get("user"), env.localUser)
+	e.port = 22
+	if v := s.get("port"); v != "" {
+		e.port, _ = strconv.Atoi(v) // checked when read
+	}
+	t := env.tokens(e.hostName, alias, e.user, e.port, s.get("hostkeyalias"))
+	expand := func(v setting, f string) (string, error) {
+		x, err := expandPercent(tildeExpand(f, env.home), t)
+		if err != nil {
+			return "", fmt.Errorf("ssh config %s: %w", v.pos, err)
+		}
+		return x, nil
+	}
+	for _, v := range s.vals["identityfile"] {
+		if strings.EqualFold(v.args[0], "none") {
+			continue
+		}
+		f, err := expand(v, v.args[0])
+		if err != nil {
+			return nil, err
+		}
+		e.identityFiles = append(e.identityFiles, f)
+	}
+	e.identitiesOnly = yes(s.get("IdentitiesOnly"))
+	// ProxyJump and ProxyCommand share a slot (see evalState.set); "none"
+	// in it means a direct connection.
+	if v, ok := s.first("proxycommand"); ok && !strings.EqualFold(v.rest, "none") {
+		e.proxyCommand = v.rest
+	} else if pj := s.get("proxyjump"); !ok && pj != "" && !strings.EqualFold(pj, "none") {
+		e.proxyJump = pj
 	}
 	e.connectTimeout = o.ConnectTimeout
 	if e.connectTimeout == 0 {
-		if e.connectTimeout, err = seconds(c.get(alias, "ConnectTimeout"), defaultConnectTimeout); err != nil {
+		if e.connectTimeout, err = sshTime(s, "ConnectTimeout", defaultConnectTimeout); err != nil {
 			return nil, err
 		}
+		if e.connectTimeout == 0 {
+			e.connectTimeout = defaultConnectTimeout // fleet never waits for ever
+		}
 	}
-	if e.aliveInterval, err = seconds(c.get(alias, "ServerAliveInterval"), defaultKeepalive); err != nil {
+	if e.aliveInterval, err = sshTime(s, "ServerAliveInterval", defaultKeepalive); err != nil {
 		return nil, err
 	}
 	e.aliveMax = defaultKeepaliveMax
-	if v := c.get(alias, "ServerAliveCountMax"); v != "" {
+	if v := s.get("ServerAliveCountMax"); v != "" {
 		if e.aliveMax, err = strconv.Atoi(v); err != nil || e.aliveMax < 1 {
 			return nil, fmt.Errorf("ssh config: invalid ServerAliveCountMax %q", v)
 		}
 	}
-	if e.strict, err = strictMode(c.get(alias, "StrictHostKeyChecking")); err != nil {
+	if e.strict, err = strictMode(s.get("StrictHostKeyChecking")); err != nil {
 		return nil, err
 	}
-	for _, f := range strings.Fields(c.get(alias, "UserKnownHostsFile")) {
-		e.knownHosts = append(e.knownHosts, expand(f))
+	if v, ok := s.first("userknownhostsfile"); ok {
+		for _, f := range v.args {
+			if strings.EqualFold(f, "none") {
+				continue
+			}
+			x, err := expand(v, f)
+			if err != nil {
+				return nil, err
+			}
+			e.knownHosts = append(e.knownHosts, x)
+		}
+	} else {
+		e.knownHosts = []string{filepath.Join(env.home, ".ssh", "known_hosts"), filepath.Join(env.home, ".ssh", "known_hosts2")}
 	}
-	if len(e.knownHosts) == 0 {
-		e.knownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
-	}
+	// ssh expands neither ~ nor tokens in GlobalKnownHostsFile.
 	e.globalKnown = o.GlobalKnownHosts
-	if v := c.get(alias, "GlobalKnownHostsFile"); v != "" {
-		e.globalKnown = strings.Fields(v)
+	if v, ok := s.first("globalknownhostsfile"); ok {
+		e.globalKnown = nil
+		for _, f := range v.args {
+			if !strings.EqualFold(f, "none") {
+				e.globalKnown = append(e.globalKnown, f)
+			}
+		}
 	} else if e.globalKnown == nil {
-		e.globalKnown = []string{"/etc/ssh/ssh_known_hosts"}
+		e.globalKnown = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
 	}
-	e.hashKnownHosts = yes(c.get(alias, "HashKnownHosts"))
-	e.hostKeyAlias = c.get(alias, "HostKeyAlias")
-	e.password = o.Password != nil && !strings.EqualFold(c.get(alias, "PasswordAuthentication"), "no")
+	e.hashKnownHosts = yes(s.get("HashKnownHosts"))
+	e.hostKeyAlias = s.get("HostKeyAlias")
+	if strings.EqualFold(e.hostKeyAlias, "none") {
+		e.hostKeyAlias = ""
+	}
+	e.password = o.Password != nil && !strings.EqualFold(s.get("PasswordAuthentication"), "no")
 	return e, nil
+}
+
+// sshTime reads a time value as ssh's convtime: seconds, or a sequence
+// like 1m30s (s, m, h, d, w), or "none" (unset).
+func sshTime(s *hostSettings, key string, def time.Duration) (time.Duration, error) {
+	v := s.get(key)
+	if v == "" || strings.EqualFold(v, "none") {
+		return def, nil
+	}
+	d, err := convTime(v)
+	if err != nil {
+		pos := ""
+		if x, ok := s.first(strings.ToLower(key)); ok {
+			pos = " " + x.pos
+		}
+		return 0, fmt.Errorf("ssh config%s: invalid %s %q", pos, key, v)
+	}
+	return d, nil
+}
+
+// convTime is OpenSSH's convtime.
+func convTime(v string) (time.Duration, error) {
+	var total time.Duration
+	for v != "" {
+		i := 0
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return 0, errors.New("bad time")
+		}
+		n, err := strconv.Atoi(v[:i])
+		if err != nil {
+			return 0, err
+		}
+		unit := time.Second
+		if i < len(v) {
+			switch v[i] {
+			case 's', 'S':
+			case 'm', 'M':
+				unit = time.Minute
+			case 'h', 'H':
+				unit = time.Hour
+			case 'd', 'D':
+				unit = 24 * time.Hour
+			case 'w', 'W':
+				unit = 7 * 24 * time.Hour
+			default:
+				return 0, errors.New("bad time unit")
+			}
+			i++
+		}
+		total += time.Duration(n) * unit
+		v = v[i:]
+	}
+	return total, nil
 }
 
 // strictMode normalises StrictHostKeyChecking. "ask" cannot prompt in a
@@ -235,17 +387,6 @@ func strictMode(v string) (string, error) {
 	return "", fmt.Errorf("ssh config: StrictHostKeyChecking must be yes, accept-new or no, not %q", v)
 }
 
-func seconds(v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("ssh config: invalid number of seconds %q", v)
-	}
-	return time.Duration(n) * time.Second, nil
-}
-
 func yes(v string) bool { return strings.EqualFold(v, "yes") || strings.EqualFold(v, "true") }
 
 func firstNonEmpty(v ...string) string {
@@ -255,40 +396,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-// expandTokens expands ssh_config's %h %p %r %u %d %% and a leading ~.
-func expandTokens(s, host string, port int, user, localUser, home string) string {
-	if strings.HasPrefix(s, "~/") {
-		s = filepath.Join(home, s[2:])
-	}
-	if !strings.Contains(s, "%") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'h':
-			b.WriteString(host)
-		case 'p':
-			b.WriteString(strconv.Itoa(port))
-		case 'r':
-			b.WriteString(user)
-		case 'u':
-			b.WriteString(localUser)
-		case 'd':
-			b.WriteString(home)
-		case '%':
-			b.WriteByte('%')
-		default:
-			b.WriteByte('%')
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
 }

@@ -83,10 +83,12 @@ func TestResolveErrors(t *testing.T) {
 		o      Options
 		want   string
 	}{
-		{"Host *\n  Port 22x\n", Options{}, `invalid Port "22x"`},
+		{"Host *\n  Port 22x\n", Options{}, `config:2: bad port "22x"`},
 		{"", Options{Overrides: [][2]string{{"Compression", "yes"}}}, "Compression is not supported"},
 		{"", Options{Overrides: [][2]string{{"StrictHostKeyChecking", "maybe"}}}, "StrictHostKeyChecking must be"},
-		{"Match exec \"true\"\n  User x\n", Options{}, "ssh config"},
+		{"Match bogus x\n  User x\n", Options{}, "unsupported attribute bogus"},
+		{"Host h\n  AddressFamily inet\n", Options{}, "config:2: AddressFamily is not supported by fleet"},
+		{"Host h\n  Frobnicate yes\n", Options{}, "bad configuration option: frobnicate"},
 	}
 	for _, tt := range tests {
 		_, err := resolveWith(t, tt.config, tt.o, inventory.Host{Name: "h"})
@@ -97,8 +99,12 @@ func TestResolveErrors(t *testing.T) {
 }
 
 func TestExpandTokens(t *testing.T) {
-	got := expandTokens("~/keys/%r@%h:%p-%u-%%-%d", "host", 22, "bob", "me", "/home/me")
-	if want := "/home/me/keys/bob@host:22-me-%-/home/me"; got != want {
-		t.Errorf("got %q want %q", got, want)
+	env := &tokenEnv{home: "/home/me", localUser: "me", uid: "1000", thisHost: "box.example"}
+	got, err := expandPercent("%r@%h:%p-%u-%%-%d-%n-%i-%L-%l-%k", env.tokens("host", "alias", "bob", 22, ""))
+	if want := "bob@host:22-me-%-/home/me-alias-1000-box-box.example-alias"; err != nil || got != want {
+		t.Errorf("got %q, %v want %q", got, err, want)
+	}
+	if _, err := expandPercent("%h-%z", env.tokens("host", "alias", "bob", 22, "")); err == nil {
+		t.Error("%z expanded without error")
 	}
 }

@@ -31,7 +31,11 @@ SSH
    IdentityFile keys, ~/.ssh/config (or -F), known_hosts. An unknown host key
    is recorded (StrictHostKeyChecking accept-new); a changed key fails that
    host and is never retried (only StrictHostKeyChecking=no connects anyway,
-   with a warning).
+   with a warning). ssh_config is read as OpenSSH reads it (Host, every Match
+   criterion, Include, tokens, first value wins); a key fleet cannot honour
+   (BindAddress, Ciphers, RemoteCommand, ...) for a host in the run is an
+   error naming FILE:LINE; docs/ssh.md lists what is honoured, refused and
+   ignored. fleet hosts shows what each host gets, and from where.
 
 OUTPUT ON A TERMINAL
    The hosts' output, failure reasons and logs reach a terminal with their
@@ -92,6 +96,7 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			runsCommand(env),
 			logsCommand(env),
 			rerunCommand(env),
+			hostsCommand(env),
 		},
 	}
 }

@@ -42,7 +42,7 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringFlag{Name: "connect-timeout", Category: catSSH, Value: "10",
 			Usage: "time limit for TCP connect, SSH handshake and authentication of a host, `SECONDS`"},
 		&cli.StringSliceFlag{Name: "option", Aliases: []string{"O"}, Category: catSSH,
-			Usage: "ssh_config `Key=Value`, as ssh -o (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...); repeatable"},
+			Usage: "ssh_config `Key=Value`, as ssh -o, before the files (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...: the keys fleet honours, docs/ssh.md); repeatable"},
 		&cli.StringSliceFlag{Name: "extra-args", Aliases: []string{"x"}, Category: catSSH,
 			Usage: "pssh's extra ssh `ARGS`, split like a shell; -o, -p, -i, -J, -l, -t are understood"},
 		&cli.StringSliceFlag{Name: "extra-arg", Aliases: []string{"X"}, Category: catSSH,
@@ -50,7 +50,7 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "identity", Category: catSSH,
 			Usage: "private key `FILE` to offer first; repeatable"},
 		&cli.StringFlag{Name: "ssh-config", Aliases: []string{"F"}, Category: catSSH,
-			Usage: "read ssh_config from `FILE` instead of ~/.ssh/config (none = no file)"},
+			Usage: "read ssh_config from `FILE` instead of ~/.ssh/config and /etc/ssh/ssh_config (none = no file); read as OpenSSH does (Match, Include, tokens), and a key fleet cannot honour for a host in the run is an error (docs/ssh.md)"},
 		&cli.StringFlag{Name: "jump", Aliases: []string{"J"}, Category: catSSH,
 			Usage: "connect through jump host(s) `[user@]host[:port][,...]`, one shared connection; wins over ssh_config's ProxyCommand"},
 		&cli.BoolFlag{Name: "askpass", Aliases: []string{"A"}, Category: catSSH, EnvVars: []string{"PSSH_ASKPASS"},
@@ -108,6 +108,11 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	if t.dial.ConnectTimeout == 0 {
 		return nil, usageError("--connect-timeout must be more than 0")
 	}
+	if !c.IsSet("connect-timeout") {
+		// Unset: ssh_config's ConnectTimeout applies, else 10 s (as ssh).
+		t.dial.ConnectTimeout = 0
+	}
+	t.dial.Parallel = t.par
 	if t.hosts, err = readHosts(c, env.stdin); err != nil {
 		return nil, err
 	}

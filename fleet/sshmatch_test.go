@@ -1,0 +1,172 @@
+package fleet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+func TestSplitArgs(t *testing.T) {
+	tests := map[string][]string{
+		`a b`:              {"a", "b"},
+		`"a b" c`:          {"a b", "c"},
+		`a"b c"d`:          {"ab cd"},
+		`'x y'`:            {"x y"},
+		`a\"b`:             {`a"b`},
+		`a\ b`:             {"a b"},
+		`a # comment`:      {"a"},
+		`a#b`:              {"a#b"},
+		`"#not" # comment`: {"#not"},
+		`a\qb`:             {`a\qb`},
+	}
+	for in, want := range tests {
+		got, err := splitArgs(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("splitArgs(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := splitArgs(`"open`); err == nil {
+		t.Error("an unterminated quote was accepted")
+	}
+}
+
+func TestMatchPatterns(t *testing.T) {
+	for _, c := range []struct {
+		s, p string
+		want bool
+	}{{"web1", "web*", true}, {"web1", "w?b1", true}, {"web1", "w?b", false}, {"web[1]", "web[1]", true},
+		{"web1", "web[1]", false}, {"a.b.c", "*.c", true}, {"", "*", true}, {"x", "", false}} {
+		if got := matchPattern(c.s, c.p); got != c.want {
+			t.Errorf("matchPattern(%q, %q) = %v", c.s, c.p, got)
+		}
+	}
+	if !matchPatternList("a", "x,a") || matchPatternList("a", "!a,*") || !matchPatternList("b", "!a,*") || matchPatternList("a", "!b") {
+		t.Error("pattern lists")
+	}
+	if matchHostLine("a", []string{"a,b"}) || !matchHostLine("a", []string{"x", "a"}) || matchHostLine("a", []string{"*", "!a"}) {
+		t.Error("Host lines take one pattern per argument, and a negated match wins")
+	}
+}
+
+// TestMatchSemantics covers what the old parser got wrong (issue 12).
+func TestMatchSemantics(t *testing.T) {
+	ran := filepath.Join(t.TempDir(), "ran")
+	config := fmt.Sprintf(`Match host X user nobody
+  Port 1001
+Match host who exec "test -e /nonexistent-flag"
+  User ops
+Match host nomatch exec "touch %s"
+  User never
+Host who
+  HostName real.example
+  User root
+Match host real.example
+  IdentityFile ~/.ssh/by_hostname
+Match originalhost who
+  IdentityFile ~/.ssh/by_alias
+Match host who
+  IdentityFile ~/.ssh/wrong
+`, ran)
+	e, err := resolveWith(t, config, Options{}, inventory.Host{Name: "who"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.user != "root" || e.port != 22 || e.hostName != "real.example" {
+		t.Errorf("got %s@%s:%d, want root@real.example:22", e.user, e.hostName, e.port)
+	}
+	if len(e.identityFiles) != 2 || !strings.HasSuffix(e.identityFiles[0], "by_hostname") || !strings.HasSuffix(e.identityFiles[1], "by_alias") {
+		t.Errorf("identity files %q", e.identityFiles)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("Match exec ran although an earlier criterion on its line failed")
+	}
+	e, _ = resolveWith(t, "Match host X user nobody\n  Port 1001\n", Options{User: "nobody"}, inventory.Host{Name: "X"})
+	if e.port != 1001 {
+		t.Errorf("both criteria true: port %d", e.port)
+	}
+}
+
+// TestMatchExecCannotRun: a Match exec that cannot be run is an error,
+// never a match.
+func TestMatchExecCannotRun(t *testing.T) {
+	t.Setenv("SHELL", "/nonexistent/shell")
+	_, err := resolveWith(t, "Match exec true\n  User x\n", Options{}, inventory.Host{Name: "h"})
+	if err == nil || !strings.Contains(err.Error(), "Match exec") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestRefusedOnlyWhereItApplies: a refused key in a block for another host
+// is fine; -O refuses keys fleet ignores and names the refused ones.
+func TestRefusedOnlyWhereItApplies(t *testing.T) {
+	config := "Host legacy\n  KexAlgorithms diffie-hellman-group1-sha1\nHost *\n  ControlMaster auto\n"
+	if _, err := resolveWith(t, config, Options{}, inventory.Host{Name: "web"}); err != nil {
+		t.Errorf("a key for another host refused this one: %v", err)
+	}
+	_, err := resolveWith(t, config, Options{}, inventory.Host{Name: "legacy"})
+	if err == nil || !strings.Contains(err.Error(), "config:2: KexAlgorithms is not supported by fleet") {
+		t.Errorf("got %v", err)
+	}
+	for _, o := range [][2]string{{"ControlMaster", "auto"}, {"Bogus", "1"}} {
+		if _, err := resolveWith(t, "", Options{Overrides: [][2]string{o}}, inventory.Host{Name: "h"}); err == nil {
+			t.Errorf("-O %s accepted", o[0])
+		}
+	}
+	_, err = resolveWith(t, "", Options{Overrides: [][2]string{{"BindAddress", "127.0.0.1"}}}, inventory.Host{Name: "h"})
+	if err == nil || !strings.Contains(err.Error(), "-O BindAddress: BindAddress is not supported by fleet") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestIncludeDepth(t *testing.T) {
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "loop")
+	if err := os.WriteFile(loop, []byte("Include "+loop+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadSSHConfig(loop, dir, nil, func(string) {})
+	if err == nil || !strings.Contains(err.Error(), "too many nested Include") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestResolveManyHostsCheap: the files are parsed once; resolving 5000
+// distinct hosts against a config of realistic size stays cheap.
+func TestResolveManyHostsCheap(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&b, "Host app%d-*\n  User u%d\n  IdentityFile ~/.ssh/k%d\nMatch host *.dc%d user root\n  Port %d\n", i, i, i, i, 2000+i)
+	}
+	b.WriteString("Host *\n  ServerAliveInterval 30\n  UserKnownHostsFile ~/.ssh/kh_%h\n")
+	home := t.TempDir()
+	path := filepath.Join(home, "config")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadSSHConfig(path, home, nil, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	env := newTokenEnv(home, "me")
+	for i := 0; i < 5000; i++ {
+		e, err := c.resolveCtx(t.Context(), inventory.Host{Name: fmt.Sprintf("app%d-%d", i%300, i)}, &Options{}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%300 < 200 && e.user != fmt.Sprintf("u%d", i%300) {
+			t.Fatalf("host %d: user %s", i, e.user)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("5000 hosts resolved in %s", d)
+	} else {
+		t.Logf("5000 hosts resolved in %s", d)
+	}
+}
