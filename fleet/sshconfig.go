@@ -70,7 +70,7 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 // so that nobody believes an option took effect when it did not.
 var supportedOptions = []string{"BatchMode", "ConnectTimeout", "GlobalKnownHostsFile", "HashKnownHosts",
 	"HostKeyAlias", "HostName", "IdentitiesOnly", "IdentityFile", "PasswordAuthentication", "Port",
-	"ProxyJump", "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "User",
+	"ProxyJump", "ServerAliveCountMax", "CertificateFile", "IdentityAgent", "ForwardAgent", "ServerAliveInterval", "StrictHostKeyChecking", "User",
 	"UserKnownHostsFile"}
 
 func knownOverride(key string) bool {
@@ -131,6 +131,13 @@ type endpoint struct {
 	hashKnownHosts bool
 	hostKeyAlias   string
 	password       bool
+	// certificateFiles are CertificateFile's, expanded; identityAgent is
+	// IdentityAgent as written after expansion ("" = unset); forwardAgent
+	// is the agent socket to forward ("" = none, "yes" = the one e
+	// authenticates with).
+	certificateFiles []string
+	identityAgent    string
+	forwardAgent     string
 }
 
 // addr is the host:port we dial and check host keys against.
@@ -218,6 +225,22 @@ func (c *sshConfig) resolve(h inventory.Host, o *Options, home, localUser string
 	e.hashKnownHosts = yes(c.get(alias, "HashKnownHosts"))
 	e.hostKeyAlias = c.get(alias, "HostKeyAlias")
 	e.password = o.Password != nil && !strings.EqualFold(c.get(alias, "PasswordAuthentication"), "no")
+	for _, f := range c.getAll(alias, "CertificateFile") {
+		e.certificateFiles = append(e.certificateFiles, expand(f))
+	}
+	if e.identityAgent = c.get(alias, "IdentityAgent"); e.identityAgent != "none" && e.identityAgent != "SSH_AUTH_SOCK" {
+		e.identityAgent = expand(e.identityAgent)
+	}
+	fwd := firstNonEmpty(o.ForwardAgent, c.get(alias, "ForwardAgent"))
+	switch {
+	case yes(fwd):
+		e.forwardAgent = "yes"
+	case fwd == "" || strings.EqualFold(fwd, "no") || strings.EqualFold(fwd, "false"):
+	case strings.HasPrefix(fwd, "$"):
+		e.forwardAgent = os.Getenv(fwd[1:])
+	default:
+		e.forwardAgent = expand(fwd)
+	}
 	return e, nil
 }
 

@@ -1,0 +1,106 @@
+package fleet
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	xkh "golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+)
+
+// serveAgent runs an in-memory ssh-agent holding signer on a fresh socket.
+func serveAgent(t *testing.T, signer ssh.Signer, priv any) string {
+	t.Helper()
+	kr := agent.NewKeyring()
+	if err := kr.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { agent.ServeAgent(kr, c); c.Close() }()
+		}
+	}()
+	return sock
+}
+
+// IdentityAgent picks the agent: a socket path, none, or SSH_AUTH_SOCK (the
+// variable's socket), which is also the default.
+func TestIdentityAgent(t *testing.T) {
+	env := newEnv(t)
+	agentKey := newEnv(t) // the agent's key, the only one the server takes
+	srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{agentKey.key.PublicKey()}})
+	sock := serveAgent(t, agentKey.key, agentKey.priv)
+	cases := []struct {
+		env, option string
+		ok          bool
+	}{
+		{env: sock, ok: true},
+		{env: sock, option: "SSH_AUTH_SOCK", ok: true},
+		{env: sock, option: "none"},
+		{env: "/nonexistent/agent", option: sock, ok: true},
+		{env: "/nonexistent/agent", option: "SSH_AUTH_SOCK"},
+	}
+	for _, c := range cases {
+		t.Setenv("SSH_AUTH_SOCK", c.env)
+		d := env.dialer(func(o *Options) {
+			o.NoAgent = false
+			if c.option != "" {
+				o.Overrides = [][2]string{{"IdentityAgent", c.option}}
+			}
+		})
+		err := dialErr(t, d, hostOf(srv))
+		if c.ok && err != nil || !c.ok && !errors.Is(err, ErrAuth) {
+			t.Errorf("SSH_AUTH_SOCK=%s IdentityAgent=%q: got %v, want ok=%v", c.env, c.option, err, c.ok)
+		}
+	}
+}
+
+// ForwardAgent yes asks for forwarding on each session, except on a host
+// whose key CHANGED (accepted under StrictHostKeyChecking=no).
+func TestForwardAgentNotAfterChangedKey(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	sock := serveAgent(t, env.key, env.priv)
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	env.knowHost(srv)
+	opts := func(extra ...[2]string) func(*Options) {
+		return func(o *Options) {
+			o.NoAgent = false
+			o.Overrides = append([][2]string{{"ForwardAgent", "yes"}}, extra...)
+		}
+	}
+	c := dial(t, env.dialer(opts()), srv)
+	if !c.agentFwd {
+		t.Fatal("ForwardAgent yes: no forwarding")
+	}
+	other := newCA(t)
+	if err := os.WriteFile(env.knownHosts(), []byte(xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var warn strings.Builder
+	d := env.dialer(opts([2]string{"StrictHostKeyChecking", "no"}), func(o *Options) { o.Warn = &warn })
+	c = dial(t, d, srv)
+	if c.agentFwd {
+		t.Error("the agent is forwarded to a host whose key changed")
+	}
+	if !strings.Contains(warn.String(), "agent forwarding are disabled") {
+		t.Errorf("no warning: %q", warn.String())
+	}
+}
