@@ -237,7 +237,8 @@ var defaultKeys = []string{"id_rsa", "id_ecdsa", "id_ed25519"}
 // maxKeysOffered so that sshd's MaxAuthTries is never exceeded: the
 // CertificateFile certificates (signed by the identity or agent key they
 // certify), then the explicit identities (through the agent when it holds
-// them), each followed by its <key>-cert.pub, then the agent's other keys
+// them), each followed by its <key>-cert.pub when no CertificateFile is set
+// (ssh 9.2's `ssh -v` shows this order), then the agent's other keys
 // unless IdentitiesOnly, then the default key files when nothing was named.
 func (k *keyring) signers(e *endpoint, slot int) []ssh.Signer {
 	agentKeys := k.agent(k.agentSocket(e)).keys(slot)
@@ -299,7 +300,11 @@ func (k *keyring) signers(e *endpoint, slot int) []ssh.Signer {
 		}
 		s := signerOf(kf)
 		add(s)
-		if c := k.cert(kf.path+"-cert.pub", false); c != nil && s != nil {
+		// ssh adds <key>-cert.pub only when no CertificateFile is set.
+		if len(e.certificateFiles) > 0 || s == nil {
+			return
+		}
+		if c := k.cert(kf.path+"-cert.pub", false); c != nil {
 			add(k.certSigner(c, s))
 		}
 	}

@@ -112,8 +112,9 @@ func TestExpiredUserCertificateSkipped(t *testing.T) {
 	}
 }
 
-// Keys are offered in OpenSSH's order: CertificateFile certificates first,
-// then each identity file followed by its -cert.pub.
+// Keys are offered in OpenSSH's order (as ssh -v shows it): CertificateFile
+// certificates first, then each identity file followed by its -cert.pub,
+// which ssh adds only when no CertificateFile is set.
 func TestCertificateOrder(t *testing.T) {
 	env := newEnv(t)
 	ca := newCA(t)
@@ -131,22 +132,33 @@ func TestCertificateOrder(t *testing.T) {
 	writeCert(t, otherKey+"-cert.pub", otherCert)
 	mainCert := signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)
 	certFile := writeCert(t, filepath.Join(dir, "main-cert.pub"), mainCert)
-	d := env.dialer(func(o *Options) {
-		o.IdentityFiles = []string{otherKey, filepath.Join(env.home, ".ssh", "id_ed25519")}
-		o.Overrides = [][2]string{{"CertificateFile", certFile}}
-	})
-	e, err := d.endpoint(inventory.Host{Name: "example"})
-	if err != nil {
-		t.Fatal(err)
+	fp := ssh.FingerprintSHA256
+	cases := []struct {
+		name      string
+		overrides [][2]string
+		want      []string
+	}{
+		{"CertificateFile", [][2]string{{"CertificateFile", certFile}},
+			[]string{fp(mainCert), fp(other.key.PublicKey()), fp(env.key.PublicKey())}},
+		{"-cert.pub", nil,
+			[]string{fp(other.key.PublicKey()), fp(otherCert), fp(env.key.PublicKey())}},
 	}
-	var got []string
-	for _, s := range d.keys.signers(e, 0) {
-		got = append(got, ssh.FingerprintSHA256(s.PublicKey()))
-	}
-	want := []string{ssh.FingerprintSHA256(mainCert), ssh.FingerprintSHA256(other.key.PublicKey()),
-		ssh.FingerprintSHA256(otherCert), ssh.FingerprintSHA256(env.key.PublicKey())}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("offered\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	for _, c := range cases {
+		d := env.dialer(func(o *Options) {
+			o.IdentityFiles = []string{otherKey, filepath.Join(env.home, ".ssh", "id_ed25519")}
+			o.Overrides = c.overrides
+		})
+		e, err := d.endpoint(inventory.Host{Name: "example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range d.keys.signers(e, 0) {
+			got = append(got, fp(s.PublicKey()))
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s: offered\n%s\nwant\n%s", c.name, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+		}
 	}
 }
 
