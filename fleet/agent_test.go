@@ -56,7 +56,9 @@ func TestIdentityAgent(t *testing.T) {
 		{env: sock, option: "none"},
 		{env: "/nonexistent/agent", option: sock, ok: true},
 		{env: "/nonexistent/agent", option: "SSH_AUTH_SOCK"},
+		{env: "/nonexistent/agent", option: "$FLEET_TEST_AGENT", ok: true},
 	}
+	t.Setenv("FLEET_TEST_AGENT", sock)
 	for _, c := range cases {
 		t.Setenv("SSH_AUTH_SOCK", c.env)
 		d := env.dialer(func(o *Options) {

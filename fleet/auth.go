@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -59,7 +60,8 @@ func newKeyring(o *Options, warn func(string)) *keyring {
 }
 
 // agentSocket is the agent e uses: IdentityAgent when set ("none" = no
-// agent, "SSH_AUTH_SOCK" = that variable), else $SSH_AUTH_SOCK, as ssh.
+// agent, "SSH_AUTH_SOCK" or "$VAR" = that variable's socket), else
+// $SSH_AUTH_SOCK, as ssh.
 func (k *keyring) agentSocket(e *endpoint) string {
 	if k.opts.NoAgent {
 		return ""
@@ -71,6 +73,9 @@ func (k *keyring) agentSocket(e *endpoint) string {
 		return ""
 	case "SSH_AUTH_SOCK":
 		return os.Getenv("SSH_AUTH_SOCK")
+	}
+	if strings.HasPrefix(e.identityAgent, "$") {
+		return os.Getenv(e.identityAgent[1:]) // ssh reads "$VAR" as that variable
 	}
 	return e.identityAgent
 }

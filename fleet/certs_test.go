@@ -300,3 +300,26 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 		t.Errorf("changed key, public key login: %d password attempts", n)
 	}
 }
+
+// A host without a certificate, where only a @cert-authority line matches,
+// offers its plain key, which is unknown as with ssh: recorded under
+// accept-new, refused under yes (not "no common algorithm").
+func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	ca := newCA(t)
+	line := "@cert-authority * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
+	if err := os.WriteFile(env.knownHosts(), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := dialErr(t, env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }), hostOf(srv))
+	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "not known") {
+		t.Errorf("yes: got %v, want a host key failure saying the key is not known", err)
+	}
+	if err := dialErr(t, env.dialer(), hostOf(srv)); err != nil {
+		t.Fatalf("accept-new: %v", err)
+	}
+	if got := lines(t, env.knownHosts()); len(got) != 2 || !strings.Contains(got[1], strings.Fields(srv.KnownHostsLine())[2]) {
+		t.Errorf("accept-new did not record the plain key: %q", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,8 +85,23 @@ func (h *hostKeys) algorithms(e *endpoint) []string {
 	}
 	if len(algos) == 0 {
 		algos = opensshOrder
+	} else if onlyCerts(algos) {
+		// Only @cert-authority lines match: a host without a certificate
+		// then offers its plain key, which is unknown (as with ssh), instead
+		// of failing with "no common algorithm for host key".
+		algos = append(slices.Clone(algos), opensshOrder...)
 	}
 	return algos
+}
+
+// onlyCerts reports whether every algorithm is a certificate's.
+func onlyCerts(algos []string) bool {
+	for _, a := range algos {
+		if !strings.Contains(a, "-cert-v01@openssh.com") {
+			return false
+		}
+	}
+	return true
 }
 
 // opensshOrder is OpenSSH's preference for a host with no known key. x/crypto

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,6 +32,7 @@ type keyDB struct {
 	full    *skh.HostKeyDB            // set when the files are not all plain
 	plain   map[string][]xkh.KnownKey // else: "host port" -> its keys, in file order
 	revoked map[string]xkh.KnownKey   // @revoked lines by key, with full
+	caLines map[string]bool           // "file:line" of @cert-authority lines, with full
 }
 
 // loadKeyDB reads files, which exist.
@@ -42,14 +44,19 @@ func loadKeyDB(files []string) (*keyDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyDB{full: db, revoked: revokedKeys(files)}, nil
+	revoked, cas := markedLines(files)
+	return &keyDB{full: db, revoked: revoked, caLines: cas}, nil
 }
 
-// revokedKeys lists the @revoked lines of files by key. x/crypto checks
-// them too, but reports a revoked certificate without its file and line;
-// fleet checks first, so that every refusal names the line that made it.
-func revokedKeys(files []string) map[string]xkh.KnownKey {
+// markedLines lists the @revoked lines of files by key, and where the
+// @cert-authority lines are. x/crypto checks revocations too, but reports
+// a revoked certificate without its file and line; fleet checks first, so
+// that every refusal names the line that made it. And x/crypto counts a CA
+// line as a key the host should have: a host without a certificate would
+// be reported as CHANGED, where ssh sees an unknown key.
+func markedLines(files []string) (map[string]xkh.KnownKey, map[string]bool) {
 	out := map[string]xkh.KnownKey{}
+	cas := map[string]bool{}
 	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -59,10 +66,13 @@ func revokedKeys(files []string) map[string]xkh.KnownKey {
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for n := 1; sc.Scan(); n++ {
 			line := bytes.TrimSpace(sc.Bytes())
-			if !bytes.HasPrefix(line, []byte("@revoked")) {
+			if !bytes.HasPrefix(line, []byte("@")) {
 				continue
 			}
 			marker, _, key, _, _, err := ssh.ParseKnownHosts(line)
+			if err == nil && marker == "cert-authority" {
+				cas[fmt.Sprintf("%s:%d", file, n)] = true
+			}
 			if err != nil || marker != "revoked" {
 				continue
 			}
@@ -71,7 +81,7 @@ func revokedKeys(files []string) map[string]xkh.KnownKey {
 			}
 		}
 	}
-	return out
+	return out, cas
 }
 
 // plainKey is a certificate's own key, or key itself.
@@ -164,7 +174,15 @@ func (db *keyDB) check(name string, remote net.Addr, key ssh.PublicKey) error {
 		if r, ok := db.revokedFor(key); ok {
 			return &xkh.RevokedError{Revoked: r}
 		}
-		return db.full.HostKeyCallback()(name, remote, key)
+		err := db.full.HostKeyCallback()(name, remote, key)
+		var ke *xkh.KeyError
+		if _, cert := key.(*ssh.Certificate); !cert && len(db.caLines) > 0 && errors.As(err, &ke) {
+			// A plain key is never checked against a CA line (ssh neither).
+			ke.Want = slices.DeleteFunc(slices.Clone(ke.Want), func(k xkh.KnownKey) bool {
+				return db.caLines[fmt.Sprintf("%s:%d", k.Filename, k.Line)]
+			})
+		}
+		return err
 	}
 	host, port, err := net.SplitHostPort(name)
 	if err != nil {

@@ -228,7 +228,7 @@ func (c *sshConfig) resolve(h inventory.Host, o *Options, home, localUser string
 	for _, f := range c.getAll(alias, "CertificateFile") {
 		e.certificateFiles = append(e.certificateFiles, expand(f))
 	}
-	if e.identityAgent = c.get(alias, "IdentityAgent"); e.identityAgent != "none" && e.identityAgent != "SSH_AUTH_SOCK" {
+	if e.identityAgent = c.get(alias, "IdentityAgent"); e.identityAgent != "none" && !strings.HasPrefix(e.identityAgent, "$") && e.identityAgent != "SSH_AUTH_SOCK" {
 		e.identityAgent = expand(e.identityAgent)
 	}
 	fwd := firstNonEmpty(o.ForwardAgent, c.get(alias, "ForwardAgent"))

@@ -75,9 +75,9 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 	return cfg
 }
 
-// checkUserCert accepts a user certificate signed by one of the UserCAs
-// and valid now; its principals are not checked (any user name is let in,
-// as for AuthorizedKeys).
+// checkUserCert accepts a user certificate signed by one of the UserCAs,
+// valid now and for the user name (a certificate without principals is
+// valid for any).
 func (s *Server) checkUserCert(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.Permissions, error) {
 	checker := ssh.CertChecker{IsUserAuthority: func(auth ssh.PublicKey) bool {
 		for _, ca := range s.cfg.UserCAs {
@@ -90,11 +90,7 @@ func (s *Server) checkUserCert(meta ssh.ConnMetadata, cert *ssh.Certificate) (*s
 	if !checker.IsUserAuthority(cert.SignatureKey) {
 		return nil, fmt.Errorf("sshtest: certificate signed by an unknown authority")
 	}
-	principal := meta.User()
-	if len(cert.ValidPrincipals) == 0 {
-		principal = ""
-	}
-	if err := checker.CheckCert(principal, cert); err != nil {
+	if err := checker.CheckCert(meta.User(), cert); err != nil {
 		return nil, fmt.Errorf("sshtest: %w", err)
 	}
 	return &ssh.Permissions{Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(cert)}}, nil
