@@ -106,3 +106,20 @@ func TestForwardAgentNotAfterChangedKey(t *testing.T) {
 		t.Errorf("no warning: %q", warn.String())
 	}
 }
+
+// ForwardAgent and IdentityAgent values read as ssh reads them.
+func TestAgentSettings(t *testing.T) {
+	t.Setenv("FLEET_TEST_SOCK", "/run/a.sock")
+	expand := func(s string) string { return strings.ReplaceAll(s, "%h", "web1") }
+	for v, want := range map[string]string{"yes": "yes", "true": "yes", "no": "", "": "", "$FLEET_TEST_SOCK": "/run/a.sock",
+		"/tmp/%h.sock": "/tmp/web1.sock"} {
+		if got := forwardAgentSetting(v, expand); got != want {
+			t.Errorf("ForwardAgent %q: %q, want %q", v, got, want)
+		}
+	}
+	for v, want := range map[string]string{"none": "none", "SSH_AUTH_SOCK": "SSH_AUTH_SOCK", "$X": "$X", "/tmp/%h": "/tmp/web1"} {
+		if got := identityAgentSetting(v, expand); got != want {
+			t.Errorf("IdentityAgent %q: %q, want %q", v, got, want)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -28,4 +30,28 @@ func (c *Conn) forwardAgent(sock string) error {
 	}
 	c.agentFwd = true
 	return nil
+}
+
+// identityAgentSetting reads IdentityAgent: "none", "SSH_AUTH_SOCK" and "$VAR"
+// stay as written (keyring.agentSocket reads them), a path is expanded.
+func identityAgentSetting(v string, expand func(string) string) string {
+	if v == "" || v == "none" || v == "SSH_AUTH_SOCK" || strings.HasPrefix(v, "$") {
+		return v
+	}
+	return expand(v)
+}
+
+// forwardAgentSetting reads ForwardAgent (or -x -A/-a) as ssh does: yes, no, or
+// the agent socket to forward, a path or "$VAR". The answer is "" (none),
+// "yes" (the agent used to log in) or a socket path.
+func forwardAgentSetting(v string, expand func(string) string) string {
+	switch {
+	case yes(v):
+		return "yes"
+	case v == "" || strings.EqualFold(v, "no") || strings.EqualFold(v, "false"):
+		return ""
+	case strings.HasPrefix(v, "$"):
+		return os.Getenv(v[1:])
+	}
+	return expand(v)
 }

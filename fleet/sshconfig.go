@@ -68,9 +68,9 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 
 // supportedOptions are the ssh_config keys fleet honours; -O refuses others
 // so that nobody believes an option took effect when it did not.
-var supportedOptions = []string{"BatchMode", "ConnectTimeout", "GlobalKnownHostsFile", "HashKnownHosts",
-	"HostKeyAlias", "HostName", "IdentitiesOnly", "IdentityFile", "PasswordAuthentication", "Port",
-	"ProxyJump", "ServerAliveCountMax", "CertificateFile", "IdentityAgent", "ForwardAgent", "ServerAliveInterval", "StrictHostKeyChecking", "User",
+var supportedOptions = []string{"BatchMode", "CertificateFile", "ConnectTimeout", "ForwardAgent", "GlobalKnownHostsFile", "HashKnownHosts",
+	"HostKeyAlias", "HostName", "IdentitiesOnly", "IdentityAgent", "IdentityFile", "PasswordAuthentication", "Port",
+	"ProxyJump", "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "User",
 	"UserKnownHostsFile"}
 
 func knownOverride(key string) bool {
@@ -228,19 +228,8 @@ func (c *sshConfig) resolve(h inventory.Host, o *Options, home, localUser string
 	for _, f := range c.getAll(alias, "CertificateFile") {
 		e.certificateFiles = append(e.certificateFiles, expand(f))
 	}
-	if e.identityAgent = c.get(alias, "IdentityAgent"); e.identityAgent != "none" && !strings.HasPrefix(e.identityAgent, "$") && e.identityAgent != "SSH_AUTH_SOCK" {
-		e.identityAgent = expand(e.identityAgent)
-	}
-	fwd := firstNonEmpty(o.ForwardAgent, c.get(alias, "ForwardAgent"))
-	switch {
-	case yes(fwd):
-		e.forwardAgent = "yes"
-	case fwd == "" || strings.EqualFold(fwd, "no") || strings.EqualFold(fwd, "false"):
-	case strings.HasPrefix(fwd, "$"):
-		e.forwardAgent = os.Getenv(fwd[1:])
-	default:
-		e.forwardAgent = expand(fwd)
-	}
+	e.identityAgent = identityAgentSetting(c.get(alias, "IdentityAgent"), expand)
+	e.forwardAgent = forwardAgentSetting(firstNonEmpty(o.ForwardAgent, c.get(alias, "ForwardAgent")), expand)
 	return e, nil
 }
 
