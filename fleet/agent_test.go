@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -121,5 +122,28 @@ func TestAgentSettings(t *testing.T) {
 		if got := identityAgentSetting(v, expand); got != want {
 			t.Errorf("IdentityAgent %q: %q, want %q", v, got, want)
 		}
+	}
+}
+
+// An IdentityFile whose private half is only in the agent: its .pub picks
+// the agent's key, and the -cert.pub beside it is used with that key.
+func TestAgentKeyWithPublicFileAndCertificate(t *testing.T) {
+	env := newEnv(t)
+	ca := newCA(t)
+	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}})
+	sock := serveAgent(t, env.key, env.priv)
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	key := filepath.Join(t.TempDir(), "id_token") // no private key file
+	if err := os.WriteFile(key+".pub", ssh.MarshalAuthorizedKey(env.key.PublicKey()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeCert(t, key+"-cert.pub", signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, time.Hour))
+	d := env.dialer(func(o *Options) {
+		o.NoAgent = false
+		o.IdentityFiles = []string{key}
+		o.Overrides = [][2]string{{"IdentitiesOnly", "yes"}}
+	})
+	if err := dialErr(t, d, hostOf(srv)); err != nil {
+		t.Fatalf("agent key with a certificate beside its .pub: %v", err)
 	}
 }

@@ -171,6 +171,18 @@ func (k *keyring) load(path string, explicit bool) *keyFile {
 	kf := &keyFile{path: path}
 	k.files[path] = kf
 	pem, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// Only the public half (the private key lives in the agent or a
+		// token): ssh reads <key>.pub to pick the agent's key, and the
+		// certificate beside it.
+		if b, perr := os.ReadFile(path + ".pub"); perr == nil {
+			if pub, _, _, _, perr := ssh.ParseAuthorizedKey(b); perr == nil {
+				kf.pub = pub
+				kf.once.Do(func() {})
+				return kf
+			}
+		}
+	}
 	if err != nil {
 		kf.missing = true
 		if explicit || !errors.Is(err, os.ErrNotExist) {
