@@ -146,7 +146,7 @@ func (k *keyring) password() ([]byte, error) {
 	return k.pw, k.pwErr
 }
 
-// holds reports whether the agent keys include pub.
+// holds returns the agent's signer for pub, nil when the agent lacks it.
 func holds(agentKeys []ssh.Signer, pub ssh.PublicKey) ssh.Signer {
 	if pub == nil {
 		return nil
@@ -241,11 +241,13 @@ func (k *keyring) decrypt(path string, pem []byte) ssh.Signer {
 	return s
 }
 
-// errPasswordGuarded ends authentication where the password would have been
+// passwordGuarded ends authentication where the password would have been
 // sent to a host whose key changed.
-var errPasswordGuarded = &Error{Kind: ErrAuth,
-	Reason: "the host key CHANGED, so password and keyboard-interactive authentication are disabled (to avoid man-in-the-middle attacks) and no key was accepted",
-	Hint:   "check the new host key out of band and fix known_hosts; StrictHostKeyChecking=no never sends a password to a changed key"}
+func passwordGuarded() error {
+	return &Error{Kind: ErrAuth,
+		Reason: "the host key CHANGED, so password and keyboard-interactive authentication are disabled (to avoid man-in-the-middle attacks) and no key was accepted",
+		Hint:   "check the new host key out of band and fix known_hosts; StrictHostKeyChecking=no never sends a password to a changed key"}
+}
 
 // defaultKeys are OpenSSH's default identity files, in its order.
 var defaultKeys = []string{"id_rsa", "id_ecdsa", "id_ed25519"}
@@ -352,7 +354,7 @@ func (k *keyring) methods(e *endpoint, slot int, guard *atomic.Bool) []ssh.AuthM
 	if e.password {
 		pw := func() (string, error) {
 			if guard != nil && guard.Load() {
-				return "", errPasswordGuarded
+				return "", passwordGuarded()
 			}
 			p, err := k.password()
 			return string(p), err

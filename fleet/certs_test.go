@@ -323,3 +323,33 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 		t.Errorf("accept-new did not record the plain key: %q", got)
 	}
 }
+
+// Prepare asks for the passphrase of a jump host's encrypted key before the
+// run, not under the progress bar when the first host dials through it.
+func TestPrepareAsksJumpHostPassphrase(t *testing.T) {
+	env := newEnv(t)
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(env.priv, "", []byte("jump pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := filepath.Join(env.home, "bastion_key")
+	if err := os.WriteFile(enc, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(env.home, "ssh_config")
+	if err := os.WriteFile(cfg, []byte("Host bastion\n  IdentityFile "+enc+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	d := env.dialer(func(o *Options) {
+		o.ConfigFile = cfg
+		o.ProxyJump = "bastion"
+		o.Passphrase = func(file string) ([]byte, error) { asked = append(asked, file); return []byte("jump pass"), nil }
+	})
+	if err := d.Prepare([]inventory.Host{{Name: "a"}, {Name: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != enc {
+		t.Errorf("passphrases asked during Prepare: %q, want once for %s", asked, enc)
+	}
+}

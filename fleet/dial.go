@@ -111,10 +111,26 @@ func (d *Dialer) Prepare(hosts []inventory.Host) error {
 		}
 		// Listing the signers loads (and decrypts) the keys; hosts with
 		// the same credentials share the answer, so 5,000 hosts cost one.
-		k := creds{strings.Join(e.identityFiles, "\x00"), strings.Join(e.certificateFiles, "\x00"), d.keys.agentSocket(e), e.identitiesOnly}
-		if !listed[k] {
-			listed[k] = true
-			d.keys.signers(e, 0)
+		// The jump hosts' keys too: their passphrases must not be asked
+		// under the progress bar either.
+		eps := []*endpoint{e}
+		if e.proxyJump != "" {
+			for _, hop := range strings.Split(e.proxyJump, ",") {
+				hs, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
+				if err != nil || len(hs) != 1 {
+					continue // dialChain reports it for the hosts behind it
+				}
+				if je, err := d.endpoint(hs[0]); err == nil {
+					eps = append(eps, je)
+				}
+			}
+		}
+		for _, e := range eps {
+			k := creds{strings.Join(e.identityFiles, "\x00"), strings.Join(e.certificateFiles, "\x00"), d.keys.agentSocket(e), e.identitiesOnly}
+			if !listed[k] {
+				listed[k] = true
+				d.keys.signers(e, 0)
+			}
 		}
 		if e.forwardAgent != "" && d.forwardSocket(e) == "" && !noAgentSaid {
 			noAgentSaid = true
