@@ -151,6 +151,11 @@ func (h *hostKeys) callback(e *endpoint, onChanged func()) ssh.HostKeyCallback {
 			case errors.As(err, &ke) && len(ke.Want) > 0:
 				return h.changed(e, name, key, ke.Want, err, onChanged)
 			case !errors.As(err, &ke):
+				if cert, ok := key.(*ssh.Certificate); ok {
+					return &Error{Kind: ErrHostKey, Err: err,
+						Reason: fmt.Sprintf("host certificate of %s (CA %s) is not trusted: %v", name, ssh.FingerprintSHA256(cert.SignatureKey), err),
+						Hint:   "known_hosts needs a @cert-authority line for that CA whose pattern matches " + xkh.Normalize(name)}
+				}
 				return &Error{Kind: ErrHostKey, Reason: err.Error(), Err: err}
 			}
 		}
