@@ -26,6 +26,8 @@ type Conn struct {
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
 	dialer *Dialer // for cleaning up after the connection is lost
+
+	agentFwd bool // sessions ask for agent forwarding (ForwardAgent)
 }
 
 func newConn(client *ssh.Client, h inventory.Host, e *endpoint) *Conn {

@@ -94,7 +94,8 @@ func (d *Dialer) warn(msg string) {
 
 // Prepare resolves every host's settings and loads every key before the run
 // starts, so that configuration errors stop the run early and passphrases
-// are asked before any progress is drawn.
+// are asked before any progress is drawn: once per encrypted key file, for
+// all hosts.
 func (d *Dialer) Prepare(hosts []inventory.Host) error {
 	n := d.opts.Parallel
 	if n <= 0 {
@@ -103,23 +104,47 @@ func (d *Dialer) Prepare(hosts []inventory.Host) error {
 	if err := d.resolveAll(hosts, n); err != nil {
 		return err
 	}
+	type creds struct {
+		files, certs, agent string
+		only                bool
+	}
+	listed := map[creds]bool{}
+	noAgentSaid := false
 	for _, h := range hosts {
 		e, err := d.endpoint(h)
 		if err != nil {
 			return err
 		}
-		for _, f := range e.identityFiles {
-			d.keys.load(f, true)
-		}
 		if _, err := d.hostKeys.db(e); err != nil {
 			return err
 		}
-	}
-	// The default ~/.ssh/id_* keys are loaded when signers are first
-	// listed; do it now, so that an encrypted one asks for its passphrase
-	// before the run starts rather than under the progress bar.
-	if len(hosts) > 0 {
-		d.keys.signers(d.endpoints[hostKey(hosts[0])], 0)
+		// Listing the signers loads (and decrypts) the keys; hosts with
+		// the same credentials share the answer, so 5,000 hosts cost one.
+		// The jump hosts' keys too: their passphrases must not be asked
+		// under the progress bar either.
+		eps := []*endpoint{e}
+		if e.proxyJump != "" {
+			for _, hop := range strings.Split(e.proxyJump, ",") {
+				hs, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
+				if err != nil || len(hs) != 1 {
+					continue // dialChain reports it for the hosts behind it
+				}
+				if je, err := d.endpoint(hs[0]); err == nil {
+					eps = append(eps, je)
+				}
+			}
+		}
+		for _, e := range eps {
+			k := creds{strings.Join(e.identityFiles, "\x00"), strings.Join(e.certificateFiles, "\x00"), d.keys.agentSocket(e), e.identitiesOnly}
+			if !listed[k] {
+				listed[k] = true
+				d.keys.signers(e, 0)
+			}
+		}
+		if e.forwardAgent != "" && d.forwardSocket(e) == "" && !noAgentSaid {
+			noAgentSaid = true
+			d.warn(fmt.Sprintf("ForwardAgent is on for %s, but there is no agent to forward (IdentityAgent none, or SSH_AUTH_SOCK unset)", e.alias))
+		}
 	}
 	return nil
 }
@@ -256,10 +281,13 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 	} else if e.proxyCommand != "" {
 		via = newProxyDialer(e, dialNote(ctx))
 	}
+	// changed is set by the host-key check when a CHANGED key is accepted
+	// under StrictHostKeyChecking=no: no password, no agent for that host.
+	changed := &atomic.Bool{}
 	cfg := &ssh.ClientConfig{
 		User:              e.user,
-		Auth:              d.keys.methods(e, slot),
-		HostKeyCallback:   d.hostKeys.callback(e),
+		Auth:              d.keys.methods(e, slot, changed),
+		HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
 		HostKeyAlgorithms: d.hostKeys.algorithms(e),
 		ClientVersion:     "SSH-2.0-fleet",
 	}
@@ -285,6 +313,12 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 	}
 	c := newConn(client, h, e)
 	c.dialer = d
+	if sock := d.forwardSocket(e); sock != "" && !changed.Load() {
+		if err := c.forwardAgent(sock); err != nil {
+			client.Close()
+			return nil, err
+		}
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -441,7 +475,9 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error
 		if err != nil {
 			return nil, err
 		}
-		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0), HostKeyCallback: d.hostKeys.callback(e),
+		changed := &atomic.Bool{}
+		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0, changed),
+			HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
 			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet"}
 		// ssh runs the first hop as its own `ssh -W`, which honours that
 		// hop's ProxyCommand; later hops are reached through the one

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // Command is one remote command.
@@ -272,6 +273,11 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	}()
 	select {
 	case r := <-ch:
+		if r.err == nil && c.agentFwd {
+			// Refused by sshd's AllowAgentForwarding no: ssh goes on
+			// without it too.
+			_ = agent.RequestAgentForwarding(r.s)
+		}
 		return r.s, r.err
 	case <-ctx.Done():
 		c.client.Close()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,8 +85,23 @@ func (h *hostKeys) algorithms(e *endpoint) []string {
 	}
 	if len(algos) == 0 {
 		algos = opensshOrder
+	} else if onlyCerts(algos) {
+		// Only @cert-authority lines match: a host without a certificate
+		// then offers its plain key, which is unknown (as with ssh), instead
+		// of failing with "no common algorithm for host key".
+		algos = append(slices.Clone(algos), opensshOrder...)
 	}
 	return algos
+}
+
+// onlyCerts reports whether every algorithm is a certificate's.
+func onlyCerts(algos []string) bool {
+	for _, a := range algos {
+		if !strings.Contains(a, "-cert-v01@openssh.com") {
+			return false
+		}
+	}
+	return true
 }
 
 // opensshOrder is OpenSSH's preference for a host with no known key. x/crypto
@@ -106,8 +122,10 @@ func algorithmsFor(keyType string) []string {
 	return []string{keyType}
 }
 
-// callback returns the HostKeyCallback for e.
-func (h *hostKeys) callback(e *endpoint) ssh.HostKeyCallback {
+// callback returns the HostKeyCallback for e. onChanged is called when a
+// changed key is accepted anyway (StrictHostKeyChecking=no), before
+// authentication starts: the dial then offers no secret to that host.
+func (h *hostKeys) callback(e *endpoint, onChanged func()) ssh.HostKeyCallback {
 	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
 		name := e.keyName()
 		db, err := h.db(e)
@@ -123,11 +141,21 @@ func (h *hostKeys) callback(e *endpoint) ssh.HostKeyCallback {
 			var re *xkh.RevokedError
 			switch {
 			case errors.As(err, &re):
-				return &Error{Kind: ErrHostKey, Reason: fmt.Sprintf("host key %s of %s is revoked (%s:%d)",
-					ssh.FingerprintSHA256(key), name, re.Revoked.Filename, re.Revoked.Line), Err: err}
+				what := "host key"
+				if _, ok := key.(*ssh.Certificate); ok {
+					what = "host certificate (its key or its CA)"
+				}
+				return &Error{Kind: ErrHostKey, Reason: fmt.Sprintf("%s %s of %s is marked @revoked in %s:%d",
+					what, ssh.FingerprintSHA256(plainKey(key)), name, re.Revoked.Filename, re.Revoked.Line), Err: err,
+					Hint: "a revoked key is refused whatever StrictHostKeyChecking says; ask the host's owner for its new key"}
 			case errors.As(err, &ke) && len(ke.Want) > 0:
-				return h.changed(e, name, key, ke.Want, err)
+				return h.changed(e, name, key, ke.Want, err, onChanged)
 			case !errors.As(err, &ke):
+				if cert, ok := key.(*ssh.Certificate); ok {
+					return &Error{Kind: ErrHostKey, Err: err,
+						Reason: fmt.Sprintf("host certificate of %s (CA %s) is not trusted: %v", name, ssh.FingerprintSHA256(cert.SignatureKey), err),
+						Hint:   "known_hosts needs a @cert-authority line for that CA whose pattern matches " + xkh.Normalize(name)}
+				}
 				return &Error{Kind: ErrHostKey, Reason: err.Error(), Err: err}
 			}
 		}
@@ -137,12 +165,20 @@ func (h *hostKeys) callback(e *endpoint) ssh.HostKeyCallback {
 
 // changed handles a key that differs from the recorded one: fatal unless the
 // user explicitly chose StrictHostKeyChecking=no.
-func (h *hostKeys) changed(e *endpoint, name string, key ssh.PublicKey, want []xkh.KnownKey, err error) error {
+//
+// Even then, as OpenSSH does, the connection gets no secret that a man in
+// the middle could take: password and keyboard-interactive authentication
+// and agent forwarding are turned off for it (onChanged).
+func (h *hostKeys) changed(e *endpoint, name string, key ssh.PublicKey, want []xkh.KnownKey, err error, onChanged func()) error {
 	w := want[0]
 	reason := fmt.Sprintf("host key of %s has CHANGED: it offered %s %s; %s:%d has %s %s",
 		name, key.Type(), ssh.FingerprintSHA256(key), w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key))
 	if e.strict == "no" {
-		h.warn("WARNING: " + reason + "; connecting anyway because StrictHostKeyChecking=no")
+		h.warn("WARNING: " + reason + "; connecting anyway because StrictHostKeyChecking=no. " +
+			"Password and keyboard-interactive authentication and agent forwarding are disabled for it to avoid man-in-the-middle attacks.")
+		if onChanged != nil {
+			onChanged()
+		}
 		return nil
 	}
 	return &Error{Kind: ErrHostKey, Reason: reason, Err: err,

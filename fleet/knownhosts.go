@@ -3,6 +3,7 @@ package fleet
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -28,8 +29,10 @@ import (
 // skeema/knownhosts, which adds the algorithm lookup), whose semantics for
 // those forms are the reference.
 type keyDB struct {
-	full  *skh.HostKeyDB            // set when the files are not all plain
-	plain map[string][]xkh.KnownKey // else: "host port" -> its keys, in file order
+	full    *skh.HostKeyDB            // set when the files are not all plain
+	plain   map[string][]xkh.KnownKey // else: "host port" -> its keys, in file order
+	revoked map[string]xkh.KnownKey   // @revoked lines by key, with full
+	caLines map[string]bool           // "file:line" of @cert-authority lines, with full
 }
 
 // loadKeyDB reads files, which exist.
@@ -41,7 +44,70 @@ func loadKeyDB(files []string) (*keyDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyDB{full: db}, nil
+	revoked, cas := markedLines(files)
+	return &keyDB{full: db, revoked: revoked, caLines: cas}, nil
+}
+
+// markedLines lists the @revoked lines of files by key, and where the
+// @cert-authority lines are. x/crypto checks revocations too, but reports
+// a revoked certificate without its file and line; fleet checks first, so
+// that every refusal names the line that made it. And x/crypto counts a CA
+// line as a key the host should have: a host without a certificate would
+// be reported as CHANGED, where ssh sees an unknown key.
+func markedLines(files []string) (map[string]xkh.KnownKey, map[string]bool) {
+	out := map[string]xkh.KnownKey{}
+	cas := map[string]bool{}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue // x/crypto has read it: it reports any error
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := bytes.TrimSpace(sc.Bytes())
+			if !bytes.HasPrefix(line, []byte("@")) {
+				continue
+			}
+			marker, _, key, _, _, err := ssh.ParseKnownHosts(line)
+			if err == nil && marker == "cert-authority" {
+				cas[fmt.Sprintf("%s:%d", file, n)] = true
+			}
+			if err != nil || marker != "revoked" {
+				continue
+			}
+			if _, dup := out[string(plainKey(key).Marshal())]; !dup {
+				out[string(plainKey(key).Marshal())] = xkh.KnownKey{Key: key, Filename: file, Line: n}
+			}
+		}
+	}
+	return out, cas
+}
+
+// plainKey is a certificate's own key, or key itself.
+func plainKey(key ssh.PublicKey) ssh.PublicKey {
+	if c, ok := key.(*ssh.Certificate); ok {
+		return c.Key
+	}
+	return key
+}
+
+// revokedFor finds the @revoked line of key: its own, or, for a
+// certificate, that of the key it certifies or of the CA that signed it.
+func (db *keyDB) revokedFor(key ssh.PublicKey) (xkh.KnownKey, bool) {
+	if len(db.revoked) == 0 {
+		return xkh.KnownKey{}, false
+	}
+	keys := []ssh.PublicKey{plainKey(key)}
+	if c, ok := key.(*ssh.Certificate); ok {
+		keys = append(keys, plainKey(c.SignatureKey))
+	}
+	for _, k := range keys {
+		if r, ok := db.revoked[string(k.Marshal())]; ok {
+			return r, true
+		}
+	}
+	return xkh.KnownKey{}, false
 }
 
 // indexPlain indexes files by host, or reports false as soon as a line is
@@ -105,7 +171,18 @@ func plainAddr(pattern string) (host, port string, ok bool) {
 // known for name (none when it is unknown), or a *RevokedError.
 func (db *keyDB) check(name string, remote net.Addr, key ssh.PublicKey) error {
 	if db.full != nil {
-		return db.full.HostKeyCallback()(name, remote, key)
+		if r, ok := db.revokedFor(key); ok {
+			return &xkh.RevokedError{Revoked: r}
+		}
+		err := db.full.HostKeyCallback()(name, remote, key)
+		var ke *xkh.KeyError
+		if _, cert := key.(*ssh.Certificate); !cert && len(db.caLines) > 0 && errors.As(err, &ke) {
+			// A plain key is never checked against a CA line (ssh neither).
+			ke.Want = slices.DeleteFunc(slices.Clone(ke.Want), func(k xkh.KnownKey) bool {
+				return db.caLines[fmt.Sprintf("%s:%d", k.Filename, k.Line)]
+			})
+		}
+		return err
 	}
 	host, port, err := net.SplitHostPort(name)
 	if err != nil {

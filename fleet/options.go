@@ -19,6 +19,9 @@ type Options struct {
 	// IdentityFiles are keys given on the command line (--identity, ssh -i),
 	// offered before ssh_config's and the default ones.
 	IdentityFiles []string
+	// ForwardAgent is ssh's -A ("yes", pssh's -x -A) or -a ("no"): it wins
+	// over ssh_config's ForwardAgent. "" leaves it to ssh_config.
+	ForwardAgent string
 	// ConfigFile is the ssh_config file (-F). "" reads ~/.ssh/config and
 	// /etc/ssh/ssh_config; "none" reads no file.
 	ConfigFile string

@@ -164,6 +164,13 @@ type endpoint struct {
 	// settings is what ssh_config gave this host, with where each value
 	// came from (other keys, `fleet hosts`).
 	settings *hostSettings
+	// certificateFiles are CertificateFile's, expanded; identityAgent is
+	// IdentityAgent as written after expansion ("" = unset); forwardAgent
+	// is the agent socket to forward ("" = none, "yes" = the one e
+	// authenticates with).
+	certificateFiles []string
+	identityAgent    string
+	forwardAgent     string
 }
 
 // addr is the host:port we dial and check host keys against.
@@ -314,6 +321,34 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 		e.hostKeyAlias = ""
 	}
 	e.password = o.Password != nil && !strings.EqualFold(s.get("PasswordAuthentication"), "no")
+	for _, v := range s.vals["certificatefile"] {
+		if strings.EqualFold(v.args[0], "none") {
+			continue
+		}
+		f, err := expand(v, v.args[0])
+		if err != nil {
+			return nil, err
+		}
+		e.certificateFiles = append(e.certificateFiles, f)
+	}
+	// IdentityAgent and ForwardAgent take a socket path with tokens; -x -A
+	// and -x -a (o.ForwardAgent) come before the files, as ssh's -A/-a.
+	var expandErr error
+	expandOne := func(key string) func(string) string {
+		return func(f string) string {
+			v, _ := s.first(key)
+			x, err := expand(v, f)
+			if err != nil && expandErr == nil {
+				expandErr = err
+			}
+			return x
+		}
+	}
+	e.identityAgent = identityAgentSetting(s.get("IdentityAgent"), expandOne("identityagent"))
+	e.forwardAgent = forwardAgentSetting(firstNonEmpty(o.ForwardAgent, s.get("ForwardAgent")), expandOne("forwardagent"))
+	if expandErr != nil {
+		return nil, expandErr
+	}
 	return e, nil
 }
 

@@ -44,7 +44,7 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "option", Aliases: []string{"O"}, Category: catSSH,
 			Usage: "ssh_config `Key=Value`, as ssh -o, before the files (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...: the keys fleet honours, docs/ssh.md); repeatable"},
 		&cli.StringSliceFlag{Name: "extra-args", Aliases: []string{"x"}, Category: catSSH,
-			Usage: "pssh's extra ssh `ARGS`, split like a shell; -o, -p, -i, -J, -l, -t are understood"},
+			Usage: "pssh's extra ssh `ARGS`, split like a shell; -o, -p, -i, -J, -l, -t, -T, -A (forward the agent), -a are understood"},
 		&cli.StringSliceFlag{Name: "extra-arg", Aliases: []string{"X"}, Category: catSSH,
 			Usage: "one extra ssh `ARG` (see -x)"},
 		&cli.StringSliceFlag{Name: "identity", Category: catSSH,
@@ -54,7 +54,7 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringFlag{Name: "jump", Aliases: []string{"J"}, Category: catSSH,
 			Usage: "connect through jump host(s) `[user@]host[:port][,...]`, one shared connection; wins over ssh_config's ProxyCommand"},
 		&cli.BoolFlag{Name: "askpass", Aliases: []string{"A"}, Category: catSSH, EnvVars: []string{"PSSH_ASKPASS"},
-			Usage: "ask once for a password, used for password logins and key passphrases"},
+			Usage: "ask once for a password, used for password logins and key passphrases (pssh's -A; ssh's -A, agent forwarding, is -x -A)"},
 		&cli.StringFlag{Name: "password-file", Category: catSSH,
 			Usage: "read the login password from `FILE` (first line) instead of asking"},
 		&cli.StringFlag{Name: "max-log", Category: catOutput, Value: formatSize(defaultMaxLog), EnvVars: []string{"FLEET_MAX_LOG"},
@@ -160,6 +160,7 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 		return nil, err
 	}
 	t.askpass = c.Bool("askpass")
+	t.dial.Passphrase = terminalPassphrase()
 	t.rerunOf = c.String("rerun-of")
 	t.passwordFile = c.String("password-file")
 	return t, nil
@@ -248,8 +249,15 @@ func applySSHArgs(args []string, t *targetOptions) error {
 			t.pty = false
 			continue
 		}
+		// ssh's -A and -a (agent forwarding on, off): fleet's own -A is
+		// pssh's askpass, so forwarding is asked for as pssh users do,
+		// with -x -A (or -O ForwardAgent=yes).
+		if a == "-A" || a == "-a" {
+			t.dial.ForwardAgent = map[string]string{"-A": "yes", "-a": "no"}[a]
+			continue
+		}
 		if len(a) < 2 || a[0] != '-' || !strings.ContainsRune("opiJl", rune(a[1])) {
-			return usageError("ssh argument %q is not supported by fleet (understood: -o, -p, -i, -J, -l, -t, -tt, -T)", a)
+			return usageError("ssh argument %q is not supported by fleet (understood: -o, -p, -i, -J, -l, -t, -tt, -T, -A, -a)", a)
 		}
 		val := a[2:]
 		if val == "" {

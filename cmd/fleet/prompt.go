@@ -62,3 +62,23 @@ func secretSource(file, prompt string) func() ([]byte, error) {
 		return askSecret(prompt)
 	}
 }
+
+// terminalPassphrase returns the question for an encrypted key's
+// passphrase when there is a terminal to ask at, else nil (fleet then skips
+// the key with a warning saying how to use it: ssh-agent or -A). The dialer
+// asks once per key file, before the run starts, and the answer stays in
+// memory only.
+func terminalPassphrase() func(file string) ([]byte, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	ok := term.IsTerminal(int(tty.Fd()))
+	tty.Close()
+	if !ok {
+		return nil
+	}
+	return func(file string) ([]byte, error) {
+		return askSecret(fmt.Sprintf("Enter passphrase for key '%s'", file))
+	}
+}

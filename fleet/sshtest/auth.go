@@ -46,7 +46,10 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
 		MaxAuthTries:  s.cfg.MaxAuthTries, // x/crypto also maps 0 to 6
 		ServerVersion: serverVersion,
-		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if cert, ok := key.(*ssh.Certificate); ok && len(s.cfg.UserCAs) > 0 {
+				return s.checkUserCert(meta, cert)
+			}
 			wire := key.Marshal()
 			for _, k := range s.cfg.AuthorizedKeys {
 				if bytes.Equal(k.Marshal(), wire) {
@@ -61,6 +64,7 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 	if s.cfg.Password != "" {
 		want := []byte(s.cfg.Password)
 		cfg.PasswordCallback = func(_ ssh.ConnMetadata, got []byte) (*ssh.Permissions, error) {
+			s.passwords.Add(1)
 			if subtle.ConstantTimeCompare(got, want) == 1 {
 				return nil, nil
 			}
@@ -70,3 +74,27 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 	cfg.AddHostKey(s.cfg.HostKey)
 	return cfg
 }
+
+// checkUserCert accepts a user certificate signed by one of the UserCAs,
+// valid now and for the user name (a certificate without principals is
+// valid for any).
+func (s *Server) checkUserCert(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.Permissions, error) {
+	checker := ssh.CertChecker{IsUserAuthority: func(auth ssh.PublicKey) bool {
+		for _, ca := range s.cfg.UserCAs {
+			if bytes.Equal(ca.Marshal(), auth.Marshal()) {
+				return true
+			}
+		}
+		return false
+	}}
+	if !checker.IsUserAuthority(cert.SignatureKey) {
+		return nil, fmt.Errorf("sshtest: certificate signed by an unknown authority")
+	}
+	if err := checker.CheckCert(meta.User(), cert); err != nil {
+		return nil, fmt.Errorf("sshtest: %w", err)
+	}
+	return &ssh.Permissions{Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(cert)}}, nil
+}
+
+// PasswordAttempts is how many passwords clients have sent, right or wrong.
+func (s *Server) PasswordAttempts() int64 { return s.passwords.Load() }

@@ -68,6 +68,9 @@ type Config struct {
 	// AuthorizedKeys are the public keys accepted for any user name, compared
 	// by their wire encoding.
 	AuthorizedKeys []ssh.PublicKey
+	// UserCAs are certificate authorities whose user certificates are
+	// accepted for any user name (sshd's TrustedUserCAKeys), when valid now.
+	UserCAs []ssh.PublicKey
 	// Password, if not empty, is accepted for any user name; "" disables
 	// password authentication.
 	Password string
@@ -121,6 +124,7 @@ type Server struct {
 
 	accepted   atomic.Int64
 	handshakes atomic.Int64
+	passwords  atomic.Int64 // password attempts received, right or wrong
 
 	// wg counts every goroutine the server started, so Close can wait for
 	// all of them.
