@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/ptytest"
 )
 
 // TestAuthentication: an encrypted key's passphrase asked once at a
@@ -32,30 +34,30 @@ func TestAuthentication(t *testing.T) {
 		}
 		args := []string{"run", "-F", config, "-p", "20", "-H", hostArg(np, hosts...), "true"}
 
-		tty := openPTY(t)
+		tty := ptytest.Open(t)
 		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, fleetBin, args...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8", "NO_COLOR=1", "TERM=xterm"}
 		var stdout bytes.Buffer
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.slave, &stdout, tty.slave
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.Slave, &stdout, tty.Slave
 		// The pty is fleet's controlling terminal, as a person's is.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 		cmd.WaitDelay = 2 * time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		seen := func() string { tty.mu.Lock(); defer tty.mu.Unlock(); return tty.buf.String() }
+		seen := tty.Seen
 		if !eventually(15*time.Second, func() bool { return strings.Contains(seen(), "Enter passphrase for key '"+enc+"'") }) {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			t.Fatalf("no passphrase prompt on the terminal:\n%s\nstdout:\n%s", seen(), stdout.String())
 		}
-		if _, err := tty.master.Write([]byte(passphrase + "\n")); err != nil {
+		if _, err := tty.Master.Write([]byte(passphrase + "\n")); err != nil {
 			t.Fatal(err)
 		}
 		err := cmd.Wait()
-		out := tty.output()
+		out := tty.Output()
 		r := result{args: args, stdout: stdout.String(), stderr: out}
 		if err != nil {
 			t.Fatalf("fleet: %v\n%s", err, r)

@@ -1,21 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
-	"golang.org/x/term"
+	"github.com/fleet-sh/fleet/e2e/ptytest"
 )
 
 // The hosts' commands try to set the clipboard (OSC 52), retitle the
@@ -147,7 +142,7 @@ func noRawEscapes(t *testing.T, r result) {
 // on a pseudo-terminal of its own, and returns what each terminal got.
 func (u *user) onTerminal(t *testing.T, args ...string) result {
 	t.Helper()
-	out, errp := openPTY(t), openPTY(t)
+	out, errp := ptytest.Open(t), ptytest.Open(t)
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, fleetBin, args...)
@@ -155,7 +150,7 @@ func (u *user) onTerminal(t *testing.T, args ...string) result {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir,
 		"LANG=C.UTF-8", "NO_COLOR=1", "TERM=xterm"}, u.env...)
 	cmd.Stdin = strings.NewReader("")
-	cmd.Stdout, cmd.Stderr = out.slave, errp.slave
+	cmd.Stdout, cmd.Stderr = out.Slave, errp.Slave
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	status := 0
@@ -165,73 +160,5 @@ func (u *user) onTerminal(t *testing.T, args ...string) result {
 		}
 		status = cmd.ProcessState.ExitCode()
 	}
-	return result{args: args, stdout: out.output(), stderr: errp.output(), status: status}
-}
-
-// pty is a pseudo-terminal: fleet writes to its slave end as to a
-// person's terminal, and a goroutine reads all of it from the master end.
-type pty struct {
-	master, slave *os.File
-	mu            sync.Mutex
-	buf           bytes.Buffer
-	done          chan struct{}
-}
-
-// openPTY opens a pty in raw mode, so the test sees fleet's bytes without
-// the terminal's "\n" to "\r\n" translation. The syscall package has all
-// this needs on Linux.
-func openPTY(t *testing.T) *pty {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	var unlock int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		m.Close()
-		t.Fatalf("unlockpt: %v", e)
-	}
-	var n uint32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
-		m.Close()
-		t.Fatalf("ptsname: %v", e)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Fatalf("open pty slave: %v", err)
-	}
-	if _, err := term.MakeRaw(int(s.Fd())); err != nil {
-		t.Fatalf("raw mode: %v", err)
-	}
-	p := &pty{master: m, slave: s, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		b := make([]byte, 4096)
-		for {
-			n, err := m.Read(b)
-			p.mu.Lock()
-			p.buf.Write(b[:n])
-			p.mu.Unlock()
-			if err != nil { // EIO once every slave descriptor is closed
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		p.slave.Close()
-		<-p.done
-		p.master.Close()
-	})
-	return p
-}
-
-// output closes this process's slave descriptor and returns all that was
-// written to the terminal.
-func (p *pty) output() string {
-	p.slave.Close()
-	<-p.done
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.buf.String()
+	return result{args: args, stdout: out.Output(), stderr: errp.Output(), status: status}
 }

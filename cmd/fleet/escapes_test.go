@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
+	"github.com/fleet-sh/fleet/e2e/ptytest"
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
@@ -101,13 +102,13 @@ func TestTerminalGetsNoRawEscapes(t *testing.T) {
 		{"inline colors", []string{"-i", "--escapes", "color"}, colorsStdout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errp := openPTY(t), openPTY(t)
+			out, errp := ptytest.Open(t), ptytest.Open(t)
 			outdir, errdir := t.TempDir(), t.TempDir()
 			args := append([]string{"run"}, host...)
 			args = append(args, "-o", outdir, "-e", errdir)
 			args = append(args, tc.flags...)
-			status := runFleet(out.slave, errp.slave, append(args, evilCommand)...)
-			stdout, stderr := out.output(), errp.output()
+			status := runFleet(out.Slave, errp.Slave, append(args, evilCommand)...)
+			stdout, stderr := out.Output(), errp.Output()
 			if status != exitRemote {
 				t.Fatalf("exit status %d, want %d\nstdout %q\nstderr %q", status, exitRemote, stdout, stderr)
 			}
@@ -144,8 +145,8 @@ func TestTerminalGetsNoRawEscapes(t *testing.T) {
 		var got bytes.Buffer
 		done := make(chan struct{})
 		go func() { _, _ = got.ReadFrom(r); close(done) }()
-		errp := openPTY(t)
-		status := runFleet(w, errp.slave, append(append([]string{"run"}, host...), "-i", evilCommand)...)
+		errp := ptytest.Open(t)
+		status := runFleet(w, errp.Slave, append(append([]string{"run"}, host...), "-i", evilCommand)...)
 		w.Close()
 		<-done
 		r.Close()
@@ -156,11 +157,11 @@ func TestTerminalGetsNoRawEscapes(t *testing.T) {
 
 	t.Run("logs", func(t *testing.T) {
 		for _, flags := range [][]string{{label}, {"-f", label}, {"--failed"}} {
-			out, errp := openPTY(t), openPTY(t)
-			status := runFleet(out.slave, errp.slave, append([]string{"logs"}, flags...)...)
-			got := out.output()
+			out, errp := ptytest.Open(t), ptytest.Open(t)
+			status := runFleet(out.Slave, errp.Slave, append([]string{"logs"}, flags...)...)
+			got := out.Output()
 			if status != 0 {
-				t.Fatalf("logs %v: exit %d, stderr %q", flags, status, errp.output())
+				t.Fatalf("logs %v: exit %d, stderr %q", flags, status, errp.Output())
 			}
 			assertClean(t, "logs", got, false)
 			if !strings.Contains(got, " out | out^[]52;c;ZXZpbA==^G^[[2J") || !strings.Contains(got, " err | err^[]0;pwned^G") {
@@ -202,12 +203,12 @@ func readLatestLog(t *testing.T) string {
 // cleans on a terminal, holds a trailing CR until flushed, and is the
 // stream itself when that is not a terminal or the mode is raw.
 func TestCleanOnTerminal(t *testing.T) {
-	p := openPTY(t)
-	w, flush := cleanOnTerminal(p.slave, ui.Replace)
+	p := ptytest.Open(t)
+	w, flush := cleanOnTerminal(p.Slave, ui.Replace)
 	_, _ = io.WriteString(w, "a\x1b[2J\r")
 	_, _ = io.WriteString(w, "\nb\r")
 	flush()
-	if got := p.output(); got != "a^[[2J\r\nb^M" {
+	if got := p.Output(); got != "a^[[2J\r\nb^M" {
 		t.Errorf("terminal got %q", got)
 	}
 	r, pw, err := os.Pipe()
@@ -219,8 +220,8 @@ func TestCleanOnTerminal(t *testing.T) {
 	if w, _ := cleanOnTerminal(pw, ui.Replace); w != io.Writer(pw) {
 		t.Errorf("a pipe got %T, want the pipe itself", w)
 	}
-	q := openPTY(t)
-	if w, _ := cleanOnTerminal(q.slave, ui.Raw); w != io.Writer(q.slave) {
+	q := ptytest.Open(t)
+	if w, _ := cleanOnTerminal(q.Slave, ui.Raw); w != io.Writer(q.Slave) {
 		t.Errorf("raw mode on a terminal got %T, want the terminal itself", w)
 	}
 }

@@ -1,0 +1,96 @@
+// Package ptytest gives tests a pseudo-terminal to run fleet on, as a
+// person's terminal: what fleet writes to the slave end is read from the
+// master end. The syscall package has all this needs on Linux; no pty
+// library is required.
+package ptytest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/term"
+)
+
+// PTY is an open pseudo-terminal whose output a goroutine collects.
+type PTY struct {
+	// Master is the side a person's terminal emulator holds: write to it
+	// to type.
+	Master *os.File
+	// Slave is the side a program's stdin, stdout or stderr is set to.
+	Slave *os.File
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	done  chan struct{}
+}
+
+// Open opens a pty in raw mode, so the test sees the program's bytes
+// without the terminal's "\n" to "\r\n" translation, and starts reading it.
+// The test's cleanup closes it.
+func Open(t testing.TB) *PTY {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		m.Close()
+		t.Fatalf("unlockpt: %v", e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		m.Close()
+		t.Fatalf("ptsname: %v", e)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatalf("open pty slave: %v", err)
+	}
+	if _, err := term.MakeRaw(int(s.Fd())); err != nil {
+		t.Fatalf("raw mode: %v", err)
+	}
+	p := &PTY{Master: m, Slave: s, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := m.Read(b)
+			p.mu.Lock()
+			p.buf.Write(b[:n])
+			p.mu.Unlock()
+			if err != nil { // EIO once every slave descriptor is closed
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		p.Slave.Close()
+		<-p.done
+		p.Master.Close()
+	})
+	return p
+}
+
+// Seen returns what was written to the terminal so far.
+func (p *PTY) Seen() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.String()
+}
+
+// Output closes this process's slave descriptor and returns all that was
+// written to the terminal, once every other holder (a child) has closed
+// it too.
+func (p *PTY) Output() string {
+	p.Slave.Close()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.String()
+}
