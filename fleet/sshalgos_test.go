@@ -158,7 +158,9 @@ func TestHostKeyAlgorithmsWithKnownHosts(t *testing.T) {
 	dir := t.TempDir()
 	kh := filepath.Join(dir, "known_hosts")
 	ed, rs := edSigner(t), rsaSigner(t, 1024)
-	line := func(s ssh.Signer) string { return "[127.0.0.1]:2200 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))) + "\n" }
+	line := func(s ssh.Signer) string {
+		return "[127.0.0.1]:2200 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))) + "\n"
+	}
 	if err := os.WriteFile(kh, []byte(line(ed)+line(rs)), 0o600); err != nil {
 		t.Fatal(err)
 	}
