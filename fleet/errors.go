@@ -272,7 +272,11 @@ func negotiationError(neg *ssh.AlgorithmNegotiationError, err error) error {
 	e := &Error{Kind: ErrUnreachable, Err: err,
 		Reason: fmt.Sprintf("no matching %s found: fleet offered %s; the host offers %s",
 			what, strings.Join(ours, ","), strings.Join(neg.RequestedAlgorithms, ","))}
-	if key != "" {
+	switch key {
+	case "":
+	case "HostKeyAlgorithms":
+		e.Hint = "fleet asks for the key types known_hosts has for the host, narrowed by ssh_config's HostKeyAlgorithms (or -O HostKeyAlgorithms=...)"
+	default:
 		e.Hint = "ssh_config's " + key + " (or -O " + key + "=...) and the host's sshd have none in common"
 	}
 	return e
