@@ -127,4 +127,42 @@ func TestSSHAlgorithms(t *testing.T) {
 			t.Fatalf("default HostKeyAlgorithms: want exit status 0\n%s", r)
 		}
 	})
+
+	t.Run("RequiredRSASize refuses a small RSA host key; PubkeyAcceptedAlgorithms decides the keys offered", func(t *testing.T) {
+		u := setup(t)
+		dir := t.TempDir()
+		rsaKey := filepath.Join(dir, "ssh_host_rsa_key")
+		keygen(t, "-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", rsaKey)
+		sshd := extraSSHD(t, testFleet.Hosts[0], "HostKey "+rsaKey+"\nHostKeyAlgorithms rsa-sha2-512,rsa-sha2-256")
+		h := sshd.Host
+		f := strings.Fields(readString(t, rsaKey+".pub"))
+		kh := writeFile(t, filepath.Join(dir, "known_hosts"), khName(h)+" "+f[0]+" "+f[1]+"\n", 0o600)
+		cfg := func(lines string) string {
+			return writeFile(t, filepath.Join(t.TempDir(), "ssh_config"), "Host *\n  UserKnownHostsFile "+kh+"\n"+lines+readString(t, testFleet.SSHConfig), 0o600)
+		}
+		if r := u.runOn(cfg(""), "-H", hostArg(np, h), "true"); r.status != 0 {
+			t.Fatalf("1024-bit RSA host key under the default RequiredRSASize 1024: want exit status 0\n%s", r)
+		}
+		big := cfg("  RequiredRSASize 2048\n")
+		if out, ok := sshTrue(t, big, np, h); ok {
+			t.Fatalf("ssh should refuse the 1024-bit host key: %s", out)
+		}
+		r := u.runOn(big, "-H", hostArg(np, h), "true")
+		if r.status == 0 || !strings.Contains(r.stdout, "is a 1024-bit RSA key, smaller than RequiredRSASize 2048") {
+			t.Fatalf("want the RSA size refusal\n%s", r)
+		}
+		// The harness key is ed25519: a list without it offers nothing.
+		noEd := cfg("  PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256\n")
+		if out, ok := sshTrue(t, noEd, np, h); ok {
+			t.Fatalf("ssh should not offer the ed25519 key: %s", out)
+		}
+		before := len(readString(t, sshd.Log()))
+		r = u.runOn(noEd, "-H", hostArg(np, h), "true")
+		if r.status == 0 || !strings.Contains(r.stderr, "not offered: PubkeyAcceptedAlgorithms does not allow ssh-ed25519") {
+			t.Fatalf("want an authentication failure with the key not offered\n%s", r)
+		}
+		if log := readString(t, sshd.Log())[before:]; strings.Contains(log, "Accepted key") || strings.Contains(log, "Accepted publickey") {
+			t.Errorf("sshd accepted a key fleet should not have offered:\n%s", log)
+		}
+	})
 }
