@@ -62,6 +62,13 @@ func TestAlgosNarrowedToXCrypto(t *testing.T) {
 		!strings.Contains(err.Error(), "fleet has hmac-sha2-256-etm@openssh.com") {
 		t.Errorf("got %v", err)
 	}
+	// With AEAD ciphers only no MAC is negotiated: ssh does not mind a
+	// MACs list fleet cannot use, nor does fleet.
+	e, err = resolveWith(t, config, Options{Overrides: [][2]string{{"Ciphers", "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"}}},
+		inventory.Host{Name: "umac"})
+	if err != nil || e.macs != nil {
+		t.Errorf("AEAD ciphers with MACs umac only: %q %v", e.macs, err)
+	}
 	// -O takes them too, and wins over the file.
 	e, err = resolveWith(t, config, Options{Overrides: [][2]string{{"Ciphers", "^chacha20-poly1305@openssh.com"}}}, inventory.Host{Name: "h"})
 	if err != nil || len(e.ciphers) == 0 || e.ciphers[0] != "chacha20-poly1305@openssh.com" || slices.Contains(e.ciphers, "3des-cbc") {
