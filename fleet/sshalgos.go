@@ -223,14 +223,14 @@ var aeadCiphers = map[string]bool{"aes128-gcm@openssh.com": true, "aes256-gcm@op
 // x/crypto implements is an error now, not a failed handshake later.
 func resolveAlgos(s *hostSettings, e *endpoint) error {
 	have := xcryptoAlgos()
-	ssh := opensshAlgos(s)
+	want := opensshAlgos(s)
 	for _, a := range algoKeys {
 		v, set := s.first(a.key)
 		if !set && a.key != "casignaturealgorithms" {
 			continue
 		}
 		var got []string
-		for _, n := range ssh[a.key] {
+		for _, n := range want[a.key] {
 			if slices.Contains(have[a.key], n) {
 				got = append(got, n)
 			}
@@ -242,7 +242,7 @@ func resolveAlgos(s *hostSettings, e *endpoint) error {
 		}
 		if len(got) == 0 {
 			return fmt.Errorf("ssh config %s: %s %s leaves no %s that fleet implements (ssh would use %q; fleet has %s)",
-				v.pos, a.name, v.args[0], a.what, strings.Join(ssh[a.key], ","), strings.Join(have[a.key], ","))
+				v.pos, a.name, v.args[0], a.what, strings.Join(want[a.key], ","), strings.Join(have[a.key], ","))
 		}
 		switch a.key {
 		case "kexalgorithms":
