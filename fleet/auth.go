@@ -29,6 +29,8 @@ type keyring struct {
 	files  map[string]*keyFile
 	certs  map[string]*certFile
 
+	skipped map[string]bool // keys said to be skipped (acceptedSigner), once each
+
 	pwOnce sync.Once
 	pw     []byte
 	pwErr  error
@@ -56,7 +58,23 @@ const agentPoolSize = 8
 
 func newKeyring(o *Options, warn func(string)) *keyring {
 	return &keyring{opts: o, warn: warn, agents: map[string]*agentPool{},
-		files: map[string]*keyFile{}, certs: map[string]*certFile{}}
+		files: map[string]*keyFile{}, certs: map[string]*certFile{}, skipped: map[string]bool{}}
+}
+
+// skip says once per run that the key id (its wire form) is not offered.
+func (k *keyring) skip(id, why string) {
+	k.mu.Lock()
+	done := k.skipped[id+why]
+	k.skipped[id+why] = true
+	k.mu.Unlock()
+	if done {
+		return
+	}
+	pub, err := ssh.ParsePublicKey([]byte(id))
+	if err != nil {
+		return
+	}
+	k.warn(fmt.Sprintf("key %s %s not offered: %s", pub.Type(), ssh.FingerprintSHA256(pub), why))
 }
 
 // agentSocket is the agent e uses: IdentityAgent when set ("none" = no
@@ -268,6 +286,14 @@ func (k *keyring) signers(e *endpoint, slot int) []ssh.Signer {
 			return
 		}
 		id := string(s.PublicKey().Marshal())
+		if seen[id] {
+			return
+		}
+		s, why := acceptedSigner(e, s)
+		if s == nil {
+			k.skip(id, why)
+			return
+		}
 		if !seen[id] {
 			seen[id] = true
 			out = append(out, s)

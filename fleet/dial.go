@@ -290,6 +290,7 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 		HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
 		HostKeyAlgorithms: d.hostKeys.algorithms(e),
 		ClientVersion:     "SSH-2.0-fleet",
+		Config:            e.transport(),
 	}
 	retries := d.opts.Retries
 	if retries == 0 {
@@ -478,7 +479,7 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error
 		changed := &atomic.Bool{}
 		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0, changed),
 			HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
-			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet"}
+			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet", Config: e.transport()}
 		// ssh runs the first hop as its own `ssh -W`, which honours that
 		// hop's ProxyCommand; later hops are reached through the one
 		// before, whatever their config says.

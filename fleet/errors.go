@@ -109,6 +109,10 @@ func Classify(ctx context.Context, err error) error {
 	if errors.As(err, &missing) {
 		return &Error{Kind: ErrUnreachable, Reason: "connection lost before the command reported its exit status", Err: err}
 	}
+	var neg *ssh.AlgorithmNegotiationError
+	if errors.As(err, &neg) {
+		return negotiationError(neg, err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return &Error{Kind: ErrTimeout, Reason: "connection timed out", Err: err}
 	}
@@ -242,3 +246,38 @@ func timeoutReason(cause error) string {
 // errTransfer marks a copy that failed on a reachable host (no such file,
 // permission denied, disk full, checksum mismatch): pssh's exit status 5.
 var errTransfer = errors.New("transfer failed")
+
+// negotiationError says what ssh says when the host and fleet share no
+// algorithm ("no matching cipher found. Their offer: ..."), with both
+// lists and the ssh_config key that sets fleet's.
+func negotiationError(neg *ssh.AlgorithmNegotiationError, err error) error {
+	what, key := neg.What, ""
+	switch {
+	case what == "key exchange":
+		what, key = "key exchange method", "KexAlgorithms"
+	case what == "host key":
+		what, key = "host key type", "HostKeyAlgorithms"
+	case strings.HasSuffix(what, "cipher"):
+		what, key = "cipher", "Ciphers"
+	case strings.HasSuffix(what, "MAC"):
+		what, key = "MAC", "MACs"
+	}
+	var ours []string
+	for _, a := range neg.SupportedAlgorithms {
+		// x/crypto's protocol markers, not algorithms anyone chose.
+		if a != "ext-info-c" && a != "kex-strict-c-v00@openssh.com" {
+			ours = append(ours, a)
+		}
+	}
+	e := &Error{Kind: ErrUnreachable, Err: err,
+		Reason: fmt.Sprintf("no matching %s found: fleet offered %s; the host offers %s",
+			what, strings.Join(ours, ","), strings.Join(neg.RequestedAlgorithms, ","))}
+	switch key {
+	case "":
+	case "HostKeyAlgorithms":
+		e.Hint = "fleet asks for the key types known_hosts has for the host, narrowed by ssh_config's HostKeyAlgorithms (or -O HostKeyAlgorithms=...)"
+	default:
+		e.Hint = "ssh_config's " + key + " (or -O " + key + "=...) and the host's sshd have none in common"
+	}
+	return e
+}

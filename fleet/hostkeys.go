@@ -83,6 +83,25 @@ func (h *hostKeys) algorithms(e *endpoint) []string {
 	if acc != nil && len(algos) == 0 {
 		algos = algorithmsFor(acc.Type())
 	}
+	if e.hostKeyAlgos != nil {
+		// HostKeyAlgorithms: the known types it allows, in known_hosts'
+		// order; none of them (a known key of an excluded type) asks for
+		// what it allows, so the host fails as with ssh ("no matching
+		// host key type") or offers a key of another type, which is
+		// then checked against the known one.
+		algos = slices.DeleteFunc(slices.Clone(algos), func(a string) bool { return !slices.Contains(e.hostKeyAlgos, a) })
+		if len(algos) == 0 {
+			return e.hostKeyAlgos
+		}
+		if onlyCerts(algos) {
+			for _, a := range e.hostKeyAlgos {
+				if !slices.Contains(algos, a) {
+					algos = append(algos, a)
+				}
+			}
+		}
+		return algos
+	}
 	if len(algos) == 0 {
 		algos = opensshOrder
 	} else if onlyCerts(algos) {
@@ -128,6 +147,9 @@ func algorithmsFor(keyType string) []string {
 func (h *hostKeys) callback(e *endpoint, onChanged func()) ssh.HostKeyCallback {
 	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
 		name := e.keyName()
+		if err := checkHostKeyAlgos(e, name, key); err != nil {
+			return err
+		}
 		db, err := h.db(e)
 		if err != nil {
 			return &Error{Kind: ErrHostKey, Reason: err.Error(), Err: err}

@@ -130,7 +130,11 @@ func parseConfLine(text, pos string) (*confLine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh config %s: %w", pos, err)
 	}
-	return &confLine{pos: pos, key: strings.ToLower(key), args: args, rest: rest}, nil
+	k := strings.ToLower(key)
+	if a, ok := keyAliases[k]; ok {
+		k = a
+	}
+	return &confLine{pos: pos, key: k, args: args, rest: rest}, nil
 }
 
 // splitKeyword separates the keyword from its arguments: whitespace or one

@@ -171,6 +171,15 @@ type endpoint struct {
 	certificateFiles []string
 	identityAgent    string
 	forwardAgent     string
+	// The algorithm keys (sshalgos.go), narrowed to what x/crypto
+	// implements in the configuration's order; nil when ssh_config does
+	// not set the key. caSigAlgos is always set; requiredRSASize is the
+	// smallest RSA key (host, CA or user) fleet uses.
+	kex, ciphers, macs []string
+	hostKeyAlgos       []string
+	pubkeyAlgos        []string
+	caSigAlgos         []string
+	requiredRSASize    int
 }
 
 // addr is the host:port we dial and check host keys against.
@@ -319,6 +328,9 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 	e.hostKeyAlias = s.get("HostKeyAlias")
 	if strings.EqualFold(e.hostKeyAlias, "none") {
 		e.hostKeyAlias = ""
+	}
+	if err := resolveAlgos(s, e); err != nil {
+		return nil, err
 	}
 	e.password = o.Password != nil && !strings.EqualFold(s.get("PasswordAuthentication"), "no")
 	for _, v := range s.vals["certificatefile"] {

@@ -39,7 +39,11 @@ type diffCase struct {
 // diffFields are the ssh -G keys compared.
 var diffFields = []string{"hostname", "user", "port", "identityfile", "proxyjump", "proxycommand", "hostkeyalias",
 	"userknownhostsfile", "globalknownhostsfile", "stricthostkeychecking", "connecttimeout",
-	"serveraliveinterval", "serveralivecountmax"}
+	"serveraliveinterval", "serveralivecountmax",
+	// fleet's lists as OpenSSH assembles them, before they are narrowed to
+	// what x/crypto implements (sshalgos_test.go checks that part).
+	"kexalgorithms", "ciphers", "macs", "hostkeyalgorithms", "pubkeyacceptedalgorithms", "casignaturealgorithms",
+	"requiredrsasize"}
 
 // defaultIdentities is what ssh -G prints when no IdentityFile is set;
 // fleet then offers its own defaults (keyring), which is the same thing.
@@ -185,6 +189,10 @@ func fleetView(home, localUser string, c diffCase) (map[string]string, error) {
 		m["serveraliveinterval"] = strconv.Itoa(int(e.aliveInterval / time.Second))
 	}
 	m["serveralivecountmax"] = strconv.Itoa(e.aliveMax)
+	for k, v := range opensshAlgos(s) {
+		m[k] = strings.Join(v, ",")
+	}
+	m["requiredrsasize"] = strconv.Itoa(e.requiredRSASize)
 	return m, nil
 }
 

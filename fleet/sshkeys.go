@@ -58,7 +58,11 @@ func init() {
 		"PasswordAuthentication", "BatchMode", "IgnoreUnknown", "Tag",
 		// Read by the ProxyCommand, certificate and agent work (issue 12
 		// items 1, 4 and 6): resolved here, honoured there.
-		"IdentityAgent", "ForwardAgent"} {
+		"IdentityAgent", "ForwardAgent",
+		// The algorithm lists and the RSA size (sshalgos.go): Red Hat's
+		// crypto-policies set them for every host.
+		"KexAlgorithms", "Ciphers", "MACs", "HostKeyAlgorithms", "PubkeyAcceptedAlgorithms",
+		"PubkeyAcceptedKeyTypes", "CASignatureAlgorithms", "RequiredRSASize"} {
 		h(k, true)
 	}
 	for _, k := range []string{"UserKnownHostsFile", "GlobalKnownHostsFile", "ProxyCommand"} {
@@ -76,12 +80,6 @@ func init() {
 	r("CanonicalizeHostname", "it rewrites host names through DNS before connecting", is("no"))
 	r("PKCS11Provider", "it authenticates with keys on a smartcard", is("none"))
 	r("SecurityKeyProvider", "it sets the library used for FIDO keys", nil)
-	algos := "it restricts the algorithms ssh negotiates; fleet would accept others"
-	for _, k := range []string{"KexAlgorithms", "Ciphers", "MACs", "HostKeyAlgorithms", "PubkeyAcceptedAlgorithms",
-		"PubkeyAcceptedKeyTypes", "CASignatureAlgorithms", "HostbasedAcceptedAlgorithms", "HostbasedKeyTypes", "GSSAPIKexAlgorithms"} {
-		r(k, algos, nil)
-	}
-	r("RequiredRSASize", "it refuses RSA keys below a size; fleet would accept them", nil)
 	r("RemoteCommand", "it replaces the command run on the host", is("none"))
 	r("RequestTTY", "it decides whether commands get a terminal", is("auto", "no", "false"))
 	r("SessionType", "it runs a subsystem or no command instead of the command", is("default"))
@@ -111,6 +109,8 @@ func init() {
 		// needs one fails authentication, it is not reached otherwise
 		// (Debian's /etc/ssh/ssh_config sets GSSAPIAuthentication yes).
 		"GSSAPIAuthentication", "GSSAPIKeyExchange", "HostbasedAuthentication", "PreferredAuthentications",
+		// ... and their algorithm lists (crypto-policies set them).
+		"GSSAPIKexAlgorithms", "HostbasedAcceptedAlgorithms", "HostbasedKeyTypes",
 		// Deprecated or removed in OpenSSH: ssh itself ignores them.
 		"Protocol", "Cipher", "UseRoaming", "UsePrivilegedPort", "RSAAuthentication", "RhostsRSAAuthentication",
 		"CompressionLevel", "FallBackToRsh", "UseRsh", "GlobalKnownHostsFile2", "UserKnownHostsFile2", "DSAAuthentication",

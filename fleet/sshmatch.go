@@ -108,6 +108,9 @@ func (st *evalState) set(cl *confLine, active bool) error {
 			return fmt.Errorf("ssh config %s: bad port %q", cl.pos, cl.args[0])
 		}
 	}
+	if err := checkAlgoLine(cl); err != nil {
+		return err
+	}
 	if !active {
 		return nil
 	}

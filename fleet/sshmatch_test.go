@@ -105,12 +105,12 @@ func TestMatchExecCannotRun(t *testing.T) {
 // TestRefusedOnlyWhereItApplies: a refused key in a block for another host
 // is fine; -O refuses keys fleet ignores and names the refused ones.
 func TestRefusedOnlyWhereItApplies(t *testing.T) {
-	config := "Host legacy\n  KexAlgorithms diffie-hellman-group1-sha1\nHost *\n  ControlMaster auto\n"
+	config := "Host legacy\n  BindAddress 127.0.0.1\nHost *\n  ControlMaster auto\n"
 	if _, err := resolveWith(t, config, Options{}, inventory.Host{Name: "web"}); err != nil {
 		t.Errorf("a key for another host refused this one: %v", err)
 	}
 	_, err := resolveWith(t, config, Options{}, inventory.Host{Name: "legacy"})
-	if err == nil || !strings.Contains(err.Error(), "config:2: KexAlgorithms is not supported by fleet") {
+	if err == nil || !strings.Contains(err.Error(), "config:2: BindAddress is not supported by fleet") {
 		t.Errorf("got %v", err)
 	}
 	for _, o := range [][2]string{{"ControlMaster", "auto"}, {"Bogus", "1"}} {

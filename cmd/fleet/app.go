@@ -32,10 +32,12 @@ SSH
    is recorded (StrictHostKeyChecking accept-new); a changed key fails that
    host and is never retried (only StrictHostKeyChecking=no connects anyway,
    with a warning). ssh_config is read as OpenSSH reads it (Host, every Match
-   criterion, Include, tokens, first value wins); a key fleet cannot honour
-   (BindAddress, Ciphers, RemoteCommand, ...) for a host in the run is an
-   error naming FILE:LINE; docs/ssh.md lists what is honoured, refused and
-   ignored. fleet hosts shows what each host gets, and from where.
+   criterion, Include, tokens, first value wins); Ciphers, MACs,
+   KexAlgorithms, HostKeyAlgorithms, PubkeyAcceptedAlgorithms,
+   CASignatureAlgorithms and RequiredRSASize are honoured (+, -, ^ lists), so
+   crypto-policies apply; a key fleet cannot honour (BindAddress,
+   RemoteCommand, ...) for a host in the run is an error naming FILE:LINE;
+   docs/ssh.md lists what is honoured, refused and ignored. fleet hosts shows what each host gets, and from where.
 
 OUTPUT ON A TERMINAL
    The hosts' output, failure reasons and logs reach a terminal with their
