@@ -28,7 +28,10 @@ func TestScripts(t *testing.T) {
 			e.Setenv("NO_COLOR", "1")
 			return os.MkdirAll(e.WorkDir+"/home/.ssh", 0o700)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"status": cmdStatus},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"status":     cmdStatus,
+			"fleethosts": cmdFleetHosts,
+		},
 	})
 }
 
