@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/fleet/internal/leakcheck"
 )
 
 // TestExecHandlerStreamsAndStatus: a Config.Exec handler gets the command,
@@ -88,6 +90,7 @@ func TestExecHandlerSignal(t *testing.T) {
 // TestExecHandlerClose: closing the server ends a running handler (its
 // context is cancelled) and Close waits for it, so nothing outlives a test.
 func TestExecHandlerClose(t *testing.T) {
+	leakcheck.Goroutines(t)
 	started, ended := make(chan struct{}), make(chan struct{})
 	key := NewClientKey(t)
 	srv, err := New(Config{AuthorizedKeys: []ssh.PublicKey{key.PublicKey()},
