@@ -184,3 +184,65 @@ func TestInterpShellReadsCommands(t *testing.T) {
 		t.Errorf("stderr %q, want both kill refusals", stderr.String())
 	}
 }
+
+// TestInterpShellRequest: a "shell" request under Interp reads its commands
+// from stdin, as a login shell would, with the home as working directory.
+func TestInterpShellRequest(t *testing.T) {
+	home := t.TempDir()
+	_, c := startWithKey(t, Config{Home: home, Exec: Interp()})
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var stdout strings.Builder
+	sess.Stdout = &stdout
+	sess.Stdin = strings.NewReader("echo \"in $PWD\"\nx=5\nexit $x\n")
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	err = sess.Wait()
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 5 {
+		t.Fatalf("Wait = %v, want exit status 5", err)
+	}
+	if want := "in " + home + "\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+}
+
+// TestExecHandlerPTY: with a pty the handler's stderr reaches the client's
+// stdout, as a tty merges them, and closing the channel hangs the command
+// up: its context ends, as SIGHUP ends a real one.
+func TestExecHandlerPTY(t *testing.T) {
+	hungUp := make(chan bool, 1)
+	_, c := startWithKey(t, Config{Exec: func(ctx context.Context, req *ExecRequest) int {
+		fmt.Fprint(req.Stderr, "on the tty\n")
+		select {
+		case <-ctx.Done():
+			hungUp <- req.PTY
+		case <-time.After(10 * time.Second):
+			hungUp <- false
+		}
+		return 0
+	}})
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := sess.StdoutPipe()
+	if err := sess.Start("x"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 11)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "on the tty\n" {
+		t.Fatalf("stdout %q, %v", buf, err)
+	}
+	sess.Close()
+	if !<-hungUp {
+		t.Error("the handler was not hung up (or saw no pty)")
+	}
+}
