@@ -6,7 +6,8 @@
 // against a friendlier server would hide bugs that real hosts expose:
 //
 //   - exec runs "/bin/sh -c COMMAND" in a new session (setsid), so the shell's
-//     PID is the process-group id of the whole command tree;
+//     PID is the process-group id of the whole command tree (unless
+//     Config.Exec runs commands instead, see below);
 //   - a command ends with "exit-status", or "exit-signal" when a signal killed
 //     it, after all of its output has been sent;
 //   - closing the channel or dropping the connection does NOT kill a command
