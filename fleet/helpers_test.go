@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleet-sh/fleet/fleet/internal/leakcheck"
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -134,22 +134,10 @@ func lines(t *testing.T, path string) []string {
 }
 
 // checkGoroutines fails the test when goroutines started during it are
-// still running shortly after it ends (bounded wait).
+// still running shortly after it ends (bounded wait; go.uber.org/goleak).
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
-			if runtime.NumGoroutine() <= before {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		n := runtime.Stack(buf, true)
-		t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
-	})
+	leakcheck.Goroutines(t)
 }
 
 // processGone reports whether pid has exited (a zombie counts as gone: this

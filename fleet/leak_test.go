@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-sh/fleet/fleet/internal/leakcheck"
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -56,7 +57,10 @@ func TestRun500HostsLeaksNothing(t *testing.T) {
 	// The baseline: the servers are up (their listeners and accept loops
 	// belong to the test, not to the engine) and nothing of the run exists.
 	runtime.GC()
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	before, err := leakcheck.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Handshakes of hundreds of hosts at once on a busy two-core machine
 	// are slow; this test is about leaks, not about connect timeouts.
@@ -130,33 +134,12 @@ func TestRun500HostsLeaksNothing(t *testing.T) {
 	}
 
 	// The servers close their side when the client has gone, so both
-	// counts settle within a moment; give a busy machine 10 s.
-	var nowG, nowFD int
-	settled := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		nowG, nowFD = runtime.NumGoroutine(), openFDs(t)
-		if nowG <= goroutines && nowFD <= fds {
-			settled = true
-			break
-		}
+	// goroutines and descriptors settle within a moment.
+	t.Logf("%d hosts (+%d closed ports) at -p %d in %v (peak %d in flight)",
+		hostCount, closedCount, par, elapsed.Round(time.Millisecond), peak.Load())
+	if err := before.Check(10 * time.Second); err != nil {
+		t.Error(err)
 	}
-	t.Logf("%d hosts (+%d closed ports) at -p %d in %v (peak %d in flight); goroutines %d before, %d after; fds %d before, %d after",
-		hostCount, closedCount, par, elapsed.Round(time.Millisecond), peak.Load(), goroutines, nowG, fds, nowFD)
-	if !settled {
-		buf := make([]byte, 1<<20)
-		t.Errorf("leak: goroutines %d before, %d after; open fds %d before, %d after\n%s",
-			goroutines, nowG, fds, nowFD, buf[:runtime.Stack(buf, true)])
-	}
-}
-
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("counting file descriptors: %v", err)
-	}
-	return len(ents) - 1 // the one ReadDir itself had open
 }
 
 // closedPort returns a loopback port where nothing listens (it did a

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-sh/fleet/fleet/internal/leakcheck"
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -101,7 +102,10 @@ func TestProxyCommand200Hosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	runtime.GC()
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	before, err := leakcheck.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	d := env.dialer(func(o *Options) { o.ConfigFile = cfg; o.ConnectTimeout = 2 * time.Minute })
 	var mu sync.Mutex
@@ -135,13 +139,9 @@ func TestProxyCommand200Hosts(t *testing.T) {
 	mu.Unlock()
 	d.Close()
 	noChildrenLeft(t, "proxyhelper")
-	var nowG, nowFD int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if nowG, nowFD = runtime.NumGoroutine(), openFDs(t); nowG <= goroutines && nowFD <= fds {
-			return
-		}
+	if err := before.Check(10 * time.Second); err != nil {
+		t.Error(err)
 	}
-	t.Errorf("leak: goroutines %d before, %d after; fds %d before, %d after", goroutines, nowG, fds, nowFD)
 }
 
 // proxyTestDialer returns a dialer whose every host goes through command.

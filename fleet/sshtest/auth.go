@@ -25,15 +25,24 @@ func NewClientKey(t testing.TB) ssh.Signer {
 
 func newSigner(t testing.TB) ssh.Signer {
 	t.Helper()
+	signer, err := generateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
+// generateSigner returns a fresh ed25519 signer.
+func generateSigner() (ssh.Signer, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		t.Fatalf("sshtest: generate ed25519 key: %v", err)
+		return nil, fmt.Errorf("sshtest: generate ed25519 key: %w", err)
 	}
 	signer, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
-		t.Fatalf("sshtest: ed25519 signer: %v", err)
+		return nil, fmt.Errorf("sshtest: ed25519 signer: %w", err)
 	}
-	return signer
+	return signer, nil
 }
 
 // serverConfig builds the x/crypto server configuration from s.cfg.

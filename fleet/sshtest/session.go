@@ -25,6 +25,7 @@ type session struct {
 	started   bool        // exec, shell or subsystem already accepted
 	subsystem bool
 	proc      *process
+	run       *handlerRun // the command, when Config.Exec runs it
 
 	// afterReply, if set, runs once the current request has been
 	// answered. It lets a command's exit wait for the exec reply, as sshd
@@ -113,6 +114,10 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 	if s.pty != nil && s.proc != nil {
 		s.proc.signal(hangup)
 	}
+	if s.pty != nil && s.run != nil {
+		hup := signalName(hangup)
+		s.run.cancel(&hup)
+	}
 }
 
 // handle serves one channel request and reports success.
@@ -145,12 +150,18 @@ func (s *session) handle(req *ssh.Request) bool {
 			return false
 		}
 		s.srv.recordCommand(r.Value)
+		if s.srv.cfg.Exec != nil {
+			return s.startHandler(r.Value)
+		}
 		return s.start([]string{"/bin/sh", "-c", r.Value})
 	case "shell":
 		// sshd would run the user's login shell; /bin/sh reading
 		// commands from stdin is close enough for tests.
 		if s.started {
 			return false
+		}
+		if s.srv.cfg.Exec != nil {
+			return s.startHandler("")
 		}
 		return s.start([]string{"/bin/sh"})
 	case "subsystem":
@@ -164,12 +175,16 @@ func (s *session) handle(req *ssh.Request) bool {
 		// sshd refuses signals for subsystems and ignores names it
 		// does not know; the request never wants a reply.
 		var r stringRequest
-		if s.proc == nil || s.subsystem || ssh.Unmarshal(req.Payload, &r) != nil {
+		if s.proc == nil && s.run == nil || s.subsystem || ssh.Unmarshal(req.Payload, &r) != nil {
 			return false
 		}
 		sig, ok := signalByName(r.Value)
 		if !ok {
 			return false
+		}
+		if s.run != nil {
+			s.run.cancel(&r.Value)
+			return true
 		}
 		return s.proc.signal(sig)
 	default:

@@ -4,13 +4,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/fleet/internal/leakcheck"
 )
 
 func TestSFTP(t *testing.T) {
@@ -72,7 +73,10 @@ func TestShellBannerBreaksSFTP(t *testing.T) {
 // (including a command still running and a dropped connection) and checks
 // that Close leaves none behind.
 func TestNoGoroutinesLeft(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before, err := leakcheck.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	key := NewClientKey(t)
 	srv := Start(t, Config{SFTP: true, AuthorizedKeys: []ssh.PublicKey{key.PublicKey()}, Home: t.TempDir()})
@@ -111,13 +115,9 @@ func TestNoGoroutinesLeft(t *testing.T) {
 	c.Close()
 	srv.Close()
 
-	var now int
-	if !eventually(2*time.Second, func() bool {
-		now = runtime.NumGoroutine()
-		return now <= before
-	}) {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, now, buf)
+	// Goroutines by identity and file descriptors: the pipes of the killed
+	// commands and the sockets must be closed too.
+	if err := before.Check(2 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 }

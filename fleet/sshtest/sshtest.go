@@ -6,7 +6,8 @@
 // against a friendlier server would hide bugs that real hosts expose:
 //
 //   - exec runs "/bin/sh -c COMMAND" in a new session (setsid), so the shell's
-//     PID is the process-group id of the whole command tree;
+//     PID is the process-group id of the whole command tree (unless
+//     Config.Exec runs commands instead, see below);
 //   - a command ends with "exit-status", or "exit-signal" when a signal killed
 //     it, after all of its output has been sent;
 //   - closing the channel or dropping the connection does NOT kill a command
@@ -41,6 +42,10 @@
 //     remembered, stderr is merged into stdout as a tty would, but there is no
 //     echo and no "\r\n" translation.
 //
+// Config.Exec replaces the real processes with a handler (ExecHandler),
+// such as Interp, a shell interpreter inside the test process: the seam
+// for tests that need no kill semantics, such as the CLI's happy paths.
+//
 // Close (registered with t.Cleanup by Start) closes every connection, kills
 // every process group the server started with SIGKILL and waits for every
 // goroutine, so a test that uses the server leaks neither goroutines nor
@@ -48,6 +53,7 @@
 package sshtest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -100,6 +106,12 @@ type Config struct {
 	// (whose default accepts nothing but what the distro lists, often LANG
 	// and LC_*). Refused requests get a failure reply. nil accepts all.
 	AcceptEnv []string
+	// Exec, if not nil, runs the commands of "exec" and "shell" requests
+	// instead of a real "/bin/sh -c COMMAND" process: the seam through
+	// which a test says what a host does (see ExecHandler and Interp).
+	// nil keeps the real processes, which the engine's kill and process
+	// group tests need.
+	Exec ExecHandler
 	// Home is the HOME of commands and their working directory, and the
 	// sftp server's working directory, as sshd uses the user's home.
 	// "" means the test process's home directory.
@@ -135,6 +147,7 @@ type Server struct {
 	closed   bool
 	conns    map[net.Conn]struct{}
 	procs    map[*process]struct{}
+	execs    map[*handlerRun]struct{} // commands run by Config.Exec
 	commands []string
 }
 
@@ -142,8 +155,23 @@ type Server struct {
 // It fails the test at once if the server cannot start.
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New starts a server on 127.0.0.1:0 like Start, for callers that have no
+// testing.TB (a testscript command, a benchmark program); the caller must
+// call Close.
+func New(cfg Config) (*Server, error) {
 	if cfg.HostKey == nil {
-		cfg.HostKey = newSigner(t)
+		var err error
+		if cfg.HostKey, err = generateSigner(); err != nil {
+			return nil, err
+		}
 	}
 	home := cfg.Home
 	if home == "" {
@@ -154,7 +182,7 @@ func Start(t testing.TB, cfg Config) *Server {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("sshtest: listen: %v", err)
+		return nil, fmt.Errorf("sshtest: listen: %w", err)
 	}
 	tcp := ln.Addr().(*net.TCPAddr)
 	s := &Server{
@@ -167,12 +195,12 @@ func Start(t testing.TB, cfg Config) *Server {
 		ln:      ln,
 		conns:   make(map[net.Conn]struct{}),
 		procs:   make(map[*process]struct{}),
+		execs:   make(map[*handlerRun]struct{}),
 	}
 	s.sshCfg = s.serverConfig()
 	s.wg.Add(1)
 	go s.acceptLoop()
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // Close stops the server: it closes the listener and every connection, kills
@@ -189,6 +217,9 @@ func (s *Server) Close() {
 		procs := make([]*process, 0, len(s.procs))
 		for p := range s.procs {
 			procs = append(procs, p)
+		}
+		for h := range s.execs {
+			h.cancel(nil) // a handler's commands end with its context
 		}
 		s.mu.Unlock()
 
