@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,49 @@ var (
 type ExitError struct {
 	Status int    // exit status; 128+n when killed by signal n, as a shell reports it
 	Signal string // signal name without "SIG" when killed by one ("TERM"), else ""
+	// Stderr is what the command wrote to stderr, its last StderrKeep
+	// bytes, when the caller kept it (a recipe's step, a put's install
+	// script): the reason shows its last line, the record keeps it all.
+	// "" when it was not kept (fleet run streams stderr to the host's log).
+	Stderr string
+}
+
+// StderrKeep bounds the stderr a failed command's error keeps: its last
+// 64 KiB, which holds a compiler's or a package manager's whole complaint
+// and stays small beside the host's log (bounded by --max-log), which has
+// all of it.
+const StderrKeep = 64 << 10
+
+// KeepStderr returns the part of a command's stderr an error keeps: all of
+// it up to StderrKeep bytes, else its last StderrKeep bytes from the start
+// of a line.
+func KeepStderr(b []byte) string {
+	if len(b) > StderrKeep {
+		b = b[len(b)-StderrKeep:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}
+
+// StderrOf returns the stderr kept with err (see ExitError.Stderr), or "".
+func StderrOf(err error) string {
+	var fe *Error
+	for e := err; e != nil; {
+		var ee *ExitError
+		if errors.As(e, &ee) && ee.Stderr != "" {
+			return ee.Stderr
+		}
+		if !errors.As(e, &fe) {
+			return ""
+		}
+		if fe.Stderr != "" {
+			return fe.Stderr
+		}
+		e = fe.Err
+	}
+	return ""
 }
 
 func (e *ExitError) Error() string {
@@ -50,6 +94,9 @@ type Error struct {
 	Reason string
 	Hint   string
 	Err    error
+	// Stderr is the failing command's stderr (see ExitError.Stderr) when
+	// the error is a remote command's and the reason shows its last line.
+	Stderr string
 }
 
 func (e *Error) Error() string {

@@ -178,7 +178,7 @@ func runScript(ctx context.Context, ex executor, what, script string, o PutOptio
 	var errb strings.Builder
 	err := ex.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
-		return remoteError(what, err, errb.String())
+		return remoteError(ctx, what, err, errb.String())
 	}
 	return nil
 }
