@@ -107,8 +107,12 @@ func classifySSH(err error) error {
 		// The host-key callback classifies these itself; one that reaches
 		// here came from elsewhere and is still a host-key refusal.
 		return &Error{Kind: ErrHostKey, Reason: strings.TrimPrefix(err.Error(), "knownhosts: "), Err: err}
-	case strings.Contains(msg, "ssh: unable to authenticate"), strings.Contains(msg, "ssh: too many authentication attempts"):
+	case strings.Contains(msg, "ssh: unable to authenticate"):
 		return authError(msg, err)
+	case strings.Contains(msg, "ssh: subsystem request failed"):
+		// Up and logged in, but its sshd serves no SFTP (Subsystem
+		// commented out): the copy, not the host, failed.
+		return &Error{Kind: errTransfer, Reason: "the host's sshd refused the sftp subsystem", Hint: "enable Subsystem sftp in its sshd_config", Err: err}
 	case strings.Contains(msg, "ssh: disconnect, reason "):
 		return disconnectError(msg, err)
 	case errors.As(err, &open):
