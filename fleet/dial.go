@@ -482,6 +482,7 @@ func jumpError(hop string, err error) error {
 func (d *Dialer) dialChain(ctx context.Context, spec string) (_ *ssh.Client, err error) {
 	var via ctxDialer = &net.Dialer{}
 	var client *ssh.Client
+	var prev string // the hop before, as named in errors
 	defer func() {
 		if err != nil && client != nil {
 			client.Close()
@@ -510,10 +511,17 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (_ *ssh.Client, err
 		if p, ok := via.(*proxyDialer); ok && err != nil && ctx.Err() == nil && !errors.Is(err, errConnectTimeout) {
 			err = p.failure(err)
 		}
-		if err != nil {
-			return nil, jumpError(net.JoinHostPort(hosts[0].Name, strconv.Itoa(e.port)), classifyDial(ctx, err))
+		label := net.JoinHostPort(hosts[0].Name, strconv.Itoa(e.port))
+		var open *ssh.OpenChannelError
+		if err != nil && i > 0 && errors.As(err, &open) {
+			// The hop before refused the forwarding, not this hop its
+			// login: say who refused.
+			err = &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("%s refused to forward to it: %s", prev, open.Message), Err: err}
 		}
-		client, via = next, next
+		if err != nil {
+			return nil, jumpError(label, classifyDial(ctx, err))
+		}
+		client, via, prev = next, next, label
 	}
 	return client, nil
 }

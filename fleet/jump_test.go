@@ -107,8 +107,9 @@ func TestDialChainClosesEarlierHopWhenALaterOneFails(t *testing.T) {
 	if !p.waitOpen(0) {
 		t.Fatalf("the first hop's connection is still open after the second hop failed: %v", err)
 	}
-	if !strings.Contains(err.Error(), "jump host 127.0.0.1:1:") {
-		t.Errorf("error does not name the hop that failed: %v", err)
+	want := "unreachable: jump host 127.0.0.1:1: 127.0.0.1:" + strconv.Itoa(p.port()) + " refused to forward to it: "
+	if !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "jump host") != 1 {
+		t.Errorf("error = %q, want it to start %q", err, want)
 	}
 }
 
