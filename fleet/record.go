@@ -36,23 +36,23 @@ type RunInfo struct {
 
 // HostInfo is one host's line in run.json.
 type HostInfo struct {
-	Label    string  `json:"label"`
-	Host     string  `json:"host"` // as written: [user@]host[:port]
-	User     string  `json:"user,omitempty"`
-	Outcome  Outcome `json:"outcome"`
-	ExitCode int     `json:"exit_code"`
-	Changed  bool    `json:"changed,omitempty"`
-	Detail   string  `json:"detail,omitempty"`
-	Error    string  `json:"error,omitempty"`
+	Label    string     `json:"label"`
+	Host     string     `json:"host"` // as written: [user@]host[:port]
+	User     string     `json:"user,omitempty"`
+	Outcome  Outcome    `json:"outcome"`
+	ExitCode int        `json:"exit_code"`
+	Changed  bool       `json:"changed,omitempty"`
+	Detail   string     `json:"detail,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Start    *time.Time `json:"start,omitempty"`
+	End      *time.Time `json:"end,omitempty"`
+	Log      string     `json:"log"`
+	// LogCut counts the bytes of output the log left out, past MaxLog.
+	LogCut int64 `json:"log_cut,omitempty"`
 	// StderrTail is the failing command's stderr kept with the host's
 	// error (a recipe step, a put's install script): its last 64 KiB
 	// (StderrKeep), of which Error shows the last line.
-	StderrTail string     `json:"stderr_tail,omitempty"`
-	Start      *time.Time `json:"start,omitempty"`
-	End        *time.Time `json:"end,omitempty"`
-	Log        string     `json:"log"`
-	// LogCut counts the bytes of output the log left out, past MaxLog.
-	LogCut int64 `json:"log_cut,omitempty"`
+	StderrTail string `json:"stderr_tail,omitempty"`
 	// Ended is set when reading a run that has not ended (live or killed)
 	// for a host whose log says it is done; never written.
 	Ended bool `json:"-"`
