@@ -463,7 +463,10 @@ func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
 // target was not reached (its kind is unreachable, whatever the hop's was),
 // and the reason names the hop with the hop's own kind ("jump host
 // bastion:22: authentication failed: refused publickey") and keeps its hint.
-// The hop's classified error stays underneath for errors.As.
+// Underneath is the hop's raw error, not its classified one: errors.Is
+// must not find the hop's kind (a hop's timeout is not the target's, an
+// authentication failure at the bastion not the target's), so the
+// target's outcome is unreachable, whatever befell the hop.
 func jumpError(hop string, err error) error {
 	var fe *Error
 	if !errors.As(err, &fe) {
@@ -473,7 +476,7 @@ func jumpError(hop string, err error) error {
 	if fe.Kind == ErrUnreachable && fe.Reason != "" {
 		what = fe.Reason // "unreachable: jump host h: unreachable: ..." says it twice
 	}
-	return &Error{Kind: ErrUnreachable, Reason: "jump host " + hop + ": " + what, Hint: fe.Hint, Err: err}
+	return &Error{Kind: ErrUnreachable, Reason: "jump host " + hop + ": " + what, Hint: fe.Hint, Err: fe.Err}
 }
 
 // dialChain dials each hop of a ProxyJump spec through the one before it.
