@@ -63,4 +63,12 @@ func TestProxyJump(t *testing.T) {
 	if r.status != 4 || strings.Count(r.stdout, "jump host "+testFleet.Unreachable) != 2 {
 		t.Fatalf("through a jump host that is down, want every host unreachable through it (exit 4):\n%s", r)
 	}
+	// A jump host that refuses the login: each target says it was the
+	// jump host, once, and in the hop's own words.
+	hop := testFleet.Hosts[0].HostPort()
+	r = u.run("-J", "fleet-nosuchuser@"+hop, "-H", targets, "true")
+	want := "unreachable: jump host " + hop + ": authentication failed: "
+	if r.status != 4 || strings.Count(r.stdout, want) != 2 || strings.Count(r.stdout, "jump host") != 2 {
+		t.Fatalf("through a jump host refusing the login, want %q once per host (exit 4):\n%s", want, r)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,28 +454,51 @@ func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
 	d.mu.Unlock()
 	j.once.Do(func() { j.client, j.err = d.dialChain(context.WithoutCancel(ctx), spec) })
 	if j.err != nil {
-		reason := j.err.Error()
-		var fe *Error
-		if errors.As(j.err, &fe) && fe.Reason != "" {
-			reason = fe.Reason
-		}
-		return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("jump host %s: %s", spec, reason), Err: j.err}
+		return nil, j.err
 	}
 	return j.client, nil
 }
 
+// jumpError says which hop of a ProxyJump chain failed and how, once: the
+// target was not reached (its kind is unreachable, whatever the hop's was),
+// and the reason names the hop with the hop's own kind ("jump host
+// bastion:22: authentication failed: refused publickey") and keeps its hint.
+// Underneath is the hop's raw error, not its classified one: errors.Is
+// must not find the hop's kind (a hop's timeout is not the target's, an
+// authentication failure at the bastion not the target's), so the
+// target's outcome is unreachable, whatever befell the hop.
+func jumpError(hop string, err error) error {
+	var fe *Error
+	if !errors.As(err, &fe) {
+		return &Error{Kind: ErrUnreachable, Reason: "jump host " + hop + ": " + err.Error(), Err: err}
+	}
+	what := fe.Error()
+	if fe.Kind == ErrUnreachable && fe.Reason != "" {
+		what = fe.Reason // "unreachable: jump host h: unreachable: ..." says it twice
+	}
+	return &Error{Kind: ErrUnreachable, Reason: "jump host " + hop + ": " + what, Hint: fe.Hint, Err: fe.Err}
+}
+
 // dialChain dials each hop of a ProxyJump spec through the one before it.
-func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error) {
+// When a hop fails, the hops before it are closed: nothing else would ever
+// close them, since the failed chain is never stored.
+func (d *Dialer) dialChain(ctx context.Context, spec string) (_ *ssh.Client, err error) {
 	var via ctxDialer = &net.Dialer{}
 	var client *ssh.Client
+	var prev string // the hop before, as named in errors
+	defer func() {
+		if err != nil && client != nil {
+			client.Close()
+		}
+	}()
 	for i, hop := range strings.Split(spec, ",") {
 		hosts, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
 		if err != nil || len(hosts) != 1 {
-			return nil, fmt.Errorf("invalid ProxyJump %q", hop)
+			return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("invalid ProxyJump %q", hop), Err: err}
 		}
 		e, err := d.endpoint(hosts[0])
 		if err != nil {
-			return nil, err
+			return nil, jumpError(hop, err)
 		}
 		changed := &atomic.Bool{}
 		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0, changed),
@@ -490,10 +514,17 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (*ssh.Client, error
 		if p, ok := via.(*proxyDialer); ok && err != nil && ctx.Err() == nil && !errors.Is(err, errConnectTimeout) {
 			err = p.failure(err)
 		}
-		if err != nil {
-			return nil, Classify(ctx, err)
+		label := net.JoinHostPort(hosts[0].Name, strconv.Itoa(e.port))
+		var open *ssh.OpenChannelError
+		if err != nil && i > 0 && errors.As(err, &open) {
+			// The hop before refused the forwarding, not this hop its
+			// login: say who refused.
+			err = &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("%s refused to forward to it: %s", prev, open.Message), Err: err}
 		}
-		client, via = next, next
+		if err != nil {
+			return nil, jumpError(label, classifyDial(ctx, err))
+		}
+		client, via, prev = next, next, label
 	}
 	return client, nil
 }

@@ -1,16 +1,12 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"strings"
-	"syscall"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -38,6 +34,49 @@ var (
 type ExitError struct {
 	Status int    // exit status; 128+n when killed by signal n, as a shell reports it
 	Signal string // signal name without "SIG" when killed by one ("TERM"), else ""
+	// Stderr is what the command wrote to stderr, its last StderrKeep
+	// bytes, when the caller kept it (a recipe's step, a put's install
+	// script): the reason shows its last line, the record keeps it all.
+	// "" when it was not kept (fleet run streams stderr to the host's log).
+	Stderr string
+}
+
+// StderrKeep bounds the stderr a failed command's error keeps: its last
+// 64 KiB, which holds a compiler's or a package manager's whole complaint
+// and stays small beside the host's log (bounded by --max-log), which has
+// all of it.
+const StderrKeep = 64 << 10
+
+// KeepStderr returns the part of a command's stderr an error keeps: all of
+// it up to StderrKeep bytes, else its last StderrKeep bytes from the start
+// of a line.
+func KeepStderr(b []byte) string {
+	if len(b) > StderrKeep {
+		b = b[len(b)-StderrKeep:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}
+
+// StderrOf returns the stderr kept with err (see ExitError.Stderr), or "".
+func StderrOf(err error) string {
+	var fe *Error
+	for e := err; e != nil; {
+		var ee *ExitError
+		if errors.As(e, &ee) && ee.Stderr != "" {
+			return ee.Stderr
+		}
+		if !errors.As(e, &fe) {
+			return ""
+		}
+		if fe.Stderr != "" {
+			return fe.Stderr
+		}
+		e = fe.Err
+	}
+	return ""
 }
 
 func (e *ExitError) Error() string {
@@ -55,6 +94,9 @@ type Error struct {
 	Reason string
 	Hint   string
 	Err    error
+	// Stderr is the failing command's stderr (see ExitError.Stderr) when
+	// the error is a remote command's and the reason shows its last line.
+	Stderr string
 }
 
 func (e *Error) Error() string {
@@ -77,123 +119,6 @@ func Hint(err error) string {
 		return fe.Hint
 	}
 	return ""
-}
-
-// Classify maps a raw error from dialling or running a command onto the
-// vocabulary. Errors already classified, and nil, are returned unchanged.
-// ctx is the host's context: when it is done, its cause decides between a
-// timeout and a cancellation, whatever the raw error says.
-func Classify(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *Error
-	var ee *ExitError
-	if errors.As(err, &fe) || errors.As(err, &ee) {
-		// x/crypto wraps what the host-key callback returned in "ssh:
-		// handshake failed: ", which says nothing the classified error
-		// does not and hides its kind at the front of the message.
-		if fe != nil && err.Error() == handshakeFailed+fe.Error() {
-			return fe
-		}
-		return err
-	}
-	if ctx != nil && ctx.Err() != nil {
-		return contextError(ctx, err)
-	}
-	var sshExit *ssh.ExitError
-	if errors.As(err, &sshExit) {
-		return exitError(sshExit)
-	}
-	var missing *ssh.ExitMissingError
-	if errors.As(err, &missing) {
-		return &Error{Kind: ErrUnreachable, Reason: "connection lost before the command reported its exit status", Err: err}
-	}
-	var neg *ssh.AlgorithmNegotiationError
-	if errors.As(err, &neg) {
-		return negotiationError(neg, err)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return &Error{Kind: ErrTimeout, Reason: "connection timed out", Err: err}
-	}
-	if errors.Is(err, context.Canceled) {
-		return &Error{Kind: ErrCancelled, Reason: "interrupted", Err: err}
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		return &Error{Kind: ErrTimeout, Reason: "connection timed out", Err: err}
-	}
-	return classifyNet(err)
-}
-
-// handshakeFailed is how x/crypto prefixes every handshake error.
-const handshakeFailed = "ssh: handshake failed: "
-
-// classifyNet handles what is left: dial errors, handshake and auth errors.
-func classifyNet(err error) error {
-	msg := err.Error()
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return &Error{Kind: ErrUnreachable, Reason: "connection refused", Hint: "is sshd running on that port?", Err: err}
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return &Error{Kind: ErrUnreachable, Reason: "no route to host", Err: err}
-	case isDNSError(err):
-		return &Error{Kind: ErrUnreachable, Reason: "host name not found", Hint: "check the name in the host list or ssh_config's HostName", Err: err}
-	case strings.Contains(msg, "unable to authenticate"), strings.Contains(msg, "no supported methods remain"),
-		strings.Contains(strings.ToLower(msg), "too many authentication failures"):
-		return &Error{Kind: ErrAuth, Reason: authReason(msg), Hint: "check the user name (-l) and the key (--identity) or use -A for a password", Err: err}
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &Error{Kind: ErrUnreachable, Reason: "connection closed by the host", Err: err}
-	case errors.Is(err, sftp.ErrSSHFxConnectionLost):
-		// The connection died under an SFTP request ("write FILE:
-		// connection lost"): the host, not the transfer, failed.
-		return &Error{Kind: ErrUnreachable, Reason: msg, Err: err}
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) || errors.Is(err, net.ErrClosed) || strings.HasPrefix(msg, "ssh: ") {
-		return &Error{Kind: ErrUnreachable, Reason: strings.TrimPrefix(msg, "ssh: "), Err: err}
-	}
-	// Not a network error: the work itself failed on a reachable host
-	// (a recipe that does not support the host, a local file error).
-	return err
-}
-
-// classifyDial classifies an error from dialling: whatever it is, the host
-// was not reached.
-func classifyDial(err error) error {
-	err = classifyNet(err)
-	var fe *Error
-	if !errors.As(err, &fe) {
-		return &Error{Kind: ErrUnreachable, Reason: err.Error(), Err: err}
-	}
-	return err
-}
-
-func isDNSError(err error) bool {
-	var dnsErr *net.DNSError
-	return errors.As(err, &dnsErr)
-}
-
-// authReason turns x/crypto's "attempted methods [none publickey]" into a
-// shorter sentence.
-func authReason(msg string) string {
-	if i := strings.Index(msg, "attempted methods ["); i >= 0 {
-		rest := msg[i+len("attempted methods ["):]
-		if j := strings.IndexByte(rest, ']'); j >= 0 {
-			methods := strings.Fields(rest[:j])
-			var tried []string
-			for _, m := range methods {
-				if m != "none" {
-					tried = append(tried, m)
-				}
-			}
-			if len(tried) == 0 {
-				return "no credentials to offer (no agent, no key, no password)"
-			}
-			return "refused " + strings.Join(tried, ", ")
-		}
-	}
-	return "no credential was accepted"
 }
 
 func exitError(e *ssh.ExitError) *ExitError {

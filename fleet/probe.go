@@ -40,7 +40,7 @@ func probe(ctx context.Context, ex executor, path string, sudo bool, sudoPasswor
 	var out, errb bytes.Buffer
 	err := ex.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stdout: &out, Stderr: &errb, Sudo: sudo, SudoPassword: sudoPassword})
 	if err != nil {
-		return nil, remoteError("probe "+path, err, errb.String())
+		return nil, remoteError(ctx, "probe "+path, err, errb.String())
 	}
 	return parseProbe(out.String())
 }
@@ -77,14 +77,14 @@ func parseProbe(out string) (*RemoteFile, error) {
 }
 
 // remoteError names what failed with the command's own words.
-func remoteError(what string, err error, stderr string) error {
+func remoteError(ctx context.Context, what string, err error, stderr string) error {
 	msg := strings.TrimSpace(stderr)
 	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 		msg = msg[i+1:]
 	}
 	var ee *ExitError
-	if errors.As(Classify(nil, err), &ee) && msg != "" {
-		return &Error{Kind: errTransfer, Reason: what + ": " + msg, Err: err}
+	if errors.As(Classify(ctx, err), &ee) && msg != "" {
+		return &Error{Kind: errTransfer, Reason: what + ": " + msg, Err: err, Stderr: KeepStderr([]byte(stderr))}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

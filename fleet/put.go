@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -179,7 +178,7 @@ func runScript(ctx context.Context, ex executor, what, script string, o PutOptio
 	var errb strings.Builder
 	err := ex.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
-		return remoteError(what, err, errb.String())
+		return remoteError(ctx, what, err, errb.String())
 	}
 	return nil
 }
@@ -376,37 +375,6 @@ func (c *Conn) cleanUp(cmd *Command) (ran, reached bool) {
 	}
 	defer fresh.Close()
 	return fresh.Exec(ctx, cmd) == nil, true
-}
-
-// sftpWriteError names a failed write of the remote file tmp. OpenSSH's
-// sftp-server answers a failed write(2) with a bare SSH_FX_FAILURE,
-// whatever errno said, so a failure without words gets the usual cause.
-func sftpWriteError(tmp string, err error) error {
-	var st *sftp.StatusError
-	if errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && !strings.Contains(strings.ToLower(err.Error()), "space") {
-		return &Error{Kind: errTransfer, Reason: "write " + tmp + ": the host failed the write without saying why (a full disk or a quota, most often)",
-			Hint: "check the free space there, e.g. fleet run -h HOSTS df -h " + path.Dir(tmp), Err: err}
-	}
-	return sftpError("write "+tmp, err)
-}
-
-// sftpError classifies SFTP status errors into the user's words.
-func sftpError(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var st *sftp.StatusError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return &Error{Kind: errTransfer, Reason: what + ": no such file or folder", Err: err}
-	case errors.Is(err, fs.ErrPermission):
-		return &Error{Kind: errTransfer, Reason: what + ": permission denied", Hint: "use --sudo to write where only root may", Err: err}
-	case errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxFailure && strings.Contains(strings.ToLower(err.Error()), "space"):
-		return &Error{Kind: errTransfer, Reason: what + ": no space left on device", Err: err}
-	case errors.As(err, &st):
-		return &Error{Kind: errTransfer, Reason: what + ": " + err.Error(), Err: err}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 // lastLine is the last non-empty line of a command's output, past whatever

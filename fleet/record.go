@@ -49,6 +49,10 @@ type HostInfo struct {
 	Log      string     `json:"log"`
 	// LogCut counts the bytes of output the log left out, past MaxLog.
 	LogCut int64 `json:"log_cut,omitempty"`
+	// StderrTail is the failing command's stderr kept with the host's
+	// error (a recipe step, a put's install script): its last 64 KiB
+	// (StderrKeep), of which Error shows the last line.
+	StderrTail string `json:"stderr_tail,omitempty"`
 	// Ended is set when reading a run that has not ended (live or killed)
 	// for a host whose log says it is done; never written.
 	Ended bool `json:"-"`
@@ -203,7 +207,7 @@ func (r *Record) Finish(results []Result, status int) error {
 		// The host as reached (user and port resolved), so that the failed
 		// file reaches the same accounts when it is used as a host list.
 		h.Host, h.User = res.Host.String(), res.Host.User
-		h.Error = res.Reason()
+		h.Error, h.StderrTail = res.Reason(), StderrOf(res.Err)
 		if r.logs != nil && r.logs[res.Index] != nil {
 			h.LogCut = r.logs[res.Index].Cut()
 		}

@@ -148,9 +148,7 @@ func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Resu
 	}
 	c, err := d.dial(dctx, r.Host, true) // Run reserved its handshake slot
 	if err != nil {
-		if r.Err = Classify(ctx, err); OutcomeOf(r.Err) == Failed {
-			r.Err = classifyDial(err) // not reached, whatever the error says
-		}
+		r.Err = classifyDial(ctx, err) // not reached, whatever the error says
 		return
 	}
 	defer c.Close()

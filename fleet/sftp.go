@@ -32,7 +32,7 @@ func (c *Conn) SFTP(ctx context.Context) (*sftp.Client, error) {
 	ch := make(chan res, 1)
 	go func() {
 		cl, err := sftp.NewClient(c.client, sftpOptions()...)
-		if err != nil && strings.Contains(err.Error(), "packet too long") {
+		if sftpPacketTooLong(err) {
 			cl, err = c.sftpBehindMarker()
 		}
 		ch <- res{cl, err}

@@ -243,7 +243,9 @@ func (s *Shell) kill(id int, settle func()) {
 // lost marks the shell broken because its session ended, and says why.
 func (s *Shell) lost() error {
 	<-s.done
-	err := Classify(nil, s.doneErr)
+	// The session ended by itself: whether the caller's context is done
+	// too is the caller's to say, so none is given here.
+	err := Classify(context.Background(), s.doneErr)
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		err = &Error{Kind: ErrUnreachable, Reason: "the remote shell ended unexpectedly", Err: s.doneErr}

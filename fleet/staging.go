@@ -43,7 +43,7 @@ func stagingScript() string {
 func (c *Conn) makeStaging(ctx context.Context) (string, error) {
 	var out, errb strings.Builder
 	if err := c.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(stagingScript()), Stdout: &out, Stderr: &errb}); err != nil {
-		return "", remoteError("make a staging folder", err, errb.String())
+		return "", remoteError(ctx, "make a staging folder", err, errb.String())
 	}
 	dir := lastLine(out.String())
 	if len(dir) < 2 || dir[0] != '/' {

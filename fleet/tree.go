@@ -38,7 +38,7 @@ func (c *Conn) PutLink(ctx context.Context, target, dst string, o PutOptions) (b
 	var out, errb strings.Builder
 	err := c.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stdout: &out, Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
-		return false, remoteError("link "+dst, err, errb.String())
+		return false, remoteError(ctx, "link "+dst, err, errb.String())
 	}
 	return lastLine(out.String()) == "made", nil
 }

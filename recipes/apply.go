@@ -270,7 +270,10 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		}
 		err = fleet.Classify(ctx, err)
 		var ee *fleet.ExitError
-		if !errors.As(err, &ee) || try >= tries {
+		if errors.As(err, &ee) {
+			ee.Stderr = tail.kept() // Classify made this one: ours to fill in
+		}
+		if ee == nil || try >= tries {
 			return failed(res, err, tail.lastLine())
 		}
 		fmt.Fprintf(a.stderr, "fleet: %s; retry %d/%d in %s\n", err, try+1, tries, delay)
@@ -375,6 +378,10 @@ func (a *applier) scrub(res StepResult) StepResult {
 	}
 	rep := strings.NewReplacer(pairs...)
 	res.Reason = rep.Replace(res.Reason)
+	var ee *fleet.ExitError
+	if errors.As(res.Err, &ee) {
+		ee.Stderr = rep.Replace(ee.Stderr) // for the record: the log had it filtered
+	}
 	if res.Err != nil {
 		if msg := res.Err.Error(); rep.Replace(msg) != msg {
 			res.Err = &scrubbedError{msg: rep.Replace(msg), err: res.Err}
@@ -465,18 +472,22 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-// tailWriter keeps the end of a command's stderr, for the failure reason.
+// tailWriter keeps the end of a command's stderr, for the failure reason
+// and the record: at least its last fleet.StderrKeep bytes.
 type tailWriter struct{ buf []byte }
-
-const tailSize = 4096
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	// Trimmed at twice the size kept, so that a chatty command does not
+	// pay a copy of the whole tail on every write.
+	if len(t.buf) > 2*fleet.StderrKeep {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-fleet.StderrKeep:]...)
 	}
 	return len(p), nil
 }
+
+// kept is what the step's error keeps of the stderr (see fleet.KeepStderr).
+func (t *tailWriter) kept() string { return fleet.KeepStderr(t.buf) }
 
 // lastLine is the last non-empty line written, trimmed to a sane length.
 func (t *tailWriter) lastLine() string {

@@ -1,0 +1,71 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
+	"github.com/fleet-sh/fleet/inventory"
+)
+
+// A remote script that prints 100 lines to stderr and fails (a put's
+// install script, the staging folder's): the reason shows the last line,
+// the typed error and run.json's stderr_tail keep all 100.
+func TestFailedScriptKeepsItsWholeStderr(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	c := dial(t, env.dialer(), srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := runScript(ctx, c, "install /etc/x", `i=1; while [ $i -le 100 ]; do echo "complaint $i" >&2; i=$((i+1)); done; exit 3`, PutOptions{})
+	if err == nil {
+		t.Fatal("the failing script succeeded")
+	}
+	if got, want := err.Error(), "transfer failed: install /etc/x: complaint 100"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+	var want strings.Builder
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&want, "complaint %d\n", i)
+	}
+	if got := StderrOf(err); got != want.String() {
+		t.Errorf("kept stderr has %d lines, want the 100:\n%s", strings.Count(got, "\n"), got)
+	}
+
+	state := t.TempDir()
+	h := hostOf(srv)
+	rec, err2 := NewRecord(state, RunInfo{Command: "copy"}, []inventory.Host{h})
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	res := []Result{{Index: 0, Host: h, Outcome: OutcomeOf(err), ExitCode: -1, Err: fmt.Errorf("copy: %w", err)}}
+	if err := rec.Finish(res, 5); err != nil {
+		t.Fatal(err)
+	}
+	var info RunInfo
+	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
+	if hi := info.Hosts[0]; hi.StderrTail != want.String() || !strings.HasSuffix(hi.Error, ": complaint 100") {
+		t.Errorf("run.json: error %q, stderr_tail of %d lines", hi.Error, strings.Count(hi.StderrTail, "\n"))
+	}
+}
+
+func TestKeepStderrKeepsTheLastWholeLines(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 3*StderrKeep; i++ {
+		fmt.Fprintf(&b, "line %d of a long complaint\n", i)
+	}
+	got := KeepStderr([]byte(b.String()))
+	if len(got) > StderrKeep || len(got) < StderrKeep-100 {
+		t.Errorf("kept %d bytes, want just under %d", len(got), StderrKeep)
+	}
+	if !strings.HasPrefix(got, "line ") || !strings.HasSuffix(b.String(), got) {
+		t.Errorf("kept %q... is not the tail from a line's start", got[:40])
+	}
+	if KeepStderr([]byte("short\n")) != "short\n" {
+		t.Error("a short stderr is not kept whole")
+	}
+}
