@@ -155,7 +155,7 @@ type proxyConn struct {
 	closeOnce  sync.Once
 	closed     chan struct{} // closed once Close has reaped the process
 	killed     atomic.Bool   // Close ended it
-	eof        atomic.Bool   // its stdout ended
+	eof        atomic.Bool   // its stdout ended, or its stdin refused a write
 
 	mu   sync.Mutex
 	last string // last non-empty stderr line
@@ -245,7 +245,18 @@ func (c *proxyConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *proxyConn) Write(b []byte) (int, error) { return c.w.Write(b) }
+// Write writes to the command's stdin. A write that fails (EPIPE: the
+// command closed its input or is gone) means the same as EOF on Read: the
+// handshake may see this before the EOF, and Close must then still wait
+// for the command's own exit, so that its status is reported rather than
+// taken for a kill of ours.
+func (c *proxyConn) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	if err != nil {
+		c.eof.Store(true)
+	}
+	return n, err
+}
 
 // Close ends the command's process group and reaps it: SIGHUP, as ssh
 // sends its proxy, then SIGKILL after proxyKillGrace. Every caller returns
