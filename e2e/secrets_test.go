@@ -112,6 +112,7 @@ func runWatchingSecrets(t *testing.T, u *user, config string, secrets []string, 
 type procWatch struct {
 	secrets []string
 	sleep   string
+	argv    bool // command lines only, not environments
 	done    chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -119,8 +120,17 @@ type procWatch struct {
 	sawRoot bool
 }
 
+// watchArgv is watchProcesses for command lines only.
+func watchArgv(secrets []string, sleep string) *procWatch {
+	return startWatch(&procWatch{secrets: secrets, sleep: sleep, argv: true})
+}
+
 func watchProcesses(secrets []string, sleep string) *procWatch {
-	w := &procWatch{secrets: secrets, sleep: sleep, done: make(chan struct{}), hits: map[string]bool{}}
+	return startWatch(&procWatch{secrets: secrets, sleep: sleep})
+}
+
+func startWatch(w *procWatch) *procWatch {
+	w.done, w.hits = make(chan struct{}), map[string]bool{}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -165,7 +175,7 @@ func (w *procWatch) scan() {
 			if bytes.Contains(cmdline, []byte(s)) {
 				w.hits[fmt.Sprintf("pid %d argv: %s", pid, args)] = true
 			}
-			if bytes.Contains(environ, []byte(s)) {
+			if !w.argv && bytes.Contains(environ, []byte(s)) {
 				w.hits[fmt.Sprintf("pid %d environment (%s)", pid, args)] = true
 			}
 		}

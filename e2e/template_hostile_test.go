@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -71,7 +69,9 @@ steps:
     sudo: true
     run: printf '%s' {{.Vars.token}} > {{.Vars.out}}/secret && `+sleep+`
 `, 0o644)
-		w := watchCmdlines(secret, sleep)
+		// The command line only: a recipe's values are in its command's
+		// environment by design, readable by their owner alone.
+		w := watchArgv([]string{secret}, sleep)
 		r := u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile,
 			"--var", "out="+out, "--secret-var", "token=@"+secretFile).wait(cmdTimeout + 5*time.Second)
 		hits, sawRoot := w.stop()
@@ -160,68 +160,4 @@ steps:
 			t.Errorf("--var for a secret: want exit status 2 and a hint\n%s", r)
 		}
 	})
-}
-
-// cmdWatch scans every process's command line (not its environment, where
-// a command's variables are by design, readable by its owner alone) for a
-// secret, every 20 ms, and notes whether sleep ran as root.
-type cmdWatch struct {
-	secret, sleep string
-	done          chan struct{}
-	wg            sync.WaitGroup
-	mu            sync.Mutex
-	hits          map[string]bool
-	sawRoot       bool
-}
-
-func watchCmdlines(secret, sleep string) *cmdWatch {
-	w := &cmdWatch{secret: secret, sleep: sleep, done: make(chan struct{}), hits: map[string]bool{}}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		for deadline := time.Now().Add(2 * cmdTimeout); time.Now().Before(deadline); {
-			w.scan()
-			select {
-			case <-w.done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return w
-}
-
-func (w *cmdWatch) stop() ([]string, bool) {
-	close(w.done)
-	w.wg.Wait()
-	w.scan()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var hits []string
-	for h := range w.hits {
-		hits = append(hits, h)
-	}
-	return hits, w.sawRoot
-}
-
-func (w *cmdWatch) scan() {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		args := string(bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '}))
-		w.mu.Lock()
-		if bytes.Contains(cmdline, []byte(w.secret)) {
-			w.hits[fmt.Sprintf("pid %d: %s", pid, args)] = true
-		}
-		if args == w.sleep {
-			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && bytes.Contains(st, []byte("\nUid:\t0\t")) {
-				w.sawRoot = true
-			}
-		}
-		w.mu.Unlock()
-	}
 }
