@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -60,6 +65,84 @@ func TestInterrupt(t *testing.T) {
 	t.Run("two quick SIGINTs", func(t *testing.T) {
 		testInterrupt(t, f, hosts, true, os.Interrupt, quickSecond, os.Interrupt)
 	})
+	// The terminal closed: as one Ctrl-C, exit status 129.
+	t.Run("SIGHUP", func(t *testing.T) {
+		testInterrupt(t, f, hosts, false, syscall.SIGHUP)
+	})
+	t.Run("stdout closed", func(t *testing.T) {
+		testStdoutClosed(t, f, hosts)
+	})
+}
+
+// testStdoutClosed: `fleet run ... | head -1`. The reader of fleet's output
+// goes away while hosts still run; fleet's next line meets a closed pipe.
+// That must act as one Ctrl-C (stop starting hosts, kill what runs, write
+// the whole record) and exit 141, not kill fleet with its commands left
+// running and its record unfinished.
+func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
+	u := newUser(t)
+	sleep := uniqueSleep(333)
+	// Ten hosts end at once, two after 2 s (the line that meets the closed
+	// pipe), the rest of the window sleeps until killed.
+	body := `case $PSSH_NODENUM in [0-9]) ;; 1[01]) sleep 2;; *) ` + sleep + `;; esac`
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fleetBin, "run", "-F", f.SSHConfig, "-p", "20", "-h", hosts, body)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = pw, &stderr
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	first, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no first line from fleet: %v\n%s", err, stderr.String())
+	}
+	if !eventually(20*time.Second, func() bool { return len(sleepProcs(sleep, true)) == intPar-12 }) {
+		t.Fatalf("want %d %q running, got %d", intPar-12, sleep, len(sleepProcs(sleep, true)))
+	}
+	pr.Close() // head -1 has what it wanted
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(intGrace + 5*time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("fleet still running %v after its output was closed\n%s", intGrace+5*time.Second, stderr.String())
+	}
+	r := result{args: cmd.Args, stdout: first, stderr: stderr.String(), status: cmd.ProcessState.ExitCode()}
+	var ee *exec.ExitError
+	if werr != nil && !errors.As(werr, &ee) {
+		t.Fatalf("fleet: %v\n%s", werr, r)
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Fatalf("fleet was killed by %v instead of winding down\n%s", ws.Signal(), r)
+	}
+	if r.status != 141 || !strings.Contains(r.stderr, "SIGPIPE") {
+		t.Errorf("want exit status 141 and a word of SIGPIPE\n%s", r)
+	}
+	var left []proc
+	if !eventually(10*time.Second, func() bool { left = sleepProcs(sleep, false); return len(left) == 0 }) {
+		t.Errorf("10 s after fleet exited, still running: %+v\n%s", left, r)
+	}
+	rec := u.latestRun()
+	if rec.Status == nil || *rec.Status != 141 || rec.End == nil || len(rec.Hosts) != intHosts {
+		t.Fatalf("run.json: status %v, end %v, %d hosts; want 141, a time and %d hosts\n%s", rec.Status, rec.End, len(rec.Hosts), intHosts, r)
+	}
+	count := map[string]int{}
+	for _, h := range rec.Hosts {
+		count[h.Outcome]++
+	}
+	if count["ok"] < intFinished || count["cancelled"] < intPar-12 || count["ok"]+count["cancelled"]+count["not-started"] != intHosts {
+		t.Errorf("run.json outcomes %v: want at least %d ok and %d cancelled, the rest not started\n%s", count, intFinished, intPar-12, r)
+	}
 }
 
 // quickSecond, among testInterrupt's signals, sends the next one 20 ms
@@ -123,8 +206,12 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 		t.Errorf("fleet still running %v after the last signal", limit)
 	}
 	r := run.wait(cmdTimeout)
-	if r.status != 130 {
-		t.Errorf("want exit status 130\n%s", r)
+	want := 130 // Ctrl-C and SIGTERM
+	if sigs[0] == syscall.SIGHUP {
+		want = 129
+	}
+	if r.status != want {
+		t.Errorf("want exit status %d\n%s", want, r)
 	}
 	wantSummary := regexp.MustCompile(`(?m)^50 hosts: 10 ok, 20 cancelled, 20 not started \(`)
 	if !wantSummary.MatchString(r.stderr + r.stdout) {
@@ -145,7 +232,7 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 		t.Errorf("10 s after fleet exited, still running: %+v\n%s", left, r)
 	}
 
-	checkInterruptRecord(t, u, np, f.Hosts)
+	checkInterruptRecord(t, u, np, f.Hosts, want)
 }
 
 // sleepProcs lists the processes running the sleep: only the sleeps
@@ -168,11 +255,11 @@ func sleepProcs(sleep string, exact bool) []proc {
 // outcome in run.json, and each host's log, which must end as run.json
 // says for the hosts that started and must not exist for those that never
 // did.
-func checkInterruptRecord(t *testing.T, u *user, np string, hosts []harness.Host) {
+func checkInterruptRecord(t *testing.T, u *user, np string, hosts []harness.Host, status int) {
 	t.Helper()
 	rec := u.latestRun()
-	if rec.Status == nil || *rec.Status != 130 || rec.End == nil {
-		t.Errorf("run.json: status %v, end %v; want 130 and a time", rec.Status, rec.End)
+	if rec.Status == nil || *rec.Status != status || rec.End == nil {
+		t.Errorf("run.json: status %v, end %v; want %d and a time", rec.Status, rec.End, status)
 	}
 	if len(rec.Hosts) != len(hosts) {
 		t.Fatalf("run.json has %d hosts, want %d", len(rec.Hosts), len(hosts))

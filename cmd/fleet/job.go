@@ -78,6 +78,9 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
 		OnEvent: j.onEvent, MaxFail: j.maxFail, DialNote: j.dialNote}, task)
 	status := exitStatus(results, intr.interrupted())
+	if intr.interrupted() {
+		status = intr.status()
+	}
 	if j.record != nil {
 		if err := j.record.Finish(results, status); err != nil {
 			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)

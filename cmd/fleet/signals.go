@@ -12,11 +12,20 @@ import (
 // interrupts turns Ctrl-C and SIGTERM into cancellation in two stages, as
 // pdsh and clush do: the first cancels ctx (start no more hosts, kill the
 // running commands, report); a second Ctrl-C calls hard, which must make
-// the run end at once. SIGTERM counts as one Ctrl-C.
+// the run end at once. SIGTERM counts as one Ctrl-C, and so do SIGHUP (the
+// terminal closed) and SIGPIPE (`fleet run ... | head -1`: the reader of
+// our output went away): left to their default, they would kill fleet
+// with its remote commands still running and its record unfinished.
+// Asking for SIGPIPE also makes a write to the closed pipe fail with EPIPE
+// instead of ending the process (os/signal), so the run can wind down.
 type interrupts struct {
 	count atomic.Int32
+	first atomic.Int32 // SIGHUP or SIGPIPE when one came first, for the exit status
 	stop  func()
 }
+
+// stopSignals are the signals that stop a run.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
 
 // errInterrupted is the cause of a context cancelled by a signal.
 var errInterrupted = fmt.Errorf("interrupted")
@@ -24,7 +33,7 @@ var errInterrupted = fmt.Errorf("interrupted")
 func watchInterrupts(ctx context.Context, notice func(string), hard func()) (context.Context, *interrupts) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, stopSignals...)
 	done := make(chan struct{})
 	in := &interrupts{}
 	in.stop = func() {
@@ -40,6 +49,9 @@ func watchInterrupts(ctx context.Context, notice func(string), hard func()) (con
 			case sig := <-ch:
 				n := in.count.Add(1)
 				if n == 1 {
+					if sig == syscall.SIGHUP || sig == syscall.SIGPIPE {
+						in.first.Store(int32(sig.(syscall.Signal)))
+					}
 					notice(fmt.Sprintf("fleet: %s: stopping; killing the running commands (Ctrl-C again to quit at once)", sigName(sig)))
 					cancel(errInterrupted)
 				} else if sig == os.Interrupt {
@@ -55,9 +67,25 @@ func watchInterrupts(ctx context.Context, notice func(string), hard func()) (con
 // interrupted reports whether a signal arrived.
 func (in *interrupts) interrupted() bool { return in.count.Load() > 0 }
 
+// status is the exit status of a run that a signal stopped: 130 for
+// Ctrl-C and SIGTERM (as documented since the first release); 128 plus the
+// signal's number for SIGHUP (129) and SIGPIPE (141), as a shell reports a
+// process that the signal killed, so a script can tell them apart.
+func (in *interrupts) status() int {
+	if n := in.first.Load(); n > 0 {
+		return 128 + int(n)
+	}
+	return exitInterrupted
+}
+
 func sigName(s os.Signal) string {
-	if s == syscall.SIGTERM {
+	switch s {
+	case syscall.SIGTERM:
 		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP (the terminal closed)"
+	case syscall.SIGPIPE:
+		return "SIGPIPE (nobody reads the output any more)"
 	}
 	return "interrupted"
 }
