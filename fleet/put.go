@@ -192,8 +192,7 @@ func tempName(dir, base string) string {
 
 // putDirect writes as the login user over SFTP.
 func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) (err error) {
-	cl, err := c.SFTP(ctx)
-	if err != nil {
+	if _, err := c.SFTP(ctx); err != nil {
 		return err
 	}
 	tmp := tempName(path.Dir(dst), path.Base(dst))
@@ -202,7 +201,7 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 			c.removeTemp(tmp)
 		}
 	}()
-	got, err := c.upload(ctx, cl, src, tmp, o.Progress, o.InFlight)
+	got, err := c.upload(ctx, src, tmp, o.Progress, o.InFlight)
 	if err != nil {
 		return err
 	}
@@ -231,8 +230,7 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 // destination, and renames it into place. A failure removes both
 // temporaries, through a fresh connection when this one is gone.
 func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
-	cl, err := c.SFTP(ctx)
-	if err != nil {
+	if _, err := c.SFTP(ctx); err != nil { // before the staging folder: nothing to clean up
 		return err
 	}
 	dir, err := c.makeStaging(ctx)
@@ -240,7 +238,7 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 		return err
 	}
 	staged := path.Join(dir, "data")
-	if err := c.send(ctx, cl, src, staged, o.Progress, o.InFlight); err != nil {
+	if err := c.send(ctx, src, staged, o.Progress, o.InFlight); err != nil {
 		c.removeTemp(dir)
 		return err
 	}
@@ -273,8 +271,8 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 
 // upload sends src to the remote path tmp, checks size and SHA-256 of what
 // arrived, and returns what the host says of the new file.
-func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64), inFlight int) (*RemoteFile, error) {
-	if err := c.send(ctx, cl, src, tmp, progress, inFlight); err != nil {
+func (c *Conn) upload(ctx context.Context, src *LocalFile, tmp string, progress func(int64), inFlight int) (*RemoteFile, error) {
+	if err := c.send(ctx, src, tmp, progress, inFlight); err != nil {
 		return nil, err
 	}
 	got, err := c.Probe(ctx, tmp, false, nil)
@@ -290,7 +288,7 @@ func (c *Conn) upload(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp 
 
 // send streams src to the remote path tmp: created, never overwritten, and
 // private (0600) while incomplete.
-func (c *Conn) send(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp string, progress func(int64), inFlight int) error {
+func (c *Conn) send(ctx context.Context, src *LocalFile, tmp string, progress func(int64), inFlight int) error {
 	in, err := src.open()
 	if err != nil {
 		return err
@@ -299,39 +297,30 @@ func (c *Conn) send(ctx context.Context, cl *sftp.Client, src *LocalFile, tmp st
 	// A host's sftp-server that never answers (a hung disk, a FIFO swapped
 	// in) must not outlive -t or Ctrl-C: the connection closes with ctx
 	// from the first request on, as in Get.
-	stop := context.AfterFunc(ctx, func() { c.client.Close() })
-	defer stop()
-	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	return c.cancellable(ctx, func(cl *sftp.Client) error {
+		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return sftpError("create "+tmp, err)
 		}
-		return sftpError("create "+tmp, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return sftpError("chmod "+tmp, err)
 		}
-		return sftpError("chmod "+tmp, err)
-	}
-	// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs to
-	// know the length) while the wrapper counts progress.
-	n, err := f.ReadFromWithConcurrency(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size},
-		sendConcurrency(inFlight))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err != nil {
-		return sftpWriteError(tmp, err)
-	}
-	if n != src.Size {
-		return &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
-	}
-	return nil
+		// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs
+		// to know the length) while the wrapper counts progress.
+		n, err := f.ReadFromWithConcurrency(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size},
+			sendConcurrency(inFlight))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return sftpWriteError(tmp, err)
+		}
+		if n != src.Size {
+			return &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
+		}
+		return nil
+	})
 }
 
 type progressReader struct {

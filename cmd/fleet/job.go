@@ -77,10 +77,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
 		OnEvent: j.onEvent, MaxFail: j.maxFail, DialNote: j.dialNote}, task)
-	status := exitStatus(results, intr.interrupted())
-	if intr.interrupted() {
-		status = intr.status()
-	}
+	status := exitStatus(results, intr.status())
 	if j.record != nil {
 		if err := j.record.Finish(results, status); err != nil {
 			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
@@ -220,10 +217,11 @@ func outcomeNote(r *fleet.Result) string {
 }
 
 // exitStatus applies pssh's precedence: timeout or killed (3), then
-// unreachable (4), then a remote failure (5).
-func exitStatus(results []fleet.Result, interrupted bool) int {
-	if interrupted {
-		return exitInterrupted
+// unreachable (4), then a remote failure (5). A run stopped by a signal
+// exits with that signal's status (interrupted, 0 when none came).
+func exitStatus(results []fleet.Result, interrupted int) int {
+	if interrupted != 0 {
+		return interrupted
 	}
 	s := fleet.Summarize(results)
 	switch {

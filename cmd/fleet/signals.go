@@ -67,15 +67,19 @@ func watchInterrupts(ctx context.Context, notice func(string), hard func()) (con
 // interrupted reports whether a signal arrived.
 func (in *interrupts) interrupted() bool { return in.count.Load() > 0 }
 
-// status is the exit status of a run that a signal stopped: 130 for
-// Ctrl-C and SIGTERM (as documented since the first release); 128 plus the
-// signal's number for SIGHUP (129) and SIGPIPE (141), as a shell reports a
-// process that the signal killed, so a script can tell them apart.
+// status is the exit status of a run that a signal stopped, 0 when none
+// came: 130 for Ctrl-C and SIGTERM (as documented since the first
+// release); 128 plus the signal's number for SIGHUP (129) and SIGPIPE
+// (141), as a shell reports a process that the signal killed, so a script
+// can tell them apart.
 func (in *interrupts) status() int {
-	if n := in.first.Load(); n > 0 {
+	switch n := in.first.Load(); {
+	case n > 0:
 		return 128 + int(n)
+	case in.interrupted():
+		return exitInterrupted
 	}
-	return exitInterrupted
+	return 0
 }
 
 func sigName(s os.Signal) string {
