@@ -104,6 +104,17 @@ func hostOf(srv *sshtest.Server) inventory.Host {
 	return h
 }
 
+// hostsOf is n hosts that all are srv, labelled as a host list would be
+// (node, node.1, ...).
+func hostsOf(srv *sshtest.Server, n int) []inventory.Host {
+	hosts := make([]inventory.Host, n)
+	for i := range hosts {
+		hosts[i] = hostOf(srv)
+	}
+	inventory.Label(hosts)
+	return hosts
+}
+
 // dial connects to srv or fails the test.
 func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
 	t.Helper()

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // TestCopyMemoryIsBoundedByFileNotHosts sends a 100 MB file to 20 hosts and
@@ -38,11 +37,7 @@ func TestCopyMemoryIsBoundedByFileNotHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	hosts := make([]inventory.Host, 20)
-	for i := range hosts {
-		hosts[i] = hostOf(srv)
-	}
-	inventory.Label(hosts)
+	hosts := hostsOf(srv, 20)
 
 	var peak atomic.Uint64
 	stop := make(chan struct{})

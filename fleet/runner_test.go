@@ -21,11 +21,7 @@ func TestRunManyHostsSlidingWindow(t *testing.T) {
 	// 500 handshakes under the race detector on a busy 2-core machine: this
 	// test is about the window and leaks, not about connect timeouts.
 	d := env.dialer(func(o *Options) { o.ConnectTimeout = time.Minute })
-	hosts := make([]inventory.Host, 500)
-	for i := range hosts {
-		hosts[i] = hostOf(srv)
-	}
-	inventory.Label(hosts)
+	hosts := hostsOf(srv, 500)
 	var inFlight, peak atomic.Int32
 	onEvent := func(e Event) {
 		if e.Kind == HostDone {
@@ -100,11 +96,7 @@ func TestRunCancelledBeforeStartAndMaxFail(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	d := env.dialer()
-	hosts := make([]inventory.Host, 10)
-	for i := range hosts {
-		hosts[i] = hostOf(srv)
-	}
-	inventory.Label(hosts)
+	hosts := hostsOf(srv, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var events sync.Map
@@ -158,11 +150,7 @@ func TestMaxFailLetsHostsInFlightFinish(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	d := env.dialer()
-	hosts := make([]inventory.Host, 10)
-	for i := range hosts {
-		hosts[i] = hostOf(srv)
-	}
-	inventory.Label(hosts)
+	hosts := hostsOf(srv, 10)
 	const window = 4
 	started := make(chan struct{}, window)
 	results := Run(context.Background(), d, hosts, RunOptions{Parallel: window, MaxFail: 1},
