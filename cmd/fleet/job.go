@@ -32,10 +32,11 @@ type job struct {
 	inlineStdout bool
 	gather       bool
 	json         bool
-	showChanged  bool           // copy, provision: say changed / unchanged
-	totalBytes   int64          // transfers: count bytes on the bar
-	maxFail      int            // stop starting hosts after this many failed (0: never)
-	options      map[string]any // the command's own options, for run.json (never a secret)
+	showChanged  bool                // copy, provision: say changed / unchanged
+	totalBytes   int64               // transfers: count bytes on the bar
+	maxFail      int                 // stop starting hosts after this many failed (0: never)
+	options      map[string]any      // the command's own options, for run.json (never a secret)
+	onDone       func(*fleet.Result) // when set, told about each host once it has its result
 
 	printer   *ui.Printer
 	record    *fleet.Record
@@ -186,6 +187,9 @@ func (j *job) onEvent(ev fleet.Event) {
 				l.Close()
 			}
 		}
+	}
+	if ev.Kind == fleet.HostDone && j.onDone != nil {
+		j.onDone(ev.Result)
 	}
 	j.printer.Event(ev)
 }
