@@ -32,11 +32,14 @@ type job struct {
 	inlineStdout bool
 	gather       bool
 	json         bool
-	showChanged  bool                // copy, provision: say changed / unchanged
-	totalBytes   int64               // transfers: count bytes on the bar
-	maxFail      int                 // stop starting hosts after this many failed (0: never)
-	options      map[string]any      // the command's own options, for run.json (never a secret)
-	onDone       func(*fleet.Result) // when set, told about each host once it has its result
+	showChanged  bool           // copy, provision: say changed / unchanged
+	totalBytes   int64          // transfers: count bytes on the bar
+	maxFail      int            // stop starting hosts after this many failed (0: never)
+	options      map[string]any // the command's own options, for run.json (never a secret)
+
+	// onDone, when set, is told about each host once it has its result
+	// (the -o/-e files).
+	onDone func(*fleet.Result)
 
 	printer   *ui.Printer
 	record    *fleet.Record
