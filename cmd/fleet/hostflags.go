@@ -27,8 +27,8 @@ const (
 // default of -t: pssh's 60 s for commands, none for transfers, as pscp.
 func hostFlags(timeout string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts, EnvVars: []string{"PSSH_HOSTS"},
-			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable"},
+		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts,
+			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable; $PSSH_HOSTS is read first"},
 		&cli.StringSliceFlag{Name: "host", Aliases: []string{"H"}, Category: catHosts,
 			Usage: "add `\"[user@]host[:port] ...\"` (ranges like node[01-20] allowed); repeatable"},
 		&cli.StringFlag{Name: "host-glob", Aliases: []string{"g"}, Category: catHosts,
@@ -44,9 +44,9 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "option", Aliases: []string{"O"}, Category: catSSH,
 			Usage: "ssh_config `Key=Value`, as ssh -o, before the files (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...: the keys fleet honours, docs/ssh.md); repeatable"},
 		&cli.StringSliceFlag{Name: "extra-args", Aliases: []string{"x"}, Category: catSSH,
-			Usage: "pssh's extra ssh `ARGS`, split like a shell; -o, -p, -i, -J, -l, -t, -T, -A (forward the agent), -a are understood"},
+			Usage: "pssh's extra `ARGS` for ssh (run) or scp (copy, slurp), split like a shell: what fleet can do is done (ssh -o -p -i -J -l -F -c -m -t -T -A -a -4 -6; scp -l KBITS -p -P -r -o -F -i -J -c -B), what changes nothing is ignored (-q, -C, -v, ...; listed with -v), the rest refused"},
 		&cli.StringSliceFlag{Name: "extra-arg", Aliases: []string{"X"}, Category: catSSH,
-			Usage: "one extra ssh `ARG` (see -x)"},
+			Usage: "one extra ssh or scp `ARG` (see -x)"},
 		&cli.StringSliceFlag{Name: "identity", Category: catSSH,
 			Usage: "private key `FILE` to offer first; repeatable"},
 		&cli.StringFlag{Name: "ssh-config", Aliases: []string{"F"}, Category: catSSH,
@@ -206,7 +206,13 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 // readHosts gathers -h files, -H strings, applies -g and labels the hosts.
 func readHosts(c *cli.Context, stdin io.Reader, stderr io.Writer) ([]inventory.Host, error) {
 	var hosts []inventory.Host
-	for _, name := range c.StringSlice("hosts") {
+	files := c.StringSlice("hosts")
+	if v := os.Getenv("PSSH_HOSTS"); v != "" {
+		// pssh's PSSH_HOSTS is the first of -h's files, not replaced by
+		// them (optparse appends to the default).
+		files = append([]string{v}, files...)
+	}
+	for _, name := range files {
 		var r io.Reader
 		if name == "-" {
 			r, name = stdin, "stdin"
@@ -243,7 +249,7 @@ func readHosts(c *cli.Context, stdin io.Reader, stderr io.Writer) ([]inventory.H
 	}
 	if len(hosts) == 0 {
 		switch {
-		case !c.IsSet("hosts") && !c.IsSet("host"):
+		case len(files) == 0 && !c.IsSet("host"):
 			return nil, &statusError{status: exitUsage, err: fmt.Errorf("no hosts given"),
 				hint: "name them with -h FILE (one [user@]host[:port] a line) or -H \"host1 host2\""}
 		case c.IsSet("host-glob"):
