@@ -106,6 +106,9 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			rerunCommand(env),
 			hostsCommand(env),
 			helpCommand(),
+			completionCommand(env),
+			manCommand(env),
+			completeCommand(env),
 		},
 	}
 	setUsageErrors(app.Commands)
