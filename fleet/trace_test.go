@@ -1,14 +1,18 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -150,4 +154,59 @@ func TestTracePasswordAndFailure(t *testing.T) {
 		`^`+lbl+`: failed after \S+: .*unable to authenticate`,
 		`^`+lbl+`: unreachable after \S+: `,
 	)
+}
+
+// plainSigner is a key that signs only as Sign, with no algorithm choice.
+type plainSigner struct{ ssh.Signer }
+
+func (p plainSigner) Sign(r io.Reader, data []byte) (*ssh.Signature, error) {
+	return p.Signer.Sign(r, data)
+}
+
+// The trace's key wrappers have each key's signing interfaces, no more and
+// no fewer: x/crypto chooses a key's signature algorithms by them (an RSA
+// key narrowed by PubkeyAcceptedAlgorithms to rsa-sha2-512 must not fall
+// back to ssh-rsa under -v).
+func TestTraceSignersKeepInterfaces(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alg, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	multi, err := ssh.NewSignerWithAlgorithms(alg.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSASHA512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &dialTrace{keys: newKeyring(&Options{Home: t.TempDir()}, func(string) {}), say: func(string) {}}
+	in := []ssh.Signer{multi, alg, plainSigner{alg}}
+	out := tr.signers(in)
+	kinds := func(s ssh.Signer) (a, m bool) {
+		_, a = s.(ssh.AlgorithmSigner)
+		_, m = s.(ssh.MultiAlgorithmSigner)
+		return a, m
+	}
+	for i := range in {
+		ia, im := kinds(in[i])
+		oa, om := kinds(out[i])
+		if ia != oa || im != om {
+			t.Fatalf("signer %d: %T (algorithm %v, multi %v) came out as %T (%v, %v)", i, in[i], ia, im, out[i], oa, om)
+		}
+	}
+	if m := out[0].(ssh.MultiAlgorithmSigner); !slices.Equal(m.Algorithms(), []string{ssh.KeyAlgoRSASHA512}) {
+		t.Fatalf("algorithms %q, want only rsa-sha2-512", m.Algorithms())
+	}
+	if _, ok := out[2].(ssh.AlgorithmSigner); ok {
+		t.Fatalf("a plain Signer came out as an AlgorithmSigner (%T)", out[2])
+	}
+	for i, s := range out {
+		if !bytes.Equal(s.PublicKey().Marshal(), alg.PublicKey().Marshal()) {
+			t.Fatalf("signer %d: another key", i)
+		}
+	}
+	if tr := (*dialTrace)(nil); tr.signers([]ssh.Signer{alg})[0] != alg {
+		t.Fatal("without a trace the keys must be left as they are")
+	}
 }
