@@ -30,6 +30,7 @@ type dialTrace struct {
 	mark    time.Time // the host key was checked: authentication starts
 	pending string    // the key offered last, not yet accepted or refused
 	method  string    // the authentication method tried last
+	noTCP   bool      // the TCP connect failed, and said so
 }
 
 // newTrace starts tracing a dial of h, or returns nil when tracing is off.
@@ -96,8 +97,11 @@ func (d *Dialer) traceDone(r *Result) {
 
 func (t *dialTrace) sayf(format string, args ...any) { t.say(fmt.Sprintf(format, args...)) }
 
-// ms rounds a duration for the trace: 12ms, 1.2s.
+// ms rounds a duration for the trace: 0.3ms, 12ms, 1.2s.
 func ms(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
 	if d >= time.Second {
 		return d.Round(100 * time.Millisecond).String()
 	}
@@ -124,6 +128,9 @@ func (td *tracedDialer) DialContext(ctx context.Context, network, addr string) (
 	c, err := td.via.DialContext(ctx, network, addr)
 	if err != nil {
 		td.t.sayf("connect to %s failed after %s: %v", addr, ms(time.Since(start)), err)
+		td.t.mu.Lock()
+		td.t.noTCP = true
+		td.t.mu.Unlock()
 		return nil, err
 	}
 	peer := ""
@@ -267,7 +274,9 @@ func (t *dialTrace) done(err error) {
 	}
 	if err != nil {
 		t.refusedLocked()
-		t.sayf("failed after %s: %v", ms(time.Since(since)), err)
+		if !t.noTCP {
+			t.sayf("failed after %s: %v", ms(time.Since(since)), err)
+		}
 		return
 	}
 	method := t.method
