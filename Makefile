@@ -5,12 +5,27 @@ DEMO_DIR ?= /tmp/fleet-demo
 FUZZTIME ?= 30s
 FUZZKEEP ?= 200
 
-.PHONY: all build test tools unit e2e lint fuzz demo demo-down bench scale clean
+.PHONY: all build install test tools unit e2e lint fuzz demo demo-down bench scale clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/fleet
+
+# install: the binary, its manual page and its bash, zsh and fish
+# completions, all generated from the command definitions by the binary
+# itself (fleet man, fleet completion SHELL), under $(DESTDIR)$(PREFIX).
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fleet
+	$(BIN) man > $(DESTDIR)$(PREFIX)/share/man/man1/fleet.1
+	$(BIN) completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/fleet
+	$(BIN) completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_fleet
+	$(BIN) completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/fleet.fish
 
 # test: lint, unit and script tests, then the e2e tests against real sshd
 # hosts (the harness installs openssh-server and sudo with apt-get when they

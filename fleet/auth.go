@@ -372,9 +372,10 @@ func (k *keyring) signers(e *endpoint, slot int) []ssh.Signer {
 // Once guard is set (the host key CHANGED and was accepted anyway, which
 // happens before authentication starts), the password is never given: the
 // attempt ends with an authentication error instead.
-func (k *keyring) methods(e *endpoint, slot int, guard *atomic.Bool) []ssh.AuthMethod {
+// tr, when not nil, is told of each key and password tried.
+func (k *keyring) methods(e *endpoint, slot int, guard *atomic.Bool, tr *dialTrace) []ssh.AuthMethod {
 	var m []ssh.AuthMethod
-	if s := k.signers(e, slot); len(s) > 0 {
+	if s := tr.signers(k.signers(e, slot)); len(s) > 0 {
 		m = append(m, ssh.PublicKeys(s...))
 	}
 	if e.password {
@@ -385,11 +386,12 @@ func (k *keyring) methods(e *endpoint, slot int, guard *atomic.Bool) []ssh.AuthM
 			p, err := k.password()
 			return string(p), err
 		}
-		m = append(m, ssh.PasswordCallback(pw),
+		m = append(m, ssh.PasswordCallback(func() (string, error) { tr.tried("password"); return pw() }),
 			ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
 				answers := make([]string, len(questions))
 				for i := range questions {
 					if !echos[i] {
+						tr.tried("keyboard-interactive")
 						p, err := pw()
 						if err != nil {
 							return nil, err

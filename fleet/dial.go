@@ -273,6 +273,7 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 	if err != nil {
 		return nil, err
 	}
+	tr := d.newTrace(h, e) // nil unless Options.Trace (-v)
 	slot := int(d.dials.Add(1))
 	var via ctxDialer = &net.Dialer{}
 	if e.proxyJump != "" {
@@ -282,13 +283,14 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 	} else if e.proxyCommand != "" {
 		via = newProxyDialer(e, dialNote(ctx))
 	}
+	via = tr.dialer(via)
 	// changed is set by the host-key check when a CHANGED key is accepted
 	// under StrictHostKeyChecking=no: no password, no agent for that host.
 	changed := &atomic.Bool{}
 	cfg := &ssh.ClientConfig{
 		User:              e.user,
-		Auth:              d.keys.methods(e, slot, changed),
-		HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
+		Auth:              d.keys.methods(e, slot, changed, tr),
+		HostKeyCallback:   tr.hostKey(d.hostKeys.callback(e, func() { changed.Store(true) })),
 		HostKeyAlgorithms: d.hostKeys.algorithms(e),
 		ClientVersion:     "SSH-2.0-fleet",
 		Config:            e.transport(),
@@ -310,6 +312,7 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 		case <-time.After(backoff):
 		}
 	}
+	tr.done(err)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +504,7 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (_ *ssh.Client, err
 			return nil, jumpError(hop, err)
 		}
 		changed := &atomic.Bool{}
-		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0, changed),
+		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0, changed, nil),
 			HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
 			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet", Config: e.transport()}
 		// ssh runs the first hop as its own `ssh -W`, which honours that

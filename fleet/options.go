@@ -61,6 +61,12 @@ type Options struct {
 	// Parallel bounds how many hosts resolve their ssh_config at once when
 	// it runs commands (Match exec); the run's -p. 0 means 32.
 	Parallel int
+	// Trace, when set, is told what fleet does for each host, as ssh -v
+	// says it: how the host resolved, the connection and the host key, each
+	// key and password tried, the outcome, with timings (host is the
+	// host's label). -v sets it. It is called from the hosts' goroutines
+	// and never given a secret.
+	Trace func(host, msg string)
 	// Retries is how many times a connection reset during the handshake is
 	// retried (sshd's MaxStartups drops); 0 means 2, negative means none.
 	Retries int

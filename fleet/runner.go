@@ -124,6 +124,7 @@ func Run(ctx context.Context, d *Dialer, hosts []inventory.Host, opts RunOptions
 func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Result) {
 	r.Start = time.Now()
 	r.Err = nil
+	d.traceResolved(r.Host) // -v
 	r.Host = d.Effective(r.Host)
 	if opts.OnEvent != nil {
 		opts.OnEvent(Event{Kind: HostStarted, Index: r.Index, Host: r.Host})
@@ -140,6 +141,7 @@ func runHost(ctx context.Context, d *Dialer, opts RunOptions, task Task, r *Resu
 		} else if r.Err == nil {
 			r.ExitCode = 0
 		}
+		d.traceDone(r)
 	}()
 	dctx := ctx
 	if opts.DialNote != nil {

@@ -68,13 +68,15 @@ ENVIRONMENT
 // newApp builds the command tree. Each command fills an options struct and
 // calls a function that does the work with the injected streams.
 func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	// -h is the hosts file, as in pssh; help is --help only.
+	// -h is the hosts file, as in pssh; help is --help, fleet help, and
+	// fleet -h where no command reads it (rootBefore).
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+	cli.HelpPrinter = printHelp // wrapped to the terminal, else 80 columns
 	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) > 1 {
 		env.args = args[1:]
 	}
-	return &cli.App{
+	app := &cli.App{
 		Name:                      "fleet",
 		Usage:                     "run commands, copy files and provision many hosts over SSH",
 		UsageText:                 "fleet COMMAND [options] [arguments...]",
@@ -86,8 +88,12 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		ExitErrHandler:            func(*cli.Context, error) {}, // Main decides exit statuses
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageErr{err}
+		// urfave/cli adds --help only when it adds its own help command.
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "h", Hidden: true}, cli.HelpFlag},
+		Before: rootBefore,
+		Action: rootAction,
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return &usageHint{err: err, hint: flagSuggestion(err, c.App.Flags)}
 		},
 		Commands: []*cli.Command{
 			runCommand(env),
@@ -99,8 +105,14 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			logsCommand(env),
 			rerunCommand(env),
 			hostsCommand(env),
+			helpCommand(),
+			completionCommand(env),
+			manCommand(env),
+			completeCommand(env),
 		},
 	}
+	setUsageErrors(app.Commands)
+	return app
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -71,31 +67,13 @@ func copyCommand(env *environment) *cli.Command {
 
 type copyOptions struct {
 	*targetOptions
-	sources []*copySource
+	sources []*fleet.CopySource
 	remote  string
 	put     fleet.PutOptions
 	sudo    sudoOptions
 	json    bool
 	bytes   int64 // sent to each host
 	dirs    outDirs
-}
-
-// copySource is one LOCAL argument, read once for every host.
-type copySource struct {
-	name  string      // its base name
-	path  string      // as given
-	isDir bool        // a folder, with -r
-	items []*copyItem // what a folder holds, in walk order
-	file  *fleet.LocalFile
-}
-
-// copyItem is a folder, file or link inside a source folder; rel is its
-// slash path under the source.
-type copyItem struct {
-	rel    string
-	dir    bool
-	file   *fleet.LocalFile
-	target string // for links
 }
 
 func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
@@ -128,76 +106,14 @@ func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
 		}
 	}
 	for _, a := range args[:len(args)-1] {
-		src, err := readSource(a, psshBool(c, "recursive") || t.recursive)
+		src, err := fleet.ReadCopySource(a, psshBool(c, "recursive") || t.recursive)
 		if err != nil {
-			return nil, err
-		}
-		o.sources = append(o.sources, src)
-		o.bytes += src.size()
-	}
-	return o, nil
-}
-
-// readSource stats a local source and checksums its files, once.
-func readSource(p string, recursive bool) (*copySource, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	src := &copySource{name: filepath.Base(filepath.Clean(p)), path: p}
-	if !st.IsDir() {
-		if src.file, err = fleet.StatLocal(p); err != nil {
 			return nil, usageError("%v", err)
 		}
-		return src, nil
+		o.sources = append(o.sources, src)
+		o.bytes += src.Size()
 	}
-	if !recursive {
-		return nil, usageError("%s is a folder (use -r to copy folders)", p)
-	}
-	src.isDir = true
-	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(p, q)
-		if rel == "." {
-			return nil
-		}
-		it := &copyItem{rel: filepath.ToSlash(rel)}
-		switch {
-		case d.IsDir():
-			it.dir = true
-		case d.Type()&fs.ModeSymlink != 0:
-			if it.target, err = os.Readlink(q); err != nil {
-				return err
-			}
-		case d.Type().IsRegular():
-			if it.file, err = fleet.StatLocal(q); err != nil {
-				return err
-			}
-		default:
-			return nil // sockets, devices: not copied
-		}
-		src.items = append(src.items, it)
-		return nil
-	})
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	return src, nil
-}
-
-func (s *copySource) size() int64 {
-	if s.file != nil {
-		return s.file.Size
-	}
-	var n int64
-	for _, it := range s.items {
-		if it.file != nil {
-			n += it.file.Size
-		}
-	}
-	return n
+	return o, nil
 }
 
 func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
@@ -218,86 +134,19 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes
-		changed, err := copyTo(ctx, c, o, put, j.logs[r.Index], newBandwidth(ctx, o.bwLimit))
+		log := j.logs[r.Index]
+		bw := newBandwidth(ctx, o.bwLimit)
+		changed, err := c.CopyTree(ctx, o.sources, o.remote, fleet.CopyOptions{
+			Put:          put,
+			Preserve:     o.preserve,
+			FileProgress: func(f *fleet.LocalFile) func(int64) { return bw.progress(f.Size, put.Progress) },
+			Step: func(s fleet.CopyStep) {
+				if log != nil {
+					log.Note(s.String())
+				}
+			},
+		})
 		r.Changed = changed
 		return err
 	})
-}
-
-// copyTo copies every source to one host.
-func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOptions, log *fleet.HostLog, bw *bandwidth) (bool, error) {
-	into := len(o.sources) > 1 || strings.HasSuffix(o.remote, "/")
-	remote := path.Clean(o.remote)
-	changed := false
-	note := func(what, p string, ch bool, err error) {
-		changed = changed || ch
-		if log != nil {
-			state := "unchanged"
-			switch {
-			case err != nil:
-				state = "failed"
-			case ch:
-				state = "changed"
-			}
-			log.Note(fmt.Sprintf("%s %s: %s", what, p, state))
-		}
-	}
-	if into {
-		made, err := c.MkdirAll(ctx, remote, put)
-		note("folder", remote, made, err)
-		if err != nil {
-			return changed, err
-		}
-	} else {
-		cur, err := c.Probe(ctx, remote, put.Sudo, put.SudoPassword)
-		if err != nil {
-			return false, err
-		}
-		into = cur.Dir
-	}
-	for _, src := range o.sources {
-		dst := remote
-		if into {
-			dst = path.Join(remote, src.name)
-		}
-		if src.file != nil {
-			ch, err := o.putFile(ctx, c, src.file, dst, put, bw)
-			note("file", dst, ch, err)
-			if err != nil {
-				return changed, err
-			}
-			continue
-		}
-		made, err := c.MkdirAll(ctx, dst, put)
-		note("folder", dst, made, err)
-		if err != nil {
-			return changed, err
-		}
-		for _, it := range src.items {
-			p := path.Join(dst, it.rel)
-			var ch bool
-			switch {
-			case it.dir:
-				ch, err = c.MkdirAll(ctx, p, put)
-				note("folder", p, ch, err)
-			case it.file != nil:
-				ch, err = o.putFile(ctx, c, it.file, p, put, bw)
-				note("file", p, ch, err)
-			default:
-				ch, err = c.PutLink(ctx, it.target, p, put)
-				note("link", p, ch, err)
-			}
-			if err != nil {
-				return changed, err
-			}
-		}
-		if o.preserve {
-			ch, err := o.preserveFolders(ctx, c, src, dst)
-			note("times of", dst, ch, err)
-			if err != nil {
-				return changed, err
-			}
-		}
-	}
-	return changed, nil
 }

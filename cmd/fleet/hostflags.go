@@ -61,7 +61,7 @@ func hostFlags(timeout string) []cli.Flag {
 			Usage: "keep at most `SIZE` (512K, 64M, 1G; 0 = no limit) of each host's output in its log in the run record; " +
 				"the command goes on past it and the log says what it left out"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput,
-			Usage: "say more about what fleet does [$PSSH_VERBOSE]"},
+			Usage: "say what fleet does for each host on stderr, as ssh -v: where ssh_config sends it, the keys tried, timings [$PSSH_VERBOSE]"},
 		escapesFlag(),
 		// fleet rerun passes the run it repeats, for the new record.
 		&cli.StringFlag{Name: "rerun-of", Hidden: true},
@@ -157,6 +157,7 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	// Warnings name hosts and files from the user's lists; whole lines,
 	// so nothing is ever held back to flush.
 	t.dial.Warn, _ = cleanOnTerminal(env.stderr, t.escapes)
+	t.dial.Trace = verboseTrace(psshBool(c, "verbose"), env.stderr, t.escapes)
 	// pssh's PSSH_OPTIONS is the first of -O's list, not replaced by it
 	// (optparse appends to the default); the first value of a key wins,
 	// as with ssh -o.

@@ -66,13 +66,18 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	app := newApp(args, stdin, stdout, stderr)
 	err := app.Run(args)
-	if err == nil {
+	if err == nil || errors.Is(err, errHelpShown) {
 		return exitOK
 	}
 	var se *statusError
 	if !errors.As(err, &se) {
 		se = &statusError{status: exitError, err: err}
-		if isUsage(err) {
+		var u *usageErr
+		var h *usageHint
+		switch {
+		case errors.As(err, &h):
+			se.status, se.hint = exitUsage, h.hint
+		case errors.As(err, &u):
 			se.status = exitUsage
 		}
 	}
@@ -90,13 +95,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return se.status
-}
-
-// isUsage tells urfave/cli's own flag errors, which it returns as plain
-// errors, from the others.
-func isUsage(err error) bool {
-	var u *usageErr
-	return errors.As(err, &u)
 }
 
 // usageErr wraps flag-parsing errors reported through OnUsageError.

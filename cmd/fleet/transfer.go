@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -94,31 +93,6 @@ func remotePath(p string) (string, error) {
 	return p, nil
 }
 
-// preserveRemote gives the remote path the local file's times, as scp -p
-// does, and says whether it changed them.
-func preserveRemote(ctx context.Context, c *fleet.Conn, local, remote string) (bool, error) {
-	st, err := os.Stat(local)
-	if err != nil {
-		return false, fmt.Errorf("local: %w", err)
-	}
-	cl, err := c.SFTP(ctx)
-	if err != nil {
-		return false, err
-	}
-	cur, err := cl.Stat(remote)
-	if err != nil {
-		return false, fmt.Errorf("scp -p: %s: %w", remote, err)
-	}
-	mtime := st.ModTime().Truncate(time.Second)
-	if cur.ModTime().Equal(mtime) {
-		return false, nil
-	}
-	if err := cl.Chtimes(remote, atime(st), mtime); err != nil {
-		return false, fmt.Errorf("scp -p: %s: %w", remote, err)
-	}
-	return true, nil
-}
-
 // preserveLocal gives what slurp wrote at name (a file, or with tree the
 // folder and everything in it) the remote modes and times, as scp -p does.
 // Folders are done last, deepest first, since writing into a folder
@@ -176,43 +150,4 @@ func atime(fi fs.FileInfo) time.Time {
 		return time.Unix(int64(s.Atime), 0)
 	}
 	return fi.ModTime()
-}
-
-// putFile copies one file to a host: at the bandwidth limit, and with
-// scp -p with the local file's mode and times.
-func (o *copyOptions) putFile(ctx context.Context, c *fleet.Conn, f *fleet.LocalFile, dst string, put fleet.PutOptions, bw *bandwidth) (bool, error) {
-	put.Progress = bw.progress(f.Size, put.Progress)
-	if o.preserve && put.Mode == 0 {
-		put.Mode = f.Mode
-	}
-	changed, err := c.Put(ctx, f, dst, put)
-	if err != nil || !o.preserve {
-		return changed, err
-	}
-	ch, err := preserveRemote(ctx, c, f.Path, dst)
-	return changed || ch, err
-}
-
-// preserveFolders gives, with scp -p, the folders of a copied source
-// folder their local times, deepest first (their files are in place).
-func (o *copyOptions) preserveFolders(ctx context.Context, c *fleet.Conn, src *copySource, dst string) (bool, error) {
-	if !src.isDir {
-		return false, nil
-	}
-	changed := false
-	for i := len(src.items) - 1; i >= -1; i-- {
-		local, remote := src.path, dst
-		if i >= 0 {
-			if !src.items[i].dir {
-				continue
-			}
-			local, remote = filepath.Join(src.path, filepath.FromSlash(src.items[i].rel)), path.Join(dst, src.items[i].rel)
-		}
-		ch, err := preserveRemote(ctx, c, local, remote)
-		if err != nil {
-			return changed, err
-		}
-		changed = changed || ch
-	}
-	return changed, nil
 }
