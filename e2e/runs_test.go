@@ -49,7 +49,7 @@ type recInfo struct {
 	Status  *int       `json:"status"`
 	RerunOf string     `json:"rerun_of"`
 	Hosts   []struct {
-		Label string `json:"label"`
+		Label string `json:"host"` // the label
 	} `json:"hosts"`
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
 const copyDescription = `Copies LOCAL files (and with -r, folders) to REMOTE on every host, over SFTP on
@@ -202,7 +203,7 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 	o.put.Sudo, o.put.SudoPassword = o.sudo.sudo, pw
 	o.put.InFlight = min(o.par, len(o.hosts))
 	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
-		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts))}
+		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts)), inputs: copyInputs(o.sources)}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes
@@ -213,7 +214,7 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 }
 
 // copyTo copies every source to one host.
-func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOptions, log *fleet.HostLog) (bool, error) {
+func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOptions, log *record.HostLog) (bool, error) {
 	into := len(o.sources) > 1 || strings.HasSuffix(o.remote, "/")
 	remote := path.Clean(o.remote)
 	changed := false
