@@ -107,7 +107,7 @@ func newRerun(r *record.Run, all bool, glob string) (*rerun, error) {
 	// names.
 	var list strings.Builder
 	for _, h := range picked {
-		list.WriteString(h.Address + "\n")
+		list.WriteString(h.Target + "\n")
 	}
 	hosts, err := inventory.ParseFile(strings.NewReader(list.String()), "run "+info.ID)
 	if err != nil || len(hosts) != len(picked) {

@@ -15,9 +15,9 @@ import (
 func recorded(dir string, inputs ...record.Input) *record.Run {
 	return &record.Run{Info: record.Info{ID: "ID", Args: []string{"copy", "-h", "kube", "f", "/tmp/f"}, Dir: dir, Inputs: inputs,
 		Hosts: []record.Host{
-			{Host: "web1", Address: "root@web1", Outcome: fleet.OK},
-			{Host: "web2", Address: "root@web2:2222", Outcome: fleet.Failed},
-			{Host: "db1", Address: "admin@db1", Outcome: fleet.Unreachable},
+			{Host: "web1", Target: "root@web1", Outcome: fleet.OK},
+			{Host: "web2", Target: "root@web2:2222", Outcome: fleet.Failed},
+			{Host: "db1", Target: "admin@db1", Outcome: fleet.Unreachable},
 		}}}
 }
 

@@ -64,7 +64,7 @@ type errString string
 func (e errString) Error() string { return string(e) }
 
 // A version 1 run.json (an older fleet's: label and host) reads into
-// today's fields: host is the label, address what v1 called host.
+// today's fields: host is the label, target what v1 called host.
 func TestLoadVersion1(t *testing.T) {
 	dir := t.TempDir()
 	v1 := `{"id":"20261127-120000-abcdef","command":"run","args":["run","-h","kube","true"],
@@ -79,10 +79,10 @@ func TestLoadVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := r.Info.Hosts[0]
-	if r.Info.Version != 0 || h.Host != "web1" || h.Address != "root@web1:2222" || h.Name != "web1" || h.Outcome != fleet.Unreachable || h.Log != "hosts/web1.log" {
+	if r.Info.Version != 0 || h.Host != "web1" || h.Target != "root@web1:2222" || h.Name != "web1" || h.Outcome != fleet.Unreachable || h.Log != "hosts/web1.log" {
 		t.Errorf("v1 host read as %+v", h)
 	}
 	if i, err := r.HostIndex("root@web1:2222"); err != nil || i != 0 {
-		t.Errorf("HostIndex by v1 address: %d, %v", i, err)
+		t.Errorf("HostIndex by v1 target: %d, %v", i, err)
 	}
 }

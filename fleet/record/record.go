@@ -124,7 +124,7 @@ func New(stateDir string, info Info, hosts []inventory.Host) (*Record, error) {
 		if port == 0 {
 			port = 22
 		}
-		info.Hosts[i] = Host{Host: h.Label, Address: h.String(), User: h.User, Name: h.Name, Port: port,
+		info.Hosts[i] = Host{Host: h.Label, Target: h.String(), User: h.User, Name: h.Name, Port: port,
 			Outcome: fleet.NotStarted, Kind: fleet.KindNotStarted, ExitCode: -1, Log: filepath.Join("hosts", logName(h.Label))}
 	}
 	r := &Record{Dir: dir, state: stateDir, info: info}
@@ -216,9 +216,9 @@ func (r *Record) Finish(results []fleet.Result, status int) error {
 			errs = append(errs, r.logs[res.Index].Err())
 		}
 		if res.Outcome == fleet.OK {
-			fmt.Fprintln(&succeeded, h.Address)
+			fmt.Fprintln(&succeeded, h.Target)
 		} else {
-			fmt.Fprintln(&failed, h.Address)
+			fmt.Fprintln(&failed, h.Target)
 		}
 	}
 	errs = append(errs,

@@ -50,16 +50,16 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 	if info.End == nil || *info.Status != 4 || info.Hosts[1].Outcome != fleet.Failed || info.Hosts[2].Error != "authentication failed: no key was accepted" {
 		t.Fatalf("final run.json: %+v", info)
 	}
-	// One schema: host is the label, address where fleet connected, port
+	// One schema: host is the label, target where fleet connected, port
 	// the real port, kind the failure's kind.
 	for i, want := range []Host{
-		{Host: "root@a:2222", Address: "root@a:2222", Name: "a", Port: 2222, Kind: ""},
-		{Host: "b", Address: "b", Name: "b", Port: 22, Kind: "exit"},
-		{Host: "b.1", Address: "b", Name: "b", Port: 22, Kind: "auth"},
+		{Host: "root@a:2222", Target: "root@a:2222", Name: "a", Port: 2222, Kind: ""},
+		{Host: "b", Target: "b", Name: "b", Port: 22, Kind: "exit"},
+		{Host: "b.1", Target: "b", Name: "b", Port: 22, Kind: "auth"},
 	} {
 		h := info.Hosts[i]
-		if h.Host != want.Host || h.Address != want.Address || h.Name != want.Name || h.Port != want.Port || h.Kind != want.Kind {
-			t.Errorf("host %d: host %q address %q name %q port %d kind %q; want %+v", i, h.Host, h.Address, h.Name, h.Port, h.Kind, want)
+		if h.Host != want.Host || h.Target != want.Target || h.Name != want.Name || h.Port != want.Port || h.Kind != want.Kind {
+			t.Errorf("host %d: host %q target %q name %q port %d kind %q; want %+v", i, h.Host, h.Target, h.Name, h.Port, h.Kind, want)
 		}
 	}
 	if got := lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {

@@ -191,13 +191,13 @@ func dirSize(dir string) int64 {
 // LogPath is the log file of host i.
 func (r *Run) LogPath(i int) string { return filepath.Join(r.Dir, r.Info.Hosts[i].Log) }
 
-// HostIndex finds a host of the run by its label (Host), by its address
+// HostIndex finds a host of the run by its label (Host), by its target
 // ([user@]host[:port] as reached), or by a part of a label that only one
 // host has.
 func (r *Run) HostIndex(name string) (int, error) {
 	var byName []int
 	for i, h := range r.Info.Hosts {
-		if h.Host == name || h.Address == name {
+		if h.Host == name || h.Target == name {
 			return i, nil
 		}
 		if strings.Contains(h.Host, name) {

@@ -9,7 +9,7 @@ import (
 )
 
 // Version is the version of run.json's layout that this package writes.
-// Version 1 (no "version" field) named the host's address "host" and its
+// Version 1 (no "version" field) named the host's target "host" and its
 // label "label"; Load reads it into today's fields.
 const Version = 2
 
@@ -53,18 +53,20 @@ type Input struct {
 // "host" is the host's label: the host as the host list wrote it, made
 // unique within the run (web1, root@web1:2222, web1.1 for a second web1);
 // it names the host in fleet's output, in -o/-e file names and in fleet
-// logs. "address" is where fleet connected: [user@]name[:port] with the
+// logs. "target" is where fleet connected: [user@]name[:port] with the
 // user and port that ssh_config and -l resolved (the port left out when it
-// is 22); the record's failed and succeeded files list addresses, so that
-// they read back as a host list that reaches the same accounts.
+// is 22); the record's failed and succeeded files list targets, so that
+// they read back as a host list that reaches the same accounts. (fleet
+// hosts --json's "address" is another thing, the network address that
+// ssh_config's HostName gives, hence "target" here.)
 //
 // Stdout and Stderr are only in --json (the record has the host's whole
 // log instead); Log and LogCut only in the record.
 type Host struct {
-	Host    string `json:"host"`
-	Address string `json:"address"`
-	User    string `json:"user"`
-	Name    string `json:"name"`
+	Host   string `json:"host"`
+	Target string `json:"target"`
+	User   string `json:"user"`
+	Name   string `json:"name"`
 	// Port is the port dialled: 22 unless the host list or ssh_config set
 	// another.
 	Port    int           `json:"port"`
@@ -104,7 +106,7 @@ type Host struct {
 func HostOf(r *fleet.Result) Host {
 	h := Host{
 		Host:       label(r),
-		Address:    r.Host.String(),
+		Target:     r.Host.String(),
 		User:       r.Host.User,
 		Name:       r.Host.Name,
 		Port:       r.Host.Port,
@@ -139,7 +141,7 @@ func label(r *fleet.Result) string {
 }
 
 // UnmarshalJSON reads a host of either layout: version 1's "label" (the
-// label) and "host" (the address) become Host and Address.
+// label) and "host" (the target) become Host and Target.
 func (h *Host) UnmarshalJSON(b []byte) error {
 	type plain Host // without this method
 	var v struct {
@@ -151,15 +153,15 @@ func (h *Host) UnmarshalJSON(b []byte) error {
 	}
 	*h = Host(v.plain)
 	if v.Label != nil {
-		h.Address, h.Host = h.Host, *v.Label
+		h.Target, h.Host = h.Host, *v.Label
 		if h.Name == "" {
-			h.Name = nameOf(h.Address)
+			h.Name = nameOf(h.Target)
 		}
 	}
 	return nil
 }
 
-// nameOf is the host name in a version 1 address ([user@]name[:port]).
+// nameOf is the host name in a version 1 target ([user@]name[:port]).
 func nameOf(addr string) string {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		addr = addr[i+1:]

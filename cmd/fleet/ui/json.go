@@ -14,7 +14,7 @@ import (
 // JSONResult is the object --json prints for each host, one a line, as the
 // host finishes: the run record's host schema (record.Host, the same as
 // run.json's hosts), with the host's output in stdout and stderr. "host" is
-// the host's label, "address" where fleet connected, "port" the port
+// the host's label, "target" where fleet connected, "port" the port
 // dialled and "kind" the failure's kind (see record.Host).
 //
 // Stdout and Stderr are strings, not base64: output is almost always text,

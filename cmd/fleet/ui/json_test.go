@@ -41,7 +41,7 @@ func TestJSONLines(t *testing.T) {
 				if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 					t.Fatal(err)
 				}
-				for _, k := range []string{"host", "address", "user", "name", "port", "outcome", "exit_code", "error", "stdout", "stderr", "start", "end", "duration_ms"} {
+				for _, k := range []string{"host", "target", "user", "name", "port", "outcome", "exit_code", "error", "stdout", "stderr", "start", "end", "duration_ms"} {
 					if _, ok := m[k]; !ok {
 						t.Errorf("line %s lacks %q", sc.Text(), k)
 					}
