@@ -79,7 +79,7 @@ func TestLoadVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := r.Info.Hosts[0]
-	if r.Info.Version != 0 || h.Host != "web1" || h.Target != "root@web1:2222" || h.Name != "web1" || h.Outcome != fleet.Unreachable || h.Log != "hosts/web1.log" {
+	if r.Info.Version != 0 || h.Host != "web1" || h.Target != "root@web1:2222" || h.Name != "web1" || h.Port != 2222 || h.Outcome != fleet.Unreachable || h.Log != "hosts/web1.log" {
 		t.Errorf("v1 host read as %+v", h)
 	}
 	if i, err := r.HostIndex("root@web1:2222"); err != nil || i != 0 {

@@ -2,10 +2,10 @@ package record
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/inventory"
 )
 
 // Version is the version of run.json's layout that this package writes.
@@ -154,25 +154,13 @@ func (h *Host) UnmarshalJSON(b []byte) error {
 	*h = Host(v.plain)
 	if v.Label != nil {
 		h.Target, h.Host = h.Host, *v.Label
-		if h.Name == "" {
-			h.Name = nameOf(h.Target)
+		// Version 1 kept no name or port of their own.
+		if hs, err := inventory.ParseArgs(h.Target, "run.json"); err == nil && len(hs) == 1 {
+			h.Name, h.Port = hs[0].Name, hs[0].Port
+			if h.Port == 0 {
+				h.Port = 22
+			}
 		}
 	}
 	return nil
-}
-
-// nameOf is the host name in a version 1 target ([user@]name[:port]).
-func nameOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		addr = addr[i+1:]
-	}
-	if strings.HasPrefix(addr, "[") {
-		if end := strings.IndexByte(addr, ']'); end > 0 {
-			return addr[1:end]
-		}
-	}
-	if strings.Count(addr, ":") == 1 {
-		addr, _, _ = strings.Cut(addr, ":")
-	}
-	return addr
 }
