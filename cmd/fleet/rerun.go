@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -155,6 +156,11 @@ func (s *rerun) run(ctx context.Context, env *environment) error {
 		back, err := os.Getwd()
 		if err != nil {
 			return err
+		}
+		// The new record goes where this fleet's state is, not under the
+		// run's folder when FLEET_STATE_DIR is relative.
+		if d := os.Getenv("FLEET_STATE_DIR"); d != "" && !filepath.IsAbs(d) {
+			os.Setenv("FLEET_STATE_DIR", filepath.Join(back, d))
 		}
 		if err := os.Chdir(info.Dir); err != nil {
 			return &statusError{status: exitError, err: fmt.Errorf("run %s was started in %s: %w", info.ID, info.Dir, err),

@@ -20,6 +20,8 @@ type WriteError struct {
 	Moved string
 }
 
+// Error says which file failed, why, the room left, and where the partial
+// record is.
 func (e *WriteError) Error() string {
 	msg := "run record: " + e.Path + ": " + e.Err.Error()
 	if e.Size > 0 {
@@ -33,6 +35,7 @@ func (e *WriteError) Error() string {
 	return msg
 }
 
+// Unwrap returns the reason, so that errors.Is(err, syscall.ENOSPC) works.
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // pathError names the record's file in err, dropping the path of the
