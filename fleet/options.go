@@ -33,6 +33,10 @@ type Options struct {
 	// ConnectTimeout bounds TCP connect, SSH handshake and authentication of
 	// each host. 0 means ssh_config's ConnectTimeout, else 10 s.
 	ConnectTimeout time.Duration
+	// MaxConnectTimeout, when not 0, caps the connect timeout that
+	// ssh_config or the default gives (not ConnectTimeout): pssh's -t
+	// bounds a host's whole time, connecting included.
+	MaxConnectTimeout time.Duration
 	// Password returns the password (-A); it is asked once by the caller
 	// and also tried as the passphrase of encrypted keys, as pssh does.
 	// nil disables password authentication.

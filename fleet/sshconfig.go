@@ -285,6 +285,9 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 		if e.connectTimeout == 0 {
 			e.connectTimeout = defaultConnectTimeout // fleet never waits for ever
 		}
+		if o.MaxConnectTimeout > 0 {
+			e.connectTimeout = min(e.connectTimeout, o.MaxConnectTimeout)
+		}
 	}
 	if e.aliveInterval, err = sshTime(s, "ServerAliveInterval", defaultKeepalive); err != nil {
 		return nil, err

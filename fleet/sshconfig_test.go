@@ -75,6 +75,23 @@ Host *
 	if e.strict != "accept-new" || e.connectTimeout != 10*time.Second {
 		t.Errorf("defaults: strict %s timeout %s", e.strict, e.connectTimeout)
 	}
+	// pssh's -t caps ssh_config's and the default connect timeout, not
+	// --connect-timeout.
+	for _, c := range []struct {
+		o    Options
+		host string
+		want time.Duration
+	}{
+		{Options{MaxConnectTimeout: 2 * time.Second}, "web1", 2 * time.Second},
+		{Options{MaxConnectTimeout: 2 * time.Second}, "db", 2 * time.Second},
+		{Options{MaxConnectTimeout: time.Minute}, "web1", 7 * time.Second},
+		{Options{MaxConnectTimeout: 2 * time.Second, ConnectTimeout: 5 * time.Second}, "db", 5 * time.Second},
+	} {
+		e, _ = resolveWith(t, config, c.o, inventory.Host{Name: c.host})
+		if e.connectTimeout != c.want {
+			t.Errorf("%s with %+v: connect timeout %s, want %s", c.host, c.o, e.connectTimeout, c.want)
+		}
+	}
 }
 
 func TestResolveErrors(t *testing.T) {

@@ -48,14 +48,25 @@ func globMatch(glob, s string) bool {
 // the duplicate of "a" becomes "a.2". Labels are safe as a single file name:
 // "/" and NUL are replaced by "_" (a parsed host has neither), and "", "."
 // and ".." get a "_" in front.
-func Label(hosts []Host) {
+func Label(hosts []Host) { LabelAs(hosts, "") }
+
+// LabelAs is Label for a run whose default user is defaultUser (pssh's -l):
+// a host written with that very user is labelled without it, as pssh names
+// it in its status lines and -o/-e files ("node01" for root@node01 with
+// -l root, "root@node01" without -l). A port written in the list stays in
+// the label, as in pssh ("node01:22").
+func LabelAs(hosts []Host, defaultUser string) {
 	taken := make(map[string]bool, len(hosts))
 	bases := make([]string, len(hosts))
 	dup := make([]bool, len(hosts))
 	// First pass: the first host with a given form claims it, so that a
 	// host's own spelling always wins over a generated suffix.
 	for i := range hosts {
-		bases[i] = safeLabel(hosts[i].String())
+		h := hosts[i]
+		if defaultUser != "" && h.User == defaultUser {
+			h.User = ""
+		}
+		bases[i] = safeLabel(h.String())
 		if taken[bases[i]] {
 			dup[i] = true
 			continue

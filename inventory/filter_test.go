@@ -129,3 +129,22 @@ func TestLabelUniqueMany(t *testing.T) {
 		t.Errorf("labels %q %q", hosts[0].Label, hosts[1].Label)
 	}
 }
+
+// With -l root, pssh names root@node01 "node01" (its -o/-e file and its
+// status line) and keeps another user and a written port (issue 15 item 6).
+func TestLabelAs(t *testing.T) {
+	hosts := []Host{{User: "root", Name: "node01"}, {User: "admin", Name: "node02"}, {User: "root", Name: "node03", Port: 22},
+		{Name: "node04"}, {Name: "node01"}}
+	LabelAs(hosts, "root")
+	var got []string
+	for _, h := range hosts {
+		got = append(got, h.Label)
+	}
+	want := []string{"node01", "admin@node02", "node03:22", "node04", "node01.1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("labels = %q, want %q", got, want)
+	}
+	if hosts[0].User != "root" {
+		t.Errorf("LabelAs changed the host's user: %+v", hosts[0])
+	}
+}

@@ -48,6 +48,7 @@ func copyCommand(env *environment) *cli.Command {
 		&cli.StringFlag{Name: "owner", Category: catRun, Usage: "owner of the files, `USER[:GROUP]` (usually with --sudo)"},
 		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
 	)
+	flags = append(flags, outDirFlags()...)
 	flags = append(flags, sudoFlags("write")...)
 	return &cli.Command{
 		Name:                   "copy",
@@ -77,11 +78,13 @@ type copyOptions struct {
 	sudo    sudoOptions
 	json    bool
 	bytes   int64 // sent to each host
+	dirs    outDirs
 }
 
 // copySource is one LOCAL argument, read once for every host.
 type copySource struct {
 	name  string      // its base name
+	path  string      // as given
 	isDir bool        // a folder, with -r
 	items []*copyItem // what a folder holds, in walk order
 	file  *fleet.LocalFile
@@ -105,7 +108,13 @@ func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
 		return nil, err
 	}
 	args := c.Args().Slice()
-	o := &copyOptions{targetOptions: t, remote: args[len(args)-1], sudo: readSudo(c), json: c.Bool("json")}
+	o := &copyOptions{targetOptions: t, sudo: readSudo(c), json: c.Bool("json"), dirs: readOutDirs(c)}
+	if o.remote, err = remotePath(args[len(args)-1]); err != nil {
+		return nil, err
+	}
+	if t.preserve && o.sudo.sudo {
+		return nil, usageError("-x -p (scp's preserve times) does not go with --sudo")
+	}
 	if m := c.String("mode"); m != "" {
 		mode, err := strconv.ParseUint(m, 8, 32)
 		if err != nil || mode > 0o7777 {
@@ -120,7 +129,7 @@ func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
 		}
 	}
 	for _, a := range args[:len(args)-1] {
-		src, err := readSource(a, c.Bool("recursive"))
+		src, err := readSource(a, psshBool(c, "recursive") || t.recursive)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +145,7 @@ func readSource(p string, recursive bool) (*copySource, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	src := &copySource{name: filepath.Base(filepath.Clean(p))}
+	src := &copySource{name: filepath.Base(filepath.Clean(p)), path: p}
 	if !st.IsDir() {
 		if src.file, err = fleet.StatLocal(p); err != nil {
 			return nil, usageError("%v", err)
@@ -202,19 +211,22 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 	}
 	o.put.Sudo, o.put.SudoPassword = o.sudo.sudo, pw
 	o.put.InFlight = min(o.par, len(o.hosts))
+	if err := o.dirs.make(); err != nil {
+		return err
+	}
 	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
-		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts)), inputs: copyInputs(o.sources)}
+		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts)), onDone: o.dirs.finish, inputs: copyInputs(o.sources)}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes
-		changed, err := copyTo(ctx, c, o, put, j.logs[r.Index])
+		changed, err := copyTo(ctx, c, o, put, j.logs[r.Index], newBandwidth(ctx, o.bwLimit))
 		r.Changed = changed
 		return err
 	})
 }
 
 // copyTo copies every source to one host.
-func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOptions, log *record.HostLog) (bool, error) {
+func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOptions, log *record.HostLog, bw *bandwidth) (bool, error) {
 	into := len(o.sources) > 1 || strings.HasSuffix(o.remote, "/")
 	remote := path.Clean(o.remote)
 	changed := false
@@ -250,7 +262,7 @@ func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOpt
 			dst = path.Join(remote, src.name)
 		}
 		if src.file != nil {
-			ch, err := c.Put(ctx, src.file, dst, put)
+			ch, err := o.putFile(ctx, c, src.file, dst, put, bw)
 			note("file", dst, ch, err)
 			if err != nil {
 				return changed, err
@@ -270,12 +282,19 @@ func copyTo(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOpt
 				ch, err = c.MkdirAll(ctx, p, put)
 				note("folder", p, ch, err)
 			case it.file != nil:
-				ch, err = c.Put(ctx, it.file, p, put)
+				ch, err = o.putFile(ctx, c, it.file, p, put, bw)
 				note("file", p, ch, err)
 			default:
 				ch, err = c.PutLink(ctx, it.target, p, put)
 				note("link", p, ch, err)
 			}
+			if err != nil {
+				return changed, err
+			}
+		}
+		if o.preserve {
+			ch, err := o.preserveFolders(ctx, c, src, dst)
+			note("times of", dst, ch, err)
 			if err != nil {
 				return changed, err
 			}

@@ -27,8 +27,8 @@ const (
 // default of -t: pssh's 60 s for commands, none for transfers, as pscp.
 func hostFlags(timeout string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts, EnvVars: []string{"PSSH_HOSTS"},
-			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable"},
+		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts,
+			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable; $PSSH_HOSTS is read first"},
 		&cli.StringSliceFlag{Name: "host", Aliases: []string{"H"}, Category: catHosts,
 			Usage: "add `\"[user@]host[:port] ...\"` (ranges like node[01-20] allowed); repeatable"},
 		&cli.StringFlag{Name: "host-glob", Aliases: []string{"g"}, Category: catHosts,
@@ -44,24 +44,24 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "option", Aliases: []string{"O"}, Category: catSSH,
 			Usage: "ssh_config `Key=Value`, as ssh -o, before the files (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...: the keys fleet honours, docs/ssh.md); repeatable"},
 		&cli.StringSliceFlag{Name: "extra-args", Aliases: []string{"x"}, Category: catSSH,
-			Usage: "pssh's extra ssh `ARGS`, split like a shell; -o, -p, -i, -J, -l, -t, -T, -A (forward the agent), -a are understood"},
+			Usage: "pssh's extra `ARGS` for ssh (run) or scp (copy, slurp), split like a shell: what fleet can do is done (ssh -o -p -i -J -l -F -c -m -t -T -A -a -4 -6; scp -l KBITS -p -P -r -o -F -i -J -c -B), what changes nothing is ignored (-q, -C, -v, ...; listed with -v), the rest refused"},
 		&cli.StringSliceFlag{Name: "extra-arg", Aliases: []string{"X"}, Category: catSSH,
-			Usage: "one extra ssh `ARG` (see -x)"},
+			Usage: "one extra ssh or scp `ARG` (see -x)"},
 		&cli.StringSliceFlag{Name: "identity", Category: catSSH,
 			Usage: "private key `FILE` to offer first; repeatable"},
 		&cli.StringFlag{Name: "ssh-config", Aliases: []string{"F"}, Category: catSSH,
 			Usage: "read ssh_config from `FILE` instead of ~/.ssh/config and /etc/ssh/ssh_config (none = no file); read as OpenSSH does (Match, Include, tokens), and a key fleet cannot honour for a host in the run is an error (docs/ssh.md)"},
 		&cli.StringFlag{Name: "jump", Aliases: []string{"J"}, Category: catSSH,
 			Usage: "connect through jump host(s) `[user@]host[:port][,...]`, one shared connection; wins over ssh_config's ProxyCommand"},
-		&cli.BoolFlag{Name: "askpass", Aliases: []string{"A"}, Category: catSSH, EnvVars: []string{"PSSH_ASKPASS"},
-			Usage: "ask once for a password, used for password logins and key passphrases (pssh's -A; ssh's -A, agent forwarding, is -x -A)"},
+		&cli.BoolFlag{Name: "askpass", Aliases: []string{"A"}, Category: catSSH,
+			Usage: "ask once for a password, used for password logins and key passphrases (pssh's -A; ssh's -A, agent forwarding, is -x -A) [$PSSH_ASKPASS]"},
 		&cli.StringFlag{Name: "password-file", Category: catSSH,
 			Usage: "read the login password from `FILE` (first line) instead of asking"},
 		&cli.StringFlag{Name: "max-log", Category: catOutput, Value: formatSize(defaultMaxLog), EnvVars: []string{"FLEET_MAX_LOG"},
 			Usage: "keep at most `SIZE` (512K, 64M, 1G; 0 = no limit) of each host's output in its log in the run record; " +
 				"the command goes on past it and the log says what it left out"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput, EnvVars: []string{"PSSH_VERBOSE"},
-			Usage: "say more about what fleet does"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput,
+			Usage: "say more about what fleet does [$PSSH_VERBOSE]"},
 		escapesFlag(),
 		// Reruns recorded by an older fleet (run.json version 1) carry it
 		// in their command line, which fleet rerun parses again; fleet
@@ -82,6 +82,30 @@ type targetOptions struct {
 	rerunOf      string     // the run this one repeats (fleet rerun)
 	escapes      ui.Escapes // --escapes: applied to the hosts' text on a terminal
 	maxLog       int64      // --max-log: bytes of output each host's log keeps
+	verbose      bool       // -v
+
+	// From -x/-X (see sshopts.go).
+	ignored   []string // options accepted that change nothing, for -v's note
+	family    string   // ssh -4 or -6: "4", "6" or ""
+	bwLimit   int64    // scp -l: bytes a second per host (0: no limit)
+	preserve  bool     // scp -p: keep times and modes
+	recursive bool     // scp -r
+}
+
+// psshEnv are the environment variables that turn a bool flag on, as pssh
+// reads them: any value that is not empty is on ("yes", "1", even "0"),
+// since pssh only asks whether the variable is set. urfave/cli's EnvVars
+// would refuse "yes" and end every run, so they are read here.
+var psshEnv = map[string]string{"askpass": "PSSH_ASKPASS", "verbose": "PSSH_VERBOSE", "inline": "PSSH_INLINE",
+	"print": "PSSH_PRINT", "recursive": "PSSH_RECURSIVE"}
+
+// psshBool is the bool flag name, on when given or when its pssh
+// environment variable is set.
+func psshBool(c *cli.Context, name string) bool {
+	if c.IsSet(name) {
+		return c.Bool(name)
+	}
+	return os.Getenv(psshEnv[name]) != ""
 }
 
 // defaultMaxLog is --max-log's default: as much as fleet used to keep in
@@ -135,19 +159,19 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	// Warnings name hosts and files from the user's lists; whole lines,
 	// so nothing is ever held back to flush.
 	t.dial.Warn, _ = cleanOnTerminal(env.stderr, t.escapes)
-	for _, o := range c.StringSlice("option") {
+	// pssh's PSSH_OPTIONS is the first of -O's list, not replaced by it
+	// (optparse appends to the default); the first value of a key wins,
+	// as with ssh -o.
+	opts := c.StringSlice("option")
+	if v := os.Getenv("PSSH_OPTIONS"); v != "" {
+		opts = append([]string{v}, opts...)
+	}
+	for _, o := range opts {
 		kv, err := parseOption(o)
 		if err != nil {
 			return nil, err
 		}
-		t.dial.Overrides = append(t.dial.Overrides, kv)
-	}
-	if v := os.Getenv("PSSH_OPTIONS"); v != "" && !c.IsSet("option") {
-		kv, err := parseOption(v)
-		if err != nil {
-			return nil, usageError("PSSH_OPTIONS: %v", err)
-		}
-		t.dial.Overrides = append(t.dial.Overrides, kv)
+		t.addOverride(kv, "-O")
 	}
 	var extra []string
 	for _, x := range c.StringSlice("extra-args") {
@@ -158,10 +182,23 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 		extra = append(extra, words...)
 	}
 	extra = append(extra, c.StringSlice("extra-arg")...)
-	if err := applySSHArgs(extra, t); err != nil {
+	// pscp and pslurp pass -x to scp, pssh to ssh.
+	scp := c.Command != nil && (c.Command.Name == "copy" || c.Command.Name == "slurp")
+	if err := applyExtraArgs(extra, t, scp); err != nil {
 		return nil, err
 	}
-	t.askpass = c.Bool("askpass")
+	if err := checkFamily(t); err != nil {
+		return nil, err
+	}
+	// pssh's -t bounds a host's whole time, connecting included: a host
+	// that does not answer fails within -t, not after the connect timeout
+	// (unless --connect-timeout says how long).
+	t.dial.MaxConnectTimeout = t.timeout
+	t.askpass = psshBool(c, "askpass")
+	t.verbose = psshBool(c, "verbose")
+	if t.verbose && len(t.ignored) > 0 {
+		fmt.Fprintf(env.stderr, "fleet: note: ignored, as they change nothing fleet does: %s\n", strings.Join(t.ignored, "; "))
+	}
 	t.dial.Passphrase = terminalPassphrase()
 	t.rerunOf = c.String("rerun-of")
 	t.passwordFile = c.String("password-file")
@@ -169,16 +206,23 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 }
 
 // readHosts gathers -h files, -H strings, applies -g and labels the hosts.
-func readHosts(c *cli.Context, stdin io.Reader) ([]inventory.Host, error) {
+func readHosts(c *cli.Context, stdin io.Reader, stderr io.Writer) ([]inventory.Host, error) {
 	var hosts []inventory.Host
-	for _, name := range c.StringSlice("hosts") {
+	files := c.StringSlice("hosts")
+	if v := os.Getenv("PSSH_HOSTS"); v != "" {
+		// pssh's PSSH_HOSTS is the first of -h's files, not replaced by
+		// them (optparse appends to the default).
+		files = append([]string{v}, files...)
+	}
+	for _, name := range files {
 		var r io.Reader
 		if name == "-" {
 			r, name = stdin, "stdin"
 		} else {
 			f, err := os.Open(name)
 			if err != nil {
-				return nil, usageError("hosts file: %v", err)
+				// pssh exits 1 for a host file it cannot open.
+				return nil, &statusError{status: exitError, err: fmt.Errorf("hosts file: %w", err)}
 			}
 			defer f.Close()
 			r = f
@@ -206,13 +250,19 @@ func readHosts(c *cli.Context, stdin io.Reader) ([]inventory.Host, error) {
 		}
 	}
 	if len(hosts) == 0 {
-		if !c.IsSet("hosts") && !c.IsSet("host") {
+		switch {
+		case len(files) == 0 && !c.IsSet("host"):
 			return nil, &statusError{status: exitUsage, err: fmt.Errorf("no hosts given"),
 				hint: "name them with -h FILE (one [user@]host[:port] a line) or -H \"host1 host2\""}
+		case c.IsSet("host-glob"):
+			return nil, usageError("-g %q matches no host of the list", c.String("host-glob"))
 		}
-		return nil, usageError("the host list is empty")
+		// An empty list is nothing to do, as in pssh (exit 0): the failed
+		// file of a run where every host succeeded is empty.
+		fmt.Fprintln(stderr, "fleet: the host list is empty: nothing to do")
+		return nil, withStatus(exitOK)
 	}
-	inventory.Label(hosts)
+	inventory.LabelAs(hosts, c.String("user"))
 	return hosts, nil
 }
 
@@ -226,109 +276,6 @@ func parseSeconds(s, flag string) (time.Duration, error) {
 		return 0, usageError("%s: %q is not a number of seconds or a duration like 2m30s", flag, s)
 	}
 	return d, nil
-}
-
-// parseOption reads Key=Value (or "Key Value", as ssh_config writes it).
-func parseOption(s string) ([2]string, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexAny(s, "= \t")
-	if i <= 0 {
-		return [2]string{}, usageError("ssh option %q: want Key=Value", s)
-	}
-	return [2]string{s[:i], strings.TrimSpace(strings.TrimLeft(s[i:], "= \t"))}, nil
-}
-
-// applySSHArgs honours the common ssh options pssh users pass with -x/-X
-// and refuses the rest, so nothing is silently ignored.
-func applySSHArgs(args []string, t *targetOptions) error {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "-t" || a == "-tt" {
-			t.pty = true
-			continue
-		}
-		if a == "-T" {
-			t.pty = false
-			continue
-		}
-		// ssh's -A and -a (agent forwarding on, off): fleet's own -A is
-		// pssh's askpass, so forwarding is asked for as pssh users do,
-		// with -x -A (or -O ForwardAgent=yes).
-		if a == "-A" || a == "-a" {
-			t.dial.ForwardAgent = map[string]string{"-A": "yes", "-a": "no"}[a]
-			continue
-		}
-		if len(a) < 2 || a[0] != '-' || !strings.ContainsRune("opiJl", rune(a[1])) {
-			return usageError("ssh argument %q is not supported by fleet (understood: -o, -p, -i, -J, -l, -t, -tt, -T, -A, -a)", a)
-		}
-		val := a[2:]
-		if val == "" {
-			if i+1 == len(args) {
-				return usageError("ssh argument %s needs a value", a)
-			}
-			i++
-			val = args[i]
-		}
-		switch a[1] {
-		case 'o':
-			kv, err := parseOption(val)
-			if err != nil {
-				return err
-			}
-			t.dial.Overrides = append(t.dial.Overrides, kv)
-		case 'p':
-			p, err := strconv.Atoi(val)
-			if err != nil || p < 1 || p > 65535 {
-				return usageError("ssh -p: invalid port %q", val)
-			}
-			t.dial.Port = p
-		case 'i':
-			t.dial.IdentityFiles = append(t.dial.IdentityFiles, val)
-		case 'J':
-			t.dial.ProxyJump = val
-		case 'l':
-			t.dial.User = val
-		}
-	}
-	return nil
-}
-
-// splitWords splits s like a POSIX shell does (quotes and backslashes), as
-// pssh splits -x with shlex.
-func splitWords(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case ch == '\'' || ch == '"':
-			j := strings.IndexByte(s[i+1:], ch)
-			if j < 0 {
-				return nil, fmt.Errorf("unterminated %c quote", ch)
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			inWord = true
-		case ch == ' ' || ch == '\t' || ch == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(ch)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }
 
 // sudoFlags are shared by the commands that can act as root.

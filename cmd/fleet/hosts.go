@@ -12,7 +12,6 @@ import (
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 const hostsDescription = `Prints, for each host of the list, what fleet will use to reach it, as
@@ -66,7 +65,6 @@ func showHosts(env *environment, t *targetOptions, asJSON bool) error {
 		return &statusError{status: exitUsage, err: err}
 	}
 	defer d.Close()
-	inventory.Label(t.hosts)
 	out, flush := cleanOnTerminal(env.stdout, t.escapes)
 	defer flush()
 	failed := 0

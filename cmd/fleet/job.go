@@ -41,6 +41,10 @@ type job struct {
 	// and fleet rerun refuses to send them once they have changed.
 	inputs []record.Input
 
+	// onDone, when set, is told about each host once it has its result
+	// (the -o/-e files).
+	onDone func(*fleet.Result)
+
 	printer   *ui.Printer
 	record    *record.Record
 	stateDir  string // the record's
@@ -222,6 +226,9 @@ func (j *job) onEvent(ev fleet.Event) {
 				_ = l.End(ev.Result)
 			}
 		}
+	}
+	if ev.Kind == fleet.HostDone && j.onDone != nil {
+		j.onDone(ev.Result)
 	}
 	j.printer.Event(ev)
 }

@@ -60,9 +60,7 @@ func withStatus(status int) error { return &statusError{status: status} }
 // Main runs fleet with args (args[0] is the program name) and returns the
 // exit status. Only main exits.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 2 && args[1] == "provision" {
-		args = append(args[:2:2], hoistFlags(args[2:], provisionCommand(&environment{}).Flags)...)
-	}
+	args = normaliseArgs(args) // hoist.go: provision's late options, -t0 and the like
 	if len(args) > 2 && (args[1] == "rerun" || args[1] == "runs") {
 		args = runRefsLast(args)
 	}

@@ -234,7 +234,7 @@ func (env *environment) hosts(c *cli.Context) ([]inventory.Host, error) {
 	if env.rerun != nil {
 		return env.rerun.hosts, nil
 	}
-	return readHosts(c, env.stdin)
+	return readHosts(c, env.stdin, env.stderr)
 }
 
 // runJob runs the host command args[0] with its options args[1:], as typed

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,15 +37,11 @@ EXAMPLES
 
 func runCommand(env *environment) *cli.Command {
 	flags := append(hostFlags("60"),
-		&cli.BoolFlag{Name: "inline", Aliases: []string{"i"}, Category: catOutput, EnvVars: []string{"PSSH_INLINE"},
-			Usage: "print each host's output after its status line (pssh -i)"},
+		&cli.BoolFlag{Name: "inline", Aliases: []string{"i"}, Category: catOutput,
+			Usage: "print each host's output after its status line (pssh -i) [$PSSH_INLINE]"},
 		&cli.BoolFlag{Name: "inline-stdout", Category: catOutput, Usage: "like -i, standard output only"},
-		&cli.BoolFlag{Name: "print", Aliases: []string{"P"}, Category: catOutput, EnvVars: []string{"PSSH_PRINT"},
-			Usage: "stream every output line as it arrives, prefixed with \"host: \""},
-		&cli.StringFlag{Name: "outdir", Aliases: []string{"o"}, Category: catOutput, EnvVars: []string{"PSSH_OUTDIR"},
-			Usage: "write each host's stdout to `DIR`/<host>, all of it (no --max-output or --max-log there)"},
-		&cli.StringFlag{Name: "errdir", Aliases: []string{"e"}, Category: catOutput, EnvVars: []string{"PSSH_ERRDIR"},
-			Usage: "write each host's stderr to `DIR`/<host>, all of it"},
+		&cli.BoolFlag{Name: "print", Aliases: []string{"P"}, Category: catOutput,
+			Usage: "stream every output line as it arrives, prefixed with \"host: \" [$PSSH_PRINT]"},
 		&cli.StringFlag{Name: "max-output", Category: catOutput, Value: formatSize(defaultMaxOutput),
 			Usage: "-i, --gather and --json show at most `SIZE` of each host's stdout and of its stderr (0 = no limit): " +
 				"the first and last halves, with a mark saying how much was cut and which log has it"},
@@ -61,6 +55,7 @@ func runCommand(env *environment) *cli.Command {
 		&cli.BoolFlag{Name: "send-input", Aliases: []string{"I"}, Category: catRun,
 			Usage: "read standard input once and send it to every host's command"},
 	)
+	flags = append(flags, outDirFlags()...)
 	flags = append(flags, sudoFlags("run the command")...)
 	return &cli.Command{
 		Name:                   "run",
@@ -83,6 +78,10 @@ func runCommand(env *environment) *cli.Command {
 	}
 }
 
+// stdinScript is the command of -I without one: the user's login shell
+// reading the script from standard input, as ssh runs it without a command.
+const stdinScript = `exec "${SHELL:-/bin/sh}" -s`
+
 // runOptions is everything `fleet run` was told.
 type runOptions struct {
 	*targetOptions
@@ -102,15 +101,21 @@ type runOptions struct {
 }
 
 func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
+	command := strings.Join(c.Args().Slice(), " ")
 	if c.NArg() == 0 {
-		return nil, usageError("no command given")
+		if !c.Bool("send-input") {
+			return nil, usageError("no command given")
+		}
+		// pssh -I without a command: ssh runs the login shell, which
+		// reads the script from standard input.
+		command = stdinScript
 	}
 	t, err := readTargets(c, env)
 	if err != nil {
 		return nil, err
 	}
-	o := &runOptions{targetOptions: t, command: strings.Join(c.Args().Slice(), " "), argv: env.args,
-		inline: c.Bool("inline"), inlineStdout: c.Bool("inline-stdout"), print: c.Bool("print"),
+	o := &runOptions{targetOptions: t, command: command, argv: env.args,
+		inline: psshBool(c, "inline"), inlineStdout: c.Bool("inline-stdout"), print: psshBool(c, "print"),
 		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
 		sendInput: c.Bool("send-input"), sudo: readSudo(c)}
 	if o.maxOutput, err = parseSize(c.String("max-output"), "--max-output"); err != nil {
@@ -145,21 +150,18 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
-	for _, dir := range []string{o.outdir, o.errdir} {
-		if dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("output folder: %w", err)
-			}
-		}
+	dirs := outDirs{out: o.outdir, err: o.errdir}
+	if err := dirs.make(); err != nil {
+		return err
 	}
-	job := &job{env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
+	job := &job{onDone: dirs.finish, env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
 		capture: o.inline || o.inlineStdout || o.json || o.gather, maxOutput: o.maxOutput, outputTotal: o.outputTotal,
 		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json}
 	n := len(o.hosts)
 	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		out := job.outputs(r)
 		defer out.close()
-		files, err := openHostFiles(o.outdir, o.errdir, r.Host.Label)
+		files, err := dirs.open(r.Host.Label)
 		if err != nil {
 			return err
 		}
@@ -193,32 +195,4 @@ func preparePassword(t *targetOptions) error {
 	}
 	t.dial.Password = func() ([]byte, error) { return pw, nil }
 	return nil
-}
-
-// hostFiles are pssh's -o/-e files of one host, named by its label.
-type hostFiles struct{ out, err *os.File }
-
-func openHostFiles(outdir, errdir, label string) (*hostFiles, error) {
-	f := &hostFiles{}
-	var err error
-	if outdir != "" {
-		if f.out, err = os.Create(filepath.Join(outdir, label)); err != nil {
-			return nil, err
-		}
-	}
-	if errdir != "" {
-		if f.err, err = os.Create(filepath.Join(errdir, label)); err != nil {
-			f.close()
-			return nil, err
-		}
-	}
-	return f, nil
-}
-
-func (f *hostFiles) close() {
-	for _, file := range []*os.File{f.out, f.err} {
-		if file != nil {
-			file.Close()
-		}
-	}
 }

@@ -55,6 +55,7 @@ type slurpOptions struct {
 	remote, localDir, name string
 	recursive, json        bool
 	get                    fleet.GetOptions
+	dirs                   outDirs
 }
 
 func slurpCommand(env *environment) *cli.Command {
@@ -67,6 +68,7 @@ func slurpCommand(env *environment) *cli.Command {
 		&cli.BoolFlag{Name: "dereference", Category: catRun, Usage: "with -r, copy the file each symbolic link points to instead of the link"},
 		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
 	)
+	flags = append(flags, outDirFlags()...)
 	return &cli.Command{
 		Name:                   "slurp",
 		Usage:                  "copy a file from every host (pslurp)",
@@ -81,8 +83,12 @@ func slurpCommand(env *environment) *cli.Command {
 			if c.NArg() != 2 {
 				return usageError("give the REMOTE path and the LOCALNAME to save it as")
 			}
-			o := &slurpOptions{remote: c.Args().Get(0), name: c.Args().Get(1), localDir: c.String("localdir"),
-				recursive: c.Bool("recursive"), json: c.Bool("json")}
+			o := &slurpOptions{name: c.Args().Get(1), localDir: c.String("localdir"),
+				recursive: psshBool(c, "recursive"), json: c.Bool("json"), dirs: readOutDirs(c)}
+			var err error
+			if o.remote, err = remotePath(c.Args().Get(0)); err != nil {
+				return err
+			}
 			if o.name == "" || strings.Contains(o.name, "/") || o.name == "." || o.name == ".." {
 				return usageError("LOCALNAME %q must be a plain file name", o.name)
 			}
@@ -95,6 +101,7 @@ func slurpCommand(env *environment) *cli.Command {
 			if err != nil {
 				return err
 			}
+			o.recursive = o.recursive || t.recursive
 			return slurpFromHosts(c.Context, env, t, o)
 		},
 	}
@@ -111,7 +118,10 @@ func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, o *
 	if err := os.MkdirAll(o.localDir, 0o755); err != nil {
 		return err
 	}
-	j := &job{env: env, targets: t, verb: "slurp", argv: env.args, json: o.json,
+	if err := o.dirs.make(); err != nil {
+		return err
+	}
+	j := &job{env: env, targets: t, verb: "slurp", argv: env.args, json: o.json, onDone: o.dirs.finish,
 		options: map[string]any{"max_size": o.get.MaxSize, "dereference": o.get.Dereference}}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		dir := filepath.Join(o.localDir, r.Host.Label)
@@ -139,10 +149,16 @@ func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, o *
 			}
 		}
 		r.Changed = true
+		if bw := newBandwidth(ctx, t.bwLimit); bw != nil {
+			get.Progress = func(n int64) { bw.take(n) }
+		}
 		if o.recursive {
 			err = c.GetTree(ctx, o.remote, root, o.name, get)
 		} else {
 			err = c.Get(ctx, o.remote, root, o.name, get)
+		}
+		if err == nil && t.preserve {
+			err = preserveLocal(ctx, c, root, o.remote, o.name, o.recursive)
 		}
 		if n := skipped.Load(); n > 0 {
 			r.Detail = fmt.Sprintf("(%d skipped: see the warnings)", n)
