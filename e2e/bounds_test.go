@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
 // TestOutputMemoryIsBounded runs a command printing 50 MB on 20 hosts
@@ -129,9 +130,10 @@ func checkKept(t *testing.T, mode, stdout string, perHost int) {
 				t.Fatalf("%v: %.200s", err, line)
 			}
 			whole := int64(perHost + len("the end\n"))
-			if j.Outcome != "ok" || j.StdoutCut != whole-1<<20 || j.StderrCut != 0 || j.Stderr != "a warning\n" ||
-				!strings.Contains(j.Stdout, mark) || !strings.HasSuffix(j.Stdout, "the end\n") || len(j.Stdout) > 1<<20+300 {
-				t.Errorf("%s: outcome %s, stdout %d bytes kept, %d cut, stderr %q", j.Host, j.Outcome, len(j.Stdout), j.StdoutCut, j.Stderr)
+			stdout, stderr := deref(j.Stdout), deref(j.Stderr)
+			if j.Outcome != fleet.OK || j.StdoutCut != whole-1<<20 || j.StderrCut != 0 || stderr != "a warning\n" ||
+				!strings.Contains(stdout, mark) || !strings.HasSuffix(stdout, "the end\n") || len(stdout) > 1<<20+300 {
+				t.Errorf("%s: outcome %s, stdout %d bytes kept, %d cut, stderr %q", j.Host, j.Outcome, len(stdout), j.StdoutCut, stderr)
 			}
 		}
 	}
@@ -142,7 +144,7 @@ func checkKept(t *testing.T, mode, stdout string, perHost int) {
 // host's end note.
 func checkLogsCut(t *testing.T, stateDir string, perHost int) {
 	t.Helper()
-	rec, err := fleet.FindRun(stateDir, "latest")
+	rec, err := record.Find(stateDir, "latest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +155,13 @@ func checkLogsCut(t *testing.T, stateDir string, perHost int) {
 		}
 		// 1 MiB of output in 99-byte lines, each with a 31-byte prefix.
 		if len(b) > 1<<20+(1<<20/99+1)*31+4096 || !strings.Contains(string(b), "output past --max-log 1048576 bytes is not logged") {
-			t.Errorf("%s: log of %d bytes, or without the cut note", h.Label, len(b))
+			t.Errorf("%s: log of %d bytes, or without the cut note", h.Host, len(b))
 		}
 		if h.LogCut < int64(perHost)-1<<20 || h.Outcome != fleet.OK || rec.Info.Hosts[i].ExitCode != 0 {
-			t.Errorf("%s: run.json log_cut %d, outcome %v", h.Label, h.LogCut, h.Outcome)
+			t.Errorf("%s: run.json log_cut %d, outcome %v", h.Host, h.LogCut, h.Outcome)
 		}
-		if !strings.Contains(string(b[max(0, len(b)-400):]), fleet.EndNotePrefix+"ok exit=0") {
-			t.Errorf("%s: log does not end with its end note: %q", h.Label, b[max(0, len(b)-400):])
+		if !strings.Contains(string(b[max(0, len(b)-400):]), "--- | end ok exit=0") {
+			t.Errorf("%s: log does not end with its end note: %q", h.Host, b[max(0, len(b)-400):])
 		}
 	}
 }
@@ -178,13 +180,13 @@ func TestRecordsPrunedBySize(t *testing.T) {
 		if r.status != 0 {
 			t.Fatalf("run %d\n%s", i, r)
 		}
-		rec, err := fleet.FindRun(u.stateDir, "latest")
+		rec, err := record.Find(u.stateDir, "latest")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, rec.Info.ID)
 	}
-	runs, errs := fleet.ListRuns(u.stateDir)
+	runs, errs := record.List(u.stateDir)
 	var left []string
 	for _, r := range runs {
 		left = append(left, r.Info.ID)
@@ -199,4 +201,12 @@ func TestRecordsPrunedBySize(t *testing.T) {
 			t.Errorf("want a usage error naming %s\n%s", args[0], r)
 		}
 	}
+}
+
+// deref is a --json line's stdout or stderr ("" when absent).
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

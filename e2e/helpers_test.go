@@ -37,6 +37,7 @@ type user struct {
 	home     string
 	stateDir string
 	env      []string // more environment, e.g. SSH_AUTH_SOCK
+	dir      string   // the folder fleet runs in; "" for the test's own
 }
 
 // setup skips the test when this machine cannot run e2e tests, marks it
@@ -139,6 +140,7 @@ func (u *user) startOn(config string, limit time.Duration, sub, stdin string, ar
 	// A minimal environment: nothing of the caller's (SSH_AUTH_SOCK,
 	// PSSH_*, XDG_STATE_HOME) may change what fleet does.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}, u.env...)
+	cmd.Dir = u.dir
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 2 * time.Second
 	r := &running{t: u.t, cmd: cmd, args: args, done: make(chan struct{})}

@@ -283,7 +283,7 @@ func checkDaemonJSON(t *testing.T, h harness.Host) {
 type provRecord struct {
 	Status int `json:"status"`
 	Hosts  []struct {
-		Label   string `json:"label"`
+		Label   string `json:"host"` // the label
 		Outcome string `json:"outcome"`
 		Detail  string `json:"detail"`
 		Error   string `json:"error"`

@@ -144,8 +144,8 @@ type runRecord struct {
 	End    *time.Time `json:"end"`
 	Status *int       `json:"status"`
 	Hosts  []struct {
-		Label    string `json:"label"`
-		Host     string `json:"host"`
+		Label    string `json:"host"`   // the label
+		Target   string `json:"target"` // [user@]host[:port] as reached
 		Outcome  string `json:"outcome"`
 		ExitCode int    `json:"exit_code"`
 		Error    string `json:"error"`

@@ -131,7 +131,7 @@ func changedInRecord(t *testing.T, u *user) []string {
 	t.Helper()
 	var rec struct {
 		Hosts []struct {
-			Label   string `json:"label"`
+			Label   string `json:"host"` // the label
 			Changed bool   `json:"changed"`
 		} `json:"hosts"`
 	}

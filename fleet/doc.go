@@ -8,7 +8,9 @@
 // once, by [Classify], into a small vocabulary ([ErrUnreachable], [ErrAuth],
 // [ErrHostKey], [ErrTimeout], [ErrCancelled], and [*ExitError] for a remote
 // command that ran and failed) so that callers decide with errors.Is and
-// errors.As. A [Record] keeps every run on disk.
+// errors.As. Each [Result] says its failure's [Result.Kind] in that
+// vocabulary's words. The run record that keeps every run on disk is
+// fleet/record, which knows nothing of SSH.
 //
 // The package never draws on the terminal: progress and output reach the
 // caller as events and per-host writers.

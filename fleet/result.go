@@ -125,3 +125,52 @@ func Summarize(results []Result) Summary {
 	}
 	return s
 }
+
+// The failure kinds Kind names, machine-readable for run.json and --json:
+// the error vocabulary of errors.go, one word each.
+const (
+	KindNotStarted  = "not-started" // the run stopped before the host started
+	KindCancelled   = "cancelled"   // interrupted while running
+	KindTimeout     = "timeout"     // the connect or the command timeout passed
+	KindUnreachable = "unreachable" // no SSH session: refused, no route, handshake, connection lost
+	KindAuth        = "auth"        // the host refused every credential offered
+	KindHostKey     = "host-key"    // the host key is unknown or changed
+	KindLogin       = "login"       // logged in, but the account's shell refuses commands
+	KindExit        = "exit"        // a remote command exited non-zero or was killed
+	KindSudo        = "sudo"        // sudo refused to run the command (no or wrong password)
+	KindTransfer    = "transfer"    // a copy failed on a reachable host (no such file, permission, disk full)
+	KindError       = "error"       // any other failure of the work (a recipe that does not support the host, a local error)
+)
+
+// Kind names the kind of the result's failure, one of the Kind constants,
+// or "" when the host succeeded. It reads the classified error, so two
+// results with the same outcome (unreachable) can differ in kind (auth,
+// host-key).
+func (r *Result) Kind() string {
+	var ee *ExitError
+	switch {
+	case r.Outcome == OK:
+		return ""
+	case r.Outcome == NotStarted:
+		return KindNotStarted
+	case errors.Is(r.Err, ErrTimeout):
+		return KindTimeout
+	case r.Outcome == Cancelled || errors.Is(r.Err, ErrCancelled):
+		return KindCancelled
+	case errors.Is(r.Err, ErrHostKey):
+		return KindHostKey
+	case errors.Is(r.Err, ErrAuth):
+		return KindAuth
+	case errors.Is(r.Err, ErrUnreachable):
+		return KindUnreachable
+	case errors.Is(r.Err, errLogin):
+		return KindLogin
+	case errors.Is(r.Err, errSudo):
+		return KindSudo
+	case errors.Is(r.Err, errTransfer):
+		return KindTransfer
+	case errors.As(r.Err, &ee):
+		return KindExit
+	}
+	return KindError
+}

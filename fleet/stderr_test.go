@@ -3,13 +3,11 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // A remote script that prints 100 lines to stderr and fails (a put's
@@ -36,21 +34,6 @@ func TestFailedScriptKeepsItsWholeStderr(t *testing.T) {
 		t.Errorf("kept stderr has %d lines, want the 100:\n%s", strings.Count(got, "\n"), got)
 	}
 
-	state := t.TempDir()
-	h := hostOf(srv)
-	rec, err2 := NewRecord(state, RunInfo{Command: "copy"}, []inventory.Host{h})
-	if err2 != nil {
-		t.Fatal(err2)
-	}
-	res := []Result{{Index: 0, Host: h, Outcome: OutcomeOf(err), ExitCode: -1, Err: fmt.Errorf("copy: %w", err)}}
-	if err := rec.Finish(res, 5); err != nil {
-		t.Fatal(err)
-	}
-	var info RunInfo
-	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
-	if hi := info.Hosts[0]; hi.StderrTail != want.String() || !strings.HasSuffix(hi.Error, ": complaint 100") {
-		t.Errorf("run.json: error %q, stderr_tail of %d lines", hi.Error, strings.Count(hi.StderrTail, "\n"))
-	}
 }
 
 func TestKeepStderrKeepsTheLastWholeLines(t *testing.T) {

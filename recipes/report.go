@@ -81,6 +81,22 @@ func (r *Report) Count(s StepStatus) int {
 // Unchanged counts the skipped steps too: both mean "already done". A dry
 // run's summary counts the steps that would run.
 func (r *Report) Summary() string {
+	s := r.Brief()
+	if r.unsupported {
+		return s
+	}
+	for _, st := range r.Steps {
+		if st.Status == Failed {
+			s += fmt.Sprintf("; failed at %q: %s", st.Name, st.Reason)
+			break
+		}
+	}
+	return s
+}
+
+// Brief is the summary without the failed step: what a caller shows when
+// the host's error names that step already.
+func (r *Report) Brief() string {
 	var b strings.Builder
 	if r.Facts != nil && r.Facts.ID != "" {
 		b.WriteString(strings.TrimSpace(r.Facts.ID + " " + r.Facts.VersionID))
@@ -99,13 +115,13 @@ func (r *Report) Summary() string {
 	} else {
 		fmt.Fprintf(&b, ": %d changed, %d unchanged", r.Count(Changed), r.Count(Unchanged)+r.Count(Skipped))
 	}
-	for _, st := range r.Steps {
-		if st.Status == Failed {
-			fmt.Fprintf(&b, "; failed at %q: %s", st.Name, st.Reason)
-			break
-		}
-	}
 	return b.String()
+}
+
+// NothingToDo reports whether a dry run found every step done: none would
+// run and none failed.
+func (r *Report) NothingToDo() bool {
+	return len(r.Steps) > 0 && r.Count(WouldRun) == 0 && r.Count(Failed) == 0
 }
 
 // Plan is a dry run's report, one line a step:

@@ -124,4 +124,5 @@ type environment struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	args           []string // the command line without the program name, for the run record
+	rerun          *rerun   // set when fleet rerun repeats a recorded run (rerun.go)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 	"github.com/fleet-sh/fleet/recipes"
 )
 
@@ -237,11 +237,11 @@ func recipeNames() []string {
 
 // runIDs are the recorded runs, newest first, after "latest".
 func runIDs() []string {
-	dir, err := fleet.StateDir()
+	dir, err := record.StateDir()
 	if err != nil {
 		return nil
 	}
-	runs, _ := fleet.ListRuns(dir)
+	runs, _ := record.List(dir)
 	out := []string{"latest"}
 	for _, r := range runs {
 		out = append(out, r.Info.ID)
@@ -251,17 +251,17 @@ func runIDs() []string {
 
 // hostLabels are the labels of the hosts of the run ref names.
 func hostLabels(ref string) []string {
-	dir, err := fleet.StateDir()
+	dir, err := record.StateDir()
 	if err != nil {
 		return nil
 	}
-	r, err := fleet.FindRun(dir, ref)
+	r, err := record.Find(dir, ref)
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, h := range r.Info.Hosts {
-		out = append(out, h.Label)
+		out = append(out, h.Host)
 	}
 	return out
 }

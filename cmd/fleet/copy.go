@@ -130,7 +130,7 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 		return err
 	}
 	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
-		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts)), onDone: o.dirs.finish}
+		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts)), onDone: o.dirs.finish, inputs: copyInputs(o.sources)}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes

@@ -63,7 +63,9 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catOutput,
 			Usage: "say what fleet does for each host on stderr, as ssh -v: where ssh_config sends it, the keys tried, timings [$PSSH_VERBOSE]"},
 		escapesFlag(),
-		// fleet rerun passes the run it repeats, for the new record.
+		// Reruns recorded by an older fleet (run.json version 1) carry it
+		// in their command line, which fleet rerun parses again; fleet
+		// rerun itself now passes the run it repeats in the environment.
 		&cli.StringFlag{Name: "rerun-of", Hidden: true},
 	}
 }
@@ -137,7 +139,7 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 		t.dial.ConnectTimeout = 0
 	}
 	t.dial.Parallel = t.par
-	if t.hosts, err = readHosts(c, env.stdin, env.stderr); err != nil {
+	if t.hosts, err = env.hosts(c); err != nil {
 		return nil, err
 	}
 	t.dial.User = c.String("user")

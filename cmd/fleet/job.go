@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
 // job is what every host command (run, copy, ...) shares: the dialer, the
@@ -36,21 +36,30 @@ type job struct {
 	totalBytes   int64          // transfers: count bytes on the bar
 	maxFail      int            // stop starting hosts after this many failed (0: never)
 	options      map[string]any // the command's own options, for run.json (never a secret)
+	// inputs are the local files whose content the job sends (copy's
+	// sources, a recipe and its files): the record keeps their checksums,
+	// and fleet rerun refuses to send them once they have changed.
+	inputs []record.Input
 
 	// onDone, when set, is told about each host once it has its result
 	// (the -o/-e files).
 	onDone func(*fleet.Result)
 
 	printer   *ui.Printer
-	record    *fleet.Record
+	record    *record.Record
 	stateDir  string // the record's
 	keepBytes int64  // FLEET_KEEP_SIZE
-	logs      []*fleet.HostLog
+	logs      []*record.HostLog
 }
 
 // run dials every host and runs task on it, then records and reports.
 func (j *job) run(ctx context.Context, task fleet.Task) error {
 	hosts := j.targets.hosts
+	if j.env.rerun != nil {
+		if err := j.env.rerun.checkInputs(j.inputs); err != nil {
+			return err
+		}
+	}
 	dialer, err := fleet.NewDialer(j.targets.dial)
 	if err != nil {
 		return &statusError{status: exitUsage, err: err}
@@ -64,7 +73,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		fmt.Fprintf(j.env.stderr, "fleet: warning: %s\n", warning)
 		j.targets.par = par
 	}
-	j.logs = make([]*fleet.HostLog, len(hosts))
+	j.logs = make([]*record.HostLog, len(hosts))
 	j.budget = newOutputBudget(j.outputTotal)
 	j.record = j.newRecord()
 	terminal := isTerminal(j.env.stderr)
@@ -81,16 +90,20 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
 		OnEvent: j.onEvent, MaxFail: j.maxFail, DialNote: j.dialNote}, task)
-	status := exitStatus(results, intr.status())
-	if j.record != nil {
-		if err := j.record.Finish(results, status); err != nil {
-			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
+	for i := range results {
+		if results[i].Outcome == fleet.NotStarted {
+			// The user and port it would have been reached with, as the
+			// others have, for the record's failed file and its port.
+			results[i].Host = dialer.Effective(results[i].Host)
 		}
-		j.prune()
 	}
+	status := exitStatus(results, intr.status())
+	recorded := j.finishRecord(results, status)
 	j.printer.Finish(results, time.Since(start))
-	j.warnLogsCut()
-	if j.record != nil && status != exitOK {
+	if recorded {
+		j.warnLogsCut()
+	}
+	if recorded && status != exitOK {
 		fmt.Fprintf(j.env.stderr, "fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts\n",
 			j.record.Dir, j.record.Dir)
 	}
@@ -100,18 +113,41 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	return nil
 }
 
+// finishRecord writes the run's end into its record. A record that cannot
+// be written whole (a full disk) is a warning, not the run's outcome: the
+// hosts' results are printed and the exit status is theirs, and the record
+// package keeps the partial record out of the list of runs. It reports
+// whether the record was written.
+func (j *job) finishRecord(results []fleet.Result, status int) bool {
+	if j.record == nil {
+		return false
+	}
+	err := j.record.Finish(results, status)
+	if err != nil {
+		fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
+	}
+	j.prune()
+	return err == nil
+}
+
 // newRecord starts the run record. A run goes on without one when the state
 // folder cannot be written, saying so.
-func (j *job) newRecord() *fleet.Record {
-	dir, err := fleet.StateDir()
+func (j *job) newRecord() *record.Record {
+	dir, err := record.StateDir()
 	if err == nil {
-		var rec *fleet.Record
+		var rec *record.Record
 		opts := map[string]any{"par": j.targets.par, "timeout": j.targets.timeout.String()}
 		for k, v := range j.options {
 			opts[k] = v
 		}
-		info := fleet.RunInfo{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf}
-		if rec, err = fleet.NewRecord(dir, info, j.targets.hosts); err == nil {
+		info := record.Info{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf, Inputs: j.inputs}
+		if j.env.rerun != nil {
+			info.RerunOf = j.env.rerun.of.Info.ID
+		}
+		// The folder the paths in Args are relative to, for fleet rerun;
+		// "" if it cannot be named (the record says so by its absence).
+		info.Dir, _ = os.Getwd()
+		if rec, err = record.New(dir, info, j.targets.hosts); err == nil {
 			rec.MaxLog = j.targets.maxLog
 			j.stateDir, j.keepBytes = dir, keepSize(j.env.stderr)
 			j.prune()
@@ -127,7 +163,7 @@ func (j *job) newRecord() *fleet.Record {
 // and when it ends, so that the records stay within the size between runs
 // (the run that just ended is the newest, which is always kept).
 func (j *job) prune() {
-	if err := fleet.PruneRuns(j.stateDir, keepRuns(), j.keepBytes); err != nil {
+	if err := record.Prune(j.stateDir, keepRuns(), j.keepBytes); err != nil {
 		fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
 	}
 }
@@ -186,8 +222,8 @@ func (j *job) onEvent(ev fleet.Event) {
 			l.Note("start " + ev.Host.String())
 		case fleet.HostDone:
 			if l := j.logs[ev.Index]; l != nil {
-				l.Note(outcomeNote(ev.Result))
-				l.Close()
+				// A log that could not be written says so at Finish.
+				_ = l.End(ev.Result)
 			}
 		}
 	}
@@ -203,24 +239,6 @@ func (j *job) dialNote(i int, line string) {
 	if j.record != nil && j.logs[i] != nil {
 		j.logs[i].Note(line)
 	}
-}
-
-func outcomeNote(r *fleet.Result) string {
-	// The outcome comes first: fleet logs and fleet rerun read it back from
-	// the log of a run that never wrote its end.
-	s := "end " + r.Outcome.String()
-	if r.ExitCode >= 0 {
-		s += fmt.Sprintf(" exit=%d", r.ExitCode)
-	}
-	var fe *fleet.Error
-	switch {
-	case r.Outcome == fleet.Failed || r.Err == nil:
-	case errors.As(r.Err, &fe) && fe.Reason != "":
-		s += ": " + fe.Reason
-	default:
-		s += ": " + r.Reason()
-	}
-	return s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond))
 }
 
 // exitStatus applies pssh's precedence: timeout or killed (3), then
@@ -253,7 +271,7 @@ func isTerminal(w io.Writer) bool {
 // files and the capture buffers.
 type hostOutput struct {
 	job            *job
-	log            *fleet.HostLog
+	log            *record.HostLog
 	capOut, capErr *capture
 	lineOut        interface {
 		io.Writer

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
 const logsDescription = `Prints the log of HOST in a run (the latest unless --run): every line of its
@@ -101,14 +102,14 @@ func copyLog(w io.Writer, path string) error {
 	return err
 }
 
-func printFailedLogs(w io.Writer, r *fleet.RunRecord) error {
+func printFailedLogs(w io.Writer, r *record.Run) error {
 	n := 0
 	for i, h := range r.Info.Hosts {
 		if h.Outcome == fleet.OK {
 			continue
 		}
 		n++
-		fmt.Fprintf(w, "==== %s: %s\n", h.Label, firstNonEmptyString(h.Error, h.Outcome.String()))
+		fmt.Fprintf(w, "==== %s: %s\n", h.Host, firstNonEmptyString(h.Error, h.Outcome.String()))
 		if err := copyLog(w, r.LogPath(i)); err != nil {
 			fmt.Fprintf(w, "(%v)\n", err)
 		}
@@ -133,7 +134,7 @@ const followPoll = 200 * time.Millisecond
 
 // followLog prints the log as it grows and returns once the host's end note
 // is written, or the run is over (it ended, or its process died).
-func followLog(ctx context.Context, w io.Writer, r *fleet.RunRecord, i int) error {
+func followLog(ctx context.Context, w io.Writer, r *record.Run, i int) error {
 	path := r.LogPath(i)
 	var f *os.File
 	defer func() {
@@ -177,7 +178,7 @@ func followLog(ctx context.Context, w io.Writer, r *fleet.RunRecord, i int) erro
 		}
 		// One more pass after the run ends, so that nothing written between
 		// the last read and the end is lost.
-		if again, err := fleet.LoadRun(r.Dir); err != nil || again.State() != "live" {
+		if again, err := record.Load(r.Dir); err != nil || again.State() != "live" {
 			over = true
 			continue
 		}
@@ -193,7 +194,7 @@ func followLog(ctx context.Context, w io.Writer, r *fleet.RunRecord, i int) erro
 func hostEnded(lines []byte) bool {
 	sc := bufio.NewScanner(bytes.NewReader(lines))
 	for sc.Scan() {
-		if _, after, ok := bytes.Cut(sc.Bytes(), []byte(" ")); ok && bytes.HasPrefix(after, []byte(fleet.EndNotePrefix)) {
+		if record.IsEndNote(sc.Bytes()) {
 			return true
 		}
 	}

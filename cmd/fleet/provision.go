@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 	"github.com/fleet-sh/fleet/inventory"
 	"github.com/fleet-sh/fleet/recipes"
 )
@@ -99,12 +100,13 @@ func provisionCommand(env *environment) *cli.Command {
 
 type provisionOptions struct {
 	*targetOptions
-	recipe  *recipes.Recipe
-	dryRun  bool
-	force   bool
-	json    bool
-	sudo    sudoOptions
-	maxFail int
+	recipe     *recipes.Recipe
+	recipeFile string // --recipe, "" for a built-in recipe
+	dryRun     bool
+	force      bool
+	json       bool
+	sudo       sudoOptions
+	maxFail    int
 }
 
 func readProvisionOptions(c *cli.Context, env *environment) (*provisionOptions, error) {
@@ -145,7 +147,7 @@ func readProvisionOptions(c *cli.Context, env *environment) (*provisionOptions, 
 	if err != nil {
 		return nil, err
 	}
-	o := &provisionOptions{targetOptions: t, recipe: rec, dryRun: c.Bool("dry-run"), force: c.Bool("force"),
+	o := &provisionOptions{targetOptions: t, recipe: rec, recipeFile: c.String("recipe"), dryRun: c.Bool("dry-run"), force: c.Bool("force"),
 		json: c.Bool("json"), sudo: readSudo(c)}
 	if b := c.String("batch"); b != "" {
 		if t.par, err = countOrPercent(b, len(t.hosts), "--batch"); err != nil {
@@ -239,8 +241,12 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
+	inputs, err := recipeInputs(o.recipeFile, o.recipe)
+	if err != nil {
+		return err
+	}
 	j := &job{env: env, targets: o.targetOptions, verb: "provision", argv: env.args, json: o.json,
-		showChanged: !o.dryRun, maxFail: o.maxFail,
+		showChanged: !o.dryRun, maxFail: o.maxFail, inputs: inputs,
 		options: map[string]any{"recipe": o.recipe.Name, "recipe_source": o.recipe.Source, "vars": recordedVars(o.recipe),
 			"dry_run": o.dryRun, "force": o.force, "max_fail": o.maxFail}}
 	var mu sync.Mutex
@@ -268,7 +274,7 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 				if err != nil && !errors.As(err, &ee) {
 					// The error names the failed step already; an exit
 					// status is shown in pssh's words, which do not.
-					r.Detail, _, _ = strings.Cut(r.Detail, "; failed at")
+					r.Detail = report.Brief()
 				}
 			}
 			mu.Lock()
@@ -291,14 +297,14 @@ func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Repo
 	type group struct {
 		labels []string
 		first  int
-		head   string
+		report *recipes.Report // the first host's; the others' read the same
 	}
 	groups := map[string]*group{}
 	for i, rep := range plans {
 		key := rep.Summary() + "\n" + rep.Plan() // same distribution and same steps
 		g, ok := groups[key]
 		if !ok {
-			g = &group{first: i, head: rep.Summary()}
+			g = &group{first: i, report: rep}
 			groups[key] = g
 		}
 		if i < g.first {
@@ -314,18 +320,17 @@ func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Repo
 	for _, k := range keys {
 		g := groups[k]
 		sort.Strings(g.labels)
-		_, plan, _ := strings.Cut(k, "\n")
-		if plan != "" && !strings.Contains(plan, "would ") && !strings.Contains(plan, "fail ") {
+		if g.report.NothingToDo() {
 			// Nothing would change: the steps that are done need no list.
-			fmt.Fprintf(w, "== plan for %s: %s: nothing to do\n", ui.Fold(g.labels), g.head)
+			fmt.Fprintf(w, "== plan for %s: %s: nothing to do\n", ui.Fold(g.labels), g.report.Summary())
 			continue
 		}
-		fmt.Fprintf(w, "== plan for %s: %s\n%s", ui.Fold(g.labels), g.head, plan)
+		fmt.Fprintf(w, "== plan for %s: %s\n%s", ui.Fold(g.labels), g.report.Summary(), g.report.Plan())
 	}
 }
 
 // stepLog writes step headers and output into a host's log.
-type stepLog struct{ l *fleet.HostLog }
+type stepLog struct{ l *record.HostLog }
 
 func (s stepLog) Step(name string)  { s.l.Note("step " + name) }
 func (s stepLog) Stdout() io.Writer { return s.l.Stdout() }

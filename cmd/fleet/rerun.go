@@ -1,7 +1,13 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
+	"github.com/fleet-sh/fleet/inventory"
 )
 
 const rerunDescription = `Runs the command, copy or recipe of a recorded run again (the latest unless
@@ -16,6 +24,13 @@ RUN is given), with the same options, on the hosts that did not succeed in it:
 failed, unreachable, timed out, cancelled or never started. --all takes every
 host of that run; -g narrows the hosts further. The new run's record names
 the run it repeats.
+
+The run is repeated as it was started: in the folder it was started in, so
+that its relative paths (copy's files, --recipe, -o, --password-file) name
+the same files wherever fleet rerun is typed. The hosts are the recorded
+run's, not its host file read again. A local file the run sent (a copied
+file, a recipe and its files) that has changed or gone since is refused,
+named, before any host is contacted: start a new run to send the new content.
 
 Passwords are never recorded, so a run that asked for one (-A, -S) asks
 again. With recipes, steps already done are skipped by their guards, so a
@@ -45,149 +60,211 @@ func rerunCommand(env *environment) *cli.Command {
 			if err != nil {
 				return err
 			}
-			var hosts []string
-			for _, h := range r.Info.Hosts {
-				if c.Bool("all") || h.Outcome != fleet.OK {
-					hosts = append(hosts, h.Host)
+			spec, err := newRerun(r, c.Bool("all"), c.String("host-glob"))
+			if err != nil || spec == nil {
+				if spec == nil && err == nil {
+					fmt.Fprintf(env.stderr, "fleet: every host of run %s succeeded: nothing to rerun (--all reruns them all)\n", r.Info.ID)
 				}
-			}
-			if len(hosts) == 0 {
-				fmt.Fprintf(env.stderr, "fleet: every host of run %s succeeded: nothing to rerun (--all reruns them all)\n", r.Info.ID)
-				return nil
-			}
-			list, cleanup, err := rerunList(r, hosts, c.Bool("all"))
-			if err != nil {
 				return err
 			}
-			defer cleanup()
-			args, err := rerunArgs(r.Info.Args, list, r.Info.ID, c.String("host-glob"), commandFlags(env))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(env.stderr, "fleet: rerunning %s on %d host(s): fleet %s\n", r.Info.ID, len(hosts),
-				strings.Join(r.Info.Args, " "))
-			if status := Main(append([]string{"fleet"}, args...), env.stdin, env.stdout, env.stderr); status != 0 {
-				return withStatus(status)
-			}
-			return nil
+			return spec.run(c.Context, env)
 		},
 	}
 }
 
-// rerunList returns a host file of hosts: the run's own failed file when
-// that is what it holds, so that the new run's record names a file that
-// stays; otherwise (--all, a run killed before it wrote the file) a
-// temporary one, removed by cleanup.
-func rerunList(r *fleet.RunRecord, hosts []string, all bool) (path string, cleanup func(), err error) {
-	want := strings.Join(hosts, "\n") + "\n"
-	failed := filepath.Join(r.Dir, "failed")
-	if b, err := os.ReadFile(failed); err == nil && !all && string(b) == want {
-		return failed, func() {}, nil
-	}
-	list, err := os.CreateTemp("", "fleet-rerun-*.hosts")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup = func() { os.Remove(list.Name()) }
-	_, err = list.WriteString(want)
-	if cerr := list.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	return list.Name(), cleanup, nil
+// rerun is what fleet rerun repeats: the recorded job and the hosts to run
+// it on. A job's options are read from the recorded command line by the
+// command's own flags, as when it was typed; the hosts come from here
+// (environment.hosts), and the record's inputs are checked against the
+// job's (job.checkInputs).
+type rerun struct {
+	of     *record.Run
+	hosts  []inventory.Host
+	inputs map[string]string // path: sha256, as recorded
 }
 
-// rerunArgs rebuilds a recorded command line with its host selection (-h,
-// -H, -g, in every spelling) replaced by the host file list. For run, copy
-// and slurp the options end at the first argument (what follows is the
-// command or the files); provision's may follow its recipe.
-func rerunArgs(recorded []string, list, id, glob string, flags map[string][]cli.Flag) ([]string, error) {
-	if len(recorded) == 0 {
-		return nil, fmt.Errorf("run %s recorded no command line", id)
+// newRerun picks the hosts of run r to repeat it on: those that did not
+// succeed, or all, narrowed by glob. It returns nil when there are none
+// to pick from.
+func newRerun(r *record.Run, all bool, glob string) (*rerun, error) {
+	info := r.Info
+	switch {
+	case len(info.Args) == 0:
+		return nil, fmt.Errorf("run %s recorded no command line", info.ID)
+	case !isHostCommand(info.Args[0]):
+		return nil, fmt.Errorf("run %s was a %q, which fleet rerun cannot repeat", info.ID, info.Args[0])
 	}
-	sub := recorded[0]
-	switch sub {
-	case "run", "copy", "slurp", "provision":
-	default:
-		return nil, fmt.Errorf("run %s was a %q, which fleet rerun cannot repeat", id, sub)
+	var picked []record.Host
+	for _, h := range info.Hosts {
+		if all || h.Outcome != fleet.OK {
+			picked = append(picked, h)
+		}
 	}
-	takesValue := valueFlags(flags[sub])
-	out := []string{sub, "--rerun-of", id, "-h", list}
+	if len(picked) == 0 {
+		return nil, nil
+	}
+	// The hosts as reached, so that the same accounts are reached again;
+	// their labels stay the run's, so that -o files and logs keep their
+	// names.
+	var list strings.Builder
+	for _, h := range picked {
+		list.WriteString(h.Target + "\n")
+	}
+	hosts, err := inventory.ParseFile(strings.NewReader(list.String()), "run "+info.ID)
+	if err != nil || len(hosts) != len(picked) {
+		return nil, fmt.Errorf("run %s: its hosts do not read back: %v", info.ID, err)
+	}
+	for i := range hosts {
+		hosts[i].Label = picked[i].Host
+	}
 	if glob != "" {
-		out = append(out, "-g", glob)
-	}
-	rest := recorded[1:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
-			if sub != "provision" || a == "--" {
-				return append(out, rest[i:]...), nil
-			}
-			out = append(out, a)
-			continue
+		if hosts, err = inventory.Filter(hosts, glob); err != nil {
+			return nil, usageError("-g: %v", err)
 		}
-		if name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "="); hostSelection(name) {
-			if !hasValue {
-				i++ // its value
-			}
-			continue
-		}
-		if !strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "=") {
-			// Combined short options, as in pssh's -ih kube: drop the host
-			// selection letters; their value is the next word.
-			kept := strings.Map(func(r rune) rune {
-				if strings.ContainsRune("hHg", r) {
-					return -1
-				}
-				return r
-			}, a[1:])
-			if len(kept) != len(a)-1 {
-				i++
-				if kept != "" {
-					out = append(out, "-"+kept)
-				}
-				continue
-			}
-		}
-		out = append(out, a)
-		if name := strings.TrimLeft(a, "-"); takesValue[name] && i+1 < len(rest) {
-			i++
-			out = append(out, rest[i])
+		if len(hosts) == 0 {
+			return nil, usageError("-g %q matches none of the %d hosts to rerun", glob, len(picked))
 		}
 	}
-	return out, nil
+	spec := &rerun{of: r, hosts: hosts, inputs: map[string]string{}}
+	for _, in := range info.Inputs {
+		spec.inputs[in.Path] = in.SHA256
+	}
+	return spec, nil
 }
 
-// valueFlags lists the names of the flags that take a value.
-func valueFlags(flags []cli.Flag) map[string]bool {
-	m := map[string]bool{}
-	for _, f := range flags {
-		if _, isBool := f.(*cli.BoolFlag); !isBool {
-			for _, n := range f.Names() {
-				m[n] = true
-			}
-		}
-	}
-	return m
-}
-
-// commandFlags maps each host command to its flags, for rerunArgs.
-func commandFlags(env *environment) map[string][]cli.Flag {
-	m := map[string][]cli.Flag{}
-	for _, c := range []*cli.Command{runCommand(env), copyCommand(env), slurpCommand(env), provisionCommand(env)} {
-		m[c.Name] = c.Flags
-	}
-	return m
-}
-
-// hostSelection names the options that choose hosts.
-func hostSelection(name string) bool {
+// isHostCommand names the commands a run record can repeat.
+func isHostCommand(name string) bool {
 	switch name {
-	case "h", "hosts", "H", "host", "g", "host-glob", "rerun-of":
+	case "run", "copy", "slurp", "provision":
 		return true
 	}
 	return false
+}
+
+// run repeats the job in the folder it was started in, with the same
+// options, on the picked hosts.
+func (s *rerun) run(ctx context.Context, env *environment) error {
+	info := s.of.Info
+	if err := s.checkFiles(); err != nil {
+		return err
+	}
+	if info.Dir == "" {
+		// Written by a fleet before records kept their folder.
+		fmt.Fprintf(env.stderr, "fleet: warning: run %s was recorded without the folder it ran in (an older fleet): "+
+			"its relative paths are read from this folder, and its files are not checked\n", info.ID)
+	} else {
+		back, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		// The new record goes where this fleet's state is, not under the
+		// run's folder when FLEET_STATE_DIR is relative.
+		if d := os.Getenv("FLEET_STATE_DIR"); d != "" && !filepath.IsAbs(d) {
+			os.Setenv("FLEET_STATE_DIR", filepath.Join(back, d))
+		}
+		if err := os.Chdir(info.Dir); err != nil {
+			return &statusError{status: exitError, err: fmt.Errorf("run %s was started in %s: %w", info.ID, info.Dir, err),
+				hint: "fleet rerun reads the run's relative paths there; start a new run instead"}
+		}
+		defer os.Chdir(back)
+	}
+	fmt.Fprintf(env.stderr, "fleet: rerunning %s on %d host(s): fleet %s\n", info.ID, len(s.hosts), strings.Join(info.Args, " "))
+	sub := &environment{stdin: env.stdin, stdout: env.stdout, stderr: env.stderr, args: info.Args, rerun: s}
+	return runJob(ctx, sub, info.Args)
+}
+
+// checkFiles refuses a rerun when a file the run sent has changed or gone,
+// so that fleet rerun never sends other content than the run it repeats.
+func (s *rerun) checkFiles() error {
+	for _, in := range s.of.Info.Inputs {
+		sum, err := fileSHA256(in.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return s.changed(in.Path, "was removed since run %s")
+		case err != nil:
+			return &statusError{status: exitError, err: fmt.Errorf("run %s: %w", s.of.Info.ID, err)}
+		case sum != in.SHA256:
+			return s.changed(in.Path, "has changed since run %s")
+		}
+	}
+	return nil
+}
+
+// checkInputs refuses a rerun whose job would send a file the recorded run
+// did not (a file added to a folder copied with -r).
+func (s *rerun) checkInputs(inputs []record.Input) error {
+	if s.of.Info.Dir == "" {
+		return nil // an older fleet's record: no inputs to check against
+	}
+	for _, in := range inputs {
+		if want, ok := s.inputs[in.Path]; !ok {
+			return s.changed(in.Path, "is new: run %s did not send it")
+		} else if want != in.SHA256 {
+			return s.changed(in.Path, "has changed since run %s")
+		}
+	}
+	return nil
+}
+
+// changed refuses the rerun for a file; how says what happened to it, with
+// a %s for the run's id.
+func (s *rerun) changed(path, how string) error {
+	return &statusError{status: exitError,
+		err:  fmt.Errorf("%s "+how+": fleet rerun sends only what the run it repeats sent", path, s.of.Info.ID),
+		hint: "restore it, or start a new run to send the new content"}
+}
+
+// fileSHA256 is the hex SHA-256 of a file's content.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hosts is the host list of a job: the host flags' (-h, -H, -g), or, when
+// fleet rerun repeats a run, the hosts it picked from the record.
+func (env *environment) hosts(c *cli.Context) ([]inventory.Host, error) {
+	if env.rerun != nil {
+		return env.rerun.hosts, nil
+	}
+	return readHosts(c, env.stdin, env.stderr)
+}
+
+// runJob runs the host command args[0] with its options args[1:], as typed
+// then: its own flags read them into its options, and its action calls the
+// job function (runHosts, copyToHosts, slurpHosts, provisionHosts). It is
+// how fleet rerun repeats a recorded run without going through Main.
+func runJob(ctx context.Context, env *environment, args []string) error {
+	var cmd *cli.Command
+	switch args[0] {
+	case "run":
+		cmd = runCommand(env)
+	case "copy":
+		cmd = copyCommand(env)
+	case "slurp":
+		cmd = slurpCommand(env)
+	case "provision":
+		cmd = provisionCommand(env)
+	default:
+		return fmt.Errorf("%q is not a host command", args[0])
+	}
+	app := &cli.App{
+		Name:                      "fleet",
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true, // as newApp: a comma belongs to host ranges
+		Reader:                    env.stdin,
+		Writer:                    env.stdout,
+		ErrWriter:                 env.stderr,
+		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError:              onUsageError,
+		Commands:                  []*cli.Command{cmd},
+	}
+	return app.RunContext(ctx, append([]string{"fleet"}, args...))
 }

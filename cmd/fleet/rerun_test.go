@@ -1,26 +1,98 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
-func TestRerunArgs(t *testing.T) {
-	tests := []struct{ recorded, want string }{
-		{"run -ih kube uptime -h", "run --rerun-of ID -h L -i uptime -h"},
-		{"run -F cfg -h a -H b -g x* -p 5 echo hi", "run --rerun-of ID -h L -F cfg -p 5 echo hi"},
-		{"run --hosts=a --host b -P true", "run --rerun-of ID -h L -P true"},
-		{"provision -h kube docker --var a=b -H c --dry-run", "provision --rerun-of ID -h L docker --var a=b --dry-run"},
-		{"copy -h kube --sudo f /etc/f", "copy --rerun-of ID -h L --sudo f /etc/f"},
-		{"run --rerun-of OLD -h L0 true", "run --rerun-of ID -h L true"},
+// recorded is a run of three hosts: one ok, one failed, one unreachable.
+func recorded(dir string, inputs ...record.Input) *record.Run {
+	return &record.Run{Info: record.Info{ID: "ID", Args: []string{"copy", "-h", "kube", "f", "/tmp/f"}, Dir: dir, Inputs: inputs,
+		Hosts: []record.Host{
+			{Host: "web1", Target: "root@web1", Outcome: fleet.OK},
+			{Host: "web2", Target: "root@web2:2222", Outcome: fleet.Failed},
+			{Host: "db1", Target: "admin@db1", Outcome: fleet.Unreachable},
+		}}}
+}
+
+func TestRerunPicksHosts(t *testing.T) {
+	tests := []struct {
+		all  bool
+		glob string
+		want string
+	}{
+		{false, "", "web2=root@web2:2222 db1=admin@db1"},
+		{true, "", "web1=root@web1 web2=root@web2:2222 db1=admin@db1"},
+		{false, "db*", "db1=admin@db1"},
 	}
 	for _, tt := range tests {
-		got, err := rerunArgs(strings.Fields(tt.recorded), "L", "ID", "", commandFlags(&environment{}))
-		if err != nil || strings.Join(got, " ") != tt.want {
-			t.Errorf("rerunArgs(%q) = %q, %v; want %q", tt.recorded, strings.Join(got, " "), err, tt.want)
+		s, err := newRerun(recorded("/x"), tt.all, tt.glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range s.hosts {
+			// The labels stay the run's; the address is the one reached.
+			got = append(got, h.Label+"="+h.String())
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("all=%v glob=%q: hosts %q, want %q", tt.all, tt.glob, got, tt.want)
 		}
 	}
-	if _, err := rerunArgs([]string{"runs"}, "L", "ID", "", nil); err == nil {
+	if _, err := newRerun(recorded("/x"), false, "nothing*"); err == nil {
+		t.Error("a glob matching no host was accepted")
+	}
+	ok := recorded("/x")
+	ok.Info.Hosts = ok.Info.Hosts[:1]
+	if s, err := newRerun(ok, false, ""); s != nil || err != nil {
+		t.Errorf("a run with nothing to rerun: %v, %v", s, err)
+	}
+	runs := recorded("/x")
+	runs.Info.Args = []string{"runs"}
+	if _, err := newRerun(runs, false, ""); err == nil {
 		t.Error("rerun of a non-host command accepted")
+	}
+}
+
+// A file the run sent that changed, went or was added since is refused,
+// named; unchanged files pass.
+func TestRerunChecksFiles(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "relfile.txt")
+	if err := os.WriteFile(f, []byte("v1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := fileSHA256(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newRerun(recorded(dir, record.Input{Path: f, SHA256: sum}), false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.checkFiles(); err != nil {
+		t.Fatalf("unchanged file refused: %v", err)
+	}
+	if err := s.checkInputs([]record.Input{{Path: f, SHA256: sum}}); err != nil {
+		t.Fatalf("unchanged inputs refused: %v", err)
+	}
+	if err := s.checkInputs([]record.Input{{Path: f, SHA256: sum}, {Path: "/new", SHA256: "00"}}); err == nil ||
+		!strings.Contains(err.Error(), "/new is new: run ID did not send it") {
+		t.Errorf("an added file: %v", err)
+	}
+	os.WriteFile(f, []byte("v2\n"), 0o600)
+	var se *statusError
+	if err := s.checkFiles(); !errors.As(err, &se) || se.status != exitError || !strings.Contains(err.Error(), f+" has changed since run ID") {
+		t.Errorf("changed file: %v", err)
+	}
+	os.Remove(f)
+	if err := s.checkFiles(); err == nil || !strings.Contains(err.Error(), f+" was removed since run ID") {
+		t.Errorf("removed file: %v", err)
 	}
 }

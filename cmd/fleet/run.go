@@ -51,7 +51,7 @@ func runCommand(env *environment) *cli.Command {
 		&cli.BoolFlag{Name: "gather", Category: catOutput,
 			Usage: "after the run, show identical outputs once under a folded host list (node[01-05]), like dshbak -c"},
 		&cli.BoolFlag{Name: "json", Category: catOutput,
-			Usage: "print one JSON object a line per host (host, outcome, exit_code, error, stdout, stderr, start, end)"},
+			Usage: "print one JSON object a line per host (host, target, port, outcome, kind, exit_code, error, stdout, stderr, start, end)"},
 		&cli.BoolFlag{Name: "send-input", Aliases: []string{"I"}, Category: catRun,
 			Usage: "read standard input once and send it to every host's command"},
 	)

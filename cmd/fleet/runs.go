@@ -12,6 +12,7 @@ import (
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
 const runsDescription = `Lists the recorded runs, newest first, one a line: id, start, state and
@@ -48,11 +49,11 @@ func runsCommand(env *environment) *cli.Command {
 			if c.NArg() > 0 {
 				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
 			}
-			dir, err := fleet.StateDir()
+			dir, err := record.StateDir()
 			if err != nil {
 				return err
 			}
-			runs, errs := fleet.ListRuns(dir)
+			runs, errs := record.List(dir)
 			for _, e := range errs {
 				fmt.Fprintf(env.stderr, "fleet: warning: %v\n", e)
 			}
@@ -109,12 +110,12 @@ func runsCommand(env *environment) *cli.Command {
 }
 
 // findRun resolves RUN, with errors that are the user's (exit 1, a hint).
-func findRun(ref string) (*fleet.RunRecord, error) {
-	dir, err := fleet.StateDir()
+func findRun(ref string) (*record.Run, error) {
+	dir, err := record.StateDir()
 	if err != nil {
 		return nil, err
 	}
-	r, err := fleet.FindRun(dir, ref)
+	r, err := record.Find(dir, ref)
 	if err != nil {
 		return nil, &statusError{status: exitError, err: err, hint: "fleet runs lists the recorded runs"}
 	}
@@ -137,7 +138,7 @@ type runSummary struct {
 	Other       int     `json:"other"` // timed out, cancelled, not started
 }
 
-func runLine(r *fleet.RunRecord) runSummary {
+func runLine(r *record.Run) runSummary {
 	s := runSummary{ID: r.Info.ID, Start: r.Info.Start.Format(time.RFC3339), State: r.State(),
 		Command: strings.Join(r.Info.Args, " "), RerunOf: r.Info.RerunOf, Status: r.Info.Status, Hosts: len(r.Info.Hosts)}
 	if r.Info.End != nil {
@@ -173,7 +174,7 @@ func shorten(s string, n int) string {
 }
 
 // showRun prints one run for people.
-func showRun(w io.Writer, r *fleet.RunRecord) error {
+func showRun(w io.Writer, r *record.Run) error {
 	l := runLine(r)
 	fmt.Fprintf(w, "run      %s\n", l.ID)
 	fmt.Fprintf(w, "command  fleet %s\n", l.Command)
@@ -192,7 +193,7 @@ func showRun(w io.Writer, r *fleet.RunRecord) error {
 }
 
 // listHosts prints a run's hosts with their outcomes, one a line.
-func listHosts(w io.Writer, r *fleet.RunRecord) error {
+func listHosts(w io.Writer, r *record.Run) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, h := range r.Info.Hosts {
 		outcome := h.Outcome.String()
@@ -205,7 +206,7 @@ func listHosts(w io.Writer, r *fleet.RunRecord) error {
 		if note == "" {
 			note = h.Detail
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Label, outcome, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Host, outcome, note)
 	}
 	return tw.Flush()
 }

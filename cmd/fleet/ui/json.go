@@ -6,70 +6,35 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/record"
 )
 
 // JSONResult is the object --json prints for each host, one a line, as the
-// host finishes. It is exported so that callers and tests decode the lines
-// into the same type that wrote them.
+// host finishes: the run record's host schema (record.Host, the same as
+// run.json's hosts), with the host's output in stdout and stderr. "host" is
+// the host's label, "target" where fleet connected, "port" the port
+// dialled and "kind" the failure's kind (see record.Host).
 //
 // Stdout and Stderr are strings, not base64: output is almost always text,
 // and jq users want to read it. Bytes that are not valid UTF-8 are replaced,
 // each run of them by one U+FFFD (strings.ToValidUTF8), so binary output
-// is lossy here; use the per-host output files for exact bytes.
+// is lossy here; use the per-host output files for exact bytes. They are
+// always present in --json ("" when the host printed nothing).
 //
 // Start and End are RFC 3339 with nanoseconds, in the local zone; they are
-// null for a host that never started (time.Time decodes null as the zero
-// time).
-type JSONResult struct {
-	Host     string `json:"host"` // the unique label, e.g. "root@web1:2222" or "web1.1"
-	User     string `json:"user"`
-	Name     string `json:"name"`
-	Port     int    `json:"port"` // 0 when the host list gave none
-	Outcome  string `json:"outcome"`
-	ExitCode int    `json:"exit_code"` // -1 when the command reported none
-	Changed  bool   `json:"changed"`
-	Error    string `json:"error"`            // "" when ok, else the full reason
-	Detail   string `json:"detail,omitempty"` // a summary of the work: provision's distro, platform and step counts
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	// StdoutCut and StderrCut count the bytes past --max-output left out of
-	// Stdout and Stderr, where a mark says so; the host's log has them.
-	StdoutCut  int64      `json:"stdout_cut,omitempty"`
-	StderrCut  int64      `json:"stderr_cut,omitempty"`
-	Start      *time.Time `json:"start"`
-	End        *time.Time `json:"end"`
-	DurationMS int64      `json:"duration_ms"`
-}
+// null for a host that never started.
+type JSONResult = record.Host
 
 // NewJSONResult converts a result into the object --json prints.
 func NewJSONResult(r *fleet.Result) JSONResult {
-	j := JSONResult{
-		Host:       hostLabel(r.Host),
-		User:       r.Host.User,
-		Name:       r.Host.Name,
-		Port:       r.Host.Port,
-		Outcome:    r.Outcome.String(),
-		ExitCode:   r.ExitCode,
-		Changed:    r.Changed,
-		Error:      validUTF8(r.Reason()),
-		Detail:     validUTF8(r.Detail),
-		Stdout:     validUTF8(string(r.Stdout)),
-		Stderr:     validUTF8(string(r.Stderr)),
-		StdoutCut:  r.StdoutCut,
-		StderrCut:  r.StderrCut,
-		DurationMS: r.Duration().Milliseconds(),
-	}
-	if !r.Start.IsZero() {
-		t := r.Start
-		j.Start = &t
-	}
-	if !r.End.IsZero() {
-		t := r.End
-		j.End = &t
-	}
+	j := record.HostOf(r)
+	j.Error = validUTF8(j.Error)
+	j.Detail = validUTF8(j.Detail)
+	stdout, stderr := validUTF8(string(r.Stdout)), validUTF8(string(r.Stderr))
+	j.Stdout, j.Stderr = &stdout, &stderr
+	j.StdoutCut, j.StderrCut = r.StdoutCut, r.StderrCut
 	return j
 }
 

@@ -178,8 +178,8 @@ func TestJSONEscapesControls(t *testing.T) {
 	if err := json.Unmarshal(line, &j); err != nil {
 		t.Fatalf("%q: %v", line, err)
 	}
-	if j.Stdout != text || j.Stderr != text {
-		t.Errorf("decoded %q, %q, want %q", j.Stdout, j.Stderr, text)
+	if *j.Stdout != text || *j.Stderr != text {
+		t.Errorf("decoded %q, %q, want %q", *j.Stdout, *j.Stderr, text)
 	}
 	if !bytes.Contains(line, []byte(`\u009b2J\u0085é`)) || !bytes.Contains(line, []byte(`\u007f`)) {
 		t.Errorf("not escaped as expected: %s", line)

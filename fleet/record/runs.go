@@ -1,10 +1,9 @@
-package fleet
+package record
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,23 +11,24 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
-// RunRecord is a recorded run as read back from its folder.
-type RunRecord struct {
+// Run is a recorded run as read back from its folder.
+type Run struct {
 	Dir  string
-	Info RunInfo
+	Info Info
 }
 
-// LoadRun reads the run.json of a run folder. A record that cannot be read
+// Load reads the run.json of a run folder. A record that cannot be read
 // is an error that names the file; a record cut short (a run killed while
 // writing it) cannot happen, since run.json is replaced atomically.
-func LoadRun(dir string) (*RunRecord, error) {
+func Load(dir string) (*Run, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
 	if err != nil {
 		return nil, fmt.Errorf("run record: %w", err)
 	}
-	r := &RunRecord{Dir: dir}
+	r := &Run{Dir: dir}
 	if err := json.Unmarshal(b, &r.Info); err != nil {
 		return nil, fmt.Errorf("run record %s: %w", filepath.Join(dir, "run.json"), err)
 	}
@@ -38,60 +38,10 @@ func LoadRun(dir string) (*RunRecord, error) {
 	return r, nil
 }
 
-// outcomesFromLogs fills in, for a run still going or killed outright, the
-// outcome of each host that has ended: run.json gets outcomes only when the
-// run ends, but a host's log ends with a note naming its outcome as soon as
-// the host is done ("--- | end ok exit=0 (12ms)").
-func (r *RunRecord) outcomesFromLogs() {
-	for i := range r.Info.Hosts {
-		h := &r.Info.Hosts[i]
-		note := lastEndNote(r.LogPath(i))
-		word, rest, _ := strings.Cut(note, " ")
-		var o Outcome
-		if note == "" || o.UnmarshalText([]byte(strings.TrimSuffix(word, ":"))) != nil {
-			continue
-		}
-		h.Outcome = o
-		if code, ok := strings.CutPrefix(rest, "exit="); ok {
-			fmt.Sscan(code, &h.ExitCode)
-		}
-		h.Ended = true
-	}
-}
-
-// lastEndNote returns the text after "--- | end " of a log's last end note,
-// reading only the log's tail.
-func lastEndNote(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const tail = 4096
-	if st, err := f.Stat(); err == nil && st.Size() > tail {
-		f.Seek(st.Size()-tail, 0)
-	}
-	b := make([]byte, tail)
-	n, _ := io.ReadFull(f, b)
-	note := ""
-	for _, line := range strings.Split(string(b[:n]), "\n") {
-		if _, after, ok := strings.Cut(line, " "); ok {
-			if text, ok := strings.CutPrefix(after, EndNotePrefix); ok {
-				note = text
-			}
-		}
-	}
-	return note
-}
-
-// EndNotePrefix starts the note a host's log ends with, after its timestamp:
-// "--- | end <outcome>[ exit=N][: reason] (duration)".
-const EndNotePrefix = "--- | end "
-
 // Live reports whether the run is still going: no end written and its
 // process alive. A run with no end whose process is gone was killed
 // outright.
-func (r *RunRecord) Live() bool {
+func (r *Run) Live() bool {
 	if r.Info.End != nil || r.Info.PID <= 0 {
 		return false
 	}
@@ -100,7 +50,7 @@ func (r *RunRecord) Live() bool {
 }
 
 // State is "live", "killed" (no end written, process gone) or "done".
-func (r *RunRecord) State() string {
+func (r *Run) State() string {
 	switch {
 	case r.Info.End != nil:
 		return "done"
@@ -110,9 +60,9 @@ func (r *RunRecord) State() string {
 	return "killed"
 }
 
-// ListRuns returns the recorded runs, newest first. Folders that are not
+// List returns the recorded runs, newest first. Folders that are not
 // readable records are skipped and reported in the second result.
-func ListRuns(stateDir string) ([]*RunRecord, []error) {
+func List(stateDir string) ([]*Run, []error) {
 	runs := filepath.Join(stateDir, "runs")
 	ents, err := os.ReadDir(runs)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -121,13 +71,13 @@ func ListRuns(stateDir string) ([]*RunRecord, []error) {
 	if err != nil {
 		return nil, []error{err}
 	}
-	var out []*RunRecord
+	var out []*Run
 	var errs []error
 	for _, e := range ents {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		r, err := LoadRun(filepath.Join(runs, e.Name()))
+		r, err := Load(filepath.Join(runs, e.Name()))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -144,10 +94,10 @@ func ListRuns(stateDir string) ([]*RunRecord, []error) {
 	return out, errs
 }
 
-// FindRun resolves a RUN argument: an id, a unique prefix of one, "latest"
+// Find resolves a RUN argument: an id, a unique prefix of one, "latest"
 // (or ""), or -N for N runs before the latest.
-func FindRun(stateDir, ref string) (*RunRecord, error) {
-	runs, _ := ListRuns(stateDir)
+func Find(stateDir, ref string) (*Run, error) {
+	runs, _ := List(stateDir)
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("no run recorded in %s", filepath.Join(stateDir, "runs"))
 	}
@@ -164,7 +114,7 @@ func FindRun(stateDir, ref string) (*RunRecord, error) {
 		}
 		return runs[n], nil
 	}
-	var found []*RunRecord
+	var found []*Run
 	for _, r := range runs {
 		if r.Info.ID == ref {
 			return r, nil
@@ -182,19 +132,19 @@ func FindRun(stateDir, ref string) (*RunRecord, error) {
 	return nil, fmt.Errorf("run %q is ambiguous: %d runs start with it", ref, len(found))
 }
 
-// PruneRuns removes old records so that at most keep remain (0: no count
+// Prune removes old records so that at most keep remain (0: no count
 // bound) and the records together take at most maxBytes (0: no size
 // bound). Runs are kept newest first while both bounds hold; the first run
 // that breaks one goes, and every older run with it, so what is left is an
 // unbroken stretch of history. The newest run (latest: the one starting
 // now, when fleet prunes) and live runs are never removed, though their
 // size counts.
-func PruneRuns(stateDir string, keep int, maxBytes int64) error {
+func Prune(stateDir string, keep int, maxBytes int64) error {
+	errs := []error{pruneIncomplete(stateDir)}
 	if keep <= 0 && maxBytes <= 0 {
-		return nil
+		return errors.Join(errs...)
 	}
-	runs, _ := ListRuns(stateDir)
-	var errs []error
+	runs, _ := List(stateDir)
 	var total int64
 	full := false
 	for i, r := range runs {
@@ -216,7 +166,7 @@ func PruneRuns(stateDir string, keep int, maxBytes int64) error {
 
 // size is how many bytes the record's files take: as run.json says for a
 // finished run (Finish counts them once), else counted now.
-func (r *RunRecord) size() int64 {
+func (r *Run) size() int64 {
 	if r.Info.End != nil && r.Info.Bytes > 0 {
 		return r.Info.Bytes
 	}
@@ -239,17 +189,18 @@ func dirSize(dir string) int64 {
 }
 
 // LogPath is the log file of host i.
-func (r *RunRecord) LogPath(i int) string { return filepath.Join(r.Dir, r.Info.Hosts[i].Log) }
+func (r *Run) LogPath(i int) string { return filepath.Join(r.Dir, r.Info.Hosts[i].Log) }
 
-// HostIndex finds a host of the run by label, by [user@]host[:port] as
-// reached, or by a name that only one host has.
-func (r *RunRecord) HostIndex(name string) (int, error) {
+// HostIndex finds a host of the run by its label (Host), by its target
+// ([user@]host[:port] as reached), or by a part of a label that only one
+// host has.
+func (r *Run) HostIndex(name string) (int, error) {
 	var byName []int
 	for i, h := range r.Info.Hosts {
-		if h.Label == name || h.Host == name {
+		if h.Host == name || h.Target == name {
 			return i, nil
 		}
-		if strings.Contains(h.Label, name) {
+		if strings.Contains(h.Host, name) {
 			byName = append(byName, i)
 		}
 	}
@@ -260,4 +211,27 @@ func (r *RunRecord) HostIndex(name string) (int, error) {
 		return -1, fmt.Errorf("run %s has no host %q (fleet logs --run %s lists them)", r.Info.ID, name, r.Info.ID)
 	}
 	return -1, fmt.Errorf("%q names %d hosts of run %s; give the whole label", name, len(byName), r.Info.ID)
+}
+
+// incompleteAge is how long a record that could not be written whole is
+// kept (runs/.incomplete-ID), for its owner to look at what it holds.
+const incompleteAge = time.Hour
+
+// pruneIncomplete removes the incomplete records older than incompleteAge.
+func pruneIncomplete(stateDir string) error {
+	runs := filepath.Join(stateDir, "runs")
+	ents, err := os.ReadDir(runs)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), incompletePrefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > incompleteAge {
+			errs = append(errs, os.RemoveAll(filepath.Join(runs, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }

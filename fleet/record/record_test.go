@@ -1,4 +1,4 @@
-package fleet
+package record
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/inventory"
 )
 
@@ -21,14 +22,14 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	inventory.Label(hosts)
-	rec, err := NewRecord(state, RunInfo{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}}, hosts)
+	rec, err := New(state, Info{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}}, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// While live, run.json has no end.
-	var info RunInfo
+	var info Info
 	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
-	if info.End != nil || len(info.Hosts) != 3 || info.Hosts[2].Label != "b.1" {
+	if info.End != nil || len(info.Hosts) != 3 || info.Hosts[2].Host != "b.1" {
 		t.Fatalf("live run.json: %+v", info)
 	}
 	log := rec.HostLog(0)
@@ -37,17 +38,29 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 	fmt.Fprint(log.Stdout(), " end\n")
 	fmt.Fprint(log.Stdout(), "no newline")
 	log.Close()
-	results := []Result{
-		{Index: 0, Host: hosts[0], Outcome: OK, ExitCode: 0},
-		{Index: 1, Host: hosts[1], Outcome: Failed, ExitCode: 5, Err: &ExitError{Status: 5}},
-		{Index: 2, Host: hosts[2], Outcome: Unreachable, ExitCode: -1, Err: &Error{Kind: ErrUnreachable, Reason: "connection refused"}},
+	results := []fleet.Result{
+		{Index: 0, Host: hosts[0], Outcome: fleet.OK, ExitCode: 0},
+		{Index: 1, Host: hosts[1], Outcome: fleet.Failed, ExitCode: 5, Err: &fleet.ExitError{Status: 5}},
+		{Index: 2, Host: hosts[2], Outcome: fleet.Unreachable, ExitCode: -1, Err: &fleet.Error{Kind: fleet.ErrAuth, Reason: "no key was accepted"}},
 	}
 	if err := rec.Finish(results, 4); err != nil {
 		t.Fatal(err)
 	}
 	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
-	if info.End == nil || *info.Status != 4 || info.Hosts[1].Outcome != Failed || info.Hosts[2].Error != "unreachable: connection refused" {
+	if info.End == nil || *info.Status != 4 || info.Hosts[1].Outcome != fleet.Failed || info.Hosts[2].Error != "authentication failed: no key was accepted" {
 		t.Fatalf("final run.json: %+v", info)
+	}
+	// One schema: host is the label, target where fleet connected, port
+	// the real port, kind the failure's kind.
+	for i, want := range []Host{
+		{Host: "root@a:2222", Target: "root@a:2222", Name: "a", Port: 2222, Kind: ""},
+		{Host: "b", Target: "b", Name: "b", Port: 22, Kind: "exit"},
+		{Host: "b.1", Target: "b", Name: "b", Port: 22, Kind: "auth"},
+	} {
+		h := info.Hosts[i]
+		if h.Host != want.Host || h.Target != want.Target || h.Name != want.Name || h.Port != want.Port || h.Kind != want.Kind {
+			t.Errorf("host %d: host %q target %q name %q port %d kind %q; want %+v", i, h.Host, h.Target, h.Name, h.Port, h.Kind, want)
+		}
 	}
 	if got := lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {
 		t.Errorf("failed = %q", got)
@@ -96,7 +109,7 @@ func TestRecordsOfConcurrentRunsDoNotMix(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rec, err := NewRecord(state, RunInfo{Command: "run", Args: []string{fmt.Sprint(i)}}, hosts)
+			rec, err := New(state, Info{Command: "run", Args: []string{fmt.Sprint(i)}}, hosts)
 			if err != nil {
 				t.Error(err)
 				return
@@ -114,7 +127,7 @@ func TestRecordsOfConcurrentRunsDoNotMix(t *testing.T) {
 			t.Fatalf("two runs share id %s", id)
 		}
 		seen[id] = true
-		var info RunInfo
+		var info Info
 		readJSON(t, filepath.Join(state, "runs", id, "run.json"), &info)
 		if info.Args[0] != fmt.Sprint(i) {
 			t.Fatalf("run %s holds the args of another run: %v", id, info.Args)
@@ -151,7 +164,7 @@ func TestRecordSilentHostLog(t *testing.T) {
 	state := t.TempDir()
 	hosts, _ := inventory.ParseArgs("quiet loud", "test")
 	inventory.Label(hosts)
-	rec, err := NewRecord(state, RunInfo{Command: "run"}, hosts)
+	rec, err := New(state, Info{Command: "run"}, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,4 +189,20 @@ func TestRecordSilentHostLog(t *testing.T) {
 	if len(got) != 2 || !strings.HasSuffix(got[0], "--- | start quiet") || !strings.HasSuffix(got[1], "--- | end ok") {
 		t.Fatalf("quiet.log: %q", got)
 	}
+}
+
+// lines returns the non-empty lines of a file.
+func lines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }

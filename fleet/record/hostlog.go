@@ -1,4 +1,4 @@
-package fleet
+package record
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/fleet-sh/fleet/fleet/internal/lightcopy"
 )
 
 // HostLog is one host's log in a run record. Every line is written whole,
@@ -30,7 +32,8 @@ type HostLog struct {
 	path    string
 	rec     *Record
 	f       *os.File
-	pending []byte // lines written before the file exists
+	w       io.Writer // f, or the record's test writer around it
+	pending []byte    // lines written before the file exists
 	stdout  lineBuffer
 	stderr  lineBuffer
 	err     error
@@ -89,26 +92,37 @@ func (l *HostLog) Close() error {
 	if l.f == nil {
 		data := l.pending
 		l.pending = nil
-		l.rec.background(func() error { return writeNew(l.path, data) })
+		l.rec.background(func() error { return l.rec.writeNew(l.path, data) })
 		return nil
 	}
 	if err := l.f.Close(); err != nil && l.err == nil {
-		l.err = err
+		l.err = pathError("close", l.path, err)
 	}
 	return l.err
 }
 
 // writeNew creates a log file with its whole content.
-func writeNew(path string, data []byte) error {
+func (r *Record) writeNew(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return pathError("create", path, err)
 	}
-	_, err = f.Write(data)
+	_, err = r.writer(f).Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return pathError("write", path, err)
+	}
+	return nil
+}
+
+// Err is the first error writing the log met, nil if none: past it the
+// log keeps nothing more.
+func (l *HostLog) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // writeLine appends one line; output (live) creates the file, notes may
@@ -142,17 +156,27 @@ func (l *HostLog) writeLine(tag string, line []byte, live bool) {
 		return
 	}
 	if l.f == nil {
-		if l.f, l.err = os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); l.err != nil {
-			l.f = nil
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			l.err = pathError("create", l.path, err)
 			return
 		}
+		l.f, l.w = f, l.rec.writer(f)
 		if len(l.pending) > 0 {
-			_, l.err = l.f.Write(l.pending)
+			l.write(l.pending)
 			l.pending = nil
 		}
 	}
-	if l.err == nil {
-		_, l.err = l.f.Write(b.Bytes())
+	l.write(b.Bytes())
+}
+
+// write appends b to the file; called with mu held.
+func (l *HostLog) write(b []byte) {
+	if l.err != nil {
+		return
+	}
+	if _, err := l.w.Write(b); err != nil {
+		l.err = pathError("write", l.path, err)
 	}
 }
 
@@ -191,52 +215,9 @@ func (w *lineBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom copies a command's output stream into the log; see copySmall.
-func (w *lineBuffer) ReadFrom(r io.Reader) (int64, error) { return copySmall(w, r) }
-
-// copySmall's buffers: a small one to start with, and a pooled larger one
-// once a read fills the small one, i.e. once output really flows.
-const (
-	copyStartSize = 512
-	copyBufSize   = 4 << 10
-)
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-// copySmall copies r to w until EOF, as io.Copy does, but lightly. The SSH
-// library copies each output stream of a session with io.Copy, which
-// allocates 32 KiB per stream and holds it as long as the command runs, in
-// a goroutine blocked in Read: at -p 1000 those buffers were most of
-// fleet's memory, for commands that mostly print nothing, or one line (the
-// exec wrapper's PID marker on stderr). copySmall reads with 512 bytes and
-// takes a pooled 4 KiB buffer only once a read fills those; a writer gets
-// it by having a ReadFrom method that calls copySmall, which io.Copy then
-// uses.
-func copySmall(w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, copyStartSize)
-	var n int64
-	for {
-		k, err := r.Read(buf)
-		if k > 0 {
-			m, werr := w.Write(buf[:k])
-			n += int64(m)
-			if werr != nil {
-				return n, werr
-			}
-			if k == len(buf) && len(buf) < copyBufSize {
-				bp := copyBufs.Get().(*[]byte)
-				defer copyBufs.Put(bp)
-				buf = *bp
-			}
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
+// ReadFrom copies a command's output stream into the log; see
+// lightcopy.Copy.
+func (w *lineBuffer) ReadFrom(r io.Reader) (int64, error) { return lightcopy.Copy(w, r) }
 
 func (w *lineBuffer) flushLocked() {
 	if len(w.partial) > 0 {

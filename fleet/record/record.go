@@ -1,4 +1,9 @@
-package fleet
+// Package record is fleet's run record: the folder each run of a host
+// command leaves under the state dir (runs/ID: run.json, a log per host,
+// pssh host files "failed" and "succeeded"), how it is written while the
+// run goes, and how fleet runs, fleet logs and fleet rerun read it back.
+// It knows nothing of SSH: it is handed the engine's results.
+package record
 
 import (
 	"crypto/rand"
@@ -6,57 +11,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/inventory"
 )
-
-// RunInfo is what run.json says about a run. It never holds a secret: the
-// caller gives the command line with passwords already out of it (fleet
-// asks for them on the terminal, so they are never in argv).
-type RunInfo struct {
-	ID      string         `json:"id"`
-	Command string         `json:"command"` // run, copy, slurp, provision
-	Args    []string       `json:"args"`    // the command line, without the program name
-	Options map[string]any `json:"options,omitempty"`
-	Start   time.Time      `json:"start"`
-	End     *time.Time     `json:"end"` // null while the run is live or if it was killed outright
-	Status  *int           `json:"status"`
-	RerunOf string         `json:"rerun_of,omitempty"`
-	PID     int            `json:"pid"`
-	Hosts   []HostInfo     `json:"hosts"`
-	// Bytes is the size of the record's files when the run ended, so that
-	// pruning by size need not walk every finished record.
-	Bytes int64 `json:"bytes,omitempty"`
-}
-
-// HostInfo is one host's line in run.json.
-type HostInfo struct {
-	Label    string     `json:"label"`
-	Host     string     `json:"host"` // as written: [user@]host[:port]
-	User     string     `json:"user,omitempty"`
-	Outcome  Outcome    `json:"outcome"`
-	ExitCode int        `json:"exit_code"`
-	Changed  bool       `json:"changed,omitempty"`
-	Detail   string     `json:"detail,omitempty"`
-	Error    string     `json:"error,omitempty"`
-	Start    *time.Time `json:"start,omitempty"`
-	End      *time.Time `json:"end,omitempty"`
-	Log      string     `json:"log"`
-	// LogCut counts the bytes of output the log left out, past MaxLog.
-	LogCut int64 `json:"log_cut,omitempty"`
-	// StderrTail is the failing command's stderr kept with the host's
-	// error (a recipe step, a put's install script): its last 64 KiB
-	// (StderrKeep), of which Error shows the last line.
-	StderrTail string `json:"stderr_tail,omitempty"`
-	// Ended is set when reading a run that has not ended (live or killed)
-	// for a host whose log says it is done; never written.
-	Ended bool `json:"-"`
-}
 
 // Record is the on-disk record of one run: run.json, one log per host
 // written as output arrives, and pssh host files "failed" and "succeeded".
@@ -66,9 +30,13 @@ type Record struct {
 	// MaxLog bounds each host's log: past this many bytes of output it
 	// keeps no more (see HostLog). 0: no bound. Set it before HostLog.
 	MaxLog int64
-	info   RunInfo
+	state  string // the state dir
+	info   Info
 	mu     sync.Mutex
 	logs   []*HostLog // by host index, as handed out
+	// wrap, when set, stands between the record and its files: a test's
+	// writer that fails as a full disk does.
+	wrap func(*os.File) io.Writer
 
 	// One background writer creates the logs of hosts that printed
 	// nothing, off the hosts' critical path; Finish waits for it.
@@ -106,6 +74,14 @@ func (r *Record) drain() error {
 	return r.bgErr
 }
 
+// writer is what the record writes a file through.
+func (r *Record) writer(f *os.File) io.Writer {
+	if r.wrap != nil {
+		return r.wrap(f)
+	}
+	return f
+}
+
 // StateDir is where fleet keeps its state: $FLEET_STATE_DIR, else
 // $XDG_STATE_HOME/fleet, else ~/.local/state/fleet.
 func StateDir() (string, error) {
@@ -122,9 +98,11 @@ func StateDir() (string, error) {
 	return filepath.Join(home, ".local", "state", "fleet"), nil
 }
 
-// NewRecord creates the record of a run that starts now under
-// stateDir/runs, writes its first run.json and points "latest" at it.
-func NewRecord(stateDir string, info RunInfo, hosts []inventory.Host) (*Record, error) {
+// New creates the record of a run that starts now under stateDir/runs,
+// writes its first run.json and points "latest" at it. When it cannot, it
+// leaves nothing behind and says which file failed (a *WriteError when the
+// disk is full).
+func New(stateDir string, info Info, hosts []inventory.Host) (*Record, error) {
 	runs := filepath.Join(stateDir, "runs")
 	if err := os.MkdirAll(runs, 0o700); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
@@ -132,30 +110,47 @@ func NewRecord(stateDir string, info RunInfo, hosts []inventory.Host) (*Record, 
 	if info.Start.IsZero() {
 		info.Start = time.Now()
 	}
+	info.Version = Version
 	info.ID = newRunID(info.Start)
 	info.PID = os.Getpid()
 	dir := filepath.Join(runs, info.ID)
 	if err := os.MkdirAll(filepath.Join(dir, "hosts"), 0o700); err != nil {
-		return nil, fmt.Errorf("record: %w", err)
+		os.RemoveAll(dir)
+		return nil, writeError(stateDir, err, "")
 	}
-	info.Hosts = make([]HostInfo, len(hosts))
+	info.Hosts = make([]Host, len(hosts))
 	for i, h := range hosts {
-		info.Hosts[i] = HostInfo{Label: h.Label, Host: h.String(), User: h.User, Outcome: NotStarted,
-			ExitCode: -1, Log: filepath.Join("hosts", logName(h.Label))}
+		port := h.Port
+		if port == 0 {
+			port = 22
+		}
+		info.Hosts[i] = Host{Host: h.Label, Target: h.String(), User: h.User, Name: h.Name, Port: port,
+			Outcome: fleet.NotStarted, Kind: fleet.KindNotStarted, ExitCode: -1, Log: filepath.Join("hosts", logName(h.Label))}
 	}
-	r := &Record{Dir: dir, info: info}
+	r := &Record{Dir: dir, state: stateDir, info: info}
 	if err := r.writeInfo(); err != nil {
-		return nil, err
+		os.RemoveAll(dir)
+		return nil, writeError(stateDir, err, "")
 	}
 	// latest is a relative symlink replaced atomically, so a reader never
 	// sees it missing.
-	tmp := filepath.Join(runs, ".latest-"+info.ID)
-	if err := os.Symlink(info.ID, tmp); err == nil {
-		if err := os.Rename(tmp, filepath.Join(runs, "latest")); err != nil {
+	pointLatest(runs, info.ID)
+	return r, nil
+}
+
+// pointLatest makes runs/latest name the run id ("": removes it).
+func pointLatest(runs, id string) {
+	latest := filepath.Join(runs, "latest")
+	if id == "" {
+		os.Remove(latest)
+		return
+	}
+	tmp := filepath.Join(runs, ".latest-"+id)
+	if err := os.Symlink(id, tmp); err == nil {
+		if err := os.Rename(tmp, latest); err != nil {
 			os.Remove(tmp)
 		}
 	}
-	return r, nil
 }
 
 // ID is the run's id.
@@ -179,7 +174,7 @@ func logName(label string) string {
 
 // HostLog returns the log of the host at index i; its file is created when
 // output arrives. Write the host's stdout and stderr through its Stdout and
-// Stderr; Close it when the host ends.
+// Stderr; End it when the host ends.
 func (r *Record) HostLog(i int) *HostLog {
 	l := newHostLog(r, filepath.Join(r.Dir, r.info.Hosts[i].Log), r.MaxLog)
 	r.mu.Lock()
@@ -193,45 +188,74 @@ func (r *Record) HostLog(i int) *HostLog {
 
 // Finish writes the results, the end time and the exit status to run.json
 // and the failed and succeeded host files. It may be called once.
-func (r *Record) Finish(results []Result, status int) error {
+//
+// A record that could not be written whole (a full disk, most often) is
+// not left as a run that reads as killed: its folder is renamed
+// runs/.incomplete-ID, which fleet runs does not list, "latest" goes back
+// to the newest whole run, and the error (a *WriteError) says which file
+// failed and how much room the state dir's filesystem has. The run's own
+// outcome is the caller's to report, unchanged.
+func (r *Record) Finish(results []fleet.Result, status int) error {
 	bgErr := r.drain()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	end := time.Now()
 	r.info.End = &end
 	r.info.Status = &status
+	errs := []error{bgErr}
 	var failed, succeeded strings.Builder
 	for _, res := range results {
 		h := &r.info.Hosts[res.Index]
-		h.Outcome, h.ExitCode, h.Changed, h.Detail = res.Outcome, res.ExitCode, res.Changed, res.Detail
+		logPath := h.Log
 		// The host as reached (user and port resolved), so that the failed
 		// file reaches the same accounts when it is used as a host list.
-		h.Host, h.User = res.Host.String(), res.Host.User
-		h.Error, h.StderrTail = res.Reason(), StderrOf(res.Err)
+		*h = HostOf(&res)
+		h.Log = logPath
 		if r.logs != nil && r.logs[res.Index] != nil {
 			h.LogCut = r.logs[res.Index].Cut()
+			errs = append(errs, r.logs[res.Index].Err())
 		}
-		if !res.Start.IsZero() {
-			s, e := res.Start, res.End
-			h.Start, h.End = &s, &e
-		}
-		if res.Outcome == OK {
-			fmt.Fprintln(&succeeded, h.Host)
+		if res.Outcome == fleet.OK {
+			fmt.Fprintln(&succeeded, h.Target)
 		} else {
-			fmt.Fprintln(&failed, h.Host)
+			fmt.Fprintln(&failed, h.Target)
 		}
 	}
-	err := errors.Join(bgErr,
-		writeFile(filepath.Join(r.Dir, "failed"), []byte(failed.String())),
-		writeFile(filepath.Join(r.Dir, "succeeded"), []byte(succeeded.String())))
+	errs = append(errs,
+		r.writeFile(filepath.Join(r.Dir, "failed"), []byte(failed.String())),
+		r.writeFile(filepath.Join(r.Dir, "succeeded"), []byte(succeeded.String())))
+	if err := errors.Join(errs...); err != nil {
+		return r.abandon(err)
+	}
 	// The logs are closed by now (each host's, as it ended). run.json
 	// itself is left out of the count: it is small next to them.
 	r.info.Bytes = dirSize(r.Dir)
-	err = errors.Join(err, r.writeInfo())
-	if err != nil {
-		return fmt.Errorf("record: %w", err)
+	if err := r.writeInfo(); err != nil {
+		return r.abandon(err)
 	}
 	return nil
+}
+
+// incompletePrefix names the folder a record that could not be written
+// whole is moved to.
+const incompletePrefix = ".incomplete-"
+
+// abandon moves a record that failed to be written out of the list of runs
+// and points latest back at the newest whole run.
+func (r *Record) abandon(err error) error {
+	runs := filepath.Dir(r.Dir)
+	moved := filepath.Join(runs, incompletePrefix+r.info.ID)
+	if rerr := os.Rename(r.Dir, moved); rerr != nil {
+		moved = r.Dir
+	}
+	if target, _ := os.Readlink(filepath.Join(runs, "latest")); target == r.info.ID {
+		newest := ""
+		if list, _ := List(r.state); len(list) > 0 {
+			newest = filepath.Base(list[0].Dir)
+		}
+		pointLatest(runs, newest)
+	}
+	return writeError(r.state, err, moved)
 }
 
 func (r *Record) writeInfo() error {
@@ -239,25 +263,29 @@ func (r *Record) writeInfo() error {
 	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(r.Dir, "run.json"), append(b, '\n'))
+	return r.writeFile(filepath.Join(r.Dir, "run.json"), append(b, '\n'))
 }
 
 // writeFile replaces name atomically: readers see the old or the new file,
-// never half of one.
-func writeFile(name string, data []byte) error {
+// never half of one. Its error names name, not the temporary file.
+func (r *Record) writeFile(name string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
 	if err != nil {
-		return err
+		return pathError("create", name, err)
 	}
-	_, werr := tmp.Write(data)
+	_, werr := r.writer(tmp).Write(data)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(tmp.Name())
-		return err
+		return pathError("write", name, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
 		os.Remove(tmp.Name())
-		return err
+		return pathError("chmod", name, err)
 	}
-	return os.Rename(tmp.Name(), name)
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		os.Remove(tmp.Name())
+		return pathError("rename", name, err)
+	}
+	return nil
 }

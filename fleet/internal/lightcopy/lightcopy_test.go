@@ -1,16 +1,13 @@
-package fleet
+package lightcopy
 
 import (
 	"bytes"
 	"errors"
 	"io"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
-
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 func TestCopySmall(t *testing.T) {
@@ -27,17 +24,17 @@ func TestCopySmall(t *testing.T) {
 			var want bytes.Buffer
 			_, _ = io.Copy(&want, r())
 			var got bytes.Buffer
-			n, err := copySmall(&got, r())
+			n, err := Copy(&got, r())
 			if err != nil || n != int64(want.Len()) || !bytes.Equal(got.Bytes(), want.Bytes()) {
-				t.Errorf("copySmall = %d, %v; copied %d bytes, want %d", n, err, got.Len(), want.Len())
+				t.Errorf("Copy = %d, %v; copied %d bytes, want %d", n, err, got.Len(), want.Len())
 			}
 		})
 	}
 	boom := errors.New("boom")
-	if _, err := copySmall(io.Discard, iotest.ErrReader(boom)); !errors.Is(err, boom) {
+	if _, err := Copy(io.Discard, iotest.ErrReader(boom)); !errors.Is(err, boom) {
 		t.Errorf("read error: %v", err)
 	}
-	if _, err := copySmall(errWriter{boom}, strings.NewReader("abc")); !errors.Is(err, boom) {
+	if _, err := Copy(errWriter{boom}, strings.NewReader("abc")); !errors.Is(err, boom) {
 		t.Errorf("write error: %v", err)
 	}
 }
@@ -55,39 +52,12 @@ func TestCopySmallIdleCostsNoBuffer(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		for range runs {
-			_, _ = copySmall(io.Discard, strings.NewReader(""))
+			_, _ = Copy(io.Discard, strings.NewReader(""))
 		}
 		runtime.ReadMemStats(&after)
 		best = min(best, (after.TotalAlloc-before.TotalAlloc)/runs)
 	}
-	if best > 2*copyStartSize {
-		t.Errorf("copySmall of an empty stream allocates %d bytes", best)
-	}
-}
-
-// TestHostLogReadFrom: io.Copy into a host's log (what the SSH session does
-// with a command's output) goes through ReadFrom and writes whole lines.
-func TestHostLogReadFrom(t *testing.T) {
-	hosts, _ := inventory.ParseArgs("h", "test")
-	inventory.Label(hosts)
-	rec, err := NewRecord(t.TempDir(), RunInfo{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := rec.HostLog(0)
-	if _, ok := l.Stdout().(io.ReaderFrom); !ok {
-		t.Fatal("the log's stdout has no ReadFrom: io.Copy would allocate 32 KiB per command")
-	}
-	out := strings.Repeat("a line of output\n", 1000) + "no newline"
-	if n, err := io.Copy(l.Stdout(), iotest.HalfReader(strings.NewReader(out))); err != nil || n != int64(len(out)) {
-		t.Fatalf("io.Copy = %d, %v", n, err)
-	}
-	l.Close()
-	if err := rec.Finish(nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	got := lines(t, filepath.Join(rec.Dir, "hosts", "h.log"))
-	if len(got) != 1001 || !strings.HasSuffix(got[0], " out | a line of output") || !strings.HasSuffix(got[1000], " out | no newline") {
-		t.Fatalf("log has %d lines: first %q, last %q", len(got), got[0], got[len(got)-1])
+	if best > 2*StartSize {
+		t.Errorf("Copy of an empty stream allocates %d bytes", best)
 	}
 }

@@ -1,4 +1,4 @@
-package fleet
+package record
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/inventory"
 )
 
@@ -17,12 +18,12 @@ func newRuns(t *testing.T, state string, n int) []string {
 	inventory.Label(hosts)
 	var ids []string
 	for i := 0; i < n; i++ {
-		rec, err := NewRecord(state, RunInfo{Command: "run", Args: []string{"run", "true"},
+		rec, err := New(state, Info{Command: "run", Args: []string{"run", "true"},
 			Start: time.Date(2026, 11, 27, 12, 0, i, 0, time.UTC)}, hosts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := rec.Finish([]Result{{Index: 0, Host: hosts[0], Outcome: OK}, {Index: 1, Host: hosts[1], Outcome: Failed, Err: &ExitError{Status: 1}}}, 5); err != nil {
+		if err := rec.Finish([]fleet.Result{{Index: 0, Host: hosts[0], Outcome: fleet.OK}, {Index: 1, Host: hosts[1], Outcome: fleet.Failed, Err: &fleet.ExitError{Status: 1}}}, 5); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, rec.ID())
@@ -30,22 +31,22 @@ func newRuns(t *testing.T, state string, n int) []string {
 	return ids
 }
 
-func TestFindRun(t *testing.T) {
+func TestFind(t *testing.T) {
 	state := t.TempDir()
 	ids := newRuns(t, state, 3)
 	for ref, want := range map[string]string{"": ids[2], "latest": ids[2], "-0": ids[2], "-1": ids[1], "-2": ids[0],
 		ids[0]: ids[0], ids[1][:len(ids[1])-2]: ids[1]} {
-		r, err := FindRun(state, ref)
+		r, err := Find(state, ref)
 		if err != nil || r.Info.ID != want {
-			t.Errorf("FindRun(%q) = %v, %v; want %s", ref, r, err, want)
+			t.Errorf("Find(%q) = %v, %v; want %s", ref, r, err, want)
 		}
 	}
 	for ref, msg := range map[string]string{"-3": "only 3 runs", "nosuch": "no run", "2026": "ambiguous", "-x": "want an id"} {
-		if _, err := FindRun(state, ref); err == nil || !strings.Contains(err.Error(), msg) {
-			t.Errorf("FindRun(%q): %v, want %q", ref, err, msg)
+		if _, err := Find(state, ref); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Find(%q): %v, want %q", ref, err, msg)
 		}
 	}
-	if _, err := FindRun(t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "no run recorded") {
+	if _, err := Find(t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "no run recorded") {
 		t.Errorf("empty state: %v", err)
 	}
 }
@@ -56,18 +57,18 @@ func TestBrokenAndKilledRecords(t *testing.T) {
 	// A record whose run.json is garbage is skipped with an error naming it.
 	bad := filepath.Join(state, "runs", ids[0], "run.json")
 	os.WriteFile(bad, []byte(`{"id": "x", "hosts": [`), 0o600)
-	runs, errs := ListRuns(state)
+	runs, errs := List(state)
 	if len(runs) != 1 || len(errs) != 1 || !strings.Contains(errs[0].Error(), bad) {
 		t.Fatalf("runs %d, errs %v", len(runs), errs)
 	}
 	// A run killed outright has no end and a dead process.
 	hosts, _ := inventory.ParseArgs("a", "test")
 	inventory.Label(hosts)
-	rec, err := NewRecord(state, RunInfo{Command: "run"}, hosts)
+	rec, err := New(state, Info{Command: "run"}, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := LoadRun(rec.Dir)
+	r, _ := Load(rec.Dir)
 	if r.State() != "live" {
 		t.Fatalf("a run of this process is %s", r.State())
 	}
@@ -85,10 +86,10 @@ func TestPruneRunsKeepsNewestAndLive(t *testing.T) {
 	b, _ := os.ReadFile(live)
 	b = []byte(strings.Replace(strings.Replace(string(b), `"status": 5`, `"status": null`, 1), `"end": "`, `"end_was": "`, 1))
 	os.WriteFile(live, b, 0o600)
-	if err := PruneRuns(state, 2, 0); err != nil {
+	if err := Prune(state, 2, 0); err != nil {
 		t.Fatal(err)
 	}
-	runs, _ := ListRuns(state)
+	runs, _ := List(state)
 	var left []string
 	for _, r := range runs {
 		left = append(left, r.Info.ID)
@@ -101,7 +102,7 @@ func TestPruneRunsKeepsNewestAndLive(t *testing.T) {
 func TestHostIndex(t *testing.T) {
 	state := t.TempDir()
 	newRuns(t, state, 1)
-	r, _ := FindRun(state, "")
+	r, _ := Find(state, "")
 	if i, err := r.HostIndex("b"); err != nil || i != 1 {
 		t.Errorf("HostIndex(b) = %d, %v", i, err)
 	}
@@ -116,7 +117,7 @@ func TestOutcomesOfAKilledRun(t *testing.T) {
 	state := t.TempDir()
 	hosts, _ := inventory.ParseArgs("done failed running", "test")
 	inventory.Label(hosts)
-	rec, err := NewRecord(state, RunInfo{Command: "run"}, hosts)
+	rec, err := New(state, Info{Command: "run"}, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,12 +132,12 @@ func TestOutcomesOfAKilledRun(t *testing.T) {
 		l.Close()
 	}
 	rec.drain()
-	r, err := LoadRun(rec.Dir)
+	r, err := Load(rec.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []Outcome{r.Info.Hosts[0].Outcome, r.Info.Hosts[1].Outcome, r.Info.Hosts[2].Outcome}
-	if got[0] != OK || got[1] != Failed || got[2] != NotStarted || r.Info.Hosts[1].ExitCode != 3 || r.Info.Hosts[2].Ended {
+	got := []fleet.Outcome{r.Info.Hosts[0].Outcome, r.Info.Hosts[1].Outcome, r.Info.Hosts[2].Outcome}
+	if got[0] != fleet.OK || got[1] != fleet.Failed || got[2] != fleet.NotStarted || r.Info.Hosts[1].ExitCode != 3 || r.Info.Hosts[2].Ended {
 		t.Fatalf("outcomes %v, exit %d", got, r.Info.Hosts[1].ExitCode)
 	}
 }
