@@ -186,7 +186,7 @@ func commandFlags(env *environment) map[string][]cli.Flag {
 // hostSelection names the options that choose hosts.
 func hostSelection(name string) bool {
 	switch name {
-	case "h", "hosts", "H", "host", "g", "host-glob", "rerun-of":
+	case "h", "hosts", "H", "host", "g", "host-glob", "limit", "exclude", "rerun-of":
 		return true
 	}
 	return false
