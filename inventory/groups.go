@@ -289,28 +289,31 @@ func (p *sectioned) finish() ([]Host, error) {
 }
 
 // depths gives each group its depth as Ansible counts it, the longest way
-// down from all (0): a top-level group is 1, its child 2. A group that is
-// its own ancestor is an error at the child line that closes the loop.
+// down from all (0): a top-level group is 1, its child 2. A group that is its
+// own ancestor is an error at the line of the loop that comes last in the
+// file, the one Ansible (which adds children in file order) stops at.
 func (p *sectioned) depths() (map[string]int, error) {
 	depth := map[string]int{"all": 0}
 	const visiting = -1
+	var path []string // the groups being visited, each a child of the next
 	var visit func(name string) error
 	visit = func(name string) error {
 		if _, done := depth[name]; done {
 			return nil
 		}
 		depth[name] = visiting
+		path = append(path, name)
 		d := 1
 		for _, parent := range sortedKeys(p.groups[name].parents) {
 			if depth[parent] == visiting {
-				return fmt.Errorf("%s: group %s is made a child of %s, which is already below it: a loop of [...:children]",
-					p.groups[name].parents[parent].where, name, parent)
+				return p.loopError(path, parent)
 			}
 			if err := visit(parent); err != nil {
 				return err
 			}
 			d = max(d, depth[parent]+1)
 		}
+		path = path[:len(path)-1]
 		depth[name] = d
 		return nil
 	}
@@ -320,6 +323,24 @@ func (p *sectioned) depths() (map[string]int, error) {
 		}
 	}
 	return depth, nil
+}
+
+// loopError reports the loop that path (each group a child of the next)
+// closes by making its last group a child of top, at the loop's last line.
+func (p *sectioned) loopError(path []string, top string) error {
+	i := len(path) - 1
+	for path[i] != top {
+		i--
+	}
+	loop := append(path[i:len(path):len(path)], top)
+	child, parent := loop[0], loop[1]
+	for j := 0; j+1 < len(loop); j++ {
+		if p.groups[loop[j]].parents[loop[j+1]].line > p.groups[child].parents[parent].line {
+			child, parent = loop[j], loop[j+1]
+		}
+	}
+	return fmt.Errorf("%s: group %s is made a child of %s, which is already below it: a loop of [...:children]",
+		p.groups[child].parents[parent].where, child, parent)
 }
 
 // resolve makes the Host of sh: its groups with their ancestors, and the
