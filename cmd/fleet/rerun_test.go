@@ -13,6 +13,9 @@ func TestRerunArgs(t *testing.T) {
 		{"provision -h kube docker --var a=b -H c --dry-run", "provision --rerun-of ID -h L docker --var a=b --dry-run"},
 		{"copy -h kube --sudo f /etc/f", "copy --rerun-of ID -h L --sudo f /etc/f"},
 		{"run --rerun-of OLD -h L0 true", "run --rerun-of ID -h L true"},
+		// The failed list is already the selection: --limit and --exclude
+		// would look for groups it does not have.
+		{"run -h inv.ini --limit web:!db --exclude=w2 -p 3 true", "run --rerun-of ID -h L -p 3 true"},
 	}
 	for _, tt := range tests {
 		got, err := rerunArgs(strings.Fields(tt.recorded), "L", "ID", "", commandFlags(&environment{}))
