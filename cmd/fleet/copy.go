@@ -48,6 +48,7 @@ func copyCommand(env *environment) *cli.Command {
 		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
 	)
 	flags = append(flags, sudoFlags("write")...)
+	flags = append(flags, append(rolloutFlags(), copyDryRunFlag())...) // --batch, --max-fail: rollout.go; --dry-run: copyplan.go
 	return &cli.Command{
 		Name:                   "copy",
 		Usage:                  "copy files to every host (pscp.pssh), atomically",
@@ -76,6 +77,8 @@ type copyOptions struct {
 	sudo    sudoOptions
 	json    bool
 	bytes   int64 // sent to each host
+	maxFail int   // --max-fail, in hosts
+	dryRun  bool  // --dry-run: compare, write nothing
 }
 
 // copySource is one LOCAL argument, read once for every host.
@@ -104,7 +107,10 @@ func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
 		return nil, err
 	}
 	args := c.Args().Slice()
-	o := &copyOptions{targetOptions: t, remote: args[len(args)-1], sudo: readSudo(c), json: c.Bool("json")}
+	o := &copyOptions{targetOptions: t, remote: args[len(args)-1], sudo: readSudo(c), json: c.Bool("json"), dryRun: c.Bool("dry-run")}
+	if o.maxFail, err = readRollout(c, t); err != nil {
+		return nil, err
+	}
 	if m := c.String("mode"); m != "" {
 		mode, err := strconv.ParseUint(m, 8, 32)
 		if err != nil || mode > 0o7777 {
@@ -202,7 +208,18 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 	o.put.Sudo, o.put.SudoPassword = o.sudo.sudo, pw
 	o.put.InFlight = min(o.par, len(o.hosts))
 	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
-		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts))}
+		showChanged: !o.dryRun, totalBytes: o.bytes * int64(len(o.hosts)),
+		maxFail: o.maxFail, options: rolloutRecord(o.maxFail)}
+	if o.dryRun {
+		j.totalBytes, j.options["dry_run"] = 0, true
+		return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
+			plan, err := planCopy(ctx, c, o, o.put, j.logs[r.Index])
+			if plan != nil {
+				r.Detail = plan.detail()
+			}
+			return err
+		})
+	}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes
