@@ -193,6 +193,8 @@ func TestParseSectionedErrors(t *testing.T) {
 		{"bad range", "n[5:1] x=1\n", `f:1: `},
 		{"unclosed quote", "h x='a\n", `f:1: no closing quotation`},
 		{"pssh line under a section", "[web]\nweb1:22x\n", `f:2: invalid port "22x"`},
+		{"yaml inventory", "---\nall:\n  hosts:\n    web1:\n", `f:1: host "---" must not start with '-' (this looks like a YAML inventory`},
+		{"yaml without its ---", "# x\nall:\n  children:\n", `(this looks like a YAML inventory`},
 		{"too many hosts", "[a]\nn[1-60000]\n[b]\nn[1-60000]\n", `f:4: more than 100000 hosts in total`},
 	}
 	for _, tt := range tests {

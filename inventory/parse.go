@@ -81,7 +81,9 @@ func ParseFile(r io.Reader, name string) ([]Host, error) {
 	var err error
 	switch f := detectFormat(lines); f {
 	case formatPssh:
-		hosts, err = parsePssh(lines, name)
+		if hosts, err = parsePssh(lines, name); err != nil && looksLikeYAML(lines) {
+			err = fmt.Errorf("%w (this looks like a YAML inventory: fleet reads Ansible's INI inventories; convert it to INI)", err)
+		}
 	default:
 		hosts, err = parseSectioned(lines, name, f == formatAnsible)
 	}
@@ -94,6 +96,32 @@ func ParseFile(r io.Reader, name string) ([]Host, error) {
 		return nil, readErr
 	}
 	return hosts, nil
+}
+
+// looksLikeYAML reports whether the text starts a YAML document ("---") or
+// a mapping ("all:" and an indented line under it), as Ansible's YAML
+// inventories do. A pssh line "web1:" alone is a bad port, not YAML.
+func looksLikeYAML(lines []string) bool {
+	first := ""
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		if first == "" {
+			if t == "---" {
+				return true
+			}
+			k, rest, ok := strings.Cut(t, ":")
+			if !ok || strings.TrimSpace(rest) != "" || !isVariableName(strings.ReplaceAll(k, "-", "_")) {
+				return false
+			}
+			first = t
+			continue
+		}
+		return l[0] == ' ' || l[0] == '\t'
+	}
+	return false
 }
 
 // readLines reads r into lines, capped at maxInputSize bytes in all. Reading
