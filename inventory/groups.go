@@ -193,7 +193,7 @@ func ansibleHostLine(line, where string, budget int) ([]Host, []variable, error)
 		if !ok || k == "" {
 			return nil, nil, fmt.Errorf("expected key=value host variable after the host, got %q", w)
 		}
-		v = unquote(v)
+		v = literalValue(v)
 		if err := checkVariable(k, v); err != nil {
 			return nil, nil, err
 		}
@@ -234,7 +234,7 @@ func (p *sectioned) childLine(line string, at mention, group string) error {
 // line, as Ansible takes it, quotes taken off.
 func (p *sectioned) varLine(line, where, group string) error {
 	k, v, ok := strings.Cut(line, "=")
-	k, v = strings.TrimSpace(k), unquote(strings.TrimSpace(v))
+	k, v = strings.TrimSpace(k), literalValue(v)
 	if !ok || k == "" {
 		return fmt.Errorf("expected key=value in [%s:vars], got %q", group, line)
 	}
@@ -343,65 +343,6 @@ func (p *sectioned) loopError(path []string, top string) error {
 		p.groups[child].parents[parent].where, child, parent)
 }
 
-// resolve makes the Host of sh: its groups with their ancestors, and the
-// connection variables in Ansible's order of precedence.
-func (p *sectioned) resolve(sh *sectionedHost, depth map[string]int) (Host, error) {
-	in := map[string]bool{}
-	var climb func(name string)
-	climb = func(name string) {
-		if in[name] || name == "all" {
-			return
-		}
-		in[name] = true
-		for parent := range p.groups[name].parents {
-			climb(parent)
-		}
-	}
-	for g := range sh.groups {
-		climb(g)
-	}
-	delete(in, "ungrouped")
-	if len(in) == 0 {
-		in["ungrouped"] = true
-	}
-	h := sh.host
-	h.Groups = sortedKeys(in)
-	// Lowest precedence first: all, then groups by depth and name (as
-	// Ansible sorts them), then the host's own variables.
-	order := append([]string{"all"}, h.Groups...)
-	sort.SliceStable(order, func(i, j int) bool {
-		if depth[order[i]] != depth[order[j]] {
-			return depth[order[i]] < depth[order[j]]
-		}
-		return order[i] < order[j]
-	})
-	var vars []variable
-	for _, g := range order {
-		vars = append(vars, p.groups[g].vars...)
-	}
-	vars = append(vars, sh.vars...)
-	for _, v := range vars {
-		var err error
-		switch v.key {
-		case "ansible_host":
-			err = checkHostName(v.value)
-			h.Name = v.value
-		case "ansible_user":
-			err = CheckUser(v.value)
-			h.User = v.value
-		case "ansible_port":
-			h.Port, err = parsePort(v.value)
-		}
-		if err != nil {
-			return Host{}, fmt.Errorf("%s: %s of %s: %w", v.where, v.key, sh.name, err)
-		}
-	}
-	if p.ansible || h.Name != sh.name {
-		h.Alias = sh.name
-	}
-	return h, nil
-}
-
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -410,47 +351,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// normalKey maps the older ansible_ssh_ names to the ones Ansible uses now.
-func normalKey(k string) string {
-	switch k {
-	case "ansible_ssh_host":
-		return "ansible_host"
-	case "ansible_ssh_user", "ansible_remote_user":
-		return "ansible_user"
-	case "ansible_ssh_port":
-		return "ansible_port"
-	}
-	return k
-}
-
-// checkVariable refuses the ansible_ keys that would change how a host is
-// reached or what runs there, which fleet cannot honour from an inventory:
-// ignoring them would reach the host another way than Ansible does. The
-// values of the three keys fleet honours are checked where they are used.
-func checkVariable(k, v string) error {
-	if !strings.HasPrefix(k, "ansible_") {
-		return nil // the user's own variable, for playbooks
-	}
-	switch nk := normalKey(k); {
-	case nk == "ansible_host" || nk == "ansible_user" || nk == "ansible_port":
-		return nil
-	case strings.HasSuffix(k, "_interpreter"):
-		return nil // which python Ansible runs: nothing to fleet
-	case k == "ansible_connection":
-		switch v {
-		case "ssh", "smart", "paramiko", "paramiko_ssh":
-			return nil
-		}
-		return fmt.Errorf("ansible_connection=%s: fleet reaches hosts with ssh only; leave this host out of the file fleet reads", v)
-	case strings.Contains(k, "private_key_file"):
-		return fmt.Errorf("%s is not read from an inventory: give the key with --identity FILE or IdentityFile in ssh_config", k)
-	case strings.Contains(k, "pass"):
-		return fmt.Errorf("%s is not read from an inventory: use -A (--askpass) or --password-file, -S for sudo", k)
-	case strings.Contains(k, "become"):
-		return fmt.Errorf("%s is not read from an inventory: fleet runs as the login user unless --sudo is given", k)
-	}
-	return fmt.Errorf("%s is not supported: of the ansible_ variables fleet honours ansible_host, ansible_user and ansible_port "+
-		"(give other ssh settings with -O or ssh_config)", k)
 }

@@ -244,12 +244,3 @@ func splitShlex(line string) ([]string, error) {
 	}
 	return words, nil
 }
-
-// unquote takes off one pair of matching quotes, as Ansible's literal_eval
-// of a value does for a string.
-func unquote(v string) string {
-	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-		return v[1 : len(v)-1]
-	}
-	return v
-}

@@ -90,7 +90,7 @@ prod
 [prod:vars]
 ansible_user=ops
 [db:vars]
-ansible_port = "5522"
+ansible_port = "5522" # the databases' sshd
 [all:vars]
 ansible_user=nobody
 ansible_port=2
@@ -207,6 +207,17 @@ func TestParseSectionedErrors(t *testing.T) {
 				t.Errorf("error %q does not start with file:line", err)
 			}
 		})
+	}
+}
+
+func TestLiteralValue(t *testing.T) {
+	for in, want := range map[string]string{
+		`2222`: "2222", ` 2222 # ssh`: "2222", `"2222" # ssh`: "2222", `'ops'`: "ops", `"a b"`: "a b",
+		`ops # x`: "ops # x", `"a" b`: `"a" b`, `"open`: `"open`, `''`: "", `22x`: "22x",
+	} {
+		if got := literalValue(in); got != want {
+			t.Errorf("literalValue(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
