@@ -28,7 +28,7 @@ const (
 func hostFlags(timeout string) []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts, EnvVars: []string{"PSSH_HOSTS"},
-			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable"},
+			Usage: "read hosts from `FILE` ([user@]host[:port] a line, [group] sections, or an Ansible INI inventory; - for stdin); repeatable"},
 		&cli.StringSliceFlag{Name: "host", Aliases: []string{"H"}, Category: catHosts,
 			Usage: "add `\"[user@]host[:port] ...\"` (ranges like node[01-20] allowed); repeatable"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"l"}, Category: catHosts, EnvVars: []string{"PSSH_USER"},

@@ -55,7 +55,7 @@ func rolloutRecord(maxFail int) map[string]any {
 // dryRunFlag is run's --dry-run.
 func dryRunFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Category: catRun,
-		Usage: "connect to nothing: print each host (as it will be reached) and the command it would get, with its PSSH_ variables"}
+		Usage: "connect to nothing: print each host as listed and the command it would get, with its PSSH_ variables"}
 }
 
 // plannedCommand is what one host would get, as --dry-run --json prints it.
