@@ -1,44 +1,76 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
-	"path"
+	"regexp"
 	"strconv"
 	"strings"
+
+	"mvdan.cc/sh/v3/pattern"
 )
 
-// Filter returns the hosts whose Name, String() or Label matches the shell
-// glob, with path.Match semantics ("web*", "node0[1-5]", "admin@*"), in their
-// original order. Matching all three lets one pattern pick hosts by name, by
-// the line the user wrote, or by a duplicate's label ("web1.1"). Note that "["
-// starts a character class, so a bracketed IPv6 form is best matched by Name.
+// Filter returns the hosts that match at least one of the shell globs, in
+// their original order: pssh's -g, given several times. A glob has the shell's
+// (and pssh's fnmatch's) meaning: "*", "?", "[a-c]", "[!x]" and "[^x]" (not
+// x), "[[:digit:]]", "\\" quoting the next character. A host matches when
+// its Name, its String() ("admin@db1:2222"), its Alias or its Label ("web1.1",
+// a duplicate) does, so one pattern picks hosts by name, by the line the user
+// wrote, by inventory name or by label. Since "[" starts a class, a bracketed
+// IPv6 form is best matched by Name ("2001:db8::*").
 //
 // A malformed glob is an error even when no host is tested against it, so a
-// typo is reported rather than silently selecting nothing. An empty glob
+// typo is reported rather than silently selecting nothing; a "[" or "]" that
+// closes nothing is one, because no host name has brackets. An empty glob
 // matches nothing; callers without a filter should not call Filter.
-func Filter(hosts []Host, glob string) ([]Host, error) {
-	// path.Match checks the whole pattern even when the name does not
-	// match, so matching "" validates the glob once, up front.
-	if _, err := path.Match(glob, ""); err != nil {
-		return nil, fmt.Errorf("invalid host filter %q: %w", glob, err)
+func Filter(hosts []Host, globs ...string) ([]Host, error) {
+	ms := make([]*regexp.Regexp, 0, len(globs))
+	for _, g := range globs {
+		m, err := compileGlob(g)
+		if err != nil {
+			return nil, fmt.Errorf("invalid host filter %q: %w", g, err)
+		}
+		ms = append(ms, m)
 	}
 	var out []Host
 	for _, h := range hosts {
-		if globMatch(glob, h.Name) || globMatch(glob, h.String()) ||
-			h.Label != "" && globMatch(glob, h.Label) {
-			out = append(out, h)
+		for _, m := range ms {
+			if matchHost(m, h) {
+				out = append(out, h)
+				break
+			}
 		}
 	}
 	return out, nil
 }
 
-// globMatch is path.Match for a glob already known to be valid.
-func globMatch(glob, s string) bool {
-	ok, _ := path.Match(glob, s)
-	return ok
+// matchHost reports whether m matches any of the names a user may call h by.
+func matchHost(m *regexp.Regexp, h Host) bool {
+	return m.MatchString(h.Name) || m.MatchString(h.String()) ||
+		h.Alias != "" && m.MatchString(h.Alias) || h.Label != "" && m.MatchString(h.Label)
 }
 
-// Label sets Label on every host: the String() of the host as written, and
+// compileGlob turns a shell glob into a regexp matching whole strings, with
+// mvdan.cc/sh's reading of the shell's pattern notation (the one bash uses).
+func compileGlob(glob string) (*regexp.Regexp, error) {
+	if glob == "" {
+		// Matches nothing, not even "": no host has an empty name.
+		return regexp.MustCompile(`[^\x00-\x{10FFFF}]`), nil
+	}
+	expr, err := pattern.Regexp(glob, pattern.EntireString|pattern.NoGlobStar)
+	if err != nil {
+		return nil, err
+	}
+	// The shell reads a "[" without its "]" as itself; in a host
+	// pattern it can only be a typo, as no host has one.
+	if strings.Contains(expr, `\[`) || strings.Contains(expr, `\]`) {
+		return nil, errors.New("'[' without ']' (no host name has brackets)")
+	}
+	return regexp.Compile(expr)
+}
+
+// Label sets Label on every host: the String() of the host as written (its
+// Alias, the inventory name, when it has one), and
 // for a host that appears again, ".1", ".2" ... after it ("host", "host.1").
 // pssh contacts duplicates as many times as they are listed; the labels keep
 // their output and log files apart.
@@ -66,7 +98,7 @@ func LabelAs(hosts []Host, defaultUser string) {
 		if defaultUser != "" && h.User == defaultUser {
 			h.User = ""
 		}
-		bases[i] = safeLabel(h.String())
+		bases[i] = safeLabel(labelBase(h))
 		if taken[bases[i]] {
 			dup[i] = true
 			continue
@@ -93,6 +125,16 @@ func LabelAs(hosts []Host, defaultUser string) {
 			}
 		}
 	}
+}
+
+// labelBase is what a host's label starts from: its inventory name when it
+// has one (an Ansible host with ansible_host), as Ansible shows it, else the
+// host as written.
+func labelBase(h Host) string {
+	if h.Alias != "" {
+		return h.Alias
+	}
+	return h.String()
 }
 
 // safeLabel makes s usable as one path element on Unix.

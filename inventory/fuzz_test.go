@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,11 @@ func FuzzParse(f *testing.F) {
 		"n[1-100001]\n",
 		"node[8-010]\nnode[5-1]\nnode[]\n[zzz]:22\n",
 		"a b c\nadmin@web1 root\n",
+		"lb1\n[web]\nweb[1-2]\nadmin@web3:2222 root\n[2001:db8::1]:22\n[db] # x\nweb1\n[1-2]\n",
+		"b ansible_host=10.0.0.1\n; c\n[web]\nw[01:03] ansible_user=u\nw9 ansible_host='::1' ansible_port=2\n" +
+			"[p:children]\nweb\ndb\n[db]\nd1:22 x=\"a b\"\n[p:vars]\nansible_user = o\n[all:vars]\nansible_port=9\n",
+		"[a:children]\nb\n[b:children]\na\n",
+		"[a:vars]\nx\n[b:children]\nc\n[web servers]\n[a:b]\nh ansible_become=1\nn[a:c]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -57,6 +63,37 @@ func FuzzParse(f *testing.F) {
 			}
 			if len(back) != 1 || back[0].User != h.User || back[0].Name != h.Name || back[0].Port != h.Port {
 				t.Fatalf("String() %q of %#v parses as %#v", s, h, back)
+			}
+		}
+		for _, h := range hosts {
+			if !sort.StringsAreSorted(h.Groups) {
+				t.Fatalf("groups %q not sorted", h.Groups)
+			}
+			for _, g := range h.Groups {
+				if checkGroupName(g) != nil || g == "all" {
+					t.Fatalf("bad group %q in %#v", g, h)
+				}
+			}
+			if h.Alias != "" && checkHostName(h.Alias) != nil {
+				t.Fatalf("bad alias in %#v", h)
+			}
+		}
+		// Selecting by each host's groups and names finds the host,
+		// and never panics on what the fuzzer wrote.
+		for _, h := range hosts[:min(len(hosts), 8)] {
+			pat := labelBase(h)
+			if len(h.Groups) > 0 {
+				pat = h.Groups[0]
+			}
+			got, err := Select(hosts, []string{pat}, nil)
+			if err != nil {
+				if !strings.ContainsAny(pat, ":[@") {
+					t.Fatalf("Select(%q): %v", pat, err)
+				}
+				continue
+			}
+			if len(got) == 0 {
+				t.Fatalf("Select(%q) found nothing in %v", pat, hosts)
 			}
 		}
 		Label(hosts)

@@ -1,6 +1,8 @@
 // Package inventory reads host lists: pssh host files, -H arguments and
 // stdin, in the form [user@]host[:port], with IPv6 literals, comments and
-// pdsh/clush ranges such as node[01-20].
+// pdsh/clush ranges such as node[01-20]; host files with [group] sections and
+// Ansible INI inventories (recognised by their content); and it selects hosts
+// by shell globs (-g) and Ansible host patterns (--limit, --exclude).
 //
 // It knows host lists and nothing else. Parsing is pure (no DNS, no network):
 // every function takes text and returns typed [Host] values, and every error
@@ -34,6 +36,15 @@ type Host struct {
 	Port   int    // 0 when not given
 	Label  string // unique within a list, set by Label(); see below
 	Source string // where it came from, for messages: "kube:7", "-H", "stdin:3"
+	// Alias is the host's name in an Ansible inventory (its
+	// inventory_hostname), which ansible_host may have replaced in Name
+	// with the address to dial; "" for other lists. Labels and patterns
+	// use it, the dialler never.
+	Alias string
+	// Groups are the groups of a sectioned host file or Ansible inventory
+	// the host is in, directly or through children, sorted; nil for hosts
+	// of a plain host list. "all" is implied, never listed.
+	Groups []string
 }
 
 // String returns the host in pssh host-file form: [user@]host[:port], IPv6 in

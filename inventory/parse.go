@@ -56,17 +56,80 @@ func (c *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ParseFile reads a pssh host file from r. name is used in errors and in
+// ParseFile reads a host file from r. name is used in errors and in
 // Host.Source ("kube:7: invalid port \"22x\"").
 //
-// One spec a line, [user@]host[:port], or the legacy pssh form
-// "host[:port] user"; blank lines are skipped and "#" starts a comment.
-// Ranges such as node[01-20] are expanded in the host part (see Expand), and
-// a user or port given with a range applies to every host it expands to.
-// Duplicates are kept, because pssh contacts a host listed twice twice; use
-// Label to tell them apart. Parsing stops at the first error, which is
-// prefixed "name:line: ". An input without hosts gives no hosts and no error.
+// A pssh host file has one spec a line, [user@]host[:port], or the legacy
+// pssh form "host[:port] user"; blank lines are skipped and "#" starts a
+// comment. Ranges such as node[01-20] are expanded in the host part (see
+// Expand), and a user or port given with a range applies to every host it
+// expands to. Duplicates are kept, because pssh contacts a host listed twice
+// twice; use Label to tell them apart.
+//
+// The same file may have [group] lines, each starting a section of the hosts
+// of that group (see Host.Groups); and a file with Ansible's own syntax
+// ([group:children], [group:vars], host lines with key=value, ranges such as
+// web[01:20], ";" comments) is read as an Ansible INI inventory: see
+// parseSectioned for both. A line such as [2001:db8::1]:22 or [1-3] is a host,
+// as before, never a section.
+//
+// Parsing stops at the first error, which is prefixed "name:line: ". An input
+// without hosts gives no hosts and no error.
 func ParseFile(r io.Reader, name string) ([]Host, error) {
+	lines, readErr := readLines(r, name)
+	var hosts []Host
+	var err error
+	switch f := detectFormat(lines); f {
+	case formatPssh:
+		if hosts, err = parsePssh(lines, name); err != nil && looksLikeYAML(lines) {
+			err = fmt.Errorf("%w (this looks like a YAML inventory: fleet reads Ansible's INI inventories; convert it to INI)", err)
+		}
+	default:
+		hosts, err = parseSectioned(lines, name, f == formatAnsible)
+	}
+	// An error in the lines read wins over the read error after them, as
+	// it did when lines were parsed as they were read.
+	if err != nil {
+		return nil, err
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	return hosts, nil
+}
+
+// looksLikeYAML reports whether the text starts a YAML document ("---") or
+// a mapping ("all:" and an indented line under it), as Ansible's YAML
+// inventories do. A pssh line "web1:" alone is a bad port, not YAML.
+func looksLikeYAML(lines []string) bool {
+	first := ""
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		if first == "" {
+			if t == "---" {
+				return true
+			}
+			k, rest, ok := strings.Cut(t, ":")
+			if !ok || strings.TrimSpace(rest) != "" || !isVariableName(strings.ReplaceAll(k, "-", "_")) {
+				return false
+			}
+			first = t
+			continue
+		}
+		return l[0] == ' ' || l[0] == '\t'
+	}
+	return false
+}
+
+// readLines reads r into lines, capped at maxInputSize bytes in all. Reading
+// stops at a line longer than the buffer, at the size cap or at a read
+// error, which is returned (with "name:line: ") beside the lines before it.
+// Lines a little longer than maxLineLen are returned for the parser to
+// refuse, with the same message.
+func readLines(r io.Reader, name string) ([]string, error) {
 	cr := &capReader{r: r, left: maxInputSize}
 	sc := bufio.NewScanner(cr)
 	// Room for the longest line plus "\r\n", so that a line of exactly
@@ -80,12 +143,30 @@ func ParseFile(r io.Reader, name string) ([]Host, error) {
 		}
 		return bufio.ScanLines(data, atEOF)
 	})
-	var hosts []Host
-	lineNo := 0
+	var lines []string
 	for sc.Scan() {
-		lineNo++
-		where := name + ":" + strconv.Itoa(lineNo)
-		line := sc.Text()
+		lines = append(lines, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		where := name + ":" + strconv.Itoa(len(lines)+1)
+		var tooLarge inputTooLargeError
+		switch {
+		case errors.Is(err, bufio.ErrTooLong):
+			return lines, fmt.Errorf("%s: line too long (more than %d bytes)", where, maxLineLen)
+		case errors.As(err, &tooLarge):
+			return lines, fmt.Errorf("%s: %w", where, err)
+		default:
+			return lines, fmt.Errorf("%s: reading host list: %w", where, err)
+		}
+	}
+	return lines, nil
+}
+
+// parsePssh parses the lines of a pssh host file, which has no sections.
+func parsePssh(lines []string, name string) ([]Host, error) {
+	var hosts []Host
+	for i, line := range lines {
+		where := name + ":" + strconv.Itoa(i+1)
 		if len(line) > maxLineLen {
 			return nil, fmt.Errorf("%s: line too long (more than %d bytes)", where, maxLineLen)
 		}
@@ -94,18 +175,6 @@ func ParseFile(r io.Reader, name string) ([]Host, error) {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		hosts = append(hosts, hs...)
-	}
-	if err := sc.Err(); err != nil {
-		where := name + ":" + strconv.Itoa(lineNo+1)
-		var tooLarge inputTooLargeError
-		switch {
-		case errors.Is(err, bufio.ErrTooLong):
-			return nil, fmt.Errorf("%s: line too long (more than %d bytes)", where, maxLineLen)
-		case errors.As(err, &tooLarge):
-			return nil, fmt.Errorf("%s: %w", where, err)
-		default:
-			return nil, fmt.Errorf("%s: reading host list: %w", where, err)
-		}
 	}
 	return hosts, nil
 }

@@ -45,6 +45,7 @@ func copyCommand(env *environment) *cli.Command {
 	)
 	flags = append(flags, outDirFlags()...)
 	flags = append(flags, sudoFlags("write")...)
+	flags = append(flags, append(rolloutFlags(), copyDryRunFlag())...) // --batch, --max-fail: rollout.go; --dry-run: copyplan.go
 	return &cli.Command{
 		Name:                   "copy",
 		Usage:                  "copy files to every host (pscp.pssh), atomically",
@@ -74,6 +75,8 @@ type copyOptions struct {
 	json    bool
 	bytes   int64 // sent to each host
 	dirs    outDirs
+	maxFail int  // --max-fail, in hosts
+	dryRun  bool // --dry-run: compare, write nothing
 }
 
 func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
@@ -85,12 +88,15 @@ func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
 		return nil, err
 	}
 	args := c.Args().Slice()
-	o := &copyOptions{targetOptions: t, sudo: readSudo(c), json: c.Bool("json"), dirs: readOutDirs(c)}
+	o := &copyOptions{targetOptions: t, sudo: readSudo(c), json: c.Bool("json"), dirs: readOutDirs(c), dryRun: c.Bool("dry-run")}
 	if o.remote, err = remotePath(args[len(args)-1]); err != nil {
 		return nil, err
 	}
 	if t.preserve && o.sudo.sudo {
 		return nil, usageError("-x -p (scp's preserve times) does not go with --sudo")
+	}
+	if o.maxFail, err = readRollout(c, t); err != nil {
+		return nil, err
 	}
 	if m := c.String("mode"); m != "" {
 		mode, err := strconv.ParseUint(m, 8, 32)
@@ -130,7 +136,18 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 		return err
 	}
 	j := &job{env: env, targets: o.targetOptions, verb: "copy", argv: env.args, json: o.json,
-		showChanged: true, totalBytes: o.bytes * int64(len(o.hosts)), onDone: o.dirs.finish, inputs: copyInputs(o.sources)}
+		showChanged: !o.dryRun, totalBytes: o.bytes * int64(len(o.hosts)), onDone: o.dirs.finish, inputs: copyInputs(o.sources),
+		maxFail: o.maxFail, options: rolloutRecord(o.maxFail)}
+	if o.dryRun {
+		j.totalBytes, j.options["dry_run"] = 0, true
+		return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
+			plan, err := planCopy(ctx, c, o, o.put, j.logs[r.Index])
+			if plan != nil {
+				r.Detail = plan.detail()
+			}
+			return err
+		})
+	}
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes

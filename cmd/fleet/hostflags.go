@@ -26,13 +26,11 @@ const (
 // hostFlags are shared by every command that targets hosts. timeout is the
 // default of -t: pssh's 60 s for commands, none for transfers, as pscp.
 func hostFlags(timeout string) []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "hosts", Aliases: []string{"h"}, Category: catHosts,
-			Usage: "read hosts from `FILE` ([user@]host[:port] a line; - for stdin); repeatable; $PSSH_HOSTS is read first"},
+			Usage: "read hosts from `FILE` ([user@]host[:port] a line, [group] sections, or an Ansible INI inventory; - for stdin); repeatable; $PSSH_HOSTS is read first"},
 		&cli.StringSliceFlag{Name: "host", Aliases: []string{"H"}, Category: catHosts,
 			Usage: "add `\"[user@]host[:port] ...\"` (ranges like node[01-20] allowed); repeatable"},
-		&cli.StringFlag{Name: "host-glob", Aliases: []string{"g"}, Category: catHosts,
-			Usage: "keep only hosts matching the shell `PATTERN`"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"l"}, Category: catHosts, EnvVars: []string{"PSSH_USER"},
 			Usage: "default login `USER` (a user in the host list wins; else ssh_config's User, else yours)"},
 		&cli.IntFlag{Name: "par", Aliases: []string{"p"}, Category: catRun, Value: 32, EnvVars: []string{"PSSH_PAR"},
@@ -67,7 +65,7 @@ func hostFlags(timeout string) []cli.Flag {
 		// in their command line, which fleet rerun parses again; fleet
 		// rerun itself now passes the run it repeats in the environment.
 		&cli.StringFlag{Name: "rerun-of", Hidden: true},
-	}
+	}, selectionFlags()...) // -g, --limit, --exclude: selection.go
 }
 
 // targetOptions is what the host flags say.
@@ -206,7 +204,8 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	return t, nil
 }
 
-// readHosts gathers -h files, -H strings, applies -g and labels the hosts.
+// readHosts gathers -h files, -H strings, applies -g, --limit and --exclude
+// and labels the hosts.
 func readHosts(c *cli.Context, stdin io.Reader, stderr io.Writer) ([]inventory.Host, error) {
 	var hosts []inventory.Host
 	files := c.StringSlice("hosts")
@@ -244,19 +243,14 @@ func readHosts(c *cli.Context, stdin io.Reader, stderr io.Writer) ([]inventory.H
 	if len(hosts) > inventory.MaxExpansion {
 		return nil, usageError("%d hosts is more than fleet takes at once (%d)", len(hosts), inventory.MaxExpansion)
 	}
-	if g := c.String("host-glob"); g != "" {
-		var err error
-		if hosts, err = inventory.Filter(hosts, g); err != nil {
-			return nil, usageError("-g: %v", err)
-		}
+	hosts, err := selectHosts(c, hosts) // -g, --limit, --exclude: selection.go
+	if err != nil {
+		return nil, err
 	}
 	if len(hosts) == 0 {
-		switch {
-		case len(files) == 0 && !c.IsSet("host"):
+		if len(files) == 0 && !c.IsSet("host") {
 			return nil, &statusError{status: exitUsage, err: fmt.Errorf("no hosts given"),
 				hint: "name them with -h FILE (one [user@]host[:port] a line) or -H \"host1 host2\""}
-		case c.IsSet("host-glob"):
-			return nil, usageError("-g %q matches no host of the list", c.String("host-glob"))
 		}
 		// An empty list is nothing to do, as in pssh (exit 0): the failed
 		// file of a run where every host succeeded is empty.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/inventory"
 )
 
 const hostsDescription = `Prints, for each host of the list, what fleet will use to reach it, as
@@ -30,7 +31,7 @@ EXAMPLES
 
 func hostsCommand(env *environment) *cli.Command {
 	flags := append(hostFlags("0"), &cli.BoolFlag{Name: "json", Category: catOutput,
-		Usage: "one JSON object a line per host (host, address, port, user, identity_files, ..., sources, error)"})
+		Usage: "one JSON object a line per host (host, groups, address, port, user, identity_files, ..., sources, error)"})
 	return &cli.Command{
 		Name:            "hosts",
 		Usage:           "show how each host will be reached (address, user, keys, jump, known_hosts), without connecting",
@@ -55,6 +56,9 @@ func hostsCommand(env *environment) *cli.Command {
 // hostLine is one host as --json prints it.
 type hostLine struct {
 	Host string `json:"host"`
+	// Groups are the host's groups in a sectioned host file or an Ansible
+	// inventory, which --limit and --exclude select by.
+	Groups []string `json:"groups,omitempty"`
 	*fleet.Reach
 	Error string `json:"error,omitempty"`
 }
@@ -74,7 +78,7 @@ func showHosts(env *environment, t *targetOptions, asJSON bool) error {
 			failed++
 		}
 		if asJSON {
-			l := hostLine{Host: h.Label}
+			l := hostLine{Host: h.Label, Groups: h.Groups}
 			if err != nil {
 				l.Error = err.Error()
 			} else {
@@ -88,7 +92,7 @@ func showHosts(env *environment, t *targetOptions, asJSON bool) error {
 		// One table per host, so that a long value or error does not
 		// widen every other host's.
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		printHostTable(tw, h.Label, info, err)
+		printHostTable(tw, h, info, err)
 		if err := tw.Flush(); err != nil {
 			return err
 		}
@@ -99,8 +103,11 @@ func showHosts(env *environment, t *targetOptions, asJSON bool) error {
 	return nil
 }
 
-func printHostTable(w io.Writer, label string, info fleet.Reach, err error) {
-	fmt.Fprintln(w, label)
+func printHostTable(w io.Writer, h inventory.Host, info fleet.Reach, err error) {
+	fmt.Fprintln(w, h.Label)
+	if len(h.Groups) > 0 {
+		fmt.Fprintf(w, "  groups\t%s\t%s\n", strings.Join(h.Groups, " "), h.Source)
+	}
 	if err != nil {
 		fmt.Fprintf(w, "  error: %s\n\n", err)
 		return

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -57,6 +56,7 @@ func runCommand(env *environment) *cli.Command {
 	)
 	flags = append(flags, outDirFlags()...)
 	flags = append(flags, sudoFlags("run the command")...)
+	flags = append(flags, append(rolloutFlags(), dryRunFlag())...) // --batch, --max-fail, --dry-run: rollout.go
 	return &cli.Command{
 		Name:                   "run",
 		Usage:                  "run a command on every host (pssh)",
@@ -98,6 +98,8 @@ type runOptions struct {
 	sudo         sudoOptions
 	maxOutput    int64
 	outputTotal  int64
+	maxFail      int  // --max-fail, in hosts
+	dryRun       bool // --dry-run: print the plan, connect to nothing
 }
 
 func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
@@ -118,6 +120,10 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 		inline: psshBool(c, "inline"), inlineStdout: c.Bool("inline-stdout"), print: psshBool(c, "print"),
 		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
 		sendInput: c.Bool("send-input"), sudo: readSudo(c)}
+	if o.maxFail, err = readRollout(c, t); err != nil {
+		return nil, err
+	}
+	o.dryRun = c.Bool("dry-run")
 	if o.maxOutput, err = parseSize(c.String("max-output"), "--max-output"); err != nil {
 		return nil, err
 	}
@@ -143,6 +149,11 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 			return fmt.Errorf("reading standard input: %w", err)
 		}
 	}
+	if o.dryRun {
+		out, flush := cleanOnTerminal(env.stdout, o.escapes)
+		defer flush()
+		return printRunPlan(out, o, input)
+	}
 	sudoPassword, err := o.sudo.password()
 	if err != nil {
 		return err
@@ -156,7 +167,8 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	}
 	job := &job{onDone: dirs.finish, env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
 		capture: o.inline || o.inlineStdout || o.json || o.gather, maxOutput: o.maxOutput, outputTotal: o.outputTotal,
-		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json}
+		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json,
+		maxFail: o.maxFail, options: rolloutRecord(o.maxFail)}
 	n := len(o.hosts)
 	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		out := job.outputs(r)
@@ -167,9 +179,8 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 		}
 		defer files.close()
 		cmd := &fleet.Command{
-			Line: o.command,
-			Env: [][2]string{{"PSSH_NODENUM", strconv.Itoa(r.Index)}, {"PSSH_NUMNODES", strconv.Itoa(n)},
-				{"PSSH_HOST", r.Host.Name}},
+			Line:   o.command,
+			Env:    runEnv(r.Host, r.Index, n),
 			Stdout: out.stdout(files.out), Stderr: out.stderr(files.err),
 			PTY: o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
 		}

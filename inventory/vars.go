@@ -1,0 +1,136 @@
+package inventory
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// resolve makes the Host of sh: its groups with their ancestors, and the
+// connection variables in Ansible's order of precedence.
+func (p *sectioned) resolve(sh *sectionedHost, depth map[string]int) (Host, error) {
+	in := map[string]bool{}
+	var climb func(name string)
+	climb = func(name string) {
+		if in[name] || name == "all" {
+			return
+		}
+		in[name] = true
+		for parent := range p.groups[name].parents {
+			climb(parent)
+		}
+	}
+	for g := range sh.groups {
+		climb(g)
+	}
+	delete(in, "ungrouped")
+	if len(in) == 0 {
+		in["ungrouped"] = true
+	}
+	h := sh.host
+	h.Groups = sortedKeys(in)
+	// Lowest precedence first: all, then groups by depth and name (as
+	// Ansible sorts them), then the host's own variables.
+	order := append([]string{"all"}, h.Groups...)
+	sort.SliceStable(order, func(i, j int) bool {
+		if depth[order[i]] != depth[order[j]] {
+			return depth[order[i]] < depth[order[j]]
+		}
+		return order[i] < order[j]
+	})
+	var vars []variable
+	for _, g := range order {
+		vars = append(vars, p.groups[g].vars...)
+	}
+	vars = append(vars, sh.vars...)
+	for _, v := range vars {
+		var err error
+		switch v.key {
+		case "ansible_host":
+			err = checkHostName(v.value)
+			h.Name = v.value
+		case "ansible_user":
+			err = CheckUser(v.value)
+			h.User = v.value
+		case "ansible_port":
+			h.Port, err = parsePort(v.value)
+		}
+		if err != nil {
+			return Host{}, fmt.Errorf("%s: %s of %s: %w", v.where, v.key, sh.name, err)
+		}
+	}
+	if p.ansible || h.Name != sh.name {
+		h.Alias = sh.name
+	}
+	return h, nil
+}
+
+// normalKey maps the older ansible_ssh_ names to the ones Ansible uses now.
+func normalKey(k string) string {
+	switch k {
+	case "ansible_ssh_host":
+		return "ansible_host"
+	case "ansible_ssh_user", "ansible_remote_user":
+		return "ansible_user"
+	case "ansible_ssh_port":
+		return "ansible_port"
+	}
+	return k
+}
+
+// checkVariable refuses the ansible_ keys that would change how a host is
+// reached or what runs there, which fleet cannot honour from an inventory:
+// ignoring them would reach the host another way than Ansible does. The
+// values of the three keys fleet honours are checked where they are used.
+func checkVariable(k, v string) error {
+	if !strings.HasPrefix(k, "ansible_") {
+		return nil // the user's own variable, for playbooks
+	}
+	switch nk := normalKey(k); {
+	case nk == "ansible_host" || nk == "ansible_user" || nk == "ansible_port":
+		return nil
+	case strings.HasSuffix(k, "_interpreter"):
+		return nil // which python Ansible runs: nothing to fleet
+	case k == "ansible_connection":
+		switch v {
+		case "ssh", "smart", "paramiko", "paramiko_ssh":
+			return nil
+		}
+		return fmt.Errorf("ansible_connection=%s: fleet reaches hosts with ssh only; leave this host out of the file fleet reads", v)
+	case strings.Contains(k, "private_key_file"):
+		return fmt.Errorf("%s is not read from an inventory: give the key with --identity FILE or IdentityFile in ssh_config", k)
+	case strings.Contains(k, "pass"):
+		return fmt.Errorf("%s is not read from an inventory: use -A (--askpass) or --password-file, -S for sudo", k)
+	case strings.Contains(k, "become"):
+		return fmt.Errorf("%s is not read from an inventory: fleet runs as the login user unless --sudo is given", k)
+	}
+	return fmt.Errorf("%s is not supported: of the ansible_ variables fleet honours ansible_host, ansible_user and ansible_port "+
+		"(give other ssh settings with -O or ssh_config)", k)
+}
+
+// literalValue reads a value as Ansible's ast.literal_eval does for the
+// values fleet uses: a quoted string loses its quotes, and a number or a
+// quoted string may be followed by a "#" comment, which Python's parser
+// skips. Anything else (a bare word) is the text as it is, comment and all,
+// as in Ansible, where it then fails as a user or a host name.
+func literalValue(v string) string {
+	v = strings.TrimSpace(v)
+	commentOnly := func(rest string) bool {
+		rest = strings.TrimSpace(rest)
+		return rest == "" || rest[0] == '#'
+	}
+	if v != "" && (v[0] == '"' || v[0] == '\'') {
+		if end := strings.IndexByte(v[1:], v[0]); end >= 0 && commentOnly(v[end+2:]) {
+			return v[1 : end+1]
+		}
+		return v
+	}
+	digits := 0
+	for digits < len(v) && '0' <= v[digits] && v[digits] <= '9' {
+		digits++
+	}
+	if digits > 0 && digits < len(v) && (v[digits] == ' ' || v[digits] == '\t') && commentOnly(v[digits:]) {
+		return v[:digits]
+	}
+	return v
+}
