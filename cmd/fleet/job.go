@@ -38,6 +38,7 @@ type job struct {
 	options      map[string]any // the command's own options, for run.json (never a secret)
 
 	printer   *ui.Printer
+	screen    ui.Options // how the output meets the terminal (terminal.go)
 	record    *fleet.Record
 	stateDir  string // the record's
 	keepBytes int64  // FLEET_KEEP_SIZE
@@ -47,6 +48,8 @@ type job struct {
 // run dials every host and runs task on it, then records and reports.
 func (j *job) run(ctx context.Context, task fleet.Task) error {
 	hosts := j.targets.hosts
+	j.screen = screenOptions(j.env.stdout, j.env.stderr, j.json, j.targets.escapes)
+	j.targets.dial.Warn = &noticeWriter{j: j, w: j.targets.dial.Warn}
 	dialer, err := fleet.NewDialer(j.targets.dial)
 	if err != nil {
 		return &statusError{status: exitUsage, err: err}
@@ -63,16 +66,11 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	j.logs = make([]*fleet.HostLog, len(hosts))
 	j.budget = newOutputBudget(j.outputTotal)
 	j.record = j.newRecord()
-	terminal := isTerminal(j.env.stderr)
-	j.printer = ui.New(ui.Options{
-		Stdout: j.env.stdout, Stderr: j.env.stderr, Terminal: terminal,
-		Color:  isTerminal(j.env.stdout) && os.Getenv("NO_COLOR") == "",
-		Inline: j.inline, InlineStdout: j.inlineStdout, Print: j.print, JSON: j.json, Gather: j.gather,
-		Total: len(hosts), Verb: j.verb, ShowChanged: j.showChanged, TotalBytes: j.totalBytes,
-		StdoutEscapes: ui.OnTerminal(isTerminal(j.env.stdout), j.targets.escapes),
-		StderrEscapes: ui.OnTerminal(terminal, j.targets.escapes),
-	})
-	ctx, intr := watchInterrupts(ctx, j.printer.Notice, dialer.CloseAll)
+	opts := j.screen
+	opts.Inline, opts.InlineStdout, opts.Print, opts.JSON, opts.Gather = j.inline, j.inlineStdout, j.print, j.json, j.gather
+	opts.Total, opts.Verb, opts.ShowChanged, opts.TotalBytes = len(hosts), j.verb, j.showChanged, j.totalBytes
+	j.printer = ui.New(opts)
+	ctx, intr := watchInterrupts(ctx, j.printer.Notice, func() { dialer.CloseAll(); j.printer.Abort() })
 	defer intr.stop()
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
@@ -80,11 +78,12 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	status := exitStatus(results, intr.status())
 	if j.record != nil {
 		if err := j.record.Finish(results, status); err != nil {
-			fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
+			j.printer.Notice(fmt.Sprintf("fleet: warning: %v", err))
 		}
 		j.prune()
 	}
 	j.printer.Finish(results, time.Since(start))
+	j.reportHostKeys(dialer)
 	j.warnLogsCut()
 	if j.record != nil && status != exitOK {
 		fmt.Fprintf(j.env.stderr, "fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts\n",
