@@ -77,6 +77,18 @@ func Open(t testing.TB) *PTY {
 	return p
 }
 
+// SetSize sets the terminal's size, as a terminal emulator does when its
+// window is resized. The kernel sends SIGWINCH to the terminal's
+// foreground process group, if it has one; a test that runs the program
+// in its own process sends it itself.
+func (p *PTY) SetSize(cols, rows int) error {
+	ws := struct{ rows, cols, x, y uint16 }{uint16(rows), uint16(cols), 0, 0}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, p.Master.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+		return fmt.Errorf("set the terminal size: %w", e)
+	}
+	return nil
+}
+
 // Seen returns what was written to the terminal so far.
 func (p *PTY) Seen() string {
 	p.mu.Lock()

@@ -228,7 +228,7 @@ func (p *Printer) redraw(resized bool) {
 	if p.bar == nil || (!resized && p.errl.busy()) {
 		return
 	}
-	p.frame = "\r" + p.bar.line(p.width(), counts) + "\x1b[K"
+	p.frame = p.renderFrame(counts)
 	p.errl.put([]byte(p.frame))
 }
 
@@ -315,13 +315,24 @@ func (p *Printer) handle(ev fleet.Event) {
 	// Wait for room without the lock: LineWriter and Notice go on.
 	p.out.waitRoom(len(out))
 	p.textLane().waitRoom(len(status))
+	counts := p.counts()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.writeLocked(p.out, out)
-	p.writeLocked(p.textLane(), status)
 	if p.bar != nil {
 		p.bar.add(1)
+		if p.frame != "" && (len(out) > 0 && p.out == p.errl || len(status) > 0 && p.textLane() == p.errl) {
+			// Output above the bar draws it again: with this host counted.
+			p.frame = p.renderFrame(counts)
+		}
 	}
+	p.writeLocked(p.out, out)
+	p.writeLocked(p.textLane(), status)
+}
+
+// renderFrame is the progress line for the terminal's width now, with its
+// \r and erase-to-end-of-line. Called with mu held.
+func (p *Printer) renderFrame(c barCounts) string {
+	return "\r" + p.bar.line(p.width(), c) + "\x1b[K"
 }
 
 // streamsBlocks: -i at a terminal prints each host's block as it
