@@ -16,9 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 
-	"github.com/rivo/uniseg"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/e2e/ptytest"
@@ -89,40 +87,6 @@ func (r *fleetRun) wait(t *testing.T, d time.Duration) int {
 	}
 }
 
-// wrapped counts how often text written to a terminal cols wide runs past
-// its last column and wraps. Every wrap of the progress line leaves a
-// stale row on the screen at the next redraw (the bug: 26 rows for one
-// 30-host run at 80 columns).
-func wrapped(out string, cols int) int {
-	n, col := 0, 0
-	for i := 0; i < len(out); {
-		c := out[i]
-		switch {
-		case c == '\r' || c == '\n':
-			col = 0
-			i++
-		case c == 0x1b && i+1 < len(out) && out[i+1] == '[':
-			i += 2
-			for i < len(out) && (out[i] < 0x40 || out[i] > 0x7e) {
-				i++
-			}
-			i++
-		case c < 0x20:
-			i++
-		default:
-			r, size := utf8.DecodeRuneInString(out[i:])
-			w := uniseg.StringWidth(string(r))
-			if col+w > cols {
-				n++
-				col = 0
-			}
-			col += w
-			i += size
-		}
-	}
-	return n
-}
-
 // plain is s without colours (SGR sequences).
 func plain(s string) string { return sgr.ReplaceAllString(s, "") }
 
@@ -147,7 +111,7 @@ func TestBarFitsTheTerminal(t *testing.T) {
 			if status != 0 {
 				t.Fatalf("exit %d: %q", status, out)
 			}
-			if n := wrapped(out, cols); n != 0 {
+			if n := ptytest.Wraps(out, cols); n != 0 {
 				t.Errorf("%d lines wrapped at %d columns:\n%q", n, cols, out)
 			}
 			if strings.Count(out, "\r") < 3 {
@@ -195,7 +159,7 @@ func TestBarFollowsResize(t *testing.T) {
 	start := -1
 	for _, loc := range frame.FindAllStringIndex(after, -1) {
 		f := after[loc[0]:loc[1]]
-		if len(f) > len("\r\x1b[K") && wrapped(f, 60) == 0 {
+		if len(f) > len("\r\x1b[K") && ptytest.Wraps(f, 60) == 0 {
 			start = loc[0]
 			break
 		}
@@ -203,10 +167,10 @@ func TestBarFollowsResize(t *testing.T) {
 	if start < 0 {
 		t.Fatalf("no frame was drawn for 60 columns after the resize: %q", after)
 	}
-	if n := wrapped(after[start:], 60); n != 0 {
+	if n := ptytest.Wraps(after[start:], 60); n != 0 {
 		t.Errorf("%d lines wrapped at 60 columns after the resize:\n%q", n, after[start:])
 	}
-	if wrapped(out[:before], 160) != 0 {
+	if ptytest.Wraps(out[:before], 160) != 0 {
 		t.Errorf("wrapped at 160 columns: %q", out[:before])
 	}
 }
