@@ -49,11 +49,11 @@ func newBarLine(total int) *barLine {
 
 // barCounts is what the line says besides the bar.
 type barCounts struct {
-	verb                    string
-	ok, failed, running     int
-	ended, total            int
-	sent, totalBytes        int64    // transfers; totalBytes 0 for none
-	waiting                 []string // the running hosts' labels, oldest first, when few remain
+	verb                string
+	ok, failed, running int
+	ended, total        int
+	sent, totalBytes    int64    // transfers; totalBytes 0 for none
+	waiting             []string // the running hosts' labels, oldest first, when few remain
 }
 
 // add counts finished hosts on the bar.
