@@ -82,8 +82,8 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		}
 		j.prune()
 	}
-	j.printer.Finish(results, time.Since(start))
 	j.reportHostKeys(dialer)
+	j.printer.Finish(results, time.Since(start))
 	j.warnLogsCut()
 	if j.record != nil && status != exitOK {
 		fmt.Fprintf(j.env.stderr, "fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts\n",

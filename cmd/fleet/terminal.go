@@ -113,9 +113,11 @@ func hostKeyLines(recorded map[string]int) []string {
 	return lines
 }
 
-// reportHostKeys prints hostKeyLines for the dialer, after the run.
+// reportHostKeys prints hostKeyLines for the dialer once every host is
+// done, through the printer: above the progress line, and without waiting
+// for a reader that does not read.
 func (j *job) reportHostKeys(d *fleet.Dialer) {
 	for _, line := range hostKeyLines(d.RecordedHostKeys()) {
-		fmt.Fprintln(j.env.stderr, ui.CleanString(line, j.screen.StderrEscapes))
+		j.printer.Notice(ui.CleanString(line, j.screen.StderrEscapes))
 	}
 }

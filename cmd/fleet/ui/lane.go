@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // laneLimit is how much output one lane holds unwritten before the
@@ -12,6 +13,11 @@ import (
 // (-P lines, which would otherwise hold up the hosts that print them).
 // Nothing else bounds what a reader that stops reading makes us keep.
 const laneLimit = 8 << 20
+
+// abortGrace is how long Finish still waits, after a second Ctrl-C, for
+// output that is being read: long enough for a terminal to take the
+// summary, short enough to be "at once" when nobody reads.
+const abortGrace = 500 * time.Millisecond
 
 // lane writes one destination's output in order, on a goroutine of its
 // own, so that no worker, no signal handler and no lock of the Printer
@@ -27,7 +33,8 @@ type lane struct {
 	size    int  // bytes queued or being written
 	dropped int  // -P lines dropped since the last mark
 	broken  bool // a write failed (EPIPE): the rest is discarded
-	aborted bool // Abort: discard, and nobody waits any more
+	aborted bool // Abort: nobody waits for room any more
+	gaveUp  bool // abortGrace after Abort: close does not wait either
 	closed  bool
 	done    chan struct{}
 }
@@ -54,7 +61,7 @@ func (l *lane) run() {
 		}
 		batch := l.queue
 		l.queue = nil
-		discard := l.broken || l.aborted
+		discard := l.broken
 		l.mu.Unlock()
 		n := 0
 		for _, b := range batch {
@@ -67,7 +74,7 @@ func (l *lane) run() {
 		}
 		l.mu.Lock()
 		l.size -= n
-		l.broken = l.broken || discard && !l.aborted
+		l.broken = l.broken || discard
 		l.cond.Broadcast()
 	}
 }
@@ -80,7 +87,7 @@ func (l *lane) put(b []byte) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.broken || l.aborted || l.closed {
+	if l.broken || l.closed {
 		return
 	}
 	l.queue = append(l.queue, b)
@@ -130,30 +137,39 @@ func (l *lane) busy() bool {
 	return l.size > 0
 }
 
-// abort discards what is queued and wakes every waiter, for a second
-// Ctrl-C while the output is not read: fleet must be able to quit.
+// abort is for a second Ctrl-C: fleet must be able to quit although its
+// output is not read. Nobody waits for room any more, and close waits
+// only abortGrace more for what is queued to be written.
 func (l *lane) abort() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.aborted {
+		return
+	}
 	l.aborted = true
-	l.queue = nil
 	l.cond.Broadcast()
+	time.AfterFunc(abortGrace, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.gaveUp = true
+		l.cond.Broadcast()
+	})
 }
 
-// close waits until everything queued is written, the lane broke or was
-// aborted, and stops the writer goroutine once it is idle. A goroutine
-// stuck in a write that nobody reads stays until the reader reads or goes
-// away, or the process ends.
+// close waits until everything queued is written or the lane broke (or
+// abortGrace after abort), and stops the writer goroutine once it is
+// idle. A goroutine stuck in a write that nobody reads stays until the
+// reader reads or goes away, or the process ends.
 func (l *lane) close() {
 	l.mu.Lock()
 	l.closed = true
 	l.cond.Broadcast()
-	for l.size > 0 && !l.broken && !l.aborted {
+	for l.size > 0 && !l.broken && !l.gaveUp {
 		l.cond.Wait()
 	}
-	aborted := l.aborted
+	gaveUp := l.gaveUp && l.size > 0
 	l.mu.Unlock()
-	if !aborted {
+	if !gaveUp {
 		<-l.done
 	}
 }

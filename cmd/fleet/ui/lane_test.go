@@ -128,3 +128,23 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errBroken }
 
 var errBroken = &fleet.Error{Reason: "broken pipe"}
+
+// TestAbortKeepsOutputThatIsRead: a second Ctrl-C while the output is
+// read (a terminal) loses none of it: the status lines and the summary
+// are all written. (Abort discarding the queue lost them.)
+func TestAbortKeepsOutputThatIsRead(t *testing.T) {
+	p, out, errb := newTest(Options{Total: 50})
+	rs := make([]fleet.Result, 50)
+	for i := range rs {
+		rs[i] = res(i, "h"+strconv.Itoa(i), nil, "", "", at(i))
+		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: rs[i].Host, Result: &rs[i]})
+	}
+	p.Abort()
+	p.Finish(rs, time.Second)
+	if n := strings.Count(out.String(), "[SUCCESS]"); n != 50 {
+		t.Errorf("%d status lines after Abort, want 50", n)
+	}
+	if !strings.Contains(errb.String(), "50 hosts: 50 ok") {
+		t.Errorf("no summary after Abort: %q", errb.String())
+	}
+}

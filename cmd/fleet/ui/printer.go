@@ -392,9 +392,11 @@ func (p *Printer) writeLocked(l *lane, data []byte) {
 	l.put(chunk)
 }
 
-// Abort stops all waiting for the output to be read and discards what was
-// not written: for a second Ctrl-C, when the reader of a pipe does not
-// read. Safe from any goroutine.
+// Abort stops the waiting for the output to be read, for a second Ctrl-C
+// when the reader of a pipe does not read: the drawing goroutine no longer
+// waits for room, and Finish waits at most half a second more for what is
+// left to be written. Output that is read goes on being written. Safe from
+// any goroutine.
 func (p *Printer) Abort() {
 	p.out.abort()
 	p.errl.abort()
