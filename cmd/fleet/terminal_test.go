@@ -54,7 +54,7 @@ func termFleet(t *testing.T, n int) (flags, labels []string) {
 	t.Setenv("NO_COLOR", "")
 	flags = []string{"-F", "none", "--identity", key, "-O", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts")}
 	for range n {
-		srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, Home: dir})
+		srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, Home: dir, SFTP: true})
 		flags = append(flags, "-H", srv.Addr)
 		labels = append(labels, srv.Addr)
 	}
@@ -126,6 +126,34 @@ func TestBarFitsTheTerminal(t *testing.T) {
 				t.Errorf("the last running hosts were not named: %q", out)
 			}
 		})
+	}
+}
+
+// TestCopyBarFits: copy's line, with the bytes sent, fits 100 columns (it
+// wrapped there before) and 60.
+func TestCopyBarFits(t *testing.T) {
+	flags, _ := termFleet(t, 6)
+	src := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("x"), 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cols := range []int{60, 100} {
+		p := ptytest.Open(t)
+		if err := p.SetSize(cols, 40); err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "blob")
+		status := startFleet(p.Slave, p.Slave, append(append([]string{"copy", "-p", "2"}, flags...), src, dst)...).wait(t, 30*time.Second)
+		out := plain(p.Output())
+		if status != 0 {
+			t.Fatalf("exit %d: %q", status, out)
+		}
+		if n := ptytest.Wraps(out, cols); n != 0 {
+			t.Errorf("%d lines wrapped at %d columns:\n%q", n, cols, out)
+		}
+		if !strings.Contains(out, "copy") || !strings.Contains(out, "\r") {
+			t.Errorf("no progress line: %q", out)
+		}
 	}
 }
 
