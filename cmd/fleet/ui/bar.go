@@ -33,6 +33,11 @@ const (
 // wraps, and leaves a stale row on every redraw, once the terminal is
 // narrower than that line. So it renders into io.Discard, its String is
 // taken, and the Printer draws "\r" + line + erase-to-end-of-line itself.
+//
+// After a resize to fewer columns, a terminal that re-wraps its old rows
+// (tmux, VTE) has already split the last line in two; only its last row is
+// redrawn. Moving up to erase the first would erase a line of output on a
+// terminal that does not re-wrap (xterm), and fleet cannot tell them apart.
 type barLine struct {
 	pb *progressbar.ProgressBar
 }
