@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -154,4 +155,69 @@ func truncateCells(s string, n int) string {
 		b.WriteString(g.Str())
 	}
 	return b.String()
+}
+
+// redraw draws the progress line anew. A tick skips it while Stderr's lane
+// still has output to write (that output ends with the line drawn again),
+// so frames never pile up behind a terminal that does not read; a resize
+// draws at once.
+func (p *Printer) redraw(resized bool) {
+	counts := p.counts()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar == nil || (!resized && p.errl.busy()) {
+		return
+	}
+	p.frame = p.renderFrame(counts)
+	p.errl.put([]byte(p.frame))
+}
+
+// width is the terminal's width for the next frame.
+func (p *Printer) width() int {
+	if p.opts.Width != nil {
+		if w := p.opts.Width(); w > 0 {
+			return w
+		}
+	}
+	return 80
+}
+
+// counts is what the bar says; it runs on the drawing goroutine.
+func (p *Printer) counts() barCounts {
+	c := barCounts{verb: p.opts.Verb, ok: p.ok, failed: p.failed, running: p.running, ended: p.ended,
+		total: p.opts.Total, sent: p.bytes.Load(), totalBytes: p.opts.TotalBytes}
+	if p.ended+p.running >= p.opts.Total && p.running <= namedHosts {
+		hs := make([]startedHost, 0, len(p.started))
+		for _, h := range p.started {
+			hs = append(hs, h)
+		}
+		slices.SortFunc(hs, func(a, b startedHost) int { return a.seq - b.seq })
+		for _, h := range hs {
+			c.waiting = append(c.waiting, h.label)
+		}
+	}
+	return c
+}
+
+// renderFrame is the progress line for the terminal's width now, with its
+// \r and erase-to-end-of-line. Called with mu held.
+func (p *Printer) renderFrame(c barCounts) string {
+	return "\r" + p.bar.line(p.width(), c) + "\x1b[K"
+}
+
+// AddBytes counts bytes sent, for the bar; safe from any goroutine.
+func (p *Printer) AddBytes(n int64) { p.bytes.Add(n) }
+
+// formatBytes writes a byte count the way people read it: 512 B, 1.5 MB.
+func formatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
 }
