@@ -49,8 +49,9 @@ type job struct {
 func (j *job) run(ctx context.Context, task fleet.Task) error {
 	hosts := j.targets.hosts
 	j.screen = screenOptions(j.env.stdout, j.env.stderr, j.json, j.targets.escapes)
-	j.targets.dial.Warn = &noticeWriter{j: j, w: j.targets.dial.Warn}
-	dialer, err := fleet.NewDialer(j.targets.dial)
+	dialOpts := j.targets.dial
+	dialOpts.Warn = &noticeWriter{j: j, w: dialOpts.Warn}
+	dialer, err := fleet.NewDialer(dialOpts)
 	if err != nil {
 		return &statusError{status: exitUsage, err: err}
 	}
