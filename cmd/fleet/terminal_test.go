@@ -445,3 +445,23 @@ func eventually(d time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// TestDialWarningAboveBar: a warning of the dialer during the run
+// (StrictHostKeyChecking=no) starts a line of its own above the progress
+// line; written straight to stderr it ran into the bar.
+func TestDialWarningAboveBar(t *testing.T) {
+	flags, _ := termFleet(t, 2)
+	p := ptytest.Open(t)
+	status := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-O", "StrictHostKeyChecking=no"}, flags...), "sleep 0.3")...).wait(t, 30*time.Second)
+	out := plain(p.Output())
+	if status != 0 {
+		t.Fatalf("exit %d: %q", status, out)
+	}
+	i := strings.Index(out, "fleet: warning: WARNING: StrictHostKeyChecking=no")
+	if i < 0 {
+		t.Fatalf("no warning: %q", out)
+	}
+	if before := out[:i]; before != "" && !strings.HasSuffix(before, "\r\x1b[K") && !strings.HasSuffix(before, "\n") {
+		t.Errorf("the warning runs into what came before it: %q", out[:i+60])
+	}
+}
