@@ -105,7 +105,7 @@ func TestBarFitsTheTerminal(t *testing.T) {
 			if err := p.SetSize(cols, 40); err != nil {
 				t.Fatal(err)
 			}
-			args := append(append([]string{"run", "-p", "4"}, flags...), "sleep 0.5")
+			args := append(append([]string{"run", "-p", "4"}, flags...), "sleep 0.8")
 			status := startFleet(p.Slave, p.Slave, args...).wait(t, 30*time.Second)
 			out := plain(p.Output())
 			if status != 0 {
@@ -167,7 +167,7 @@ func TestBarFollowsResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-p", "2"}, flags...), "sleep 1")...)
-	if !eventually(5*time.Second, func() bool { return strings.Contains(p.Seen(), "running 2") }) {
+	if !eventually(15*time.Second, func() bool { return strings.Contains(p.Seen(), "running 2") }) {
 		t.Fatalf("no bar: %q", p.Seen())
 	}
 	before := len(p.Seen())
@@ -315,13 +315,26 @@ func TestInlineAtTerminalAsHostsFinish(t *testing.T) {
 	run := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-i"}, flags...),
 		`if [ "$PSSH_NODENUM" = 0 ]; then printf fast; else sleep 3; echo slow; fi`)...)
 	want := "[SUCCESS] " + labels[0] + "\nfast\n"
-	if !eventually(2500*time.Millisecond, func() bool { return strings.Contains(plain(p.Seen()), want) }) {
-		t.Errorf("the fast host's block is not on the screen while the slow one runs: %q", p.Seen())
+	ended := func() bool {
+		select {
+		case <-run.done:
+			return true
+		default:
+			return false
+		}
 	}
-	select {
-	case <-run.done:
-		t.Fatal("the run ended too soon for the check to mean anything")
-	default:
+	// The slow host sleeps 3 s after the fast one is done: the block must
+	// be on the screen before the run ends.
+	var shown bool
+	eventually(30*time.Second, func() bool {
+		if ended() {
+			return true
+		}
+		shown = strings.Contains(plain(p.Seen()), want)
+		return shown
+	})
+	if !shown {
+		t.Errorf("the fast host's block was not on the screen while the slow one ran: %q", p.Seen())
 	}
 	if status := run.wait(t, 30*time.Second); status != 0 {
 		t.Fatalf("exit %d", status)
@@ -350,7 +363,7 @@ func TestNeverReadPipe(t *testing.T) {
 	defer r.Close()
 	outdir := t.TempDir()
 	const size = 12_000_000
-	run := startFleet(w, w, append(append([]string{"run", "-P", "-t", "60", "-o", outdir}, flags...),
+	run := startFleet(w, w, append(append([]string{"run", "-P", "-t", "120", "-o", outdir}, flags...),
 		fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x | fold -w 999; echo`, size*999/1000))...)
 	complete := func() bool {
 		for _, l := range labels {
@@ -361,7 +374,7 @@ func TestNeverReadPipe(t *testing.T) {
 		}
 		return true
 	}
-	if !eventually(20*time.Second, complete) {
+	if !eventually(60*time.Second, complete) {
 		var sizes []int64
 		for _, l := range labels {
 			if st, err := os.Stat(filepath.Join(outdir, l)); err == nil {
