@@ -197,7 +197,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 		t.Fatalf("hashed entry not matched: %v", err)
 	}
 	// appendKnownHost sees the hashed line and does not add another.
-	if err := appendKnownHost(env.knownHosts(), srv.Addr, srv.HostKey, true); err != nil {
+	if _, err := appendKnownHost(env.knownHosts(), srv.Addr, srv.HostKey, true); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(lines(t, env.knownHosts())); n != 1 {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,11 +32,22 @@ type hostKeys struct {
 	mu       sync.Mutex
 	dbs      map[string]*keyDB        // by the joined file list
 	accepted map[string]ssh.PublicKey // host:port -> key accepted this run
+	recorded map[string]int           // known_hosts file -> keys this run wrote into it
 	warned   bool
 }
 
 func newHostKeys(warn func(string)) *hostKeys {
-	return &hostKeys{warn: warn, dbs: map[string]*keyDB{}, accepted: map[string]ssh.PublicKey{}}
+	return &hostKeys{warn: warn, dbs: map[string]*keyDB{}, accepted: map[string]ssh.PublicKey{}, recorded: map[string]int{}}
+}
+
+// RecordedHostKeys returns how many new host keys the dialer wrote into
+// each known_hosts file (accept-new, or StrictHostKeyChecking=no), so that
+// the run can say so once, as ssh's "Permanently added" does per host. A
+// key another process wrote first is not counted.
+func (d *Dialer) RecordedHostKeys() map[string]int {
+	d.hostKeys.mu.Lock()
+	defer d.hostKeys.mu.Unlock()
+	return maps.Clone(d.hostKeys.recorded)
 }
 
 // db returns the database for e's files, loading it on first use. Files that
@@ -232,38 +244,43 @@ func (h *hostKeys) unknown(e *endpoint, name string, key ssh.PublicKey) error {
 	}
 	if len(e.knownHosts) == 0 {
 		// UserKnownHostsFile none: accepted for this run only, as ssh does.
-	} else if err := appendKnownHost(e.knownHosts[0], name, key, e.hashKnownHosts); err != nil {
+	} else if wrote, err := appendKnownHost(e.knownHosts[0], name, key, e.hashKnownHosts); err != nil {
 		return &Error{Kind: ErrHostKey, Reason: fmt.Sprintf("recording the new host key of %s: %v", name, err), Err: err}
+	} else if wrote {
+		h.recorded[e.knownHosts[0]]++
 	}
 	h.accepted[name] = key
 	return nil
 }
 
 // appendKnownHost adds one line for name to file, under an exclusive lock so
-// that concurrent fleet processes never interleave or duplicate lines.
-func appendKnownHost(file, name string, key ssh.PublicKey, hash bool) error {
+// that concurrent fleet processes never interleave or duplicate lines. It
+// reports whether it wrote the line (not when the file had it already).
+func appendKnownHost(file, name string, key ssh.PublicKey, hash bool) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return err
+		return false, err
 	}
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return err
+		return false, err
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	norm := xkh.Normalize(name)
 	if present, err := listsKey(f, norm, key); err != nil || present {
-		return err
+		return false, err
 	}
 	host := norm
 	if hash {
 		host = xkh.HashHostname(norm)
 	}
-	_, err = f.WriteString(xkh.Line([]string{host}, key) + "\n")
-	return err
+	if _, err = f.WriteString(xkh.Line([]string{host}, key) + "\n"); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // listsKey reports whether the open known_hosts file already has key for

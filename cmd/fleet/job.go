@@ -46,6 +46,7 @@ type job struct {
 	onDone func(*fleet.Result)
 
 	printer   *ui.Printer
+	screen    ui.Options // how the output meets the terminal (terminal.go)
 	record    *record.Record
 	stateDir  string // the record's
 	keepBytes int64  // FLEET_KEEP_SIZE
@@ -60,7 +61,10 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 			return err
 		}
 	}
-	dialer, err := fleet.NewDialer(j.targets.dial)
+	j.screen = screenOptions(j.env.stdout, j.env.stderr, j.json, j.targets.escapes)
+	dialOpts := j.targets.dial
+	dialOpts.Warn = &noticeWriter{j: j, w: dialOpts.Warn}
+	dialer, err := fleet.NewDialer(dialOpts)
 	if err != nil {
 		return &statusError{status: exitUsage, err: err}
 	}
@@ -76,16 +80,11 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	j.logs = make([]*record.HostLog, len(hosts))
 	j.budget = newOutputBudget(j.outputTotal)
 	j.record = j.newRecord()
-	terminal := isTerminal(j.env.stderr)
-	j.printer = ui.New(ui.Options{
-		Stdout: j.env.stdout, Stderr: j.env.stderr, Terminal: terminal,
-		Color:  isTerminal(j.env.stdout) && os.Getenv("NO_COLOR") == "",
-		Inline: j.inline, InlineStdout: j.inlineStdout, Print: j.print, JSON: j.json, Gather: j.gather,
-		Total: len(hosts), Verb: j.verb, ShowChanged: j.showChanged, TotalBytes: j.totalBytes,
-		StdoutEscapes: ui.OnTerminal(isTerminal(j.env.stdout), j.targets.escapes),
-		StderrEscapes: ui.OnTerminal(terminal, j.targets.escapes),
-	})
-	ctx, intr := watchInterrupts(ctx, j.printer.Notice, dialer.CloseAll)
+	opts := j.screen
+	opts.Inline, opts.InlineStdout, opts.Print, opts.JSON, opts.Gather = j.inline, j.inlineStdout, j.print, j.json, j.gather
+	opts.Total, opts.Verb, opts.ShowChanged, opts.TotalBytes = len(hosts), j.verb, j.showChanged, j.totalBytes
+	j.printer = ui.New(opts)
+	ctx, intr := watchInterrupts(ctx, j.printer.Notice, func() { dialer.CloseAll(); j.printer.Abort() })
 	defer intr.stop()
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
@@ -99,6 +98,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	}
 	status := exitStatus(results, intr.status())
 	recorded := j.finishRecord(results, status)
+	j.reportHostKeys(dialer)
 	j.printer.Finish(results, time.Since(start))
 	if recorded {
 		j.warnLogsCut()
@@ -124,7 +124,7 @@ func (j *job) finishRecord(results []fleet.Result, status int) bool {
 	}
 	err := j.record.Finish(results, status)
 	if err != nil {
-		fmt.Fprintf(j.env.stderr, "fleet: warning: %v\n", err)
+		j.printer.Notice(fmt.Sprintf("fleet: warning: %v", err))
 	}
 	j.prune()
 	return err == nil

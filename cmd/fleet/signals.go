@@ -52,8 +52,11 @@ func watchInterrupts(ctx context.Context, notice func(string), hard func()) (con
 					if sig == syscall.SIGHUP || sig == syscall.SIGPIPE {
 						in.first.Store(int32(sig.(syscall.Signal)))
 					}
-					notice(fmt.Sprintf("fleet: %s: stopping; killing the running commands (Ctrl-C again to quit at once)", sigName(sig)))
+					// Cancel first: the notice must never be what holds
+					// the stop up (it does not wait for the output to be
+					// read, but nothing here should depend on that).
 					cancel(errInterrupted)
+					notice(fmt.Sprintf("fleet: %s: stopping; killing the running commands (Ctrl-C again to quit at once)", sigName(sig)))
 				} else if sig == os.Interrupt {
 					notice("fleet: quitting")
 					hard()

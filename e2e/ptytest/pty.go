@@ -11,8 +11,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 	"unsafe"
 
+	"github.com/rivo/uniseg"
 	"golang.org/x/term"
 )
 
@@ -77,6 +79,18 @@ func Open(t testing.TB) *PTY {
 	return p
 }
 
+// SetSize sets the terminal's size, as a terminal emulator does when its
+// window is resized. The kernel sends SIGWINCH to the terminal's
+// foreground process group, if it has one; a test that runs the program
+// in its own process sends it itself.
+func (p *PTY) SetSize(cols, rows int) error {
+	ws := struct{ rows, cols, x, y uint16 }{uint16(rows), uint16(cols), 0, 0}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, p.Master.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+		return fmt.Errorf("set the terminal size: %w", e)
+	}
+	return nil
+}
+
 // Seen returns what was written to the terminal so far.
 func (p *PTY) Seen() string {
 	p.mu.Lock()
@@ -93,4 +107,39 @@ func (p *PTY) Output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.buf.String()
+}
+
+// Wraps counts how often text written to a terminal cols wide runs past
+// its last column and wraps to the next row, as a terminal does. A
+// progress line that wraps leaves a stale row on the screen at every
+// redraw. CR and LF return to the first column (LF as the terminal's
+// ONLCR does); CSI sequences take no room.
+func Wraps(out string, cols int) int {
+	n, col := 0, 0
+	for i := 0; i < len(out); {
+		c := out[i]
+		switch {
+		case c == '\r' || c == '\n':
+			col = 0
+			i++
+		case c == 0x1b && i+1 < len(out) && out[i+1] == '[':
+			i += 2
+			for i < len(out) && (out[i] < 0x40 || out[i] > 0x7e) {
+				i++
+			}
+			i++
+		case c < 0x20:
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(out[i:])
+			w := uniseg.StringWidth(string(r))
+			if col+w > cols {
+				n++
+				col = 0
+			}
+			col += w
+			i += size
+		}
+	}
+	return n
 }

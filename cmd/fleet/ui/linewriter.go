@@ -19,10 +19,13 @@ const maxLine = 64 << 10
 // A partial last line is held until its newline arrives or Flush is called,
 // which the caller must do when the host's stream ends. A line longer than
 // 64 KiB is printed in 64 KiB pieces, each with the prefix. Output of many
-// hosts interleaves only at line boundaries: each Write prints its complete
-// lines in one write, under the lock that guards all of the Printer's
-// output, which also means a slow terminal slows the host down instead of
-// making us buffer without bound.
+// hosts interleaves only at line boundaries: each Write puts its complete
+// lines into the output lane in one chunk, under the lock that orders all
+// of the Printer's output. Write never waits for the output to be read: a
+// terminal or pipe that does not keep up must not stall the hosts, so past
+// the lane's limit (8 MiB unwritten) lines are dropped, and a line saying
+// how many stands for them once there is room again. The run record and
+// -o/-e have every line.
 //
 // stdout lines go to Stdout (to Stderr under --json, which keeps Stdout for
 // JSON), stderr lines to Stderr; the prefix is the same. index is the
@@ -116,19 +119,30 @@ func (w *lineWriter) appendLine(out, line []byte) []byte {
 	return append(out, '\n')
 }
 
-// emit writes complete prefixed lines above the bar, under the output lock.
+// emit puts complete prefixed lines above the bar, under the output lock,
+// or drops them when their lane is full.
 func (p *Printer) emit(stderr bool, data []byte) {
-	dst := p.opts.Stdout
+	l := p.out
 	if stderr || p.opts.JSON {
-		dst = p.opts.Stderr
+		l = p.errl
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.writeLocked(dst, data)
+	ok, dropped := l.admit(len(data), bytes.Count(data, []byte{'\n'}))
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		data = append(droppedMark(dropped), data...)
+	}
+	p.writeLocked(l, data)
 }
 
 // Notice prints one line of fleet's own on Stderr (an interrupt, a
 // warning) while the run goes, above the bar so the bar is redrawn whole.
+// It never waits for the output to be read, and is dropped after Finish.
 func (p *Printer) Notice(text string) {
-	p.emit(true, []byte(text+"\n"))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.writeLocked(p.errl, []byte(text+"\n"))
 }

@@ -119,18 +119,18 @@ func TestLineWriterInterleaving(t *testing.T) {
 		p.Finish(nil, 0)
 
 		next := make(map[string]int)
-		for _, buf := range []*bytes.Buffer{out, errb} {
+		for _, buf := range []*syncBuf{out, errb} {
 			// The bar's \r frames are on the same stream as stderr lines on a
 			// terminal; they are cleared before each print, so a line is
 			// whatever follows the last \r.
 			// Stdout lines redraw the bar on stderr too (both are the same
 			// terminal in real life), so stderr has long runs without \n.
-			sc := bufio.NewScanner(buf)
+			sc := bufio.NewScanner(strings.NewReader(buf.String()))
 			sc.Buffer(nil, 64<<20)
 			for sc.Scan() {
 				line := sc.Text()
 				if i := strings.LastIndexByte(line, '\r'); i >= 0 {
-					line = line[i+1:]
+					line = strings.TrimPrefix(line[i+1:], "\x1b[K")
 				}
 				if strings.Contains(line, "hosts:") || line == "" {
 					continue // the summary
@@ -159,6 +159,9 @@ func TestLineWriterInterleaving(t *testing.T) {
 
 func TestLineWriterAboveBar(t *testing.T) {
 	p, out, errb := newTest(Options{Print: true, Terminal: true, Total: 3})
+	if !eventually(func() bool { return strings.Contains(errb.String(), "run  ok 0") }) {
+		t.Fatalf("no first frame: %q", errb.String())
+	}
 	w := p.LineWriter(0, "a", false)
 	_, _ = w.Write([]byte("hello\n"))
 	e := p.LineWriter(0, "a", true)
@@ -167,14 +170,14 @@ func TestLineWriterAboveBar(t *testing.T) {
 	if got := out.String(); got != "a: hello\n" {
 		t.Errorf("stdout = %q", got)
 	}
-	// On stderr the bar is cleared ("\r   \r") right before the line and
+	// On stderr the bar is erased ("\r\x1b[K") right before the line and
 	// drawn again right after it.
 	s := errb.String()
 	i := strings.Index(s, "a: warn\n")
 	if i < 0 {
 		t.Fatalf("stderr lacks the line: %q", s)
 	}
-	if !strings.HasSuffix(s[:i], " \r") {
+	if !strings.HasSuffix(s[:i], "\r\x1b[K") {
 		t.Errorf("bar not cleared before the line: %q", s[:i])
 	}
 	if after := s[i+len("a: warn\n"):]; !strings.HasPrefix(strings.TrimLeft(after, "\r "), "run  ok 0  failed 0  running 0") {

@@ -5,19 +5,19 @@
 //
 // Everything a run prints goes through one [Printer]. Events arrive from
 // many worker goroutines, but only one drawing goroutine (plus LineWriter
-// output, which takes the same lock) writes to the terminal, so host
-// output, status lines and the bar never tear each other apart.
+// output, which takes the same lock) puts output in order into the lanes
+// that write it, so host output, status lines and the bar never tear each
+// other apart, and a reader that stops reading holds up no host.
 package ui
 
 import (
-	"fmt"
 	"io"
-	"strings"
+	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/fleet-sh/fleet/fleet"
 )
@@ -25,15 +25,25 @@ import (
 // Options says how to render a run.
 type Options struct {
 	Stdout, Stderr io.Writer
-	// Terminal: Stderr is a terminal. Draw one progress bar on Stderr while
-	// the run goes, and list the results at the end (failures last). When
-	// false no \r frame is ever written: logs and pipes get plain lines.
+	// Terminal: the run's text goes to a terminal (Stdout, or Stderr under
+	// --json) and a progress line can be drawn on Stderr. The line is
+	// drawn while the run goes and the results are listed at the end,
+	// failures last; with Inline each host's block is printed as it
+	// finishes. When false the text is pssh's stream of status lines.
 	Terminal bool
-	// Color allows ANSI colour; the caller has already applied NO_COLOR and
-	// isatty.
+	// Bar draws the progress line on Stderr in pssh's mode too (Stdout is
+	// a file, Stderr a terminal). Terminal implies it. When neither is set
+	// no \r frame is ever written: logs and pipes get plain lines.
+	Bar bool
+	// Width, when set, is the terminal's width in columns, asked at each
+	// redraw (0: unknown, 80 is assumed); the Printer also redraws at once
+	// on SIGWINCH. Unset: 80.
+	Width func() int
+	// Color allows ANSI colour; the caller has already applied NO_COLOR,
+	// TERM=dumb and isatty.
 	Color bool
 	// Inline (-i): after each host's status line, its stdout, then
-	// "Stderr: " and its stderr, exactly as pssh prints them.
+	// "Stderr: " and its stderr, as pssh prints them.
 	Inline bool
 	// InlineStdout (--inline-stdout): only the stdout, as pssh.
 	InlineStdout bool
@@ -64,14 +74,26 @@ type Options struct {
 	StdoutEscapes, StderrEscapes Escapes
 }
 
-// barTick is how often the bar's description (counts, elapsed time) is
-// refreshed. Refreshing from a ticker rather than per event keeps a run of
+// barTick is how often the progress line (counts, elapsed time, width) is
+// redrawn. Redrawing from a ticker rather than per event keeps a run of
 // thousands of fast hosts from redrawing the terminal thousands of times.
 const barTick = 200 * time.Millisecond
+
+// eraseLine returns to the start of the row and erases it: the progress
+// line is never wider than the row, so this removes all of it.
+const eraseLine = "\r\x1b[K"
 
 // Printer renders one run. Create it with New, feed it events with Event
 // (from any goroutine) and end it with Finish, which must be called: it
 // stops the drawing goroutine.
+//
+// Nothing the Printer does waits for its output to be read, except the
+// drawing goroutine and Finish: all writes go through lanes (see lane),
+// so a full pipe or a terminal scrolled back holds up neither the hosts
+// nor Ctrl-C. Status lines, -i blocks and JSON are made from the events
+// when their lane has room, so waiting costs no memory past the results
+// the run keeps anyway; -P lines are dropped past the lane's limit, with a
+// mark, since the run record has them.
 type Printer struct {
 	opts  Options
 	style style
@@ -86,21 +108,32 @@ type Printer struct {
 	stop   chan struct{}
 	done   chan struct{}
 	finish sync.Once
+	winch  chan os.Signal // SIGWINCH, when the width is known
 
-	// mu guards every write to Stdout and Stderr and every use of the bar:
-	// progressbar's Clear takes no lock of its own, and output printed
-	// above the bar must clear and redraw it atomically.
-	mu     sync.Mutex
-	bar    *progressbar.ProgressBar // nil when not on a terminal, or after Finish
-	bytes  atomic.Int64             // bytes sent so far (AddBytes)
-	barOut *countingWriter          // tells whether a RenderBlank really drew
+	// out and errl write Stdout and Stderr: one lane when they are one
+	// file, so that the bar is cleared and redrawn around every line.
+	out, errl *lane
+
+	// mu guards the bar and orders what is put into the lanes: output
+	// printed above the bar must clear and redraw it in one chunk.
+	mu    sync.Mutex
+	bar   *barLine // nil when no bar is drawn, or after Finish
+	frame string   // the progress line as last drawn, with its \r
+	bytes atomic.Int64
 
 	// State owned by the drawing goroutine.
 	ended   int // hosts finished so far: pssh's [N]
 	ok      int
 	failed  int
 	running int
-	started map[int]bool
+	seq     int
+	started map[int]startedHost
+}
+
+// startedHost is a running host, for the names on the bar.
+type startedHost struct {
+	seq   int
+	label string
 }
 
 // New returns a Printer and starts its drawing goroutine.
@@ -113,7 +146,7 @@ func New(opts Options) *Printer {
 	}
 	textEsc := opts.StdoutEscapes
 	if opts.JSON {
-		textEsc = opts.StderrEscapes // text goes to Stderr: see textOut
+		textEsc = opts.StderrEscapes // text goes to Stderr: see textLane
 	}
 	p := &Printer{
 		opts:    opts,
@@ -122,20 +155,19 @@ func New(opts Options) *Printer {
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		started: make(map[int]bool),
+		started: make(map[int]startedHost),
+		out:     newLane(opts.Stdout),
 	}
-	if opts.Terminal && opts.Total > 0 {
-		p.barOut = &countingWriter{w: opts.Stderr}
-		p.bar = progressbar.NewOptions(opts.Total,
-			progressbar.OptionSetWriter(p.barOut),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionSetPredictTime(false),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionSetDescription(p.describe()),
-		)
+	p.errl = p.out
+	if !sameFile(opts.Stdout, opts.Stderr) {
+		p.errl = newLane(opts.Stderr)
+	}
+	if (opts.Terminal || opts.Bar) && opts.Total > 0 {
+		p.bar = newBarLine(opts.Total)
+		if opts.Width != nil {
+			p.winch = make(chan os.Signal, 1)
+			signal.Notify(p.winch, syscall.SIGWINCH)
+		}
 	}
 	go p.loop()
 	return p
@@ -165,20 +197,16 @@ func (p *Printer) loop() {
 		t := time.NewTicker(barTick)
 		defer t.Stop()
 		tick = t.C
-		p.mu.Lock()
-		_ = p.bar.RenderBlank()
-		p.mu.Unlock()
+		p.redraw(false)
 	}
 	for {
 		select {
 		case <-p.wake:
 			p.drain()
 		case <-tick:
-			p.mu.Lock()
-			if p.barVisible() {
-				p.bar.Describe(p.describe())
-			}
-			p.mu.Unlock()
+			p.redraw(false)
+		case <-p.winch:
+			p.redraw(true)
 		case <-p.stop:
 			p.drain()
 			return
@@ -201,7 +229,8 @@ func (p *Printer) drain() {
 func (p *Printer) handle(ev fleet.Event) {
 	switch ev.Kind {
 	case fleet.HostStarted:
-		p.started[ev.Index] = true
+		p.seq++
+		p.started[ev.Index] = startedHost{seq: p.seq, label: CleanString(hostLabel(ev.Host), p.opts.StderrEscapes)}
 		p.running++
 		return
 	case fleet.HostDone:
@@ -212,7 +241,7 @@ func (p *Printer) handle(ev fleet.Event) {
 	if r == nil {
 		return
 	}
-	if p.started[ev.Index] {
+	if _, ok := p.started[ev.Index]; ok {
 		delete(p.started, ev.Index)
 		p.running--
 	}
@@ -228,7 +257,7 @@ func (p *Printer) handle(ev fleet.Event) {
 		out = appendJSON(nil, r)
 	}
 	var status []byte
-	if !p.opts.Terminal {
+	if !p.opts.Terminal || p.streamsBlocks() {
 		// With --json the status lines still tell a log what happened, but
 		// on Stderr and without the output the JSON already carries.
 		inline, inlineStdout := p.opts.Inline, p.opts.InlineStdout
@@ -238,17 +267,27 @@ func (p *Printer) handle(ev fleet.Event) {
 		status = p.style.appendStatus(nil, p.ended, p.endTime(r), r, inline, inlineStdout, p.opts.ShowChanged)
 	}
 
+	// Wait for room without the lock: LineWriter and Notice go on.
+	p.out.waitRoom(len(out))
+	p.textLane().waitRoom(len(status))
+	counts := p.counts()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(out) > 0 {
-		p.writeLocked(p.opts.Stdout, out)
-	}
-	if len(status) > 0 {
-		p.writeLocked(p.textOut(), status)
-	}
 	if p.bar != nil {
-		_ = p.bar.Add(1)
+		p.bar.add(1)
+		if p.frame != "" && (len(out) > 0 && p.out == p.errl || len(status) > 0 && p.textLane() == p.errl) {
+			// Output above the bar draws it again: with this host counted.
+			p.frame = p.renderFrame(counts)
+		}
 	}
+	p.writeLocked(p.out, out)
+	p.writeLocked(p.textLane(), status)
+}
+
+// streamsBlocks: -i at a terminal prints each host's block as it
+// finishes, in pssh's order, instead of all of them at the end.
+func (p *Printer) streamsBlocks() bool {
+	return p.opts.Terminal && (p.opts.Inline || p.opts.InlineStdout) && !p.opts.JSON
 }
 
 // endTime is when a host ended; a host that never started has no End and
@@ -260,188 +299,37 @@ func (p *Printer) endTime(r *fleet.Result) time.Time {
 	return r.End
 }
 
-// describe is the bar's description, e.g. "run  ok 10  failed 1  running 5".
-func (p *Printer) describe() string {
-	verb := p.opts.Verb
-	if verb == "" {
-		verb = "run"
-	}
-	d := fmt.Sprintf("%s  ok %d  failed %d  running %d ", verb, p.ok, p.failed, p.running)
-	if p.opts.TotalBytes > 0 {
-		d += fmt.Sprintf(" %s/%s ", formatBytes(p.bytes.Load()), formatBytes(p.opts.TotalBytes))
-	}
-	return d
-}
-
-// AddBytes counts bytes sent, for the bar; safe from any goroutine.
-func (p *Printer) AddBytes(n int64) { p.bytes.Add(n) }
-
-// formatBytes writes a byte count the way people read it: 512 B, 1.5 MB.
-func formatBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
-}
-
-// textOut is where human-readable text that would go to Stdout goes:
+// textLane is where human-readable text that would go to Stdout goes:
 // Stderr under --json, so that Stdout stays parseable.
-func (p *Printer) textOut() io.Writer {
+func (p *Printer) textLane() *lane {
 	if p.opts.JSON {
-		return p.opts.Stderr
+		return p.errl
 	}
-	return p.opts.Stdout
+	return p.out
 }
 
-// barVisible reports whether the bar is on screen. Called with mu held.
-func (p *Printer) barVisible() bool {
-	return p.bar != nil && !p.bar.IsFinished()
-}
-
-// writeLocked writes data to w above the bar: clear the bar, write, draw
-// it again. Called with mu held. Write errors are ignored: a closed pipe
-// must not stop the run, and the results are returned to the caller anyway.
-func (p *Printer) writeLocked(w io.Writer, data []byte) {
-	if !p.barVisible() {
-		_, _ = w.Write(data)
+// writeLocked puts data into l above the bar: when l is the bar's lane,
+// the bar is erased before the data and drawn again after it, in one
+// chunk, so nothing comes between. Called with mu held.
+func (p *Printer) writeLocked(l *lane, data []byte) {
+	if len(data) == 0 {
 		return
 	}
-	_ = p.bar.Clear()
-	_, _ = w.Write(data)
-	before := p.barOut.n
-	_ = p.bar.RenderBlank()
-	if p.barOut.n == before {
-		// The throttle swallowed the redraw; without this the bar would
-		// stay invisible while -P lines arrive faster than the throttle.
-		_, _ = io.WriteString(p.barOut, p.bar.String())
+	if p.bar == nil || l != p.errl || p.frame == "" {
+		l.put(data)
+		return
 	}
+	chunk := make([]byte, 0, len(eraseLine)+len(data)+len(p.frame))
+	chunk = append(append(append(chunk, eraseLine...), data...), p.frame...)
+	l.put(chunk)
 }
 
-// Finish stops the drawing goroutine after it has printed every queued
-// event, removes the bar and prints the end of the run: on a terminal the
-// per-host listing (OK hosts first, failures last with their reasons and
-// hints); the gathered output with Gather; and always the summary line on
-// Stderr. Only the first call prints.
-func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
-	p.finish.Do(func() {
-		p.qmu.Lock()
-		p.closed = true
-		p.qmu.Unlock()
-		close(p.stop)
-		<-p.done
-
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.bar != nil {
-			if p.barVisible() {
-				_ = p.bar.Clear()
-			}
-			_ = p.bar.Exit()
-			p.bar = nil // LineWriter output after Finish must not redraw it
-		}
-		var text []byte
-		if p.opts.Terminal {
-			text = p.appendListing(text, results)
-		}
-		if p.opts.Gather {
-			text = appendGather(text, results, p.style.esc)
-		}
-		if len(text) > 0 {
-			_, _ = p.textOut().Write(text)
-		}
-		if !p.opts.Terminal {
-			// The status lines keep pssh's format, so the next steps come
-			// here, once per hint, with the hosts it concerns.
-			_, _ = p.opts.Stderr.Write(appendHints(nil, results, p.opts.StderrEscapes))
-		}
-		_, _ = io.WriteString(p.opts.Stderr, summaryLine(results, elapsed, p.opts.ShowChanged)+"\n")
-	})
-}
-
-// appendHints appends one "fleet: hint: ..." line per distinct hint, with
-// the folded list of the hosts it applies to.
-func appendHints(b []byte, results []fleet.Result, esc Escapes) []byte {
-	var order []string
-	hosts := map[string][]string{}
-	for i := range results {
-		h := fleet.Hint(results[i].Err)
-		if h == "" {
-			continue
-		}
-		if _, ok := hosts[h]; !ok {
-			order = append(order, h)
-		}
-		hosts[h] = append(hosts[h], CleanString(hostLabel(results[i].Host), esc))
-	}
-	for _, h := range order {
-		b = fmt.Appendf(b, "fleet: hint: %s (%s)\n", h, Fold(hosts[h]))
-	}
-	return b
-}
-
-// summaryLine is "12 hosts: 10 ok, 1 failed, 1 unreachable (2.3s)": zero
-// counts are left out, except ok, so the line always says how many worked.
-func summaryLine(results []fleet.Result, elapsed time.Duration, showChanged bool) string {
-	s := fleet.Summarize(results)
-	var b strings.Builder
-	noun := "hosts"
-	if len(results) == 1 {
-		noun = "host"
-	}
-	fmt.Fprintf(&b, "%d %s: %d ok", len(results), noun, s[fleet.OK])
-	if showChanged {
-		changed := 0
-		for i := range results {
-			if results[i].Outcome == fleet.OK && results[i].Changed {
-				changed++
-			}
-		}
-		fmt.Fprintf(&b, ", %d changed", changed)
-	}
-	for o := fleet.Failed; o <= fleet.NotStarted; o++ {
-		if s[o] > 0 {
-			fmt.Fprintf(&b, ", %d %s", s[o], summaryName(o))
-		}
-	}
-	fmt.Fprintf(&b, " (%s)", formatElapsed(elapsed))
-	return b.String()
-}
-
-// summaryName is the summary's word for an outcome: Outcome.String is made
-// for machines ("timeout", "not-started"), this for people.
-func summaryName(o fleet.Outcome) string {
-	switch o {
-	case fleet.TimedOut:
-		return "timed out"
-	case fleet.NotStarted:
-		return "not started"
-	}
-	return o.String()
-}
-
-// formatElapsed rounds to what a person reads: milliseconds under a second,
-// tenths of a second above.
-func formatElapsed(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
-
-// countingWriter counts the writes the bar makes, so writeLocked can tell
-// whether RenderBlank drew anything. Only used with Printer.mu held.
-type countingWriter struct {
-	w io.Writer
-	n int
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	c.n++
-	return c.w.Write(b)
+// Abort stops the waiting for the output to be read, for a second Ctrl-C
+// when the reader of a pipe does not read: the drawing goroutine no longer
+// waits for room, and Finish waits at most half a second more for what is
+// left to be written. Output that is read goes on being written. Safe from
+// any goroutine.
+func (p *Printer) Abort() {
+	p.out.abort()
+	p.errl.abort()
 }

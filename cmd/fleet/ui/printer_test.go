@@ -13,23 +13,19 @@ import (
 
 func TestTerminalListsFailuresLast(t *testing.T) {
 	rs := append(mixed(), res(6, "web6", nil, "", "", at(20)))
-	p, out, errb := newTest(Options{Terminal: true, Inline: true, Total: len(rs), Verb: "run"})
+	p, out, errb := newTest(Options{Terminal: true, Total: len(rs), Verb: "run"})
 	play(p, rs, []int{5, 4, 6, 3, 2, 1, 0}, 2300*time.Millisecond)
 
 	want := "[SUCCESS] web1\n" +
-		"hello\n" +
-		"Stderr: warn\n" +
 		"[SUCCESS] web6\n" +
 		"[FAILURE] web2 Exited with error code 5\n" +
-		"Stderr: boom\n" +
 		"[FAILURE] root@db1:2222 unreachable: connection refused\n" +
 		"  hint: is sshd running on that port?\n" +
 		"[FAILURE] web3 timed out: still running after 5s (-t)\n" +
-		"partial\n" + // the listing ends output that lacks a newline
 		"[FAILURE] web4 Killed by signal TERM\n" +
 		"[FAILURE] web5 not started\n"
 	if got := out.String(); got != want {
-		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+		t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
 	}
 	e := errb.String()
 	if !strings.Contains(e, "\r") || !strings.Contains(e, "run  ok ") {
@@ -38,9 +34,60 @@ func TestTerminalListsFailuresLast(t *testing.T) {
 	if strings.Contains(e, "[SUCCESS]") || strings.Contains(e, "[1]") {
 		t.Errorf("status lines on stderr: %q", e)
 	}
-	if want := "\r7 hosts: 2 ok, 2 failed, 1 unreachable, 1 timed out, 1 not started (2.3s)\n"; !strings.HasSuffix(e, want) {
-		t.Errorf("stderr should end with the bar cleared and the summary, got %q", e)
+	if want := "\r\x1b[K7 hosts: 2 ok, 2 failed, 1 unreachable, 1 timed out, 1 not started (2.3s)\n"; !strings.HasSuffix(e, want) {
+		t.Errorf("stderr should end with the bar erased and the summary, got %q", e)
 	}
+}
+
+// TestTerminalInlineAsHostsFinish: -i at a terminal prints each host's
+// block as it finishes, in pssh's form and order, output that lacks a
+// newline ended; at the end only the failures are listed again, last on
+// screen. The old Printer printed every block at the end.
+func TestTerminalInlineAsHostsFinish(t *testing.T) {
+	rs := append(mixed(), res(6, "web6", nil, "", "", at(20)))
+	p, out, _ := newTest(Options{Terminal: true, Inline: true, Total: len(rs), Verb: "run"})
+	for i := range rs {
+		if rs[i].Outcome != fleet.NotStarted {
+			p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: rs[i].Host})
+		}
+	}
+	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 3, Host: rs[3].Host, Result: &rs[3]})
+	// The block is out before the run ends.
+	want := "[1] 10:11:15 [FAILURE] web3 timed out: still running after 5s (-t)\npartial\n"
+	if !eventually(func() bool { return out.String() == want }) {
+		t.Fatalf("while running, stdout = %q, want %q", out.String(), want)
+	}
+	for _, i := range []int{5, 4, 6, 2, 1, 0} {
+		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: rs[i].Host, Result: &rs[i]})
+	}
+	p.Finish(rs, time.Second)
+	want += "[2] 12:00:00 [FAILURE] web5 not started\n" +
+		"[3] 10:11:16 [FAILURE] web4 Killed by signal TERM\n" +
+		"[4] 10:11:20 [SUCCESS] web6\n" +
+		"[5] 10:11:14 [FAILURE] root@db1:2222 unreachable: connection refused\n" +
+		"[6] 10:11:13 [FAILURE] web2 Exited with error code 5\nStderr: boom\n" +
+		"[7] 10:11:12 [SUCCESS] web1\nhello\nStderr: warn\n" +
+		"[FAILURE] web2 Exited with error code 5\n" +
+		"[FAILURE] root@db1:2222 unreachable: connection refused\n" +
+		"  hint: is sshd running on that port?\n" +
+		"[FAILURE] web3 timed out: still running after 5s (-t)\n" +
+		"[FAILURE] web4 Killed by signal TERM\n" +
+		"[FAILURE] web5 not started\n"
+	if got := out.String(); got != want {
+		t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// eventually polls cond for up to 5 seconds.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 func TestTerminalBarWhileRunning(t *testing.T) {
@@ -52,18 +99,8 @@ func TestTerminalBarWhileRunning(t *testing.T) {
 	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 0, Host: rs[0].Host, Result: &rs[0]})
 	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 1, Host: rs[1].Host, Result: &rs[1]})
 	// The description is refreshed by the ticker, not by each event.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		p.mu.Lock()
-		s := errb.String()
-		p.mu.Unlock()
-		if strings.Contains(s, "copy  ok 1  failed 1  running 1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bar never showed the counts: %q", s)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !eventually(func() bool { return strings.Contains(errb.String(), "copy  ok 1  failed 1  running 1") }) {
+		t.Fatalf("bar never showed the counts: %q", errb.String())
 	}
 	p.Finish(rs, time.Second)
 }
@@ -110,8 +147,8 @@ func TestNoGoroutineLeft(t *testing.T) {
 	for _, terminal := range []bool{false, true} {
 		rs := mixed()
 		p, _, _ := newTest(Options{Terminal: terminal, Total: len(rs)})
-		if !printerGoroutines(1) {
-			t.Fatal("drawing goroutine not found: the check is broken")
+		if !printerGoroutines(3) { // the drawing goroutine and two lanes
+			t.Fatal("printer goroutines not found: the check is broken")
 		}
 		play(p, rs, nil, time.Second)
 		if !printerGoroutines(0) {
@@ -129,7 +166,7 @@ func printerGoroutines(want int) bool {
 		n := runtime.Stack(buf, true)
 		got := 0
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "ui.(*Printer).loop") || strings.Contains(g, "progressbar") {
+			if strings.Contains(g, "ui.(*Printer).loop") || strings.Contains(g, "ui.(*lane).run") || strings.Contains(g, "progressbar") {
 				got++
 			}
 		}

@@ -69,10 +69,12 @@ func (st style) reason(s string) string { return st.with(st.bold(s), ansiRed) }
 //	[N] HH:MM:SS [SUCCESS] label
 //	[N] HH:MM:SS [FAILURE] label REASON
 //
-// followed, with inline or inlineStdout, by the host's output exactly as
-// pssh writes it: the raw stdout bytes, then (inline only, when stderr is
-// not empty) "Stderr: " and the raw stderr bytes. Like pssh it adds no
-// newline after output that lacks one.
+// followed, with inline or inlineStdout, by the host's output as pssh
+// writes it: the stdout bytes, then (inline only, when stderr is not
+// empty) "Stderr: " and the stderr bytes. Output that does not end with a
+// newline gets one, so that "Stderr: " and the next host's [N] start their
+// own lines (pssh runs them on; its -P adds the newline, as fleet does
+// everywhere): a grep for "^\[" sees every host.
 func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, inline, inlineStdout, showChanged bool) []byte {
 	b = append(b, st.progress(n)...)
 	b = append(b, ' ')
@@ -81,10 +83,10 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 	b = st.appendOutcome(b, r, showChanged)
 	b = append(b, '\n')
 	if inline || inlineStdout {
-		b = AppendClean(b, r.Stdout, st.esc)
+		b = appendEnded(b, r.Stdout, st.esc)
 		if inline && len(r.Stderr) > 0 {
 			b = append(b, st.stderrLabel()...)
-			b = AppendClean(b, r.Stderr, st.esc)
+			b = appendEnded(b, r.Stderr, st.esc)
 		}
 	}
 	return b
@@ -136,8 +138,10 @@ func psshReason(r *fleet.Result) string {
 // appendListing appends the end-of-run listing printed on a terminal:
 // "[SUCCESS] label" for every OK host, then "[FAILURE] label reason" (and
 // "  hint: ..." when there is one) for the others, each group in input
-// order. Failures come last so they are what is left on screen.
-func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
+// order. Failures come last so they are what is left on screen. With
+// failuresOnly (-i printed every host's block as it finished) only the
+// failures are listed again, without their output.
+func (p *Printer) appendListing(b []byte, results []fleet.Result, failuresOnly bool) []byte {
 	order := make([]*fleet.Result, len(results))
 	for i := range results {
 		order[i] = &results[i]
@@ -153,9 +157,12 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
 	})
 	// Under --json the output is in the JSON already and this listing goes
 	// to Stderr: repeating megabytes of output there helps nobody.
-	inline := (p.opts.Inline || p.opts.InlineStdout) && !p.opts.JSON
+	inline := (p.opts.Inline || p.opts.InlineStdout) && !p.opts.JSON && !failuresOnly
 	st := p.style
 	for _, r := range order {
+		if failuresOnly && r.Outcome == fleet.OK {
+			continue
+		}
 		b = st.appendOutcome(b, r, p.opts.ShowChanged)
 		b = append(b, '\n')
 		if r.Outcome != fleet.OK {
@@ -166,8 +173,6 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result) []byte {
 			}
 		}
 		if inline {
-			// Unlike pssh's streaming report, this listing is ours: end
-			// output without a newline so the next host starts a line.
 			b = appendEnded(b, r.Stdout, st.esc)
 			if p.opts.Inline && len(r.Stderr) > 0 {
 				b = append(b, st.stderrLabel()...)

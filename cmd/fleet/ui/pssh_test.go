@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,12 +86,50 @@ func play(p *Printer, results []fleet.Result, order []int, elapsed time.Duration
 }
 
 // newTest returns a Printer writing into two buffers, with a fixed clock.
-func newTest(opts Options) (*Printer, *bytes.Buffer, *bytes.Buffer) {
-	var out, errb bytes.Buffer
-	opts.Stdout, opts.Stderr = &out, &errb
+func newTest(opts Options) (*Printer, *syncBuf, *syncBuf) {
+	out, errb := &syncBuf{}, &syncBuf{}
+	opts.Stdout, opts.Stderr = out, errb
 	p := New(opts)
 	p.now = func() time.Time { return time.Date(2025, 3, 4, 12, 0, 0, 0, time.Local) }
-	return p, &out, &errb
+	out.p, errb.p = p, p
+	return p, out, errb
+}
+
+// syncBuf is a buffer the lanes write into from their goroutines. Reading
+// it first waits until the Printer's lanes have written all they hold, so
+// that a test sees what was printed so far.
+type syncBuf struct {
+	p  *Printer
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(b)
+}
+
+func (s *syncBuf) String() string {
+	if s.p != nil {
+		s.p.settle()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuf) Len() int { return len(s.String()) }
+
+// settle waits until the lanes have written everything queued.
+func (p *Printer) settle() {
+	for _, l := range []*lane{p.out, p.errl} {
+		l.mu.Lock()
+		for l.size > 0 {
+			l.cond.Wait()
+		}
+		l.mu.Unlock()
+	}
 }
 
 func TestStatusLines(t *testing.T) {
@@ -109,9 +148,10 @@ func TestStatusLines(t *testing.T) {
 		web1, web2, web3  string
 	}{
 		{"plain", false, false, "", "", ""},
-		// pssh writes the output raw: "partial" runs into the next line.
-		{"inline", true, false, "hello\nStderr: warn\n", "Stderr: boom\n", "partial"},
-		{"inline-stdout", false, true, "hello\n", "", "partial"},
+		// pssh writes "partial" and runs the next [N] into it; fleet ends
+		// the output, so that every status line starts a line.
+		{"inline", true, false, "hello\nStderr: warn\n", "Stderr: boom\n", "partial\n"},
+		{"inline-stdout", false, true, "hello\n", "", "partial\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -172,7 +172,7 @@ func TestJSONEscapesControls(t *testing.T) {
 	rs := []fleet.Result{res(0, "web1", nil, text, text, at(1))}
 	p, out, _ := newTest(Options{JSON: true, Total: 1})
 	play(p, rs, nil, time.Second)
-	line := bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+	line := bytes.TrimSuffix([]byte(out.String()), []byte("\n"))
 	noEscape(t, "json", string(line))
 	var j JSONResult
 	if err := json.Unmarshal(line, &j); err != nil {
@@ -184,7 +184,7 @@ func TestJSONEscapesControls(t *testing.T) {
 	if !bytes.Contains(line, []byte(`\u009b2J\u0085é`)) || !bytes.Contains(line, []byte(`\u007f`)) {
 		t.Errorf("not escaped as expected: %s", line)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader([]byte(out.String())))
 	n := 0
 	for sc.Scan() {
 		n++
