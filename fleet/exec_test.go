@@ -219,7 +219,7 @@ func TestNotStartedNamesTheLoginShell(t *testing.T) {
 	if !errors.Is(err, errLogin) || !strings.HasSuffix(err.Error(), ": This account is currently not available.") {
 		t.Fatalf("got %v", err)
 	}
-	if OutcomeOf(Classify(nil, err)) != Failed {
+	if OutcomeOf(Classify(context.Background(), err)) != Failed {
 		t.Errorf("outcome %v, want failed", OutcomeOf(err))
 	}
 	// Once the wrapper's marker came, an exit is the command's own.

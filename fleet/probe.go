@@ -25,20 +25,11 @@ type RemoteFile struct {
 // Probe reads the state of a remote path in one round trip: type, size,
 // mode, owner and the SHA-256 of its content, as root with sudo when the
 // path may be private to root. Symbolic links are followed.
-func (c *Conn) Probe(ctx context.Context, path string, sudo bool, sudoPassword []byte) (*RemoteFile, error) {
-	return probe(ctx, c, path, sudo, sudoPassword)
-}
-
-// executor runs remote commands: a *Conn, a session each, or *Shells.
-type executor interface {
-	Exec(ctx context.Context, cmd *Command) error
-}
-
-func probe(ctx context.Context, ex executor, path string, sudo bool, sudoPassword []byte) (*RemoteFile, error) {
+func (x *Remote) Probe(ctx context.Context, path string, sudo bool, sudoPassword []byte) (*RemoteFile, error) {
 	q := Quote(path)
 	script := fmt.Sprintf("if [ -d %[1]s ]; then echo dir; elif [ -e %[1]s ]; then stat -L -c 'file %%s %%a %%U %%G' -- %[1]s && sha256sum < %[1]s; else echo none; fi", q)
 	var out, errb bytes.Buffer
-	err := ex.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stdout: &out, Stderr: &errb, Sudo: sudo, SudoPassword: sudoPassword})
+	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stdout: &out, Stderr: &errb, Sudo: sudo, SudoPassword: sudoPassword})
 	if err != nil {
 		return nil, remoteError(ctx, "probe "+path, err, errb.String())
 	}
