@@ -177,7 +177,9 @@ func (f *stderrFilter) answerPrompt() {
 const ctrlD = 4
 
 func (f *stderrFilter) noteSudoMessage(line string) {
-	if f.ctl.sudo && strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
-		f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
+	if f.ctl.sudo {
+		if err := sudoRefusal(line); err != nil {
+			f.ctl.sudoErr = err
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -67,15 +66,3 @@ func parseProbe(out string) (*RemoteFile, error) {
 	return nil, fmt.Errorf("unexpected answer from the host (are stat and sha256sum installed?): %q", out)
 }
 
-// remoteError names what failed with the command's own words.
-func remoteError(ctx context.Context, what string, err error, stderr string) error {
-	msg := strings.TrimSpace(stderr)
-	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-		msg = msg[i+1:]
-	}
-	var ee *ExitError
-	if errors.As(Classify(ctx, err), &ee) && msg != "" {
-		return &Error{Kind: errTransfer, Reason: what + ": " + msg, Err: err, Stderr: KeepStderr([]byte(stderr))}
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
