@@ -32,10 +32,17 @@ func newMarkers() markers {
 // signals on root sessions). Under sudo, a "ready" line tells that sudo has
 // authenticated, so standard input can flow without being taken for a
 // password.
+//
+// The command line itself is handed to eval, last: a shell parses the
+// whole of its -c argument before it runs any of it, so a line it cannot
+// parse ("if then") would fail the wrapper before the marker, as a login
+// shell that runs nothing does (nologin), and the shell's complaint would
+// quote the wrapper. Through eval the marker comes first and the
+// complaint, with its exit status, is the command's, as with ssh.
 func wrap(cmd *Command, m markers) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "printf '%%s%%s\\n' %s \"$$\" >&2; ", Quote(m.pid))
-	body := envPrefix(cmd.Env) + varsReader(cmd.Vars) + cmd.Line
+	body := envPrefix(cmd.Env) + varsReader(cmd.Vars) + "eval " + Quote(cmd.Line)
 	if !cmd.Sudo {
 		b.WriteString(body)
 		return b.String()
