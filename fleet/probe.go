@@ -65,4 +65,3 @@ func parseProbe(out string) (*RemoteFile, error) {
 	}
 	return nil, fmt.Errorf("unexpected answer from the host (are stat and sha256sum installed?): %q", out)
 }
-
