@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -67,7 +68,7 @@ func StatLocal(p string) (*LocalFile, error) {
 
 // PutOptions says how to install a file.
 type PutOptions struct {
-	Mode         os.FileMode // 0: the local file's mode
+	Mode         os.FileMode // 0: the existing file's mode, else the local file's
 	Owner, Group string      // "": the existing file's, else the writer's
 	Sudo         bool        // write as root: through a private temporary folder and install(1)
 	SudoPassword []byte
@@ -79,19 +80,22 @@ type PutOptions struct {
 	// InFlight is how many hosts transfer at once; it divides a fixed
 	// memory budget between them (see sendConcurrency). 0 means 1.
 	InFlight int
+	// ReplaceLink replaces a destination that is a symbolic link with the
+	// file, as Ansible's copy does; otherwise the file is written where
+	// the link points, as scp and pscp do.
+	ReplaceLink bool
 }
 
 // Put installs src at the remote path dst and reports whether it changed
 // anything. A destination that already has the same content is not
-// rewritten; a wrong mode or owner is corrected. New content goes to a
-// temporary file beside the destination (or, with sudo, in a private
-// folder), is checked for size and SHA-256, and is then renamed over the
-// destination, so a transfer cut half way leaves the old file as it was.
+// rewritten; a mode or owner other than the one asked for is corrected,
+// and an existing file keeps its own unless o asks for others. New content
+// goes to a temporary file beside the destination (or, with sudo, in a
+// private folder), is checked for size and SHA-256, and is then renamed
+// over the destination, so a transfer cut half way leaves the old file as
+// it was. A destination that is a symbolic link is written through: the
+// file it points to is the one replaced (see PutOptions.ReplaceLink).
 func (x *Remote) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions) (changed bool, err error) {
-	a := fileAttrs{mode: o.Mode, owner: o.Owner, group: o.Group}
-	if a.mode == 0 {
-		a.mode = src.Mode
-	}
 	cur, err := x.Probe(ctx, dst, o.Sudo, o.SudoPassword)
 	if err != nil {
 		return false, err
@@ -99,9 +103,17 @@ func (x *Remote) Put(ctx context.Context, src *LocalFile, dst string, o PutOptio
 	if cur.Dir {
 		return false, &Error{Kind: errTransfer, Reason: dst + " is a folder"}
 	}
-	if cur.Exists {
-		a.owner, a.group = firstNonEmpty(a.owner, cur.Owner), firstNonEmpty(a.group, cur.Group)
+	at := dst
+	if cur.Target != "" && !o.ReplaceLink {
+		at = cur.Target
 	}
+	a := fileAttrs{mode: o.Mode, owner: o.Owner, group: o.Group}
+	if cur.Exists {
+		// As scp over an existing file: its mode and owner stay.
+		a.mode = cmp.Or(a.mode, cur.Mode)
+		a.owner, a.group = cmp.Or(a.owner, cur.Owner), cmp.Or(a.group, cur.Group)
+	}
+	a.mode = cmp.Or(a.mode, src.Mode)
 	if cur.Exists && cur.SHA256 == src.SHA256 {
 		if cur.Mode == a.mode && (a.owner == "" || a.owner == cur.Owner) && (a.group == "" || a.group == cur.Group) {
 			if o.Progress != nil {
@@ -109,9 +121,9 @@ func (x *Remote) Put(ctx context.Context, src *LocalFile, dst string, o PutOptio
 			}
 			return false, nil
 		}
-		err = x.fixAttributes(ctx, dst, a, o)
+		err = x.fixAttributes(ctx, at, a, o)
 	} else {
-		err = x.write(ctx, src, dst, a, o)
+		err = x.write(ctx, src, at, a, o)
 	}
 	// A failed write was rolled back: the host is as it was.
 	return err == nil, err

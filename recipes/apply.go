@@ -339,8 +339,10 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		}
 		return res
 	}
+	// A step's file replaces a symbolic link at its destination, as
+	// Ansible's copy and template do (follow: no).
 	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword,
-		Private: secret})
+		Private: secret, ReplaceLink: true})
 	if err != nil {
 		return failed(res, fleet.Classify(ctx, err), "")
 	}
