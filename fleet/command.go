@@ -75,7 +75,8 @@ type proc struct {
 
 // Remote runs commands and puts files on one host. The same methods serve
 // a connection's sessions ([Conn], one SSH session per command) and its
-// long-lived shells ([Shells], one shell for many commands).
+// long-lived shells ([Shells], one shell for many commands); a Remote is
+// had from one of those, never made by hand.
 type Remote struct {
 	conn *Conn
 	r    runner
