@@ -124,7 +124,8 @@ const killGrace = 5 * time.Second
 // group, KILL a moment later, through a session of its own (as root when
 // the command runs as root), then waits for the command to end. settle is
 // called once the kill runs on the host (see track). A command whose
-// process is not known, or that does not end, is abandoned.
+// process is not known, or that does not end, is abandoned. The kill's own
+// session is bounded by killGrace too.
 func (c *Conn) kill(p *proc, settle func()) {
 	deadline := time.NewTimer(killGrace)
 	defer deadline.Stop()
@@ -140,7 +141,14 @@ func (c *Conn) kill(p *proc, settle func()) {
 		if p.group {
 			target = "-" + target
 		}
-		go c.sendKill(target, p.sudo, p.password, settle)
+		// The kill runs while the command is watched; kill returns once
+		// both are over, so that nothing of the command outlives Exec.
+		killed := make(chan struct{})
+		go func() {
+			defer close(killed)
+			c.sendKill(target, p.sudo, p.password, settle)
+		}()
+		defer func() { <-killed }()
 		select {
 		case <-p.done:
 			return
