@@ -49,9 +49,6 @@ func (c *Conn) Host() inventory.Host { return c.host }
 // User is the user the connection is logged in as.
 func (c *Conn) User() string { return c.ep.user }
 
-// Client returns the underlying SSH client, for SFTP.
-func (c *Conn) Client() *ssh.Client { return c.client }
-
 // Close closes the connection.
 func (c *Conn) Close() error {
 	var err error

@@ -14,8 +14,9 @@ import (
 	"github.com/fleet-sh/fleet/fleet"
 )
 
-// Target is a connected host; *fleet.Conn implements it, and tests use a
-// fake that answers from a table.
+// Target is a connected host; a *fleet.Remote implements it (a *fleet.Conn,
+// a session per command, or its *fleet.Shells), and tests use a fake that
+// answers from a table.
 type Target interface {
 	Exec(ctx context.Context, cmd *fleet.Command) error
 	Put(ctx context.Context, src *fleet.LocalFile, dst string, o fleet.PutOptions) (changed bool, err error)
