@@ -21,20 +21,17 @@ import (
 // maps a raw error (net, x/crypto/ssh, pkg/sftp) onto the vocabulary is
 // here, typed where the library gives a type, and by its words only where
 // it gives none (x/crypto's auth failure and disconnect message, SFTP
-// status messages). An error no rule knows is not guessed at: on a live
-// connection it is the task's failure, kept as it is.
+// status messages, sudo's complaints). An error no rule knows is not
+// guessed at: on a live connection it is the task's failure, kept as it is.
 
 // Classify maps a raw error from dialling or running a command onto the
 // vocabulary. Errors already classified, and nil, are returned unchanged.
 // ctx is the host's context: when it is done, its cause decides between a
-// timeout and a cancellation, whatever the raw error says. A nil ctx is
-// taken as one that is never done.
+// timeout and a cancellation, whatever the raw error says; a caller with
+// no deadline of its own passes context.Background().
 func Classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
-	}
-	if ctx == nil {
-		ctx = context.Background()
 	}
 	var fe *Error
 	var ee *ExitError
@@ -279,6 +276,29 @@ func sftpError(what string, err error) error {
 		return &Error{Kind: errTransfer, Reason: what + ": no space left on device", Err: err}
 	case errors.As(err, &st):
 		return &Error{Kind: errTransfer, Reason: what + ": " + err.Error(), Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// sudoRefusal reads a line sudo wrote before the command started: sudo -n
+// saying that it needs a password is the host refusing the command, in
+// the vocabulary's words; any other line is nil (the command's stderr).
+func sudoRefusal(line string) error {
+	if strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
+		return &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
+	}
+	return nil
+}
+
+// remoteError names what failed with the command's own words.
+func remoteError(ctx context.Context, what string, err error, stderr string) error {
+	msg := strings.TrimSpace(stderr)
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		msg = msg[i+1:]
+	}
+	var ee *ExitError
+	if errors.As(Classify(ctx, err), &ee) && msg != "" {
+		return &Error{Kind: errTransfer, Reason: what + ": " + msg, Err: err, Stderr: KeepStderr([]byte(stderr))}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

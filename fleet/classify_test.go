@@ -91,11 +91,25 @@ func TestClassifyCases(t *testing.T) {
 	}
 }
 
-func TestClassifyNilContext(t *testing.T) {
-	var none context.Context // what a caller without one would pass
-	got := Classify(none, io.EOF)
-	if !errors.Is(got, ErrUnreachable) {
-		t.Errorf("Classify(nil ctx, EOF) = %v", got)
+func TestSudoRefusal(t *testing.T) {
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{"sudo: a password is required", true},
+		{"sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper", false},
+		{"sudo: sorry, you must have a tty to run sudo", false},
+		{"make: a password is required", false}, // not sudo's
+		{"Sorry, try again.", false},
+	}
+	for _, tt := range tests {
+		err := sudoRefusal(tt.line)
+		if got := err != nil; got != tt.want {
+			t.Errorf("sudoRefusal(%q) = %v, want refusal %v", tt.line, err, tt.want)
+		}
+		if err != nil && (!errors.Is(err, errSudo) || Hint(err) == "") {
+			t.Errorf("sudoRefusal(%q) = %v, want errSudo with a hint", tt.line, err)
+		}
 	}
 }
 

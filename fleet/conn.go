@@ -13,8 +13,11 @@ import (
 
 // Conn is one authenticated SSH connection to a host, kept for the whole run
 // of that host: every command of a recipe and every file of a copy goes
-// through it.
+// through it. As a [Remote] it runs each command in an SSH session of its
+// own; [Conn.Shells] runs them in long-lived shells instead.
 type Conn struct {
+	Remote
+
 	client  *ssh.Client
 	host    inventory.Host
 	ep      *endpoint
@@ -33,6 +36,7 @@ type Conn struct {
 func newConn(client *ssh.Client, h inventory.Host, e *endpoint) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{client: client, host: h, ep: e, stopKeepalive: cancel}
+	c.Remote = Remote{conn: c, r: c}
 	if e.aliveInterval > 0 {
 		go keepalive(ctx, client, e.aliveInterval, e.aliveMax)
 	}
@@ -44,9 +48,6 @@ func (c *Conn) Host() inventory.Host { return c.host }
 
 // User is the user the connection is logged in as.
 func (c *Conn) User() string { return c.ep.user }
-
-// Client returns the underlying SSH client, for SFTP.
-func (c *Conn) Client() *ssh.Client { return c.client }
 
 // Close closes the connection.
 func (c *Conn) Close() error {

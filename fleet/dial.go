@@ -39,17 +39,10 @@ type Dialer struct {
 	live      map[*Conn]struct{}
 	closed    bool
 	dials     atomic.Int64
-	// unsettled counts remote commands that run and have not yet had their
-	// kill sent to the host (see Conn.track); CloseAll waits a moment for
-	// them to settle.
-	unsettled atomic.Int32
+	// running counts remote commands that run and whose kill, if they
+	// got one, has not reached the host yet (see Conn.track).
+	running inFlight
 }
-
-// killStartWait bounds how long CloseAll waits for running commands to
-// end or have their kills started: a second Ctrl-C right after the first
-// must not cut the connections before the kills of the first reached the
-// hosts, or the commands would run on.
-const killStartWait = time.Second
 
 // NewDialer reads the user's SSH configuration once. It fails when an
 // ssh_config file cannot be read or an -O option is not understood.
@@ -405,11 +398,13 @@ func dialSSH(ctx context.Context, via ctxDialer, addr string, cfg *ssh.ClientCon
 }
 
 // CloseAll closes every open connection at once; running commands then fail
-// fast. It is the second Ctrl-C. Later Dials fail as cancelled.
-func (d *Dialer) CloseAll() {
-	for deadline := time.Now().Add(killStartWait); d.unsettled.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+// fast. It is the second Ctrl-C. It first waits, until ctx is done, for
+// the running commands to end or their kills to reach the hosts: a second
+// Ctrl-C right after the first must not cut the connections before the
+// kills of the first reached the hosts, or the commands would run on.
+// Later Dials fail as cancelled.
+func (d *Dialer) CloseAll(ctx context.Context) {
+	_ = d.running.wait(ctx)
 	d.mu.Lock()
 	d.closed = true
 	conns := make([]*Conn, 0, len(d.live))

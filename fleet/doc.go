@@ -12,6 +12,14 @@
 // vocabulary's words. The run record that keeps every run on disk is
 // fleet/record, which knows nothing of SSH.
 //
+// Where things are: how a command runs is fleet/command.go ([Remote.Exec]
+// and the one kill path), with its two carriers in session.go (an SSH
+// session per command, [Conn]) and shell.go (a long-lived shell,
+// [Shells]); how a file is put is fleet/put.go ([Remote.Put], MkdirAll,
+// PutLink), over the same [Remote], with the SFTP transfer in sftp.go; how
+// an error is named is fleet/classify.go, the one place that reads error
+// text.
+//
 // The package never draws on the terminal: progress and output reach the
 // caller as events and per-host writers.
 package fleet

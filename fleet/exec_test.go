@@ -210,6 +210,39 @@ func TestStderrFilterWithStartupNoise(t *testing.T) {
 	}
 }
 
+// A command the shell cannot parse ran and failed, as with ssh host
+// 'if then': the shell's own complaint on stderr and its exit status, not
+// a login refused, and nothing of fleet's wrapper (issue 15 item 9). Under
+// sudo too, whose /bin/sh -c would otherwise show the inner wrapper.
+func TestExecSyntaxErrorIsTheCommandsFailure(t *testing.T) {
+	env := newEnv(t)
+	c, _ := sudoServer(t, env)
+	for _, sudo := range []bool{false, true} {
+		for _, line := range []string{"if then", "echo 'unbalanced", "echo ok; fi"} {
+			var out, errb bytes.Buffer
+			cmd := &Command{Line: line, Stdout: &out, Stderr: &errb}
+			if sudo {
+				cmd.Sudo, cmd.SudoPassword = true, []byte("hunter2")
+			}
+			err := execOn(t, c, cmd)
+			var ee *ExitError
+			if !errors.As(err, &ee) || ee.Status != 2 {
+				t.Errorf("sudo %v, %q: %v, want the shell's exit status 2 as an *ExitError", sudo, line, err)
+			}
+			if errors.Is(err, errLogin) || Hint(err) != "" {
+				t.Errorf("sudo %v, %q: %v (hint %q), want no login refusal", sudo, line, err, Hint(err))
+			}
+			stderr := errb.String()
+			if !strings.Contains(strings.ToLower(stderr), "syntax error") && !strings.Contains(stderr, "unterminated") {
+				t.Errorf("sudo %v, %q: stderr %q, want the shell's own complaint", sudo, line, stderr)
+			}
+			if strings.Contains(stderr, "fleet-") || strings.Contains(stderr, "printf") || out.Len() != 0 {
+				t.Errorf("sudo %v, %q: fleet's wrapper shows: stdout %q stderr %q", sudo, line, out.String(), stderr)
+			}
+		}
+	}
+}
+
 func TestNotStartedNamesTheLoginShell(t *testing.T) {
 	exit := &ssh.ExitError{} // the login shell's exit, before any marker
 	ctl := &control{}
@@ -219,7 +252,7 @@ func TestNotStartedNamesTheLoginShell(t *testing.T) {
 	if !errors.Is(err, errLogin) || !strings.HasSuffix(err.Error(), ": This account is currently not available.") {
 		t.Fatalf("got %v", err)
 	}
-	if OutcomeOf(Classify(nil, err)) != Failed {
+	if OutcomeOf(Classify(context.Background(), err)) != Failed {
 		t.Errorf("outcome %v, want failed", OutcomeOf(err))
 	}
 	// Once the wrapper's marker came, an exit is the command's own.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/fleet-sh/fleet/fleet/internal/lightcopy"
 )
 
 // control carries what the stderr filter learns to the rest of Exec.
@@ -45,7 +47,7 @@ func feedStdin(ctl *control, in io.Reader) {
 		if _, ok := in.(io.WriterTo); ok {
 			_, _ = io.Copy(ctl.stdin, in) // WriteTo needs no buffer
 		} else {
-			_, _ = copySmall(ctl.stdin, in)
+			_, _ = lightcopy.Copy(ctl.stdin, in)
 		}
 	}
 	ctl.mu.Lock()
@@ -69,8 +71,8 @@ type stderrFilter struct {
 	answered bool // the password was just written: sudo's newline may come
 }
 
-// ReadFrom makes the SSH library's copy of the stream use copySmall.
-func (f *stderrFilter) ReadFrom(r io.Reader) (int64, error) { return copySmall(f, r) }
+// ReadFrom makes the SSH library's copy of the stream use lightcopy.Copy.
+func (f *stderrFilter) ReadFrom(r io.Reader) (int64, error) { return lightcopy.Copy(f, r) }
 
 func (f *stderrFilter) Write(p []byte) (int, error) {
 	if f.passing {
@@ -177,7 +179,9 @@ func (f *stderrFilter) answerPrompt() {
 const ctrlD = 4
 
 func (f *stderrFilter) noteSudoMessage(line string) {
-	if f.ctl.sudo && strings.HasPrefix(line, "sudo: ") && strings.Contains(line, "password is required") {
-		f.ctl.sudoErr = &Error{Kind: errSudo, Reason: "sudo needs a password", Hint: "use -S/--sudo-password to give it, or allow this user passwordless sudo"}
+	if f.ctl.sudo {
+		if err := sudoRefusal(line); err != nil {
+			f.ctl.sudoErr = err
+		}
 	}
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -67,7 +68,7 @@ func StatLocal(p string) (*LocalFile, error) {
 
 // PutOptions says how to install a file.
 type PutOptions struct {
-	Mode         os.FileMode // 0: the local file's mode
+	Mode         os.FileMode // 0: the existing file's mode, else the local file's
 	Owner, Group string      // "": the existing file's, else the writer's
 	Sudo         bool        // write as root: through a private temporary folder and install(1)
 	SudoPassword []byte
@@ -79,87 +80,83 @@ type PutOptions struct {
 	// InFlight is how many hosts transfer at once; it divides a fixed
 	// memory budget between them (see sendConcurrency). 0 means 1.
 	InFlight int
-}
-
-// sendBudget bounds the memory of all transfers together: each outstanding
-// SFTP write holds a 32 KiB packet, and pkg/sftp keeps up to 64 per file, so
-// without a shared budget memory would grow with the hosts in flight.
-const (
-	sendBudget  = 32 << 20
-	sftpPacket  = 32 << 10
-	minRequests = 4
-	maxRequests = 64
-)
-
-// sendConcurrency is the SFTP requests in flight per file when inFlight
-// hosts share the budget.
-func sendConcurrency(inFlight int) int {
-	n := sendBudget / sftpPacket / max(inFlight, 1)
-	return min(max(n, minRequests), maxRequests)
+	// ReplaceLink replaces a destination that is a symbolic link with the
+	// file, as Ansible's copy does; otherwise the file is written where
+	// the link points, as scp and pscp do.
+	ReplaceLink bool
 }
 
 // Put installs src at the remote path dst and reports whether it changed
 // anything. A destination that already has the same content is not
-// rewritten; a wrong mode or owner is corrected. New content goes to a
-// temporary file beside the destination (or, with sudo, in a private
-// folder), is checked for size and SHA-256, and is then renamed over the
-// destination, so a transfer cut half way leaves the old file as it was.
-func (c *Conn) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions) (changed bool, err error) {
-	return putFile(ctx, c, src, dst, o, c.write)
-}
-
-// writeFunc writes new content to dst with the given mode and owner.
-type writeFunc func(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error
-
-// putFile is Put with the remote commands run by ex and new content written by
-// write.
-func putFile(ctx context.Context, ex executor, src *LocalFile, dst string, o PutOptions, write writeFunc) (changed bool, err error) {
-	mode := o.Mode
-	if mode == 0 {
-		mode = src.Mode
-	}
-	cur, err := probe(ctx, ex, dst, o.Sudo, o.SudoPassword)
+// rewritten; a mode or owner other than the one asked for is corrected,
+// and an existing file keeps its own unless o asks for others. New content
+// goes to a temporary file beside the destination (or, with sudo, in a
+// private folder), is checked for size and SHA-256, and is then renamed
+// over the destination, so a transfer cut half way leaves the old file as
+// it was. A destination that is a symbolic link is written through: the
+// file it points to is the one replaced (see PutOptions.ReplaceLink).
+func (x *Remote) Put(ctx context.Context, src *LocalFile, dst string, o PutOptions) (changed bool, err error) {
+	cur, err := x.Probe(ctx, dst, o.Sudo, o.SudoPassword)
 	if err != nil {
 		return false, err
 	}
 	if cur.Dir {
 		return false, &Error{Kind: errTransfer, Reason: dst + " is a folder"}
 	}
-	owner, group := o.Owner, o.Group
-	if cur.Exists {
-		owner, group = firstNonEmpty(owner, cur.Owner), firstNonEmpty(group, cur.Group)
+	at := dst
+	if cur.Target != "" && !o.ReplaceLink {
+		at = cur.Target
 	}
+	a := fileAttrs{mode: o.Mode, owner: o.Owner, group: o.Group}
+	if cur.Exists {
+		// As scp over an existing file: its mode and owner stay.
+		a.mode = cmp.Or(a.mode, cur.Mode)
+		a.owner, a.group = cmp.Or(a.owner, cur.Owner), cmp.Or(a.group, cur.Group)
+	}
+	a.mode = cmp.Or(a.mode, src.Mode)
 	if cur.Exists && cur.SHA256 == src.SHA256 {
-		if cur.Mode == mode && (owner == "" || owner == cur.Owner) && (group == "" || group == cur.Group) {
+		if cur.Mode == a.mode && (a.owner == "" || a.owner == cur.Owner) && (a.group == "" || a.group == cur.Group) {
 			if o.Progress != nil {
 				o.Progress(src.Size)
 			}
 			return false, nil
 		}
-		err = fixAttributes(ctx, ex, dst, mode, owner, group, o)
+		err = x.fixAttributes(ctx, at, a, o)
 	} else {
-		err = write(ctx, src, dst, mode, owner, group, o)
+		err = x.write(ctx, src, at, a, o)
 	}
 	// A failed write was rolled back: the host is as it was.
 	return err == nil, err
 }
 
-// write sends new content over SFTP, as root through a staging folder when
-// o.Sudo says so.
-func (c *Conn) write(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
-	if o.Sudo {
-		return c.putSudo(ctx, src, dst, mode, owner, group, o)
+// fileAttrs are the mode and owner a put file gets; "" owner or group
+// leaves it to the writer.
+type fileAttrs struct {
+	mode         os.FileMode
+	owner, group string
+}
+
+// write writes new content: with one command when it is small, in memory
+// and not secret and the Remote says so (a shell), else over SFTP, as root
+// through a staging folder when o.Sudo says so.
+func (x *Remote) write(ctx context.Context, src *LocalFile, dst string, a fileAttrs, o PutOptions) error {
+	switch {
+	case x.inline && src.Data != nil && len(src.Data) <= maxShellFile && !o.Private:
+		return x.writeInline(ctx, src, dst, a, o)
+	case o.Sudo:
+		return x.conn.putSudo(ctx, src, dst, a, o)
+	default:
+		return x.conn.putDirect(ctx, src, dst, a, o)
 	}
-	return c.putDirect(ctx, src, dst, mode, owner, group, o)
 }
 
 // fixAttributes corrects mode and owner of a file whose content is right.
-func fixAttributes(ctx context.Context, ex executor, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
-	script := fmt.Sprintf("chmod %04o -- %s", mode, Quote(dst))
-	if owner != "" || group != "" {
-		script += fmt.Sprintf(" && chown %s -- %s", Quote(ownerSpec(owner, group)), Quote(dst))
+func (x *Remote) fixAttributes(ctx context.Context, dst string, a fileAttrs, o PutOptions) error {
+	script := fmt.Sprintf("chmod %04o -- %s", a.mode, Quote(dst))
+	if a.owner != "" || a.group != "" {
+		script += fmt.Sprintf(" && chown %s -- %s", Quote(ownerSpec(a.owner, a.group)), Quote(dst))
 	}
-	return runScript(ctx, ex, "set mode and owner of "+dst, script, o)
+	return x.script(ctx, "set mode and owner of "+dst, script, o)
 }
 
 func ownerSpec(owner, group string) string {
@@ -169,18 +166,105 @@ func ownerSpec(owner, group string) string {
 	return owner + ":" + group
 }
 
-// run runs a small remote script, as root when o says so.
-func (c *Conn) run(ctx context.Context, what, script string, o PutOptions) error {
-	return runScript(ctx, c, what, script, o)
-}
-
-func runScript(ctx context.Context, ex executor, what, script string, o PutOptions) error {
+// script runs a small remote script, as root when o says so; a failure
+// says what failed in the script's own words.
+func (x *Remote) script(ctx context.Context, what, script string, o PutOptions) error {
 	var errb strings.Builder
-	err := ex.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
+	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
 		return remoteError(ctx, what, err, errb.String())
 	}
 	return nil
+}
+
+// maxShellFile is the largest file written through a shell: its content
+// travels inside the command (as printf escapes, up to four bytes each),
+// which maxShellLine bounds.
+const maxShellFile = 16 << 10
+
+// writeInline writes new content with one command: into a private temporary
+// file beside dst, checked against its SHA-256, given its mode and owner,
+// then renamed over dst; a failure removes the temporary file.
+func (x *Remote) writeInline(ctx context.Context, src *LocalFile, dst string, a fileAttrs, o PutOptions) error {
+	template := path.Join(path.Dir(dst), "."+path.Base(dst)+".fleet-XXXXXX")
+	attrs := fmt.Sprintf(`chmod %04o "$t"`, a.mode)
+	if a.owner != "" || a.group != "" {
+		attrs += " && chown " + Quote(ownerSpec(a.owner, a.group)) + ` "$t"`
+	}
+	script := fmt.Sprintf(`umask 077; t=$(mktemp %s) || exit 1; `+
+		`printf %s > "$t" && set -- $(sha256sum < "$t") && `+
+		`if [ "$1" != %s ]; then echo "checksum mismatch: sent sha256 %.12[3]s, wrote $1" >&2; false; fi && `+
+		`%s && mv -f -- "$t" %s; rc=$?; [ $rc = 0 ] || rm -f -- "$t"; exit $rc`,
+		Quote(template), printfFormat(src.Data), src.SHA256, attrs, Quote(dst))
+	err := x.script(ctx, "write "+dst, script, o)
+	if o.Progress != nil && err == nil {
+		o.Progress(src.Size)
+	}
+	return err
+}
+
+// printfFormat quotes data as a printf(1) format that prints it exactly:
+// printable ASCII as itself, % and \ escaped, everything else as a
+// three-digit octal escape, all in single quotes. A leading - is escaped
+// too, so that printf does not take the format for an option.
+func printfFormat(data []byte) string {
+	var b strings.Builder
+	b.Grow(len(data) + len(data)/8 + 2)
+	b.WriteByte('\'')
+	for i, c := range data {
+		switch {
+		case i == 0 && c == '-':
+			b.WriteString(`\055`)
+		case c == '%':
+			b.WriteString("%%")
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\'' || c < ' ' || c > '~':
+			fmt.Fprintf(&b, `\%03o`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// MkdirAll creates the remote folder dir and its parents, as root with
+// sudo, and reports whether it had to.
+func (x *Remote) MkdirAll(ctx context.Context, dir string, o PutOptions) (bool, error) {
+	cur, err := x.Probe(ctx, dir, o.Sudo, o.SudoPassword)
+	if err != nil {
+		return false, err
+	}
+	if cur.Dir {
+		return false, nil
+	}
+	if cur.Exists {
+		return false, &Error{Kind: errTransfer, Reason: dir + " exists and is not a folder"}
+	}
+	script := "mkdir -p -- " + Quote(dir)
+	if o.Owner != "" || o.Group != "" {
+		script += " && chown " + Quote(ownerSpec(o.Owner, o.Group)) + " -- " + Quote(dir)
+	}
+	err = x.script(ctx, "mkdir "+dir, script, o)
+	return err == nil, err
+}
+
+// PutLink makes dst a symbolic link to target, replacing what is there by
+// rename, and reports whether it changed anything.
+func (x *Remote) PutLink(ctx context.Context, target, dst string, o PutOptions) (bool, error) {
+	tmp := tempName(path.Dir(dst), path.Base(dst))
+	t, d := Quote(target), Quote(dst)
+	script := fmt.Sprintf(`if [ -L %[2]s ] && [ "$(readlink -- %[2]s)" = %[1]s ]; then echo same; `+
+		`else ln -s -- %[1]s %[3]s && mv -Tf -- %[3]s %[2]s && echo made || { rm -f -- %[3]s; exit 1; }; fi`, t, d, Quote(tmp))
+	var out, errb strings.Builder
+	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stdout: &out, Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
+	if err != nil {
+		return false, remoteError(ctx, "link "+dst, err, errb.String())
+	}
+	return lastLine(out.String()) == "made", nil
 }
 
 // tempName is a hidden name beside p, unique to this write.
@@ -191,7 +275,7 @@ func tempName(dir, base string) string {
 }
 
 // putDirect writes as the login user over SFTP.
-func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) (err error) {
+func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, a fileAttrs, o PutOptions) (err error) {
 	if _, err := c.SFTP(ctx); err != nil {
 		return err
 	}
@@ -205,11 +289,11 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 	if err != nil {
 		return err
 	}
-	if err := c.cancellable(ctx, func(cl *sftp.Client) error { return cl.Chmod(tmp, mode) }); err != nil {
+	if err := c.cancellable(ctx, func(cl *sftp.Client) error { return cl.Chmod(tmp, a.mode) }); err != nil {
 		return sftpError("chmod "+dst, err)
 	}
-	if owner != "" && owner != got.Owner || group != "" && group != got.Group {
-		if err := c.run(ctx, "chown "+dst, fmt.Sprintf("chown %s -- %s", Quote(ownerSpec(owner, group)), Quote(tmp)), o); err != nil {
+	if a.owner != "" && a.owner != got.Owner || a.group != "" && a.group != got.Group {
+		if err := c.script(ctx, "chown "+dst, fmt.Sprintf("chown %s -- %s", Quote(ownerSpec(a.owner, a.group)), Quote(tmp)), o); err != nil {
 			return err
 		}
 	}
@@ -229,7 +313,7 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, mode o
 // with the right mode and owner under a temporary name beside the
 // destination, and renames it into place. A failure removes both
 // temporaries, through a fresh connection when this one is gone.
-func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.FileMode, owner, group string, o PutOptions) error {
+func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, a fileAttrs, o PutOptions) error {
 	if _, err := c.SFTP(ctx); err != nil { // before the staging folder: nothing to clean up
 		return err
 	}
@@ -243,12 +327,12 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 		return err
 	}
 	tmp := tempName(path.Dir(dst), path.Base(dst))
-	inst := fmt.Sprintf("install -m %04o", mode)
-	if owner != "" {
-		inst += " -o " + Quote(owner)
+	inst := fmt.Sprintf("install -m %04o", a.mode)
+	if a.owner != "" {
+		inst += " -o " + Quote(a.owner)
 	}
-	if group != "" {
-		inst += " -g " + Quote(group)
+	if a.group != "" {
+		inst += " -g " + Quote(a.group)
 	}
 	// One root session checks what arrived, installs it under a temporary
 	// name beside the destination, renames it into place and removes the
@@ -259,7 +343,7 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 		`echo "checksum mismatch: sent sha256 %.12[2]s, received $1" >&2; rm -rf -- %[3]s; exit 1; fi; `+
 		`%[4]s -- %[1]s %[5]s && mv -f -- %[5]s %[6]s; rc=$?; [ $rc = 0 ] || rm -f -- %[5]s; rm -rf -- %[3]s; exit $rc`,
 		Quote(staged), src.SHA256, Quote(dir), inst, Quote(tmp), Quote(dst))
-	if err := c.run(ctx, "install "+dst, script, o); err != nil {
+	if err := c.script(ctx, "install "+dst, script, o); err != nil {
 		// The script cleans up after itself when it runs to its end; not
 		// when sudo refused it, a timeout killed it or the connection
 		// died under it.
@@ -267,73 +351,6 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, mode os.
 		return err
 	}
 	return nil
-}
-
-// upload sends src to the remote path tmp, checks size and SHA-256 of what
-// arrived, and returns what the host says of the new file.
-func (c *Conn) upload(ctx context.Context, src *LocalFile, tmp string, progress func(int64), inFlight int) (*RemoteFile, error) {
-	if err := c.send(ctx, src, tmp, progress, inFlight); err != nil {
-		return nil, err
-	}
-	got, err := c.Probe(ctx, tmp, false, nil)
-	if err != nil {
-		return nil, err
-	}
-	if got.Size != src.Size || got.SHA256 != src.SHA256 {
-		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("checksum mismatch: sent %d bytes (sha256 %.12s), %s has %d (sha256 %.12s)",
-			src.Size, src.SHA256, tmp, got.Size, got.SHA256)}
-	}
-	return got, nil
-}
-
-// send streams src to the remote path tmp: created, never overwritten, and
-// private (0600) while incomplete.
-func (c *Conn) send(ctx context.Context, src *LocalFile, tmp string, progress func(int64), inFlight int) error {
-	in, err := src.open()
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	// A host's sftp-server that never answers (a hung disk, a FIFO swapped
-	// in) must not outlive -t or Ctrl-C: the connection closes with ctx
-	// from the first request on, as in Get.
-	return c.cancellable(ctx, func(cl *sftp.Client) error {
-		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil {
-			return sftpError("create "+tmp, err)
-		}
-		if err := f.Chmod(0o600); err != nil {
-			f.Close()
-			return sftpError("chmod "+tmp, err)
-		}
-		// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs
-		// to know the length) while the wrapper counts progress.
-		n, err := f.ReadFromWithConcurrency(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size},
-			sendConcurrency(inFlight))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return sftpWriteError(tmp, err)
-		}
-		if n != src.Size {
-			return &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
-		}
-		return nil
-	})
-}
-
-type progressReader struct {
-	r        io.Reader
-	progress func(int64)
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if n > 0 && p.progress != nil {
-		p.progress(int64(n))
-	}
-	return n, err
 }
 
 // removeTemp removes a temporary file or folder of the login user after a

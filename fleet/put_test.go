@@ -72,10 +72,12 @@ func TestPutNewUnchangedAndDrift(t *testing.T) {
 	if err != nil || changed {
 		t.Fatalf("second put: changed=%v err=%v, want unchanged", changed, err)
 	}
-	// The same content with a drifted mode is corrected in place.
+	// The same content with a drifted mode is corrected in place, when a
+	// mode is asked for (without, the existing file keeps its own: see
+	// TestPutKeepsTheExistingModeAndOwner).
 	os.Chmod(dst, 0o666)
 	before, _ := os.Stat(dst)
-	changed, err = put(t, c, src, dst, PutOptions{})
+	changed, err = put(t, c, src, dst, PutOptions{Mode: 0o640})
 	after, _ := os.Stat(dst)
 	if err != nil || !changed || after.Mode().Perm() != 0o640 || !os.SameFile(before, after) {
 		t.Fatalf("drift: changed=%v err=%v mode %o same file %v", changed, err, after.Mode().Perm(), os.SameFile(before, after))

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/pkg/sftp"
@@ -118,4 +120,88 @@ func (c *Conn) closeSFTP() {
 		c.sftp.Close()
 		c.sftp = nil
 	}
+}
+
+// sendBudget bounds the memory of all transfers together: each outstanding
+// SFTP write holds a 32 KiB packet, and pkg/sftp keeps up to 64 per file, so
+// without a shared budget memory would grow with the hosts in flight.
+const (
+	sendBudget  = 32 << 20
+	sftpPacket  = 32 << 10
+	minRequests = 4
+	maxRequests = 64
+)
+
+// sendConcurrency is the SFTP requests in flight per file when inFlight
+// hosts share the budget.
+func sendConcurrency(inFlight int) int {
+	n := sendBudget / sftpPacket / max(inFlight, 1)
+	return min(max(n, minRequests), maxRequests)
+}
+
+// upload sends src to the remote path tmp, checks size and SHA-256 of what
+// arrived, and returns what the host says of the new file.
+func (c *Conn) upload(ctx context.Context, src *LocalFile, tmp string, progress func(int64), inFlight int) (*RemoteFile, error) {
+	if err := c.send(ctx, src, tmp, progress, inFlight); err != nil {
+		return nil, err
+	}
+	got, err := c.Probe(ctx, tmp, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	if got.Size != src.Size || got.SHA256 != src.SHA256 {
+		return nil, &Error{Kind: errTransfer, Reason: fmt.Sprintf("checksum mismatch: sent %d bytes (sha256 %.12s), %s has %d (sha256 %.12s)",
+			src.Size, src.SHA256, tmp, got.Size, got.SHA256)}
+	}
+	return got, nil
+}
+
+// send streams src to the remote path tmp: created, never overwritten, and
+// private (0600) while incomplete.
+func (c *Conn) send(ctx context.Context, src *LocalFile, tmp string, progress func(int64), inFlight int) error {
+	in, err := src.open()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	// A host's sftp-server that never answers (a hung disk, a FIFO swapped
+	// in) must not outlive -t or Ctrl-C: the connection closes with ctx
+	// from the first request on, as in Get.
+	return c.cancellable(ctx, func(cl *sftp.Client) error {
+		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return sftpError("create "+tmp, err)
+		}
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return sftpError("chmod "+tmp, err)
+		}
+		// A LimitedReader keeps pkg/sftp's concurrent writes on (it needs
+		// to know the length) while the wrapper counts progress.
+		n, err := f.ReadFromWithConcurrency(&io.LimitedReader{R: &progressReader{r: in, progress: progress}, N: src.Size},
+			sendConcurrency(inFlight))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return sftpWriteError(tmp, err)
+		}
+		if n != src.Size {
+			return &Error{Kind: errTransfer, Reason: fmt.Sprintf("sent %d bytes of %d: the local file changed while it was sent", n, src.Size)}
+		}
+		return nil
+	})
+}
+
+type progressReader struct {
+	r        io.Reader
+	progress func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 && p.progress != nil {
+		p.progress(int64(n))
+	}
+	return n, err
 }

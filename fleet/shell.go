@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// A Shell is one long-lived remote shell that runs many commands, one
+// A shell is one long-lived remote shell that runs many commands, one
 // after the other, over a single SSH session: the remote side pays for one
 // session, one login shell and, as root, one sudo, instead of one of each
 // per command. A recipe of twenty steps and guards costs the host a couple
@@ -26,8 +26,8 @@ import (
 // /dev/null as input, and then prints an end marker with its exit status on
 // both streams. The markers carry a random nonce, so no command output can
 // fake one. A timeout or Ctrl-C kills the command's process group over a
-// second session and the shell goes on with the next command.
-type Shell struct {
+// second session (see Remote.Exec) and the shell goes on with the next command.
+type shell struct {
 	conn  *Conn
 	sudo  bool
 	pw    []byte
@@ -40,11 +40,15 @@ type Shell struct {
 	done    chan struct{} // closed when the shell's session has ended
 	doneErr error         // why it ended; read after done is closed
 
-	mu      sync.Mutex // one command at a time
+	// turn is held by the command that runs, from its start until its
+	// end markers came (or the shell ended): one command at a time.
+	turn    chan struct{}
 	seq     int
-	broken  error
 	setsid  bool // the host has setsid(1): commands get a process group of their own
 	closing sync.Once
+
+	mu     sync.Mutex
+	broken error // why the shell takes no more commands
 }
 
 // maxShellLine bounds the commands that go through a Shell: each is passed
@@ -56,21 +60,28 @@ const maxShellLine = 100 << 10
 // session started (sudo authenticating included).
 const shellStart = 30 * time.Second
 
-// StartShell starts a shell on c, as root through sudo when sudo is set
+// startShell starts a shell on c, as root through sudo when sudo is set
 // (password is then given to sudo when it asks, once for the whole shell).
-// ctx bounds only the start; the shell lives until Close or until the
+// ctx bounds only the start; the shell lives until close or until the
 // connection ends.
-func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*Shell, error) {
+func (c *Conn) startShell(ctx context.Context, sudo bool, password []byte) (*shell, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	s := &Shell{conn: c, sudo: sudo, pw: password, nonce: "fleet-sh-" + hex.EncodeToString(b), done: make(chan struct{})}
+	s := &shell{conn: c, sudo: sudo, pw: password, nonce: "fleet-sh-" + hex.EncodeToString(b), done: make(chan struct{}),
+		turn: make(chan struct{}, 1)}
 	s.out, s.errs = newShellStream(s.nonce), newShellStream(s.nonce)
 	r, w := io.Pipe()
 	s.in = w
 	sctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go func() {
-		err := c.Exec(sctx, &Command{Line: "exec /bin/sh -s", Sudo: sudo, SudoPassword: password, Stdin: r, Stdout: s.out, Stderr: s.errs, untracked: true})
+		// The shell's session is a command like any other, killed the
+		// same way when stop ends it; not one CloseAll waits for, since
+		// its commands are counted one by one.
+		p, err := c.startSession(sctx, &Command{Line: "exec /bin/sh -s", Sudo: sudo, SudoPassword: password, Stdin: r, Stdout: s.out, Stderr: s.errs}, nil)
+		if err == nil {
+			err = c.await(sctx, p, func() {})
+		}
 		if err == nil {
 			err = errors.New("the remote shell exited")
 		}
@@ -91,10 +102,10 @@ func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*She
 		case <-s.done:
 			return nil, s.startError(ctx)
 		case <-ctx.Done():
-			s.Close()
+			s.close()
 			return nil, ctx.Err()
 		case <-timer.C:
-			s.Close()
+			s.close()
 			return nil, &Error{Kind: ErrTimeout, Reason: "the remote shell did not start within " + shellStart.String()}
 		}
 	}
@@ -103,7 +114,7 @@ func (c *Conn) StartShell(ctx context.Context, sudo bool, password []byte) (*She
 
 // startError says why a shell did not start, in the words of the error
 // vocabulary when it has them (sudo refused, connection lost).
-func (s *Shell) startError(ctx context.Context) error {
+func (s *shell) startError(ctx context.Context) error {
 	<-s.done
 	err := Classify(ctx, s.doneErr)
 	var ee *ExitError
@@ -125,7 +136,7 @@ func (s *Shell) startError(ctx context.Context) error {
 // setsid only the command's own process is killed. The command's shell is
 // /bin/sh as root, as with sudo sh -c, and the login shell otherwise, as
 // with ssh host 'command'.
-func (s *Shell) prelude() string {
+func (s *shell) prelude() string {
 	n := Quote(s.nonce)
 	shell := `"${SHELL:-/bin/sh}"`
 	if s.sudo {
@@ -143,27 +154,31 @@ func (s *Shell) prelude() string {
 		"printf '%s ready %s\\n' " + n + ` "$_fleet_ready"; printf '%s ready %s\n' ` + n + ` "$_fleet_ready" >&2` + "\n"
 }
 
-// Run runs cmd in the shell and waits for it, with Exec's results: nil on
-// exit status 0, an *ExitError for another, or the error that stopped it.
+// start runs cmd in the shell once the command before it has ended.
 // cmd.Sudo, cmd.SudoPassword, cmd.Stdin and cmd.PTY are not looked at: the
 // shell already is what it is, and commands read /dev/null.
-func (s *Shell) Run(ctx context.Context, cmd *Command) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.broken != nil {
-		return s.broken
+func (s *shell) start(ctx context.Context, cmd *Command) (*proc, error) {
+	if err := s.brokenErr(); err != nil {
+		return nil, err // without waiting for the turn a broken shell's last command may hold
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	settle := s.conn.track()
-	defer settle()
+	if err := s.brokenErr(); err != nil {
+		<-s.turn
+		return nil, err
+	}
 	s.seq++
 	id := s.seq
-	s.out.begin(id, orDiscard(cmd.Stdout))
-	s.errs.begin(id, orDiscard(cmd.Stderr))
-	defer s.out.begin(0, io.Discard)
-	defer s.errs.begin(0, io.Discard)
+	p := &proc{done: make(chan error, 1), pid: make(chan int, 1), group: s.setsid, sudo: s.sudo, password: s.pw}
+	s.out.begin(id, orDiscard(cmd.Stdout), nil)
+	s.errs.begin(id, orDiscard(cmd.Stderr), p.pid)
+	detach := func() {
+		s.out.begin(0, io.Discard, nil)
+		s.errs.begin(0, io.Discard, nil)
+	}
 	// Vars are assignments on the shell's input, not part of the command
 	// line that _fleet_run hands to sh -c (and so to argv); unset after.
 	line := varsAssign(cmd.Vars) + "_fleet_run " + strconv.Itoa(id) + " " + Quote(envPrefix(cmd.Env)+cmd.Line) + "\n"
@@ -175,24 +190,31 @@ func (s *Shell) Run(ctx context.Context, cmd *Command) error {
 		line += "unset " + strings.Join(names, " ") + "\n"
 	}
 	if _, err := io.WriteString(s.in, line); err != nil {
-		return s.lost()
+		detach()
+		<-s.turn
+		return nil, s.lost()
 	}
-	status, err := s.wait(ctx, id)
-	if err == nil {
-		if status != 0 {
-			return &ExitError{Status: status}
+	// A command whose kill did not end it leaves the shell in an unknown
+	// state: the shell is closed and takes no more commands.
+	p.abandon = func() {
+		detach()
+		s.breakWith(&Error{Kind: ErrCancelled, Reason: "a killed command did not end; the remote shell was closed"})
+		go s.close()
+	}
+	go func() {
+		status, err := s.wait(id)
+		detach()
+		<-s.turn
+		if err == nil && status != 0 {
+			err = &ExitError{Status: status}
 		}
-		return nil
-	}
-	if ctx.Err() == nil {
-		return err
-	}
-	s.kill(id, settle)
-	return ctx.Err()
+		p.done <- err
+	}()
+	return p, nil
 }
 
-// wait waits for both end markers of command id.
-func (s *Shell) wait(ctx context.Context, id int) (status int, err error) {
+// wait waits for both end markers of command id, or for the shell to end.
+func (s *shell) wait(id int) (status int, err error) {
 	gotOut, gotErr := false, false
 	for !gotOut || !gotErr {
 		select {
@@ -206,42 +228,13 @@ func (s *Shell) wait(ctx context.Context, id int) (status int, err error) {
 			}
 		case <-s.done:
 			return 0, s.lost()
-		case <-ctx.Done():
-			return 0, ctx.Err()
 		}
 	}
 	return status, nil
 }
 
-// kill stops command id after its context ended: TERM then KILL to its
-// process group, over a second session, and waits for its end markers so
-// that the shell can go on. A shell whose command does not end is closed.
-func (s *Shell) kill(id int, settle func()) {
-	target := ""
-	if pid := s.errs.pidOf(id); pid > 1 {
-		target = strconv.Itoa(pid)
-		if s.setsid {
-			target = "-" + target
-		}
-	}
-	if target != "" {
-		kctx, cancel := context.WithTimeout(context.Background(), killGrace)
-		go func() {
-			defer cancel()
-			_ = s.conn.Exec(kctx, &Command{Line: "/bin/sh -c " + Quote(killScript(target)), Sudo: s.sudo, SudoPassword: s.pw,
-				started: settle, untracked: true})
-		}()
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), killGrace)
-	defer cancel()
-	if _, err := s.wait(wctx, id); err != nil {
-		s.broken = &Error{Kind: ErrCancelled, Reason: "a killed command did not end; the remote shell was closed"}
-		go s.Close()
-	}
-}
-
 // lost marks the shell broken because its session ended, and says why.
-func (s *Shell) lost() error {
+func (s *shell) lost() error {
 	<-s.done
 	// The session ended by itself: whether the caller's context is done
 	// too is the caller's to say, so none is given here.
@@ -250,13 +243,29 @@ func (s *Shell) lost() error {
 	if errors.As(err, &ee) {
 		err = &Error{Kind: ErrUnreachable, Reason: "the remote shell ended unexpectedly", Err: s.doneErr}
 	}
-	s.broken = err
-	return err
+	return s.breakWith(err)
 }
 
-// Close ends the shell: its input is closed, so it exits after the command
+// breakWith marks the shell broken, unless it already is, and returns why
+// it is.
+func (s *shell) breakWith(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken == nil {
+		s.broken = err
+	}
+	return s.broken
+}
+
+func (s *shell) brokenErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken
+}
+
+// close ends the shell: its input is closed, so it exits after the command
 // it runs, if any; one that does not is killed with its session.
-func (s *Shell) Close() {
+func (s *shell) close() {
 	s.closing.Do(func() {
 		s.in.Close()
 		// Under load the shell may take a while to read its end of input;

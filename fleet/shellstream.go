@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fleet-sh/fleet/fleet/internal/lightcopy"
 )
 
 // shellStream is one output stream (stdout or stderr) of a Shell. It hands
@@ -25,14 +27,13 @@ type shellStream struct {
 
 	mu        sync.Mutex
 	ready     bool
-	buf       []byte    // the partial line not passed on yet
-	midLine   bool      // part of the current line was passed on: it is output
-	pendingNL bool      // a newline held back
-	w         io.Writer // the current command's writer
-	id        int       // the current command
-	pid       int       // the current command's process, from its pid marker
-	pidID     int       // the command that pid belongs to
-	early     []string  // the last lines before the ready marker
+	buf       []byte     // the partial line not passed on yet
+	midLine   bool       // part of the current line was passed on: it is output
+	pendingNL bool       // a newline held back
+	w         io.Writer  // the current command's writer
+	id        int        // the current command
+	pidc      chan<- int // where the current command's pid marker goes
+	early     []string   // the last lines before the ready marker
 }
 
 // shellEnd is an end marker: the command and, on stdout, its exit status.
@@ -46,21 +47,12 @@ func newShellStream(nonce string) *shellStream {
 	return &shellStream{prefix: []byte(nonce + " "), readyc: make(chan string, 1), ends: make(chan shellEnd, 4), w: io.Discard}
 }
 
-// begin directs the output of command id to w.
-func (s *shellStream) begin(id int, w io.Writer) {
+// begin directs the output of command id to w, and its pid marker, when
+// pidc is set, to pidc.
+func (s *shellStream) begin(id int, w io.Writer, pidc chan<- int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.id, s.w = id, w
-}
-
-// pidOf returns the process of command id, 0 when its marker has not come.
-func (s *shellStream) pidOf(id int) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pidID != id {
-		return 0
-	}
-	return s.pid
+	s.id, s.w, s.pidc = id, w, pidc
 }
 
 // preamble is what came on the stream before the shell announced itself
@@ -71,8 +63,8 @@ func (s *shellStream) preamble() string {
 	return strings.Join(s.early, "; ")
 }
 
-// ReadFrom makes the SSH library's copy of the stream use copySmall.
-func (s *shellStream) ReadFrom(r io.Reader) (int64, error) { return copySmall(s, r) }
+// ReadFrom makes the SSH library's copy of the stream use lightcopy.Copy.
+func (s *shellStream) ReadFrom(r io.Reader) (int64, error) { return lightcopy.Copy(s, r) }
 
 func (s *shellStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -124,8 +116,11 @@ func (s *shellStream) line(b []byte) {
 		s.ready = true
 		s.readyc <- f[1]
 	case len(f) == 2 && f[0] == "pid":
-		if pid, err := strconv.Atoi(f[1]); err == nil {
-			s.pid, s.pidID = pid, s.id
+		if pid, err := strconv.Atoi(f[1]); err == nil && s.pidc != nil {
+			select {
+			case s.pidc <- pid:
+			default: // one marker a command
+			}
 		}
 	case len(f) >= 2 && f[0] == "end":
 		id, _ := strconv.Atoi(f[1])

@@ -19,7 +19,7 @@ func TestFailedScriptKeepsItsWholeStderr(t *testing.T) {
 	c := dial(t, env.dialer(), srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := runScript(ctx, c, "install /etc/x", `i=1; while [ $i -le 100 ]; do echo "complaint $i" >&2; i=$((i+1)); done; exit 3`, PutOptions{})
+	err := c.script(ctx, "install /etc/x", `i=1; while [ $i -le 100 ]; do echo "complaint $i" >&2; i=$((i+1)); done; exit 3`, PutOptions{})
 	if err == nil {
 		t.Fatal("the failing script succeeded")
 	}

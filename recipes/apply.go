@@ -14,8 +14,9 @@ import (
 	"github.com/fleet-sh/fleet/fleet"
 )
 
-// Target is a connected host; *fleet.Conn implements it, and tests use a
-// fake that answers from a table.
+// Target is a connected host; a *fleet.Remote implements it (a *fleet.Conn,
+// a session per command, or its *fleet.Shells), and tests use a fake that
+// answers from a table.
 type Target interface {
 	Exec(ctx context.Context, cmd *fleet.Command) error
 	Put(ctx context.Context, src *fleet.LocalFile, dst string, o fleet.PutOptions) (changed bool, err error)
@@ -339,8 +340,10 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		}
 		return res
 	}
+	// A step's file replaces a symbolic link at its destination, as
+	// Ansible's copy and template do (follow: no).
 	changed, err := a.t.Put(ctx, src, dst, fleet.PutOptions{Mode: mode, Owner: owner, Group: group, Sudo: sudo, SudoPassword: a.o.SudoPassword,
-		Private: secret})
+		Private: secret, ReplaceLink: true})
 	if err != nil {
 		return failed(res, fleet.Classify(ctx, err), "")
 	}

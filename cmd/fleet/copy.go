@@ -20,7 +20,10 @@ Each file is written to a temporary name beside its destination, checked
 (size and SHA-256), then renamed over it: a transfer cut half way leaves the
 old file as it was. A destination that already has the same content is not
 rewritten and the host is reported "unchanged"; a wrong mode or owner is
-corrected ("changed"). The mode is the local file's unless --mode.
+corrected ("changed"). An existing file keeps its mode and owner unless
+--mode or --owner; a new one gets the local file's mode. A destination that
+is a symbolic link is written through, as scp does: the file it points to
+is replaced (by rename, beside it) and the link stays.
 
 With --sudo the destination may belong to root: the file is uploaded to a
 private folder of the login user (${TMPDIR:-/tmp}/.fleet-sudo-UID-RANDOM, mode
@@ -39,7 +42,7 @@ EXAMPLES
 func copyCommand(env *environment) *cli.Command {
 	flags := append(hostFlags("0"),
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Category: catRun, Usage: "copy folders and what they hold"},
-		&cli.StringFlag{Name: "mode", Category: catRun, Usage: "permission bits of the files, octal `MODE` like 0644 (default: the local file's)"},
+		&cli.StringFlag{Name: "mode", Category: catRun, Usage: "permission bits of the files, octal `MODE` like 0644 (default: an existing file's, else the local file's)"},
 		&cli.StringFlag{Name: "owner", Category: catRun, Usage: "owner of the files, `USER[:GROUP]` (usually with --sudo)"},
 		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
 	)

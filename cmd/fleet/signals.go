@@ -7,12 +7,14 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // interrupts turns Ctrl-C and SIGTERM into cancellation in two stages, as
 // pdsh and clush do: the first cancels ctx (start no more hosts, kill the
 // running commands, report); a second Ctrl-C calls hard, which must make
-// the run end at once. SIGTERM counts as one Ctrl-C, and so do SIGHUP (the
+// the run end at once, with a context that bounds how long it may wait for
+// the first Ctrl-C's kills to reach the hosts (killStartWait). SIGTERM counts as one Ctrl-C, and so do SIGHUP (the
 // terminal closed) and SIGPIPE (`fleet run ... | head -1`: the reader of
 // our output went away): left to their default, they would kill fleet
 // with its remote commands still running and its record unfinished.
@@ -27,10 +29,16 @@ type interrupts struct {
 // stopSignals are the signals that stop a run.
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE}
 
+// killStartWait bounds how long the second Ctrl-C waits for running
+// commands to end or have their kills reach the hosts before it cuts the
+// connections (see fleet.Dialer.CloseAll): cut sooner, the commands would
+// run on.
+const killStartWait = time.Second
+
 // errInterrupted is the cause of a context cancelled by a signal.
 var errInterrupted = fmt.Errorf("interrupted")
 
-func watchInterrupts(ctx context.Context, notice func(string), hard func()) (context.Context, *interrupts) {
+func watchInterrupts(ctx context.Context, notice func(string), hard func(context.Context)) (context.Context, *interrupts) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, stopSignals...)
@@ -59,7 +67,9 @@ func watchInterrupts(ctx context.Context, notice func(string), hard func()) (con
 					notice(fmt.Sprintf("fleet: %s: stopping; killing the running commands (Ctrl-C again to quit at once)", sigName(sig)))
 				} else if sig == os.Interrupt {
 					notice("fleet: quitting")
-					hard()
+					hctx, cancel := context.WithTimeout(context.Background(), killStartWait)
+					hard(hctx)
+					cancel()
 				}
 			}
 		}
