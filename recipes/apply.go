@@ -188,17 +188,28 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	return a.run(ctx, s, sudo, res)
 }
 
-// cgroupGuard refuses to change the container runtime's cgroup driver on a
-// host that has joined a cluster: the kubelet there was set up for the
-// current driver, and its pods break when the runtime changes under it.
+// cgroupGuard refuses to change the cgroup driver on a host that has
+// joined a cluster, unless every source that says which driver the node
+// uses (the running dockerd, daemon.json, containerd's CRI config, the
+// kubelet's config and flags, whatever their service's state) already says
+// the step's: the kubelet there was set up for the driver it has, and its
+// pods break when the runtime's changes under it.
 func (a *applier) cgroupGuard(s *Step) error {
 	f := a.facts
-	if s.CgroupDriver == "" || a.o.Force || !f.Joined || f.CgroupDriver == "" || f.CgroupDriver == s.CgroupDriver {
+	if s.CgroupDriver == "" || a.o.Force || !f.Joined {
 		return nil
 	}
-	return fmt.Errorf("the host has joined a cluster and its container runtime uses the %s cgroup driver; "+
-		"changing it to %s under a running kubelet breaks its pods: drain and remove the node first "+
-		"(kubectl drain NODE; kubeadm reset), then run again, or use --force", f.CgroupDriver, s.CgroupDriver)
+	conflicts := driverConflicts(f, s.CgroupDriver)
+	if f.CgroupDrivers == nil && f.CgroupDriver != "" && f.CgroupDriver != s.CgroupDriver {
+		// Facts made by hand, without the sources: the running runtime's.
+		conflicts = []string{"the container runtime uses " + f.CgroupDriver}
+	}
+	if len(conflicts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the host has joined a cluster and changing its cgroup driver to %s would break its pods: %s; "+
+		"drain and remove the node first (kubectl drain NODE; kubeadm reset), then run again, or use --force",
+		s.CgroupDriver, strings.Join(conflicts, ", "))
 }
 
 // guards runs the step's unless and creates: whether the work is already

@@ -65,6 +65,11 @@ type tmplFacts[S ~string] struct {
 	SudoPassword bool
 	CgroupDriver S
 	Joined       bool
+	// CgroupDrivers and the CRI facts: see Facts.
+	CgroupDrivers map[string]S
+	DockerVersion S
+	CRI           S
+	CRIProblem    S
 }
 
 // tmplData is what a template sees as dot. Vars holds slots, or
@@ -96,6 +101,10 @@ func newData[S ~string](vars map[string]string, f *Facts, platform, host string)
 			SudoPassword: f.SudoPassword,
 			CgroupDriver: S(f.CgroupDriver),
 			Joined:       f.Joined,
+			CgroupDrivers: mapOf[S](f.CgroupDrivers),
+			DockerVersion: S(f.DockerVersion),
+			CRI:           S(f.CRI),
+			CRIProblem:    S(f.CRIProblem),
 		},
 	}
 	for k, v := range vars {
@@ -119,7 +128,11 @@ func newSlots(r *Recipe, f *Facts, platform, host string) *tmplData[slot] {
 	return d
 }
 
+// mapOf converts a map of strings; nil stays nil.
 func mapOf[S ~string](m map[string]string) map[string]S {
+	if m == nil {
+		return nil
+	}
 	out := make(map[string]S, len(m))
 	for k, v := range m {
 		out[k] = S(v)
@@ -478,7 +491,7 @@ func (c *refChecker) check(ident []string, pos parse.Pos) {
 			bad("no fact %q (the facts are %s)", ident[1], strings.Join(factFields(), ", "))
 			return
 		}
-		if len(ident) > 2 && ident[1] != "OSRelease" || len(ident) > 3 {
+		if len(ident) > 2 && ident[1] != "OSRelease" && ident[1] != "CgroupDrivers" || len(ident) > 3 {
 			bad(".Facts.%s has no field %s", ident[1], ident[2])
 		}
 	case "Platform", "Host":
