@@ -155,9 +155,22 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	if err := ctx.Err(); err != nil {
 		return failed(res, fleet.Classify(ctx, err), "")
 	}
+	if s.When != "" {
+		ok, err := cond(s.When, a.data)
+		switch {
+		case err != nil:
+			return failed(res, fmt.Errorf("when: %w", err), "")
+		case !ok:
+			res.Status, res.Reason = Skipped, "when: "+s.When+" is false"
+			return res
+		}
+	}
 	if len(s.WhenChanged) > 0 && !a.pending[s.Name] && !slices.ContainsFunc(s.WhenChanged, func(n string) bool { return a.changed[n] }) {
 		res.Status, res.Reason = Skipped, "no change in: "+strings.Join(s.WhenChanged, ", ")
 		return res
+	}
+	if s.Fail != "" || s.Note != "" {
+		return a.message(s, res)
 	}
 	if err := a.cgroupGuard(s); err != nil {
 		return failed(res, err, "")
@@ -273,10 +286,18 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	for try := 1; ; try++ {
 		tail := &tailWriter{}
+		out := &tailWriter{}
 		err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword,
-			Stdout: a.stdout, Stderr: io.MultiWriter(a.stderr, tail)})
+			Stdout: io.MultiWriter(a.stdout, out), Stderr: io.MultiWriter(a.stderr, tail)})
 		if err == nil {
+			changed, err := a.changedWhen(s, string(out.buf))
+			if err != nil {
+				return failed(res, err, "")
+			}
 			res.Status = Changed
+			if !changed {
+				res.Status, res.Reason = Unchanged, "changed_when: "+s.ChangedWhen
+			}
 			return res
 		}
 		err = fleet.Classify(ctx, err)
@@ -359,6 +380,25 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	if changed {
 		res.Status = Changed
 	}
+	return res
+}
+
+// message is a fail or note step: its message, rendered here, fails the
+// host or is reported.
+func (a *applier) message(s *Step, res StepResult) StepResult {
+	key, text := "fail", s.Fail
+	if s.Note != "" {
+		key, text = "note", s.Note
+	}
+	msg, _, err := renderRaw(text, a.data)
+	if err != nil {
+		return failed(res, fmt.Errorf("%s: %w", key, err), "")
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	if s.Fail != "" {
+		return failed(res, errors.New(msg), "")
+	}
+	res.Status, res.Reason, res.note = Unchanged, msg, true
 	return res
 }
 

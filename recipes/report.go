@@ -51,6 +51,7 @@ type StepResult struct {
 	Err      error // the error of a failed step
 	Duration time.Duration
 	put      bool // a put step: "would write" rather than "would run"
+	note     bool // a note step: Reason is its message
 }
 
 // Report is one host's outcome.
@@ -100,6 +101,11 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, ": %d changed, %d unchanged", r.Count(Changed), r.Count(Unchanged)+r.Count(Skipped))
 	}
 	for _, st := range r.Steps {
+		if st.note {
+			fmt.Fprintf(&b, "; %s", st.Reason)
+		}
+	}
+	for _, st := range r.Steps {
 		if st.Status == Failed {
 			fmt.Fprintf(&b, "; failed at %q: %s", st.Name, st.Reason)
 			break
@@ -134,6 +140,9 @@ func (r *Report) Plan() string {
 			note = st.Reason
 		case Unchanged:
 			word, note = "ok", "unchanged"
+			if st.note || st.Reason != "" {
+				note = st.Reason
+			}
 		case Skipped:
 			word, note = "skip", st.Reason
 		case Failed:
