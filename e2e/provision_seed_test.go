@@ -64,6 +64,9 @@ func TestProvisionSeed(t *testing.T) {
 		{"guard: containerd stopped", testGuardContainerdStopped, sgContainerdStopped},
 		{"guard: docker masks containerd", testGuardDockerMasksContainerd, sgDockerMasks},
 		{"guard: kubelet config disagrees", testGuardKubeletDisagrees, sgKubeletDisagrees},
+		{"walkthrough", func(t *testing.T, f *harness.Fleet, _ harness.Host) {
+			testWalkthrough(t, f, f.Hosts[swDebian], f.Hosts[swCentOS])
+		}, swDebian},
 	} {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
@@ -210,4 +213,118 @@ func testGuardKubeletDisagrees(t *testing.T, f *harness.Fleet, h harness.Host) {
 func readFileOr(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// readmeWalkthrough returns the command lines of the README's seed
+// walkthrough: the first code block of its provisioning section.
+func readmeWalkthrough(t *testing.T) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "## Provisioning: the seed's workflow in one command\n")
+	_, block, ok2 := strings.Cut(sec, "With fleet:\n\n```\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README: no code block after \"With fleet:\" in the provisioning section")
+	}
+	var out [][]string
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		out = append(out, splitWords(t, line))
+	}
+	return out
+}
+
+// splitWords splits a command line as sh would, for the README's lines:
+// blanks separate words, single quotes group.
+func splitWords(t *testing.T, line string) []string {
+	var words []string
+	var cur strings.Builder
+	in, quoted := false, false
+	for _, c := range line {
+		switch {
+		case c == '\'':
+			in, quoted = !in, true
+		case c == ' ' && !in:
+			if cur.Len() > 0 || quoted {
+				words = append(words, cur.String())
+			}
+			cur.Reset()
+			quoted = false
+		default:
+			cur.WriteRune(c)
+		}
+	}
+	if in {
+		t.Fatalf("README: unclosed quote in %q", line)
+	}
+	if cur.Len() > 0 || quoted {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// testWalkthrough: on Debian the seed's docker alone leaves a node the
+// kubernetes recipe refuses (before changing anything, naming the command
+// to run) and kubeadm's preflight fails; then the README's walkthrough,
+// run as written on Debian and CentOS 7 hosts, ends with nodes whose
+// preflight passes, and a second run changes nothing.
+func testWalkthrough(t *testing.T, f *harness.Fleet, debian, centos harness.Host) {
+	u := newUser(t)
+	if r := u.on(f, "provision", "-H", hostsArg(f, debian), "docker"); r.status != 0 {
+		t.Fatalf("docker: want exit status 0\n%s", r)
+	}
+	before := len(calls(t, debian))
+	r := u.on(f, "provision", "-H", hostsArg(f, debian), "kubernetes")
+	if r.status != 5 {
+		t.Errorf("kubernetes after docker alone: want exit status 5\n%s", r)
+	}
+	checkStatus(t, statuses(t, r.stdout), f, debian, false, `^step "container runtime": no container runtime the kubelet can use: `+
+		`containerd's /etc/containerd/config\.toml disables its CRI plugin .*Run `+"`"+`fleet provision -H `+
+		regexp.QuoteMeta(label(f.Users.NoPass, debian))+` docker --var k8s_node=true`+"`", r)
+	checkReadOnly(t, "the refused kubernetes run", debian, callsSince(t, debian, before))
+	if !strings.Contains(readFileOr(debian.Path("/etc/containerd/config.toml")), `disabled_plugins = ["cri"]`) {
+		t.Errorf("the test double's containerd.io did not ship config.toml as Docker's package does")
+	}
+
+	hosts := []harness.Host{debian, centos}
+	walk := readmeWalkthrough(t)
+	for pass := 1; pass <= 2; pass++ {
+		for _, words := range walk {
+			if len(words) < 2 || words[0] != "fleet" {
+				t.Fatalf("README walkthrough: %q is not a fleet command", words)
+			}
+			var args []string
+			for i := 2; i < len(words); i++ {
+				if words[i] == "-h" && i+1 < len(words) && words[i+1] == "kube" {
+					args = append(args, "-H", hostsArg(f, hosts...))
+					i++
+					continue
+				}
+				args = append(args, words[i])
+			}
+			r := u.on(f, words[1], args...)
+			if r.status != 0 {
+				logs, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*"))
+				var b strings.Builder
+				for _, l := range logs {
+					b.WriteString(l + ":\n" + readFileOr(l))
+				}
+				t.Fatalf("pass %d: %q: want exit status 0\n%s\nhost logs:\n%s", pass, strings.Join(words, " "), r, b.String())
+			}
+			if pass == 2 && words[1] == "provision" && strings.Count(r.stdout, ": 0 changed,") != len(hosts) {
+				t.Errorf("pass 2: %q changed something\n%s", strings.Join(words, " "), r)
+			}
+		}
+	}
+	for _, h := range hosts {
+		conf := readFileOr(h.Path("/etc/containerd/config.toml"))
+		if strings.Contains(conf, `"cri"`) || !regexp.MustCompile(`(?m)^\s*SystemdCgroup = true$`).MatchString(conf) {
+			t.Errorf("%s (%s): config.toml does not enable the CRI with SystemdCgroup:\n%s", h.Addr, h.Distro, conf)
+		}
+		if got := strings.TrimSpace(readFileOr(h.Path("/var/lib/fake-containerd/cri"))); got != "enabled" {
+			t.Errorf("%s (%s): containerd runs with its CRI %q: not restarted after the change", h.Addr, h.Distro, got)
+		}
+	}
 }

@@ -55,7 +55,7 @@ var doubleFiles = map[string]string{
 	"systemctl": "systemctl", "service": "systemctl", "curl": "curl", "gpg": "gpg",
 	"swapoff": "swapoff", "swapon": "swapoff", "sysctl": "sysctl", "modprobe": "modprobe", "lsmod": "modprobe",
 	"docker": "docker", "containerd": "containerd", "dockerd": "pkgbin", "ctr": "pkgbin", "runc": "pkgbin",
-	"crictl": "pkgbin", "kubelet": "pkgbin", "kubeadm": "pkgbin", "kubectl": "pkgbin",
+	"crictl": "pkgbin", "kubelet": "pkgbin", "kubeadm": "kubeadm", "kubectl": "pkgbin",
 }
 
 // sbinTools live in /usr/sbin on a real system; the other doubles in /usr/bin.

@@ -327,6 +327,12 @@ fd_unit_start() {
 		date +%s.%N >/var/lib/fake-docker/started ;;
 	containerd.service)
 		mkdir -p /var/lib/fake-containerd
+		# Docker's containerd.io ships disabled_plugins = ["cri"].
+		if grep -Eq '^[[:space:]]*disabled_plugins[[:space:]]*=.*["'"'"'](io\.containerd\.grpc\.v1\.)?cri["'"'"']' /etc/containerd/config.toml 2>/dev/null; then
+			echo disabled >/var/lib/fake-containerd/cri
+		else
+			echo enabled >/var/lib/fake-containerd/cri
+		fi
 		if grep -Eq '^[[:space:]]*SystemdCgroup[[:space:]]*=[[:space:]]*true' /etc/containerd/config.toml 2>/dev/null; then
 			echo systemd >/var/lib/fake-containerd/driver
 		else
