@@ -241,6 +241,7 @@ TOML
 	cri-tools) fd_bin crictl ;;
 	yum-utils | dnf-utils) fd_bin yum-config-manager ;;
 	lsb-release) fd_bin lsb_release ;;
+	software-properties-common) fd_bin add-apt-repository ;;
 	esac
 }
 
@@ -254,6 +255,7 @@ fd_pkg_teardown() {
 	cri-tools) rm -f /usr/bin/crictl ;;
 	yum-utils | dnf-utils) rm -f /usr/bin/yum-config-manager ;;
 	lsb-release) rm -f /usr/bin/lsb_release ;;
+	software-properties-common) rm -f /usr/bin/add-apt-repository ;;
 	esac
 }
 
