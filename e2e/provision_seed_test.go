@@ -67,6 +67,7 @@ func TestProvisionSeed(t *testing.T) {
 		{"guard: kubelet config disagrees", testGuardKubeletDisagrees, sgKubeletDisagrees},
 		{"seed-built ubuntu adopted", testSeedUbuntu, sdUbuntuSeed},
 		{"seed-built centos 7 with docker 18.06", testSeedCentOS, sdCentOSSeed},
+		{"conditions", testConditions, scConditions},
 		{"walkthrough", func(t *testing.T, f *harness.Fleet, _ harness.Host) {
 			testWalkthrough(t, f, f.Hosts[swDebian], f.Hosts[swCentOS])
 		}, swDebian},
@@ -502,4 +503,110 @@ func statOwner(fi os.FileInfo) int {
 		return int(st.Uid)
 	}
 	return -1
+}
+
+// condRecipe uses what docs/recipes.md's Conditions section documents:
+// when on vars and facts, fail and note, changed_when (literal and on the
+// command's output), versions with ranges and exclude, and a template file
+// that renders the same content.
+const condRecipe = `name: conditions
+description: the conditions of docs/recipes.md
+vars:
+  role: web
+files:
+  motd:
+    content: "{{ .Facts.ID }} {{ .Facts.VersionID }} {{ .Vars.role }}\n"
+before:
+  - name: refuse db on xenial
+    fail: role {{ .Vars.role }} is not for {{ .Facts.ID }} {{ .Facts.VersionID }}
+    when: and (eq .Vars.role "db") (eq .Facts.VersionID "16.04")
+platforms:
+  - name: modern
+    match:
+      - {id: ubuntu, version: ">=18.04 <26.04"}
+      - {id_like: debian}
+      - {id: ubuntu, version: "<18.04", exclude: true}
+    steps:
+      - name: modern only
+        run: touch /tmp/fleet-cond-modern
+        creates: /tmp/fleet-cond-modern
+  - name: legacy
+    match:
+      - {id_like: debian}
+    steps:
+      - name: legacy only
+        run: touch /tmp/fleet-cond-legacy
+        creates: /tmp/fleet-cond-legacy
+steps:
+  - name: web only
+    run: touch /tmp/fleet-cond-web
+    creates: /tmp/fleet-cond-web
+    when: eq .Vars.role "web"
+  - name: db only
+    run: touch /tmp/fleet-cond-db
+    when: eq .Vars.role "db"
+  - name: motd
+    put: /etc/motd
+    file: motd
+    mode: "0644"
+  - name: reload
+    run: systemctl daemon-reload
+    changed_when: "false"
+  - name: install figlet
+    run: apt-get install -y figlet
+    changed_when: contains .Stdout "Setting up"
+  - name: say
+    note: role {{ .Vars.role }} on {{ .Platform }}
+`
+
+// testConditions: on Ubuntu 16.04 the exclude rule sends the host to the
+// legacy platform (without it, the earlier modern one would win through
+// id_like); when skips the db step; a second run changes nothing (the
+// motd renders the same, daemon-reload never counts, apt-get says it
+// installed nothing); role=db is refused before anything runs, in a dry
+// run too.
+func testConditions(t *testing.T, f *harness.Fleet, h harness.Host) {
+	u := newUser(t)
+	recipe := writeFile(t, filepath.Join(t.TempDir(), "conditions.yaml"), condRecipe, 0o644)
+	r := u.on(f, "provision", "-H", hostsArg(f, h), "--recipe", recipe)
+	if r.status != 0 {
+		t.Fatalf("conditions: want exit status 0\n%s", r)
+	}
+	checkStatus(t, statuses(t, r.stdout), f, h, true, `^changed ubuntu 16\.04 \(legacy\): 4 changed, 4 unchanged; role web on legacy$`, r)
+	for p, want := range map[string]bool{"/tmp/fleet-cond-legacy": true, "/tmp/fleet-cond-modern": false, "/tmp/fleet-cond-web": true, "/tmp/fleet-cond-db": false} {
+		if exists(t, h.Path(p)) != want {
+			t.Errorf("%s exists = %v, want %v", p, !want, want)
+		}
+	}
+	if got := readFileOr(h.Path("/etc/motd")); got != "ubuntu 16.04 web\n" {
+		t.Errorf("motd %q", got)
+	}
+
+	before := len(calls(t, h))
+	r = u.on(f, "provision", "-H", hostsArg(f, h), "--recipe", recipe)
+	checkStatus(t, statuses(t, r.stdout), f, h, true, `^unchanged ubuntu 16\.04 \(legacy\): 0 changed, 8 unchanged; role web on legacy$`, r)
+	if got := callsSince(t, h, before); !hasCall(got, `^\[root\] systemctl daemon-reload$`) || !hasCall(got, `^\[root\] apt-get install -y figlet$`) {
+		t.Errorf("second run: the changed_when steps did not run:\n%s", strings.Join(got, "\n"))
+	}
+
+	for _, dry := range []bool{false, true} {
+		args := []string{"-H", hostsArg(f, h), "--recipe", recipe, "--var", "role=db"}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		before := len(calls(t, h))
+		r = u.on(f, "provision", args...)
+		if r.status != 5 {
+			t.Errorf("role=db (dry run %v): want exit status 5\n%s", dry, r)
+		}
+		if dry && !regexp.MustCompile(`(?m)^fail +refuse db on xenial \(role db is not for ubuntu 16\.04\)$`).MatchString(r.stdout) {
+			t.Errorf("role=db dry run: want the plan to fail at the refusal\n%s", r)
+		}
+		if !dry {
+			checkStatus(t, statuses(t, r.stdout), f, h, false, `^step "refuse db on xenial": role db is not for ubuntu 16\.04`, r)
+		}
+		if got := callsSince(t, h, before); hasCall(got, `^\[root\] (systemctl|apt-get)`) || exists(t, h.Path("/tmp/fleet-cond-db")) {
+			t.Errorf("role=db (dry run %v) went past the refusal:\n%s", dry, strings.Join(got, "\n"))
+		}
+	}
 }
