@@ -159,7 +159,7 @@ func TestKubernetesNeedsCRI(t *testing.T) {
 		ft := newFake()
 		_, err = Apply(context.Background(), ft, r, f, Options{DryRun: dry, Host: "ops@node1"})
 		want := `step "container runtime": no container runtime the kubelet can use: containerd's /etc/containerd/config.toml disables its CRI plugin ` +
-			`(disabled_plugins = ["cri"], as Docker's containerd.io package ships it). Run ` + "`fleet provision -H ops@node1 docker --var k8s_node=true`"
+			`(disabled_plugins = ["cri"], as Docker's containerd.io package ships it). Run ` + "`fleet provision docker --var k8s_node=true`"
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("dry run %v: err = %v\nwant it to start with %s", dry, err, want)
 		}
