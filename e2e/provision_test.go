@@ -48,13 +48,14 @@ var platformOf = map[string]string{
 // dockerSteps are the docker recipe's steps, in the order they run, by
 // platform: before, the platform's, then the recipe's steps.
 var dockerSteps = func() map[string][]string {
-	before := []string{"docker config folder", "daemon.json"}
-	after := []string{"docker.service.d folder", "proxy drop-in", "reload systemd", "restart docker", "enable docker"}
+	before := []string{"k8s_node is true or false", "docker config folder", "daemon.json", "daemon.json owner"}
+	after := []string{"docker version", "containerd CRI", "restart containerd", "enable containerd",
+		"docker.service.d folder", "proxy drop-in", "reload systemd", "restart docker", "enable docker"}
 	join := func(mid ...string) []string {
 		return append(append(append([]string(nil), before...), mid...), after...)
 	}
 	return map[string][]string{
-		"apt": join("apt prerequisites", "apt keyrings folder", "docker repository key", "docker repository", "install docker"),
+		"apt": join("apt prerequisites", "apt keyrings folder", "docker repository key", "other docker repository entries", "docker repository", "install docker"),
 		"yum": join("yum prerequisites", "docker repository", "install docker"),
 		"dnf": join("dnf prerequisites", "docker repository", "install docker"),
 	}

@@ -156,9 +156,22 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	if err := ctx.Err(); err != nil {
 		return failed(res, fleet.Classify(ctx, err), "")
 	}
+	if s.When != "" {
+		ok, err := cond(s.When, a.data)
+		switch {
+		case err != nil:
+			return failed(res, fmt.Errorf("when: %w", err), "")
+		case !ok:
+			res.Status, res.Reason = Skipped, "when: "+s.When+" is false"
+			return res
+		}
+	}
 	if len(s.WhenChanged) > 0 && !a.pending[s.Name] && !slices.ContainsFunc(s.WhenChanged, func(n string) bool { return a.changed[n] }) {
 		res.Status, res.Reason = Skipped, "no change in: "+strings.Join(s.WhenChanged, ", ")
 		return res
+	}
+	if s.Fail != "" || s.Note != "" {
+		return a.message(s, res)
 	}
 	if err := a.cgroupGuard(s); err != nil {
 		return failed(res, err, "")
@@ -189,17 +202,28 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	return a.run(ctx, s, sudo, res)
 }
 
-// cgroupGuard refuses to change the container runtime's cgroup driver on a
-// host that has joined a cluster: the kubelet there was set up for the
-// current driver, and its pods break when the runtime changes under it.
+// cgroupGuard refuses to change the cgroup driver on a host that has
+// joined a cluster, unless every source that says which driver the node
+// uses (the running dockerd, daemon.json, containerd's CRI config, the
+// kubelet's config and flags, whatever their service's state) already says
+// the step's: the kubelet there was set up for the driver it has, and its
+// pods break when the runtime's changes under it.
 func (a *applier) cgroupGuard(s *Step) error {
 	f := a.facts
-	if s.CgroupDriver == "" || a.o.Force || !f.Joined || f.CgroupDriver == "" || f.CgroupDriver == s.CgroupDriver {
+	if s.CgroupDriver == "" || a.o.Force || !f.Joined {
 		return nil
 	}
-	return fmt.Errorf("the host has joined a cluster and its container runtime uses the %s cgroup driver; "+
-		"changing it to %s under a running kubelet breaks its pods: drain and remove the node first "+
-		"(kubectl drain NODE; kubeadm reset), then run again, or use --force", f.CgroupDriver, s.CgroupDriver)
+	conflicts := driverConflicts(f, s.CgroupDriver)
+	if f.CgroupDrivers == nil && f.CgroupDriver != "" && f.CgroupDriver != s.CgroupDriver {
+		// Facts made by hand, without the sources: the running runtime's.
+		conflicts = []string{"the container runtime uses " + f.CgroupDriver}
+	}
+	if len(conflicts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the host has joined a cluster and changing its cgroup driver to %s would break its pods: %s; "+
+		"drain and remove the node first (kubectl drain NODE; kubeadm reset), then run again, or use --force",
+		s.CgroupDriver, strings.Join(conflicts, ", "))
 }
 
 // guards runs the step's unless and creates: whether the work is already
@@ -263,10 +287,18 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	for try := 1; ; try++ {
 		tail := &tailWriter{}
+		out := &tailWriter{}
 		err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword,
-			Stdout: a.stdout, Stderr: io.MultiWriter(a.stderr, tail)})
+			Stdout: io.MultiWriter(a.stdout, out), Stderr: io.MultiWriter(a.stderr, tail)})
 		if err == nil {
+			changed, err := a.changedWhen(s, string(out.buf))
+			if err != nil {
+				return failed(res, err, "")
+			}
 			res.Status = Changed
+			if !changed {
+				res.Status, res.Reason = Unchanged, "changed_when: "+s.ChangedWhen
+			}
 			return res
 		}
 		err = fleet.Classify(ctx, err)
@@ -351,6 +383,25 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	if changed {
 		res.Status = Changed
 	}
+	return res
+}
+
+// message is a fail or note step: its message, rendered here, fails the
+// host or is reported.
+func (a *applier) message(s *Step, res StepResult) StepResult {
+	key, text := "fail", s.Fail
+	if s.Note != "" {
+		key, text = "note", s.Note
+	}
+	msg, _, err := renderRaw(text, a.data)
+	if err != nil {
+		return failed(res, fmt.Errorf("%s: %w", key, err), "")
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	if s.Fail != "" {
+		return failed(res, errors.New(msg), "")
+	}
+	res.Status, res.Reason, res.note = Unchanged, msg, true
 	return res
 }
 

@@ -809,7 +809,7 @@ func TestBuiltinRecipesParse(t *testing.T) {
 // TestBuiltinCgroupDriverSteps checks that the steps that set the cgroup
 // driver say so, which is what lets fleet refuse them on joined nodes.
 func TestBuiltinCgroupDriverSteps(t *testing.T) {
-	for recipe, step := range map[string]string{"docker": "daemon.json", "containerd": "containerd config"} {
+	for recipe, steps := range map[string][]string{"docker": {"daemon.json", "containerd CRI"}, "containerd": {"containerd config"}} {
 		r := simBuiltin(t, recipe, nil)
 		var marked []string
 		for _, s := range append(append(slices.Clone(r.Before), r.Steps...), r.Platforms[0].Steps...) {
@@ -820,12 +820,30 @@ func TestBuiltinCgroupDriverSteps(t *testing.T) {
 				marked = append(marked, s.Name)
 			}
 		}
-		if !slices.Equal(marked, []string{step}) {
-			t.Errorf("%s: steps marked cgroup_driver: %v, want [%s]", recipe, marked, step)
+		if !slices.Equal(marked, steps) {
+			t.Errorf("%s: steps marked cgroup_driver: %v, want %v", recipe, marked, steps)
 		}
 	}
 	if r := simBuiltin(t, "kubernetes", nil); slices.ContainsFunc(append(r.Before, r.Steps...), func(s Step) bool { return s.CgroupDriver != "" }) {
 		t.Error("kubernetes: a step is marked cgroup_driver")
+	}
+}
+
+// TestBuiltinContainerdCRISame keeps the docker recipe's containerd CRI
+// step (k8s_node=true) the containerd recipe's config step.
+func TestBuiltinContainerdCRISame(t *testing.T) {
+	find := func(r *Recipe, name string) *Step {
+		for i := range r.Steps {
+			if r.Steps[i].Name == name {
+				return &r.Steps[i]
+			}
+		}
+		t.Fatalf("%s: no step %q", r.Name, name)
+		return nil
+	}
+	d, c := find(simBuiltin(t, "docker", nil), "containerd CRI"), find(simBuiltin(t, "containerd", nil), "containerd config")
+	if d.Run != c.Run || d.Unless != c.Unless || d.CgroupDriver != c.CgroupDriver {
+		t.Errorf("docker's containerd CRI step differs from containerd's config step:\n%s\n---\n%s", d.Run, c.Run)
 	}
 }
 

@@ -26,6 +26,21 @@ type Facts struct {
 	// "cgroupfs"); "" when neither runs.
 	CgroupDriver string
 	Joined       bool // /etc/kubernetes/kubelet.conf exists: the host has joined a cluster
+	// CgroupDrivers is every place that says which cgroup driver the node
+	// uses, running or configured, by source ("/etc/docker/daemon.json",
+	// "docker info (the running dockerd)", "/var/lib/kubelet/config.yaml",
+	// ...): what the cgroup guard compares (see runtime.go). nil when no
+	// source says anything.
+	CgroupDrivers map[string]string
+	// DockerVersion is the installed docker-ce package's version in
+	// Docker's words (18.06.2, 27.3.1); "" when it is not installed.
+	DockerVersion string
+	// CRI is the CRI endpoint a kubelet here can use ("containerd",
+	// "cri-dockerd"), "" when there is none; CRIProblem then says why.
+	CRI        string
+	CRIProblem string
+
+	runtime runtimeFacts
 }
 
 // factsMark starts each section of the facts script's output. Output before
@@ -57,7 +72,7 @@ elif [ -S /run/containerd/containerd.sock ] || pgrep -x containerd >/dev/null 2>
   echo containerd
   { $s containerd config dump 2>/dev/null </dev/null || $s cat /etc/containerd/config.toml 2>/dev/null </dev/null; } | grep SystemdCgroup
 fi
-echo "${m}joined"
+` + runtimeScript + `echo "${m}joined"
 if [ -e /etc/kubernetes/kubelet.conf ]; then echo yes; else echo no; fi
 echo "${m}end"
 exit 0
@@ -109,6 +124,7 @@ func parseFacts(out string) (*Facts, error) {
 	f.SudoPassword = firstLine(sections["sudo"]) == "yes"
 	f.CgroupDriver = cgroupDriver(sections["cgroup"])
 	f.Joined = firstLine(sections["joined"]) == "yes"
+	parseRuntime(f, sections)
 	return f, nil
 }
 

@@ -97,6 +97,23 @@ systemd
 yes
 ` + factsMark + `cgroup
 docker cgroupfs
+` + factsMark + `docker
+installed
+running cgroupfs
+version 5:20.10.24~3-0~ubuntu-xenial
+` + factsMark + `daemon.json
+present
+{"log-driver": "json-file",
+ "exec-opts": ["native.cgroupdriver=cgroupfs"]}
+` + factsMark + `containerd
+installed
+config
+disabled_plugins = ["cri"]
+` + factsMark + `kubelet
+config cgroupDriver: cgroupfs
+flag --container-runtime-endpoint=unix:///var/run/containerd/containerd.sock
+` + factsMark + `cri-dockerd
+` + factsMark + `cgroup2
 ` + factsMark + `joined
 yes
 ` + factsMark + `end
@@ -117,6 +134,11 @@ func TestGatherFacts(t *testing.T) {
 			"VERSION_ID": "16.04", "UBUNTU_CODENAME": "xenial"},
 		ID: "ubuntu", IDLike: []string{"debian"}, VersionID: "16.04", Codename: "xenial", PrettyName: "Ubuntu 16.04.7 LTS",
 		Arch: "aarch64", DebArch: "arm64", Init: "systemd", SudoPassword: true, CgroupDriver: "cgroupfs", Joined: true,
+		CgroupDrivers: map[string]string{srcDockerInfo: "cgroupfs", srcDaemonJSON: "cgroupfs", srcKubeletConfig: "cgroupfs"},
+		DockerVersion: "20.10.24",
+		CRIProblem:    `containerd's /etc/containerd/config.toml disables its CRI plugin (disabled_plugins = ["cri"], as Docker's containerd.io package ships it)`,
+		runtime: runtimeFacts{containerd: true, containerdDrv: "cgroupfs", dockerDrv: "cgroupfs", kubeletDrv: "cgroupfs",
+			kubeletEndpoint: "unix:///var/run/containerd/containerd.sock"},
 	}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("got  %+v\nwant %+v", f, want)

@@ -106,16 +106,36 @@ type Platform struct {
 
 // Match selects hosts by their /etc/os-release: ID or ID_LIKE (exactly one
 // of them), and optionally VERSION_ID: "8" matches 8 and 8.x (prefix), ">=8"
-// compares numerically, "=8.4" matches exactly.
+// (and >, <=, <) compares numerically, "=8.4" matches exactly, "!" negates
+// a term, and several terms ">=18.04 <24.04" must all hold. An Exclude
+// rule keeps the hosts it matches off the platform, whatever its other
+// rules say.
 type Match struct {
 	ID      string `yaml:"id,omitempty"`
 	IDLike  string `yaml:"id_like,omitempty"`
 	Version string `yaml:"version,omitempty"`
+	Exclude bool   `yaml:"exclude,omitempty"`
 }
 
-// Step is one thing to do. Exactly one of Run and Put is set.
+// Step is one thing to do. Exactly one of Run, Put, Fail and Note is set.
 type Step struct {
 	Name string `yaml:"name,omitempty"`
+
+	// When is a condition on the facts and variables (a template
+	// expression: `eq .Vars.k8s_node "true"`), evaluated by fleet without
+	// a round trip: when it is false the step is skipped.
+	When string `yaml:"when,omitempty"`
+	// Fail fails the host with this message (a template), as Ansible's
+	// fail does: with when, a check that refuses a host and says why.
+	Fail string `yaml:"fail,omitempty"`
+	// Note reports this message (a template) in the host's summary and
+	// changes nothing: the step is unchanged.
+	Note string `yaml:"note,omitempty"`
+	// ChangedWhen decides whether a run step that succeeded changed
+	// anything: "false" (a check, or a command safe to repeat), "true"
+	// (the default), or a condition that may look at the command's output
+	// as .Stdout (`contains .Stdout "Setting up"`).
+	ChangedWhen string `yaml:"changed_when,omitempty"`
 
 	// Run is a shell command (a template: variables and facts reach it
 	// through its environment, placed by a shell parser).

@@ -1,9 +1,12 @@
 package recipes
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fleet-sh/fleet/fleet"
 )
 
 // StepStatus is what happened to one step.
@@ -51,6 +54,7 @@ type StepResult struct {
 	Err      error // the error of a failed step
 	Duration time.Duration
 	put      bool // a put step: "would write" rather than "would run"
+	note     bool // a note step: Reason is its message
 }
 
 // Report is one host's outcome.
@@ -115,6 +119,11 @@ func (r *Report) Brief() string {
 	} else {
 		fmt.Fprintf(&b, ": %d changed, %d unchanged", r.Count(Changed), r.Count(Unchanged)+r.Count(Skipped))
 	}
+	for _, st := range r.Steps {
+		if st.note {
+			fmt.Fprintf(&b, "; %s", st.Reason)
+		}
+	}
 	return b.String()
 }
 
@@ -150,6 +159,9 @@ func (r *Report) Plan() string {
 			note = st.Reason
 		case Unchanged:
 			word, note = "ok", "unchanged"
+			if st.note || st.Reason != "" {
+				note = st.Reason
+			}
 		case Skipped:
 			word, note = "skip", st.Reason
 		case Failed:
@@ -165,3 +177,82 @@ func (r *Report) Plan() string {
 	}
 	return b.String()
 }
+
+// MarshalText writes the status as String does, so that a StepRecord's
+// outcome reads "changed" in JSON.
+func (s StepStatus) MarshalText() ([]byte, error) {
+	if s < Changed || s > WouldRun {
+		return nil, fmt.Errorf("recipes: no such step status %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText reads what MarshalText wrote.
+func (s *StepStatus) UnmarshalText(b []byte) error {
+	for st := Changed; st <= WouldRun; st++ {
+		if st.String() == string(b) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("recipes: unknown step outcome %q (changed, unchanged, skipped, failed or would-run)", b)
+}
+
+// StepRecord is one step as a host's run record keeps it: every step that
+// was reached, in order, with its outcome. It is what Report.Records gives
+// for run.json and --json:
+//
+//	{"name": "install docker", "outcome": "skipped", "reason": "unless: dpkg -s docker-ce succeeded", "ms": 41}
+//	{"name": "docker version", "outcome": "unchanged", "reason": "docker 18.06.2 found; pass docker_version to change it", "ms": 0}
+//	{"name": "restart docker", "outcome": "failed", "reason": "exited with error code 1: Job for docker.service failed ...", "stderr": "...", "ms": 120}
+//
+// Steps after a failed one did not run and are not listed. Secret values
+// are out of every field, as in the host's log.
+type StepRecord struct {
+	Name string `json:"name"`
+	// Outcome is changed, unchanged, skipped, failed, or (dry run)
+	// would-run.
+	Outcome StepStatus `json:"outcome"`
+	// Reason says why a step was skipped or failed, what a put would
+	// change, or a note's message.
+	Reason string `json:"reason,omitempty"`
+	// Stderr is a failed command's whole stderr (its last
+	// fleet.StderrKeep bytes).
+	Stderr string `json:"stderr,omitempty"`
+	// MS is how long the step took, guards included, in milliseconds.
+	MS int64 `json:"ms"`
+}
+
+// Records lists the report's steps as the run record keeps them.
+func (r *Report) Records() []StepRecord {
+	out := make([]StepRecord, 0, len(r.Steps))
+	for _, st := range r.Steps {
+		rec := StepRecord{Name: st.Name, Outcome: st.Status, Reason: st.Reason, MS: st.Duration.Milliseconds()}
+		var ee *fleet.ExitError
+		if errors.As(st.Err, &ee) {
+			rec.Stderr = ee.Stderr
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// Totals counts a host's steps by outcome, all of them: a host that failed
+// at its fifth step still counts the changes of the four before it.
+type Totals struct {
+	Changed   int `json:"changed"`
+	Unchanged int `json:"unchanged"`
+	Skipped   int `json:"skipped"`
+	Failed    int `json:"failed"`
+	WouldRun  int `json:"would_run,omitempty"`
+}
+
+// Totals counts the report's steps by outcome.
+func (r *Report) Totals() Totals {
+	return Totals{Changed: r.Count(Changed), Unchanged: r.Count(Unchanged), Skipped: r.Count(Skipped),
+		Failed: r.Count(Failed), WouldRun: r.Count(WouldRun)}
+}
+
+// Changed says whether the run changed something on the host, failed or
+// not: what the host's "changed" in the record and the totals should say.
+func (r *Report) Changed() bool { return r.Count(Changed) > 0 }

@@ -33,7 +33,13 @@ func (r *Recipe) Select(f *Facts) (*Platform, error) {
 	}
 	best, bestScore := -1, noMatch
 	for i := range r.Platforms {
+		if r.Platforms[i].excludes(f) {
+			continue
+		}
 		for _, m := range r.Platforms[i].Match {
+			if m.Exclude {
+				continue
+			}
 			if s := m.score(f); s > bestScore {
 				best, bestScore = i, s
 			}
@@ -43,6 +49,12 @@ func (r *Recipe) Select(f *Facts) (*Platform, error) {
 		return nil, &UnsupportedError{ID: f.ID, Version: f.VersionID, Supported: r.supported()}
 	}
 	return &r.Platforms[best], nil
+}
+
+// excludes says whether an exclude rule of p matches the host: then p is
+// not for it, whatever its other rules say.
+func (p *Platform) excludes(f *Facts) bool {
+	return slices.ContainsFunc(p.Match, func(m Match) bool { return m.Exclude && m.score(f) != noMatch })
 }
 
 // score rates how specifically m matches the host.
@@ -76,7 +88,7 @@ func (m Match) score(f *Facts) int {
 	switch {
 	case base == likeAlone:
 		return likeVersion
-	case c.op == "=":
+	case c.exact():
 		return idVersionExact
 	}
 	return idVersionRange
@@ -93,7 +105,10 @@ func (r *Recipe) supported() []string {
 				s = m.IDLike + "-like"
 			}
 			if m.Version != "" {
-				s += " " + strings.ReplaceAll(m.Version, " ", "")
+				s += " " + strings.Join(strings.Fields(m.Version), " ")
+			}
+			if m.Exclude {
+				s = "not " + s
 			}
 			if !slices.Contains(out, s) {
 				out = append(out, s)
@@ -122,27 +137,56 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("unsupported: %s (this recipe supports: %s)", host, strings.Join(e.Supported, ", "))
 }
 
-// constraint is a parsed match version: "8" (a prefix: 8, 8.4, 8.4.1),
-// ">=16.04" (numerically at least) or "=8.4" (exactly).
+// constraint is a parsed match version: one or more terms, all of which
+// must hold (">=18.04 <24.04" is a range). A term is a version with an
+// operator: none (a prefix: "8" is 8, 8.4, 8.4.1), "=" (exactly), ">=",
+// ">", "<=", "<" (numerically), each of which "!" negates ("!16.04" is
+// any version but 16.04.x, "!=8.4" any but 8.4).
 type constraint struct {
-	op   string // "", ">=" or "="
+	terms []term
+}
+
+type term struct {
+	op   string // "", "=", ">=", ">", "<=" or "<"
+	not  bool
 	nums []int
+}
+
+// exact says whether the constraint names one version exactly ("=8.4").
+func (c constraint) exact() bool {
+	return len(c.terms) == 1 && c.terms[0].op == "=" && !c.terms[0].not
 }
 
 func parseConstraint(s string) (constraint, error) {
 	var c constraint
-	s = strings.TrimSpace(s)
-	switch {
-	case strings.HasPrefix(s, ">="):
-		c.op, s = ">=", s[2:]
-	case strings.HasPrefix(s, "="):
-		c.op, s = "=", s[1:]
+	var words []string
+	for _, w := range strings.Fields(s) {
+		// ">= 10" is one term, as it was before ranges.
+		if n := len(words); n > 0 && strings.Trim(words[n-1], "!<>=") == "" {
+			words[n-1] += w
+			continue
+		}
+		words = append(words, w)
 	}
-	v, ok := parseVersion(strings.TrimSpace(s))
-	if !ok {
-		return c, fmt.Errorf("version %q: want a number like 8, 8.4, >=16.04 or =8.4", s)
+	if len(words) == 0 {
+		return c, fmt.Errorf("version %q: want a number like 8, 8.4, >=16.04, <24.04, !=8.4 or a range like \">=18.04 <24.04\"", s)
 	}
-	c.nums = v
+	for _, w := range words {
+		var t term
+		w, t.not = strings.CutPrefix(w, "!")
+		for _, op := range []string{">=", "<=", ">", "<", "="} {
+			if rest, ok := strings.CutPrefix(w, op); ok {
+				t.op, w = op, rest
+				break
+			}
+		}
+		v, ok := parseVersion(w)
+		if !ok {
+			return c, fmt.Errorf("version %q: %q is not a version: want a number like 8, 8.4, >=16.04, <24.04, !=8.4 or a range like \">=18.04 <24.04\"", s, w)
+		}
+		t.nums = v
+		c.terms = append(c.terms, t)
+	}
 	return c, nil
 }
 
@@ -163,17 +207,32 @@ func parseVersion(s string) ([]int, bool) {
 	return nums, true
 }
 
-// matches compares a host's version with the constraint, number by number
-// (16.10 is newer than 16.04; 10 is newer than 8.4).
+// matches compares a host's version with every term of the constraint,
+// number by number (16.10 is newer than 16.04; 10 is newer than 8.4).
 func (c constraint) matches(v []int) bool {
-	switch c.op {
+	for _, t := range c.terms {
+		if t.matches(v) == t.not {
+			return false
+		}
+	}
+	return true
+}
+
+func (t term) matches(v []int) bool {
+	switch cmp := compareVersions(v, t.nums); t.op {
 	case ">=":
-		return compareVersions(v, c.nums) >= 0
+		return cmp >= 0
+	case ">":
+		return cmp > 0
+	case "<=":
+		return cmp <= 0
+	case "<":
+		return cmp < 0
 	case "=":
-		return compareVersions(v, c.nums) == 0
+		return cmp == 0
 	}
 	// A prefix: "8" is 8, 8.4 and 8.4.1, but not 80 or 10.
-	return len(v) >= len(c.nums) && slices.Equal(v[:len(c.nums)], c.nums)
+	return len(v) >= len(t.nums) && slices.Equal(v[:len(t.nums)], t.nums)
 }
 
 // compareVersions compares two dotted numbers, a missing part counting as

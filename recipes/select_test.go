@@ -105,6 +105,12 @@ func TestConstraint(t *testing.T) {
 		{">=8", "10", true}, {">=8", "8.4", true}, {">=8.4", "8.10", true}, {">=8.10", "8.4", false}, {">=10", "9.99", false},
 		{"=8.4", "8.4", true}, {"=8.4", "8.4.1", false}, {"=8", "8.0", true}, {"=8", "8.4", false},
 		{">= 10", "10", true},
+		{">8", "8", false}, {">8", "8.1", true}, {"<18.04", "16.04", true}, {"<18.04", "18.04", false},
+		{"<=18.04", "18.04", true}, {"<=18.04", "18.10", false},
+		{"!16.04", "16.04.7", false}, {"!16.04", "18.04", true}, {"!=8.4", "8.4", false}, {"!=8.4", "8.4.1", true},
+		{"!<18.04", "16.04", false}, {"!<18.04", "22.04", true},
+		{">=18.04 <24.04", "18.04", true}, {">=18.04 <24.04", "22.04", true}, {">=18.04 <24.04", "24.04", false},
+		{">=18.04 <24.04", "16.04", false}, {">= 18.04 !20.04", "20.04.1", false}, {">= 18.04 !20.04", "22.04", true},
 		{"8", "", false}, {"8", "rolling", false}, {">=8", "8.x", false},
 	}
 	for _, tt := range tests {
@@ -117,7 +123,7 @@ func TestConstraint(t *testing.T) {
 			t.Errorf("%q matches %q = %v, want %v", tt.c, tt.v, got, tt.want)
 		}
 	}
-	for _, bad := range []string{">8", "<=8", "8.", ".8", "8..4", "x", "8.x", "=", ">=", "1.2-3", "99999999999"} {
+	for _, bad := range []string{"~8", "=>8", "8.", ".8", "8..4", "x", "8.x", "=", ">=", "!", ">=8 <", "1.2-3", "99999999999"} {
 		if _, err := parseConstraint(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -167,5 +173,40 @@ func TestSelectNoPlatforms(t *testing.T) {
 	p, err := r.Select(&Facts{ID: "plan9"})
 	if err != nil || p.Name != "" || len(p.Steps) != 0 {
 		t.Errorf("got %+v, %v", p, err)
+	}
+}
+
+// TestSelectExclude: an exclude rule keeps hosts off a platform that
+// another rule (here id_like: debian) would give them; without it Ubuntu
+// 16.04 falls through to id_like.
+func TestSelectExclude(t *testing.T) {
+	src := `name: x
+platforms:
+  - name: apt
+    match:
+      - {id: ubuntu, version: ">=18.04"}
+      - {id_like: debian}
+      - {id: ubuntu, version: "<18.04", exclude: true}
+    steps: [{name: a, run: x}]
+`
+	r := mustParse(t, src)
+	xenial := &Facts{ID: "ubuntu", IDLike: []string{"debian"}, VersionID: "16.04"}
+	var u *UnsupportedError
+	if _, err := r.Select(xenial); !errors.As(err, &u) || !strings.Contains(err.Error(), "not ubuntu <18.04") {
+		t.Errorf("ubuntu 16.04: err = %v, want unsupported naming the exclusion", err)
+	}
+	for _, f := range []*Facts{{ID: "ubuntu", IDLike: []string{"debian"}, VersionID: "22.04"}, {ID: "linuxmint", IDLike: []string{"ubuntu", "debian"}, VersionID: "21"}} {
+		if p, err := r.Select(f); err != nil || p.Name != "apt" {
+			t.Errorf("%s %s: %v, %v", f.ID, f.VersionID, p, err)
+		}
+	}
+	r2 := mustParse(t, strings.Replace(src, `      - {id: ubuntu, version: "<18.04", exclude: true}
+`, "", 1))
+	if p, err := r2.Select(xenial); err != nil || p.Name != "apt" {
+		t.Errorf("without the exclude rule, 16.04 falls through to id_like: %v, %v", p, err)
+	}
+	if _, err := Parse(strings.NewReader("name: x\nplatforms:\n  - name: p\n    match: [{id: x, exclude: true}]\n    steps: [{name: a, run: x}]\n"), "t.yaml", ""); err == nil ||
+		!strings.Contains(err.Error(), "only exclude rules") {
+		t.Errorf("a platform of exclude rules only: err = %v", err)
 	}
 }

@@ -65,6 +65,11 @@ type tmplFacts[S ~string] struct {
 	SudoPassword bool
 	CgroupDriver S
 	Joined       bool
+	// CgroupDrivers and the CRI facts: see Facts.
+	CgroupDrivers map[string]S
+	DockerVersion S
+	CRI           S
+	CRIProblem    S
 }
 
 // tmplData is what a template sees as dot. Vars holds slots, or
@@ -74,6 +79,8 @@ type tmplData[S ~string] struct {
 	Facts    tmplFacts[S]
 	Platform S
 	Host     S
+	// Stdout is a run step's output, for its changed_when only.
+	Stdout S
 }
 
 func newData[S ~string](vars map[string]string, f *Facts, platform, host string) *tmplData[S] {
@@ -85,17 +92,21 @@ func newData[S ~string](vars map[string]string, f *Facts, platform, host string)
 		Platform: S(platform),
 		Host:     S(host),
 		Facts: tmplFacts[S]{
-			OSRelease:    mapOf[S](f.OSRelease),
-			ID:           S(f.ID),
-			VersionID:    S(f.VersionID),
-			Codename:     S(f.Codename),
-			PrettyName:   S(f.PrettyName),
-			Arch:         S(f.Arch),
-			DebArch:      S(f.DebArch),
-			Init:         S(f.Init),
-			SudoPassword: f.SudoPassword,
-			CgroupDriver: S(f.CgroupDriver),
-			Joined:       f.Joined,
+			OSRelease:     mapOf[S](f.OSRelease),
+			ID:            S(f.ID),
+			VersionID:     S(f.VersionID),
+			Codename:      S(f.Codename),
+			PrettyName:    S(f.PrettyName),
+			Arch:          S(f.Arch),
+			DebArch:       S(f.DebArch),
+			Init:          S(f.Init),
+			SudoPassword:  f.SudoPassword,
+			CgroupDriver:  S(f.CgroupDriver),
+			Joined:        f.Joined,
+			CgroupDrivers: mapOf[S](f.CgroupDrivers),
+			DockerVersion: S(f.DockerVersion),
+			CRI:           S(f.CRI),
+			CRIProblem:    S(f.CRIProblem),
 		},
 	}
 	for k, v := range vars {
@@ -119,7 +130,11 @@ func newSlots(r *Recipe, f *Facts, platform, host string) *tmplData[slot] {
 	return d
 }
 
+// mapOf converts a map of strings; nil stays nil.
 func mapOf[S ~string](m map[string]string) map[string]S {
+	if m == nil {
+		return nil
+	}
 	out := make(map[string]S, len(m))
 	for k, v := range m {
 		out[k] = S(v)
@@ -249,7 +264,13 @@ func walkTemplateCalls(n parse.Node, f func(string)) {
 }
 
 // templateFuncs are the functions templates have beyond text/template's.
-var templateFuncs = template.FuncMap{"systemdquote": systemdQuote}
+var templateFuncs = func() template.FuncMap {
+	m := template.FuncMap{"systemdquote": systemdQuote}
+	for k, f := range condFuncs {
+		m[k] = f
+	}
+	return m
+}()
 
 // systemdQuote escapes a value for the inside of a double-quoted systemd
 // setting (Environment="NAME={{ systemdquote .Vars.x }}"): backslash and
@@ -312,6 +333,11 @@ type templateProblem struct {
 // Inside range and with, dot is something else; those relative names are
 // left to the run.
 func checkTemplate(text string, vars map[string]string) *templateProblem {
+	return checkTemplateData(text, vars, false)
+}
+
+// checkTemplateData is checkTemplate, with .Stdout allowed or not.
+func checkTemplateData(text string, vars map[string]string, stdout bool) *templateProblem {
 	if !strings.Contains(text, "{{") {
 		return nil
 	}
@@ -326,7 +352,7 @@ func checkTemplate(text string, vars map[string]string) *templateProblem {
 	if err := checkCalls(t); err != nil {
 		return &templateProblem{line: 1, msg: err.Error()}
 	}
-	c := &refChecker{vars: vars, src: text, ranges: 1}
+	c := &refChecker{vars: vars, src: text, ranges: 1, stdout: stdout}
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil || tt.Tree.Root == nil {
 			continue
@@ -345,6 +371,7 @@ type refChecker struct {
 	src     string // the template's text, for line numbers
 	problem *templateProblem
 	ranges  int64 // how many times the current node runs, from the ranges around it
+	stdout  bool  // .Stdout may be used (changed_when)
 }
 
 func (c *refChecker) walk(n parse.Node, rootDot bool) {
@@ -478,8 +505,14 @@ func (c *refChecker) check(ident []string, pos parse.Pos) {
 			bad("no fact %q (the facts are %s)", ident[1], strings.Join(factFields(), ", "))
 			return
 		}
-		if len(ident) > 2 && ident[1] != "OSRelease" || len(ident) > 3 {
+		if len(ident) > 2 && ident[1] != "OSRelease" && ident[1] != "CgroupDrivers" || len(ident) > 3 {
 			bad(".Facts.%s has no field %s", ident[1], ident[2])
+		}
+	case "Stdout":
+		if !c.stdout {
+			bad(".Stdout is a command's output: only changed_when sees it")
+		} else if len(ident) > 1 {
+			bad(".Stdout is a string: it has no field %s", ident[1])
 		}
 	case "Platform", "Host":
 		if len(ident) > 1 {

@@ -103,6 +103,9 @@ func (v *validator) recipe(r *Recipe) {
 		for j, m := range p.Match {
 			v.match(m, at(pp, "match", j))
 		}
+		if len(p.Match) > 0 && !slices.ContainsFunc(p.Match, func(m Match) bool { return !m.Exclude }) {
+			v.failAt(at(pp, "match"), "platform %q has only exclude rules: say which distributions it is for", p.Name)
+		}
 		own := map[string]int{}
 		for name, line := range seen {
 			own[name] = line
@@ -191,11 +194,38 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 	}
 	label := fmt.Sprintf("step %q", name)
 
+	kinds := 0
+	for _, k := range []string{s.Run, s.Put, s.Fail, s.Note} {
+		if k != "" {
+			kinds++
+		}
+	}
 	switch {
-	case s.Run != "" && s.Put != "":
-		v.failAt(p, "%s: give run or put, not both", label)
-	case s.Run == "" && s.Put == "":
-		v.failAt(p, "%s: give run (a command) or put (a file to write)", label)
+	case kinds > 1:
+		v.failAt(p, "%s: give one of run, put, fail and note", label)
+	case kinds == 0:
+		v.failAt(p, "%s: give run (a command), put (a file to write), fail or note (a message)", label)
+	}
+	if s.Fail != "" || s.Note != "" {
+		for _, k := range []struct{ key, val string }{{"unless", s.Unless}, {"creates", s.Creates}, {"cgroup_driver", s.CgroupDriver}} {
+			if k.val != "" {
+				v.failAt(at(p, k.key), "%s: %s does not go with fail or note (use when)", label, k.key)
+			}
+		}
+	}
+	if s.ChangedWhen != "" && s.Run == "" {
+		v.failAt(at(p, "changed_when"), "%s: changed_when goes with run", label)
+	}
+	for _, c := range []struct {
+		key, expr string
+		stdout    bool
+	}{{"when", s.When, false}, {"changed_when", s.ChangedWhen, true}} {
+		if c.expr == "" || c.key == "changed_when" && (c.expr == "true" || c.expr == "false") {
+			continue
+		}
+		if pr := checkCond(c.expr, r.Vars, c.stdout); pr != nil {
+			v.failAt(at(p, c.key), "%s: %s: %s", label, c.key, pr.msg)
+		}
 	}
 	if s.Put != "" {
 		v.put(r, s, p, label)
@@ -222,7 +252,8 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 			v.failAt(at(p, "when_changed", i), "%s: when_changed names %q, which is not an earlier step (a step can only wait on steps that run before it)", label, w)
 		}
 	}
-	for _, f := range []struct{ key, text string }{{"run", s.Run}, {"unless", s.Unless}, {"creates", s.Creates}, {"put", s.Put}, {"owner", s.Owner}} {
+	for _, f := range []struct{ key, text string }{{"run", s.Run}, {"unless", s.Unless}, {"creates", s.Creates}, {"put", s.Put}, {"owner", s.Owner},
+		{"fail", s.Fail}, {"note", s.Note}} {
 		// YAML's "\0" escape can put a NUL in a string; no command line or
 		// path carries one (sshd drops the connection, execve cuts there).
 		if strings.IndexByte(f.text, 0) >= 0 {

@@ -50,12 +50,12 @@ var overlayTargets = []string{"etc", "var", "tmp", "root", "opt", "usr", "home"}
 // doubleFiles maps every tool name to the embedded script that implements it.
 var doubleFiles = map[string]string{
 	"apt-get": "apt-get", "apt": "apt-get", "apt-cache": "apt-cache", "apt-key": "apt-key", "apt-mark": "apt-mark",
-	"dpkg": "dpkg", "dpkg-query": "dpkg", "lsb_release": "lsb_release",
+	"dpkg": "dpkg", "dpkg-query": "dpkg", "lsb_release": "lsb_release", "add-apt-repository": "add-apt-repository",
 	"yum": "yum", "dnf": "yum", "yum-config-manager": "yum-config-manager", "rpm": "rpm",
 	"systemctl": "systemctl", "service": "systemctl", "curl": "curl", "gpg": "gpg",
 	"swapoff": "swapoff", "swapon": "swapoff", "sysctl": "sysctl", "modprobe": "modprobe", "lsmod": "modprobe",
 	"docker": "docker", "containerd": "containerd", "dockerd": "pkgbin", "ctr": "pkgbin", "runc": "pkgbin",
-	"crictl": "pkgbin", "kubelet": "pkgbin", "kubeadm": "pkgbin", "kubectl": "pkgbin",
+	"crictl": "pkgbin", "kubelet": "pkgbin", "kubeadm": "kubeadm", "kubectl": "pkgbin",
 }
 
 // sbinTools live in /usr/sbin on a real system; the other doubles in /usr/bin.

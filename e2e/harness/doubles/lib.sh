@@ -241,6 +241,7 @@ TOML
 	cri-tools) fd_bin crictl ;;
 	yum-utils | dnf-utils) fd_bin yum-config-manager ;;
 	lsb-release) fd_bin lsb_release ;;
+	software-properties-common) fd_bin add-apt-repository ;;
 	esac
 }
 
@@ -254,6 +255,7 @@ fd_pkg_teardown() {
 	cri-tools) rm -f /usr/bin/crictl ;;
 	yum-utils | dnf-utils) rm -f /usr/bin/yum-config-manager ;;
 	lsb-release) rm -f /usr/bin/lsb_release ;;
+	software-properties-common) rm -f /usr/bin/add-apt-repository ;;
 	esac
 }
 
@@ -327,6 +329,12 @@ fd_unit_start() {
 		date +%s.%N >/var/lib/fake-docker/started ;;
 	containerd.service)
 		mkdir -p /var/lib/fake-containerd
+		# Docker's containerd.io ships disabled_plugins = ["cri"].
+		if grep -Eq '^[[:space:]]*disabled_plugins[[:space:]]*=.*["'"'"'](io\.containerd\.grpc\.v1\.)?cri["'"'"']' /etc/containerd/config.toml 2>/dev/null; then
+			echo disabled >/var/lib/fake-containerd/cri
+		else
+			echo enabled >/var/lib/fake-containerd/cri
+		fi
 		if grep -Eq '^[[:space:]]*SystemdCgroup[[:space:]]*=[[:space:]]*true' /etc/containerd/config.toml 2>/dev/null; then
 			echo systemd >/var/lib/fake-containerd/driver
 		else
