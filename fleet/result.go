@@ -81,6 +81,9 @@ type Result struct {
 	// Detail is a one-line summary of the work, shown after the host's
 	// status ("ubuntu 16.04 (apt): 3 changed, 8 unchanged").
 	Detail string
+	// Steps are the steps of the work that the host reached, in order
+	// (provision's recipe steps), for the record and --json.
+	Steps []Step
 	// Stdout and Stderr are the output kept in memory for -i, --gather and
 	// --json: all of it, or, past --max-output, its head and tail around a
 	// mark saying what was cut. The host's log has the rest.
@@ -173,4 +176,23 @@ func (r *Result) Kind() string {
 		return KindExit
 	}
 	return KindError
+}
+
+// Step is one step of a host's work as the run record keeps it:
+//
+//	{"name": "install docker", "outcome": "skipped", "reason": "unless: dpkg -s docker-ce succeeded", "ms": 41}
+//	{"name": "restart docker", "outcome": "failed", "reason": "exited with error code 1: ...", "stderr": "...", "ms": 120}
+type Step struct {
+	Name string `json:"name"`
+	// Outcome is changed, unchanged, skipped, failed, or (dry run)
+	// would-run.
+	Outcome string `json:"outcome"`
+	// Reason says why a step was skipped or failed, what a put would
+	// change, or a note's message.
+	Reason string `json:"reason,omitempty"`
+	// Stderr is a failed command's whole stderr (its last StderrKeep
+	// bytes).
+	Stderr string `json:"stderr,omitempty"`
+	// MS is how long the step took, guards included, in milliseconds.
+	MS int64 `json:"ms"`
 }

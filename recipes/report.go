@@ -178,8 +178,8 @@ func (r *Report) Plan() string {
 	return b.String()
 }
 
-// MarshalText writes the status as String does, so that a StepRecord's
-// outcome reads "changed" in JSON.
+// MarshalText writes the status as String does, so that a status reads
+// "changed" in JSON.
 func (s StepStatus) MarshalText() ([]byte, error) {
 	if s < Changed || s > WouldRun {
 		return nil, fmt.Errorf("recipes: no such step status %d", int(s))
@@ -198,36 +198,14 @@ func (s *StepStatus) UnmarshalText(b []byte) error {
 	return fmt.Errorf("recipes: unknown step outcome %q (changed, unchanged, skipped, failed or would-run)", b)
 }
 
-// StepRecord is one step as a host's run record keeps it: every step that
-// was reached, in order, with its outcome. It is what Report.Records gives
-// for run.json and --json:
-//
-//	{"name": "install docker", "outcome": "skipped", "reason": "unless: dpkg -s docker-ce succeeded", "ms": 41}
-//	{"name": "docker version", "outcome": "unchanged", "reason": "docker 18.06.2 found; pass docker_version to change it", "ms": 0}
-//	{"name": "restart docker", "outcome": "failed", "reason": "exited with error code 1: Job for docker.service failed ...", "stderr": "...", "ms": 120}
-//
-// Steps after a failed one did not run and are not listed. Secret values
-// are out of every field, as in the host's log.
-type StepRecord struct {
-	Name string `json:"name"`
-	// Outcome is changed, unchanged, skipped, failed, or (dry run)
-	// would-run.
-	Outcome StepStatus `json:"outcome"`
-	// Reason says why a step was skipped or failed, what a put would
-	// change, or a note's message.
-	Reason string `json:"reason,omitempty"`
-	// Stderr is a failed command's whole stderr (its last
-	// fleet.StderrKeep bytes).
-	Stderr string `json:"stderr,omitempty"`
-	// MS is how long the step took, guards included, in milliseconds.
-	MS int64 `json:"ms"`
-}
-
-// Records lists the report's steps as the run record keeps them.
-func (r *Report) Records() []StepRecord {
-	out := make([]StepRecord, 0, len(r.Steps))
+// Records lists the report's steps as the run record keeps them: every
+// step that was reached, in order, with its outcome. Steps after a failed
+// one did not run and are not listed. Secret values are out of every
+// field, as in the host's log.
+func (r *Report) Records() []fleet.Step {
+	out := make([]fleet.Step, 0, len(r.Steps))
 	for _, st := range r.Steps {
-		rec := StepRecord{Name: st.Name, Outcome: st.Status, Reason: st.Reason, MS: st.Duration.Milliseconds()}
+		rec := fleet.Step{Name: st.Name, Outcome: st.Status.String(), Reason: st.Reason, MS: st.Duration.Milliseconds()}
 		var ee *fleet.ExitError
 		if errors.As(st.Err, &ee) {
 			rec.Stderr = ee.Stderr

@@ -268,7 +268,8 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 		if report != nil {
 			var unsupported *recipes.UnsupportedError
 			if !errors.As(err, &unsupported) { // its error says it all
-				r.Changed = report.Count(recipes.Changed) > 0
+				r.Changed = report.Changed()
+				r.Steps = report.Records()
 				r.Detail = report.Summary()
 				var ee *fleet.ExitError
 				if err != nil && !errors.As(err, &ee) {

@@ -79,6 +79,9 @@ type Host struct {
 	Changed  bool   `json:"changed"`
 	Error    string `json:"error"`            // "" when ok, else the full reason
 	Detail   string `json:"detail,omitempty"` // a summary of the work: provision's distro, platform and step counts
+	// Steps are the recipe steps the host reached, with their outcomes
+	// (provision only).
+	Steps []fleet.Step `json:"steps,omitempty"`
 	// StderrTail is the failing command's stderr kept with the host's
 	// error (a recipe step, a put's install script): its last 64 KiB
 	// (fleet.StderrKeep), of which Error shows the last line.
@@ -116,6 +119,7 @@ func HostOf(r *fleet.Result) Host {
 		Changed:    r.Changed,
 		Error:      r.Reason(),
 		Detail:     r.Detail,
+		Steps:      r.Steps,
 		StderrTail: fleet.StderrOf(r.Err),
 		DurationMS: r.Duration().Milliseconds(),
 	}

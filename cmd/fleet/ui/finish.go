@@ -93,9 +93,11 @@ func summaryLine(results []fleet.Result, elapsed time.Duration, showChanged bool
 	}
 	fmt.Fprintf(&b, "%d %s: %d ok", len(results), noun, s[fleet.OK])
 	if showChanged {
+		// A host that failed after changing something counts too: its
+		// earlier steps did change it.
 		changed := 0
 		for i := range results {
-			if results[i].Outcome == fleet.OK && results[i].Changed {
+			if results[i].Changed {
 				changed++
 			}
 		}
