@@ -24,8 +24,8 @@
 // more files open than at start.
 //
 // The endpoints are an in-process x/crypto/ssh server per address (server.go)
-// whose sessions interpret fleet's commands instead of starting a shell
-// (shell.go): what is measured is fleet's side. The sshd side at smaller
+// whose sessions run fleet's commands in mvdan.cc/sh's interpreter instead
+// of forking a shell (shell.go, programs.go): what is measured is fleet's side. The sshd side at smaller
 // scale is what e2e/cmd/bench measures. Needs no root.
 package main
 

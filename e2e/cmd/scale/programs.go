@@ -200,15 +200,19 @@ func (f *fakeFS) isDir(path string) bool {
 	return path == "/" || f.dirs[path]
 }
 
-// open opens /dev/null (as a real file: the interpreter would turn any
-// other reader into a pipe and a goroutine). Other paths do not exist, and
+// open opens /dev/null: for reading as a real file (the interpreter would
+// turn any other reader into a pipe and a goroutine), for writing as a
+// discarding writer (no system call). Other paths do not exist, and
 // writing them is refused: an endpoint keeps no files.
 func (f *fakeFS) open(ctx context.Context, path string, flag int, perm os.FileMode) (io.ReadWriteCloser, error) {
 	p := abs(interp.HandlerCtx(ctx).Dir, path)
+	writing := flag&(os.O_WRONLY|os.O_RDWR) != 0
 	switch {
+	case p == "/dev/null" && writing:
+		return devNull{}, nil
 	case p == "/dev/null":
 		return os.OpenFile(p, flag, perm)
-	case flag&(os.O_WRONLY|os.O_RDWR) != 0:
+	case writing:
 		return nil, &errUnsupported{"writing " + path}
 	}
 	return nil, &os.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
@@ -229,6 +233,13 @@ func (f *fakeFS) access(_ context.Context, path string, _ interp.AccessMode) err
 	}
 	return &os.PathError{Op: "access", Path: path, Err: fs.ErrNotExist}
 }
+
+// devNull is /dev/null opened for writing.
+type devNull struct{}
+
+func (devNull) Read([]byte) (int, error)    { return 0, io.EOF }
+func (devNull) Write(b []byte) (int, error) { return len(b), nil }
+func (devNull) Close() error                { return nil }
 
 func abs(cwd, path string) string {
 	if !filepath.IsAbs(path) {

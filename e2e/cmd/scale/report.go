@@ -69,8 +69,8 @@ func (r *report) markdown() string {
 		"rather than editing it; only the History section at the end is kept.\n\n",
 		strings.Join(o.argv, " "), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "%d SSH endpoints on loopback, each on an address of its own (%s to %s), served by one separate\n", r.n, r.first, r.last)
-	b.WriteString("process: an x/crypto/ssh server per address whose sessions interpret fleet's commands instead of starting\n" +
-		"a shell (e2e/cmd/scale/shell.go), so what is measured is fleet's side. fleet runs as a user runs it, with a\n" +
+	b.WriteString("process: an x/crypto/ssh server per address whose sessions run fleet's commands in mvdan.cc/sh's interpreter\n" +
+		"instead of forking a shell (e2e/cmd/scale/shell.go), so what is measured is fleet's side. fleet runs as a user runs it, with a\n" +
 		"host file, a known_hosts listing every endpoint (checked strictly) and a key file. While it runs, the harness\n" +
 		"samples /proc/PID (peak RSS as VmHWM, threads, file descriptors) and fleet's hidden stats endpoint\n" +
 		"(goroutines, live heap; FLEET_PPROF, see cmd/fleet/pprof.go). Client CPU is the rusage of the fleet process.\n")
