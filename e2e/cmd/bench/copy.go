@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/fleet-sh/fleet/e2e/harness"
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // The copy part: `fleet copy` vs Debian's parallel-scp, one big file to N
@@ -183,7 +184,7 @@ func renderCopy(res *copyResult, o *options) section {
 			}
 			tree := "–"
 			if len(r.Runs) > 0 && r.Runs[0].Err == nil && r.Runs[0].TreeRSS > 0 {
-				tree = fmt.Sprintf("%.1f MiB", mib(r.Runs[0].TreeRSS))
+				tree = fmt.Sprintf("%.1f MiB", benchreport.MiB(r.Runs[0].TreeRSS))
 			}
 			if st.OK == 0 {
 				fmt.Fprintf(&b, "| %d | %d | %s | failed | – | – | – | %s | – | – | |\n", g.N, g.P, name, tree)
@@ -194,7 +195,7 @@ func renderCopy(res *copyResult, o *options) section {
 				vs = ratios(fl, ps)
 			}
 			fmt.Fprintf(&b, "| %d | %d | %s | %s | %.0f | %.2f s | %.1f MiB | %s | %.2f s | %.2f | %s |\n", g.N, g.P, name, wallRange(st),
-				float64(res.MB*g.N)/st.Wall.Seconds(), st.CPU.Seconds(), mib(st.RSS), tree, st.SSHD.Seconds(), st.OtherCores, vs)
+				float64(res.MB*g.N)/st.Wall.Seconds(), st.CPU.Seconds(), benchreport.MiB(st.RSS), tree, st.SSHD.Seconds(), st.OtherCores, vs)
 		}
 		sec.total++
 		if fl.OK == 0 || ps.OK == 0 {
@@ -219,7 +220,7 @@ func renderCopy(res *copyResult, o *options) section {
 				fmt.Fprintf(&b, "| %s | – | – | |\n", label)
 				return
 			}
-			fmt.Fprintf(&b, "| %s | %.1f MiB | %.1f MiB | %.2f |\n", label, mib(a), mib(z), float64(z)/float64(a))
+			fmt.Fprintf(&b, "| %s | %.1f MiB | %.1f MiB | %.2f |\n", label, benchreport.MiB(a), benchreport.MiB(z), float64(z)/float64(a))
 		}
 		maxRSS := func(r *result) int64 { return r.stats().RSS }
 		treeRSS := func(r *result) int64 {
@@ -243,7 +244,7 @@ func renderCopy(res *copyResult, o *options) section {
 			}
 			lines = append(lines, fmt.Sprintf("memory independent of hosts: %s: fleet max RSS %.1f MiB at N=%d (-p %d), %.1f MiB at N=%d (-p %d): ×%.2f "+
 				"(target: independent; read here as at most ×%.2f, a tolerance the issue does not give)",
-				verdict(x <= rssTolerate), mib(a.RSS), lo.N, lo.P, mib(z.RSS), hi.N, hi.P, x, rssTolerate))
+				verdict(x <= rssTolerate), benchreport.MiB(a.RSS), lo.N, lo.P, benchreport.MiB(z.RSS), hi.N, hi.P, x, rssTolerate))
 		}
 	}
 	fmt.Fprintf(&b, "\n### Targets\n\nFrom the issue: fleet at least as fast as parallel-scp, with peak memory independent of the number of hosts.\n\n")

@@ -49,6 +49,8 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/e2e/harness"
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // Limits that keep a broken client or a stuck apt-get from hanging the bench.
@@ -273,7 +275,7 @@ func run(args []string) error {
 		if !o.only[p] {
 			continue
 		}
-		rep.Load[p] = loadAverage()
+		rep.Load[p] = procstat.LoadAverage()
 		fmt.Fprintf(o.logOut, "bench: part %s (load average %s)\n", p, rep.Load[p])
 		switch p {
 		case "run":
@@ -293,10 +295,7 @@ func run(args []string) error {
 	rep.Elapsed = time.Since(m.Date)
 	text := renderReport(rep)
 	if o.out != "" {
-		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
+		if err := benchreport.Write(o.out, text); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.logOut, "bench: report written to %s\n", o.out)

@@ -1,20 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // client is one contestant: a command line run as a child process.
@@ -48,26 +47,13 @@ func (s sample) String() string {
 		return "FAILED: " + s.Err.Error()
 	}
 	t := fmt.Sprintf("wall %.2fs cpu %.2fs maxrss %.1fMiB sshd %.2fs other %.2fs",
-		s.Wall.Seconds(), s.CPU.Seconds(), mib(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds())
+		s.Wall.Seconds(), s.CPU.Seconds(), benchreport.MiB(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds())
 	t += fmt.Sprintf(" window %.2fs", s.Window.Seconds())
 	if s.TreeRSS > 0 {
-		t += fmt.Sprintf(" tree-rss %.1fMiB", mib(s.TreeRSS))
+		t += fmt.Sprintf(" tree-rss %.1fMiB", benchreport.MiB(s.TreeRSS))
 	}
 	return t
 }
-
-func mib(kib int64) float64 { return float64(kib) / 1024 }
-
-// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat; Go has no
-// sysconf without cgo, so getconf answers (it is 100 on every Linux port
-// that matters, hence the fallback).
-var clockTicks = sync.OnceValue(func() int64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
-		return n
-	}
-	return 100
-})
 
 // envFor is the environment of every client: ours without an ssh-agent
 // (IdentitiesOnly is set, but an agent would still be contacted) and
@@ -100,7 +86,7 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 	if _, err := waitReaped(ctx, masters, 30*time.Second); err != nil {
 		return sample{Err: err}
 	}
-	before, busyBefore, t0 := sshdTicks(masters), machineBusyTicks(), time.Now()
+	before, busyBefore, t0 := sshdTicks(masters), procstat.MachineBusyTicks(), time.Now()
 	// Files rather than pipes, so that the bench runs no goroutine copying
 	// output while the client is timed.
 	errf, err := os.CreateTemp("", "fleet-bench-stderr-")
@@ -138,7 +124,7 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 	stop := make(chan struct{})
 	if withTree {
 		tree = make(chan int64, 1)
-		go func() { tree <- sampleTree(cmd.Process.Pid, stop) }()
+		go func() { tree <- procstat.TreeRSS(cmd.Process.Pid, stop) }()
 	}
 	werr := cmd.Wait()
 	close(stop)
@@ -149,8 +135,8 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 	if err != nil {
 		return sample{Err: err}
 	}
-	s.SSHDCPU = ticksToDuration(sshdTicks(masters)-before) + adopted
-	busy := ticksToDuration(machineBusyTicks() - busyBefore)
+	s.SSHDCPU = procstat.Ticks(sshdTicks(masters)-before) + adopted
+	busy := procstat.Ticks(procstat.MachineBusyTicks() - busyBefore)
 	s.Window = time.Since(t0)
 
 	var r spawnResult
@@ -183,7 +169,7 @@ func waitReaped(ctx context.Context, masters []int, timeout time.Duration) (time
 		adopted += cpu
 		busy := 0
 		for _, pid := range masters {
-			if hasChildren(pid) {
+			if procstat.HasChildren(pid) {
 				busy = pid
 				break
 			}
@@ -202,14 +188,6 @@ func waitReaped(ctx context.Context, masters []int, timeout time.Duration) (time
 	}
 }
 
-// hasChildren reads /proc/PID/task/PID/children (sshd is single-threaded).
-// Zombies are listed there too, which is what we want: not yet reaped means
-// not yet in cutime.
-func hasChildren(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	return err == nil && len(bytes.TrimSpace(b)) > 0
-}
-
 // sshdTicks sums utime+stime+cutime+cstime of the masters. Each connection's
 // sshd is a child of its master and waits for its own children (privilege
 // separation, the session shell), so once reaped all their CPU is in the
@@ -217,125 +195,15 @@ func hasChildren(pid int) bool {
 func sshdTicks(masters []int) int64 {
 	var sum int64
 	for _, pid := range masters {
-		f := statFields(pid)
-		if len(f) < 15 {
-			continue
-		}
-		for _, i := range []int{11, 12, 13, 14} { // fields 14-17 of proc(5)
-			v, _ := strconv.ParseInt(f[i], 10, 64)
-			sum += v
-		}
+		sum += procstat.CPUTicks(pid, 11, 12, 13, 14) // fields 14-17 of proc(5)
 	}
 	return sum
-}
-
-// machineBusyTicks sums the non-idle times of the "cpu" line of /proc/stat
-// (user nice system idle iowait irq softirq steal; guest is inside user).
-func machineBusyTicks() int64 {
-	line, _, _ := strings.Cut(readFile("/proc/stat"), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var sum int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		sum += v
-	}
-	return sum
-}
-
-func ticksToDuration(t int64) time.Duration {
-	return time.Duration(t) * time.Second / time.Duration(clockTicks())
-}
-
-// statFields returns the fields of /proc/PID/stat after "(comm)", which may
-// itself contain spaces: f[0] is the state (field 3 of proc(5)).
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
-}
-
-// sampleTree returns the peak, over samples until stop, of the summed
-// resident memory of the descendants of pid (the spawner). It exists
-// because rusage's ru_maxrss of a forking client is the largest single
-// process, not what all of parallel-ssh's concurrent ssh processes hold
-// together. Samples are 20 ms apart, or 0.5 ms per process of the last
-// sample (at most 250 ms) for a big tree, whose walk through /proc costs
-// the machine CPU the clients compete for.
-func sampleTree(pid int, stop <-chan struct{}) int64 {
-	page := int64(os.Getpagesize()) / 1024
-	var peak int64
-	for {
-		var sum int64
-		procs := descendants(pid)[1:] // not the spawner itself
-		for _, p := range procs {
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p)); err == nil {
-				if f := strings.Fields(string(b)); len(f) > 1 {
-					v, _ := strconv.ParseInt(f[1], 10, 64)
-					sum += v * page
-				}
-			}
-		}
-		peak = max(peak, sum)
-		wait := min(max(20*time.Millisecond, time.Duration(len(procs))*time.Millisecond/2), 250*time.Millisecond)
-		select {
-		case <-stop:
-			return peak
-		case <-time.After(wait):
-		}
-	}
-}
-
-// descendants returns pid and every process below it, through the children
-// lists of all their threads.
-func descendants(pid int) []int {
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
-		for _, t := range tasks {
-			b, _ := os.ReadFile(t)
-			for f := range strings.FieldsSeq(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil && !slices.Contains(out, c) {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // tail returns the last n bytes of a file on one line, for error messages.
 func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(" + err.Error() + ")"
+	if s := benchreport.Tail(path, n); s != "" {
+		return s
 	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if s == "" {
-		return "(no stderr)"
-	}
-	return s
-}
-
-// median returns the median of xs (the mean of the middle two for an even
-// count); xs must not be empty.
-func median[T int64 | time.Duration | float64](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return "(no stderr)"
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // An sshd connection process does not always reap its session child: when
@@ -58,12 +60,12 @@ func reapAdopted() (cpu time.Duration, running int) {
 	self := os.Getpid()
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", self))
 	for _, t := range tasks {
-		for f := range strings.FieldsSeq(readFile(t)) {
+		for f := range strings.FieldsSeq(procstat.ReadFile(t)) {
 			pid, err := strconv.Atoi(f)
-			if err != nil || masters.pids[pid] || !strings.Contains(readFile(fmt.Sprintf("/proc/%d/stat", pid)), "(sshd)") {
+			if err != nil || masters.pids[pid] || !strings.Contains(procstat.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)), "(sshd)") {
 				continue // the spawner is waited for by measure before this runs
 			}
-			if st := statFields(pid); len(st) == 0 || st[0] != "Z" {
+			if st := procstat.StatFields(pid); len(st) == 0 || st[0] != "Z" {
 				running++
 				continue
 			}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // The proxy part: `fleet run true` on N hosts reached three ways: directly;
@@ -94,7 +96,7 @@ func renderProxy(g *group, o *options) section {
 			rel = ratios(st, direct)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %s | %.2f s | %.1f MiB | %.1f MiB | %.2f s | %.2f | %s |\n", r.Client.Name, g.N, g.P,
-			wallRange(st), st.CPU.Seconds(), mib(st.RSS), mib(r.treeRSS()), st.SSHD.Seconds(), st.OtherCores, rel)
+			wallRange(st), st.CPU.Seconds(), benchreport.MiB(st.RSS), benchreport.MiB(r.treeRSS()), st.SSHD.Seconds(), st.OtherCores, rel)
 	}
 	writeFailures(&b, failures)
 	return section{title: "4. Reaching hosts: direct, ProxyJump, ProxyCommand", text: b.String(), detail: " (a comparison: no targets)"}

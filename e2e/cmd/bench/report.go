@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // group is one (N, -p) and, in the run part, command, with the results of
@@ -67,10 +68,10 @@ func (r *result) stats() stats {
 		}
 	}
 	if st.OK > 0 {
-		st.Wall, st.CPU, st.SSHD, st.RSS = median(wall), median(cpu), median(sshd), median(rss)
+		st.Wall, st.CPU, st.SSHD, st.RSS = benchreport.Median(wall), benchreport.Median(cpu), benchreport.Median(sshd), benchreport.Median(rss)
 		st.WallMin, st.WallMax = slices.Min(wall), slices.Max(wall)
 		if len(other) > 0 {
-			st.OtherCores = median(other)
+			st.OtherCores = benchreport.Median(other)
 		}
 	}
 	return st
@@ -93,22 +94,19 @@ func describeMachine(ctx context.Context, fleetBin string, st *peerStatus) machi
 	m := machine{
 		Date:       time.Now().UTC(),
 		Cores:      runtime.NumCPU(),
-		CPUModel:   procField("/proc/cpuinfo", "model name", ":"),
-		Kernel:     strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
-		OS:         strings.Trim(procField("/etc/os-release", "PRETTY_NAME", "="), `"`),
+		CPUModel:   procstat.CPUModel(),
+		Kernel:     procstat.Kernel(),
+		OS:         strings.Trim(procstat.Field("/etc/os-release", "PRETTY_NAME", "="), `"`),
 		OpenSSH:    output(ctx, "ssh", "-V"),
 		Python:     output(ctx, "/usr/bin/python3", "--version"),
 		Go:         runtime.Version(),
-		LoadBefore: loadAverage(),
+		LoadBefore: procstat.LoadAverage(),
 	}
-	var kib float64
-	fmt.Sscan(procField("/proc/meminfo", "MemTotal", ":"), &kib)
-	m.MemGiB = kib / (1 << 20)
+	m.MemGiB = float64(procstat.MemTotalKiB()) / (1 << 20)
 	m.Peers = st.Version
 	m.Fleet = output(ctx, fleetBin, "--version")
-	if b, err := os.ReadFile(fleetBin); err == nil {
-		sum := sha256.Sum256(b)
-		m.Fleet += ", binary sha256 " + hex.EncodeToString(sum[:6])
+	if sum := benchreport.FileSum(fleetBin); sum != "?" {
+		m.Fleet += ", binary sha256 " + sum
 	}
 	return m
 }
@@ -307,32 +305,4 @@ func output(ctx context.Context, name string, args ...string) string {
 		return "unknown"
 	}
 	return line
-}
-
-// procField returns the value of the first "key<sep>value" line of a file.
-func procField(path, key, sep string) string {
-	for line := range strings.Lines(readFile(path)) {
-		k, v, ok := strings.Cut(line, sep)
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		}
-	}
-	return "unknown"
-}
-
-func readFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages.
-func loadAverage() string {
-	f := strings.Fields(readFile("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], ", ")
 }

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // Targets of the run part, from the issues that asked for them. Issue 2:
@@ -67,7 +69,7 @@ func renderRun(groups []group, o *options, st *peerStatus) section {
 			}
 			tree := "–"
 			if t := r.treeRSS(); t > 0 {
-				tree = fmt.Sprintf("%.1f MiB", mib(t))
+				tree = fmt.Sprintf("%.1f MiB", benchreport.MiB(t))
 			}
 			if st.OK == 0 {
 				fmt.Fprintf(&b, "| %s | %d | %d | %s | failed | – | – | %s | – | – | |\n", g.Cmd.Name, g.N, g.P, name, tree)
@@ -78,11 +80,11 @@ func renderRun(groups []group, o *options, st *peerStatus) section {
 				vs = toFleet(r, fl)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %.2f s | %.1f MiB | %s | %.2f s | %.2f | %s |\n",
-				g.Cmd.Name, g.N, g.P, name, wallRange(st), st.CPU.Seconds(), mib(st.RSS), tree, st.SSHD.Seconds(), st.OtherCores, vs)
+				g.Cmd.Name, g.N, g.P, name, wallRange(st), st.CPU.Seconds(), benchreport.MiB(st.RSS), tree, st.SSHD.Seconds(), st.OtherCores, vs)
 		}
 	}
 	if hwm := spawnerRSS(groups); hwm > 0 {
-		fmt.Fprintf(&b, "\nMax RSS cannot read below %.1f MiB here, the spawner's own peak (see below).\n", mib(hwm))
+		fmt.Fprintf(&b, "\nMax RSS cannot read below %.1f MiB here, the spawner's own peak (see below).\n", benchreport.MiB(hwm))
 	}
 	writeFailures(&b, failures)
 
@@ -181,7 +183,7 @@ func runTargets(g group) (line string, counts map[int]targetCount) {
 		parts = append(parts, fmt.Sprintf("client CPU %.2f s = 1/%.1f of parallel-ssh's %.2f s: %s; %s", fl.CPU.Seconds(), 1/x, pss.CPU.Seconds(),
 			check(x <= i2CPUVsPSSH, 2, fmt.Sprintf("≤ 1/%.0f", 1/i2CPUVsPSSH)), check(x <= i7CPUVsPSSH, 7, fmt.Sprintf("≤ 1/%.0f", 1/i7CPUVsPSSH))))
 	}
-	parts = append(parts, fmt.Sprintf("max RSS %.1f MiB: %s", mib(fl.RSS), check(fl.RSS < i2RSSKiB, 2, fmt.Sprintf("< %d MiB", i2RSSKiB/1024))))
+	parts = append(parts, fmt.Sprintf("max RSS %.1f MiB: %s", benchreport.MiB(fl.RSS), check(fl.RSS < i2RSSKiB, 2, fmt.Sprintf("< %d MiB", i2RSSKiB/1024))))
 	return strings.Join(parts, "; "), counts
 }
 

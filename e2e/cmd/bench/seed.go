@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/e2e/harness"
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // The seed part: `fleet provision docker` against the seed's CentOS 7
@@ -265,7 +266,7 @@ func renderSeed(res *seedResult, o *options) section {
 		if seq.OK > 0 {
 			x = fmt.Sprintf("%.1f×", seq.Wall.Seconds()/st.Wall.Seconds())
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f s | %.1f MiB | %.2f s | %.2f | %s |\n", name, wallRange(st), st.CPU.Seconds(), mib(st.RSS), st.SSHD.Seconds(), st.OtherCores, x)
+		fmt.Fprintf(&b, "| %s | %s | %.2f s | %.1f MiB | %.2f s | %.2f | %s |\n", name, wallRange(st), st.CPU.Seconds(), benchreport.MiB(st.RSS), st.SSHD.Seconds(), st.OtherCores, x)
 	}
 	writeFailures(&b, failures)
 
@@ -312,7 +313,7 @@ func renderSeed(res *seedResult, o *options) section {
 			cmd = "pscp.pssh -h kube daemon.json /tmp/daemon.json"
 		}
 		if len(walls) > 0 {
-			fmt.Fprintf(&b, "| %d | `%s` | %.2f s | %s |\n", i+1, cmd, median(walls).Seconds(), strings.Join(exits, ", "))
+			fmt.Fprintf(&b, "| %d | `%s` | %.2f s | %s |\n", i+1, cmd, benchreport.Median(walls).Seconds(), strings.Join(exits, ", "))
 		}
 	}
 	fmt.Fprintf(&b, "\nfleet's first run, per host (from its run records: each host's log stamps its start and every step; median\n")
@@ -321,7 +322,7 @@ func renderSeed(res *seedResult, o *options) section {
 	fmt.Fprintf(&b, "| per host | median | max |\n|:--|--:|--:|\n")
 	for _, label := range append(slices.Clone(res.steps.order), "whole host") {
 		if d := res.steps.byStep[label]; len(d) > 0 {
-			fmt.Fprintf(&b, "| %s | %.2f s | %.2f s |\n", label, median(d).Seconds(), slices.Max(d).Seconds())
+			fmt.Fprintf(&b, "| %s | %.2f s | %.2f s |\n", label, benchreport.Median(d).Seconds(), slices.Max(d).Seconds())
 		}
 	}
 	sec.text = b.String()

@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // spawnFlag selects the spawner mode, hidden like floorFlag.
@@ -37,7 +37,7 @@ func spawnMain(argv []string) int {
 		_ = enc.Encode(r)
 		return 2
 	}
-	r.SpawnerHWM = vmHWM()
+	r.SpawnerHWM, _ = procstat.Status(os.Getpid())
 	// Every client may open as many files as the hard limit allows, as
 	// someone running hundreds of hosts at once would allow with ulimit -n
 	// (parallel-ssh holds three pipes per host). Go raised this process's
@@ -66,17 +66,6 @@ func spawnMain(argv []string) int {
 	}
 	if err := enc.Encode(r); err != nil {
 		return 1
-	}
-	return 0
-}
-
-// vmHWM returns this process's peak RSS in KiB, from /proc/self/status.
-func vmHWM() int64 {
-	for line := range strings.Lines(readFile("/proc/self/status")) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
 	}
 	return 0
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // machine is what the report says about where it ran, and the system limits
@@ -35,33 +34,19 @@ type machine struct {
 }
 
 func machineInfo(o options) machine {
-	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
-	for line := range strings.Lines(readText("/proc/meminfo")) {
-		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			m.MemKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	m.Kernel = strings.TrimSpace(readText("/proc/sys/kernel/osrelease"))
-	if f := strings.Fields(readText("/proc/loadavg")); len(f) >= 3 {
-		m.Load = strings.Join(f[:3], ", ")
-	}
-	if f := strings.Fields(readText("/proc/sys/net/ipv4/ip_local_port_range")); len(f) == 2 {
+	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), MemKiB: procstat.MemTotalKiB(),
+		Kernel: procstat.Kernel(), Load: procstat.LoadAverage(), Description: procstat.CPUModel()}
+	if f := strings.Fields(procstat.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")); len(f) == 2 {
 		m.PortLo, _ = strconv.Atoi(f[0])
 		m.PortHi, _ = strconv.Atoi(f[1])
 	}
-	m.FileMax, _ = strconv.ParseInt(strings.TrimSpace(readText("/proc/sys/fs/file-max")), 10, 64)
-	m.NrOpen, _ = strconv.ParseInt(strings.TrimSpace(readText("/proc/sys/fs/nr_open")), 10, 64)
-	m.TCPTwReuse = strings.TrimSpace(readText("/proc/sys/net/ipv4/tcp_tw_reuse"))
-	m.SoMaxConn = strings.TrimSpace(readText("/proc/sys/net/core/somaxconn"))
+	m.FileMax, _ = strconv.ParseInt(strings.TrimSpace(procstat.ReadFile("/proc/sys/fs/file-max")), 10, 64)
+	m.NrOpen, _ = strconv.ParseInt(strings.TrimSpace(procstat.ReadFile("/proc/sys/fs/nr_open")), 10, 64)
+	m.TCPTwReuse = strings.TrimSpace(procstat.ReadFile("/proc/sys/net/ipv4/tcp_tw_reuse"))
+	m.SoMaxConn = strings.TrimSpace(procstat.ReadFile("/proc/sys/net/core/somaxconn"))
 	var l syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil {
 		m.NofileSoft, m.NofileHard = l.Cur, l.Max
-	}
-	for line := range strings.Lines(readText("/proc/cpuinfo")) {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			m.Description = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-			break
-		}
 	}
 	return m
 }
@@ -134,23 +119,4 @@ func limitString(v uint64) string {
 		return "unlimited"
 	}
 	return strconv.FormatUint(v, 10)
-}
-
-func readText(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
-// fileSum is the first 12 hex digits of a file's SHA-256, to name the binary measured.
-func fileSum(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "?"
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "?"
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
 }

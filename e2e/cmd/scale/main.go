@@ -24,8 +24,8 @@
 // more files open than at start.
 //
 // The endpoints are an in-process x/crypto/ssh server per address (server.go)
-// whose sessions interpret fleet's commands instead of starting a shell
-// (shell.go): what is measured is fleet's side. The sshd side at smaller
+// whose sessions run fleet's commands in mvdan.cc/sh's interpreter instead
+// of forking a shell (shell.go, programs.go): what is measured is fleet's side. The sshd side at smaller
 // scale is what e2e/cmd/bench measures. Needs no root.
 package main
 
@@ -44,6 +44,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // options are the command-line flags.
@@ -102,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	text := rep.markdown()
 	if o.out != "" {
-		if err := writeReport(o.out, text); err != nil {
+		if err := benchreport.WriteKeepingHistory(o.out, text); err != nil {
 			fmt.Fprintln(stderr, "scale:", err)
 			return 1
 		}
@@ -212,7 +214,7 @@ func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
 	fmt.Fprintf(log, "scale: %d endpoints up in %.1fs, %s to %s (work folder %s)\n",
 		n, time.Since(t0).Seconds(), addrs[0], addrs[n-1], dir)
 	h := &harnessRun{opts: o, fleet: o.fleet, dir: dir, n: n, server: srv}
-	rep := &report{opts: o, machine: m, n: n, first: addrs[0], last: addrs[n-1], fleetSum: fileSum(o.fleet)}
+	rep := &report{opts: o, machine: m, n: n, first: addrs[0], last: addrs[n-1], fleetSum: benchreport.FileSum(o.fleet)}
 	for _, sc := range h.scenarios() {
 		if !o.only[sc.Name] {
 			continue

@@ -11,11 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // scenario is one fleet command line run against every endpoint.
@@ -155,13 +156,13 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 		}
 	}
 	if werr != nil && m.Exit != 0 {
-		m.Problems = append(m.Problems, fmt.Sprintf("fleet: %v: %s", werr, tailOf(outf.Name(), 400)))
+		m.Problems = append(m.Problems, fmt.Sprintf("fleet: %v: %s", werr, benchreport.Tail(outf.Name(), 400)))
 	}
 	m.OK, err = countOK(state)
 	if err != nil {
 		m.Problems = append(m.Problems, err.Error())
 	} else if m.OK != sc.N {
-		m.Problems = append(m.Problems, fmt.Sprintf("%d of %d hosts ok: %s", m.OK, sc.N, tailOf(outf.Name(), 400)))
+		m.Problems = append(m.Problems, fmt.Sprintf("%d of %d hosts ok: %s", m.OK, sc.N, benchreport.Tail(outf.Name(), 400)))
 	}
 	if profileDir != "" {
 		var er exitReport
@@ -217,11 +218,11 @@ func sample(pid int, base, profileDir string, m *measurement, stop <-chan struct
 	var lastHeap time.Time
 	heapAt := 0
 	for i := 0; ; i++ {
-		if hwm, threads := procStatus(pid); hwm > 0 {
+		if hwm, threads := procstat.Status(pid); hwm > 0 {
 			m.PeakRSS = max(m.PeakRSS, hwm)
 			m.PeakThreads = max(m.PeakThreads, threads)
 		}
-		m.PeakFDs = max(m.PeakFDs, countFDs(pid))
+		m.PeakFDs = max(m.PeakFDs, procstat.FDs(pid))
 		if i%2 == 0 {
 			var st procStats
 			if getJSON(client, base+"/debug/fleet/stats", &st) == nil {
@@ -278,62 +279,6 @@ func fetch(c *http.Client, url, path string) error {
 	return os.Rename(tmp, path)
 }
 
-// procStatus returns VmHWM (KiB) and Threads of pid. VmHWM is the peak RSS
-// of the process's own address space; ru_maxrss is not used for the
-// verdict because on exec Linux carries the parent's high-water mark into
-// the child's (Go starts children with CLONE_VM), so it can show the
-// harness's peak instead of fleet's.
-func procStatus(pid int) (hwm int64, threads int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for line := range strings.Lines(string(b)) {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		switch k {
-		case "VmHWM":
-			hwm, _ = strconv.ParseInt(f[0], 10, 64)
-		case "Threads":
-			threads, _ = strconv.Atoi(f[0])
-		}
-	}
-	return hwm, threads
-}
-
-func countFDs(pid int) int {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	names, _ := f.Readdirnames(-1)
-	return len(names)
-}
-
-// procCPU is utime+stime of pid from /proc/PID/stat.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
 // countOK reads the run record fleet wrote and counts the hosts that ended ok.
 func countOK(state string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(state, "runs", "latest", "run.json"))
@@ -367,15 +312,3 @@ func freeLoopbackPort() (string, error) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// tailOf returns the last n bytes of a file on one line.
-func tailOf(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.Join(strings.Fields(string(b)), " ")
-}

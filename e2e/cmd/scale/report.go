@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // report is everything the Markdown report says.
@@ -33,14 +34,6 @@ type scenarioResult struct {
 	goroutineTop              string
 }
 
-// History markers: the text between them in an existing report is kept
-// when the report is written again, so that hand-written notes (the before
-// and after of an optimisation) survive `make bench`.
-const (
-	historyStart = "<!-- history: kept when this file is regenerated -->"
-	historyEnd   = "<!-- /history -->"
-)
-
 // medianRun is the run whose wall time is the median (the lower middle one
 // for an even count), so that every column of a row comes from one run.
 func (r scenarioResult) medianRun() measurement {
@@ -57,7 +50,7 @@ func (m measurement) perHost(par int) float64 {
 // line is one run's summary for the log.
 func (m measurement) line(h *harnessRun) string {
 	s := fmt.Sprintf("%d/%d ok, wall %.1fs, cpu %.1fs, peak rss %.1f MiB (%.1f KiB/host at -p %d), %d conns, %d goroutines, %d fds, %d threads, server cpu %.1fs",
-		m.OK, m.Hosts, m.Wall.Seconds(), m.CPU.Seconds(), mib(m.PeakRSS), m.perHost(h.opts.par), h.opts.par,
+		m.OK, m.Hosts, m.Wall.Seconds(), m.CPU.Seconds(), benchreport.MiB(m.PeakRSS), m.perHost(h.opts.par), h.opts.par,
 		m.PeakConns, m.PeakGoroutine, m.PeakFDs, m.PeakThreads, m.ServerCPU.Seconds())
 	if m.Kills > 0 {
 		s += fmt.Sprintf(", %d kill scripts (run record kept in %s)", m.Kills, m.KeptRecord)
@@ -68,8 +61,6 @@ func (m measurement) line(h *harnessRun) string {
 	return s
 }
 
-func mib(kib int64) float64 { return float64(kib) / 1024 }
-
 func (r *report) markdown() string {
 	var b strings.Builder
 	o := r.opts
@@ -78,8 +69,8 @@ func (r *report) markdown() string {
 		"rather than editing it; only the History section at the end is kept.\n\n",
 		strings.Join(o.argv, " "), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "%d SSH endpoints on loopback, each on an address of its own (%s to %s), served by one separate\n", r.n, r.first, r.last)
-	b.WriteString("process: an x/crypto/ssh server per address whose sessions interpret fleet's commands instead of starting\n" +
-		"a shell (e2e/cmd/scale/shell.go), so what is measured is fleet's side. fleet runs as a user runs it, with a\n" +
+	b.WriteString("process: an x/crypto/ssh server per address whose sessions run fleet's commands in mvdan.cc/sh's interpreter\n" +
+		"instead of forking a shell (e2e/cmd/scale/shell.go), so what is measured is fleet's side. fleet runs as a user runs it, with a\n" +
 		"host file, a known_hosts listing every endpoint (checked strictly) and a key file. While it runs, the harness\n" +
 		"samples /proc/PID (peak RSS as VmHWM, threads, file descriptors) and fleet's hidden stats endpoint\n" +
 		"(goroutines, live heap; FLEET_PPROF, see cmd/fleet/pprof.go). Client CPU is the rusage of the fleet process.\n")
@@ -99,7 +90,7 @@ func (r *report) markdown() string {
 		m := res.medianRun()
 		fmt.Fprintf(&b, "| %s | %d/%d | %d | %.1f s | %.2f s | %.2f ms | %.1f MiB | %.1f KiB | %.1f · %.1f MiB | %d | %d | %d | %d | %d | %.1f s |\n",
 			res.label(), m.OK, m.Hosts, res.Par, m.Wall.Seconds(), m.CPU.Seconds(),
-			float64(m.CPU.Microseconds())/1000/float64(m.Hosts), mib(m.PeakRSS), m.perHost(res.Par),
+			float64(m.CPU.Microseconds())/1000/float64(m.Hosts), benchreport.MiB(m.PeakRSS), m.perHost(res.Par),
 			float64(m.PeakHeap)/(1<<20), float64(m.PeakStacks)/(1<<20),
 			m.PeakConns, m.PeakGoroutine, m.PeakThreads, m.PeakFDs, m.Sessions, m.ServerCPU.Seconds())
 	}
@@ -253,23 +244,4 @@ func pprofTop(ctx context.Context, bin, profile string, extra ...string) string 
 		return string(out)
 	}
 	return strings.Join(keep, "\n")
-}
-
-// writeReport writes text to path, keeping the History section of the file
-// it replaces (or starting an empty one).
-func writeReport(path, text string) error {
-	history := historyStart + "\n" + historyEnd + "\n"
-	if old, err := os.ReadFile(path); err == nil {
-		s := string(old)
-		if i := strings.Index(s, historyStart); i >= 0 {
-			if j := strings.Index(s[i:], historyEnd); j >= 0 {
-				history = s[i:i+j+len(historyEnd)] + "\n"
-			}
-		}
-	}
-	text += "## History\n\n" + history
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(text), 0o644)
 }

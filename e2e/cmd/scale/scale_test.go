@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // TestMain lets the test binary be the endpoint server too: the harness
@@ -33,7 +35,7 @@ func TestScaleSmoke(t *testing.T) {
 		t.Fatalf("go build fleet: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "scale.md")
-	const history = historyStart + "\nbefore: 1 MiB, after: 2 KiB\n" + historyEnd
+	const history = benchreport.HistoryStart + "\nbefore: 1 MiB, after: 2 KiB\n" + benchreport.HistoryEnd
 	if err := os.WriteFile(out, []byte("# old\n"+history+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ type serverStats struct {
 	Failed      int64 `json:"failed_handshakes"`
 	Sessions    int64 `json:"sessions"`
 	NotFound    int64 `json:"not_found"`   // commands answered 127
-	Unsupported int64 `json:"unsupported"` // scripts miniShell refused
+	Unsupported int64 `json:"unsupported"` // commands the endpoints refused (shell.go)
 	Kills       int64 `json:"kills"`       // fleet's kill scripts (a command timed out or was cut)
 	Open        int64 `json:"open"`        // connections open now
 	PeakOpen    int64 `json:"peak_open"`
@@ -58,12 +59,11 @@ type serverStats struct {
 
 type server struct {
 	cfg    *ssh.ServerConfig
-	pid    atomic.Int64
+	shell  shellStats
+	logged atomic.Int64 // unsupported commands logged
 	handsh atomic.Int64
 	failed atomic.Int64
 	sess   atomic.Int64
-	nf     atomic.Int64
-	unsup  atomic.Int64
 	kills  atomic.Int64
 	open   atomic.Int64
 	peak   atomic.Int64
@@ -137,7 +137,6 @@ func newServer(dir string) (*server, error) {
 	}
 	want := authorized.Marshal()
 	s := &server{trace: os.Getenv("SCALE_TRACE") == "1"}
-	s.pid.Store(1000)
 	s.cfg = &ssh.ServerConfig{
 		ServerVersion: "SSH-2.0-fleet_scale",
 		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -192,12 +191,9 @@ func listenRange(n, base, port int) ([]net.Listener, error) {
 	return lns, nil
 }
 
-// nextPID numbers the shells, for $$.
-func (s *server) nextPID() int { return int(s.pid.Add(1)) }
-
 func (s *server) stats() serverStats {
 	return serverStats{Handshakes: s.handsh.Load(), Failed: s.failed.Load(), Sessions: s.sess.Load(),
-		NotFound: s.nf.Load(), Unsupported: s.unsup.Load(), Kills: s.kills.Load(), Open: s.open.Load(), PeakOpen: s.peak.Load()}
+		NotFound: s.shell.notFound.Load(), Unsupported: s.shell.unsupported.Load(), Kills: s.kills.Load(), Open: s.open.Load(), PeakOpen: s.peak.Load()}
 }
 
 func (s *server) acceptLoop(ln net.Listener) {
@@ -225,6 +221,9 @@ func (s *server) serveConn(c net.Conn) {
 			break
 		}
 	}
+	// Commands still running (a sleep) end with their connection.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	sconn, chans, reqs, err := ssh.NewServerConn(c, s.cfg)
 	if err != nil {
 		s.failed.Add(1)
@@ -241,14 +240,14 @@ func (s *server) serveConn(c net.Conn) {
 		if err != nil {
 			continue
 		}
-		go s.session(ch, creqs)
+		go s.session(ctx, ch, creqs)
 	}
 	_ = sconn.Wait()
 }
 
-// session answers one session channel: its exec runs in miniShell, then
-// EOF, exit-status and close go out in sshd's order.
-func (s *server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
+// session answers one session channel: its exec runs in the endpoint's
+// shell (shell.go), then EOF, exit-status and close go out in sshd's order.
+func (s *server) session(ctx context.Context, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	s.sess.Add(1)
 	pty := false
@@ -271,8 +270,8 @@ func (s *server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			if pty {
 				stderr = ch
 			}
-			counted := &countingWriter{w: stderr}
-			status := newShell(ch, ch, counted, s.nextPID, nil).run(p.Command)
+			sh := newHostShell(&s.shell, ch)
+			status := sh.run(ctx, p.Command, ch, stderr)
 			if strings.Contains(p.Command, "kill -TERM ") {
 				s.kills.Add(1)
 			}
@@ -280,13 +279,8 @@ func (s *server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			if s.trace {
 				fmt.Fprintf(os.Stderr, "scale -serve: exit %d: %q\n", status, p.Command)
 			}
-			switch {
-			case status == 2 && bytes.Contains(counted.tail, []byte("scale-sh: unsupported")):
-				if s.unsup.Add(1) <= 3 { // enough to see what fleet sent that shell.go lacks
-					fmt.Fprintf(os.Stderr, "scale -serve: %s in %q\n", bytes.TrimSpace(counted.tail), p.Command)
-				}
-			case status == 127:
-				s.nf.Add(1)
+			if msg := sh.unsup.Load(); msg != nil && s.logged.Add(1) <= 3 { // enough to see what fleet sent that the endpoints lack
+				fmt.Fprintf(os.Stderr, "scale -serve: %s in %q\n", *msg, p.Command)
 			}
 			_ = ch.CloseWrite()
 			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
@@ -295,18 +289,4 @@ func (s *server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			_ = req.Reply(false, nil)
 		}
 	}
-}
-
-// countingWriter keeps the last bytes written, to tell why a script failed.
-type countingWriter struct {
-	w    io.Writer
-	tail []byte
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.tail = append(c.tail, p...)
-	if len(c.tail) > 256 {
-		c.tail = c.tail[len(c.tail)-256:]
-	}
-	return c.w.Write(p)
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/e2e/internal/procstat"
 )
 
 // recipeFile is the recipe provisioned at scale: five steps, as a real one
@@ -174,7 +176,7 @@ func (s *serverProc) stats() (serverStats, error) {
 }
 
 // cpu is the server's user+sys CPU so far.
-func (s *serverProc) cpu() time.Duration { return procCPU(s.cmd.Process.Pid) }
+func (s *serverProc) cpu() time.Duration { return procstat.CPU(s.cmd.Process.Pid) }
 
 // stop closes the server's stdin, which ends it, and kills it if it lingers.
 func (s *serverProc) stop() {

@@ -1,295 +1,193 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // The endpoints do not start /bin/sh: 5,000 hosts times a dozen commands
 // would be tens of thousands of fork+exec on the 2 cores that fleet is
 // measured on, and the harness would measure the kernel, not fleet. Instead
-// each session's command line goes through miniShell, a small interpreter
-// of the POSIX sh that fleet sends (parse.go, lex.go), which refuses
-// anything else loudly (exit 2, "scale-sh: unsupported: ..."), so that a
-// change in what fleet sends shows up as failed hosts, not as faked success:
+// each session's command line runs in mvdan.cc/sh's shell interpreter in
+// this process, and the few programs that fleet's wrapper, its long-lived
+// remote shells and the scale recipe call are answered in-process, as a
+// fresh Debian 12 host would answer them (programs.go). Nothing is ever
+// forked, and nothing outside /dev/null is touched: any other program is
+// "not found" (127) and anything else the endpoints cannot answer is
+// refused loudly (exit 2, "scale-sh: unsupported: ..."), both counted, so
+// that a change in what fleet sends shows up as failed hosts and as
+// problems in the report, not as faked success.
 //
-//   - lists with ; && || and newlines, # comments, if/elif/else/fi,
-//     functions (name() { ...; }), { ...; } groups, assignments
-//   - words in '...', "..." or bare, with $$ $? $# $@ $0-$9 $NAME ${NAME}
-//     ${NAME:-word}, and \ escapes
-//   - redirections >&2 2>&1 >FILE 2>FILE <FILE (every file is /dev/null)
-//   - builtins: true false : exit export echo printf (%s %d %%) exec sleep
-//     setsid command -v, sudo (its options dropped), sh -c SCRIPT [ARGS]
-//     and sh -s (the script read from standard input as it arrives, which
-//     is how fleet's long-lived remote shells work), test / [ for a fresh
-//     host on which no path exists, and the file tools recipes use for
-//     pending triggers (mkdir touch rm cd ls), which succeed silently
-//   - recipes' facts script, recognised by its marker, answered as a
-//     Debian 12 host
-//
-// Pipes, $(...), backquotes, background jobs, subshells, loops, case and
-// here-documents are not understood.
+// What differs from a real host: "$$" is the endpoint server's PID in
+// every session (nothing here can be killed, see programs.go); only sh -s
+// reads the session's input (fleet's other commands read none); and
+// command -v looks programs up in the PATH of the machine the endpoints
+// run on (fleet asks for setsid, which util-linux has everywhere).
 
-// factsMark is recipes' factsMark: the facts script is recognised by it.
-const factsMark = "@@fleet-facts:"
-
-// factsAnswer is what the facts script prints on a Debian 12 host, as root,
-// with no container runtime and no cluster.
-const factsAnswer = factsMark + "os-release\n" +
-	"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n" +
-	"VERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n" +
-	factsMark + "arch\nx86_64\n" +
-	factsMark + "init\nsystemd\n" +
-	factsMark + "sudo\nno\n" +
-	factsMark + "cgroup\n" +
-	factsMark + "joined\nno\n" +
-	factsMark + "end\n"
-
-// miniShell is one shell process: its variables, functions, positional
-// parameters and last status. Commands it runs as "other processes"
-// (sh -c) get a fresh miniShell with a new PID from nextPID.
-type miniShell struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	pid            int
-	nextPID        func() int
-	vars           map[string]string
-	funcs          map[string]list
-	args           []string // $0, $1, ...
-	status         int
+// shellStats count what the endpoints could not answer; all sessions share
+// them.
+type shellStats struct {
+	notFound    atomic.Int64 // programs answered 127
+	unsupported atomic.Int64 // commands refused as unsupported
 }
 
-// errExit ends the whole script (exit, exec) with a status.
-type errExit struct{ status int }
+// hostShell is the shell of one session: its input, what it made of the
+// file system, and the first thing it could not answer.
+type hostShell struct {
+	stats *shellStats
+	input io.Reader // the channel: what sh -s reads when its stdin is not redirected
+	fs    fakeFS
+	unsup atomic.Pointer[string] // the first "unsupported" message, for the server's log
+}
 
-func (e *errExit) Error() string { return fmt.Sprintf("exit %d", e.status) }
-
-// errUnsupported is a construct miniShell does not understand.
+// errUnsupported is a command the endpoints do not answer.
 type errUnsupported struct{ what string }
 
 func (e *errUnsupported) Error() string { return "unsupported: " + e.what }
 
-// newShell makes a shell process with the given streams.
-func newShell(stdin io.Reader, stdout, stderr io.Writer, nextPID func() int, args []string) *miniShell {
-	if len(args) == 0 {
-		args = []string{"sh"}
-	}
-	return &miniShell{stdin: stdin, stdout: stdout, stderr: stderr, pid: nextPID(), nextPID: nextPID,
-		vars: map[string]string{}, funcs: map[string]list{}, args: args}
+// hostEnv is the environment of a session's shell: root's on a Debian host
+// (fleet's commands at scale run through sudo or expect nothing else), and
+// no more, because the interpreter copies every variable at every command:
+// with fleet's three PSSH_* the map still fits the few slots Go's maps
+// start with (three more variables cost a `fleet run` host a quarter more).
+var hostEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "SHELL=/bin/sh"}
+
+// parsers are reused: every sh -c needs one, and a new parser's buffers
+// were a sixth of what a provisioned host's shell allocated.
+var parsers = sync.Pool{New: func() any { return syntax.NewParser() }}
+
+// newHostShell makes a session's shell reading input as sh -s.
+func newHostShell(stats *shellStats, input io.Reader) *hostShell {
+	return &hostShell{stats: stats, input: input}
 }
 
-// run runs script as sh -c would, and returns its exit status.
-func (sh *miniShell) run(script string) int {
-	l, err := parse(script)
+// run runs an exec request's command line as sshd's sh -c would, and
+// returns its exit status.
+func (h *hostShell) run(ctx context.Context, line string, out, errw io.Writer) int {
+	return h.script(ctx, expand.ListEnviron(hostEnv...), "/", line, "sh", nil, nil, out, errw)
+}
+
+// script runs sh -c SCRIPT NAME ARGS...: a new process whose $0 is name,
+// whose positional parameters are params, in dir with env.
+func (h *hostShell) script(ctx context.Context, env expand.Environ, dir, script, name string, params []string,
+	stdin *os.File, out, errw io.Writer) int {
+	p := parsers.Get().(*syntax.Parser)
+	prog, err := p.Parse(strings.NewReader(script), name)
+	parsers.Put(p)
+	if err != nil {
+		return h.refuse(errw, fmt.Sprintf("syntax: %v", err))
+	}
+	r, err := h.runner(env, dir, stdin, out, errw, params)
+	if err != nil {
+		return h.refuse(errw, err.Error())
+	}
+	return h.status(ctx, errw, r.Run(ctx, prog))
+}
+
+// inputShell runs the commands read from in one statement at a time, as
+// sh -s does: each runs as soon as it is whole, before the rest of the
+// input has arrived (fleet sends the next command only after the last
+// one's end marker). The commands' own standard input is empty: reading in
+// would steal the commands that follow.
+func (h *hostShell) inputShell(ctx context.Context, env expand.Environ, dir string, in io.Reader, out, errw io.Writer) int {
+	r, err := h.runner(env, dir, nil, out, errw, nil)
+	if err != nil {
+		return h.refuse(errw, err.Error())
+	}
+	p := parsers.Get().(*syntax.Parser)
+	defer parsers.Put(p)
+	status := 0
+	for stmts, err := range p.InteractiveSeq(in) {
+		if err != nil {
+			return h.refuse(errw, fmt.Sprintf("syntax: %v", err))
+		}
+		if p.Incomplete() {
+			continue
+		}
+		for _, st := range stmts {
+			status = h.status(ctx, errw, r.Run(ctx, st))
+			if r.Exited() || ctx.Err() != nil {
+				return status
+			}
+		}
+	}
+	if p.Incomplete() {
+		return h.refuse(errw, "syntax: unexpected end of input")
+	}
+	return status
+}
+
+// runner is an interpreter with this host's programs and file system.
+// stdin is nil or a file (/dev/null): any other reader would cost the
+// interpreter a pipe and a goroutine, per session.
+func (h *hostShell) runner(env expand.Environ, dir string, stdin *os.File, out, errw io.Writer, params []string) (*interp.Runner, error) {
+	var in io.Reader
+	if stdin != nil {
+		in = stdin
+	}
+	return interp.New(interp.Env(env), interp.StdIO(in, out, errw), interp.Params(append([]string{"--"}, params...)...),
+		func(r *interp.Runner) error { r.Dir = dir; return nil }, // a made folder, so not interp.Dir's os.Stat
+		interp.CallHandler(cdDashDash),
+		interp.ExecHandlers(func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return h.exec }),
+		interp.OpenHandler(h.fs.open), interp.StatHandler(h.fs.stat), interp.AccessHandler(h.fs.access))
+}
+
+// cdDashDash turns `cd -- DIR` into `cd DIR`: dash takes the "--" (and
+// recipes' pending-trigger command sends it), the interpreter's cd does not.
+func cdDashDash(_ context.Context, args []string) ([]string, error) {
+	if len(args) == 3 && args[0] == "cd" && args[1] == "--" {
+		return []string{"cd", args[2]}, nil
+	}
+	return args, nil
+}
+
+// status turns Run's error into an exit status, refusing what the
+// interpreter or a program could not do.
+func (h *hostShell) status(ctx context.Context, errw io.Writer, err error) int {
 	if err == nil {
-		_, err = sh.list(l, sh.stdin, sh.stdout, sh.stderr)
+		return 0
 	}
-	return sh.finish(err)
-}
-
-// finish turns how a script ended into its exit status.
-func (sh *miniShell) finish(err error) int {
-	var ex *errExit
+	if st, ok := interp.IsExitStatus(err); ok {
+		return int(st)
+	}
+	if ctx.Err() != nil {
+		return 130 // the connection went away
+	}
 	var un *errUnsupported
-	switch {
-	case errors.As(err, &ex):
-		return ex.status
-	case errors.As(err, &un):
-		fmt.Fprintf(sh.stderr, "scale-sh: %s\n", un)
-		return 2
-	case errors.Is(err, errIncomplete):
-		fmt.Fprintln(sh.stderr, "scale-sh: syntax error: unexpected end of file")
-		return 2
+	if errors.As(err, &un) {
+		return h.refuse(errw, un.what)
 	}
-	return sh.status
+	return h.refuse(errw, err.Error())
 }
 
-// runInput runs commands from r as they arrive, as sh -s does: each line is
-// added to what is pending and run as soon as it parses whole.
-func (sh *miniShell) runInput(r io.Reader) int {
-	in := bufio.NewReader(r)
-	var pending strings.Builder
-	for {
-		line, rerr := in.ReadString('\n')
-		pending.WriteString(line)
-		l, err := parse(pending.String())
-		switch {
-		case errors.Is(err, errIncomplete) && rerr == nil:
-			continue
-		case err != nil:
-			return sh.finish(err)
-		}
-		pending.Reset()
-		if _, err := sh.list(l, eofReader{}, sh.stdout, sh.stderr); err != nil {
-			return sh.finish(err)
-		}
-		if rerr != nil {
-			return sh.status
-		}
-	}
+// refuse reports something the endpoints cannot answer: exit status 2, as
+// sh's for a usage error, and counted.
+func (h *hostShell) refuse(errw io.Writer, what string) int {
+	msg := "scale-sh: unsupported: " + what
+	fmt.Fprintln(errw, msg)
+	h.stats.unsupported.Add(1)
+	h.unsup.CompareAndSwap(nil, &msg)
+	return 2
 }
 
-// eofReader is /dev/null: commands of sh -s must not eat the script.
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-
-func (sh *miniShell) list(l list, in io.Reader, out, errw io.Writer) (int, error) {
-	for _, ao := range l {
-		for i, c := range ao.cmds {
-			if i > 0 && (ao.ops[i-1] == "&&") != (sh.status == 0) {
-				continue
-			}
-			st, err := sh.command(c, in, out, errw)
-			sh.status = st
-			if err != nil {
-				return st, err
-			}
+// exported is the environment a child process inherits: the exported
+// variables only.
+func exported(env expand.Environ) expand.Environ {
+	var list []string
+	for name, vr := range env.Each {
+		if vr.Exported && vr.IsSet() {
+			list = append(list, name+"="+vr.String())
 		}
 	}
-	return sh.status, nil
-}
-
-func (sh *miniShell) command(c command, in io.Reader, out, errw io.Writer) (int, error) {
-	switch c := c.(type) {
-	case funcDef:
-		sh.funcs[c.name] = c.body
-		return 0, nil
-	case group:
-		return sh.list(c.body, in, out, errw)
-	case ifCmd:
-		for i, cond := range c.conds {
-			if st, err := sh.list(cond, in, out, errw); err != nil || st != 0 {
-				if err != nil {
-					return st, err
-				}
-				continue
-			}
-			return sh.list(c.bodies[i], in, out, errw)
-		}
-		if c.hasElse {
-			return sh.list(c.orElse, in, out, errw)
-		}
-		return 0, nil
-	case simple:
-		return sh.simple(c, in, out, errw)
-	}
-	return 2, &errUnsupported{fmt.Sprintf("command %T", c)}
-}
-
-func (sh *miniShell) simple(c simple, in io.Reader, out, errw io.Writer) (int, error) {
-	for _, r := range c.redirs {
-		switch r.op {
-		case ">&2", "1>&2":
-			out = errw
-		case "2>&1":
-			errw = out
-		case ">", "1>", ">>":
-			out = io.Discard
-		case "2>", "2>>":
-			errw = io.Discard
-		case "<":
-			in = eofReader{}
-		}
-	}
-	var args []string
-	for _, w := range c.words {
-		args = append(args, sh.expand(w)...)
-	}
-	for len(args) > 0 { // leading NAME=value words are assignments
-		k, v, ok := strings.Cut(args[0], "=")
-		if !ok || !isName(k) {
-			break
-		}
-		sh.vars[k] = v
-		args = args[1:]
-	}
-	return sh.exec(args, in, out, errw)
-}
-
-// expand turns a word into its fields, as sh does: the values of unquoted
-// parameters are split on blanks (and vanish when empty), "$@" gives one
-// field per positional parameter, and a word of quotes only is one empty
-// field.
-func (sh *miniShell) expand(w word) []string {
-	if len(w.parts) == 0 {
-		return []string{""}
-	}
-	var fields []string
-	var cur strings.Builder
-	has := false // cur is a field, even if empty
-	end := func() {
-		if has {
-			fields = append(fields, cur.String())
-		}
-		cur.Reset()
-		has = false
-	}
-	for _, p := range w.parts {
-		if p.name == "" {
-			cur.WriteString(p.lit)
-			has = true
-			continue
-		}
-		if p.name == "@" && p.quoted {
-			for i, a := range sh.args[1:] {
-				if i > 0 {
-					end()
-				}
-				cur.WriteString(a)
-				has = true
-			}
-			continue
-		}
-		v, set := sh.param(p.name)
-		if p.hasDef && (!set || p.colon && v == "") {
-			v = p.def
-		}
-		if p.quoted {
-			cur.WriteString(v)
-			has = true
-			continue
-		}
-		if v != "" && strings.TrimLeft(v, " \t\n") != v {
-			end()
-		}
-		for i, f := range strings.Fields(v) {
-			if i > 0 {
-				end()
-			}
-			cur.WriteString(f)
-			has = true
-		}
-		if v != "" && strings.TrimRight(v, " \t\n") != v {
-			end()
-		}
-	}
-	end()
-	return fields
-}
-
-// param is a parameter's value and whether it is set.
-func (sh *miniShell) param(name string) (string, bool) {
-	switch name {
-	case "$":
-		return strconv.Itoa(sh.pid), true
-	case "?":
-		return strconv.Itoa(sh.status), true
-	case "#":
-		return strconv.Itoa(len(sh.args) - 1), true
-	case "@":
-		return strings.Join(sh.args[1:], " "), true
-	}
-	if n, err := strconv.Atoi(name); err == nil {
-		if n < len(sh.args) {
-			return sh.args[n], true
-		}
-		return "", false
-	}
-	v, ok := sh.vars[name]
-	return v, ok
+	return expand.ListEnviron(list...)
 }
