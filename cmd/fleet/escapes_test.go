@@ -2,20 +2,15 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/e2e/ptytest"
-	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 // The host's command tries to set the clipboard and clear the screen on
@@ -32,34 +27,14 @@ const (
 )
 
 // escapeHost starts an in-process SSH server and returns the flags that
-// reach it as 127.0.0.1:PORT with a key of this test's own.
+// reach it as 127.0.0.1:PORT with a key of this test's own (termFleet's
+// host, without fleet's colours, which would hide nothing but complicate
+// the bytes).
 func escapeHost(t *testing.T) []string {
 	t.Helper()
-	dir := t.TempDir()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := filepath.Join(dir, "id")
-	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, Home: dir})
-	t.Setenv("HOME", dir)
-	t.Setenv("SSH_AUTH_SOCK", "")
-	t.Setenv("NO_COLOR", "1") // fleet's own colours would hide nothing, but keep the bytes simple
-	t.Setenv("FLEET_ESCAPES", "")
-	t.Setenv("FLEET_STATE_DIR", filepath.Join(dir, "state"))
-	return []string{"-F", "none", "--identity", key, "-O", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts"),
-		"-H", srv.Addr}
+	flags, _ := termFleet(t, 1)
+	t.Setenv("NO_COLOR", "1")
+	return flags
 }
 
 // runFleet runs fleet in-process with stdout and stderr on the given
