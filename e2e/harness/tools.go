@@ -58,11 +58,12 @@ func EnsureTools(ctx context.Context, log io.Writer) error {
 		fmt.Fprintln(log, "harness: sudo is missing; installing sudo with apt-get")
 		pkgs = append(pkgs, "sudo")
 	}
-	if len(pkgs) == 0 {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, installTimeout)
 	defer cancel()
+	if len(pkgs) == 0 {
+		ensureCompletionShells(ctx, log)
+		return nil
+	}
 	install := append([]string{"-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"}, pkgs...)
 	if err := aptGet(ctx, log, install...); err != nil {
 		fmt.Fprintf(log, "harness: apt-get install failed (%v); running apt-get update and retrying\n", err)
@@ -78,7 +79,29 @@ func EnsureTools(ctx context.Context, log io.Writer) error {
 			return fmt.Errorf("harness: %s still missing after apt-get install", p)
 		}
 	}
+	ensureCompletionShells(ctx, log)
 	return nil
+}
+
+// ensureCompletionShells installs zsh and fish when missing, for the tests
+// that run fleet's completion scripts in them (cmd/fleet's
+// completion_hosts script). Only those tests need them, and they say so
+// when a shell is missing, so a failed install is a note, not an error.
+func ensureCompletionShells(ctx context.Context, log io.Writer) {
+	var pkgs []string
+	for _, sh := range []string{"zsh", "fish"} {
+		if !exists("/usr/bin/" + sh) {
+			pkgs = append(pkgs, sh)
+		}
+	}
+	if len(pkgs) == 0 {
+		return
+	}
+	fmt.Fprintf(log, "harness: %s missing (for the completion tests); installing with apt-get\n", strings.Join(pkgs, " and "))
+	install := append([]string{"-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"}, pkgs...)
+	if err := aptGet(ctx, log, install...); err != nil {
+		fmt.Fprintf(log, "harness: note: apt-get install %s failed (%v); the completion tests will skip those shells\n", strings.Join(pkgs, " "), err)
+	}
 }
 
 // aptGet runs apt-get non-interactively, streaming its output to log so a
