@@ -182,8 +182,8 @@ func maskOld(old string, values []string, masked string) string {
 	for i, l := range lines {
 		body, nl := strings.CutSuffix(l, "\n")
 		for _, s := range shapes {
-			if len(body) > len(s.before)+len(s.after) && strings.HasPrefix(body, s.before) && strings.HasSuffix(body, s.after) {
-				lines[i] = s.before + secretMask + s.after
+			if m, ok := maskShaped(body, s.before, s.after); ok {
+				lines[i] = m
 				if nl {
 					lines[i] += "\n"
 				}
@@ -192,6 +192,27 @@ func maskOld(old string, values []string, masked string) string {
 		}
 	}
 	return strings.Join(lines, "")
+}
+
+// maskShaped masks line if it is shaped like a line that holds a secret
+// between before and after: it starts with before (a secret's earlier
+// value may come with other text after it, the template's having changed
+// too), or, when before is "", ends with after; a line that was all
+// secret matches any line.
+func maskShaped(line, before, after string) (string, bool) {
+	switch {
+	case before != "" && strings.HasPrefix(line, before) && len(line) > len(before):
+		rest := line[len(before):]
+		if strings.HasSuffix(rest, after) && len(rest) > len(after) {
+			return before + secretMask + after, true
+		}
+		return before + secretMask, true
+	case before == "" && after != "" && strings.HasSuffix(line, after) && len(line) > len(after):
+		return secretMask + after, true
+	case before == "" && after == "" && line != "":
+		return secretMask, true
+	}
+	return "", false
 }
 
 // longestFirst sorts values longest first, without duplicates, so that a

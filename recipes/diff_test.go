@@ -135,9 +135,12 @@ func TestDiffBinaryAndLarge(t *testing.T) {
 }
 
 func TestMaskOldShapes(t *testing.T) {
-	got := maskOld("a = 1\npw = old\npw = \nother\n", nil, "a = 1\npw = <secret>\n")
-	if want := "a = 1\npw = <secret>\npw = \nother\n"; got != want {
+	got := maskOld("a = 1\npw = old\npw = \nother\nkey = old-x\nkey = old;\n", nil, "a = 1\npw = <secret>\nkey = <secret>;\n")
+	if want := "a = 1\npw = <secret>\npw = \nother\nkey = <secret>\nkey = <secret>;\n"; got != want {
 		t.Errorf("maskOld = %q, want %q", got, want)
+	}
+	if got := maskOld("old\nold-x\nold;\n", nil, "<secret>;\n"); got != "old\nold-x\n<secret>;\n" {
+		t.Errorf("a secret at the start of its line: %q", got)
 	}
 	// A line that is all secret makes every old line suspect.
 	if got := maskOld("x\ny\n", nil, "<secret>\n"); got != "<secret>\n<secret>\n" {
