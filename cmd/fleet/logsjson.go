@@ -14,7 +14,8 @@ import (
 //	{"host":"web1","time":"2026-11-27T13:48:36.123Z","stream":"stdout","text":"hello"}
 //
 // stream is stdout, stderr, or fleet for fleet's own notes (start, each
-// recipe step, the end). Text that is not UTF-8 has each bad run of bytes
+// recipe step, the end), and "" (time too) for a line not in the log's
+// format. Text that is not UTF-8 has each bad run of bytes
 // replaced by U+FFFD, as in run --json; the log file keeps the bytes.
 type logLine struct {
 	Host   string `json:"host"`
@@ -30,13 +31,11 @@ var logStreams = map[string]string{"out": "stdout", "err": "stderr", "---": "fle
 // that is not in it is kept whole as text.
 func parseLogLine(host, line string) logLine {
 	l := logLine{Host: host, Text: line}
-	t, rest, ok := strings.Cut(line, " ")
-	if !ok {
-		return l
-	}
-	tag, text, ok := strings.Cut(rest, " | ")
-	if stream := logStreams[tag]; ok && stream != "" {
-		l.Time, l.Stream, l.Text = t, stream, text
+	if t, rest, ok := strings.Cut(line, " "); ok {
+		tag, text, ok := strings.Cut(rest, " | ")
+		if stream := logStreams[tag]; ok && stream != "" {
+			l.Time, l.Stream, l.Text = t, stream, text
+		}
 	}
 	l.Text = strings.ToValidUTF8(l.Text, "\uFFFD")
 	return l
