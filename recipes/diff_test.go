@@ -102,7 +102,7 @@ func TestDiffSecretMasked(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"-greeting = hello moon\n", "+greeting = hello world\n", " token = <secret>\n",
-			` quoted = "<secret>"`+"\n", "-# <secret> was here\n"} {
+			` quoted = "<secret>"` + "\n", "-# <secret> was here\n"} {
 			if !strings.Contains(d, want) {
 				t.Errorf("dry=%v: diff lacks %q:\n%s", dry, want, d)
 			}
