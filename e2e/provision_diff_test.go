@@ -14,10 +14,17 @@ import (
 // and the new content alike: as text with --dry-run (the file untouched),
 // then in the host's step object with --json, where stdout is JSON lines
 // only, and the file is written.
+//
+// It runs as fleet-np and as fleet-chatty, whose ~/.bashrc prints text on
+// stdout that must not be taken for the file's.
 func TestProvisionDiff(t *testing.T) {
 	u := setup(t)
-	np := testFleet.Users.NoPass
-	host := hostArg(np, testFleet.Hosts[0])
+	for _, login := range []string{testFleet.Users.NoPass, testFleet.Users.Chatty} {
+		t.Run(login, func(t *testing.T) { provisionDiff(t, u, hostArg(login, testFleet.Hosts[0])) })
+	}
+}
+
+func provisionDiff(t *testing.T, u *user, host string) {
 	dir := t.TempDir() // root's, 0700: the login user cannot read in it
 	conf := writeFile(t, filepath.Join(dir, "app.conf"), "greeting = hello moon\ntoken = s3cret-old\nkey = s3cret-now\n", 0o600)
 	const token = "s3cret-now"
