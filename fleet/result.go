@@ -193,6 +193,10 @@ type Step struct {
 	// Stderr is a failed command's whole stderr (its last StderrKeep
 	// bytes).
 	Stderr string `json:"stderr,omitempty"`
+	// Diff is, with provision --diff, the unified diff of the file a put
+	// step would write or wrote (secret values masked), or a line saying
+	// why there is none ("binary or large file: ...").
+	Diff string `json:"diff,omitempty"`
 	// MS is how long the step took, guards included, in milliseconds.
 	MS int64 `json:"ms"`
 }

@@ -50,6 +50,10 @@ type Options struct {
 	// run that stopped before them, so that the next run still runs them
 	// (see pending.go). fleet provision turns it on.
 	PersistTriggers bool
+	// Diff computes, for every put step that would change (dry run) or
+	// changed a file's content, a unified diff of the file, with secret
+	// values masked (StepResult.Diff; see fileDiff).
+	Diff bool
 }
 
 // StepLog receives a host's step headers and output: Step(name) is called
@@ -358,7 +362,8 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		}
 	}
 	src := fleet.BytesFile(s.File, []byte(content), mode)
-	if a.o.DryRun {
+	var diff string
+	if a.o.DryRun || a.o.Diff {
 		cur, err := a.t.Probe(ctx, dst, sudo, a.o.SudoPassword)
 		if err != nil {
 			return failed(res, fleet.Classify(ctx, err), "")
@@ -366,11 +371,21 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		if cur.Dir {
 			return failed(res, fmt.Errorf("%s is a folder", dst), "")
 		}
-		res.Status, res.Reason = WouldRun, drift(cur, src, owner, group)
-		if res.Reason == "" {
-			res.Status = Unchanged
+		if a.o.Diff && (!cur.Exists || cur.SHA256 != src.SHA256) {
+			// Read before the put replaces it: the diff of a real run is
+			// of the file as it was.
+			if diff, err = a.fileDiff(ctx, dst, sudo, cur, spec.Content, content); err != nil {
+				return failed(res, err, "")
+			}
 		}
-		return res
+		if a.o.DryRun {
+			res.Status, res.Reason = WouldRun, drift(cur, src, owner, group)
+			if res.Reason == "" {
+				res.Status = Unchanged
+			}
+			res.Diff = diff
+			return res
+		}
 	}
 	// A step's file replaces a symbolic link at its destination, as
 	// Ansible's copy and template do (follow: no).
@@ -381,7 +396,7 @@ func (a *applier) put(ctx context.Context, s *Step, sudo bool, res StepResult) S
 	}
 	res.Status = Unchanged
 	if changed {
-		res.Status = Changed
+		res.Status, res.Diff = Changed, diff
 	}
 	return res
 }
@@ -432,6 +447,7 @@ func (a *applier) scrub(res StepResult) StepResult {
 	}
 	rep := strings.NewReplacer(pairs...)
 	res.Reason = rep.Replace(res.Reason)
+	res.Diff = rep.Replace(res.Diff) // masked already; a second net costs nothing
 	var ee *fleet.ExitError
 	if errors.As(res.Err, &ee) {
 		ee.Stderr = rep.Replace(ee.Stderr) // for the record: the log had it filtered

@@ -51,6 +51,9 @@ func (f *fakeTarget) Exec(ctx context.Context, cmd *fleet.Command) error {
 	f.record(tag + " " + line)
 	f.mu.Lock()
 	a := f.answers[line]
+	if a == nil {
+		a = f.readAnswer(line)
+	}
 	f.mu.Unlock()
 	switch a := a.(type) {
 	case nil:
@@ -61,6 +64,17 @@ func (f *fakeTarget) Exec(ctx context.Context, cmd *fleet.Command) error {
 		return a(ctx, cmd)
 	}
 	panic(fmt.Sprintf("answer of type %T", a))
+}
+
+// readAnswer answers fileDiff's read of a file in f.files (nil for
+// another command), with a banner first as a login shell may print.
+func (f *fakeTarget) readAnswer(line string) any {
+	for p, file := range f.files {
+		if line == "printf 'fleet-diff-content\\n' && cat -- "+fleet.Quote(p) {
+			return output("Welcome to the host\n" + diffStart + string(file.data))
+		}
+	}
+	return nil
 }
 
 func (f *fakeTarget) Put(ctx context.Context, src *fleet.LocalFile, dst string, o fleet.PutOptions) (bool, error) {

@@ -50,8 +50,11 @@ type StepResult struct {
 	// Reason says why a step was skipped ("unless: dpkg -s docker-ce
 	// succeeded", "creates: /x exists", "no change in: daemon.json"), why
 	// it failed, or what a put would change ("content differs").
-	Reason   string
-	Err      error // the error of a failed step
+	Reason string
+	Err    error // the error of a failed step
+	// Diff is, with Options.Diff, the unified diff of the file a put step
+	// would write or wrote, secret values masked (see fileDiff).
+	Diff     string
 	Duration time.Duration
 	put      bool // a put step: "would write" rather than "would run"
 	note     bool // a note step: Reason is its message
@@ -141,8 +144,9 @@ func (r *Report) NothingToDo() bool {
 //	skip        add key (creates: /etc/apt/keyrings/docker.gpg exists)
 //	fail        set cgroup driver (...)
 //
-// It holds no host names and no timings, so that hosts in the same state
-// have equal plans and can be shown once.
+// With Options.Diff, a put step's line is followed by its diff. It holds
+// no host names and no timings, so that hosts in the same state have equal
+// plans and can be shown once.
 func (r *Report) Plan() string {
 	var b strings.Builder
 	for _, st := range r.Steps {
@@ -174,6 +178,27 @@ func (r *Report) Plan() string {
 			fmt.Fprintf(&b, " (%s)", note)
 		}
 		b.WriteByte('\n')
+		b.WriteString(st.Diff)
+	}
+	return b.String()
+}
+
+// Diffs lists the diffs of the steps that have one (Options.Diff), each
+// under a line naming its step, for a run that changed files:
+//
+//	changed     motd
+//	--- /etc/motd
+//	+++ /etc/motd
+//	@@ -1 +1 @@
+//	...
+//
+// Like Plan, it holds no host names or timings.
+func (r *Report) Diffs() string {
+	var b strings.Builder
+	for _, st := range r.Steps {
+		if st.Diff != "" {
+			fmt.Fprintf(&b, "%-11s %s\n%s", st.Status, st.Name, st.Diff)
+		}
 	}
 	return b.String()
 }
@@ -205,7 +230,7 @@ func (s *StepStatus) UnmarshalText(b []byte) error {
 func (r *Report) Records() []fleet.Step {
 	out := make([]fleet.Step, 0, len(r.Steps))
 	for _, st := range r.Steps {
-		rec := fleet.Step{Name: st.Name, Outcome: st.Status.String(), Reason: st.Reason, MS: st.Duration.Milliseconds()}
+		rec := fleet.Step{Name: st.Name, Outcome: st.Status.String(), Reason: st.Reason, Diff: st.Diff, MS: st.Duration.Milliseconds()}
 		var ee *fleet.ExitError
 		if errors.As(st.Err, &ee) {
 			rec.Stderr = ee.Stderr

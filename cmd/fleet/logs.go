@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/fleet/record"
 )
@@ -36,7 +38,8 @@ EXAMPLES
    fleet logs node01
    fleet logs -f node01                  (while fleet provision runs in another terminal)
    fleet logs --run -1 --failed
-   fleet logs --run 20261127-1401`
+   fleet logs --run 20261127-1401
+   fleet logs --json node01 | jq -r 'select(.stream == "stderr") | .text'`
 
 func logsCommand(env *environment) *cli.Command {
 	return &cli.Command{
@@ -49,6 +52,8 @@ func logsCommand(env *environment) *cli.Command {
 			&cli.StringFlag{Name: "run", Usage: "the `RUN`: an id, a prefix of one, latest, or -N", Value: "latest"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the log until the host is done"},
 			&cli.BoolFlag{Name: "failed", Usage: "print the logs of every host that did not succeed"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object a line: each log line as {host, time, stream, text}; " +
+				"with no HOST, each host's result as run.json has it"},
 			escapesFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -59,6 +64,9 @@ func logsCommand(env *environment) *cli.Command {
 			r, err := findRun(c.String("run"))
 			if err != nil {
 				return err
+			}
+			if c.Bool("json") {
+				return logsJSON(c, env.stdout, r)
 			}
 			// Every path prints the hosts' text: their output, or the
 			// reasons they failed with.
@@ -85,6 +93,58 @@ func logsCommand(env *environment) *cli.Command {
 			return copyLog(stdout, r.LogPath(i))
 		},
 	}
+}
+
+// logsJSON is fleet logs --json: the same choices as without it, as JSON
+// lines (escaped, so they need no cleaning on a terminal).
+func logsJSON(c *cli.Context, stdout io.Writer, r *record.Run) error {
+	switch {
+	case c.Bool("failed"):
+		if c.NArg() > 0 {
+			return usageError("--failed prints every failed host: give no HOST")
+		}
+		for i, h := range r.Info.Hosts {
+			if h.Outcome == fleet.OK {
+				continue
+			}
+			if _, err := os.Stat(r.LogPath(i)); errors.Is(err, fs.ErrNotExist) {
+				continue // never started: its result says so, in the listing
+			}
+			w := newJSONLogWriter(stdout, h.Host)
+			if err := copyLog(w, r.LogPath(i)); err != nil {
+				return err
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c.NArg() == 0:
+		enc := json.NewEncoder(ui.JSONWriter(stdout))
+		enc.SetEscapeHTML(false)
+		for _, h := range r.Info.Hosts {
+			if err := enc.Encode(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c.NArg() > 1:
+		return usageError("name one host")
+	}
+	i, err := r.HostIndex(c.Args().First())
+	if err != nil {
+		return &statusError{status: exitError, err: err}
+	}
+	w := newJSONLogWriter(stdout, r.Info.Hosts[i].Host)
+	if c.Bool("follow") {
+		err = followLog(c.Context, w, r, i)
+	} else {
+		err = copyLog(w, r.LogPath(i))
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // copyLog prints a log file; a host that left no log yet says so.

@@ -40,6 +40,7 @@ EXAMPLES
    fleet provision -h kube docker
    fleet provision -h kube docker --var docker_version=18.06.2 --var http_proxy=http://192.168.6.200:3128/
    fleet provision -h kube --dry-run kubernetes --var k8s_version=1.31
+   fleet provision -h kube --dry-run --diff --recipe ./app.yaml
    fleet provision -h kube --batch 25% --max-fail 2 containerd
    fleet provision -h kube --recipe ./chrony.yaml
    fleet provision -h kube --recipe ./app.yaml --secret-var token=@./token.txt --secret-var db_pw=env:DB_PW
@@ -52,6 +53,15 @@ backquote or newline in a value can run anything. A value inside single
 quotes, a quoted here-document, a comment, ${...}, an argument of eval or
 sh -c, or arithmetic (unless it is a plain number) is refused with the line
 and what to write instead (see docs/recipes.md).
+
+DIFFS
+With --diff, every file a put step would change (with --dry-run) or changed
+is shown as a unified diff, once per group of hosts whose diffs are the
+same. The host's current file is read as the step writes it (as root when
+the step runs as root); a file over 1 MiB or a binary one is told by its
+sizes instead. Secret variables' values are masked as <secret>, in the new
+content and in the host's current file. With --json the diffs are in each
+host's steps ("diff"), not on stdout.
 
 SECRETS
 A variable declared {default: "", secret: true}, or set with --secret-var,
@@ -71,12 +81,12 @@ func provisionCommand(env *environment) *cli.Command {
 			Usage: "change nothing: show, per group of hosts, which steps would run and which are already done"},
 		&cli.BoolFlag{Name: "force", Category: catRun,
 			Usage: "change the container runtime's cgroup driver even on hosts that have joined a cluster"},
-		&cli.StringFlag{Name: "batch", Category: catRun,
-			Usage: "at most `N` or N% of the hosts in flight at once (a rolling rollout; overrides -p)"},
-		&cli.StringFlag{Name: "max-fail", Category: catRun,
-			Usage: "stop starting hosts once `N` or N% of them have failed; hosts in flight finish their steps, those not started are reported"},
-		&cli.BoolFlag{Name: "json", Category: catOutput, Usage: "print one JSON object a line per host"},
+		&cli.BoolFlag{Name: "diff", Category: catOutput,
+			Usage: "show a unified diff of every file a step would change (with --dry-run) or changed, per group of hosts; secret values masked"},
+		&cli.BoolFlag{Name: "json", Category: catOutput,
+			Usage: "print one JSON object a line per host, with its steps (and their diffs); nothing else on stdout"},
 	)
+	flags = append(flags, rolloutFlags()...)
 	flags = append(flags, sudoFlags("apply the steps")[1:]...) // steps run through sudo anyway: -S and the file only
 	return &cli.Command{
 		Name:                   "provision",
@@ -103,6 +113,7 @@ type provisionOptions struct {
 	recipe     *recipes.Recipe
 	recipeFile string // --recipe, "" for a built-in recipe
 	dryRun     bool
+	diff       bool
 	force      bool
 	json       bool
 	sudo       sudoOptions
@@ -148,16 +159,9 @@ func readProvisionOptions(c *cli.Context, env *environment) (*provisionOptions, 
 		return nil, err
 	}
 	o := &provisionOptions{targetOptions: t, recipe: rec, recipeFile: c.String("recipe"), dryRun: c.Bool("dry-run"), force: c.Bool("force"),
-		json: c.Bool("json"), sudo: readSudo(c)}
-	if b := c.String("batch"); b != "" {
-		if t.par, err = countOrPercent(b, len(t.hosts), "--batch"); err != nil {
-			return nil, err
-		}
-	}
-	if m := c.String("max-fail"); m != "" {
-		if o.maxFail, err = countOrPercent(m, len(t.hosts), "--max-fail"); err != nil {
-			return nil, err
-		}
+		diff: c.Bool("diff"), json: c.Bool("json"), sudo: readSudo(c)}
+	if o.maxFail, err = readRollout(c, t); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -248,7 +252,7 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 	j := &job{env: env, targets: o.targetOptions, verb: "provision", argv: env.args, json: o.json,
 		showChanged: !o.dryRun, maxFail: o.maxFail, inputs: inputs,
 		options: map[string]any{"recipe": o.recipe.Name, "recipe_source": o.recipe.Source, "vars": recordedVars(o.recipe),
-			"dry_run": o.dryRun, "force": o.force, "max_fail": o.maxFail}}
+			"dry_run": o.dryRun, "diff": o.diff, "force": o.force, "max_fail": o.maxFail}}
 	var mu sync.Mutex
 	plans := map[int]*recipes.Report{}
 	err = j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
@@ -256,7 +260,7 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 		if err != nil {
 			return fmt.Errorf("facts: %w", err)
 		}
-		opts := recipes.Options{DryRun: o.dryRun, Force: o.force, SudoPassword: pw, Host: r.Host.Label, PersistTriggers: true}
+		opts := recipes.Options{DryRun: o.dryRun, Diff: o.diff, Force: o.force, SudoPassword: pw, Host: r.Host.Label, PersistTriggers: true}
 		if l := j.logs[r.Index]; l != nil {
 			opts.Log = stepLog{l}
 		}
@@ -284,43 +288,68 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 		}
 		return err
 	})
-	if o.dryRun {
-		// A plan quotes the hosts: owners, reasons a probe failed.
+	// --json has it all in the hosts' objects (their steps and diffs):
+	// nothing else goes to stdout.
+	if !o.json && (o.dryRun || o.diff) {
+		// A plan quotes the hosts: owners, reasons a probe failed, files.
 		stdout, flush := cleanOnTerminal(env.stdout, o.escapes)
-		printPlans(stdout, o.hosts, plans)
+		if o.dryRun {
+			printPlans(stdout, o.hosts, plans)
+		} else {
+			printDiffs(stdout, o.hosts, plans)
+		}
 		flush()
 	}
 	return err
 }
 
-// printPlans shows a dry run's plan once per group of hosts that share it.
-func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Report) {
-	type group struct {
-		labels []string
-		first  int
-		report *recipes.Report // the first host's; the others' read the same
-	}
-	groups := map[string]*group{}
+// planGroup is the hosts that share a plan (or a run's diffs).
+type planGroup struct {
+	labels []string
+	first  int
+	report *recipes.Report // the first host's; the others' read the same
+}
+
+// groupPlans groups the hosts whose reports give the same key, in the
+// order of the hosts list.
+func groupPlans(hosts []inventory.Host, plans map[int]*recipes.Report, key func(*recipes.Report) string) []*planGroup {
+	groups := map[string]*planGroup{}
 	for i, rep := range plans {
-		key := rep.Summary() + "\n" + rep.Plan() // same distribution and same steps
-		g, ok := groups[key]
+		k := key(rep)
+		if k == "" {
+			continue
+		}
+		g, ok := groups[k]
 		if !ok {
-			g = &group{first: i, report: rep}
-			groups[key] = g
+			g = &planGroup{first: i, report: rep}
+			groups[k] = g
 		}
 		if i < g.first {
-			g.first = i
+			g.first, g.report = i, rep
 		}
 		g.labels = append(g.labels, hosts[i].Label)
 	}
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(a, b int) bool { return groups[keys[a]].first < groups[keys[b]].first })
-	for _, k := range keys {
-		g := groups[k]
+	out := make([]*planGroup, 0, len(groups))
+	for _, g := range groups {
 		sort.Strings(g.labels)
+		out = append(out, g)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].first < out[b].first })
+	return out
+}
+
+// printDiffs shows, after a run with --diff, the diffs of the files it
+// changed, once per group of hosts whose changes are the same.
+func printDiffs(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Report) {
+	for _, g := range groupPlans(hosts, plans, (*recipes.Report).Diffs) {
+		fmt.Fprintf(w, "== changes on %s:\n%s", ui.Fold(g.labels), g.report.Diffs())
+	}
+}
+
+// printPlans shows a dry run's plan once per group of hosts that share it.
+func printPlans(w io.Writer, hosts []inventory.Host, plans map[int]*recipes.Report) {
+	key := func(rep *recipes.Report) string { return rep.Summary() + "\n" + rep.Plan() } // same distribution and same steps
+	for _, g := range groupPlans(hosts, plans, key) {
 		if g.report.NothingToDo() {
 			// Nothing would change: the steps that are done need no list.
 			fmt.Fprintf(w, "== plan for %s: %s: nothing to do\n", ui.Fold(g.labels), g.report.Summary())

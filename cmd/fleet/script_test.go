@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,6 +39,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":     cmdStatus,
 			"fleethosts": cmdFleetHosts,
+			"jsonlines":  cmdJSONLines,
 		},
 	})
 }
@@ -62,4 +66,92 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
 	}
+}
+
+// cmdJSONLines is "jsonlines [-doc] [-n N] FILE" (FILE may be stdout or
+// stderr, the last command's): it fails unless every line of FILE is a JSON
+// object and there is at least one (exactly N with -n), which is what a
+// script piping --json into jq needs. With -doc the whole file is one JSON
+// object instead (fleet runs show --json, indented). "! jsonlines" fails
+// when the file is all JSON lines.
+func cmdJSONLines(ts *testscript.TestScript, neg bool, args []string) {
+	doc, want := false, -1
+	for len(args) > 1 {
+		switch args[0] {
+		case "-doc":
+			doc, args = true, args[1:]
+			continue
+		case "-n":
+			n, err := strconv.Atoi(args[1])
+			if err != nil {
+				ts.Fatalf("jsonlines: -n %q", args[1])
+			}
+			want, args = n, args[2:]
+			continue
+		}
+		break
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: jsonlines [-doc] [-n N] FILE")
+	}
+	data := ts.ReadFile(args[0])
+	err := checkJSONLines(data, doc, want)
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("jsonlines %s: %v", args[0], err)
+	case err == nil && neg:
+		ts.Fatalf("jsonlines %s: every line is a JSON object", args[0])
+	}
+}
+
+// checkJSONLines decodes data as JSON lines (or, with doc, one object).
+func checkJSONLines(data string, doc bool, want int) error {
+	if doc {
+		if !strings.HasPrefix(data, "{") {
+			return errors.New("not a JSON object")
+		}
+		var v map[string]any
+		dec := json.NewDecoder(strings.NewReader(data))
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if dec.More() {
+			return errors.New("more than one JSON value")
+		}
+		return nil
+	}
+	if data == "" && want != 0 {
+		return errors.New("no line at all")
+	}
+	if data != "" && !strings.HasSuffix(data, "\n") {
+		return errors.New("the last line has no newline")
+	}
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+	if data == "" {
+		lines = nil
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "{") {
+			return fmt.Errorf("line %d is not a JSON object: %q", i+1, shortLine(l))
+		}
+		var v map[string]any
+		dec := json.NewDecoder(bytes.NewReader([]byte(l)))
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("line %d: %v: %q", i+1, err, shortLine(l))
+		}
+		if dec.More() {
+			return fmt.Errorf("line %d: more than one JSON value: %q", i+1, shortLine(l))
+		}
+	}
+	if want >= 0 && len(lines) != want {
+		return fmt.Errorf("%d lines, want %d", len(lines), want)
+	}
+	return nil
+}
+
+func shortLine(l string) string {
+	if len(l) > 120 {
+		return l[:120] + "..."
+	}
+	return l
 }
