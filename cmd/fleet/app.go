@@ -111,7 +111,7 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			completeCommand(env),
 		},
 	}
-	setUsageErrors(app.Commands)
+	setUsageErrors(app.Commands, "")
 	return app
 }
 

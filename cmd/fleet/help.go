@@ -144,13 +144,28 @@ func flagSuggestion(err error, flags []cli.Flag) string {
 }
 
 // setUsageErrors makes every command's flag errors usage errors (exit 2)
-// with a suggestion for a mistyped flag.
-func setUsageErrors(cmds []*cli.Command) {
+// with a suggestion for a mistyped flag, and a word that is not one of a
+// command's subcommands (fleet runs shw) the same usage error as a
+// mistyped command: "did you mean fleet runs show?". parent is the path of
+// the commands given, "" at the top.
+func setUsageErrors(cmds []*cli.Command, parent string) {
 	for _, cmd := range cmds {
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return &usageHint{err: err, hint: flagSuggestion(err, cmd.Flags)}
 		}
-		setUsageErrors(cmd.Subcommands)
+		path := strings.TrimSpace(parent + " " + cmd.Name)
+		if len(cmd.Subcommands) > 0 && cmd.Action != nil {
+			// urfave/cli runs the parent's action with a word that names
+			// no subcommand; these parents take no arguments of their own.
+			action := cmd.Action
+			cmd.Action = func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return unknownCommand(path, c.Args().First(), cmd.Subcommands)
+				}
+				return action(c)
+			}
+		}
+		setUsageErrors(cmd.Subcommands, path)
 	}
 }
 

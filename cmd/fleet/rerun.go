@@ -43,11 +43,10 @@ EXAMPLES
 
 func rerunCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:         "rerun",
-		OnUsageError: onUsageError,
-		Usage:        "run a recorded run again on the hosts that did not succeed",
-		UsageText:    "fleet rerun [--all] [-g PATTERN] [RUN]",
-		Description:  rerunDescription,
+		Name:        "rerun",
+		Usage:       "run a recorded run again on the hosts that did not succeed",
+		UsageText:   "fleet rerun [--all] [-g PATTERN] [RUN]",
+		Description: rerunDescription,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "every host of the run, not only those that did not succeed"},
 			&cli.StringFlag{Name: "host-glob", Aliases: []string{"g"}, Usage: "only the hosts matching the shell `PATTERN`"},
@@ -263,8 +262,10 @@ func runJob(ctx context.Context, env *environment, args []string) error {
 		Writer:                    env.stdout,
 		ErrWriter:                 env.stderr,
 		ExitErrHandler:            func(*cli.Context, error) {},
-		OnUsageError:              onUsageError,
 		Commands:                  []*cli.Command{cmd},
 	}
+	// A recorded command line that no longer parses (a flag renamed
+	// since) is a usage error, as when it is typed.
+	setUsageErrors(app.Commands, "")
 	return app.RunContext(ctx, append([]string{"fleet"}, args...))
 }

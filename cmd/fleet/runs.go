@@ -35,19 +35,15 @@ EXAMPLES
 func runsCommand(env *environment) *cli.Command {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "one JSON object a line (runs) or the whole run.json (show)"}
 	return &cli.Command{
-		Name:         "runs",
-		OnUsageError: onUsageError,
-		Usage:        "list recorded runs, or show one",
-		UsageText:    "fleet runs [--json] | fleet runs show [--json] RUN",
-		Description:  runsDescription,
-		Flags:        []cli.Flag{jsonFlag, escapesFlag()},
+		Name:        "runs",
+		Usage:       "list recorded runs, or show one",
+		UsageText:   "fleet runs [--json] | fleet runs show [--json] RUN",
+		Description: runsDescription,
+		Flags:       []cli.Flag{jsonFlag, escapesFlag()},
 		Action: func(c *cli.Context) error {
 			mode, err := readEscapes(c)
 			if err != nil {
 				return err
-			}
-			if c.NArg() > 0 {
-				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
 			}
 			dir, err := record.StateDir()
 			if err != nil {
@@ -78,11 +74,10 @@ func runsCommand(env *environment) *cli.Command {
 			return w.Flush()
 		},
 		Subcommands: []*cli.Command{{
-			Name:         "show",
-			OnUsageError: onUsageError,
-			Usage:        "show one run: its command, options and every host's outcome",
-			UsageText:    "fleet runs show [--json] RUN",
-			Flags:        []cli.Flag{jsonFlag, escapesFlag()},
+			Name:      "show",
+			Usage:     "show one run: its command, options and every host's outcome",
+			UsageText: "fleet runs show [--json] RUN",
+			Flags:     []cli.Flag{jsonFlag, escapesFlag()},
 			Action: func(c *cli.Context) error {
 				mode, err := readEscapes(c)
 				if err != nil {
