@@ -210,6 +210,32 @@ func helpWidth(w io.Writer) int {
 	return 80
 }
 
+// defaultFlagString is urfave/cli's own flag rendering, which flagString
+// corrects.
+var defaultFlagString = cli.FlagStringer
+
+// flagString is cli.FlagStringer: urfave/cli's rendering, except that a
+// flag that may be given several times shows its names once, not twice
+// ("--host X, -H X [ --host X, -H X ]"), and its text says "repeatable".
+func flagString(f cli.Flag) string {
+	s := defaultFlagString(f)
+	sf, ok := f.(cli.DocGenerationSliceFlag)
+	if !ok || !sf.IsSliceFlag() {
+		return s
+	}
+	names, text, ok := strings.Cut(s, "\t")
+	if !ok {
+		return s
+	}
+	if half := (len(names) - len(" [  ]")) / 2; half > 0 && names == names[:half]+" [ "+names[:half]+" ]" {
+		names = names[:half]
+	}
+	if !strings.Contains(text, "repeatable") {
+		text = strings.TrimSpace(text + "; repeatable")
+	}
+	return names + "\t" + text
+}
+
 // printHelp is cli.HelpPrinter: urfave/cli's rendering, wrapped to the
 // width (its flag lines are never wrapped; its prose only at 10,000).
 func printHelp(w io.Writer, templ string, data any) {
