@@ -64,6 +64,17 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	j.screen = screenOptions(j.env.stdout, j.env.stderr, j.json, j.targets.escapes)
 	dialOpts := j.targets.dial
 	dialOpts.Warn = &noticeWriter{j: j, w: dialOpts.Warn}
+	if toStderr := dialOpts.ExecStderr; toStderr != nil {
+		// Above the progress line once the printer draws it (a host
+		// resolved late, behind a jump host); before, to stderr.
+		dialOpts.ExecStderr = func(line string) {
+			if p := j.printer; p != nil {
+				p.Notice(ui.CleanString(line, j.screen.StderrEscapes))
+				return
+			}
+			toStderr(line)
+		}
+	}
 	dialer, err := fleet.NewDialer(dialOpts)
 	if err != nil {
 		return &statusError{status: exitUsage, err: err}
