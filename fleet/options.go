@@ -48,6 +48,12 @@ type Options struct {
 	// Warn receives warnings (a weakened host-key policy, a key that could
 	// not be read). nil discards them.
 	Warn io.Writer
+	// ExecStderr receives what ssh_config's Match exec commands write on
+	// stderr, a line at a time without its newline, so that the caller can
+	// make it safe for a terminal (OpenSSH shows it on its own stderr). It
+	// may be called from several goroutines at once (hosts resolve in
+	// parallel). nil passes the commands' stderr to os.Stderr as it comes.
+	ExecStderr func(line string)
 	// NoAgent ignores SSH_AUTH_SOCK.
 	NoAgent bool
 	// Home is the user's home directory; "" uses os.UserHomeDir. Tests set it.

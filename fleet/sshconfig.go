@@ -80,12 +80,12 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 // port already decided by the host list or the command line seeded first
 // (they win, as ssh -l and -p do), then -O, then the files; with a second
 // pass when a Match final or canonicalisation asks for it.
-func (c *sshConfig) evaluate(ctx context.Context, alias string, seed map[string]setting, env *tokenEnv) (*hostSettings, error) {
+func (c *sshConfig) evaluate(ctx context.Context, alias string, seed map[string]setting, env *tokenEnv, execStderr func(string)) (*hostSettings, error) {
 	s := &hostSettings{vals: map[string][]setting{}}
 	for k, v := range seed {
 		s.vals[k] = []setting{v}
 	}
-	st := &evalState{s: s, host: alias, original: alias, env: env, ctx: ctx}
+	st := &evalState{s: s, host: alias, original: alias, env: env, ctx: ctx, execStderr: execStderr}
 	for _, cl := range c.overrides {
 		if cl.key == "host" || cl.key == "match" || cl.key == "include" {
 			return nil, fmt.Errorf("ssh option %s is not allowed on the command line", cl.key)
@@ -229,7 +229,7 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 		}
 		one("proxyjump", o.ProxyJump, "-J")
 	}
-	s, err := c.evaluate(ctx, alias, seed, env)
+	s, err := c.evaluate(ctx, alias, seed, env, o.ExecStderr)
 	if err != nil {
 		return nil, err
 	}

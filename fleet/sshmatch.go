@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,8 @@ type evalState struct {
 	wantFinal bool
 	env       *tokenEnv
 	ctx       context.Context
+	// execStderr receives Match exec's stderr by lines (Options.ExecStderr).
+	execStderr func(string)
 }
 
 // run evaluates lines; active is whether the enclosing block applies and
@@ -263,8 +266,16 @@ func (st *evalState) exec(cl *confLine, cmd string) (bool, error) {
 	defer cancel()
 	c := exec.CommandContext(ctx, shell, "-c", expanded)
 	c.Stderr = os.Stderr
+	var lines *lineSplitter
+	if st.execStderr != nil {
+		lines = &lineSplitter{line: st.execStderr}
+		c.Stderr = lines
+	}
 	c.WaitDelay = time.Second
 	err = c.Run()
+	if lines != nil {
+		lines.flush() // Run has waited for the copy of stderr to end
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -373,4 +384,47 @@ func matchPattern(s, p string) bool {
 		s, p = s[1:], p[1:]
 	}
 	return s == ""
+}
+
+// maxExecLine bounds a line of Match exec's stderr held back for its
+// newline: a longer one is passed on in pieces of this size.
+const maxExecLine = 4096
+
+// lineSplitter passes what a command writes to line, one line at a time
+// without its newline (and the CR before it). os/exec writes it from one
+// goroutine; flush passes the last, unterminated line once the command
+// has ended.
+type lineSplitter struct {
+	line func(string)
+	buf  []byte
+}
+
+func (l *lineSplitter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			room := maxExecLine - len(l.buf)
+			if len(b) < room {
+				l.buf = append(l.buf, b...)
+				break
+			}
+			l.buf = append(l.buf, b[:room]...)
+			b = b[room:]
+			l.flush()
+			continue
+		}
+		l.buf = append(l.buf, b[:i]...)
+		b = b[i+1:]
+		l.line(strings.TrimSuffix(string(l.buf), "\r"))
+		l.buf = l.buf[:0]
+	}
+	return n, nil
+}
+
+func (l *lineSplitter) flush() {
+	if len(l.buf) > 0 {
+		l.line(string(l.buf))
+		l.buf = l.buf[:0]
+	}
 }

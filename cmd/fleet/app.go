@@ -71,7 +71,8 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	// -h is the hosts file, as in pssh; help is --help, fleet help, and
 	// fleet -h where no command reads it (rootBefore).
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
-	cli.HelpPrinter = printHelp // wrapped to the terminal, else 80 columns
+	cli.HelpPrinter = printHelp   // wrapped to the terminal, else 80 columns
+	cli.FlagStringer = flagString // a repeatable flag's names once
 	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) > 1 {
 		env.args = args[1:]
@@ -111,7 +112,7 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			completeCommand(env),
 		},
 	}
-	setUsageErrors(app.Commands)
+	setUsageErrors(app.Commands, "")
 	return app
 }
 

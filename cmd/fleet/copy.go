@@ -56,9 +56,6 @@ func copyCommand(env *environment) *cli.Command {
 		Description:            copyDescription,
 		Flags:                  flags,
 		UseShortOptionHandling: true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageErr{err}
-		},
 		Action: func(c *cli.Context) error {
 			o, err := readCopyOptions(c, env)
 			if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -36,4 +38,17 @@ func cleanOnTerminal(w io.Writer, mode ui.Escapes) (out io.Writer, flush func())
 	}
 	cw := ui.NewCleanWriter(w, mode)
 	return cw, func() { _ = cw.Flush() }
+}
+
+// cleanLines returns a function that writes a line to w, cleaned as
+// cleanOnTerminal does when w is a terminal; lines written from several
+// goroutines at once stay whole.
+func cleanLines(w io.Writer, mode ui.Escapes) func(string) {
+	mode = ui.OnTerminal(isTerminal(w), mode)
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(w, ui.CleanString(line, mode))
+	}
 }

@@ -144,13 +144,28 @@ func flagSuggestion(err error, flags []cli.Flag) string {
 }
 
 // setUsageErrors makes every command's flag errors usage errors (exit 2)
-// with a suggestion for a mistyped flag.
-func setUsageErrors(cmds []*cli.Command) {
+// with a suggestion for a mistyped flag, and a word that is not one of a
+// command's subcommands (fleet runs shw) the same usage error as a
+// mistyped command: "did you mean fleet runs show?". parent is the path of
+// the commands given, "" at the top.
+func setUsageErrors(cmds []*cli.Command, parent string) {
 	for _, cmd := range cmds {
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 			return &usageHint{err: err, hint: flagSuggestion(err, cmd.Flags)}
 		}
-		setUsageErrors(cmd.Subcommands)
+		path := strings.TrimSpace(parent + " " + cmd.Name)
+		if len(cmd.Subcommands) > 0 && cmd.Action != nil {
+			// urfave/cli runs the parent's action with a word that names
+			// no subcommand; these parents take no arguments of their own.
+			action := cmd.Action
+			cmd.Action = func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return unknownCommand(path, c.Args().First(), cmd.Subcommands)
+				}
+				return action(c)
+			}
+		}
+		setUsageErrors(cmd.Subcommands, path)
 	}
 }
 
@@ -193,6 +208,32 @@ func helpWidth(w io.Writer) int {
 		}
 	}
 	return 80
+}
+
+// defaultFlagString is urfave/cli's own flag rendering, which flagString
+// corrects.
+var defaultFlagString = cli.FlagStringer
+
+// flagString is cli.FlagStringer: urfave/cli's rendering, except that a
+// flag that may be given several times shows its names once, not twice
+// ("--host X, -H X [ --host X, -H X ]"), and its text says "repeatable".
+func flagString(f cli.Flag) string {
+	s := defaultFlagString(f)
+	sf, ok := f.(cli.DocGenerationSliceFlag)
+	if !ok || !sf.IsSliceFlag() {
+		return s
+	}
+	names, text, ok := strings.Cut(s, "\t")
+	if !ok {
+		return s
+	}
+	if half := (len(names) - len(" [  ]")) / 2; half > 0 && names == names[:half]+" [ "+names[:half]+" ]" {
+		names = names[:half]
+	}
+	if !strings.Contains(text, "repeatable") {
+		text = strings.TrimSpace(text + "; repeatable")
+	}
+	return names + "\t" + text
 }
 
 // printHelp is cli.HelpPrinter: urfave/cli's rendering, wrapped to the

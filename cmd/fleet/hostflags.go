@@ -157,6 +157,9 @@ func readTargets(c *cli.Context, env *environment) (*targetOptions, error) {
 	// Warnings name hosts and files from the user's lists; whole lines,
 	// so nothing is ever held back to flush.
 	t.dial.Warn, _ = cleanOnTerminal(env.stderr, t.escapes)
+	// Match exec commands are the user's, but what they print may come
+	// from anywhere (a host's answer, a file): cleaned as the hosts' text.
+	t.dial.ExecStderr = cleanLines(env.stderr, t.escapes)
 	t.dial.Trace = verboseTrace(psshBool(c, "verbose"), env.stderr, t.escapes)
 	// pssh's PSSH_OPTIONS is the first of -O's list, not replaced by it
 	// (optparse appends to the default); the first value of a key wins,

@@ -39,7 +39,6 @@ func hostsCommand(env *environment) *cli.Command {
 		Description:     hostsDescription,
 		Flags:           flags,
 		HideHelpCommand: true,
-		OnUsageError:    onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError("fleet hosts takes no arguments, got %q", c.Args().First())

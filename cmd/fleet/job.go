@@ -64,6 +64,17 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	j.screen = screenOptions(j.env.stdout, j.env.stderr, j.json, j.targets.escapes)
 	dialOpts := j.targets.dial
 	dialOpts.Warn = &noticeWriter{j: j, w: dialOpts.Warn}
+	if toStderr := dialOpts.ExecStderr; toStderr != nil {
+		// Above the progress line once the printer draws it (a host
+		// resolved late, behind a jump host); before, to stderr.
+		dialOpts.ExecStderr = func(line string) {
+			if p := j.printer; p != nil {
+				p.Notice(ui.CleanString(line, j.screen.StderrEscapes))
+				return
+			}
+			toStderr(line)
+		}
+	}
 	dialer, err := fleet.NewDialer(dialOpts)
 	if err != nil {
 		return &statusError{status: exitUsage, err: err}
@@ -97,20 +108,29 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 		}
 	}
 	status := exitStatus(results, intr.status())
-	recorded := j.finishRecord(results, status)
 	j.reportHostKeys(dialer)
-	j.printer.Finish(results, time.Since(start))
-	if recorded {
-		j.warnLogsCut()
-	}
-	if recorded && status != exitOK {
-		fmt.Fprintf(j.env.stderr, "fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts\n",
-			j.record.Dir, j.record.Dir)
-	}
+	j.end(results, status, time.Since(start))
 	if status != exitOK {
 		return withStatus(status)
 	}
 	return nil
+}
+
+// end writes the record's end and prints the end of the run. Everything
+// it prints goes through the printer, whose lanes never wait for a reader
+// that does not read past a second Ctrl-C (Abort): stderr written
+// directly here could hold fleet up for ever after the printer let go.
+func (j *job) end(results []fleet.Result, status int, elapsed time.Duration) {
+	if j.finishRecord(results, status) {
+		if line := j.logsCutLine(); line != "" {
+			j.printer.After(line)
+		}
+		if status != exitOK {
+			j.printer.After(fmt.Sprintf("fleet: the hosts that did not succeed are in %s/failed; logs in %s/hosts",
+				j.record.Dir, j.record.Dir))
+		}
+	}
+	j.printer.Finish(results, elapsed)
 }
 
 // finishRecord writes the run's end into its record. A record that cannot
@@ -164,8 +184,19 @@ func (j *job) newRecord() *record.Record {
 // (the run that just ended is the newest, which is always kept).
 func (j *job) prune() {
 	if err := record.Prune(j.stateDir, keepRuns(), j.keepBytes); err != nil {
-		fmt.Fprintf(j.env.stderr, "fleet: warning: pruning old run records: %v\n", err)
+		j.warn(fmt.Sprintf("fleet: warning: pruning old run records: %v", err))
 	}
+}
+
+// warn prints a line of fleet's own: through the printer once there is
+// one (above the progress line, never waiting for a reader that does not
+// read), else on stderr.
+func (j *job) warn(line string) {
+	if j.printer != nil {
+		j.printer.Notice(line)
+		return
+	}
+	fmt.Fprintln(j.env.stderr, line)
 }
 
 // keepRuns is how many run records to keep: FLEET_KEEP_RUNS, else 100.
@@ -196,19 +227,20 @@ func keepSize(stderr io.Writer) int64 {
 	return n
 }
 
-// warnLogsCut says which hosts' logs stopped at --max-log, since the
-// record then lacks part of what they printed.
-func (j *job) warnLogsCut() {
+// logsCutLine says how many hosts' logs stopped at --max-log, since the
+// record then lacks part of what they printed; "" when none did.
+func (j *job) logsCutLine() string {
 	n := 0
 	for _, l := range j.logs {
 		if l != nil && l.Cut() > 0 {
 			n++
 		}
 	}
-	if n > 0 {
-		fmt.Fprintf(j.env.stderr, "fleet: warning: %d of %d hosts printed more than --max-log %s; their logs in %s/hosts keep the first %s\n",
-			n, len(j.logs), formatSize(j.targets.maxLog), j.record.Dir, formatSize(j.targets.maxLog))
+	if n == 0 {
+		return ""
 	}
+	return fmt.Sprintf("fleet: warning: %d of %d hosts printed more than --max-log %s; their logs in %s/hosts keep the first %s",
+		n, len(j.logs), formatSize(j.targets.maxLog), j.record.Dir, formatSize(j.targets.maxLog))
 }
 
 // onEvent runs on the host's worker goroutine: it opens the host's log

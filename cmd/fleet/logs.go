@@ -43,11 +43,10 @@ EXAMPLES
 
 func logsCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:         "logs",
-		OnUsageError: onUsageError,
-		Usage:        "print a host's log from a run, live with -f",
-		UsageText:    "fleet logs [--run RUN] [-f] HOST | fleet logs [--run RUN] --failed | fleet logs [--run RUN]",
-		Description:  logsDescription,
+		Name:        "logs",
+		Usage:       "print a host's log from a run, live with -f",
+		UsageText:   "fleet logs [--run RUN] [-f] HOST | fleet logs [--run RUN] --failed | fleet logs [--run RUN]",
+		Description: logsDescription,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "run", Usage: "the `RUN`: an id, a prefix of one, latest, or -N", Value: "latest"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "follow the log until the host is done"},

@@ -5,12 +5,10 @@ package main
 
 import (
 	"errors"
-	"strings"
-
 	"fmt"
-	"github.com/urfave/cli/v2"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 )
@@ -72,13 +70,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var se *statusError
 	if !errors.As(err, &se) {
 		se = &statusError{status: exitError, err: err}
-		var u *usageErr
-		var h *usageHint
-		switch {
-		case errors.As(err, &h):
+		if h := (*usageHint)(nil); errors.As(err, &h) {
 			se.status, se.hint = exitUsage, h.hint
-		case errors.As(err, &u):
-			se.status = exitUsage
 		}
 	}
 	if se.err != nil {
@@ -96,12 +89,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return se.status
 }
-
-// usageErr wraps flag-parsing errors reported through OnUsageError.
-type usageErr struct{ err error }
-
-func (e *usageErr) Error() string { return e.err.Error() }
-func (e *usageErr) Unwrap() error { return e.err }
 
 // runRefsLast moves RUN arguments written -N (N runs back) behind "--", so
 // that the flag parser does not take them for options: fleet rerun -1 --all.
@@ -124,7 +111,3 @@ func runRefsLast(args []string) []string {
 	}
 	return out
 }
-
-// onUsageError makes urfave/cli's flag errors usage errors: exit status 2
-// and a pointer to --help, not the whole help text.
-func onUsageError(_ *cli.Context, err error, _ bool) error { return &usageErr{err} }

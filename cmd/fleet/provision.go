@@ -95,9 +95,6 @@ func provisionCommand(env *environment) *cli.Command {
 		Description:            provisionDescription,
 		Flags:                  flags,
 		UseShortOptionHandling: true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageErr{err}
-		},
 		Action: func(c *cli.Context) error {
 			o, err := readProvisionOptions(c, env)
 			if err != nil {

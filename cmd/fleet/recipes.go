@@ -15,10 +15,9 @@ import (
 
 func recipesCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:         "recipes",
-		OnUsageError: onUsageError,
-		Usage:        "list the built-in recipes, or show one",
-		UsageText:    "fleet recipes [--json] | fleet recipes show [--json] NAME",
+		Name:      "recipes",
+		Usage:     "list the built-in recipes, or show one",
+		UsageText: "fleet recipes [--json] | fleet recipes show [--json] NAME",
 		Description: `Lists the recipes built into fleet, a line each. "fleet recipes show NAME"
 prints one whole, with its variables and their defaults: copy it to start a
 recipe of your own (see docs/recipes.md), and apply that with
@@ -32,9 +31,6 @@ A variable declared {default: "", secret: true} is set with --secret-var
 KEY=@FILE or KEY=env:NAME and shows as <secret> everywhere.`,
 		Flags: []cli.Flag{recipesJSONFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageError("unknown argument %q (did you mean: fleet recipes show %s?)", c.Args().First(), c.Args().First())
-			}
 			all, err := recipes.Builtins()
 			if err != nil {
 				return err
@@ -55,11 +51,10 @@ KEY=@FILE or KEY=env:NAME and shows as <secret> everywhere.`,
 			return w.Flush()
 		},
 		Subcommands: []*cli.Command{{
-			Name:         "show",
-			OnUsageError: onUsageError,
-			Usage:        "print a built-in recipe and its variables",
-			UsageText:    "fleet recipes show [--json] NAME",
-			Flags:        []cli.Flag{recipesJSONFlag()},
+			Name:      "show",
+			Usage:     "print a built-in recipe and its variables",
+			UsageText: "fleet recipes show [--json] NAME",
+			Flags:     []cli.Flag{recipesJSONFlag()},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return usageError("name one recipe (fleet recipes lists them)")

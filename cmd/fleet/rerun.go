@@ -22,8 +22,10 @@ import (
 const rerunDescription = `Runs the command, copy or recipe of a recorded run again (the latest unless
 RUN is given), with the same options, on the hosts that did not succeed in it:
 failed, unreachable, timed out, cancelled or never started. --all takes every
-host of that run; -g narrows the hosts further. The new run's record names
-the run it repeats.
+host of that run; -g, --limit and --exclude narrow them further, as they
+narrow a host list (several -g keep the hosts matching any; --limit and
+--exclude know the groups the run's host list gave). The new run's record
+names the run it repeats.
 
 The run is repeated as it was started: in the folder it was started in, so
 that its relative paths (copy's files, --recipe, -o, --password-file) name
@@ -39,19 +41,18 @@ rerun resumes where each host stopped.
 EXAMPLES
    fleet rerun                 (the hosts that failed in the latest run)
    fleet rerun -1 --all        (every host of the run before it)
-   fleet rerun 20261127-1401 -g 'web*'`
+   fleet rerun 20261127-1401 -g 'web*' -g 'db*'
+   fleet rerun --all --limit web --exclude web03`
 
 func rerunCommand(env *environment) *cli.Command {
 	return &cli.Command{
-		Name:         "rerun",
-		OnUsageError: onUsageError,
-		Usage:        "run a recorded run again on the hosts that did not succeed",
-		UsageText:    "fleet rerun [--all] [-g PATTERN] [RUN]",
-		Description:  rerunDescription,
-		Flags: []cli.Flag{
+		Name:        "rerun",
+		Usage:       "run a recorded run again on the hosts that did not succeed",
+		UsageText:   "fleet rerun [--all] [-g PATTERN] [--limit PATTERN] [--exclude PATTERN] [RUN]",
+		Description: rerunDescription,
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "every host of the run, not only those that did not succeed"},
-			&cli.StringFlag{Name: "host-glob", Aliases: []string{"g"}, Usage: "only the hosts matching the shell `PATTERN`"},
-		},
+		}, selectionFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
 				return usageError("name one run")
@@ -60,7 +61,7 @@ func rerunCommand(env *environment) *cli.Command {
 			if err != nil {
 				return err
 			}
-			spec, err := newRerun(r, c.Bool("all"), c.String("host-glob"))
+			spec, err := newRerun(r, c.Bool("all"), readSelection(c))
 			if err != nil || spec == nil {
 				if spec == nil && err == nil {
 					fmt.Fprintf(env.stderr, "fleet: every host of run %s succeeded: nothing to rerun (--all reruns them all)\n", r.Info.ID)
@@ -84,9 +85,10 @@ type rerun struct {
 }
 
 // newRerun picks the hosts of run r to repeat it on: those that did not
-// succeed, or all, narrowed by glob. It returns nil when there are none
-// to pick from.
-func newRerun(r *record.Run, all bool, glob string) (*rerun, error) {
+// succeed, or all, narrowed by sel (-g, --limit, --exclude, as for a
+// host list; the groups are the ones the run's host list gave). It
+// returns nil when there are none to pick from.
+func newRerun(r *record.Run, all bool, sel selection) (*rerun, error) {
 	info := r.Info
 	switch {
 	case len(info.Args) == 0:
@@ -116,14 +118,14 @@ func newRerun(r *record.Run, all bool, glob string) (*rerun, error) {
 	}
 	for i := range hosts {
 		hosts[i].Label = picked[i].Host
+		hosts[i].Groups = picked[i].Groups
 	}
-	if glob != "" {
-		if hosts, err = inventory.Filter(hosts, glob); err != nil {
-			return nil, usageError("-g: %v", err)
-		}
-		if len(hosts) == 0 {
-			return nil, usageError("-g %q matches none of the %d hosts to rerun", glob, len(picked))
-		}
+	none := "fleet runs show " + info.ID + " lists the run's hosts"
+	if !all {
+		none += "; --all picks from all of them, not only those that did not succeed"
+	}
+	if hosts, err = sel.apply(hosts, none); err != nil {
+		return nil, err
 	}
 	spec := &rerun{of: r, hosts: hosts, inputs: map[string]string{}}
 	for _, in := range info.Inputs {
@@ -263,8 +265,10 @@ func runJob(ctx context.Context, env *environment, args []string) error {
 		Writer:                    env.stdout,
 		ErrWriter:                 env.stderr,
 		ExitErrHandler:            func(*cli.Context, error) {},
-		OnUsageError:              onUsageError,
 		Commands:                  []*cli.Command{cmd},
 	}
+	// A recorded command line that no longer parses (a flag renamed
+	// since) is a usage error, as when it is typed.
+	setUsageErrors(app.Commands, "")
 	return app.RunContext(ctx, append([]string{"fleet"}, args...))
 }

@@ -15,26 +15,32 @@ import (
 func recorded(dir string, inputs ...record.Input) *record.Run {
 	return &record.Run{Info: record.Info{ID: "ID", Args: []string{"copy", "-h", "kube", "f", "/tmp/f"}, Dir: dir, Inputs: inputs,
 		Hosts: []record.Host{
-			{Host: "web1", Target: "root@web1", Outcome: fleet.OK},
-			{Host: "web2", Target: "root@web2:2222", Outcome: fleet.Failed},
-			{Host: "db1", Target: "admin@db1", Outcome: fleet.Unreachable},
+			{Host: "web1", Target: "root@web1", Groups: []string{"prod", "web"}, Outcome: fleet.OK},
+			{Host: "web2", Target: "root@web2:2222", Groups: []string{"web"}, Outcome: fleet.Failed},
+			{Host: "db1", Target: "admin@db1", Groups: []string{"db", "prod"}, Outcome: fleet.Unreachable},
 		}}}
 }
 
 func TestRerunPicksHosts(t *testing.T) {
 	tests := []struct {
 		all  bool
-		glob string
+		sel  selection
 		want string
 	}{
-		{false, "", "web2=root@web2:2222 db1=admin@db1"},
-		{true, "", "web1=root@web1 web2=root@web2:2222 db1=admin@db1"},
-		{false, "db*", "db1=admin@db1"},
+		{false, selection{}, "web2=root@web2:2222 db1=admin@db1"},
+		{true, selection{}, "web1=root@web1 web2=root@web2:2222 db1=admin@db1"},
+		{false, selection{globs: []string{"db*"}}, "db1=admin@db1"},
+		// Several -g keep the hosts matching any; [!x] negates.
+		{true, selection{globs: []string{"web[!1]", "db*"}}, "web2=root@web2:2222 db1=admin@db1"},
+		// --limit and --exclude know the groups the run recorded.
+		{true, selection{limit: []string{"web"}}, "web1=root@web1 web2=root@web2:2222"},
+		{true, selection{limit: []string{"prod"}, exclude: []string{"web2"}}, "web1=root@web1 db1=admin@db1"},
+		{false, selection{exclude: []string{"db"}}, "web2=root@web2:2222"},
 	}
 	for _, tt := range tests {
-		s, err := newRerun(recorded("/x"), tt.all, tt.glob)
+		s, err := newRerun(recorded("/x"), tt.all, tt.sel)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("all=%v %+v: %v", tt.all, tt.sel, err)
 		}
 		var got []string
 		for _, h := range s.hosts {
@@ -42,20 +48,29 @@ func TestRerunPicksHosts(t *testing.T) {
 			got = append(got, h.Label+"="+h.String())
 		}
 		if strings.Join(got, " ") != tt.want {
-			t.Errorf("all=%v glob=%q: hosts %q, want %q", tt.all, tt.glob, got, tt.want)
+			t.Errorf("all=%v %+v: hosts %q, want %q", tt.all, tt.sel, got, tt.want)
 		}
 	}
-	if _, err := newRerun(recorded("/x"), false, "nothing*"); err == nil {
+	var se *statusError
+	if _, err := newRerun(recorded("/x"), false, selection{globs: []string{"web1"}}); !errors.As(err, &se) || se.status != exitUsage ||
+		!strings.Contains(err.Error(), "left none of the 2 hosts") || !strings.Contains(se.hint, "fleet runs show ID") {
+		t.Errorf("a -g that leaves none of the picked hosts: %v (%+v)", err, se)
+	}
+	if _, err := newRerun(recorded("/x"), true, selection{limit: []string{"wbe"}}); !errors.As(err, &se) || se.status != exitUsage ||
+		!strings.Contains(err.Error(), `"wbe" matches no group and no host`) {
+		t.Errorf("a --limit naming nothing: %v", err)
+	}
+	if _, err := newRerun(recorded("/x"), false, selection{globs: []string{"nothing*"}}); err == nil {
 		t.Error("a glob matching no host was accepted")
 	}
 	ok := recorded("/x")
 	ok.Info.Hosts = ok.Info.Hosts[:1]
-	if s, err := newRerun(ok, false, ""); s != nil || err != nil {
+	if s, err := newRerun(ok, false, selection{}); s != nil || err != nil {
 		t.Errorf("a run with nothing to rerun: %v, %v", s, err)
 	}
 	runs := recorded("/x")
 	runs.Info.Args = []string{"runs"}
-	if _, err := newRerun(runs, false, ""); err == nil {
+	if _, err := newRerun(runs, false, selection{}); err == nil {
 		t.Error("rerun of a non-host command accepted")
 	}
 }
@@ -72,7 +87,7 @@ func TestRerunChecksFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newRerun(recorded(dir, record.Input{Path: f, SHA256: sum}), false, "")
+	s, err := newRerun(recorded(dir, record.Input{Path: f, SHA256: sum}), false, selection{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,9 +65,6 @@ func runCommand(env *environment) *cli.Command {
 		Flags:                  flags,
 		UseShortOptionHandling: true,
 		HideHelpCommand:        true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageErr{err}
-		},
 		Action: func(c *cli.Context) error {
 			opts, err := readRunOptions(c, env)
 			if err != nil {

@@ -20,7 +20,9 @@ duration, the command, the number of hosts and how they ended. A run whose
 process was killed before it could write its end is shown as "killed"; it
 can still be rerun. RUN is an id, a unique prefix of one, latest, or -N (N
 runs before the latest). OTHER counts hosts that timed out, were cancelled or
-never started.
+never started. "fleet runs show RUN" prints one run and its hosts and, after
+a provision, the steps they reached, once per group of hosts whose steps
+went the same way (a failed step with its whole stderr).
 
 The newest 100 records are kept (FLEET_KEEP_RUNS changes that), as long as
 they take at most 1G together (FLEET_KEEP_SIZE, like 500M or 4G; 0 = no
@@ -35,19 +37,15 @@ EXAMPLES
 func runsCommand(env *environment) *cli.Command {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "one JSON object a line (runs) or the whole run.json (show)"}
 	return &cli.Command{
-		Name:         "runs",
-		OnUsageError: onUsageError,
-		Usage:        "list recorded runs, or show one",
-		UsageText:    "fleet runs [--json] | fleet runs show [--json] RUN",
-		Description:  runsDescription,
-		Flags:        []cli.Flag{jsonFlag, escapesFlag()},
+		Name:        "runs",
+		Usage:       "list recorded runs, or show one",
+		UsageText:   "fleet runs [--json] | fleet runs show [--json] RUN",
+		Description: runsDescription,
+		Flags:       []cli.Flag{jsonFlag, escapesFlag()},
 		Action: func(c *cli.Context) error {
 			mode, err := readEscapes(c)
 			if err != nil {
 				return err
-			}
-			if c.NArg() > 0 {
-				return usageError("unknown argument %q (did you mean: fleet runs show %s?)", c.Args().First(), c.Args().First())
 			}
 			dir, err := record.StateDir()
 			if err != nil {
@@ -78,11 +76,10 @@ func runsCommand(env *environment) *cli.Command {
 			return w.Flush()
 		},
 		Subcommands: []*cli.Command{{
-			Name:         "show",
-			OnUsageError: onUsageError,
-			Usage:        "show one run: its command, options and every host's outcome",
-			UsageText:    "fleet runs show [--json] RUN",
-			Flags:        []cli.Flag{jsonFlag, escapesFlag()},
+			Name:      "show",
+			Usage:     "show one run: its command, options and every host's outcome",
+			UsageText: "fleet runs show [--json] RUN",
+			Flags:     []cli.Flag{jsonFlag, escapesFlag()},
 			Action: func(c *cli.Context) error {
 				mode, err := readEscapes(c)
 				if err != nil {
@@ -189,7 +186,10 @@ func showRun(w io.Writer, r *record.Run) error {
 	}
 	fmt.Fprintf(w, "record   %s\n", r.Dir)
 	fmt.Fprintf(w, "hosts    %d: %d ok, %d failed, %d unreachable, %d other\n\n", l.Hosts, l.OK, l.Failed, l.Unreachable, l.Other)
-	return listHosts(w, r)
+	if err := listHosts(w, r); err != nil {
+		return err
+	}
+	return listSteps(w, r.Info.Hosts)
 }
 
 // listHosts prints a run's hosts with their outcomes, one a line.
@@ -209,4 +209,64 @@ func listHosts(w io.Writer, r *record.Run) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Host, outcome, note)
 	}
 	return tw.Flush()
+}
+
+// stepGroup is hosts whose steps went the same way: the same steps, in the
+// same order, with the same outcomes, reasons and stderr (not durations).
+type stepGroup struct {
+	labels []string
+	steps  []fleet.Step
+}
+
+// groupSteps groups the hosts that have steps (provision's) by how their
+// steps went, in the order of each group's first host.
+func groupSteps(hosts []record.Host) []*stepGroup {
+	var groups []*stepGroup
+	byKey := map[string]*stepGroup{}
+	for _, h := range hosts {
+		if len(h.Steps) == 0 {
+			continue
+		}
+		var key strings.Builder
+		for _, st := range h.Steps {
+			// NUL cannot be in a step's name or outcome; it ends each field.
+			fmt.Fprintf(&key, "%s\x00%s\x00%s\x00%d:%s", st.Name, st.Outcome, st.Reason, len(st.Stderr), st.Stderr)
+		}
+		g := byKey[key.String()]
+		if g == nil {
+			g = &stepGroup{steps: h.Steps}
+			byKey[key.String()] = g
+			groups = append(groups, g)
+		}
+		g.labels = append(g.labels, h.Host)
+	}
+	return groups
+}
+
+// listSteps prints the steps each group of hosts reached, as the dry run's
+// plan does: once per group of identical hosts, under their folded labels,
+// a failed step with its whole stderr below it. Hosts without steps (other
+// commands than provision, hosts never reached) are left out.
+func listSteps(w io.Writer, hosts []record.Host) error {
+	for _, g := range groupSteps(hosts) {
+		n := "1 host"
+		if len(g.labels) > 1 {
+			n = fmt.Sprintf("%d hosts", len(g.labels))
+		}
+		fmt.Fprintf(w, "\n== steps of %s (%s)\n", ui.Fold(g.labels), n)
+		for _, st := range g.steps {
+			line := fmt.Sprintf("%-11s %s", st.Outcome, st.Name)
+			if st.Reason != "" {
+				line += " (" + st.Reason + ")"
+			}
+			fmt.Fprintln(w, line)
+			if st.Stderr == "" {
+				continue
+			}
+			for _, l := range strings.Split(strings.TrimRight(st.Stderr, "\n"), "\n") {
+				fmt.Fprintf(w, "            | %s\n", l)
+			}
+		}
+	}
+	return nil
 }

@@ -15,41 +15,57 @@ import (
 func selectionFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "host-glob", Aliases: []string{"g"}, Category: catHosts,
-			Usage: "keep only hosts matching the shell glob `PATTERN` (*, ?, [a-c], [!x]); several -g keep hosts matching any"},
+			Usage: "keep only hosts matching the shell glob `PATTERN` (*, ?, [a-c], [!x]); repeatable: a host matching any -g is kept"},
 		&cli.StringSliceFlag{Name: "limit", Category: catHosts,
-			Usage: "keep the hosts of Ansible's host `PATTERN`: groups, hosts, globs, ~regexp; web:db (or), web:&prod (and), web:!db (not); several --limit are joined with ':'"},
+			Usage: "keep the hosts of Ansible's host `PATTERN`: groups, hosts, globs, ~regexp; web:db (or), web:&prod (and), web:!db (not); repeatable, joined with ':'"},
 		&cli.StringSliceFlag{Name: "exclude", Category: catHosts,
 			Usage: "leave out the hosts of `PATTERN` (a group, host or glob, several with ':' or ','); repeatable"},
 	}
 }
 
-// selectHosts applies -g, --limit and --exclude to the hosts read, in list
-// order. A pattern that selects nothing is a usage error, and so is a
-// selection that leaves no host.
+// selection is what -g, --limit and --exclude ask for.
+type selection struct {
+	globs, limit, exclude []string
+}
+
+// readSelection reads -g, --limit and --exclude.
+func readSelection(c *cli.Context) selection {
+	return selection{globs: c.StringSlice("host-glob"), limit: c.StringSlice("limit"), exclude: c.StringSlice("exclude")}
+}
+
+// selectHosts applies -g, --limit and --exclude to the hosts read.
 func selectHosts(c *cli.Context, hosts []inventory.Host) ([]inventory.Host, error) {
-	globs, limit, exclude := c.StringSlice("host-glob"), c.StringSlice("limit"), c.StringSlice("exclude")
-	if len(globs) == 0 && len(limit) == 0 && len(exclude) == 0 {
+	return readSelection(c).apply(hosts, "fleet hosts with the same options lists what they select")
+}
+
+// apply keeps the hosts selected, in list order: those matching any -g,
+// then --limit's pattern without --exclude's. A pattern that selects
+// nothing is a usage error, and so is a selection that leaves no host,
+// with noneHint.
+func (s selection) apply(hosts []inventory.Host, noneHint string) ([]inventory.Host, error) {
+	if len(s.globs) == 0 && len(s.limit) == 0 && len(s.exclude) == 0 {
 		return hosts, nil
 	}
 	n := len(hosts)
 	var err error
-	if len(globs) > 0 {
-		if hosts, err = inventory.Filter(hosts, globs...); err != nil {
+	if len(s.globs) > 0 {
+		if hosts, err = inventory.Filter(hosts, s.globs...); err != nil {
 			return nil, usageError("-g: %v", err)
 		}
 	}
-	if len(limit) > 0 || len(exclude) > 0 {
+	if len(s.limit) > 0 || len(s.exclude) > 0 {
+		limit := s.limit
 		if len(limit) > 0 {
 			limit = []string{strings.Join(limit, ":")}
 		}
-		if hosts, err = inventory.Select(hosts, limit, exclude); err != nil {
+		if hosts, err = inventory.Select(hosts, limit, s.exclude); err != nil {
 			return nil, &statusError{status: exitUsage, err: err,
 				hint: "--limit and --exclude name groups ([group] sections of host files, Ansible inventories), hosts or globs; fleet hosts shows what they select"}
 		}
 	}
 	if len(hosts) == 0 && n > 0 {
 		return nil, &statusError{status: exitUsage, err: fmt.Errorf("-g, --limit and --exclude left none of the %d hosts", n),
-			hint: "fleet hosts with the same options lists what they select"}
+			hint: noneHint}
 	}
 	return hosts, nil
 }

@@ -76,9 +76,6 @@ func slurpCommand(env *environment) *cli.Command {
 		Description:            slurpDescription,
 		Flags:                  flags,
 		UseShortOptionHandling: true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageErr{err}
-		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError("give the REMOTE path and the LOCALNAME to save it as")

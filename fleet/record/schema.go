@@ -69,7 +69,11 @@ type Host struct {
 	Name   string `json:"name"`
 	// Port is the port dialled: 22 unless the host list or ssh_config set
 	// another.
-	Port    int           `json:"port"`
+	Port int `json:"port"`
+	// Groups are the host's groups in a sectioned host file or an Ansible
+	// inventory (as fleet hosts --json has them), so that fleet rerun
+	// --limit can select by them; absent for a plain host list.
+	Groups  []string      `json:"groups,omitempty"`
 	Outcome fleet.Outcome `json:"outcome"`
 	// Kind is the failure's kind, "" when ok: one of fleet's Kind
 	// constants (unreachable, auth, host-key, timeout, cancelled,
@@ -113,6 +117,7 @@ func HostOf(r *fleet.Result) Host {
 		User:       r.Host.User,
 		Name:       r.Host.Name,
 		Port:       r.Host.Port,
+		Groups:     r.Host.Groups,
 		Outcome:    r.Outcome,
 		Kind:       r.Kind(),
 		ExitCode:   r.ExitCode,

@@ -41,6 +41,11 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 			end = appendHints(end, results, p.opts.StderrEscapes)
 		}
 		end = append(end, summaryLine(results, elapsed, p.opts.ShowChanged)+"\n"...)
+		p.mu.Lock()
+		for _, line := range p.after {
+			end = append(end, line+"\n"...)
+		}
+		p.mu.Unlock()
 
 		p.textLane().waitRoom(len(text))
 		p.mu.Lock()
@@ -59,6 +64,17 @@ func (p *Printer) Finish(results []fleet.Result, elapsed time.Duration) {
 		p.out.close()
 		p.errl.close()
 	})
+}
+
+// After adds a line of the caller's that Finish prints after the summary
+// line, on Stderr (where the record is, what was cut): written through the
+// Printer's lane like the rest, so that it never waits for a reader that
+// does not read, past Abort's grace. Lines added after Finish began are
+// dropped.
+func (p *Printer) After(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.after = append(p.after, line)
 }
 
 // appendHints appends one "fleet: hint: ..." line per distinct hint, with

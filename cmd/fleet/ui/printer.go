@@ -119,6 +119,7 @@ type Printer struct {
 	mu    sync.Mutex
 	bar   *barLine // nil when no bar is drawn, or after Finish
 	frame string   // the progress line as last drawn, with its \r
+	after []string // lines printed after the summary (After)
 	bytes atomic.Int64
 
 	// State owned by the drawing goroutine.
