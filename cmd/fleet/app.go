@@ -25,6 +25,11 @@ HOSTS
    "host[:port] user"), blank lines and # comments; IPv6 as [2001:db8::1]:22
    or bare; ranges as pdsh writes them: node[01-20], web[1-3,7].example.com.
    A host listed twice is contacted twice and labelled host, host.1.
+   [group] sections group the lines, and an Ansible INI inventory
+   (ansible_host, ansible_user, ansible_port, children, :vars) is read as it
+   is. -g PATTERN (shell globs, repeatable: any), --limit 'web:&prod:!db'
+   (Ansible's patterns) and --exclude PATTERN pick hosts; fleet hosts shows
+   what they pick.
 
 SSH
    Authentication, host keys and settings follow OpenSSH: ssh-agent, the
@@ -59,9 +64,14 @@ EXIT STATUS
    When several apply, the first in the order 3, 4, 5 wins, as with pssh.
 
 ENVIRONMENT
-   PSSH_PAR, PSSH_USER, PSSH_TIMEOUT, PSSH_OPTIONS, PSSH_OUTDIR, PSSH_ERRDIR,
-   PSSH_INLINE, PSSH_PRINT, PSSH_ASKPASS   defaults, as pssh reads them
+   PSSH_HOSTS, PSSH_PAR, PSSH_USER, PSSH_TIMEOUT, PSSH_OPTIONS, PSSH_OUTDIR,
+   PSSH_ERRDIR, PSSH_LOCALDIR, PSSH_INLINE, PSSH_PRINT, PSSH_VERBOSE,
+   PSSH_ASKPASS, PSSH_RECURSIVE: defaults, as pssh reads them; any value turns
+   a yes/no one on; PSSH_HOSTS and PSSH_OPTIONS come before -h and -O.
    FLEET_STATE_DIR   where run records go
+   FLEET_KEEP_RUNS   how many run records to keep
+   FLEET_KEEP_SIZE   how many bytes of run records to keep
+   FLEET_MAX_LOG     --max-log
    FLEET_ESCAPES     --escapes: replace, color or raw
    NO_COLOR          no colour even on a terminal`
 
