@@ -170,6 +170,11 @@ func (d *Dialer) Effective(h inventory.Host) inventory.Host {
 func hostKey(h inventory.Host) string { return h.User + "@" + h.Name + ":" + fmt.Sprint(h.Port) }
 
 func (d *Dialer) endpoint(h inventory.Host) (*endpoint, error) {
+	if h.Refused != nil {
+		// Its inventory asks for a way of reaching it that fleet does not
+		// have (ansible_connection=local, ...): never reach it by ssh.
+		return nil, h.Refused
+	}
 	k := hostKey(h)
 	d.mu.Lock()
 	e, ok := d.endpoints[k]

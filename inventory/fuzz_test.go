@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -29,6 +30,8 @@ func FuzzParse(f *testing.F) {
 			"[p:children]\nweb\ndb\n[db]\nd1:22 x=\"a b\"\n[p:vars]\nansible_user = o\n[all:vars]\nansible_port=9\n",
 		"[a:children]\nb\n[b:children]\na\n",
 		"[a:vars]\nx\n[b:children]\nc\n[web servers]\n[a:b]\nh ansible_become=1\nn[a:c]\n",
+		"localhost ansible_connection=local\n[web]\nw[1:3] ansible_become=no\nw9 ansible_password=x\n[web:vars]\n" +
+			"ansible_become=yes\nansible_ssh_private_key_file=k\n[empty]\n[e:children]\nempty\n[all:vars]\nansible_foo=1\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -76,6 +79,14 @@ func FuzzParse(f *testing.F) {
 			}
 			if h.Alias != "" && checkHostName(h.Alias) != nil {
 				t.Fatalf("bad alias in %#v", h)
+			}
+			if r := h.Refused; r != nil && (!strings.HasPrefix(r.Where, "fuzz:") || !strings.HasPrefix(r.Key, "ansible_") || r.Reason == "") {
+				t.Fatalf("bad refusal %#v of %#v", r, h)
+			}
+			for _, g := range h.EmptyGroups {
+				if slices.Contains(h.Groups, g) {
+					t.Fatalf("group %q of %#v is said to have no hosts", g, h)
+				}
 			}
 		}
 		// Selecting by each host's groups and names finds the host,

@@ -24,6 +24,8 @@ type mention struct {
 // variable is one key=value of a host line or a [group:vars] section.
 type variable struct {
 	key, value, where string
+	line              int    // of where, to order refusals as the file does
+	group             string // the group of [group:vars]; "" on a host line
 }
 
 // sectionedHost is one host of a sectioned file, merged over every line
@@ -54,9 +56,10 @@ type sectioned struct {
 // several groups. Of the variables, ansible_host, ansible_user and
 // ansible_port (and their older ansible_ssh_ names) are honoured with
 // Ansible's precedence (host, then child group, then parent group, then
-// all); other ansible_ keys that change how a host is reached are refused
-// (see checkVariable), and variables of the user's own are left to
-// playbooks.
+// all); other ansible_ keys that change how a host is reached refuse the
+// hosts they apply to (see checkVariable and Host.Refused), not the file,
+// and variables of the user's own are left to playbooks. The groups the file
+// defines without hosts are kept in Host.EmptyGroups.
 func parseSectioned(lines []string, file string, ansible bool) ([]Host, error) {
 	p := &sectioned{file: file, ansible: ansible, groups: map[string]*groupInfo{},
 		byKey: map[string]*sectionedHost{}, pending: map[string]mention{}}
@@ -88,13 +91,14 @@ func parseSectioned(lines []string, file string, ansible bool) ([]Host, error) {
 			continue
 		}
 		var err error
+		at := mention{line: i + 1, where: where}
 		switch kind {
 		case "hosts":
-			err = p.hostLine(line, where, group)
+			err = p.hostLine(line, at, group)
 		case "children":
-			err = p.childLine(line, mention{line: i + 1, where: where}, group)
+			err = p.childLine(line, at, group)
 		case "vars":
-			err = p.varLine(line, where, group)
+			err = p.varLine(line, at, group)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -130,15 +134,15 @@ func (p *sectioned) section(name, kind string) error {
 }
 
 // hostLine reads one host line of section group ("" before any section).
-func (p *sectioned) hostLine(line, where, group string) error {
+func (p *sectioned) hostLine(line string, at mention, group string) error {
 	var hosts []Host
 	var vars []variable
 	var err error
 	budget := MaxExpansion - p.expanded
 	if p.ansible {
-		hosts, vars, err = ansibleHostLine(line, where, budget)
+		hosts, vars, err = ansibleHostLine(line, at, budget)
 	} else {
-		hosts, err = parseLine(line, where, budget)
+		hosts, err = parseLine(line, at.where, budget)
 	}
 	if err != nil {
 		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
@@ -168,10 +172,10 @@ func (p *sectioned) hostLine(line, where, group string) error {
 		}
 		// What the host part said is a host variable of this line.
 		if h.User != "" {
-			sh.vars = append(sh.vars, variable{"ansible_user", h.User, where})
+			sh.vars = append(sh.vars, variable{key: "ansible_user", value: h.User, where: at.where, line: at.line})
 		}
 		if h.Port != 0 {
-			sh.vars = append(sh.vars, variable{"ansible_port", strconv.Itoa(h.Port), where})
+			sh.vars = append(sh.vars, variable{key: "ansible_port", value: strconv.Itoa(h.Port), where: at.where, line: at.line})
 		}
 		sh.vars = append(sh.vars, vars...)
 	}
@@ -179,7 +183,7 @@ func (p *sectioned) hostLine(line, where, group string) error {
 }
 
 // ansibleHostLine reads "host[:port] key=value ..." as Ansible does.
-func ansibleHostLine(line, where string, budget int) ([]Host, []variable, error) {
+func ansibleHostLine(line string, at mention, budget int) ([]Host, []variable, error) {
 	words, err := splitShlex(line)
 	if err != nil {
 		return nil, nil, err
@@ -193,17 +197,13 @@ func ansibleHostLine(line, where string, budget int) ([]Host, []variable, error)
 		if !ok || k == "" {
 			return nil, nil, fmt.Errorf("expected key=value host variable after the host, got %q", w)
 		}
-		v = literalValue(v)
-		if err := checkVariable(k, v); err != nil {
-			return nil, nil, err
-		}
-		vars = append(vars, variable{normalKey(k), v, where})
+		vars = append(vars, variable{key: normalKey(k), value: literalValue(v), where: at.where, line: at.line})
 	}
 	pattern, err := fromAnsibleRanges(words[0])
 	if err != nil {
 		return nil, nil, err
 	}
-	hosts, err := parseSpec(pattern, where, budget)
+	hosts, err := parseSpec(pattern, at.where, budget)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,17 +232,14 @@ func (p *sectioned) childLine(line string, at mention, group string) error {
 
 // varLine reads one key=value of [group:vars]. The value is the rest of the
 // line, as Ansible takes it, quotes taken off.
-func (p *sectioned) varLine(line, where, group string) error {
+func (p *sectioned) varLine(line string, at mention, group string) error {
 	k, v, ok := strings.Cut(line, "=")
 	k, v = strings.TrimSpace(k), literalValue(v)
 	if !ok || k == "" {
 		return fmt.Errorf("expected key=value in [%s:vars], got %q", group, line)
 	}
-	if err := checkVariable(k, v); err != nil {
-		return err
-	}
 	g := p.group(group)
-	g.vars = append(g.vars, variable{normalKey(k), v, where})
+	g.vars = append(g.vars, variable{key: normalKey(k), value: v, where: at.where, line: at.line, group: group})
 	return nil
 }
 
@@ -278,12 +275,27 @@ func (p *sectioned) finish() ([]Host, error) {
 		return nil, err
 	}
 	hosts := make([]Host, 0, len(p.hosts))
+	used := map[string]bool{"all": true, "ungrouped": true}
 	for _, sh := range p.hosts {
 		h, err := p.resolve(sh, depth)
 		if err != nil {
 			return nil, err
 		}
+		for _, g := range h.Groups {
+			used[g] = true
+		}
 		hosts = append(hosts, h)
+	}
+	// The groups without hosts, one slice for all: --limit tells them
+	// from names the file never defined.
+	var empty []string
+	for _, name := range sortedKeys(p.groups) {
+		if !used[name] {
+			empty = append(empty, name)
+		}
+	}
+	for i := range hosts {
+		hosts[i].EmptyGroups = empty
 	}
 	return hosts, nil
 }

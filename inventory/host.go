@@ -45,6 +45,17 @@ type Host struct {
 	// the host is in, directly or through children, sorted; nil for hosts
 	// of a plain host list. "all" is implied, never listed.
 	Groups []string
+	// EmptyGroups are the groups the host's file defines that no host is
+	// in, sorted; every host of the file shares the one slice. Select
+	// tells a pattern naming one ("group X has no hosts") from a typo.
+	EmptyGroups []string
+	// Refused, when not nil, is why fleet will not reach the host: its
+	// Ansible inventory asks for a way of reaching it that fleet cannot
+	// honour and must not ignore (ansible_connection=local,
+	// ansible_password, ...). The host is kept so that the file stays
+	// usable; a caller about to connect checks it (see [CheckRefused]),
+	// and fleet's dialler refuses such a host with this error.
+	Refused *Refusal
 }
 
 // String returns the host in pssh host-file form: [user@]host[:port], IPv6 in

@@ -6,6 +6,14 @@ import (
 	"testing"
 )
 
+// withEmpty sets the groups without hosts of a file's hosts.
+func withEmpty(empty []string, hosts ...Host) []Host {
+	for i := range hosts {
+		hosts[i].EmptyGroups = empty
+	}
+	return hosts
+}
+
 // grouped is a host with groups, for expected results.
 func grouped(h Host, alias string, groups ...string) Host {
 	h.Alias, h.Groups = alias, groups
@@ -145,10 +153,12 @@ func TestParseAnsibleDetails(t *testing.T) {
 				grouped(hostAt("", "::1", 0, "f:2"), "::1", "ungrouped"),
 			}},
 		{name: "hosts of all and of ungrouped are ungrouped", in: "[all]\nh1\n[ungrouped]\nh2\n[g:vars]\nx=1\n[g]\n",
-			want: []Host{
+			want: withEmpty([]string{"g"},
 				grouped(hostAt("", "h1", 0, "f:2"), "h1", "ungrouped"),
 				grouped(hostAt("", "h2", 0, "f:4"), "h2", "ungrouped"),
-			}},
+			)},
+		{name: "groups without hosts, through children too", in: "[web]\nw1\n[old]\n[gone:children]\nold\n[p:children]\nweb\n",
+			want: withEmpty([]string{"gone", "old"}, grouped(hostAt("", "w1", 0, "f:2"), "w1", "p", "web"))},
 		{name: "a group named by a number", in: "[2024]\nh1 a=b\n",
 			want: []Host{grouped(hostAt("", "h1", 0, "f:2"), "h1", "2024")}},
 	}
@@ -184,11 +194,7 @@ func TestParseSectionedErrors(t *testing.T) {
 		{"bad port on host", "h ansible_port=0\n", `f:1: ansible_port of h: invalid port "0"`},
 		{"bad user", "[g]\nh ansible_user='a;b'\n", `f:2: ansible_user of h: invalid character ';' in user "a;b"`},
 		{"bad address", "h ansible_host=-oProxyCommand=x\n", `f:1: ansible_host of h: invalid character '=' in host "-oProxyCommand=x"`},
-		{"private key refused", "[g:vars]\nansible_ssh_private_key_file=~/.ssh/k\n[g]\n", `f:2: ansible_ssh_private_key_file is not read from an inventory: give the key with --identity FILE`},
-		{"password refused", "h ansible_password=x\n", `f:1: ansible_password is not read from an inventory`},
-		{"become refused", "[all:vars]\nansible_become=true\n", `f:2: ansible_become is not read from an inventory: fleet runs as the login user unless --sudo`},
-		{"local connection refused", "localhost ansible_connection=local\n", `f:1: ansible_connection=local: fleet reaches hosts with ssh only`},
-		{"other ansible key refused", "h ansible_ssh_common_args=-oX=y\n", `f:1: ansible_ssh_common_args is not supported`},
+		{"refused key with a bad value elsewhere", "localhost ansible_connection=local\nh ansible_port=x\n", `f:2: ansible_port of h: invalid port "x"`},
 		{"letter range", "db-[a:c] x=1\n", `f:1: letter range [a:c]`},
 		{"bad range", "n[5:1] x=1\n", `f:1: `},
 		{"unclosed quote", "h x='a\n", `f:1: no closing quotation`},

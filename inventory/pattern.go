@@ -26,7 +26,9 @@ import (
 // unless it has a glob or a dot in it, and a term that is exactly a host's
 // name is that host. Unlike Ansible, which warns and goes on, a term that
 // matches no group and no host is an error: a typo in an exclusion would
-// otherwise run on the hosts it was meant to spare. Ansible's subscripts
+// otherwise run on the hosts it was meant to spare; a term that names only
+// groups the host file defines without hosts (Host.EmptyGroups) is an error
+// that says so. Ansible's subscripts
 // (web[0], web[1:3]) are refused: fleet selects by name, not position.
 func Select(hosts []Host, limit, exclude []string) ([]Host, error) {
 	var terms []term
@@ -219,6 +221,7 @@ func isAddress(p string) bool {
 type universe struct {
 	hosts  []Host
 	groups []string // every group some host is in, and all
+	empty  []string // the groups host files define that no host here is in
 }
 
 func newUniverse(hosts []Host) *universe {
@@ -231,7 +234,21 @@ func newUniverse(hosts []Host) *universe {
 			seen[g] = true
 		}
 	}
-	return &universe{hosts: hosts, groups: sortedKeys(seen)}
+	// Hosts of one file share one slice: each is read once.
+	empty := map[string]bool{}
+	var last *string
+	for _, h := range hosts {
+		if len(h.EmptyGroups) == 0 || &h.EmptyGroups[0] == last {
+			continue
+		}
+		last = &h.EmptyGroups[0]
+		for _, g := range h.EmptyGroups {
+			if !seen[g] {
+				empty[g] = true
+			}
+		}
+	}
+	return &universe{hosts: hosts, groups: sortedKeys(seen), empty: sortedKeys(empty)}
 }
 
 // match returns which hosts t selects, or an error when it names nothing.
@@ -279,6 +296,18 @@ func (u *universe) match(t term) ([]bool, error) {
 		}
 	}
 	if groups == 0 && !found {
+		var empty []string
+		for _, g := range u.empty {
+			if t.re.MatchString(g) {
+				empty = append(empty, g)
+			}
+		}
+		switch {
+		case len(empty) == 1 && empty[0] == t.text:
+			return nil, fmt.Errorf("%s: group %q has no hosts", t.flag, t.text)
+		case len(empty) > 0:
+			return nil, fmt.Errorf("%s: %q matches only groups without hosts (%s)", t.flag, t.text, strings.Join(empty, ", "))
+		}
 		return nil, fmt.Errorf("%s: %q matches no group and no host%s", t.flag, t.text, u.groupHint())
 	}
 	return that, nil
@@ -292,6 +321,10 @@ func (u *universe) groupHint() string {
 			named = append(named, g)
 		}
 	}
+	for _, g := range u.empty {
+		named = append(named, g+" (no hosts)")
+	}
+	sort.Strings(named)
 	switch {
 	case len(named) == 0:
 		return " (the host list has no groups)"

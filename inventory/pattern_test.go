@@ -122,6 +122,48 @@ func TestSelectErrors(t *testing.T) {
 	}
 }
 
+// TestSelectEmptyGroups checks that a group the file defines without hosts
+// is told from a name it never defined (both stay errors: a selection of
+// nothing is one), and that a group empty in one file is not empty when
+// another file's hosts are in it.
+func TestSelectEmptyGroups(t *testing.T) {
+	hosts, err := ParseFile(strings.NewReader("[web]\nweb1\n[staging]\n[old:children]\nstaging\n[web:vars]\nx=1\n"), "inv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		limit, exclude []string
+		want           string
+	}{
+		{limit: []string{"staging"}, want: `--limit: group "staging" has no hosts`},
+		{limit: []string{"web:old"}, want: `--limit: group "old" has no hosts`},
+		{limit: []string{"web:&staging"}, want: `--limit: group "staging" has no hosts`},
+		{exclude: []string{"staging"}, want: `--exclude: group "staging" has no hosts`},
+		{limit: []string{"st*"}, want: `--limit: "st*" matches only groups without hosts (staging)`},
+		{limit: []string{"~(old|staging)"}, want: `--limit: "~(old|staging)" matches only groups without hosts (old, staging)`},
+		{limit: []string{"wbe"}, want: `--limit: "wbe" matches no group and no host (groups: old (no hosts), staging (no hosts), web)`},
+	}
+	for _, tt := range tests {
+		got, err := Select(hosts, tt.limit, tt.exclude)
+		if err == nil || got != nil || err.Error() != tt.want {
+			t.Errorf("Select(%q, %q) = %q, %v; want the error %q", tt.limit, tt.exclude, names(got), err, tt.want)
+		}
+	}
+	// A glob that also matches a group with hosts selects them.
+	if got, err := Select(hosts, []string{"~(web|staging)"}, nil); err != nil || len(got) != 1 {
+		t.Errorf("Select(~(web|staging)) = %q, %v; want web1", names(got), err)
+	}
+	// staging has hosts in another file: not empty.
+	more, err := ParseFile(strings.NewReader("[staging]\ns1\n"), "more")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Select(append(hosts, more...), []string{"staging"}, nil)
+	if err != nil || !reflect.DeepEqual(names(got), []string{"s1"}) {
+		t.Errorf("Select(staging) over two files = %q, %v; want s1", names(got), err)
+	}
+}
+
 func TestSplitHostPattern(t *testing.T) {
 	tests := []struct {
 		in   string
