@@ -22,7 +22,9 @@ under, the known_hosts files, and where each value came from (the host
 list, a flag, -O, ssh_config FILE:LINE, or the default). ssh_config is read
 as OpenSSH reads it (Match, Include, tokens; see docs/ssh.md); Match exec
 commands run, as they do for ssh -G. A host whose configuration fleet
-refuses shows the error; the others are still printed.
+refuses shows the error, and so does a host whose Ansible inventory asks
+for what fleet cannot do (ansible_connection=local, ansible_become, ...),
+which other commands refuse to start with; the others are still printed.
 
 EXAMPLES
    fleet hosts -h kube
@@ -97,7 +99,13 @@ func showHosts(env *environment, t *targetOptions, asJSON bool) error {
 		}
 	}
 	if failed > 0 {
-		return &statusError{status: exitUsage, err: fmt.Errorf("%d of %d hosts cannot be reached as configured", failed, len(t.hosts))}
+		se := &statusError{status: exitUsage, err: fmt.Errorf("%d of %d hosts cannot be reached as configured", failed, len(t.hosts))}
+		if refused := inventory.CheckRefused(t.hosts); refused != nil {
+			// Those of them whose inventory fleet refuses: how to leave
+			// them out, as the other commands say.
+			se.hint = refusedHint(refused)
+		}
+		return se
 	}
 	return nil
 }
