@@ -79,6 +79,29 @@ func TestDialRefused(t *testing.T) {
 	}
 }
 
+// A host whose inventory fleet refuses (ansible_connection=local) is never
+// reached by ssh, even by a caller that did not check inventory.CheckRefused.
+func TestDialRefusedInventoryHost(t *testing.T) {
+	env := newEnv(t)
+	srv := sshtest.Start(t, sshtest.Config{})
+	h := hostOf(srv)
+	h.Refused = &inventory.Refusal{Where: "inv:1", Key: "ansible_connection", Reason: "ansible_connection=local: fleet reaches hosts with ssh only"}
+	d := env.dialer()
+	err := dialErr(t, d, h)
+	if err == nil || !strings.Contains(err.Error(), "inv:1: ansible_connection=local") {
+		t.Fatalf("Dial = %v, want the refusal", err)
+	}
+	if got := OutcomeOf(classifyDial(context.Background(), err)); got != Unreachable { // as Run classifies it
+		t.Errorf("outcome %v, want unreachable", got)
+	}
+	if _, err := d.Describe(h); !errors.Is(err, h.Refused) {
+		t.Errorf("Describe = %v, want the refusal", err)
+	}
+	if srv.Accepted() != 0 {
+		t.Errorf("%d connections to a refused host", srv.Accepted())
+	}
+}
+
 // A listener that accepts TCP and never speaks must not hang the run:
 // ClientConfig.Timeout alone covers only the TCP connect.
 func TestDialSilentHostTimesOut(t *testing.T) {
