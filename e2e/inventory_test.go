@@ -15,6 +15,8 @@ import (
 // --exclude, and checks which hosts ran the command: each host says the
 // address and port its sshd answered on ($SSH_CONNECTION), so a host
 // reached at the wrong address, or one that should not have run, shows.
+// Its first line is the common "localhost ansible_connection=local", which
+// fleet cannot honour: it refuses that host only when it is selected.
 func TestAnsibleInventorySelection(t *testing.T) {
 	u := setup(t)
 	hs := testFleet.Hosts
@@ -24,8 +26,8 @@ func TestAnsibleInventorySelection(t *testing.T) {
 	line := func(i int) string {
 		return fmt.Sprintf("%s ansible_host=%s ansible_port=%d\n", names[i], hs[i].Addr, hs[i].Port)
 	}
-	inv.WriteString("# written by the e2e test\n[web]\n" + line(0) + line(1))
-	inv.WriteString("[db]\n" + line(2) + "[cache]\n" + line(3))
+	inv.WriteString("# written by the e2e test\nlocalhost ansible_connection=local\n[web]\n" + line(0) + line(1))
+	inv.WriteString("[db]\n" + line(2) + "[cache]\n" + line(3) + "[staging]\n")
 	inv.WriteString("[prod:children]\nweb\ndb\n[all:vars]\nansible_user=" + np + "\nhttp_port=80\n")
 	file := writeFile(t, filepath.Join(u.home, "inventory.ini"), inv.String(), 0o600)
 
@@ -71,6 +73,25 @@ func TestAnsibleInventorySelection(t *testing.T) {
 	})
 	t.Run("intersection and exclude by glob", func(t *testing.T) {
 		check(t, ran(t, "--limit", "all:&prod", "--exclude", "d*"), 0, 1)
+	})
+	t.Run("every host but the local one", func(t *testing.T) {
+		check(t, ran(t, "--exclude", "localhost"), 0, 1, 2, 3)
+	})
+	t.Run("the local one selected runs nothing", func(t *testing.T) {
+		for _, selection := range [][]string{nil, {"--limit", "localhost:web"}, {"--exclude", "web"}} {
+			r := u.run(append(append([]string{"-h", file}, selection...), "true")...)
+			if r.status != 2 || r.stdout != "" ||
+				!strings.Contains(r.stderr, "fleet: error: "+file+":2: localhost: ansible_connection=local: fleet reaches hosts with ssh only\n") ||
+				!strings.Contains(r.stderr, "fleet: hint: leave it out with --exclude localhost (or --limit '!localhost')") {
+				t.Fatalf("%q: want exit status 2, the refusal and its line, nothing run\n%s", selection, r)
+			}
+		}
+	})
+	t.Run("a group without hosts is said to be one", func(t *testing.T) {
+		r := u.run("-h", file, "--limit", "staging", "true")
+		if r.status != 2 || !strings.Contains(r.stderr, `--limit: group "staging" has no hosts`) || r.stdout != "" {
+			t.Fatalf("want exit status 2, the empty group named, nothing run\n%s", r)
+		}
 	})
 	t.Run("a pattern naming nothing runs nothing", func(t *testing.T) {
 		r := u.run("-h", file, "--exclude", "w3", "true")
