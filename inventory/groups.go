@@ -297,7 +297,29 @@ func (p *sectioned) finish() ([]Host, error) {
 	for i := range hosts {
 		hosts[i].EmptyGroups = empty
 	}
+	markWholeGroups(hosts)
 	return hosts, nil
+}
+
+// markWholeGroups sets Refusal.WholeGroup where a [group:vars] line
+// refuses every host of its group.
+func markWholeGroups(hosts []Host) {
+	members := map[string]int{}    // group -> its hosts
+	refused := map[[2]string]int{} // group, where -> the hosts it refuses
+	for _, h := range hosts {
+		for _, g := range h.Groups {
+			members[g]++
+		}
+		if r := h.Refused; r != nil && r.Group != "" {
+			refused[[2]string{r.Group, r.Where}]++
+		}
+	}
+	members["all"] = len(hosts)
+	for _, h := range hosts {
+		if r := h.Refused; r != nil && r.Group != "" {
+			r.WholeGroup = refused[[2]string{r.Group, r.Where}] == members[r.Group]
+		}
+	}
 }
 
 // depths gives each group its depth as Ansible counts it, the longest way

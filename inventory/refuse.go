@@ -18,6 +18,9 @@ type Refusal struct {
 	// Group is the group whose [group:vars] gave the variable, "" when
 	// the host's own line did.
 	Group string
+	// WholeGroup says that the variable refuses every host of Group (no
+	// host undoes it), so that excluding the group leaves out just them.
+	WholeGroup bool
 	// Reason says what is refused and what to use instead, without the
 	// value where it could be a secret: "ansible_password is not read
 	// from an inventory: use -A (--askpass) or --password-file, ...".
@@ -111,8 +114,8 @@ func (e *RefusedError) Error() string {
 
 // Exclude returns the terms of an --exclude that leaves the refused hosts
 // out: their names, or the group whose [group:vars] refused more than a
-// few of them. It returns nil when that would take more than a handful of
-// terms.
+// few of them and every other host of it. It returns nil when that would
+// take more than a handful of terms.
 func (e *RefusedError) Exclude() []string {
 	var terms []string
 	seen := map[string]bool{}
@@ -123,7 +126,7 @@ func (e *RefusedError) Exclude() []string {
 		}
 	}
 	for _, l := range e.lines() {
-		if l.r.Group != "" && l.r.Group != "all" && len(l.names) > maxRefusalNames {
+		if l.r.WholeGroup && l.r.Group != "all" && len(l.names) > maxRefusalNames {
 			add(l.r.Group)
 			continue
 		}

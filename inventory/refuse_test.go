@@ -123,7 +123,7 @@ func TestCheckRefused(t *testing.T) {
 		t.Errorf("error\n%v\nwant\n%s", err, want)
 	}
 	errors.As(err, &re)
-	if got := re.Exclude(); !reflect.DeepEqual(got, []string{"localhost", "web", "db1"}) {
+	if got := re.Exclude(); !reflect.DeepEqual(got, []string{"localhost", "web", "db1"}) || !re.Hosts[1].Refused.WholeGroup {
 		t.Errorf("Exclude() = %q, want localhost, web, db1", got)
 	}
 	// Five hosts of the group are named, not the group.
@@ -154,6 +154,16 @@ func TestCheckRefusedFolds(t *testing.T) {
 	errors.As(err, &re)
 	if got := re.Exclude(); got != nil {
 		t.Errorf("Exclude() = %q, want nil for 20 names", got)
+	}
+	// A host that undoes its group's variable is not left out with the
+	// others by excluding the group: their names are the answer.
+	hosts, err = ParseFile(strings.NewReader("[g]\nn[1:7]\nn4 ansible_become=no\n[other]\no1\n[g:vars]\nansible_become=yes\n"), "inv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errors.As(CheckRefused(hosts), &re)
+	if got, want := re.Exclude(), []string{"n1", "n2", "n3", "n5", "n6", "n7"}; !reflect.DeepEqual(got, want) || re.Hosts[0].Refused.WholeGroup {
+		t.Errorf("Exclude() = %q, want %q", got, want)
 	}
 	// A refusal of all's variables is not undone by excluding all.
 	hosts, err = ParseFile(strings.NewReader("[all:vars]\nansible_become=1\n[g]\nn[1:9]\n"), "inv")
