@@ -117,6 +117,12 @@ func newRerun(r *record.Run, all bool, sel selection) (*rerun, error) {
 		return nil, fmt.Errorf("run %s: its hosts do not read back: %v", info.ID, err)
 	}
 	for i := range hosts {
+		// The label names the host's -o/-e files and its log in the new
+		// record: one file name, as inventory.Label makes them, or a
+		// run.json edited by hand could write outside those folders.
+		if l := picked[i].Host; l == "" || l == "." || l == ".." || strings.ContainsAny(l, "/\x00") {
+			return nil, fmt.Errorf("run %s: host label %q is not a file name; the record was not written by fleet", info.ID, l)
+		}
 		hosts[i].Label = picked[i].Host
 		hosts[i].Groups = picked[i].Groups
 	}
