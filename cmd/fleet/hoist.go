@@ -126,7 +126,13 @@ func hoistFlags(args []string, flags []cli.Flag) []string {
 			continue
 		}
 		opts = append(opts, a)
-		if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+		// The next word is the value of a long option that takes one, or
+		// of the last of short options run together (-nh FILE).
+		next := !strings.Contains(name, "=") && takesValue[name]
+		if _, known := takesValue[name]; !known && !strings.HasPrefix(a, "--") {
+			_, _, next = splitShort(a, takesValue)
+		}
+		if next && i+1 < len(args) {
 			i++
 			opts = append(opts, args[i])
 		}
