@@ -48,7 +48,10 @@ func TestSSHArgsAcceptedAndRefused(t *testing.T) {
 		!strings.Contains(got, "ControlMaster=auto") {
 		t.Errorf("ignored: %q", o.ignored)
 	}
-	for _, bad := range [][]string{{"-R", "80:x:80"}, {"-L8080:x:80"}, {"-X"}, {"-N"}, {"-Z"}, {"uptime"}, {"-p"}} {
+	for _, bad := range [][]string{{"-R", "80:x:80"}, {"-L8080:x:80"}, {"-X"}, {"-N"}, {"-Z"}, {"uptime"}, {"-p"},
+		// ssh -l takes the user -l takes: one that a run record's failed
+		// file could not read back is refused.
+		{"-l", "a;b"}, {"-l-x"}} {
 		var o targetOptions
 		if err := applyExtraArgs(bad, &o, false); err == nil {
 			t.Errorf("%q accepted", bad)
