@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,11 +53,10 @@ func (s selection) apply(hosts []inventory.Host, noneHint string) ([]inventory.H
 		}
 	}
 	if len(s.limit) > 0 || len(s.exclude) > 0 {
-		limit := s.limit
-		if len(limit) > 0 {
-			limit = []string{strings.Join(limit, ":")}
-		}
-		if hosts, err = inventory.Select(hosts, limit, s.exclude); err != nil {
+		// Each --limit is a pattern of its own, as if joined with ":"
+		// (Select unites them), but split as it was written: web1:2222
+		// alone is a host with its port, and a "," splits only its own.
+		if hosts, err = inventory.Select(hosts, s.limit, s.exclude); err != nil {
 			return nil, &statusError{status: exitUsage, err: err,
 				hint: "--limit and --exclude name groups ([group] sections of host files, Ansible inventories), hosts or globs; fleet hosts shows what they select"}
 		}
