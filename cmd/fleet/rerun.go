@@ -33,6 +33,7 @@ the same files wherever fleet rerun is typed. The hosts are the recorded
 run's, not its host file read again. A local file the run sent (a copied
 file, a recipe and its files) that has changed or gone since is refused,
 named, before any host is contacted: start a new run to send the new content.
+A run with -I reads standard input again, and it must be the same.
 
 Passwords are never recorded, so a run that asked for one (-A, -S) asks
 again. With recipes, steps already done are skipped by their guards, so a
@@ -185,6 +186,9 @@ func (s *rerun) run(ctx context.Context, env *environment) error {
 // so that fleet rerun never sends other content than the run it repeats.
 func (s *rerun) checkFiles() error {
 	for _, in := range s.of.Info.Inputs {
+		if in.Path == stdinPath {
+			continue // read again by the job, and checked then (checkInputs)
+		}
 		sum, err := fileSHA256(in.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -205,6 +209,11 @@ func (s *rerun) checkInputs(inputs []record.Input) error {
 		return nil // an older fleet's record: no inputs to check against
 	}
 	for _, in := range inputs {
+		if want, ok := s.inputs[in.Path]; in.Path == stdinPath && ok && want != in.SHA256 {
+			return s.changed("standard input (-I)", "has changed since run %s")
+		} else if in.Path == stdinPath {
+			continue // the same, or a record from before fleet kept it
+		}
 		if want, ok := s.inputs[in.Path]; !ok {
 			return s.changed(in.Path, "is new: run %s did not send it")
 		} else if want != in.SHA256 {

@@ -165,7 +165,7 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	job := &job{onDone: dirs.finish, env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
 		capture: o.inline || o.inlineStdout || o.json || o.gather, maxOutput: o.maxOutput, outputTotal: o.outputTotal,
 		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json,
-		maxFail: o.maxFail, options: rolloutRecord(o.maxFail)}
+		maxFail: o.maxFail, options: rolloutRecord(o.maxFail), inputs: stdinInputs(o.sendInput, input)}
 	n := len(o.hosts)
 	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		out := job.outputs(r)
