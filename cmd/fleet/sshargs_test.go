@@ -62,6 +62,22 @@ func TestSSHArgsAcceptedAndRefused(t *testing.T) {
 	if err := applyExtraArgs([]string{"-F", "b"}, &o, false); err == nil {
 		t.Error("-F a and -x -F b accepted")
 	}
+	// ssh takes one -J ("Only a single -J option is permitted"): a second
+	// one is refused, not taken over the first.
+	o = targetOptions{}
+	o.dial.ProxyJump = "a"
+	if err := applyExtraArgs([]string{"-J", "b"}, &o, false); err == nil {
+		t.Error("-J a and -x -J b accepted")
+	}
+	o = targetOptions{}
+	if err := applyExtraArgs([]string{"-J", "a", "-Jb"}, &o, false); err == nil {
+		t.Error("-x '-J a -J b' accepted")
+	}
+	o = targetOptions{}
+	o.dial.ProxyJump = "a"
+	if err := applyExtraArgs([]string{"-J", "a"}, &o, true); err != nil || o.dial.ProxyJump != "a" {
+		t.Errorf("-J a twice: %v", err)
+	}
 	o = targetOptions{}
 	o.addOverride([2]string{"ForwardX11", "yes"}, "-O")
 	if len(o.dial.Overrides) != 1 {

@@ -41,7 +41,14 @@ func init() {
 			t.dial.IdentityFiles = append(t.dial.IdentityFiles, v)
 			return nil
 		}},
-		'J': {value: true, apply: func(t *targetOptions, v string) error { t.dial.ProxyJump = v; return nil }},
+		'J': {value: true, apply: func(t *targetOptions, v string) error {
+			// ssh takes one -J; a second would silently win here.
+			if t.dial.ProxyJump != "" && t.dial.ProxyJump != v {
+				return usageError("two jump hosts: -J %s and -x \"-J %s\" (ssh takes a single -J); give one, with commas for a chain", t.dial.ProxyJump, v)
+			}
+			t.dial.ProxyJump = v
+			return nil
+		}},
 		'o': {value: true, apply: func(t *targetOptions, v string) error {
 			kv, err := parseOption(v)
 			if err != nil {
