@@ -98,7 +98,7 @@ func (d outDirs) finish(r *fleet.Result) {
 	// only here; a host not reached never started its command) gets
 	// them emptied, as pssh opens them for every host it starts.
 	how := os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	if d.opened == nil || d.opened.add(r.Host.Label) {
+	if d.opened != nil && d.opened.add(r.Host.Label) {
 		how = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	appendTo := func(dir, text string) {
