@@ -57,9 +57,12 @@ func splitAttached(args []string, flags []cli.Flag) []string {
 		if a == "--" || a == "-" || !strings.HasPrefix(a, "-") {
 			return append(out, args[i:]...)
 		}
-		if strings.HasPrefix(a, "--") {
+		// A long name written with one dash (-outdir DIR, -timeout=5) is
+		// that option, as Go's flag package and urfave/cli read it, not
+		// short options run together.
+		if long, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "="); strings.HasPrefix(a, "--") || len(long) > 1 && hasName(takesValue, long) {
 			out = append(out, a)
-			if name := a[2:]; !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+			if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
 				i++
 				out = append(out, args[i])
 			}
@@ -76,6 +79,12 @@ func splitAttached(args []string, flags []cli.Flag) []string {
 		}
 	}
 	return out
+}
+
+// hasName reports whether name is one of the flags' names.
+func hasName(takesValue map[string]bool, name string) bool {
+	_, ok := takesValue[name]
+	return ok
 }
 
 // splitShort reads one word of short options: the options up to the first
@@ -117,7 +126,13 @@ func hoistFlags(args []string, flags []cli.Flag) []string {
 			continue
 		}
 		opts = append(opts, a)
-		if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+		// The next word is the value of a long option that takes one, or
+		// of the last of short options run together (-nh FILE).
+		next := !strings.Contains(name, "=") && takesValue[name]
+		if _, known := takesValue[name]; !known && !strings.HasPrefix(a, "--") {
+			_, _, next = splitShort(a, takesValue)
+		}
+		if next && i+1 < len(args) {
 			i++
 			opts = append(opts, args[i])
 		}

@@ -38,7 +38,16 @@ func TestNormaliseAttachedValues(t *testing.T) {
 		{"copy -r -t60 -hF f /tmp/x", "copy -r -t 60 -h F f /tmp/x"},
 		{"slurp -Lout -hF /etc/hosts hosts", "slurp -L out -h F /etc/hosts hosts"},
 		{"provision docker -hkube -n", "provision -h kube -n docker"},
+		// Short options run together after the recipe: the last one's
+		// value goes with them.
+		{"provision docker -nh kube", "provision -nh kube docker"},
+		{"provision docker -n -vAh kube --force", "provision -n -vAh kube --force docker"},
 		{"runs -1", "runs -1"},
+		// A long name written with one dash, as Go's flag package and
+		// urfave/cli take it, is that option, not -o with "utdir".
+		{"run -outdir out -timeout 5 uptime", "run -outdir out -timeout 5 uptime"},
+		{"run -outdir=out -inline uptime", "run -outdir=out -inline uptime"},
+		{"slurp -localdir out /etc/hosts hosts", "slurp -localdir out /etc/hosts hosts"},
 	}
 	for _, tt := range tests {
 		in := append([]string{"fleet"}, strings.Fields(tt.in)...)

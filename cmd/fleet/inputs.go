@@ -62,6 +62,19 @@ func recipeInputs(file string, r *recipes.Recipe) ([]record.Input, error) {
 	return in, nil
 }
 
+// stdinPath is the input path that stands for run -I's standard input.
+const stdinPath = "-"
+
+// stdinInputs is run -I's standard input as an input: fleet rerun reads
+// it again and sends it only when it is the same.
+func stdinInputs(sendInput bool, input []byte) []record.Input {
+	if !sendInput {
+		return nil
+	}
+	sum := sha256.Sum256(input)
+	return []record.Input{{Path: stdinPath, SHA256: hex.EncodeToString(sum[:])}}
+}
+
 // absPath is p made absolute against the working folder (p itself if that
 // cannot be had: the record's Dir is then missing too).
 func absPath(p string) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,10 +14,35 @@ import (
 // outDirs are pssh's -o and -e folders: each host's stdout and stderr in a
 // file named by its label, for run, copy and slurp alike (pscp and pslurp
 // write scp's output there).
-type outDirs struct{ out, err string }
+type outDirs struct {
+	out, err string
+	// opened are the labels whose files this run has created or
+	// emptied already (run opens them as a host starts); finish empties
+	// the others', so that no file keeps an earlier run's text. Set by
+	// make.
+	opened *labelSet
+}
+
+// labelSet is a set of host labels, for concurrent hosts.
+type labelSet struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+// add adds label and reports whether it was new.
+func (s *labelSet) add(label string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set[label] {
+		return false
+	}
+	s.set[label] = true
+	return true
+}
 
 // make creates the folders that are set.
-func (d outDirs) make() error {
+func (d *outDirs) make() error {
+	d.opened = &labelSet{set: map[string]bool{}}
 	for _, dir := range []string{d.out, d.err} {
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -34,6 +60,9 @@ type hostFiles struct{ out, err *os.File }
 func (d outDirs) open(label string) (*hostFiles, error) {
 	f := &hostFiles{}
 	var err error
+	if d.opened != nil {
+		d.opened.add(label)
+	}
 	if d.out != "" {
 		if f.out, err = os.Create(filepath.Join(d.out, label)); err != nil {
 			return nil, err
@@ -65,11 +94,18 @@ func (d outDirs) finish(r *fleet.Result) {
 	if r.Outcome == fleet.NotStarted || (d.out == "" && d.err == "") {
 		return
 	}
+	// A host whose files this run did not open (copy and slurp write
+	// only here; a host not reached never started its command) gets
+	// them emptied, as pssh opens them for every host it starts.
+	how := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	if d.opened != nil && d.opened.add(r.Host.Label) {
+		how = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
 	appendTo := func(dir, text string) {
 		if dir == "" {
 			return
 		}
-		f, err := os.OpenFile(filepath.Join(dir, r.Host.Label), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, r.Host.Label), how, 0o644)
 		if err != nil {
 			return // the host's result says what happened; the file is a copy
 		}

@@ -33,6 +33,7 @@ the same files wherever fleet rerun is typed. The hosts are the recorded
 run's, not its host file read again. A local file the run sent (a copied
 file, a recipe and its files) that has changed or gone since is refused,
 named, before any host is contacted: start a new run to send the new content.
+A run with -I reads standard input again, and it must be the same.
 
 Passwords are never recorded, so a run that asked for one (-A, -S) asks
 again. With recipes, steps already done are skipped by their guards, so a
@@ -117,6 +118,12 @@ func newRerun(r *record.Run, all bool, sel selection) (*rerun, error) {
 		return nil, fmt.Errorf("run %s: its hosts do not read back: %v", info.ID, err)
 	}
 	for i := range hosts {
+		// The label names the host's -o/-e files and its log in the new
+		// record: one file name, as inventory.Label makes them, or a
+		// run.json edited by hand could write outside those folders.
+		if l := picked[i].Host; l == "" || l == "." || l == ".." || strings.ContainsAny(l, "/\x00") {
+			return nil, fmt.Errorf("run %s: host label %q is not a file name; the record was not written by fleet", info.ID, l)
+		}
 		hosts[i].Label = picked[i].Host
 		hosts[i].Groups = picked[i].Groups
 	}
@@ -179,6 +186,9 @@ func (s *rerun) run(ctx context.Context, env *environment) error {
 // so that fleet rerun never sends other content than the run it repeats.
 func (s *rerun) checkFiles() error {
 	for _, in := range s.of.Info.Inputs {
+		if in.Path == stdinPath {
+			continue // read again by the job, and checked then (checkInputs)
+		}
 		sum, err := fileSHA256(in.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -199,6 +209,11 @@ func (s *rerun) checkInputs(inputs []record.Input) error {
 		return nil // an older fleet's record: no inputs to check against
 	}
 	for _, in := range inputs {
+		if want, ok := s.inputs[in.Path]; in.Path == stdinPath && ok && want != in.SHA256 {
+			return s.changed("standard input (-I)", "has changed since run %s")
+		} else if in.Path == stdinPath {
+			continue // the same, or a record from before fleet kept it
+		}
 		if want, ok := s.inputs[in.Path]; !ok {
 			return s.changed(in.Path, "is new: run %s did not send it")
 		} else if want != in.SHA256 {

@@ -111,3 +111,17 @@ func TestRerunChecksFiles(t *testing.T) {
 		t.Errorf("removed file: %v", err)
 	}
 }
+
+// A run.json whose host label is no single file name (edited by hand, or
+// written by something else) is refused: the label names the host's -o/-e
+// files and its log in the new run's record, which must stay in their
+// folders.
+func TestRerunRefusesUnsafeLabels(t *testing.T) {
+	for _, label := range []string{"../../x", "a/b", "..", ".", ""} {
+		r := recorded("/x")
+		r.Info.Hosts[1].Host = label
+		if s, err := newRerun(r, false, selection{}); err == nil || !strings.Contains(err.Error(), "label") {
+			t.Errorf("label %q: %v, %v", label, s, err)
+		}
+	}
+}

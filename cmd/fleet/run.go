@@ -127,6 +127,12 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 	if o.outputTotal, err = parseSize(c.String("max-output-total"), "--max-output-total"); err != nil {
 		return nil, err
 	}
+	if o.json {
+		// PSSH_INLINE and PSSH_PRINT are defaults, for pssh; --json
+		// given says how to print. Typed with it, -i and -P are refused.
+		o.inline = o.inline && c.IsSet("inline")
+		o.print = o.print && c.IsSet("print")
+	}
 	if o.json && (o.inline || o.inlineStdout || o.print || o.gather) {
 		return nil, usageError("--json prints the output itself; it does not go with -i, --inline-stdout, -P or --gather")
 	}
@@ -165,7 +171,7 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	job := &job{onDone: dirs.finish, env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
 		capture: o.inline || o.inlineStdout || o.json || o.gather, maxOutput: o.maxOutput, outputTotal: o.outputTotal,
 		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json,
-		maxFail: o.maxFail, options: rolloutRecord(o.maxFail)}
+		maxFail: o.maxFail, options: rolloutRecord(o.maxFail), inputs: stdinInputs(o.sendInput, input)}
 	n := len(o.hosts)
 	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		out := job.outputs(r)

@@ -18,7 +18,7 @@ func selectionFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "host-glob", Aliases: []string{"g"}, Category: catHosts,
 			Usage: "keep only hosts matching the shell glob `PATTERN` (*, ?, [a-c], [!x]); repeatable: a host matching any -g is kept"},
 		&cli.StringSliceFlag{Name: "limit", Category: catHosts,
-			Usage: "keep the hosts of Ansible's host `PATTERN`: groups, hosts, globs, ~regexp; web:db (or), web:&prod (and), web:!db (not); repeatable, joined with ':'"},
+			Usage: "keep the hosts of Ansible's host `PATTERN`: groups, hosts, globs, ~regexp; web:db (or), web:&prod (and), web:!db (not); repeatable, as if joined with ':' (each split on its own)"},
 		&cli.StringSliceFlag{Name: "exclude", Category: catHosts,
 			Usage: "leave out the hosts of `PATTERN` (a group, host or glob, several with ':' or ','); repeatable"},
 	}

@@ -48,7 +48,10 @@ func TestSSHArgsAcceptedAndRefused(t *testing.T) {
 		!strings.Contains(got, "ControlMaster=auto") {
 		t.Errorf("ignored: %q", o.ignored)
 	}
-	for _, bad := range [][]string{{"-R", "80:x:80"}, {"-L8080:x:80"}, {"-X"}, {"-N"}, {"-Z"}, {"uptime"}, {"-p"}} {
+	for _, bad := range [][]string{{"-R", "80:x:80"}, {"-L8080:x:80"}, {"-X"}, {"-N"}, {"-Z"}, {"uptime"}, {"-p"},
+		// ssh -l takes the user -l takes: one that a run record's failed
+		// file could not read back is refused.
+		{"-l", "a;b"}, {"-l-x"}} {
 		var o targetOptions
 		if err := applyExtraArgs(bad, &o, false); err == nil {
 			t.Errorf("%q accepted", bad)
@@ -58,6 +61,22 @@ func TestSSHArgsAcceptedAndRefused(t *testing.T) {
 	o.dial.ConfigFile = "a"
 	if err := applyExtraArgs([]string{"-F", "b"}, &o, false); err == nil {
 		t.Error("-F a and -x -F b accepted")
+	}
+	// ssh takes one -J ("Only a single -J option is permitted"): a second
+	// one is refused, not taken over the first.
+	o = targetOptions{}
+	o.dial.ProxyJump = "a"
+	if err := applyExtraArgs([]string{"-J", "b"}, &o, false); err == nil {
+		t.Error("-J a and -x -J b accepted")
+	}
+	o = targetOptions{}
+	if err := applyExtraArgs([]string{"-J", "a", "-Jb"}, &o, false); err == nil {
+		t.Error("-x '-J a -J b' accepted")
+	}
+	o = targetOptions{}
+	o.dial.ProxyJump = "a"
+	if err := applyExtraArgs([]string{"-J", "a"}, &o, true); err != nil || o.dial.ProxyJump != "a" {
+		t.Errorf("-J a twice: %v", err)
 	}
 	o = targetOptions{}
 	o.addOverride([2]string{"ForwardX11", "yes"}, "-O")

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/fleet-sh/fleet/inventory"
 )
 
 // pssh passes -x/-X to the program it runs for each host: ssh for pssh,
@@ -39,7 +41,14 @@ func init() {
 			t.dial.IdentityFiles = append(t.dial.IdentityFiles, v)
 			return nil
 		}},
-		'J': {value: true, apply: func(t *targetOptions, v string) error { t.dial.ProxyJump = v; return nil }},
+		'J': {value: true, apply: func(t *targetOptions, v string) error {
+			// ssh takes one -J; a second would silently win here.
+			if t.dial.ProxyJump != "" && t.dial.ProxyJump != v {
+				return usageError("two jump hosts: -J %s and -x \"-J %s\" (ssh takes a single -J); give one, with commas for a chain", t.dial.ProxyJump, v)
+			}
+			t.dial.ProxyJump = v
+			return nil
+		}},
 		'o': {value: true, apply: func(t *targetOptions, v string) error {
 			kv, err := parseOption(v)
 			if err != nil {
@@ -53,7 +62,14 @@ func init() {
 		'a': {apply: func(t *targetOptions, _ string) error { t.dial.ForwardAgent = "no"; return nil }},
 		'T': {apply: func(t *targetOptions, _ string) error { t.pty = false; return nil }},
 		't': {apply: func(t *targetOptions, _ string) error { t.pty = true; return nil }},
-		'l': {value: true, apply: func(t *targetOptions, v string) error { t.dial.User = v; return nil }},
+		'l': {value: true, apply: func(t *targetOptions, v string) error {
+			// The rule --user follows, so the record's failed file reads back.
+			if err := inventory.CheckUser(v); err != nil {
+				return usageError("-x/-X: ssh -l: %v", err)
+			}
+			t.dial.User = v
+			return nil
+		}},
 		'p': {value: true, apply: port},
 		'm': {value: true, apply: override("MACs")},
 		'n': {skip: "the command's input is already empty unless -I"},
