@@ -155,6 +155,8 @@ func (s *sftpStart) fill() error {
 			Hint: bannerHint(s.banner.text())}
 		return s.err
 	case err != nil:
+		_, _ = s.banner.Write(s.held)
+		s.held = nil
 		if t := s.banner.text(); t != "" {
 			s.err = &Error{Kind: errTransfer, Reason: "the sftp subsystem ended before it started; the login shell printed: " + t,
 				Hint: bannerHint(""), Err: err}
