@@ -3,10 +3,10 @@ package sshtest
 import (
 	"fmt"
 	"io"
-	"strings"
 	"net"
 	"os"
 	"path"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pkg/sftp"
