@@ -192,40 +192,46 @@ steps:
 // of it made fleet grow to 700 MB).
 func TestChattyHuge(t *testing.T) {
 	f := startFaults(t, harness.FaultChattyHuge)
-	h := f.Hosts[0]
-	np := f.Users.NoPass
-	u := setup(t)
-	src := randomFile(t, filepath.Join(t.TempDir(), "f"), 1<<20, 0o644)
-	const limit = 120 << 20
-	for _, sudo := range []bool{false, true} {
-		dst := "/var/tmp/fleet-chattyhuge"
-		args := []string{"-H", hostArg(np, h), "-t", "50"}
-		if sudo {
-			dst = "/etc/fleet-chattyhuge"
-			args = append(args, "--sudo")
+	t.Run("copy and slurp", func(t *testing.T) {
+		if n := sshCount(t, f, f.Hosts[0], "true"); n != harness.ChattyHugeBytes {
+			t.Fatalf("ssh host true printed %d bytes, want the login shell's %d", n, harness.ChattyHugeBytes)
 		}
-		run := u.startOn(f.SSHConfig, chattyLimit, "copy", "", append(args, src, dst)...)
+		h := f.Hosts[0]
+		np := f.Users.NoPass
+		u := setup(t)
+		src := randomFile(t, filepath.Join(t.TempDir(), "f"), 1<<20, 0o644)
+		const limit = 120 << 20
+		for _, sudo := range []bool{false, true} {
+			dst := "/var/tmp/fleet-chattyhuge"
+			args := []string{"-H", hostArg(np, h), "-t", "50"}
+			if sudo {
+				dst = "/etc/fleet-chattyhuge"
+				args = append(args, "--sudo")
+			}
+			run := u.startOn(f.SSHConfig, chattyLimit, "copy", "", append(args, src, dst)...)
+			peak := peakRSS(run)
+			r := run.wait(chattyLimit + 5*time.Second)
+			if r.status != 0 {
+				t.Fatalf("copy (sudo %v): want exit status 0\n%.3000s", sudo, r)
+			}
+			checkSame(t, h.Path(dst), src)
+			t.Logf("copy (sudo %v): peak RSS %d MiB", sudo, peak>>20)
+			if peak > limit {
+				t.Errorf("copy (sudo %v): fleet's peak RSS was %d MiB, want under %d MiB", sudo, peak>>20, limit>>20)
+			}
+		}
+		local := t.TempDir()
+		run := u.startOn(f.SSHConfig, chattyLimit, "slurp", "", "-H", hostArg(np, h), "-t", "50", "-L", local, "/var/tmp/fleet-chattyhuge", "back")
 		peak := peakRSS(run)
 		r := run.wait(chattyLimit + 5*time.Second)
 		if r.status != 0 {
-			t.Fatalf("copy (sudo %v): want exit status 0\n%.3000s", sudo, r)
+			t.Fatalf("slurp: want exit status 0\n%.3000s", r)
 		}
-		checkSame(t, h.Path(dst), src)
+		checkSame(t, filepath.Join(local, label(np, h), "back"), src)
 		if peak > limit {
-			t.Errorf("copy (sudo %v): fleet's peak RSS was %d MiB, want under %d MiB", sudo, peak>>20, limit>>20)
+			t.Errorf("slurp: fleet's peak RSS was %d MiB, want under %d MiB", peak>>20, limit>>20)
 		}
-	}
-	local := t.TempDir()
-	run := u.startOn(f.SSHConfig, chattyLimit, "slurp", "", "-H", hostArg(np, h), "-t", "50", "-L", local, "/var/tmp/fleet-chattyhuge", "back")
-	peak := peakRSS(run)
-	r := run.wait(chattyLimit + 5*time.Second)
-	if r.status != 0 {
-		t.Fatalf("slurp: want exit status 0\n%.3000s", r)
-	}
-	checkSame(t, filepath.Join(local, label(np, h), "back"), src)
-	if peak > limit {
-		t.Errorf("slurp: fleet's peak RSS was %d MiB, want under %d MiB", peak>>20, limit>>20)
-	}
+	})
 }
 
 // sshOutput runs command on h with OpenSSH's ssh, as the fleet's NoPass
@@ -239,4 +245,27 @@ func sshOutput(t *testing.T, f *harness.Fleet, h harness.Host, command string) (
 	cmd.Stdout = &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// sshCount runs command on h with OpenSSH's ssh and counts the bytes of
+// its standard output, without keeping them.
+func sshCount(t *testing.T, f *harness.Fleet, h harness.Host, command string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var n counter
+	cmd := exec.CommandContext(ctx, "ssh", "-F", f.SSHConfig, "-p", strconv.Itoa(h.Port), f.Users.NoPass+"@"+h.Addr, command)
+	cmd.Stdout = &n
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ssh: %v", err)
+	}
+	return int64(n)
+}
+
+// counter counts what is written to it.
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) {
+	*c += counter(len(p))
+	return len(p), nil
 }

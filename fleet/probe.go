@@ -34,7 +34,13 @@ func (x *Remote) Probe(ctx context.Context, path string, sudo bool, sudoPassword
 	if err != nil {
 		return nil, remoteError(ctx, "probe "+path, err, errb.String())
 	}
-	return parseProbe(out.String())
+	f, err := parseProbe(out.String())
+	if err != nil {
+		if b := x.conn.Banner(); b != "" {
+			return nil, &Error{Kind: errTransfer, Reason: err.Error(), Hint: bannerHint(b), Err: err}
+		}
+	}
+	return f, err
 }
 
 // probeScript prints, for a symbolic link, "link TARGET" first (a target
@@ -66,7 +72,7 @@ func parseProbe(out string) (*RemoteFile, error) {
 		f, used = parseProbeFile(lines[n-2], lines[n-1]), 2
 	}
 	if f == nil {
-		return nil, fmt.Errorf("unexpected answer from the host (are stat and sha256sum installed?): %q", out)
+		return nil, fmt.Errorf("unexpected answer from the host (are stat and sha256sum installed?): %.200q", out)
 	}
 	if i := n - used - 1; i >= 0 && strings.HasPrefix(lines[i], "link /") {
 		f.Target = strings.TrimPrefix(lines[i], "link ")
