@@ -273,3 +273,64 @@ func TestChattyHugeBannerMemoryIsBounded(t *testing.T) {
 		t.Errorf("Banner() = %.100q", b)
 	}
 }
+
+// An answer keeps the end of what a command printed, from a line's start,
+// however much came.
+func TestAnswerIsBounded(t *testing.T) {
+	var a answer
+	for range 100 {
+		_, _ = a.Write(bytes.Repeat([]byte("noise line\n"), 1000))
+	}
+	_, _ = a.Write([]byte("file 3 644 root root\n"))
+	if len(a.b) > maxAnswer {
+		t.Fatalf("holds %d bytes", len(a.b))
+	}
+	s := a.String()
+	if !strings.HasPrefix(s, "noise line\n") || !strings.HasSuffix(s, "\nfile 3 644 root root\n") {
+		t.Fatalf("kept %.40q ... %.40q", s, s[max(0, len(s)-40):])
+	}
+	var big answer
+	_, _ = big.Write(bytes.Repeat([]byte("x"), 3*maxAnswer))
+	if len(big.b) != maxAnswer {
+		t.Fatalf("one big write: holds %d bytes", len(big.b))
+	}
+}
+
+// sudo -S behind a login shell's text without a newline: the PID marker
+// and sudo's prompt are found, the password goes to sudo only, and the
+// command's input and output are its own; a probe as root works too.
+func TestChattySudo(t *testing.T) {
+	env := newEnv(t)
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := chattyConfig
+	cfg.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + filepath.Join(t.TempDir(), "argv")}
+	c := dial(t, env.dialer(), env.server(cfg))
+	for _, pw := range [][]byte{[]byte("hunter2")} {
+		var out, errb bytes.Buffer
+		err := execOn(t, c, &Command{Line: "cat; echo done", Sudo: true, SudoPassword: pw,
+			Stdin: strings.NewReader("input\n"), Stdout: &out, Stderr: &errb})
+		if err != nil || out.String() != "input\ndone\n" || errb.String() != "" {
+			t.Fatalf("password %v: %v, stdout %q stderr %q", pw != nil, err, out.String(), errb.String())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := c.Probe(ctx, filepath.Join(t.TempDir(), "none"), true, []byte("hunter2"))
+	if err != nil || f.Exists {
+		t.Fatalf("probe as root: %+v %v", f, err)
+	}
+	local, root := openRoot(t)
+	tree := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tree, "a"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetTree(ctx, tree, root, "tree", GetOptions{}); err != nil {
+		t.Fatalf("get tree: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(local, "tree", "a")); string(got) != "a\n" {
+		t.Fatalf("tree/a has %q", got)
+	}
+}

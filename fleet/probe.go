@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -29,7 +28,7 @@ type RemoteFile struct {
 // path may be private to root. Symbolic links are followed, and a link's
 // resolved path is told in Target.
 func (x *Remote) Probe(ctx context.Context, path string, sudo bool, sudoPassword []byte) (*RemoteFile, error) {
-	var out, errb bytes.Buffer
+	var out, errb answer
 	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(probeScript(path)), Stdout: &out, Stderr: &errb, Sudo: sudo, SudoPassword: sudoPassword})
 	if err != nil {
 		return nil, remoteError(ctx, "probe "+path, err, errb.String())
