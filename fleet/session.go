@@ -149,8 +149,9 @@ func (c *Conn) startSession(ctx context.Context, cmd *Command, onStart func()) (
 				err = c.closeSession(sess, waited)
 			}
 		}
-		p.done <- finished(ctl, filter, early, err)
-		c.noteBanner(seen)
+		err = finished(ctl, filter, early, err)
+		c.noteBanner(seen) // before Exec returns, so that its caller sees it
+		p.done <- err
 	}()
 	return p, nil
 }
