@@ -120,12 +120,16 @@ func AllFaults() []Fault {
 		FaultDropTransfer, FaultSlow, FaultDiskFull, FaultSudoPass, FaultChatty}
 }
 
+// SlowFaults lists the faults that AllFaults leaves out because every
+// command on such a host takes seconds (FaultChattyHuge).
+func SlowFaults() []Fault { return []Fault{FaultChattyHuge} }
+
 // validFault reports whether f is a known fault or FaultNone.
 func validFault(f Fault) bool {
-	if f == FaultNone || f == FaultChattyHuge {
+	if f == FaultNone {
 		return true
 	}
-	for _, k := range AllFaults() {
+	for _, k := range append(AllFaults(), SlowFaults()...) {
 		if k == f {
 			return true
 		}
