@@ -230,13 +230,6 @@ func authReason(msg string) string {
 	return "no credential was accepted"
 }
 
-// sftpPacketTooLong reports the SFTP client's "packet too long": the
-// login shell printed text before the SFTP stream (pkg/sftp gives the
-// error no type).
-func sftpPacketTooLong(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "packet too long")
-}
-
 // sftpNoSpace reports a write refused for want of space: ENOSPC or EDQUOT
 // where the errno travels, else an SFTP failure whose message says so
 // (pkg/sftp's server words it "no space left on device"; OpenSSH's

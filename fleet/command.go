@@ -42,6 +42,13 @@ type Command struct {
 	// SudoPassword, when set, is given to sudo when (and only when) it asks;
 	// it never travels in argv and never reaches the command's stdin.
 	SudoPassword []byte
+	// Raw passes on what the login shell prints before the command (a
+	// chatty ~/.bashrc) as part of its output, on the stream it came on,
+	// as `ssh host cmd` shows it: fleet run wants that. Otherwise that
+	// text is kept apart (Conn.Banner has its start), so that output fleet
+	// reads (a probe, facts) or shows as the command's (a recipe's step)
+	// is the command's only.
+	Raw bool
 }
 
 // A runner starts commands on one host: *Conn a session each, *Shells a

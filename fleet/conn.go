@@ -31,6 +31,9 @@ type Conn struct {
 	dialer *Dialer // for cleaning up after the connection is lost
 
 	agentFwd bool // sessions ask for agent forwarding (ForwardAgent)
+
+	bannerMu sync.Mutex
+	banner   string // see Banner
 }
 
 func newConn(client *ssh.Client, h inventory.Host, e *endpoint) *Conn {

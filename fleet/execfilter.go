@@ -63,12 +63,20 @@ func feedStdin(ctl *control, in io.Reader) {
 // end in \r\n and sudo, which turns the terminal's echo off while it reads
 // the password, prints the newline the user would have typed: that empty
 // line is taken out with the markers.
+//
+// The PID marker is looked for anywhere in the stream: the login shell's
+// start-up files may print text without a newline just before it. That
+// text is passed on as it comes (as ssh shows it) or, with banner set,
+// kept apart there; it is never buffered whole.
 type stderrFilter struct {
 	ctl      *control
 	out      io.Writer
+	banner   *banner  // nil: what comes before the PID marker is output
+	split    splitter // finds the PID marker (set on first use)
 	buf      []byte
 	passing  bool
 	answered bool // the password was just written: sudo's newline may come
+	err      error
 }
 
 // ReadFrom makes the SSH library's copy of the stream use lightcopy.Copy.
@@ -78,7 +86,21 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 	if f.passing {
 		return f.out.Write(p)
 	}
-	f.buf = append(f.buf, p...)
+	if f.split.mark == nil {
+		f.split.mark = []byte(f.ctl.m.pid)
+	}
+	if !f.split.found {
+		f.split.write(p, f.before, func(rest []byte) {
+			// The marker starts the wrapper's line, as the line
+			// parsing below wants it.
+			f.buf = append(append(f.buf, f.ctl.m.pid...), rest...)
+		})
+		if !f.split.found {
+			return len(p), f.err
+		}
+	} else {
+		f.buf = append(f.buf, p...)
+	}
 	for !f.passing {
 		if f.ctl.sudo && f.ctl.password != nil && bytes.HasPrefix(f.buf, []byte(f.ctl.m.prompt)) {
 			f.buf = f.buf[len(f.ctl.m.prompt):]
@@ -87,8 +109,9 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 		}
 		i := bytes.IndexByte(f.buf, '\n')
 		if i < 0 {
-			// Before the markers only shell start-up text can come, in
-			// whole lines; a runaway partial line is given up on.
+			// Past the PID marker only sudo's words come, in whole
+			// lines, before the command; a runaway partial line is the
+			// command's own.
 			if len(f.buf) > 4096 {
 				f.pass()
 			}
@@ -129,6 +152,17 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// before takes what came before the PID marker: the login shell's.
+func (f *stderrFilter) before(p []byte) {
+	if f.banner != nil {
+		_, _ = f.banner.Write(p)
+		return
+	}
+	if f.err == nil {
+		_, f.err = f.out.Write(p)
+	}
+}
+
 // pass switches to pass-through, flushing what is buffered.
 func (f *stderrFilter) pass() {
 	f.passing = true
@@ -139,6 +173,7 @@ func (f *stderrFilter) pass() {
 }
 
 func (f *stderrFilter) flush() {
+	f.split.flush(f.before)
 	if !f.passing && len(f.buf) > 0 {
 		_, _ = f.out.Write(f.buf)
 		f.buf = nil

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -29,12 +28,18 @@ type RemoteFile struct {
 // path may be private to root. Symbolic links are followed, and a link's
 // resolved path is told in Target.
 func (x *Remote) Probe(ctx context.Context, path string, sudo bool, sudoPassword []byte) (*RemoteFile, error) {
-	var out, errb bytes.Buffer
+	var out, errb answer
 	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(probeScript(path)), Stdout: &out, Stderr: &errb, Sudo: sudo, SudoPassword: sudoPassword})
 	if err != nil {
 		return nil, remoteError(ctx, "probe "+path, err, errb.String())
 	}
-	return parseProbe(out.String())
+	f, err := parseProbe(out.String())
+	if err != nil {
+		if b := x.conn.Banner(); b != "" {
+			return nil, &Error{Kind: errTransfer, Reason: err.Error(), Hint: bannerHint(b), Err: err}
+		}
+	}
+	return f, err
 }
 
 // probeScript prints, for a symbolic link, "link TARGET" first (a target
@@ -66,7 +71,7 @@ func parseProbe(out string) (*RemoteFile, error) {
 		f, used = parseProbeFile(lines[n-2], lines[n-1]), 2
 	}
 	if f == nil {
-		return nil, fmt.Errorf("unexpected answer from the host (are stat and sha256sum installed?): %q", out)
+		return nil, fmt.Errorf("unexpected answer from the host (are stat and sha256sum installed?): %.200q", out)
 	}
 	if i := n - used - 1; i >= 0 && strings.HasPrefix(lines[i], "link /") {
 		f.Target = strings.TrimPrefix(lines[i], "link ")

@@ -169,7 +169,7 @@ func ownerSpec(owner, group string) string {
 // script runs a small remote script, as root when o says so; a failure
 // says what failed in the script's own words.
 func (x *Remote) script(ctx context.Context, what, script string, o PutOptions) error {
-	var errb strings.Builder
+	var errb answer
 	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
 		return remoteError(ctx, what, err, errb.String())
@@ -259,7 +259,7 @@ func (x *Remote) PutLink(ctx context.Context, target, dst string, o PutOptions) 
 	t, d := Quote(target), Quote(dst)
 	script := fmt.Sprintf(`if [ -L %[2]s ] && [ "$(readlink -- %[2]s)" = %[1]s ]; then echo same; `+
 		`else ln -s -- %[1]s %[3]s && mv -Tf -- %[3]s %[2]s && echo made || { rm -f -- %[3]s; exit 1; }; fi`, t, d, Quote(tmp))
-	var out, errb strings.Builder
+	var out, errb answer
 	err := x.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(script), Stdout: &out, Stderr: &errb, Sudo: o.Sudo, SudoPassword: o.SudoPassword})
 	if err != nil {
 		return false, remoteError(ctx, "link "+dst, err, errb.String())

@@ -17,15 +17,22 @@ import (
 )
 
 // markers are the run's private prefixes for the lines the wrapper prints
-// on stderr; the random part keeps command output from faking them.
-type markers struct{ pid, prompt, ready string }
+// on stderr, and the line it prints on stdout before the command (out);
+// the random part keeps command output from faking them.
+type markers struct{ pid, prompt, ready, out string }
 
 func newMarkers() markers {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	m := "fleet-" + hex.EncodeToString(b)
-	return markers{pid: m + "-pid:", prompt: m + "-sudo:", ready: m + "-ready"}
+	return markers{pid: m + "-pid:", prompt: m + "-sudo:", ready: m + "-ready", out: m + "-out\n"}
 }
+
+// marksStdout says whether the wrapper of cmd marks the start of the
+// command on stdout: for a command that is not Raw, so that what the
+// login shell printed there first can be kept apart. A terminal has one
+// stream, which the PID marker splits.
+func marksStdout(cmd *Command) bool { return !cmd.Raw && !cmd.PTY }
 
 // wrap builds the remote command line. The login shell first prints its PID
 // on stderr: sshd made it a session leader, so the PID is the process group
@@ -41,8 +48,14 @@ func newMarkers() markers {
 // shell that runs nothing does (nologin), and the shell's complaint would
 // quote the wrapper. Through eval the marker comes first and the
 // complaint, with its exit status, is the command's, as with ssh.
+//
+// The markers are looked for anywhere in a line, as the login shell's
+// start-up files may have printed text without a newline just before.
 func wrap(cmd *Command, m markers) string {
 	var b strings.Builder
+	if marksStdout(cmd) {
+		fmt.Fprintf(&b, "printf '%%s' %s; ", Quote(m.out))
+	}
 	fmt.Fprintf(&b, "printf '%%s%%s\\n' %s \"$$\" >&2; ", Quote(m.pid))
 	body := envPrefix(cmd.Env) + varsReader(cmd.Vars) + "eval " + Quote(cmd.Line)
 	if !cmd.Sudo {
@@ -76,9 +89,16 @@ func (c *Conn) startSession(ctx context.Context, cmd *Command, onStart func()) (
 	m := newMarkers()
 	ctl := &control{m: m, sudo: cmd.Sudo, pty: cmd.PTY, password: cmd.SudoPassword, pidc: make(chan int, 1),
 		ready: make(chan struct{}), refused: make(chan struct{}), onStart: onStart}
+	var seen *banner
 	early := &earlyOutput{ctl: ctl, w: orDiscard(cmd.Stdout)}
+	if !cmd.Raw {
+		seen = &banner{}
+		if marksStdout(cmd) {
+			early.split, early.banner = &splitter{mark: []byte(m.out)}, seen
+		}
+	}
 	out, errw := io.Writer(early), orDiscard(cmd.Stderr)
-	filter := &stderrFilter{ctl: ctl, out: errw}
+	filter := &stderrFilter{ctl: ctl, out: errw, banner: seen}
 	if cmd.PTY {
 		modes := ssh.TerminalModes{ssh.ECHO: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
 		if err := sess.RequestPty("xterm", 40, 200, modes); err != nil {
@@ -129,7 +149,9 @@ func (c *Conn) startSession(ctx context.Context, cmd *Command, onStart func()) (
 				err = c.closeSession(sess, waited)
 			}
 		}
-		p.done <- finished(ctl, filter, early, err)
+		err = finished(ctl, filter, early, err)
+		c.noteBanner(seen) // before Exec returns, so that its caller sees it
+		p.done <- err
 	}()
 	return p, nil
 }
@@ -157,6 +179,7 @@ func (c *Conn) closeSession(sess *ssh.Session, done <-chan error) error {
 // when it refused, else the command's end.
 func finished(ctl *control, filter *stderrFilter, early *earlyOutput, err error) error {
 	filter.flush()
+	early.flush()
 	if ctl.sudoErr != nil {
 		return ctl.sudoErr
 	}
@@ -212,24 +235,62 @@ func notStarted(ctl *control, early *earlyOutput, err error) error {
 var errLogin = errors.New("login refused")
 
 // earlyOutput passes stdout on and keeps the end of what came before the
-// command started, for notStarted.
+// command started, for notStarted. With split, what comes before the
+// wrapper's stdout marker is the login shell's, not the command's: it goes
+// to banner instead.
 type earlyOutput struct {
-	ctl  *control
-	w    io.Writer
-	tail []byte
+	ctl    *control
+	w      io.Writer
+	tail   []byte
+	split  *splitter
+	banner *banner
+	err    error // the first error of w
 }
 
 // ReadFrom makes the SSH library's copy of the stream use lightcopy.Copy.
 func (e *earlyOutput) ReadFrom(r io.Reader) (int64, error) { return lightcopy.Copy(e, r) }
 
 func (e *earlyOutput) Write(p []byte) (int, error) {
-	if !e.ctl.started.Load() {
-		e.tail = append(e.tail, p...)
-		if n := len(e.tail); n > 1024 {
-			e.tail = append(e.tail[:0], e.tail[n-1024:]...)
+	if e.split == nil {
+		if !e.ctl.started.Load() {
+			e.keepTail(p)
 		}
+		return e.w.Write(p)
 	}
-	return e.w.Write(p)
+	e.split.write(p, e.before, e.output)
+	return len(p), e.err
+}
+
+// before takes what the login shell printed before the command.
+func (e *earlyOutput) before(p []byte) {
+	e.keepTail(p)
+	_, _ = e.banner.Write(p)
+}
+
+// output passes the command's own output on.
+func (e *earlyOutput) output(p []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(p)
+	}
+}
+
+// keepTail keeps the last KiB of p and what came before.
+func (e *earlyOutput) keepTail(p []byte) {
+	if len(p) > 1024 {
+		p = p[len(p)-1024:]
+	}
+	e.tail = append(e.tail, p...)
+	if n := len(e.tail); n > 1024 {
+		e.tail = append(e.tail[:0], e.tail[n-1024:]...)
+	}
+}
+
+// flush takes what is held back as a possible marker once the stream
+// ended: without the marker, it was the login shell's.
+func (e *earlyOutput) flush() {
+	if e.split != nil {
+		e.split.flush(e.before)
+	}
 }
 
 // errSudo marks sudo refusing to run the command: the host was reached and

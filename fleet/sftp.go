@@ -1,26 +1,21 @@
 package fleet
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/pkg/sftp"
 )
 
-// sftpServers are where distributions install OpenSSH's sftp-server.
-var sftpServers = []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
-	"/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server"}
-
 // SFTP returns the connection's SFTP client, opened on first use and kept
-// for the rest of the run (one session). When the login shell prints text
-// before the SFTP stream starts (a chatty .bashrc, which breaks the protocol
-// with "packet too long"), it starts sftp-server itself behind a marker
-// line and skips whatever comes before it.
+// for the rest of the run (one session). sshd starts the sftp subsystem
+// through the login shell, so a chatty ~/.bashrc prints its text ahead of
+// the SFTP stream (breaking it with "packet too long" in other clients):
+// whatever comes before the server's version packet is skipped and kept
+// apart as the connection's Banner, bounded in memory and in size.
 func (c *Conn) SFTP(ctx context.Context) (*sftp.Client, error) {
 	c.sftpMu.Lock()
 	defer c.sftpMu.Unlock()
@@ -33,10 +28,7 @@ func (c *Conn) SFTP(ctx context.Context) (*sftp.Client, error) {
 	}
 	ch := make(chan res, 1)
 	go func() {
-		cl, err := sftp.NewClient(c.client, sftpOptions()...)
-		if sftpPacketTooLong(err) {
-			cl, err = c.sftpBehindMarker()
-		}
+		cl, err := c.openSFTP()
 		ch <- res{cl, err}
 	}()
 	select {
@@ -62,20 +54,14 @@ func sftpOptions() []sftp.ClientOption {
 	return []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true)}
 }
 
-// sftpBehindMarker runs sftp-server in an exec session after printing a
-// marker line, and starts the SFTP protocol after the marker.
-func (c *Conn) sftpBehindMarker() (*sftp.Client, error) {
+// openSFTP starts the sftp subsystem, as pkg/sftp's NewClient does, but
+// reads the server's stream through an sftpStart. The session's stderr
+// (where the login shell may print too) is drained and dropped.
+func (c *Conn) openSFTP() (*sftp.Client, error) {
 	sess, err := c.client.NewSession()
 	if err != nil {
 		return nil, err
 	}
-	m := newMarkers()
-	var script strings.Builder
-	script.WriteString("for p in")
-	for _, p := range sftpServers {
-		script.WriteString(" " + p)
-	}
-	fmt.Fprintf(&script, "; do if [ -x \"$p\" ]; then printf '%%s\\n' %s; exec \"$p\"; fi; done; echo 'no sftp-server found' >&2; exit 127", Quote(m.ready))
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		sess.Close()
@@ -86,31 +72,116 @@ func (c *Conn) sftpBehindMarker() (*sftp.Client, error) {
 		sess.Close()
 		return nil, err
 	}
-	if err := sess.Start("/bin/sh -c " + Quote(script.String())); err != nil {
+	if err := sess.RequestSubsystem("sftp"); err != nil {
 		sess.Close()
 		return nil, err
 	}
-	r := bufio.NewReader(stdout)
-	for i := 0; ; i++ {
-		line, err := r.ReadString('\n')
-		if err != nil || i > 1000 {
-			sess.Close()
-			return nil, errShellNoise
-		}
-		if strings.TrimRight(line, "\r\n") == m.ready {
-			break
-		}
-	}
-	cl, err := sftp.NewClientPipe(r, stdin, sftpOptions()...)
+	seen := &banner{}
+	start := &sftpStart{r: stdout, banner: seen}
+	cl, err := sftp.NewClientPipe(start, sessionWriter{stdin, sess}, sftpOptions()...)
+	c.noteBanner(seen)
 	if err != nil {
 		sess.Close()
-		return nil, errShellNoise
+		if start.err != nil {
+			err = start.err
+		}
+		return nil, err
 	}
 	return cl, nil
 }
 
-var errShellNoise = errors.New("the login shell prints text before SFTP starts and no sftp-server could be started behind it; " +
-	"make the shell's start-up files print only in interactive shells (e.g. [ -z \"$PS1\" ] && return at the top of ~/.bashrc)")
+// sessionWriter is the SFTP stream's input: closing it (the client's
+// Close) ends the session too.
+type sessionWriter struct {
+	io.WriteCloser
+	sess interface{ Close() error }
+}
+
+func (w sessionWriter) Close() error {
+	err := w.WriteCloser.Close()
+	w.sess.Close()
+	return err
+}
+
+// sftpStart reads the SFTP stream from the server's version packet on:
+// uint32 length, byte SSH_FXP_VERSION (2), uint32 version 3. Whatever
+// comes first (text, which holds no NUL byte) goes to banner; at most
+// maxBanner bytes of it are read through, and never more than a packet's
+// worth is held.
+type sftpStart struct {
+	r       io.Reader
+	banner  *banner
+	found   bool
+	held    []byte // read but not returned yet: from the version packet on, once found
+	skipped int64
+	err     error // why the stream never started, in fleet's words
+}
+
+// sftpVersion is the start of SSH_FXP_VERSION's body, version 3.
+var sftpVersion = []byte{2, 0, 0, 0, 3}
+
+func (s *sftpStart) Read(p []byte) (int, error) {
+	for !s.found {
+		if err := s.fill(); err != nil {
+			return 0, err
+		}
+	}
+	if len(s.held) > 0 {
+		n := copy(p, s.held)
+		s.held = s.held[n:]
+		return n, nil
+	}
+	return s.r.Read(p)
+}
+
+// fill reads a chunk and looks for the version packet in it.
+func (s *sftpStart) fill() error {
+	buf := make([]byte, 32<<10)
+	n, err := s.r.Read(buf)
+	data := append(s.held, buf[:n]...)
+	if i := versionAt(data); i >= 0 {
+		_, _ = s.banner.Write(data[:i])
+		s.held, s.found = data[i:], true
+		return nil
+	}
+	// The last bytes may be the start of the packet.
+	keep := min(len(data), 4+len(sftpVersion)-1)
+	_, _ = s.banner.Write(data[:len(data)-keep])
+	s.skipped += int64(len(data) - keep)
+	s.held = append(make([]byte, 0, 16), data[len(data)-keep:]...)
+	switch {
+	case s.skipped > maxBanner:
+		s.err = &Error{Kind: errTransfer, Reason: fmt.Sprintf("the login shell printed more than %d MiB before the SFTP stream started", maxBanner>>20),
+			Hint: bannerHint(s.banner.text())}
+		return s.err
+	case err != nil:
+		_, _ = s.banner.Write(s.held)
+		s.held = nil
+		if t := s.banner.text(); t != "" {
+			s.err = &Error{Kind: errTransfer, Reason: "the sftp subsystem ended before it started; the login shell printed: " + t,
+				Hint: bannerHint(""), Err: err}
+			return s.err
+		}
+		return err
+	}
+	return nil
+}
+
+// versionAt is where in data the version packet starts (a length under
+// 64 KiB, as every server's is), or -1.
+func versionAt(data []byte) int {
+	for off := 0; ; {
+		j := bytes.Index(data[off:], sftpVersion)
+		if j < 0 {
+			return -1
+		}
+		j += off
+		if i := j - 4; i >= 0 && data[i] == 0 && data[i+1] == 0 && int(data[i+2])<<8|int(data[i+3]) >= 5 {
+			return i
+		}
+		off = j + 1
+	}
+}
 
 // closeSFTP closes the SFTP client if one was opened.
 func (c *Conn) closeSFTP() {

@@ -106,7 +106,11 @@ func (c *Conn) startShell(ctx context.Context, sudo bool, password []byte) (*she
 			return nil, ctx.Err()
 		case <-timer.C:
 			s.close()
-			return nil, &Error{Kind: ErrTimeout, Reason: "the remote shell did not start within " + shellStart.String()}
+			e := &Error{Kind: ErrTimeout, Reason: "the remote shell did not start within " + shellStart.String()}
+			if b := c.Banner(); b != "" {
+				e.Hint = bannerHint(b)
+			}
+			return nil, e
 		}
 	}
 	return s, nil

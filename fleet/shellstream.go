@@ -83,6 +83,11 @@ func (s *shellStream) Write(p []byte) (int, error) {
 		s.output(rest, false)
 		rest = nil
 	}
+	if !s.ready && len(rest) > maxEarly {
+		// Text before the shell announced itself, with no newline: only
+		// its end can hold the ready marker.
+		rest = rest[len(rest)-len(s.prefix)-maxHeld:]
+	}
 	s.buf = append(s.buf[:0], rest...) // the partial line held back, in the same buffer
 	return len(p), nil
 }
@@ -96,16 +101,23 @@ func (s *shellStream) mayBeMarker(b []byte) bool {
 	return bytes.Equal(b[:n], s.prefix[:n])
 }
 
+// maxEarly bounds a partial line held before the ready marker.
+const maxEarly = 4 << 10
+
 // line handles one whole line, without its newline.
 func (s *shellStream) line(b []byte) {
+	if !s.ready {
+		// The ready marker may follow text without a newline.
+		if i := bytes.Index(b, s.prefix); i > 0 {
+			s.early = appendEarly(s.early, string(b[:i]))
+			b = b[i:]
+		}
+	}
 	if s.midLine || !bytes.HasPrefix(b, s.prefix) {
 		if s.ready {
 			s.output(b, true)
-		} else if len(b) > 0 {
-			s.early = append(s.early, string(b))
-			if len(s.early) > 3 {
-				s.early = s.early[1:]
-			}
+		} else {
+			s.early = appendEarly(s.early, string(b))
 		}
 		s.midLine = false
 		return
@@ -150,4 +162,20 @@ func (s *shellStream) output(b []byte, whole bool) {
 	}
 	s.pendingNL = whole
 	s.midLine = !whole
+}
+
+// appendEarly keeps the last three lines before the ready marker, each at
+// most maxHeld bytes.
+func appendEarly(early []string, line string) []string {
+	if line == "" {
+		return early
+	}
+	if len(line) > maxHeld {
+		line = line[:maxHeld] + "..."
+	}
+	early = append(early, line)
+	if len(early) > 3 {
+		early = early[1:]
+	}
+	return early
 }

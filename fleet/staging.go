@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -41,7 +40,7 @@ func stagingScript() string {
 // makeStaging sweeps abandoned staging folders and makes a fresh one, in one
 // session of the login user, and returns its path.
 func (c *Conn) makeStaging(ctx context.Context) (string, error) {
-	var out, errb strings.Builder
+	var out, errb answer
 	if err := c.Exec(ctx, &Command{Line: "/bin/sh -c " + Quote(stagingScript()), Stdout: &out, Stderr: &errb}); err != nil {
 		return "", remoteError(ctx, "make a staging folder", err, errb.String())
 	}

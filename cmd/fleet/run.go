@@ -186,6 +186,8 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 			Env:    runEnv(r.Host, r.Index, n),
 			Stdout: out.stdout(files.out), Stderr: out.stderr(files.err),
 			PTY: o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
+			// As ssh and pssh: a chatty ~/.bashrc's text is output too.
+			Raw: true,
 		}
 		if o.sendInput {
 			cmd.Stdin = bytes.NewReader(input)

@@ -73,9 +73,16 @@ const (
 	// works and `sudo -n` fails with "a password is required".
 	FaultSudoPass Fault = "sudopass"
 	// FaultChatty: every test user's ~/.bashrc prints text on stdout and
-	// stderr, even in the non-interactive shells sshd starts (as
-	// fleet-chatty's does on every host). Not an error: fleet must succeed.
+	// stderr without a trailing newline (printf "Welcome to prod", as on
+	// many managed hosts), even in the non-interactive shells sshd starts
+	// for commands and for the sftp subsystem. Not an error: fleet must
+	// succeed.
 	FaultChatty Fault = "chatty"
+	// FaultChattyHuge: the same with ChattyHugeBytes of text on stdout
+	// and ChattyHugeBytes/16 on stderr, streamed (never stored), before
+	// every command and the sftp subsystem. Not in AllFaults, so that
+	// the tests of every fault stay fast.
+	FaultChattyHuge Fault = "chattyhuge"
 )
 
 // The faults' parameters, exported so tests can size their commands and
@@ -94,6 +101,14 @@ const (
 	DiskFullDir = "/var/tmp"
 	// DiskFullSize is the size of the tmpfs mounted on DiskFullDir.
 	DiskFullSize = 128 << 10
+	// ChattyBanner is what a FaultChatty host's login shell prints on
+	// stdout (after "Welcome to " and its hostname), without a newline;
+	// ChattyBannerStderr is what it prints on stderr.
+	ChattyBanner       = "! Have a nice day."
+	ChattyBannerStderr = "motd on stderr"
+	// ChattyHugeBytes is how much a FaultChattyHuge host's login shell
+	// prints on stdout before every command.
+	ChattyHugeBytes = 192 << 20
 )
 
 // FaultsDir is where, inside a fault host, its wrapper scripts live.
@@ -105,12 +120,16 @@ func AllFaults() []Fault {
 		FaultDropTransfer, FaultSlow, FaultDiskFull, FaultSudoPass, FaultChatty}
 }
 
+// SlowFaults lists the faults that AllFaults leaves out because every
+// command on such a host takes seconds (FaultChattyHuge).
+func SlowFaults() []Fault { return []Fault{FaultChattyHuge} }
+
 // validFault reports whether f is a known fault or FaultNone.
 func validFault(f Fault) bool {
 	if f == FaultNone {
 		return true
 	}
-	for _, k := range AllFaults() {
+	for _, k := range append(AllFaults(), SlowFaults()...) {
 		if k == f {
 			return true
 		}
@@ -192,14 +211,18 @@ func (f *Fleet) writeFaultFiles(h Host, r *hostRoot) error {
 		return r.write(dir+"/init", []byte(diskFullInit), 0o755)
 	case FaultSudoPass:
 		return r.write(strings.TrimPrefix(sudoersPath, "/"), []byte(sudoPassSudoers), 0o440)
-	case FaultChatty:
+	case FaultChatty, FaultChattyHuge:
+		rc := chattyFaultRC
+		if h.Fault == FaultChattyHuge {
+			rc = chattyHugeRC
+		}
 		for _, name := range []string{f.Users.NoPass, f.Users.Pass, f.Users.Plain} {
 			uid, gid, home, err := lookup(name)
 			if err != nil {
 				return err
 			}
 			rel := strings.TrimPrefix(filepath.Join(home, ".bashrc"), "/")
-			if err := r.write(rel, []byte(chattyRC), 0o644); err != nil {
+			if err := r.write(rel, []byte(rc), 0o644); err != nil {
 				return err
 			}
 			if err := os.Lchown(r.upper(rel), uid, gid); err != nil {
@@ -295,6 +318,20 @@ Defaults:%[1]s,%[2]s,%[3]s timestamp_timeout=0, !lecture
 %[2]s ALL=(ALL:ALL) ALL
 %[3]s ALL=(ALL:ALL) ALL
 `, userNoPass, userChatty, userPass)
+
+// chattyFaultRC is the ~/.bashrc of a FaultChatty host's test users: no
+// newline after either text, so that whatever comes next (fleet's own
+// markers, the SFTP stream) continues the same line.
+var chattyFaultRC = `# Written by github.com/fleet-sh/fleet/e2e/harness: a "chatty" host.
+printf 'Welcome to %s` + ChattyBanner + `' "$(hostname)"
+printf '%s' '` + ChattyBannerStderr + `' >&2
+`
+
+// chattyHugeRC is a FaultChattyHuge host's: streamed, never held.
+var chattyHugeRC = fmt.Sprintf(`# Written by github.com/fleet-sh/fleet/e2e/harness: a "chattyhuge" host.
+head -c %d /dev/zero | tr '\0' 'W'
+head -c %d /dev/zero | tr '\0' 'e' >&2
+`, ChattyHugeBytes, ChattyHugeBytes/16)
 
 // seconds formats d for sleep(1).
 func seconds(d time.Duration) string {

@@ -208,8 +208,8 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 	t.Run("chatty", func(t *testing.T) {
 		t.Parallel()
 		out, err := ssh(t, FaultChatty, "echo mine")
-		if err != nil || !strings.HasPrefix(out, "Welcome to ") || !strings.HasSuffix(out, "\nmine\n") {
-			t.Errorf("a chatty host: out %q, err %v; want its welcome, then the command's output", out, err)
+		if err != nil || !strings.HasPrefix(out, "Welcome to ") || !strings.HasSuffix(out, ChattyBanner+"mine\n") {
+			t.Errorf("a chatty host: out %q, err %v; want its welcome without a newline, then the command's output", out, err)
 		}
 	})
 }

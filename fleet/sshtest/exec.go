@@ -141,7 +141,6 @@ func (s *session) start(argv []string) bool {
 		p.err = &pipeEnd{f: errR}
 	}
 
-	s.writeBanner() // before the command can write anything
 	err = s.srv.startProcess(p)
 	// The child has its copies; ours would keep the pipes open forever.
 	inR.Close()
@@ -158,10 +157,14 @@ func (s *session) start(argv []string) bool {
 	s.refs.Add(1)
 
 	// The copies are counted before waitCommand can wait for them.
+	// The banner goes first on each stream, written where the stream is
+	// copied: it may be more than the channel's window.
 	var copies sync.WaitGroup
-	s.copyOutput(&copies, s.ch, p.out)
 	if p.err != nil {
-		s.copyOutput(&copies, s.ch.Stderr(), p.err)
+		s.copyOutput(&copies, s.ch, p.out, s.writeBannerOut)
+		s.copyOutput(&copies, s.ch.Stderr(), p.err, s.writeBannerErr)
+	} else {
+		s.copyOutput(&copies, s.ch, p.out, func(io.Writer) { s.writeBanner() })
 	}
 	replied := make(chan struct{})
 	s.afterReply = func() { close(replied) }
@@ -210,12 +213,13 @@ func (s *session) copyStdin(w *os.File) {
 // copyOutput copies one output stream to the channel. If the channel is
 // gone it stops reading and closes the pipe, so the command gets SIGPIPE
 // on its next write, as under sshd, instead of blocking on a full pipe.
-func (s *session) copyOutput(copies *sync.WaitGroup, w io.Writer, r *pipeEnd) {
+func (s *session) copyOutput(copies *sync.WaitGroup, w io.Writer, r *pipeEnd, banner func(io.Writer)) {
 	copies.Add(1)
 	s.srv.wg.Add(1)
 	go func() {
 		defer s.srv.wg.Done()
 		defer copies.Done()
+		banner(w)
 		_, _ = io.Copy(w, r)
 		r.close()
 	}()

@@ -84,7 +84,6 @@ func (s *session) startHandler(command string) bool {
 	if s.pty != nil {
 		req.Stderr = s.ch
 	}
-	s.writeBanner()
 	s.started, s.run = true, h
 	s.refs.Add(1)
 	replied := make(chan struct{})
@@ -93,6 +92,7 @@ func (s *session) startHandler(command string) bool {
 	go func() {
 		defer srv.wg.Done()
 		defer s.unref()
+		s.writeBanner()
 		status := srv.cfg.Exec(ctx, req)
 		sig := h.signalled()
 		stop()

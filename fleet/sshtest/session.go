@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pkg/sftp"
@@ -241,11 +242,43 @@ func splitAddr(a net.Addr) (host, port string) {
 	return host, port
 }
 
-// writeBanner emulates a .bashrc that prints: the text reaches stdout before
-// anything the command or the sftp server writes.
+// writeBanner emulates a .bashrc that prints: the text reaches stdout
+// (and stderr) before anything the command or the sftp server writes. It
+// may block until the client reads, so it runs where the output is
+// copied, never in the request loop.
 func (s *session) writeBanner() {
-	if s.srv.cfg.ShellBanner != "" {
-		_, _ = io.WriteString(s.ch, s.srv.cfg.ShellBanner)
+	if s.pty != nil {
+		s.writeBannerErr(s.ch)
+	} else {
+		s.writeBannerErr(s.ch.Stderr())
+	}
+	s.writeBannerOut(s.ch)
+}
+
+// writeBannerErr writes ShellBannerStderr to w.
+func (s *session) writeBannerErr(w io.Writer) {
+	if t := s.srv.cfg.ShellBannerStderr; t != "" {
+		_, _ = io.WriteString(w, t)
+	}
+}
+
+// writeBannerOut writes ShellBanner to w, ShellBannerBytes of it when set.
+func (s *session) writeBannerOut(w io.Writer) {
+	cfg := s.srv.cfg
+	if cfg.ShellBanner == "" {
+		return
+	}
+	if cfg.ShellBannerBytes <= 0 {
+		_, _ = io.WriteString(w, cfg.ShellBanner)
+		return
+	}
+	chunk := []byte(strings.Repeat(cfg.ShellBanner, max(1, (32<<10)/len(cfg.ShellBanner))))
+	for left := cfg.ShellBannerBytes; left > 0; {
+		n := min(left, int64(len(chunk)))
+		if _, err := w.Write(chunk[:n]); err != nil {
+			return
+		}
+		left -= n
 	}
 }
 

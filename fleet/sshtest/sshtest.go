@@ -98,6 +98,12 @@ type Config struct {
 	// the sftp subsystem starts, emulating a chatty .bashrc (which breaks
 	// SFTP on real hosts).
 	ShellBanner string
+	// ShellBannerStderr is printed the same way on stderr, before
+	// ShellBanner (on the session's stdout when it has a terminal).
+	ShellBannerStderr string
+	// ShellBannerBytes, when set, repeats ShellBanner until that many
+	// bytes went out, streamed: a .bashrc that prints megabytes.
+	ShellBannerBytes int64
 	// Env is extra environment ("KEY=value") for commands, applied after the
 	// test process's environment and before the client's "env" requests.
 	Env []string

@@ -169,7 +169,7 @@ func status(dir string, stdout io.Writer) error {
 // faultNames lists the fault personalities for the usage text.
 func faultNames() string {
 	var names []string
-	for _, f := range harness.AllFaults() {
+	for _, f := range append(harness.AllFaults(), harness.SlowFaults()...) {
 		names = append(names, string(f))
 	}
 	return strings.Join(names, ", ")
