@@ -277,6 +277,12 @@ func (u *universe) match(t term) ([]bool, error) {
 	// group when one of its groups is one.
 	matched := map[string]bool{}
 	for _, g := range u.groups {
+		// The implicit groups are named only in full: 'a*' or ~u must not
+		// select every host through "all" or "ungrouped" (Ansible lets
+		// them, ansible#79822, and --limit 'a*' reboot would reboot db1).
+		if (g == "all" || g == "ungrouped") && t.text != g {
+			continue
+		}
 		if t.re.MatchString(g) {
 			matched[g] = true
 		}

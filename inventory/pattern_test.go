@@ -78,6 +78,10 @@ func TestSelect(t *testing.T) {
 		{exclude: []string{"web"}, want: []string{"lb1", "db1", "db2", "admin@other:2222", "2001:db8::1"}},
 		{exclude: []string{"web:db", "lb*"}, want: []string{"admin@other:2222", "2001:db8::1"}},
 		{limit: []string{"prod"}, exclude: []string{"web2"}, want: []string{"web1", "webx", "db1"}},
+		// A glob or regex never reaches every host through the implicit
+		// groups "all" and "ungrouped": only the names it matches.
+		{limit: []string{"a*"}, want: []string{"admin@other:2222"}},
+		{limit: []string{"~a"}, want: []string{"admin@other:2222"}},
 	}
 	for _, tt := range tests {
 		got, err := Select(hosts, tt.limit, tt.exclude)
@@ -108,6 +112,9 @@ func TestSelectErrors(t *testing.T) {
 		{limit: []string{"~web("}, want: `error parsing regexp`},
 		{limit: []string{":"}, want: `empty pattern`},
 		{limit: []string{"web:!"}, want: `empty term`},
+		// Not through "ungrouped" either: u* names nothing here.
+		{limit: []string{"u*"}, want: `--limit: "u*" matches no group and no host`},
+		{exclude: []string{"u*"}, want: `--exclude: "u*" matches no group and no host`},
 	}
 	for _, tt := range tests {
 		got, err := Select(hosts, tt.limit, tt.exclude)
