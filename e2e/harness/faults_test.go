@@ -171,8 +171,10 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 		// sftp says "Connection closed", or dies of SIGPIPE first, after
 		// its ssh said "Connection to HOST closed by remote host", or after
 		// ssh found the socket gone while writing ("client_loop: send
-		// disconnect: Broken pipe"): each is the connection cut mid-transfer.
-		if err == nil || !regexp.MustCompile(`Connection (to \S+ )?closed|send disconnect: Broken pipe`).MatchString(out) {
+		// disconnect: Broken pipe"), or after the kernel answered with a
+		// reset ("Connection reset by HOST"): each is the connection cut
+		// mid-transfer.
+		if err == nil || !regexp.MustCompile(`Connection (to \S+ )?closed|send disconnect: Broken pipe|Connection reset by `).MatchString(out) {
 			t.Errorf("sftp of a big file: %v, want the connection closed\n%s", err, out)
 		}
 		if out, err := ssh(t, FaultDropTransfer, "echo cmd"); err != nil || out != "cmd\n" {
