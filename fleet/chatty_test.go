@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,24 +231,7 @@ func TestChattyHugeBannerMemoryIsBounded(t *testing.T) {
 	cfg.ShellBanner, cfg.ShellBannerBytes = "Welcome to prod! ", size
 	srv := env.server(cfg)
 	c := dial(t, env.dialer(), srv)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-		}
-	}()
+	peak := watchHeapPeak(10 * time.Millisecond)
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -264,9 +246,7 @@ func TestChattyHugeBannerMemoryIsBounded(t *testing.T) {
 	if err := c.Get(ctx, dst, root, "back", GetOptions{}); err != nil {
 		t.Fatalf("get: %v", err)
 	}
-	close(stop)
-	<-sampled
-	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > 24<<20 {
+	if grew := int64(peak()) - int64(base.HeapInuse); grew > 24<<20 {
 		t.Errorf("the heap grew by %d MiB while the login shell printed %d MiB per session", grew>>20, size>>20)
 	}
 	// The stderr text may come before or after stdout's: both streams

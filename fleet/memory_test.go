@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,36 +37,18 @@ func TestCopyMemoryIsBoundedByFileNotHosts(t *testing.T) {
 	out := t.TempDir()
 	hosts := hostsOf(srv, 20)
 
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-		}
-	}()
+	peak := watchHeapPeak(20 * time.Millisecond)
 	results := Run(context.Background(), d, hosts, RunOptions{Parallel: 20}, func(ctx context.Context, c *Conn, r *Result) error {
 		_, err := c.Put(ctx, src, filepath.Join(out, r.Host.Label), PutOptions{InFlight: 20})
 		return err
 	})
-	close(stop)
-	<-sampled
+	peakHeap := peak()
 	if s := Summarize(results); s[OK] != 20 {
 		t.Fatalf("results %v: %v", s, results[0].Err)
 	}
 	// The client and the in-process server share this heap; 20 copies of
 	// the file would be 2 GB.
-	if p := peak.Load(); p > 256<<20 {
+	if p := peakHeap; p > 256<<20 {
 		t.Fatalf("peak heap %d MiB for 20 hosts x 100 MB", p>>20)
 	} else {
 		t.Logf("peak heap %d MiB for 20 hosts x 100 MB", p>>20)
