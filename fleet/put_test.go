@@ -168,15 +168,6 @@ func TestPutWithChattyShell(t *testing.T) {
 	}
 }
 
-func firstExisting(paths []string) (string, error) {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New(strings.Join(paths, ", "))
-}
-
 func TestPutBytes(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{SFTP: true})

@@ -158,7 +158,7 @@ type endpoint struct {
 	hostKeyAlias   string
 	password       bool
 	// proxyCommand is the ProxyCommand in effect, raw: ssh expands its
-	// tokens (%h %p %r %n %%, see proxyTokens) when it runs it. At most
+	// tokens (%h %p %r %n %%, see expandProxyCommand) when it runs it. At most
 	// one of proxyCommand and proxyJump is set.
 	proxyCommand string
 	// settings is what ssh_config gave this host, with where each value

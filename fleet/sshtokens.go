@@ -34,11 +34,6 @@ func (t *tokenEnv) tokens(host, original, ruser string, port int, hostKeyAlias s
 		'k': k, 'L': short, 'l': t.thisHost, 'n': original, 'p': p, 'r': ruser, 'u': t.localUser}
 }
 
-// proxyTokens is the set ProxyCommand and ProxyJump accept: %% %h %n %p %r.
-func proxyTokens(host, original, ruser string, port int) map[byte]string {
-	return map[byte]string{'%': "%", 'h': host, 'n': original, 'p': strconv.Itoa(port), 'r': ruser}
-}
-
 // expandPercent expands %x tokens from t; a token not in t is an error, as
 // ssh's percent_expand makes it fatal. "%%" needs '%' in t.
 func expandPercent(s string, t map[byte]string) (string, error) {
