@@ -87,10 +87,11 @@ func planCopy(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutO
 		}
 		for _, it := range src.Items {
 			q := path.Join(dst, it.Rel)
+			var err error
 			switch {
 			case it.Dir:
-				cur, err := c.Probe(ctx, q, put.Sudo, put.SudoPassword)
-				if err != nil {
+				var cur *fleet.RemoteFile
+				if cur, err = c.Probe(ctx, q, put.Sudo, put.SudoPassword); err != nil {
 					return nil, err
 				}
 				err = p.folder(cur, q, note)
