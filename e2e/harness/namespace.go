@@ -254,7 +254,7 @@ func (r *hostRoot) whiteout(rel string) error {
 	}
 	// overlayfs: a character device 0/0 in the upper layer hides the
 	// lower entry of that name.
-	return syscall.Mknod(up, syscall.S_IFCHR|0o000, 0)
+	return syscall.Mknod(up, syscall.S_IFCHR, 0) // mode 0000
 }
 
 // opaque makes /rel an empty directory inside the host, whatever the

@@ -2,6 +2,7 @@ package sshtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -120,7 +121,8 @@ func exitCode(ctx context.Context, err error) int {
 	if err == nil {
 		return 0
 	}
-	if st, ok := interp.IsExitStatus(err); ok {
+	var st interp.ExitStatus
+	if errors.As(err, &st) {
 		return int(st)
 	}
 	if ctx.Err() != nil {

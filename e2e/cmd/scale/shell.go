@@ -157,7 +157,8 @@ func (h *hostShell) status(ctx context.Context, errw io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
-	if st, ok := interp.IsExitStatus(err); ok {
+	var st interp.ExitStatus
+	if errors.As(err, &st) {
 		return int(st)
 	}
 	if ctx.Err() != nil {
