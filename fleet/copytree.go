@@ -19,6 +19,8 @@ type CopySource struct {
 	Name string
 	// Path is the local path as given.
 	Path string
+	// ModTime is a folder's modification time when it was read (scp -p).
+	ModTime time.Time
 	// File is the file when the source is one; nil for a folder.
 	File *LocalFile
 	// Items is what a folder holds, in walk order (parents first).
@@ -31,6 +33,8 @@ type CopyItem struct {
 	Dir    bool       // a folder
 	File   *LocalFile // a regular file
 	Target string     // a link's target text (neither Dir nor File)
+	// ModTime is a folder's modification time when it was read (scp -p).
+	ModTime time.Time
 }
 
 // ErrIsFolder is returned by ReadCopySource for a folder when recursive is
@@ -46,7 +50,7 @@ func ReadCopySource(p string, recursive bool) (*CopySource, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &CopySource{Name: filepath.Base(filepath.Clean(p)), Path: p}
+	src := &CopySource{Name: filepath.Base(filepath.Clean(p)), Path: p, ModTime: st.ModTime()}
 	if !st.IsDir() {
 		if src.File, err = StatLocal(p); err != nil {
 			return nil, err
@@ -68,6 +72,11 @@ func ReadCopySource(p string, recursive bool) (*CopySource, error) {
 		switch {
 		case d.IsDir():
 			it.Dir = true
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			it.ModTime = info.ModTime()
 		case d.Type()&fs.ModeSymlink != 0:
 			if it.Target, err = os.Readlink(q); err != nil {
 				return err
@@ -224,7 +233,7 @@ func (c *Conn) copyFile(ctx context.Context, f *LocalFile, dst string, o CopyOpt
 	if err != nil || !o.Preserve {
 		return changed, err
 	}
-	ch, err := c.PreserveTimes(ctx, f.Path, dst)
+	ch, err := c.setModTime(ctx, f.ModTime, dst)
 	return changed || ch, err
 }
 
@@ -234,14 +243,14 @@ func (c *Conn) copyFile(ctx context.Context, f *LocalFile, dst string, o CopyOpt
 func (c *Conn) preserveFolders(ctx context.Context, src *CopySource, dst string) (bool, error) {
 	changed := false
 	for i := len(src.Items) - 1; i >= -1; i-- {
-		local, remote := src.Path, dst
+		mtime, remote := src.ModTime, dst
 		if i >= 0 {
 			if !src.Items[i].Dir {
 				continue
 			}
-			local, remote = filepath.Join(src.Path, filepath.FromSlash(src.Items[i].Rel)), path.Join(dst, src.Items[i].Rel)
+			mtime, remote = src.Items[i].ModTime, path.Join(dst, src.Items[i].Rel)
 		}
-		ch, err := c.PreserveTimes(ctx, local, remote)
+		ch, err := c.setModTime(ctx, mtime, remote)
 		if err != nil {
 			return changed, err
 		}
@@ -250,13 +259,10 @@ func (c *Conn) preserveFolders(ctx context.Context, src *CopySource, dst string)
 	return changed, nil
 }
 
-// PreserveTimes gives the remote path the local file's modification
-// time, as scp -p does, and says whether it changed it.
-func (c *Conn) PreserveTimes(ctx context.Context, local, remote string) (bool, error) {
-	st, err := os.Stat(local)
-	if err != nil {
-		return false, fmt.Errorf("local: %w", err)
-	}
+// setModTime gives the remote path a local file's modification time, as
+// scp -p does, and says whether it changed it. The time is the one read
+// with the file (ReadCopySource), not read again for each host.
+func (c *Conn) setModTime(ctx context.Context, local time.Time, remote string) (bool, error) {
 	cl, err := c.SFTP(ctx)
 	if err != nil {
 		return false, err
@@ -265,7 +271,7 @@ func (c *Conn) PreserveTimes(ctx context.Context, local, remote string) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("scp -p: %s: %w", remote, err)
 	}
-	mtime := st.ModTime().Truncate(time.Second)
+	mtime := local.Truncate(time.Second)
 	if cur.ModTime().Equal(mtime) {
 		return false, nil
 	}

@@ -161,3 +161,35 @@ func TestReadCopySourceFolderNeedsRecursive(t *testing.T) {
 		t.Fatalf("err = %v, want ErrIsFolder", err)
 	}
 }
+
+// With Preserve, every file and folder gets the local modification time
+// read with the source (scp -p), folders after what is in them; a second
+// copy changes nothing.
+func TestCopyTreePreserveTimes(t *testing.T) {
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{SFTP: true})
+	c := dial(t, env.dialer(), srv)
+	root := localTree(t)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, p := range []string{"a.conf", "sub/b.conf", "sub", "empty", "."} {
+		if err := os.Chtimes(filepath.Join(root, p), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcs := readSources(t, true, root)
+	dst := t.TempDir() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, want := range []bool{true, false} {
+		changed, err := c.CopyTree(ctx, srcs, dst, CopyOptions{Preserve: true})
+		if err != nil || changed != want {
+			t.Fatalf("copy %d: changed %v, %v; want changed %v", i, changed, err, want)
+		}
+	}
+	for _, p := range []string{"conf.d/a.conf", "conf.d/sub/b.conf", "conf.d/sub", "conf.d/empty", "conf.d"} {
+		st, err := os.Stat(filepath.Join(dst, p))
+		if err != nil || !st.ModTime().Equal(old) {
+			t.Errorf("%s: %v, %v; want the local time %v", p, st.ModTime(), err, old)
+		}
+	}
+}

@@ -28,6 +28,9 @@ type LocalFile struct {
 	Size   int64
 	Mode   os.FileMode // permission bits of the local file
 	SHA256 string      // hex
+	// ModTime is the local file's modification time when it was read
+	// (zero for content held in memory), for scp -p.
+	ModTime time.Time
 }
 
 // BytesFile describes content held in memory.
@@ -63,7 +66,7 @@ func StatLocal(p string) (*LocalFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LocalFile{Path: p, Size: n, Mode: st.Mode().Perm(), SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return &LocalFile{Path: p, Size: n, Mode: st.Mode().Perm(), SHA256: hex.EncodeToString(h.Sum(nil)), ModTime: st.ModTime()}, nil
 }
 
 // PutOptions says how to install a file.
