@@ -3,10 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,14 +109,7 @@ func TestCloseAllReturnsOnceTheKillsReachedTheHosts(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("the cancelled command: %v", err)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPid(t, pidFile)
 	if !waitGone(pid) {
 		t.Errorf("process %d lives on after its kill", pid)
 	}

@@ -171,7 +171,8 @@ func TestCancelKillsRemoteCommand(t *testing.T) {
 	assertKilled(t, pidFile)
 }
 
-func assertKilled(t *testing.T, pidFile string) {
+// readPid reads the process ID a test command wrote into pidFile.
+func readPid(t *testing.T, pidFile string) int {
 	t.Helper()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -181,6 +182,13 @@ func assertKilled(t *testing.T, pidFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pid
+}
+
+// assertKilled fails unless the process whose ID is in pidFile is gone.
+func assertKilled(t *testing.T, pidFile string) {
+	t.Helper()
+	pid := readPid(t, pidFile)
 	if !waitGone(pid) {
 		t.Fatalf("remote sleep (pid %d) still running", pid)
 	}

@@ -197,14 +197,7 @@ func TestProxyCommandHangsTimesOut(t *testing.T) {
 // checkProxyGone reads the pid a proxy wrote and checks it was reaped.
 func checkProxyGone(t *testing.T, pidFile string) {
 	t.Helper()
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPid(t, pidFile)
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 		t.Errorf("proxy %d still exists (running or not reaped)", pid)
 	}
