@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io"
 	"os"
 	osuser "os/user"
 	"path/filepath"
@@ -44,6 +45,15 @@ func TestCopyOverExisting(t *testing.T) {
 			if err := os.Symlink(target, link); err != nil {
 				t.Fatal(err)
 			}
+			// Held open through the copies so that its inode number cannot
+			// be freed and handed to one of the hosts' temporary files
+			// (all hosts share this filesystem): a rename leaves this
+			// descriptor on the old content, a rewrite in place does not.
+			before, err := os.Open(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer before.Close()
 			_, _, _, inoBefore := stat(t, target)
 			for _, dst := range []string{secret, link} {
 				args := []string{"-h", testFleet.HostsFile, src, dst}
@@ -68,6 +78,9 @@ func TestCopyOverExisting(t *testing.T) {
 			}
 			if ino == inoBefore {
 				t.Errorf("%s was rewritten in place, not renamed over", target)
+			}
+			if old, err := io.ReadAll(before); err != nil || string(old) != "nameserver 1.1.1.1\n" {
+				t.Errorf("%s: the file open before the copy now reads %q (%v), want its old content: it was rewritten in place", target, old, err)
 			}
 			for _, d := range []string{linkDir, targetDir} {
 				if left := temps(d); len(left) > 0 {
