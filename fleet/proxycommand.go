@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,7 @@ import (
 )
 
 // ProxyCommand runs as OpenSSH runs it (sshconnect.c ssh_proxy_connect):
-// "exec " + the command, with %h %p %r %n %% expanded, by the user's $SHELL
+// "exec " + the command, with its tokens expanded (proxyTokens), by the user's $SHELL
 // (/bin/sh when unset) as `$SHELL -c`, so that the shell is replaced by the
 // command and no shell lingers. Its stdin and stdout are the connection.
 // Unlike ssh, which leaves the proxy's stderr on the terminal, fleet sends
@@ -50,34 +51,19 @@ type proxyDialer struct {
 	last    *proxyConn
 }
 
-// expandProxyCommand expands ssh's ProxyCommand tokens: %h the host name
-// after HostName, %n the name as given, %p the port, %r the remote user,
-// %% a percent. Other tokens are left as written, as ssh rejects them.
-func expandProxyCommand(cmd string, e *endpoint) string {
-	var b strings.Builder
-	for i := 0; i < len(cmd); i++ {
-		if cmd[i] != '%' || i+1 == len(cmd) {
-			b.WriteByte(cmd[i])
-			continue
-		}
-		i++
-		switch cmd[i] {
-		case 'h':
-			b.WriteString(e.hostName)
-		case 'n':
-			b.WriteString(e.alias)
-		case 'p':
-			fmt.Fprint(&b, e.port)
-		case 'r':
-			b.WriteString(e.user)
-		case '%':
-			b.WriteByte('%')
-		default:
-			b.WriteByte('%')
-			b.WriteByte(cmd[i])
-		}
-	}
-	return b.String()
+// proxyTokens are the tokens ssh expands in ProxyCommand
+// (expand_proxy_command in sshconnect.c): %h the host name after HostName,
+// %k the HostKeyAlias or else the name as given, %n the name as given, %p
+// the port, %r the remote user, %% a percent. Any other token, or a % at
+// the end, is fatal in ssh; resolve refuses it the same way.
+func proxyTokens(e *endpoint) map[byte]string {
+	return map[byte]string{'%': "%", 'h': e.hostName, 'k': firstNonEmpty(e.hostKeyAlias, e.alias),
+		'n': e.alias, 'p': strconv.Itoa(e.port), 'r': e.user}
+}
+
+// expandProxyCommand is e's ProxyCommand with its tokens expanded.
+func expandProxyCommand(e *endpoint) (string, error) {
+	return expandPercent(e.proxyCommand, proxyTokens(e))
 }
 
 // newProxyDialer prepares the ProxyCommand of e; note receives its stderr.
@@ -86,7 +72,8 @@ func newProxyDialer(e *endpoint, note func(string)) *proxyDialer {
 	if shell == "" {
 		shell = "/bin/sh"
 	}
-	return &proxyDialer{command: expandProxyCommand(e.proxyCommand, e), shell: shell, note: note}
+	command, _ := expandProxyCommand(e) // resolve refused a command that does not expand
+	return &proxyDialer{command: command, shell: shell, note: note}
 }
 
 // DialContext starts the command. ctx only bounds the start: the process

@@ -158,7 +158,7 @@ type endpoint struct {
 	hostKeyAlias   string
 	password       bool
 	// proxyCommand is the ProxyCommand in effect, raw: ssh expands its
-	// tokens (%h %p %r %n %%, see expandProxyCommand) when it runs it. At most
+	// tokens (proxyTokens) when it runs it; resolve checks they expand. At most
 	// one of proxyCommand and proxyJump is set.
 	proxyCommand string
 	// settings is what ssh_config gave this host, with where each value
@@ -331,6 +331,12 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 	e.hostKeyAlias = s.get("HostKeyAlias")
 	if strings.EqualFold(e.hostKeyAlias, "none") {
 		e.hostKeyAlias = ""
+	}
+	if e.proxyCommand != "" {
+		if _, err := expandProxyCommand(e); err != nil {
+			v, _ := s.first("proxycommand")
+			return nil, fmt.Errorf("ssh config %s: ProxyCommand %w (ssh refuses it too; write %%%% for a literal %%)", v.pos, err)
+		}
 	}
 	if err := resolveAlgos(s, e); err != nil {
 		return nil, err
