@@ -29,7 +29,7 @@ func TestTemplateValuesOnRealHosts(t *testing.T) {
 		u := setup(t)
 		secret := "tmpl-secret-" + randomHex(t)
 		secretFile := writeFile(t, filepath.Join(t.TempDir(), "token"), secret+"\n", 0o600)
-		sleep := uniqueSleep(2)
+		sleep := uniqueSleep(1)
 		recipe := writeFile(t, filepath.Join(t.TempDir(), "contexts.yaml"), `name: contexts
 sudo: false
 vars:
