@@ -24,22 +24,7 @@ const chattyLimit = 60 * time.Second
 func startFaults(t *testing.T, faults ...harness.Fault) *harness.Fleet {
 	t.Helper()
 	parent(t)
-	if err := harness.OverlayAvailable(); err != nil {
-		t.Skipf("fault hosts are not possible here: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	var log bytes.Buffer
-	f, err := harness.Start(ctx, harness.Options{Faults: faults, Log: &log})
-	cancel()
-	if err != nil {
-		t.Fatalf("starting the fleet: %v\n%s", err, log.String())
-	}
-	t.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			t.Errorf("stopping the fleet: %v", err)
-		}
-	})
-	return f
+	return startFleet(t, harness.Options{Faults: faults})
 }
 
 // fleetOn runs fleet SUB on f's hosts, bounded by chattyLimit.

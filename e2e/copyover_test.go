@@ -3,9 +3,7 @@ package e2e
 import (
 	"io"
 	"os"
-	osuser "os/user"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -19,11 +17,7 @@ import (
 func TestCopyOverExisting(t *testing.T) {
 	parent(t)
 	np := testFleet.Users.NoPass
-	u, err := osuser.Lookup(np)
-	if err != nil {
-		t.Fatal(err)
-	}
-	npUID, _ := strconv.Atoi(u.Uid)
+	npUID, _, _ := account(t, np)
 	for _, sudo := range []bool{false, true} {
 		name := "direct"
 		if sudo {

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
-	osuser "os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,25 +38,11 @@ exec /usr/bin/sha256sum "$@"
 // still works, leaves nothing at all.
 func TestCopySudoTempsCleanedUp(t *testing.T) {
 	u := setup(t)
-	if err := harness.OverlayAvailable(); err != nil {
-		t.Skipf("distro hosts are not possible here: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	var log bytes.Buffer
-	f, err := harness.Start(ctx, harness.Options{Distros: []string{"debian-12"}, Log: &log})
-	cancel()
-	if err != nil {
-		t.Fatalf("starting a distro host: %v\n%s", err, log.String())
-	}
-	t.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			t.Errorf("stopping the fleet: %v", err)
-		}
-	})
+	f := startFleet(t, harness.Options{Distros: []string{harness.Debian12}})
 	h := f.Hosts[0]
 	np := f.Users.NoPass
-	uid := lookupUID(t, np)
-	plainUID := lookupUID(t, f.Users.Plain)
+	uid, _, _ := account(t, np)
+	plainUID, _, _ := account(t, f.Users.Plain)
 	writeFile(t, h.Path("/usr/local/bin/sha256sum"), holdWrapper, 0o755)
 	prefix := ".fleet-sudo-" + strconv.Itoa(uid) + "-"
 
@@ -302,16 +286,6 @@ func checkNoTemps(t *testing.T, f *harness.Fleet, h harness.Host, dst string) {
 			t.Errorf("temporary file left beside %s: %s", dst, e.Name())
 		}
 	}
-}
-
-func lookupUID(t *testing.T, name string) int {
-	t.Helper()
-	u, err := osuser.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(u.Uid)
-	return n
 }
 
 func sameSet(a, b []string) bool {

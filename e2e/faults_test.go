@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -54,22 +53,7 @@ var noShell = want{"failed", `login refused: the account's login shell did not r
 // exit status, the run record and the logs. The subtests share the hosts
 // and run side by side; each writes its own files.
 func TestFaultMatrix(t *testing.T) {
-	parent(t)
-	if err := harness.OverlayAvailable(); err != nil {
-		t.Skipf("fault hosts are not possible here: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	var log bytes.Buffer
-	f, err := harness.Start(ctx, harness.Options{Faults: faultFleet, Log: &log})
-	cancel()
-	if err != nil {
-		t.Fatalf("starting the fault fleet: %v\n%s", err, log.String())
-	}
-	t.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			t.Errorf("stopping the fault fleet: %v", err)
-		}
-	})
+	f := startFaults(t, faultFleet...)
 	t.Run("commands", func(t *testing.T) {
 		t.Run("run", func(t *testing.T) { testFaultRun(t, f) })
 		t.Run("copy", func(t *testing.T) { testFaultCopy(t, f) })

@@ -48,6 +48,12 @@ func setup(t *testing.T) *user {
 		t.Skip(skipReason)
 	}
 	t.Parallel()
+	return newUser(t)
+}
+
+// newUser returns a fresh user without marking the test parallel, for
+// subtests that must run one after the other.
+func newUser(t *testing.T) *user {
 	return &user{t: t, home: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state")}
 }
 
@@ -134,7 +140,13 @@ func (u *user) startSub(sub, stdin string, args ...string) *running {
 // limit, and returns at once.
 func (u *user) startOn(config string, limit time.Duration, sub, stdin string, args ...string) *running {
 	u.t.Helper()
-	args = append([]string{sub, "-F", config}, args...)
+	return u.startArgs(limit, stdin, append([]string{sub, "-F", config}, args...)...)
+}
+
+// startArgs starts `fleet args...` with stdin, killed after limit, and
+// returns at once.
+func (u *user) startArgs(limit time.Duration, stdin string, args ...string) *running {
+	u.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, fleetBin, args...)
 	// A minimal environment: nothing of the caller's (SSH_AUTH_SOCK,
@@ -205,6 +217,13 @@ func (r *running) result() result {
 func (u *user) run(args ...string) result {
 	u.t.Helper()
 	return u.start("", args...).wait(cmdTimeout + 5*time.Second)
+}
+
+// provision runs `fleet provision -F <harness ssh_config> args...` to its
+// end.
+func (u *user) provision(args ...string) result {
+	u.t.Helper()
+	return u.startSub("provision", "", args...).wait(cmdTimeout + 5*time.Second)
 }
 
 // runInput is run with stdin.
@@ -389,4 +408,31 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// sharedTemp is a fresh folder every harness user may write (all hosts
+// share this machine's filesystem, and a test's own temporary folder is
+// private to root).
+func sharedTemp(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "fleet-e2e-")
+	if err != nil || os.Chmod(d, 0o777) != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// canary returns a path that a hostile value would create if it ran as
+// shell code, and a check that fails the test once it exists.
+func canary(t *testing.T) (path string, noCanary func(*testing.T, result)) {
+	t.Helper()
+	path = "/tmp/fleet-pwned-" + randomHex(t)
+	t.Cleanup(func() { os.Remove(path) })
+	return path, func(t *testing.T, r result) {
+		t.Helper()
+		if _, err := os.Stat(path); err == nil {
+			t.Fatalf("a value ran a command of its own: %s exists\n%s", path, r)
+		}
+	}
 }

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestHostileInputStaysLiteral gives fleet, as a user would, values that a
@@ -17,29 +15,13 @@ func TestHostileInputStaysLiteral(t *testing.T) {
 	parent(t)
 	np := testFleet.Users.NoPass
 	h := testFleet.Hosts[0]
-	canary := "/tmp/fleet-pwned-" + randomHex(t)
-	t.Cleanup(func() { os.Remove(canary) })
+	canary, noCanary := canary(t)
 	hostile := []string{
 		"$(touch " + canary + ")",
 		"'; touch " + canary + "; '",
 		"`touch " + canary + "`\"$(touch " + canary + ")\"; touch " + canary + " #,a,b",
 	}
-	// The hosts are this machine; the login user must be able to write
-	// here, and a test's own temporary folder is private to root.
-	out, err := os.MkdirTemp("", "fleet-e2e-hostile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(out) })
-	if err := os.Chmod(out, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	noCanary := func(t *testing.T, r result) {
-		t.Helper()
-		if _, err := os.Stat(canary); err == nil {
-			t.Fatalf("a value ran a command of its own: %s exists\n%s", canary, r)
-		}
-	}
+	out := sharedTemp(t) // the hosts are this machine: the login user writes here
 
 	t.Run("provision --var", func(t *testing.T) {
 		u := setup(t)
@@ -51,8 +33,8 @@ steps:
   - {name: b, run: "printf '%s' {{.Vars.b}} > {{.Vars.out}}/b"}
   - {name: c, run: "printf '%s' {{.Vars.c}} > {{.Vars.out}}/c"}
 `, 0o644)
-		r := u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile[0],
-			"--var", "b="+hostile[1], "--var", "c="+hostile[2], "--var", "out="+out).wait(cmdTimeout + 5*time.Second)
+		r := u.provision("-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile[0],
+			"--var", "b="+hostile[1], "--var", "c="+hostile[2], "--var", "out="+out)
 		if r.status != 0 {
 			t.Errorf("want exit status 0\n%s", r)
 		}
@@ -64,8 +46,7 @@ steps:
 		noCanary(t, r)
 		// A newline would add lines to the files values fill in: refused
 		// before anything runs.
-		r = u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe,
-			"--var", "a=x\n; touch "+canary, "--var", "out="+out).wait(cmdTimeout)
+		r = u.provision("-H", label(np, h), "--recipe", recipe, "--var", "a=x\n; touch "+canary, "--var", "out="+out)
 		if r.status != 2 || !strings.Contains(r.stderr, `variable "a": the value holds a control character`) {
 			t.Errorf("a value with a newline: want exit status 2 naming the variable\n%s", r)
 		}

@@ -17,16 +17,30 @@ import (
 // host must not share theirs) and stops it when the test ends.
 func startOwnFleet(t *testing.T, n int) *harness.Fleet {
 	t.Helper()
+	return startFleet(t, harness.Options{Hosts: n})
+}
+
+// startFleet starts a fleet of the test's own and stops it when the test
+// ends. Fault and distro hosts need an overlay filesystem: without one the
+// test is skipped with the reason.
+func startFleet(t *testing.T, opts harness.Options) *harness.Fleet {
+	t.Helper()
+	if len(opts.Faults)+len(opts.Distros) > 0 {
+		if err := harness.OverlayAvailable(); err != nil {
+			t.Skipf("fault and distro hosts are not possible here: %v", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	var log bytes.Buffer
-	f, err := harness.Start(ctx, harness.Options{Hosts: n, Log: &log})
+	opts.Log = &log
+	f, err := harness.Start(ctx, opts)
 	if err != nil {
-		t.Fatalf("starting a fleet of %d hosts: %v\n%s", n, err, log.String())
+		t.Fatalf("starting a fleet: %v\n%s", err, log.String())
 	}
 	t.Cleanup(func() {
 		if err := f.Stop(); err != nil {
-			t.Errorf("stopping the fleet of %d hosts: %v", n, err)
+			t.Errorf("stopping the fleet: %v", err)
 		}
 	})
 	return f

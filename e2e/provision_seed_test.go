@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,21 +38,7 @@ var seedDistros = []string{
 
 func TestProvisionSeed(t *testing.T) {
 	parent(t)
-	if err := harness.OverlayAvailable(); err != nil {
-		t.Skipf("distro hosts are not possible here: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	var log bytes.Buffer
-	f, err := harness.Start(ctx, harness.Options{Distros: seedDistros, Log: &log})
-	if err != nil {
-		t.Fatalf("starting the seed fleet: %v\n%s", err, log.String())
-	}
-	t.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			t.Errorf("stopping the seed fleet: %v", err)
-		}
-	})
+	f := startFleet(t, harness.Options{Distros: seedDistros})
 	for _, st := range []struct {
 		name string
 		run  func(*testing.T, *harness.Fleet, harness.Host)

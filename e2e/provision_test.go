@@ -128,12 +128,6 @@ func startDistroFleets(t *testing.T) (prov, small *harness.Fleet) {
 	return fleets[0], fleets[1]
 }
 
-// newUser is a fresh user (own HOME and state folder) for a subtest that
-// must not call t.Parallel.
-func newUser(t *testing.T) *user {
-	return &user{t: t, home: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state")}
-}
-
 // on runs `fleet SUB -F <f's ssh_config> args...` to its end.
 func (u *user) on(f *harness.Fleet, sub string, args ...string) result {
 	u.t.Helper()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -247,18 +246,15 @@ func TestPsshExitStatuses(t *testing.T) {
 func TestPsshTildePaths(t *testing.T) {
 	u := shared(t)
 	np, h := testFleet.Users.NoPass, testFleet.Hosts[0]
-	acct, err := osuser.Lookup(np)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, home := account(t, np)
 	name := fmt.Sprintf("fleet-tilde-%d", time.Now().UnixNano())
-	t.Cleanup(func() { os.Remove(filepath.Join(acct.HomeDir, name)) })
+	t.Cleanup(func() { os.Remove(filepath.Join(home, name)) })
 	src := writeFile(t, filepath.Join(t.TempDir(), "f"), "tilde\n", 0o644)
 	r := u.sh(fmt.Sprintf("pscp -H %s %s '~/%s'", label(np, h), src, name))
 	if r.status != 0 {
 		t.Fatalf("want exit 0\n%s", r)
 	}
-	if s := readString(t, filepath.Join(acct.HomeDir, name)); s != "tilde\n" {
+	if s := readString(t, filepath.Join(home, name)); s != "tilde\n" {
 		t.Errorf("~/%s in %s's home: %q", name, np, s)
 	}
 	local := t.TempDir()

@@ -87,26 +87,11 @@ func (u *psshUser) sh(line string, env ...string) result {
 // would share), and stops them when the test ends.
 func startDistroFleet(t *testing.T, n int) *harness.Fleet {
 	t.Helper()
-	if err := harness.OverlayAvailable(); err != nil {
-		t.Skipf("distro hosts are not possible here: %v", err)
-	}
 	distros := make([]string, n)
 	for i := range distros {
 		distros[i] = harness.Debian12
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	var log bytes.Buffer
-	f, err := harness.Start(ctx, harness.Options{Distros: distros, Log: &log})
-	if err != nil {
-		t.Fatalf("starting %d distro hosts: %v\n%s", n, err, log.String())
-	}
-	t.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			t.Errorf("stopping the fleet: %v", err)
-		}
-	})
-	return f
+	return startFleet(t, harness.Options{Distros: distros})
 }
 
 // lsR is upstream's `ls -R DIR | sed 1d | sort`.

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,20 +18,7 @@ import (
 // the recorded command line, which has its own -F).
 func (u *user) startPlain(args ...string) *running {
 	u.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	cmd := exec.CommandContext(ctx, fleetBin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}, u.env...)
-	cmd.Dir = u.dir
-	cmd.WaitDelay = 2 * time.Second
-	r := &running{t: u.t, cmd: cmd, args: args, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		u.t.Fatalf("starting fleet: %v", err)
-	}
-	go func() { r.err = cmd.Wait(); cancel(); close(r.done) }()
-	u.t.Cleanup(func() { cancel(); <-r.done })
-	return r
+	return u.startArgs(cmdTimeout, "", args...)
 }
 
 // fleet runs `fleet args...` (no -F) to its end.
@@ -77,18 +62,6 @@ func (u *user) show(ref string) recInfo {
 func (u *user) hostLog(id, label string) string {
 	b, _ := os.ReadFile(filepath.Join(u.stateDir, "runs", id, "hosts", label+".log"))
 	return string(b)
-}
-
-// sharedTemp is a fresh folder every harness user may write (all hosts
-// share this machine's filesystem).
-func sharedTemp(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fleet-e2e-runs-")
-	if err != nil || os.Chmod(d, 0o777) != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
 }
 
 func touch(t *testing.T, path string) { writeFile(t, path, "", 0o644) }

@@ -51,7 +51,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	t.Run("login password and sudo password", func(t *testing.T) {
 		u := newUser(t)
-		sleep := uniqueSleep(3)
+		sleep := uniqueSleep(1)
 		r := runWatchingSecrets(t, u, noKeys, secrets, sleep, "--password-file", pwFile, "--sudo-password-file", pwFile,
 			"-H", label(pwUser, pwHost), sleep)
 		if r.status != 0 {
@@ -65,7 +65,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	t.Run("key passphrase and sudo password", func(t *testing.T) {
 		u := newUser(t)
-		sleep := uniqueSleep(3)
+		sleep := uniqueSleep(1)
 		r := runWatchingSecrets(t, u, noKeys, secrets, sleep, "--identity", encKey, "--password-file", passFile,
 			"--sudo-password-file", pwFile, "-H", label(pwUser, keyHost), sleep)
 		if r.status != 0 {

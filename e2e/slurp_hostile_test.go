@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -167,9 +166,8 @@ func TestSlurpHostDirLink(t *testing.T) {
 // file the test builds with make, removed when the test ends.
 func homeFile(t *testing.T, name, rel string, make func(p string)) {
 	t.Helper()
-	uu, err := osuser.Lookup(name)
-	mustDo(t, err)
-	p := filepath.Join(uu.HomeDir, rel)
+	_, _, home := account(t, name)
+	p := filepath.Join(home, rel)
 	mustDo(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	t.Cleanup(func() { os.RemoveAll(filepath.Dir(p)) })
 	make(p)

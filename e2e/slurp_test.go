@@ -49,17 +49,26 @@ func userDir(t *testing.T, name string) string {
 	return dir
 }
 
+// chown gives path (not following a link) to the login user name.
 func chown(t *testing.T, path, name string) {
+	t.Helper()
+	uid, gid, _ := account(t, name)
+	if err := os.Lchown(path, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// account looks up the login user name on this machine, which every host
+// is: its uid, gid and home folder.
+func account(t *testing.T, name string) (uid, gid int, home string) {
 	t.Helper()
 	u, err := osuser.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Lchown(path, uid, gid); err != nil {
-		t.Fatal(err)
-	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, u.HomeDir
 }
 
 // randomFile writes n random bytes to path with mode and returns path.

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestTemplateValuesOnRealHosts applies a recipe of one's own on a real
@@ -22,29 +21,15 @@ func TestTemplateValuesOnRealHosts(t *testing.T) {
 	parent(t)
 	np := testFleet.Users.NoPass
 	h := testFleet.Hosts[0]
-	canary := "/tmp/fleet-tmpl-pwned-" + randomHex(t)
-	t.Cleanup(func() { os.Remove(canary) })
+	canary, noCanary := canary(t)
 	hostile := "$(touch " + canary + ")`touch " + canary + "`'\"; touch " + canary + " # ${HOME} *"
-	out, err := os.MkdirTemp("", "fleet-e2e-tmpl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(out) })
-	if err := os.Chmod(out, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	noCanary := func(t *testing.T, r result) {
-		t.Helper()
-		if _, err := os.Stat(canary); err == nil {
-			t.Fatalf("a value ran a command of its own: %s exists\n%s", canary, r)
-		}
-	}
+	out := sharedTemp(t)
 
 	t.Run("contexts and a secret", func(t *testing.T) {
 		u := setup(t)
 		secret := "tmpl-secret-" + randomHex(t)
 		secretFile := writeFile(t, filepath.Join(t.TempDir(), "token"), secret+"\n", 0o600)
-		sleep := uniqueSleep(2)
+		sleep := uniqueSleep(1)
 		recipe := writeFile(t, filepath.Join(t.TempDir(), "contexts.yaml"), `name: contexts
 sudo: false
 vars:
@@ -72,8 +57,8 @@ steps:
 		// The command line only: a recipe's values are in its command's
 		// environment by design, readable by their owner alone.
 		w := watchArgv([]string{secret}, sleep)
-		r := u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile,
-			"--var", "out="+out, "--secret-var", "token=@"+secretFile).wait(cmdTimeout + 5*time.Second)
+		r := u.provision("-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile,
+			"--var", "out="+out, "--secret-var", "token=@"+secretFile)
 		hits, sawRoot := w.stop()
 		if r.status != 0 {
 			t.Fatalf("want exit status 0\n%s", r)
@@ -134,7 +119,7 @@ steps:
 				run = strconv.Quote(run)
 			}
 			recipe := writeFile(t, filepath.Join(t.TempDir(), "bad.yaml"), "name: bad\nsudo: false\nvars: {a: \"\"}\nsteps:\n  - name: s\n    run: "+run+"\n", 0o644)
-			r := u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile).wait(cmdTimeout)
+			r := u.provision("-H", label(np, h), "--recipe", recipe, "--var", "a="+hostile)
 			if r.status != 2 || !strings.Contains(r.stderr, recipe+":") || !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("%s: want exit status 2 naming the file and %q\n%s", tt.run, tt.want, r)
 			}
@@ -144,18 +129,18 @@ steps:
 		// the value is known, on the host's step.
 		recipe := writeFile(t, filepath.Join(t.TempDir(), "arith.yaml"), "name: arith\nsudo: false\nvars: {n: \"1\", out: \"\"}\n"+
 			"steps:\n  - name: s\n    run: echo $(( {{.Vars.n}} * 6 )) > {{.Vars.out}}/arith\n", 0o644)
-		r := u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "n=7", "--var", "out="+out).wait(cmdTimeout)
+		r := u.provision("-H", label(np, h), "--recipe", recipe, "--var", "n=7", "--var", "out="+out)
 		if got := readString(t, filepath.Join(out, "arith")); r.status != 0 || got != "42\n" {
 			t.Errorf("arithmetic with 7: got %q\n%s", got, r)
 		}
-		r = u.startSub("provision", "", "-H", label(np, h), "--recipe", recipe, "--var", "n=a[$(touch "+canary+")]", "--var", "out="+out).wait(cmdTimeout)
+		r = u.provision("-H", label(np, h), "--recipe", recipe, "--var", "n=a[$(touch "+canary+")]", "--var", "out="+out)
 		if r.status == 0 || !strings.Contains(r.stdout+r.stderr, "plain decimal integer") {
 			t.Errorf("arithmetic with a hostile value: want the step refused\n%s", r)
 		}
 		noCanary(t, r)
 		// A secret by --var would be in ps and the shell's history.
 		secretRecipe := writeFile(t, filepath.Join(t.TempDir(), "s.yaml"), "name: s\nvars: {token: {secret: true}}\nsteps: [{name: s, run: 'true {{.Vars.token}}'}]\n", 0o644)
-		r = u.startSub("provision", "", "-H", label(np, h), "--recipe", secretRecipe, "--var", "token=x").wait(cmdTimeout)
+		r = u.provision("-H", label(np, h), "--recipe", secretRecipe, "--var", "token=x")
 		if r.status != 2 || !strings.Contains(r.stderr, "--secret-var token=@FILE") {
 			t.Errorf("--var for a secret: want exit status 2 and a hint\n%s", r)
 		}
