@@ -24,8 +24,8 @@ import (
 // to twice what is live): 120-145 MiB measured. Before the bound fleet kept
 // 16 MiB a stream, 320 MiB live here (with 50 MB a host it took 0.9-1.4
 // GB): 20 MB a host is enough to go over. The host logs stop at --max-log
-// 1M, with a note, and the hosts still succeed. The numbers are in
-// docs/benchmarks.md.
+// 1M, with a note, and the hosts still succeed. The numbers, measured
+// with 50 MB a host, are in docs/memory.md.
 func TestOutputMemoryIsBounded(t *testing.T) {
 	parent(t)
 	np := testFleet.Users.NoPass
