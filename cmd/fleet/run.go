@@ -65,13 +65,7 @@ func runCommand(env *environment) *cli.Command {
 		Flags:                  flags,
 		UseShortOptionHandling: true,
 		HideHelpCommand:        true,
-		Action: func(c *cli.Context) error {
-			opts, err := readRunOptions(c, env)
-			if err != nil {
-				return err
-			}
-			return runHosts(c.Context, env, opts)
-		},
+		Action:                 readThenDo(env, readRunOptions, runHosts),
 	}
 }
 
@@ -182,13 +176,13 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 		}
 		defer files.close()
 		cmd := &fleet.Command{
-			Line:   o.command,
-			Env:    runEnv(r.Host, r.Index, n),
-			Stdout: out.stdout(files.out), Stderr: out.stderr(files.err),
-			PTY: o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
+			Line: o.command,
+			Env:  runEnv(r.Host, r.Index, n),
+			PTY:  o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
 			// As ssh and pssh: a chatty ~/.bashrc's text is output too.
 			Raw: true,
 		}
+		cmd.Stdout, cmd.Stderr = out.streams(files.out, files.err)
 		if o.sendInput {
 			cmd.Stdin = bytes.NewReader(input)
 		}
