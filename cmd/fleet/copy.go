@@ -56,13 +56,7 @@ func copyCommand(env *environment) *cli.Command {
 		Description:            copyDescription,
 		Flags:                  flags,
 		UseShortOptionHandling: true,
-		Action: func(c *cli.Context) error {
-			o, err := readCopyOptions(c, env)
-			if err != nil {
-				return err
-			}
-			return copyToHosts(c.Context, env, o)
-		},
+		Action:                 readThenDo(env, readCopyOptions, copyToHosts),
 	}
 }
 
