@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -241,10 +240,9 @@ func TestDumbTerminal(t *testing.T) {
 	}
 }
 
-// readAll collects what a pipe's reader gets.
+// readAll collects what a pipe's reader gets; done is closed at its end.
 type readAll struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
+	lockedBuffer
 	done chan struct{}
 }
 
@@ -252,24 +250,9 @@ func collect(r io.Reader) *readAll {
 	a := &readAll{done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		b := make([]byte, 64<<10)
-		for {
-			n, err := r.Read(b)
-			a.mu.Lock()
-			a.buf.Write(b[:n])
-			a.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
+		_, _ = io.Copy(&a.lockedBuffer, r)
 	}()
 	return a
-}
-
-func (a *readAll) String() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.String()
 }
 
 // TestPipeAtTerminalGetsStatusLines: `fleet run ... | grep` at a
