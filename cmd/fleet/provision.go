@@ -227,11 +227,8 @@ func countOrPercent(s string, total int, flag string) (int, error) {
 }
 
 func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) error {
-	pw, err := o.sudo.password()
+	pw, err := preparePasswords(o.targetOptions, o.sudo)
 	if err != nil {
-		return err
-	}
-	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
 	inputs, err := recipeInputs(o.recipeFile, o.recipe)

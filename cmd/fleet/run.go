@@ -151,11 +151,8 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 		defer flush()
 		return printRunPlan(out, o, input)
 	}
-	sudoPassword, err := o.sudo.password()
+	sudoPassword, err := preparePasswords(o.targetOptions, o.sudo)
 	if err != nil {
-		return err
-	}
-	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
 	dirs := outDirs{out: o.outdir, err: o.errdir}
@@ -193,16 +190,19 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	return job.run(ctx, task)
 }
 
-// preparePassword asks for the -A password now, before any progress is
-// drawn, so the prompt is not lost under the bar.
-func preparePassword(t *targetOptions) error {
+// preparePasswords asks for the sudo password, then the -A one, now,
+// before any progress is drawn, so the prompts are not lost under the bar.
+func preparePasswords(t *targetOptions, sudo sudoOptions) (sudoPassword []byte, err error) {
+	if sudoPassword, err = sudo.password(); err != nil {
+		return nil, err
+	}
 	if !t.askpass && t.passwordFile == "" {
-		return nil
+		return sudoPassword, nil
 	}
 	pw, err := secretSource(t.passwordFile, "password")()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t.dial.Password = func() ([]byte, error) { return pw, nil }
-	return nil
+	return sudoPassword, nil
 }
