@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -157,9 +158,7 @@ func (j *job) newRecord() *record.Record {
 	if err == nil {
 		var rec *record.Record
 		opts := map[string]any{"par": j.targets.par, "timeout": j.targets.timeout.String()}
-		for k, v := range j.options {
-			opts[k] = v
-		}
+		maps.Copy(opts, j.options)
 		info := record.Info{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf, Inputs: j.inputs}
 		if j.env.rerun != nil {
 			info.RerunOf = j.env.rerun.of.Info.ID
