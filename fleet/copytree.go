@@ -158,6 +158,8 @@ type CopyOptions struct {
 // MkdirAll, each link through PutLink. It is the mirror of GetTree. The
 // copy stops at the first failure and reports whether anything changed.
 func (c *Conn) CopyTree(ctx context.Context, sources []*CopySource, remote string, o CopyOptions) (changed bool, err error) {
+	into := len(sources) > 1 || strings.HasSuffix(remote, "/")
+	remote = path.Clean(remote)
 	did := func(kind, p string, ch bool, err error) error {
 		changed = changed || ch
 		if o.Step != nil {
@@ -169,8 +171,6 @@ func (c *Conn) CopyTree(ctx context.Context, sources []*CopySource, remote strin
 	if o.DryRun != nil {
 		place = o.DryRun
 	}
-	into := len(sources) > 1 || strings.HasSuffix(remote, "/")
-	remote = path.Clean(remote)
 	if into {
 		if err := place(&CopyItem{Dir: true}, remote); err != nil {
 			return changed, err
