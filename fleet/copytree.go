@@ -143,6 +143,11 @@ type CopyOptions struct {
 	FileProgress func(f *LocalFile) func(int64)
 	// Step, when set, is told of every folder, file and link, in order.
 	Step func(CopyStep)
+	// DryRun, when set, is given each folder, file and link with its
+	// remote path in place of CopyTree placing it, in the same order, and
+	// nothing is changed (copy --dry-run). A folder CopyTree would make is
+	// an item with Dir set, a source file one with File set.
+	DryRun func(it *CopyItem, remote string) error
 }
 
 // CopyTree copies sources to remote on the host, as cp -r and pscp.pssh
@@ -162,9 +167,12 @@ func (c *Conn) CopyTree(ctx context.Context, sources []*CopySource, remote strin
 		}
 		return err
 	}
+	place := func(it *CopyItem, p string) error { return c.copyItem(ctx, it, p, o, did) }
+	if o.DryRun != nil {
+		place = o.DryRun
+	}
 	if into {
-		made, err := c.MkdirAll(ctx, remote, o.Put)
-		if err := did("folder", remote, made, err); err != nil {
+		if err := place(&CopyItem{Dir: true}, remote); err != nil {
 			return changed, err
 		}
 	} else {
@@ -180,22 +188,20 @@ func (c *Conn) CopyTree(ctx context.Context, sources []*CopySource, remote strin
 			dst = path.Join(remote, src.Name)
 		}
 		if src.File != nil {
-			ch, err := c.copyFile(ctx, src.File, dst, o)
-			if err := did("file", dst, ch, err); err != nil {
+			if err := place(&CopyItem{File: src.File}, dst); err != nil {
 				return changed, err
 			}
 			continue
 		}
-		made, err := c.MkdirAll(ctx, dst, o.Put)
-		if err := did("folder", dst, made, err); err != nil {
+		if err := place(&CopyItem{Dir: true}, dst); err != nil {
 			return changed, err
 		}
 		for _, it := range src.Items {
-			if err := c.copyItem(ctx, it, path.Join(dst, it.Rel), o, did); err != nil {
+			if err := place(it, path.Join(dst, it.Rel)); err != nil {
 				return changed, err
 			}
 		}
-		if o.Preserve {
+		if o.Preserve && o.DryRun == nil {
 			ch, err := c.preserveFolders(ctx, src, dst)
 			if err := did("times of", dst, ch, err); err != nil {
 				return changed, err
@@ -205,7 +211,7 @@ func (c *Conn) CopyTree(ctx context.Context, sources []*CopySource, remote strin
 	return changed, nil
 }
 
-// copyItem places one item of a source folder at p.
+// copyItem places one folder, file or link at p.
 func (c *Conn) copyItem(ctx context.Context, it *CopyItem, p string, o CopyOptions, did func(string, string, bool, error) error) error {
 	switch {
 	case it.Dir:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 
 	"github.com/urfave/cli/v2"
@@ -124,6 +125,19 @@ func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	setUsageErrors(app.Commands, "")
 	return app
+}
+
+// readThenDo is the Action of a command that reads its options, then does
+// the work with them (run, copy, provision).
+func readThenDo[O any](env *environment, read func(*cli.Context, *environment) (O, error),
+	do func(context.Context, *environment, O) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		o, err := read(c, env)
+		if err != nil {
+			return err
+		}
+		return do(c.Context, env, o)
+	}
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

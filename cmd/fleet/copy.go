@@ -56,13 +56,7 @@ func copyCommand(env *environment) *cli.Command {
 		Description:            copyDescription,
 		Flags:                  flags,
 		UseShortOptionHandling: true,
-		Action: func(c *cli.Context) error {
-			o, err := readCopyOptions(c, env)
-			if err != nil {
-				return err
-			}
-			return copyToHosts(c.Context, env, o)
-		},
+		Action:                 readThenDo(env, readCopyOptions, copyToHosts),
 	}
 }
 
@@ -123,11 +117,8 @@ func readCopyOptions(c *cli.Context, env *environment) (*copyOptions, error) {
 }
 
 func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
-	pw, err := o.sudo.password()
+	pw, err := preparePasswords(o.targetOptions, o.sudo)
 	if err != nil {
-		return err
-	}
-	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
 	o.put.Sudo, o.put.SudoPassword = o.sudo.sudo, pw

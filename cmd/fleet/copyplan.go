@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -24,6 +23,14 @@ func copyDryRunFlag() cli.Flag {
 type copyPlan struct {
 	send, fix, same, mkdir, links int
 	bytes                         int64
+	log                           *record.HostLog
+}
+
+// note says in the host's log what copy would do at dst.
+func (p *copyPlan) note(what, dst, state string) {
+	if p.log != nil {
+		p.log.Note(fmt.Sprintf("dry run: %s %s: %s", what, dst, state))
+	}
 }
 
 // detail is the one-line summary shown after the host's status.
@@ -45,96 +52,53 @@ func (p *copyPlan) detail() string {
 	return "dry run: " + strings.Join(parts, ", ")
 }
 
-// planCopy is fleet.CopyTree without writing: it probes every destination as CopyTree
-// would reach it and notes in the host's log what CopyTree would do there.
+// planCopy is fleet.CopyTree as a dry run: CopyTree walks the sources and,
+// in place of writing, each destination is probed and the host's log told
+// what CopyTree would do there.
 func planCopy(ctx context.Context, c *fleet.Conn, o *copyOptions, put fleet.PutOptions, log *record.HostLog) (*copyPlan, error) {
-	p := &copyPlan{}
-	note := func(what, dst, state string) {
-		if log != nil {
-			log.Note(fmt.Sprintf("dry run: %s %s: %s", what, dst, state))
+	p := &copyPlan{log: log}
+	_, err := c.CopyTree(ctx, o.sources, o.remote, fleet.CopyOptions{Put: put, DryRun: func(it *fleet.CopyItem, dst string) error {
+		if it.Dir || it.File != nil {
+			cur, err := c.Probe(ctx, dst, put.Sudo, put.SudoPassword)
+			if err != nil {
+				return err
+			}
+			if it.Dir {
+				return p.folder(cur, dst)
+			}
+			return p.file(cur, it.File, dst, put)
 		}
-	}
-	into := len(o.sources) > 1 || strings.HasSuffix(o.remote, "/")
-	remote := path.Clean(o.remote)
-	cur, err := c.Probe(ctx, remote, put.Sudo, put.SudoPassword)
+		// Probe follows links, so their target text is not compared
+		// here; say so rather than guess.
+		p.links++
+		p.note("link", dst, "would point to "+it.Target+" (not compared in a dry run)")
+		return nil
+	}})
 	if err != nil {
 		return nil, err
-	}
-	if into {
-		if err := p.folder(cur, remote, note); err != nil {
-			return nil, err
-		}
-	} else {
-		into = cur.Dir
-	}
-	for _, src := range o.sources {
-		dst := remote
-		if into {
-			dst = path.Join(remote, src.Name)
-		}
-		if src.File != nil {
-			if err := p.file(ctx, c, src.File, dst, put, note); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		cur, err := c.Probe(ctx, dst, put.Sudo, put.SudoPassword)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.folder(cur, dst, note); err != nil {
-			return nil, err
-		}
-		for _, it := range src.Items {
-			q := path.Join(dst, it.Rel)
-			var err error
-			switch {
-			case it.Dir:
-				var cur *fleet.RemoteFile
-				if cur, err = c.Probe(ctx, q, put.Sudo, put.SudoPassword); err != nil {
-					return nil, err
-				}
-				err = p.folder(cur, q, note)
-			case it.File != nil:
-				err = p.file(ctx, c, it.File, q, put, note)
-			default:
-				// Probe follows links, so their target text is not
-				// compared here; say so rather than guess.
-				p.links++
-				note("link", q, "would point to "+it.Target+" (not compared in a dry run)")
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
 	}
 	return p, nil
 }
 
 // folder counts a folder that copy would create, and refuses a file in its
 // place, as MkdirAll would.
-func (p *copyPlan) folder(cur *fleet.RemoteFile, dst string, note func(what, dst, state string)) error {
+func (p *copyPlan) folder(cur *fleet.RemoteFile, dst string) error {
 	switch {
 	case !cur.Exists:
 		p.mkdir++
-		note("folder", dst, "would be created")
+		p.note("folder", dst, "would be created")
 	case !cur.Dir:
 		return fmt.Errorf("dry run: %s exists and is not a folder", dst)
 	default:
-		note("folder", dst, "exists")
+		p.note("folder", dst, "exists")
 	}
 	return nil
 }
 
-// file compares one destination with its source as Put does: same content,
-// mode and owner is unchanged; same content otherwise is fixed in place;
-// anything else is sent.
-func (p *copyPlan) file(ctx context.Context, c *fleet.Conn, src *fleet.LocalFile, dst string, put fleet.PutOptions,
-	note func(what, dst, state string)) error {
-	cur, err := c.Probe(ctx, dst, put.Sudo, put.SudoPassword)
-	if err != nil {
-		return err
-	}
+// file compares one destination cur with its source as Put does: same
+// content, mode and owner is unchanged; same content otherwise is fixed in
+// place; anything else is sent.
+func (p *copyPlan) file(cur *fleet.RemoteFile, src *fleet.LocalFile, dst string, put fleet.PutOptions) error {
 	if cur.Dir {
 		return fmt.Errorf("dry run: %s is a folder", dst)
 	}
@@ -150,13 +114,13 @@ func (p *copyPlan) file(ctx context.Context, c *fleet.Conn, src *fleet.LocalFile
 		if cur.Exists {
 			what = "differs (sha256 " + short(cur.SHA256) + ", local " + short(src.SHA256) + "): would be sent"
 		}
-		note("file", dst, what)
+		p.note("file", dst, what)
 	case cur.Mode != mode || put.Owner != "" && put.Owner != cur.Owner || put.Group != "" && put.Group != cur.Group:
 		p.fix++
-		note("file", dst, fmt.Sprintf("same content; mode or owner would be set (%04o %s:%s now)", cur.Mode, cur.Owner, cur.Group))
+		p.note("file", dst, fmt.Sprintf("same content; mode or owner would be set (%04o %s:%s now)", cur.Mode, cur.Owner, cur.Group))
 	default:
 		p.same++
-		note("file", dst, "unchanged")
+		p.note("file", dst, "unchanged")
 	}
 	return nil
 }

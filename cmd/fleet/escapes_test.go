@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -112,20 +111,12 @@ func TestTerminalGetsNoRawEscapes(t *testing.T) {
 	}
 
 	t.Run("pipe gets the bytes", func(t *testing.T) {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		done := make(chan struct{})
-		go func() { _, _ = got.ReadFrom(r); close(done) }()
 		errp := ptytest.Open(t)
-		status := runFleet(w, errp.Slave, append(append([]string{"run"}, host...), "-i", evilCommand)...)
-		w.Close()
-		<-done
-		r.Close()
-		if status != exitRemote || !strings.Contains(got.String(), evilStdout+"Stderr: "+evilStderr) {
-			t.Errorf("exit %d; piped stdout should hold the raw bytes, got %q", status, got.String())
+		status, got := piped(t, func(w *os.File) int {
+			return runFleet(w, errp.Slave, append(append([]string{"run"}, host...), "-i", evilCommand)...)
+		})
+		if status != exitRemote || !strings.Contains(got, evilStdout+"Stderr: "+evilStderr) {
+			t.Errorf("exit %d; piped stdout should hold the raw bytes, got %q", status, got)
 		}
 	})
 
@@ -142,19 +133,9 @@ func TestTerminalGetsNoRawEscapes(t *testing.T) {
 				t.Errorf("logs %v: %q", flags, got)
 			}
 		}
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		done := make(chan struct{})
-		go func() { _, _ = got.ReadFrom(r); close(done) }()
-		status := runFleet(w, w, "logs", label)
-		w.Close()
-		<-done
-		r.Close()
-		if status != 0 || !strings.Contains(got.String(), " out | out\x1b]52;c;ZXZpbA==\a") {
-			t.Errorf("piped logs: exit %d, %q", status, got.String())
+		status, got := piped(t, func(w *os.File) int { return runFleet(w, w, "logs", label) })
+		if status != 0 || !strings.Contains(got, " out | out\x1b]52;c;ZXZpbA==\a") {
+			t.Errorf("piped logs: exit %d, %q", status, got)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -157,9 +158,7 @@ func (j *job) newRecord() *record.Record {
 	if err == nil {
 		var rec *record.Record
 		opts := map[string]any{"par": j.targets.par, "timeout": j.targets.timeout.String()}
-		for k, v := range j.options {
-			opts[k] = v
-		}
+		maps.Copy(opts, j.options)
 		info := record.Info{Command: j.verb, Args: j.argv, Options: opts, RerunOf: j.targets.rerunOf, Inputs: j.inputs}
 		if j.env.rerun != nil {
 			info.RerunOf = j.env.rerun.of.Info.ID
@@ -328,38 +327,26 @@ func (j *job) outputs(r *fleet.Result) *hostOutput {
 	return o
 }
 
-func (o *hostOutput) stdout(file *os.File) io.Writer {
-	var ws []io.Writer
+// streams are the writers of the host's standard output and error: its log,
+// capture buffers, -P lines and -o/-e files, whichever are on.
+func (o *hostOutput) streams(outFile, errFile *os.File) (stdout, stderr io.Writer) {
+	var outs, errs []io.Writer
 	if o.log != nil {
-		ws = append(ws, o.log.Stdout())
+		outs, errs = append(outs, o.log.Stdout()), append(errs, o.log.Stderr())
 	}
 	if o.capOut != nil {
-		ws = append(ws, o.capOut)
+		outs, errs = append(outs, o.capOut), append(errs, o.capErr)
 	}
 	if o.lineOut != nil {
-		ws = append(ws, o.lineOut)
+		outs, errs = append(outs, o.lineOut), append(errs, o.lineErr)
 	}
-	if file != nil {
-		ws = append(ws, file)
+	if outFile != nil {
+		outs = append(outs, outFile)
 	}
-	return multi(ws)
-}
-
-func (o *hostOutput) stderr(file *os.File) io.Writer {
-	var ws []io.Writer
-	if o.log != nil {
-		ws = append(ws, o.log.Stderr())
+	if errFile != nil {
+		errs = append(errs, errFile)
 	}
-	if o.capErr != nil {
-		ws = append(ws, o.capErr)
-	}
-	if o.lineErr != nil {
-		ws = append(ws, o.lineErr)
-	}
-	if file != nil {
-		ws = append(ws, file)
-	}
-	return multi(ws)
+	return multi(outs), multi(errs)
 }
 
 // finish moves the captured output into the result.

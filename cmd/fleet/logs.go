@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,7 +65,12 @@ func logsCommand(env *environment) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
+			switch {
+			case c.Bool("failed") && c.NArg() > 0:
+				return usageError("--failed prints every failed host: give no HOST")
+			case c.NArg() > 1:
+				return usageError("name one host")
+			case c.Bool("json"):
 				return logsJSON(c, env.stdout, r)
 			}
 			// Every path prints the hosts' text: their output, or the
@@ -73,14 +79,9 @@ func logsCommand(env *environment) *cli.Command {
 			defer flush()
 			switch {
 			case c.Bool("failed"):
-				if c.NArg() > 0 {
-					return usageError("--failed prints every failed host: give no HOST")
-				}
 				return printFailedLogs(stdout, r)
 			case c.NArg() == 0:
 				return listHosts(stdout, r)
-			case c.NArg() > 1:
-				return usageError("name one host")
 			}
 			i, err := r.HostIndex(c.Args().First())
 			if err != nil {
@@ -94,14 +95,11 @@ func logsCommand(env *environment) *cli.Command {
 	}
 }
 
-// logsJSON is fleet logs --json: the same choices as without it, as JSON
-// lines (escaped, so they need no cleaning on a terminal).
+// logsJSON is fleet logs --json, its arguments checked: the same choices as
+// without it, as JSON lines (escaped, so they need no cleaning on a terminal).
 func logsJSON(c *cli.Context, stdout io.Writer, r *record.Run) error {
 	switch {
 	case c.Bool("failed"):
-		if c.NArg() > 0 {
-			return usageError("--failed prints every failed host: give no HOST")
-		}
 		for i, h := range r.Info.Hosts {
 			if h.Outcome == fleet.OK {
 				continue
@@ -127,8 +125,6 @@ func logsJSON(c *cli.Context, stdout io.Writer, r *record.Run) error {
 			}
 		}
 		return nil
-	case c.NArg() > 1:
-		return usageError("name one host")
 	}
 	i, err := r.HostIndex(c.Args().First())
 	if err != nil {
@@ -168,7 +164,7 @@ func printFailedLogs(w io.Writer, r *record.Run) error {
 			continue
 		}
 		n++
-		fmt.Fprintf(w, "==== %s: %s\n", h.Host, firstNonEmptyString(h.Error, h.Outcome.String()))
+		fmt.Fprintf(w, "==== %s: %s\n", h.Host, cmp.Or(h.Error, h.Outcome.String()))
 		if err := copyLog(w, r.LogPath(i)); err != nil {
 			fmt.Fprintf(w, "(%v)\n", err)
 		}
@@ -177,15 +173,6 @@ func printFailedLogs(w io.Writer, r *record.Run) error {
 		fmt.Fprintf(w, "every host of run %s succeeded\n", r.Info.ID)
 	}
 	return nil
-}
-
-func firstNonEmptyString(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // followPoll is how often -f looks for more of the log.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,19 +38,9 @@ func TestMatchExecStderrOnTerminal(t *testing.T) {
 		}
 	}
 
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got bytes.Buffer
-	done := make(chan struct{})
-	go func() { _, _ = got.ReadFrom(r); close(done) }()
 	out := ptytest.Open(t)
-	status := runFleet(out.Slave, w, append([]string{"hosts"}, host...)...)
-	w.Close()
-	<-done
-	r.Close()
-	if status != 0 || !strings.Contains(got.String(), "exec\x1b]0;pwned\a\n") {
-		t.Errorf("piped stderr: exit %d, %q; want the bytes as printed", status, got.String())
+	status, got := piped(t, func(w *os.File) int { return runFleet(out.Slave, w, append([]string{"hosts"}, host...)...) })
+	if status != 0 || !strings.Contains(got, "exec\x1b]0;pwned\a\n") {
+		t.Errorf("piped stderr: exit %d, %q; want the bytes as printed", status, got)
 	}
 }

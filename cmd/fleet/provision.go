@@ -95,13 +95,7 @@ func provisionCommand(env *environment) *cli.Command {
 		Description:            provisionDescription,
 		Flags:                  flags,
 		UseShortOptionHandling: true,
-		Action: func(c *cli.Context) error {
-			o, err := readProvisionOptions(c, env)
-			if err != nil {
-				return err
-			}
-			return provisionHosts(c.Context, env, o)
-		},
+		Action:                 readThenDo(env, readProvisionOptions, provisionHosts),
 	}
 }
 
@@ -192,6 +186,7 @@ func readSecretVar(kv string, env *environment) (key, value string, err error) {
 // maxSecretFile bounds a --secret-var file: a key or a token, not a disk.
 const maxSecretFile = 64 << 10
 
+// readSmallFile reads a --secret-var file of at most maxSecretFile bytes.
 func readSmallFile(p string) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -199,13 +194,10 @@ func readSmallFile(p string) ([]byte, error) {
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, err
+	if err == nil && len(b) > maxSecretFile {
+		err = fmt.Errorf("%s is larger than 64 KiB", p)
 	}
-	if len(b) > maxSecretFile {
-		return nil, fmt.Errorf("%s is larger than 64 KiB", p)
-	}
-	return b, nil
+	return b, err
 }
 
 // recordedVars is the variables as the run record keeps them: a secret's
@@ -235,11 +227,8 @@ func countOrPercent(s string, total int, flag string) (int, error) {
 }
 
 func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) error {
-	pw, err := o.sudo.password()
+	pw, err := preparePasswords(o.targetOptions, o.sudo)
 	if err != nil {
-		return err
-	}
-	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
 	inputs, err := recipeInputs(o.recipeFile, o.recipe)

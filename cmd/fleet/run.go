@@ -65,13 +65,7 @@ func runCommand(env *environment) *cli.Command {
 		Flags:                  flags,
 		UseShortOptionHandling: true,
 		HideHelpCommand:        true,
-		Action: func(c *cli.Context) error {
-			opts, err := readRunOptions(c, env)
-			if err != nil {
-				return err
-			}
-			return runHosts(c.Context, env, opts)
-		},
+		Action:                 readThenDo(env, readRunOptions, runHosts),
 	}
 }
 
@@ -157,11 +151,8 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 		defer flush()
 		return printRunPlan(out, o, input)
 	}
-	sudoPassword, err := o.sudo.password()
+	sudoPassword, err := preparePasswords(o.targetOptions, o.sudo)
 	if err != nil {
-		return err
-	}
-	if err := preparePassword(o.targetOptions); err != nil {
 		return err
 	}
 	dirs := outDirs{out: o.outdir, err: o.errdir}
@@ -182,13 +173,13 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 		}
 		defer files.close()
 		cmd := &fleet.Command{
-			Line:   o.command,
-			Env:    runEnv(r.Host, r.Index, n),
-			Stdout: out.stdout(files.out), Stderr: out.stderr(files.err),
-			PTY: o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
+			Line: o.command,
+			Env:  runEnv(r.Host, r.Index, n),
+			PTY:  o.pty, Sudo: o.sudo.sudo, SudoPassword: sudoPassword,
 			// As ssh and pssh: a chatty ~/.bashrc's text is output too.
 			Raw: true,
 		}
+		cmd.Stdout, cmd.Stderr = out.streams(files.out, files.err)
 		if o.sendInput {
 			cmd.Stdin = bytes.NewReader(input)
 		}
@@ -199,16 +190,19 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	return job.run(ctx, task)
 }
 
-// preparePassword asks for the -A password now, before any progress is
-// drawn, so the prompt is not lost under the bar.
-func preparePassword(t *targetOptions) error {
+// preparePasswords asks for the sudo password, then the -A one, now,
+// before any progress is drawn, so the prompts are not lost under the bar.
+func preparePasswords(t *targetOptions, sudo sudoOptions) (sudoPassword []byte, err error) {
+	if sudoPassword, err = sudo.password(); err != nil {
+		return nil, err
+	}
 	if !t.askpass && t.passwordFile == "" {
-		return nil
+		return sudoPassword, nil
 	}
 	pw, err := secretSource(t.passwordFile, "password")()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t.dial.Password = func() ([]byte, error) { return pw, nil }
-	return nil
+	return sudoPassword, nil
 }

@@ -109,7 +109,7 @@ func slurpCommand(env *environment) *cli.Command {
 const maxSkipNotices = 10
 
 func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, o *slurpOptions) error {
-	if err := preparePassword(t); err != nil {
+	if _, err := preparePasswords(t, sudoOptions{}); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(o.localDir, 0o755); err != nil {

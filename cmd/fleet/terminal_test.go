@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -241,10 +240,9 @@ func TestDumbTerminal(t *testing.T) {
 	}
 }
 
-// readAll collects what a pipe's reader gets.
+// readAll collects what a pipe's reader gets; done is closed at its end.
 type readAll struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
+	lockedBuffer
 	done chan struct{}
 }
 
@@ -252,24 +250,25 @@ func collect(r io.Reader) *readAll {
 	a := &readAll{done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		b := make([]byte, 64<<10)
-		for {
-			n, err := r.Read(b)
-			a.mu.Lock()
-			a.buf.Write(b[:n])
-			a.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
+		_, _ = io.Copy(&a.lockedBuffer, r)
 	}()
 	return a
 }
 
-func (a *readAll) String() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.String()
+// piped gives run the write end of a pipe and returns run's status and all
+// the pipe's reader got, once run has returned.
+func piped(t *testing.T, run func(w *os.File) int) (int, string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := collect(r)
+	status := run(w)
+	w.Close()
+	<-got.done
+	return status, got.String()
 }
 
 // TestPipeAtTerminalGetsStatusLines: `fleet run ... | grep` at a
@@ -279,23 +278,17 @@ func (a *readAll) String() string {
 // prints on; the summary still goes there.
 func TestPipeAtTerminalGetsStatusLines(t *testing.T) {
 	flags, labels := termFleet(t, 3)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := collect(r)
 	errp := ptytest.Open(t)
-	status := startFleet(w, errp.Slave, append(append([]string{"run"}, flags...), "true")...).wait(t, 30*time.Second)
-	w.Close()
-	<-got.done
-	r.Close()
+	status, got := piped(t, func(w *os.File) int {
+		return startFleet(w, errp.Slave, append(append([]string{"run"}, flags...), "true")...).wait(t, 30*time.Second)
+	})
 	stderr := errp.Output()
 	if status != 0 {
 		t.Fatalf("exit %d: %q", status, stderr)
 	}
 	for _, l := range labels {
-		if !regexp.MustCompile(`(?m)^\[\d\] \d\d:\d\d:\d\d \[SUCCESS\] ` + regexp.QuoteMeta(l) + `$`).MatchString(got.String()) {
-			t.Errorf("the pipe lacks the status line of %s: %q", l, got.String())
+		if !regexp.MustCompile(`(?m)^\[\d\] \d\d:\d\d:\d\d \[SUCCESS\] ` + regexp.QuoteMeta(l) + `$`).MatchString(got) {
+			t.Errorf("the pipe lacks the status line of %s: %q", l, got)
 		}
 	}
 	if strings.Contains(stderr, "\r") {
@@ -427,22 +420,14 @@ func TestNeverReadPipe(t *testing.T) {
 func TestHostKeysRecordedLine(t *testing.T) {
 	flags, _ := termFleet(t, 3)
 	for i, want := range []string{"fleet: recorded 3 new host keys in ~/known_hosts\n", ""} {
-		var errb bytes.Buffer
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := collect(r)
-		status := runFleet(w, w, append(append([]string{"run"}, flags...), "true")...)
-		w.Close()
-		<-got.done
-		r.Close()
-		errb.WriteString(got.String())
+		status, got := piped(t, func(w *os.File) int {
+			return runFleet(w, w, append(append([]string{"run"}, flags...), "true")...)
+		})
 		if status != 0 {
-			t.Fatalf("run %d: exit %d: %q", i, status, errb.String())
+			t.Fatalf("run %d: exit %d: %q", i, status, got)
 		}
-		if n := strings.Count(errb.String(), "recorded"); want == "" && n != 0 || want != "" && (n != 1 || !strings.Contains(errb.String(), want)) {
-			t.Errorf("run %d: %q, want the line %q", i, errb.String(), want)
+		if n := strings.Count(got, "recorded"); want == "" && n != 0 || want != "" && (n != 1 || !strings.Contains(got, want)) {
+			t.Errorf("run %d: %q, want the line %q", i, got, want)
 		}
 	}
 }

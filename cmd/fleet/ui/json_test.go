@@ -87,11 +87,7 @@ func TestJSONLines(t *testing.T) {
 
 			// Everything for people went to Stderr, summary last.
 			e := errb.String()
-			for _, s := range []string{"web1: streamed\n", "web1 (exit 0)", "[FAILURE] web2"} {
-				if !strings.Contains(e, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, e)
-				}
-			}
+			containsAll(t, "stderr", e, "web1: streamed\n", "web1 (exit 0)", "[FAILURE] web2")
 			if !strings.HasSuffix(e, "6 hosts: 1 ok, 2 failed, 1 unreachable, 1 timed out, 1 not started (1s)\n") {
 				t.Errorf("stderr does not end with the summary:\n%q", e)
 			}

@@ -11,19 +11,22 @@ import (
 	"github.com/fleet-sh/fleet/fleet"
 )
 
+// failuresLast is the failures of mixed() as a terminal lists them again
+// at the end of the run, last on screen.
+const failuresLast = "[FAILURE] web2 Exited with error code 5\n" +
+	"[FAILURE] root@db1:2222 unreachable: connection refused\n" +
+	"  hint: is sshd running on that port?\n" +
+	"[FAILURE] web3 timed out: still running after 5s (-t)\n" +
+	"[FAILURE] web4 Killed by signal TERM\n" +
+	"[FAILURE] web5 not started\n"
+
 func TestTerminalListsFailuresLast(t *testing.T) {
 	rs := append(mixed(), res(6, "web6", nil, "", "", at(20)))
 	p, out, errb := newTest(Options{Terminal: true, Total: len(rs), Verb: "run"})
 	play(p, rs, []int{5, 4, 6, 3, 2, 1, 0}, 2300*time.Millisecond)
 
 	want := "[SUCCESS] web1\n" +
-		"[SUCCESS] web6\n" +
-		"[FAILURE] web2 Exited with error code 5\n" +
-		"[FAILURE] root@db1:2222 unreachable: connection refused\n" +
-		"  hint: is sshd running on that port?\n" +
-		"[FAILURE] web3 timed out: still running after 5s (-t)\n" +
-		"[FAILURE] web4 Killed by signal TERM\n" +
-		"[FAILURE] web5 not started\n"
+		"[SUCCESS] web6\n" + failuresLast
 	if got := out.String(); got != want {
 		t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
 	}
@@ -66,13 +69,7 @@ func TestTerminalInlineAsHostsFinish(t *testing.T) {
 		"[4] 10:11:20 [SUCCESS] web6\n" +
 		"[5] 10:11:14 [FAILURE] root@db1:2222 unreachable: connection refused\n" +
 		"[6] 10:11:13 [FAILURE] web2 Exited with error code 5\nStderr: boom\n" +
-		"[7] 10:11:12 [SUCCESS] web1\nhello\nStderr: warn\n" +
-		"[FAILURE] web2 Exited with error code 5\n" +
-		"[FAILURE] root@db1:2222 unreachable: connection refused\n" +
-		"  hint: is sshd running on that port?\n" +
-		"[FAILURE] web3 timed out: still running after 5s (-t)\n" +
-		"[FAILURE] web4 Killed by signal TERM\n" +
-		"[FAILURE] web5 not started\n"
+		"[7] 10:11:12 [SUCCESS] web1\nhello\nStderr: warn\n" + failuresLast
 	if got := out.String(); got != want {
 		t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
 	}

@@ -37,6 +37,16 @@ func evilRun() []fleet.Result {
 	return rs
 }
 
+// containsAll fails for each of wants that got, the text of what, lacks.
+func containsAll(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s lacks %q:\n%q", what, want, got)
+		}
+	}
+}
+
 // noEscape fails when s holds a control character other than \t, \n, or
 // anything that can act on a terminal.
 func noEscape(t *testing.T, where, s string) {
@@ -51,16 +61,11 @@ func TestInlineStatusLinesClean(t *testing.T) {
 	o := out.String()
 	noEscape(t, "stdout", o)
 	noEscape(t, "stderr", errb.String())
-	for _, want := range []string{
-		"[SUCCESS] web1\n" + cleanOut + "Stderr: " + cleanErr,
-		"[FAILURE] web2 Exited with error code 100 (ubuntu 24.04 (apt): 1 changed; failed at \"install\": exited with error code 100: " + cleanReason + ")\n",
-		"[FAILURE] web3 unreachable: " + cleanReason + "\n",
-		"[SUCCESS] we^[[2Jb4\n",
-	} {
-		if !strings.Contains(o, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, o)
-		}
-	}
+	containsAll(t, "stdout", o,
+		"[SUCCESS] web1\n"+cleanOut+"Stderr: "+cleanErr,
+		"[FAILURE] web2 Exited with error code 100 (ubuntu 24.04 (apt): 1 changed; failed at \"install\": exited with error code 100: "+cleanReason+")\n",
+		"[FAILURE] web3 unreachable: "+cleanReason+"\n",
+		"[SUCCESS] we^[[2Jb4\n")
 	if !strings.Contains(errb.String(), "fleet: hint: look (web3)") {
 		t.Errorf("no hint: %q", errb.String())
 	}
@@ -76,11 +81,7 @@ func TestTerminalListingClean(t *testing.T) {
 	play(p, rs, nil, time.Second)
 	o := out.String()
 	noEscape(t, "stdout", o)
-	for _, want := range []string{"[SUCCESS] web1\n" + cleanOut + "Stderr: " + cleanErr, "[FAILURE] web3 unreachable: " + cleanReason + "\n"} {
-		if !strings.Contains(o, want) {
-			t.Errorf("listing lacks %q:\n%s", want, o)
-		}
-	}
+	containsAll(t, "listing", o, "[SUCCESS] web1\n"+cleanOut+"Stderr: "+cleanErr, "[FAILURE] web3 unreachable: "+cleanReason+"\n")
 	// stderr has the bar's own sequences; only the hosts' must not be there.
 	if e := errb.String(); strings.Contains(e, "]52") || strings.Contains(e, "pwned") {
 		t.Errorf("host text on stderr: %q", e)
@@ -140,11 +141,7 @@ func TestRawModeKeepsBytes(t *testing.T) {
 	w.Flush()
 	play(p, rs, nil, time.Second)
 	o := out.String()
-	for _, want := range []string{"web1: " + evilOut, "[SUCCESS] web1\n" + evilOut + "Stderr: " + evilErr, evilReason} {
-		if !strings.Contains(o, want) {
-			t.Errorf("raw output lacks %q:\n%q", want, o)
-		}
-	}
+	containsAll(t, "raw output", o, "web1: "+evilOut, "[SUCCESS] web1\n"+evilOut+"Stderr: "+evilErr, evilReason)
 }
 
 func TestGatherClean(t *testing.T) {
@@ -153,15 +150,10 @@ func TestGatherClean(t *testing.T) {
 	play(p, rs, nil, time.Second)
 	o := out.String()
 	noEscape(t, "gather", o)
-	for _, want := range []string{
-		"web1 (exit 0)\n" + gatherRule + cleanOut + "Stderr:\n" + cleanErr,
-		"web3 (unreachable: " + cleanReason + ")\n",
-		"we^[[2Jb4 (exit 0)\n",
-	} {
-		if !strings.Contains(o, want) {
-			t.Errorf("gather lacks %q:\n%s", want, o)
-		}
-	}
+	containsAll(t, "gather", o,
+		"web1 (exit 0)\n"+gatherRule+cleanOut+"Stderr:\n"+cleanErr,
+		"web3 (unreachable: "+cleanReason+")\n",
+		"we^[[2Jb4 (exit 0)\n")
 }
 
 // TestJSONEscapesControls: --json output carries no raw control at all
