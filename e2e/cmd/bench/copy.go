@@ -128,16 +128,11 @@ func checkCopies(hosts []harness.Host, dest string, size int64, sum string) erro
 	if bad > 0 {
 		return fmt.Errorf("%s missing or of the wrong size on %d of %d hosts", dest, bad, len(hosts))
 	}
-	fh, err := os.Open(hosts[0].Path(dest))
+	got, err := benchreport.SHA256(hosts[0].Path(dest))
 	if err != nil {
 		return err
 	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+	if got != sum {
 		return fmt.Errorf("%s on %s has sha256 %.12s, sent %.12s", dest, hosts[0].Addr, got, sum)
 	}
 	return nil
@@ -207,7 +202,7 @@ func renderCopy(res *copyResult, o *options) section {
 			sec.met++
 		}
 		lines = append(lines, fmt.Sprintf("N=%d -p %d: %s: fleet %.2f s, parallel-scp %.2f s: fleet/parallel-scp wall %.2f (target ≤ 1: at least as fast)",
-			g.N, g.P, verdict(ok), fl.Wall.Seconds(), ps.Wall.Seconds(), fl.Wall.Seconds()/ps.Wall.Seconds()))
+			g.N, g.P, benchreport.Verdict(ok), fl.Wall.Seconds(), ps.Wall.Seconds(), fl.Wall.Seconds()/ps.Wall.Seconds()))
 	}
 	writeFailures(&b, failures)
 
@@ -244,7 +239,7 @@ func renderCopy(res *copyResult, o *options) section {
 			}
 			lines = append(lines, fmt.Sprintf("memory independent of hosts: %s: fleet max RSS %.1f MiB at N=%d (-p %d), %.1f MiB at N=%d (-p %d): ×%.2f "+
 				"(target: independent; read here as at most ×%.2f, a tolerance the issue does not give)",
-				verdict(x <= rssTolerate), benchreport.MiB(a.RSS), lo.N, lo.P, benchreport.MiB(z.RSS), hi.N, hi.P, x, rssTolerate))
+				benchreport.Verdict(x <= rssTolerate), benchreport.MiB(a.RSS), lo.N, lo.P, benchreport.MiB(z.RSS), hi.N, hi.P, x, rssTolerate))
 		}
 	}
 	fmt.Fprintf(&b, "\n### Targets\n\nFrom the issue: fleet at least as fast as parallel-scp, with peak memory independent of the number of hosts.\n\n")

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // The peers: the tools fleet is compared with, each from Debian's packages,
@@ -164,20 +166,12 @@ func aptGet(ctx context.Context, log io.Writer, args ...string) (string, error) 
 		}
 	}
 	if why == "" {
-		why = tailString(out.String(), 200)
+		why = "..." + benchreport.TailText(out.String(), 200)
 	}
 	if ctx.Err() != nil {
 		why = fmt.Sprintf("gave up after %v: %s", installTimeout, why)
 	}
 	return why, err
-}
-
-func tailString(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 func exists(path string) bool {

@@ -200,14 +200,6 @@ func renderReport(rep report) string {
 	return b.String()
 }
 
-// verdict is how a target reads in the report.
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
 // wallRange formats a median wall time with its spread.
 func wallRange(st stats) string {
 	wall := fmt.Sprintf("%.2f s", st.Wall.Seconds())

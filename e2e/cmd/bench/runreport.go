@@ -157,7 +157,7 @@ func runTargets(g group) (line string, counts map[int]targetCount) {
 			c.met++
 		}
 		counts[issue] = c
-		return fmt.Sprintf("issue %d %s %s", issue, what, verdict(ok))
+		return fmt.Sprintf("issue %d %s %s", issue, what, benchreport.Verdict(ok))
 	}
 	if fl.OK == 0 {
 		return "not evaluated: every fleet run failed", counts

@@ -286,7 +286,7 @@ func renderSeed(res *seedResult, o *options) section {
 		if x >= t.x {
 			sec.met++
 		}
-		fmt.Fprintf(&b, "- issue %d: %s: sequence %.2f s / fleet %.2f s = %.1f× (target ≥ %.0f×)\n", t.issue, verdict(x >= t.x), seq.Wall.Seconds(), fl.Wall.Seconds(), x, t.x)
+		fmt.Fprintf(&b, "- issue %d: %s: sequence %.2f s / fleet %.2f s = %.1f× (target ≥ %.0f×)\n", t.issue, benchreport.Verdict(x >= t.x), seq.Wall.Seconds(), fl.Wall.Seconds(), x, t.x)
 	}
 	if fr := res.Results[3].stats(); fr.OK > 0 && seq.OK > 0 {
 		fmt.Fprintf(&b, "\nThe floor, about the least any client can spend on these steps, is %.1f× faster than the sequence here: on\n",

@@ -281,25 +281,14 @@ func fetch(c *http.Client, url, path string) error {
 
 // countOK reads the run record fleet wrote and counts the hosts that ended ok.
 func countOK(state string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(state, "runs", "latest", "run.json"))
-	if err != nil {
-		return 0, fmt.Errorf("run record: %w", err)
-	}
-	var info struct {
-		Hosts []struct {
-			Outcome string `json:"outcome"`
-		} `json:"hosts"`
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return 0, fmt.Errorf("run record: %w", err)
-	}
+	hosts, err := benchreport.LatestRun(state)
 	n := 0
-	for _, h := range info.Hosts {
+	for _, h := range hosts {
 		if h.Outcome == "ok" {
 			n++
 		}
 	}
-	return n, nil
+	return n, err
 }
 
 func freeLoopbackPort() (string, error) {
