@@ -152,7 +152,7 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 	case r.Exit != 0:
 		s.Err = fmt.Errorf("exit status %d: %s", r.Exit, tail(errf.Name(), 300))
 	}
-	s.Wall, s.CPU, s.MaxRSS, s.SpawnerRSS = r.Wall, r.User+r.Sys, r.MaxRSS, r.SpawnerHWM
+	s.Wall, s.CPU, s.MaxRSS, s.SpawnerRSS = r.Wall, r.CPU, r.MaxRSS, r.SpawnerHWM
 	s.OtherCPU = max(0, busy-s.CPU-s.SSHDCPU)
 	return s
 }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
@@ -31,8 +30,7 @@ type scenario struct {
 // measurement is what one fleet run cost and whether it did its work.
 type measurement struct {
 	Wall, CPU     time.Duration
-	PeakRSS       int64 // KiB, VmHWM of the fleet process (its own peak, sampled)
-	RusageRSS     int64 // KiB, ru_maxrss (may include the parent's peak, see peakRSS)
+	PeakRSS       int64 // KiB, VmHWM of the fleet process (its own peak, sampled; see procstat.Status)
 	PeakFDs       int
 	PeakThreads   int
 	PeakGoroutine int
@@ -150,10 +148,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	}
 	if ps := cmd.ProcessState; ps != nil {
 		m.Exit = ps.ExitCode()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			m.RusageRSS = ru.Maxrss
-		}
+		m.CPU, _ = procstat.Exited(ps)
 	}
 	if werr != nil && m.Exit != 0 {
 		m.Problems = append(m.Problems, fmt.Sprintf("fleet: %v: %s", werr, benchreport.Tail(outf.Name(), 400)))
