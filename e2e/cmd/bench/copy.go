@@ -55,7 +55,7 @@ func copyPart(ctx context.Context, o *options, work string) (*copyResult, error)
 	masters := pids(f.Hosts)
 	res := &copyResult{MB: o.copyMB}
 	for gi, n := range o.copyNs {
-		hosts, err := writeHosts(f.HostsFile, filepath.Join(work, fmt.Sprintf("copy-hosts-%d", n)), n)
+		hosts, err := writeHosts(filepath.Join(work, fmt.Sprintf("copy-hosts-%d", n)), f.Users.NoPass, f.Hosts[:n])
 		if err != nil {
 			return nil, err
 		}
@@ -172,15 +172,7 @@ func renderCopy(res *copyResult, o *options) section {
 		fl, ps := g.Results[0].stats(), g.Results[1].stats()
 		for i, r := range g.Results {
 			st := r.stats()
-			name := r.Client.Name
-			if st.Failed > 0 {
-				name += fmt.Sprintf(" (%d of %d runs failed)", st.Failed, len(r.Runs))
-				failures = append(failures, fmt.Sprintf("N=%d -p %d %s: %v", g.N, g.P, r.Client.Name, st.FirstErr))
-			}
-			tree := "–"
-			if len(r.Runs) > 0 && r.Runs[0].Err == nil && r.Runs[0].TreeRSS > 0 {
-				tree = fmt.Sprintf("%.1f MiB", benchreport.MiB(r.Runs[0].TreeRSS))
-			}
+			name, tree := r.label(st, fmt.Sprintf("N=%d -p %d %s", g.N, g.P, r.Client.Name), &failures), r.treeCell()
 			if st.OK == 0 {
 				fmt.Fprintf(&b, "| %d | %d | %s | failed | – | – | – | %s | – | – | |\n", g.N, g.P, name, tree)
 				continue
@@ -218,16 +210,10 @@ func renderCopy(res *copyResult, o *options) section {
 			fmt.Fprintf(&b, "| %s | %.1f MiB | %.1f MiB | %.2f |\n", label, benchreport.MiB(a), benchreport.MiB(z), float64(z)/float64(a))
 		}
 		maxRSS := func(r *result) int64 { return r.stats().RSS }
-		treeRSS := func(r *result) int64 {
-			if len(r.Runs) == 0 || r.Runs[0].Err != nil {
-				return 0
-			}
-			return r.Runs[0].TreeRSS
-		}
 		row("fleet max RSS", 0, maxRSS)
-		row("fleet tree RSS (run 1)", 0, treeRSS)
+		row("fleet tree RSS (run 1)", 0, (*result).treeRSS)
 		row("parallel-scp max RSS (largest process)", 1, maxRSS)
-		row("parallel-scp tree RSS (run 1, all processes)", 1, treeRSS)
+		row("parallel-scp tree RSS (run 1, all processes)", 1, (*result).treeRSS)
 		sec.total++
 		a, z := lo.Results[0].stats(), hi.Results[0].stats()
 		if a.OK == 0 || z.OK == 0 {

@@ -46,9 +46,8 @@ func (s sample) String() string {
 	if s.Err != nil {
 		return "FAILED: " + s.Err.Error()
 	}
-	t := fmt.Sprintf("wall %.2fs cpu %.2fs maxrss %.1fMiB sshd %.2fs other %.2fs",
-		s.Wall.Seconds(), s.CPU.Seconds(), benchreport.MiB(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds())
-	t += fmt.Sprintf(" window %.2fs", s.Window.Seconds())
+	t := fmt.Sprintf("wall %.2fs cpu %.2fs maxrss %.1fMiB sshd %.2fs other %.2fs window %.2fs", s.Wall.Seconds(),
+		s.CPU.Seconds(), benchreport.MiB(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds(), s.Window.Seconds())
 	if s.TreeRSS > 0 {
 		t += fmt.Sprintf(" tree-rss %.1fMiB", benchreport.MiB(s.TreeRSS))
 	}
