@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,7 +37,6 @@ type measurement struct {
 	PeakGoroutine int
 	PeakHeap      uint64 // bytes of live heap objects, sampled
 	PeakStacks    uint64 // bytes of goroutine stacks, sampled
-	PeakGo        uint64 // bytes the Go runtime had mapped, sampled
 	PeakConns     int64  // connections open at once, as the server saw them
 	ServerCPU     time.Duration
 	Sessions      int64
@@ -62,7 +62,6 @@ type procStats struct {
 	Goroutines int    `json:"goroutines"`
 	HeapBytes  uint64 `json:"heap_bytes"`
 	StackBytes uint64 `json:"stack_bytes"`
-	GoBytes    uint64 `json:"go_bytes"`
 	OpenFiles  int    `json:"open_files"`
 }
 
@@ -74,10 +73,10 @@ const runLimit = 15 * time.Minute
 // heap is captured when the goroutine count peaks.
 func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string) (m measurement) {
 	m = measurement{Hosts: sc.N, Exit: -1, ProfileDir: profileDir}
+	fail := func(err error) measurement { m.Problems = append(m.Problems, err.Error()); return m }
 	state, err := os.MkdirTemp(h.dir, "state-")
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	defer func() {
 		switch {
@@ -91,12 +90,13 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	}()
 	pprofAddr, err := freeLoopbackPort()
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	args := append(append(append([]string{}, sc.Prefix...), h.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
 	args = append(args, sc.Args[1:]...)
-	cmd := exec.Command(args[0], args[1:]...)
+	rctx, cancel := context.WithTimeout(ctx, runLimit)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, args[0], args[1:]...) // killed at the limit or when ctx ends
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(h.dir, "home"),
 		"FLEET_STATE_DIR=" + state, "FLEET_PPROF=" + pprofAddr, "LANG=C.UTF-8"}
 	if profileDir != "" {
@@ -105,27 +105,27 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	cmd.Env = append(cmd.Env, h.opts.env...)
 	outf, err := os.Create(filepath.Join(h.dir, "fleet.out"))
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	defer outf.Close()
 	cmd.Stdout, cmd.Stderr = outf, outf
 	st0, err := h.server.stats() // also restarts the server's peak count
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	srvCPU := h.server.cpu()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); sample(cmd.Process.Pid, "http://"+pprofAddr, profileDir, &m, stop) }()
-	werr := waitLimited(ctx, cmd, runLimit)
+	werr := cmd.Wait()
+	if werr != nil && rctx.Err() != nil {
+		werr = cmp.Or(ctx.Err(), fmt.Errorf("killed after %s", runLimit))
+	}
 	m.Wall = time.Since(start)
 	close(stop)
 	wg.Wait()
@@ -180,26 +180,6 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	return m
 }
 
-// waitLimited waits for cmd, killing it after limit or when ctx ends.
-func waitLimited(ctx context.Context, cmd *exec.Cmd, limit time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	_ = cmd.Process.Kill()
-	<-done
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return fmt.Errorf("killed after %s", limit)
-}
-
 // sample reads /proc and fleet's stats endpoint until stop: peak RSS,
 // threads, file descriptors, goroutines and heap. It fetches a heap profile
 // each time the goroutine count reaches a new high (at most once a second),
@@ -224,7 +204,6 @@ func sample(pid int, base, profileDir string, m *measurement, stop <-chan struct
 				m.PeakGoroutine = max(m.PeakGoroutine, st.Goroutines)
 				m.PeakHeap = max(m.PeakHeap, st.HeapBytes)
 				m.PeakStacks = max(m.PeakStacks, st.StackBytes)
-				m.PeakGo = max(m.PeakGo, st.GoBytes)
 				if profileDir != "" && st.Goroutines > heapAt*11/10 && time.Since(lastHeap) > time.Second {
 					if fetch(client, base+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof")) == nil &&
 						fetch(client, base+"/debug/pprof/goroutine", filepath.Join(profileDir, "goroutines-peak.pprof")) == nil {
@@ -294,5 +273,3 @@ func freeLoopbackPort() (string, error) {
 	defer ln.Close()
 	return ln.Addr().String(), nil
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
