@@ -336,7 +336,8 @@ func startFleet(ctx context.Context, opts harness.Options) (*harness.Fleet, erro
 	defer cancel()
 	f, err := harness.Start(startCtx, opts)
 	if err != nil && startCtx.Err() == nil {
-		fmt.Fprintf(opts.Log, "bench: harness start failed (%v); retrying once\n", firstLine(err.Error()))
+		line, _, _ := strings.Cut(err.Error(), "\n")
+		fmt.Fprintf(opts.Log, "bench: harness start failed (%v); retrying once\n", line)
 		f, err = harness.Start(startCtx, opts)
 	}
 	if err == nil {
@@ -361,11 +362,6 @@ func pids(hosts []harness.Host) []int {
 		out[i] = h.PID
 	}
 	return out
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 // shellQuote quotes s for pssh's -x, which splits its value like a shell.

@@ -153,7 +153,7 @@ func aptGet(ctx context.Context, log io.Writer, args ...string) (string, error) 
 		}
 	}
 	if why == "" {
-		why = "..." + benchreport.TailText(out.String(), 200)
+		why = benchreport.TailText(out.String(), 200)
 	}
 	if ctx.Err() != nil {
 		why = fmt.Sprintf("gave up after %v: %s", installTimeout, why)

@@ -92,7 +92,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	if err != nil {
 		return fail(err)
 	}
-	args := append(append(append([]string{}, sc.Prefix...), h.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
+	args := append(append(append([]string{}, sc.Prefix...), h.opts.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
 	args = append(args, sc.Args[1:]...)
 	rctx, cancel := context.WithTimeout(ctx, runLimit)
 	defer cancel()
