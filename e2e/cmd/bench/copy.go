@@ -55,7 +55,7 @@ func copyPart(ctx context.Context, o *options, work string) (*copyResult, error)
 	masters := pids(f.Hosts)
 	res := &copyResult{MB: o.copyMB}
 	for gi, n := range o.copyNs {
-		hosts, err := writeHosts(f.HostsFile, filepath.Join(work, fmt.Sprintf("copy-hosts-%d", n)), n)
+		hosts, err := writeHosts(filepath.Join(work, fmt.Sprintf("copy-hosts-%d", n)), f.Users.NoPass, f.Hosts[:n])
 		if err != nil {
 			return nil, err
 		}
@@ -128,16 +128,11 @@ func checkCopies(hosts []harness.Host, dest string, size int64, sum string) erro
 	if bad > 0 {
 		return fmt.Errorf("%s missing or of the wrong size on %d of %d hosts", dest, bad, len(hosts))
 	}
-	fh, err := os.Open(hosts[0].Path(dest))
+	got, err := benchreport.SHA256(hosts[0].Path(dest))
 	if err != nil {
 		return err
 	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+	if got != sum {
 		return fmt.Errorf("%s on %s has sha256 %.12s, sent %.12s", dest, hosts[0].Addr, got, sum)
 	}
 	return nil
@@ -177,15 +172,7 @@ func renderCopy(res *copyResult, o *options) section {
 		fl, ps := g.Results[0].stats(), g.Results[1].stats()
 		for i, r := range g.Results {
 			st := r.stats()
-			name := r.Client.Name
-			if st.Failed > 0 {
-				name += fmt.Sprintf(" (%d of %d runs failed)", st.Failed, len(r.Runs))
-				failures = append(failures, fmt.Sprintf("N=%d -p %d %s: %v", g.N, g.P, r.Client.Name, st.FirstErr))
-			}
-			tree := "–"
-			if len(r.Runs) > 0 && r.Runs[0].Err == nil && r.Runs[0].TreeRSS > 0 {
-				tree = fmt.Sprintf("%.1f MiB", benchreport.MiB(r.Runs[0].TreeRSS))
-			}
+			name, tree := r.label(st, fmt.Sprintf("N=%d -p %d %s", g.N, g.P, r.Client.Name), &failures), r.treeCell()
 			if st.OK == 0 {
 				fmt.Fprintf(&b, "| %d | %d | %s | failed | – | – | – | %s | – | – | |\n", g.N, g.P, name, tree)
 				continue
@@ -207,7 +194,7 @@ func renderCopy(res *copyResult, o *options) section {
 			sec.met++
 		}
 		lines = append(lines, fmt.Sprintf("N=%d -p %d: %s: fleet %.2f s, parallel-scp %.2f s: fleet/parallel-scp wall %.2f (target ≤ 1: at least as fast)",
-			g.N, g.P, verdict(ok), fl.Wall.Seconds(), ps.Wall.Seconds(), fl.Wall.Seconds()/ps.Wall.Seconds()))
+			g.N, g.P, benchreport.Verdict(ok), fl.Wall.Seconds(), ps.Wall.Seconds(), fl.Wall.Seconds()/ps.Wall.Seconds()))
 	}
 	writeFailures(&b, failures)
 
@@ -223,16 +210,10 @@ func renderCopy(res *copyResult, o *options) section {
 			fmt.Fprintf(&b, "| %s | %.1f MiB | %.1f MiB | %.2f |\n", label, benchreport.MiB(a), benchreport.MiB(z), float64(z)/float64(a))
 		}
 		maxRSS := func(r *result) int64 { return r.stats().RSS }
-		treeRSS := func(r *result) int64 {
-			if len(r.Runs) == 0 || r.Runs[0].Err != nil {
-				return 0
-			}
-			return r.Runs[0].TreeRSS
-		}
 		row("fleet max RSS", 0, maxRSS)
-		row("fleet tree RSS (run 1)", 0, treeRSS)
+		row("fleet tree RSS (run 1)", 0, (*result).treeRSS)
 		row("parallel-scp max RSS (largest process)", 1, maxRSS)
-		row("parallel-scp tree RSS (run 1, all processes)", 1, treeRSS)
+		row("parallel-scp tree RSS (run 1, all processes)", 1, (*result).treeRSS)
 		sec.total++
 		a, z := lo.Results[0].stats(), hi.Results[0].stats()
 		if a.OK == 0 || z.OK == 0 {
@@ -244,7 +225,7 @@ func renderCopy(res *copyResult, o *options) section {
 			}
 			lines = append(lines, fmt.Sprintf("memory independent of hosts: %s: fleet max RSS %.1f MiB at N=%d (-p %d), %.1f MiB at N=%d (-p %d): ×%.2f "+
 				"(target: independent; read here as at most ×%.2f, a tolerance the issue does not give)",
-				verdict(x <= rssTolerate), benchreport.MiB(a.RSS), lo.N, lo.P, benchreport.MiB(z.RSS), hi.N, hi.P, x, rssTolerate))
+				benchreport.Verdict(x <= rssTolerate), benchreport.MiB(a.RSS), lo.N, lo.P, benchreport.MiB(z.RSS), hi.N, hi.P, x, rssTolerate))
 		}
 	}
 	fmt.Fprintf(&b, "\n### Targets\n\nFrom the issue: fleet at least as fast as parallel-scp, with peak memory independent of the number of hosts.\n\n")

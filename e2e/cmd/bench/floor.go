@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,12 +72,7 @@ func floorMain(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "floor: key:", err)
 		return 1
 	}
-	hostKeys, err := knownhosts.New(*knownFile)
-	if err != nil {
-		fmt.Fprintln(stderr, "floor: known_hosts:", err)
-		return 1
-	}
-	algos, err := knownAlgorithms(*knownFile)
+	hostKeys, algos, err := knownHosts(*knownFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "floor: known_hosts:", err)
 		return 1
@@ -163,16 +157,13 @@ type target struct {
 // user@host:port; blank lines and # comments are skipped. The user defaults
 // to $USER and the port to 22, as pssh does.
 func readTargets(path string) ([]target, error) {
-	fh, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer fh.Close()
 	var out []target
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		t := target{user: os.Getenv("USER")}
@@ -185,22 +176,24 @@ func readTargets(path string) ([]target, error) {
 		t.addr = line
 		out = append(out, t)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s lists no hosts", path)
 	}
 	return out, nil
 }
 
-// knownAlgorithms maps each host name of a known_hosts file, as
-// knownhosts.Normalize writes it, to the host key algorithms of its keys.
-// Plain names only: the harness writes neither hashed names nor patterns.
-func knownAlgorithms(path string) (map[string][]string, error) {
+// knownHosts reads a known_hosts file: the callback that checks a host's
+// key, and each host name, as knownhosts.Normalize writes it, mapped to the
+// host key algorithms of its keys. Plain names only: the harness writes
+// neither hashed names nor patterns.
+func knownHosts(path string) (ssh.HostKeyCallback, map[string][]string, error) {
+	check, err := knownhosts.New(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("known_hosts: %w", err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[string][]string{}
 	for len(b) > 0 {
@@ -209,7 +202,7 @@ func knownAlgorithms(path string) (map[string][]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("known_hosts: %w", err)
 		}
 		b = rest
 		algos := []string{key.Type()}
@@ -221,5 +214,5 @@ func knownAlgorithms(path string) (map[string][]string, error) {
 			out[h] = append(out[h], algos...)
 		}
 	}
-	return out, nil
+	return check, out, nil
 }

@@ -40,7 +40,10 @@ func startHostSet(ctx context.Context, n int, work string, log io.Writer) (hs *h
 		}
 	}()
 	for i := range k {
-		size := n/k + btoi(i < n%k)
+		size := n / k
+		if i < n%k {
+			size++
+		}
 		f, err := startFleet(ctx, harness.Options{Hosts: size, Log: log})
 		if err != nil {
 			return hs, err
@@ -98,13 +101,6 @@ func (hs *hostSet) stop(log io.Writer) {
 	}
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // hostFiles are the first N hosts in the forms the clients read.
 type hostFiles struct {
 	PSSH      string // user@addr:port a line: fleet, parallel-ssh, the floor
@@ -117,39 +113,29 @@ func (hs *hostSet) writeHostFiles(work string, n int) (hostFiles, error) {
 	if n > len(hs.Hosts) {
 		return hostFiles{}, fmt.Errorf("%d hosts started, %d wanted", len(hs.Hosts), n)
 	}
-	var pssh, addrs, inv strings.Builder
+	var addrs, inv strings.Builder
 	inv.WriteString("[bench]\n")
 	for _, h := range hs.Hosts[:n] {
-		fmt.Fprintf(&pssh, "%s@%s\n", hs.User, h.HostPort())
 		fmt.Fprintf(&addrs, "%s\n", h.Addr)
 		fmt.Fprintf(&inv, "%s ansible_port=%d ansible_user=%s\n", h.Addr, h.Port, hs.User)
 	}
 	hf := hostFiles{
-		PSSH:      filepath.Join(work, fmt.Sprintf("hosts-%d", n)),
 		Addrs:     filepath.Join(work, fmt.Sprintf("addrs-%d", n)),
 		Inventory: filepath.Join(work, fmt.Sprintf("inventory-%d.ini", n)),
 	}
-	return hf, errors.Join(
-		os.WriteFile(hf.PSSH, []byte(pssh.String()), 0o644),
+	var err error
+	hf.PSSH, err = writeHosts(filepath.Join(work, fmt.Sprintf("hosts-%d", n)), hs.User, hs.Hosts[:n])
+	return hf, errors.Join(err,
 		os.WriteFile(hf.Addrs, []byte(addrs.String()), 0o644),
 		os.WriteFile(hf.Inventory, []byte(inv.String()), 0o644))
 }
 
-// writeHosts copies the first n hosts of a harness host file, which lists
-// every host of the fleet, so that all N share one fleet of sshd.
-func writeHosts(all, path string, n int) (string, error) {
-	b, err := os.ReadFile(all)
-	if err != nil {
-		return "", err
+// writeHosts writes a pssh host file, user@addr:port a line, as the
+// harness writes its own (Fleet.HostsFile), and returns its path.
+func writeHosts(path, user string, hosts []harness.Host) (string, error) {
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%s@%s\n", user, h.HostPort())
 	}
-	var lines []string
-	for l := range strings.Lines(string(b)) {
-		if strings.TrimSpace(l) != "" && len(lines) < n {
-			lines = append(lines, strings.TrimSpace(l))
-		}
-	}
-	if len(lines) < n {
-		return "", fmt.Errorf("%s lists %d hosts, need %d", all, len(lines), n)
-	}
-	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }

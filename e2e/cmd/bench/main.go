@@ -145,28 +145,25 @@ func parseFlags(args []string) (*options, error) {
 	}
 	o := &options{runs: *runs, slowRuns: *slowRuns, out: *out, quick: *quick, argv: args, logOut: os.Stderr,
 		copyMB: *copyMB, copyPar: *copyPar, proxyN: *proxyN, only: map[string]bool{}}
-	for p := range strings.SplitSeq(*only, ",") {
-		if p = strings.TrimSpace(p); !slices.Contains(partNames, p) {
-			return nil, fmt.Errorf("-only: %q is not one of %s", p, strings.Join(partNames, ", "))
-		}
+	parts, err := oneOf("-only", *only, partNames)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
 		o.only[p] = true
 	}
 	outGiven := false
 	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
-	var err error
-	for k := range strings.SplitSeq(*cmds, ",") {
-		i := slices.IndexFunc(runCommands, func(c benchCmd) bool { return c.Key == strings.TrimSpace(k) })
-		if i < 0 {
-			return nil, fmt.Errorf("-cmd: %q is not one of %s", k, strings.Join(commandKeys(), ", "))
-		}
-		o.cmds = append(o.cmds, runCommands[i])
+	keys, err := oneOf("-cmd", *cmds, commandKeys())
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		o.cmds = append(o.cmds, runCommands[slices.Index(commandKeys(), k)])
 	}
 	if *peerList != "" {
-		for p := range strings.SplitSeq(*peerList, ",") {
-			if p = strings.TrimSpace(p); !slices.Contains(peerNames(), p) {
-				return nil, fmt.Errorf("-peers: %q is not one of %s", p, strings.Join(peerNames(), ", "))
-			}
-			o.peers = append(o.peers, p)
+		if o.peers, err = oneOf("-peers", *peerList, peerNames()); err != nil {
+			return nil, err
 		}
 	}
 	if o.par, err = parseParallelisms(*par); err != nil {
@@ -196,31 +193,13 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-runs must be at least 1, got %d", o.runs)
 	}
 	// Above 20 hosts a copy run lasts minutes (parallel-scp: about 2 s of
-	// client CPU per host and 100 MB): one run each keeps the bench short.
-	for _, n := range o.copyNs {
-		r := o.runs
-		if n > 20 {
-			r = 1
-		}
-		o.copyRuns = append(o.copyRuns, r)
+	// client CPU per host and 100 MB), and a seed round on 200 hosts about 6
+	// (the typed sequence alone about 3): one each keeps the bench short.
+	if o.copyRuns, err = o.runCounts("-copy-runs", *copyRuns, "-copy-n", o.copyNs, 20); err != nil {
+		return nil, err
 	}
-	if *copyRuns != "" && !o.quick {
-		if o.copyRuns, err = hostCounts("-copy-runs", *copyRuns, 1000); err != nil || len(o.copyRuns) != len(o.copyNs) {
-			return nil, fmt.Errorf("-copy-runs %q: want one run count per -copy-n", *copyRuns)
-		}
-	}
-	// A seed round on 200 hosts lasts about 6 minutes (the typed sequence
-	// alone about 3): one round above 50 hosts keeps the bench short.
-	for _, n := range o.seedNs {
-		o.seedRuns = append(o.seedRuns, o.runs)
-		if n > 50 {
-			o.seedRuns[len(o.seedRuns)-1] = 1
-		}
-	}
-	if *seedRuns != "" && !o.quick {
-		if o.seedRuns, err = hostCounts("-seed-runs", *seedRuns, 1000); err != nil || len(o.seedRuns) != len(o.seedNs) {
-			return nil, fmt.Errorf("-seed-runs %q: want one round count per -seed-n", *seedRuns)
-		}
+	if o.seedRuns, err = o.runCounts("-seed-runs", *seedRuns, "-seed-n", o.seedNs, 50); err != nil {
+		return nil, err
 	}
 	if o.proxyN < 1 || o.proxyN > maxFleetHosts-1 {
 		return nil, fmt.Errorf("-proxy-n must be in 1..%d (one harness fleet, with the bastion), got %d", maxFleetHosts-1, o.proxyN)
@@ -317,6 +296,38 @@ func hostCounts(flagName, list string, most int) ([]int, error) {
 	return out, nil
 }
 
+// oneOf parses a comma-separated list of names, each one of names.
+func oneOf(flagName, list string, names []string) ([]string, error) {
+	var out []string
+	for s := range strings.SplitSeq(list, ",") {
+		if s = strings.TrimSpace(s); !slices.Contains(names, s) {
+			return nil, fmt.Errorf("%s: %q is not one of %s", flagName, s, strings.Join(names, ", "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// runCounts is the runs at each of ns (the hosts of flag nsFlag): -runs,
+// but 1 above most hosts, unless list (flag flagName) gives one count per N.
+func (o *options) runCounts(flagName, list, nsFlag string, ns []int, most int) ([]int, error) {
+	if list != "" && !o.quick {
+		out, err := hostCounts(flagName, list, 1000)
+		if err != nil || len(out) != len(ns) {
+			return nil, fmt.Errorf("%s %q: want one count per %s", flagName, list, nsFlag)
+		}
+		return out, nil
+	}
+	var out []int
+	for _, n := range ns {
+		out = append(out, o.runs)
+		if n > most {
+			out[len(out)-1] = 1
+		}
+	}
+	return out, nil
+}
+
 // startFleet starts a harness fleet, once more if the first start fails:
 // the harness gives all hosts 10 s together to send their banner, which
 // 200 sshd on a busy 2-core machine can miss.
@@ -325,7 +336,8 @@ func startFleet(ctx context.Context, opts harness.Options) (*harness.Fleet, erro
 	defer cancel()
 	f, err := harness.Start(startCtx, opts)
 	if err != nil && startCtx.Err() == nil {
-		fmt.Fprintf(opts.Log, "bench: harness start failed (%v); retrying once\n", firstLine(err.Error()))
+		line, _, _ := strings.Cut(err.Error(), "\n")
+		fmt.Fprintf(opts.Log, "bench: harness start failed (%v); retrying once\n", line)
 		f, err = harness.Start(startCtx, opts)
 	}
 	if err == nil {
@@ -350,11 +362,6 @@ func pids(hosts []harness.Host) []int {
 		out[i] = h.PID
 	}
 	return out
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 // shellQuote quotes s for pssh's -x, which splits its value like a shell.

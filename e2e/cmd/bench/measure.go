@@ -46,9 +46,8 @@ func (s sample) String() string {
 	if s.Err != nil {
 		return "FAILED: " + s.Err.Error()
 	}
-	t := fmt.Sprintf("wall %.2fs cpu %.2fs maxrss %.1fMiB sshd %.2fs other %.2fs",
-		s.Wall.Seconds(), s.CPU.Seconds(), benchreport.MiB(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds())
-	t += fmt.Sprintf(" window %.2fs", s.Window.Seconds())
+	t := fmt.Sprintf("wall %.2fs cpu %.2fs maxrss %.1fMiB sshd %.2fs other %.2fs window %.2fs", s.Wall.Seconds(),
+		s.CPU.Seconds(), benchreport.MiB(s.MaxRSS), s.SSHDCPU.Seconds(), s.OtherCPU.Seconds(), s.Window.Seconds())
 	if s.TreeRSS > 0 {
 		t += fmt.Sprintf(" tree-rss %.1fMiB", benchreport.MiB(s.TreeRSS))
 	}
@@ -152,7 +151,7 @@ func measure(ctx context.Context, c client, masters []int, withTree bool) (s sam
 	case r.Exit != 0:
 		s.Err = fmt.Errorf("exit status %d: %s", r.Exit, tail(errf.Name(), 300))
 	}
-	s.Wall, s.CPU, s.MaxRSS, s.SpawnerRSS = r.Wall, r.User+r.Sys, r.MaxRSS, r.SpawnerHWM
+	s.Wall, s.CPU, s.MaxRSS, s.SpawnerRSS = r.Wall, r.CPU, r.MaxRSS, r.SpawnerHWM
 	s.OtherCPU = max(0, busy-s.CPU-s.SSHDCPU)
 	return s
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,23 +55,18 @@ func registerMasters(pids []int, on bool) {
 func reapAdopted() (cpu time.Duration, running int) {
 	masters.Lock()
 	defer masters.Unlock()
-	self := os.Getpid()
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", self))
-	for _, t := range tasks {
-		for f := range strings.FieldsSeq(procstat.ReadFile(t)) {
-			pid, err := strconv.Atoi(f)
-			if err != nil || masters.pids[pid] || !strings.Contains(procstat.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)), "(sshd)") {
-				continue // the spawner is waited for by measure before this runs
-			}
-			if st := procstat.StatFields(pid); len(st) == 0 || st[0] != "Z" {
-				running++
-				continue
-			}
-			var ws syscall.WaitStatus
-			var ru syscall.Rusage
-			if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru); err == nil && got == pid {
-				cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			}
+	for _, pid := range procstat.Children(os.Getpid()) {
+		if masters.pids[pid] || !strings.Contains(procstat.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)), "(sshd)") {
+			continue // the spawner is waited for by measure before this runs
+		}
+		if st := procstat.StatFields(pid); len(st) == 0 || st[0] != "Z" {
+			running++
+			continue
+		}
+		var ws syscall.WaitStatus
+		var ru syscall.Rusage
+		if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru); err == nil && got == pid {
+			cpu += procstat.RusageCPU(&ru)
 		}
 	}
 	return cpu, running

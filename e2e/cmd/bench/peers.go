@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // The peers: the tools fleet is compared with, each from Debian's packages,
@@ -59,22 +60,19 @@ type peerStatus struct {
 // without it (needPSSH) and cannot be had.
 func ensurePeers(ctx context.Context, wanted []string, needPSSH bool, work string, log io.Writer) (*peerStatus, error) {
 	st := &peerStatus{Missing: map[string]string{}, Version: map[string]string{}}
-	var todo []peer
+	var asked, todo []peer
 	for _, p := range peers {
-		if !slices.Contains(wanted, p.Name) && !(needPSSH && p.Name == "parallel-ssh") {
-			continue
-		}
-		if !exists(p.Bin) {
-			todo = append(todo, p)
+		if slices.Contains(wanted, p.Name) || needPSSH && p.Name == "parallel-ssh" {
+			asked = append(asked, p)
+			if !exists(p.Bin) {
+				todo = append(todo, p)
+			}
 		}
 	}
 	if len(todo) > 0 {
 		installPeers(ctx, todo, st, log)
 	}
-	for _, p := range peers {
-		if !slices.Contains(wanted, p.Name) && !(needPSSH && p.Name == "parallel-ssh") {
-			continue
-		}
+	for _, p := range asked {
 		if !exists(p.Bin) {
 			if st.Missing[p.Name] == "" {
 				st.Missing[p.Name] = fmt.Sprintf("%s still missing after apt-get install %s", p.Bin, p.Pkg)
@@ -132,18 +130,9 @@ func installPeers(ctx context.Context, todo []peer, st *peerStatus, log io.Write
 // ansible's home and temporary files there too: even `ansible --version`
 // creates ~/.ansible/tmp otherwise.
 func versionOf(ctx context.Context, p peer, work string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.versionArgs[0], p.versionArgs[1:]...)
-	cmd.Dir = work
-	cmd.Env = envFor(client{Env: []string{"ANSIBLE_HOME=" + filepath.Join(work, "ansible-version"),
+	env := envFor(client{Env: []string{"ANSIBLE_HOME=" + filepath.Join(work, "ansible-version"),
 		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(work, "ansible-version", "tmp")}})
-	out, _ := cmd.CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if line == "" {
-		return "unknown"
-	}
-	return line
+	return outputIn(ctx, work, env, p.versionArgs...)
 }
 
 // aptGet runs apt-get non-interactively, its output streamed to log, and
@@ -164,20 +153,12 @@ func aptGet(ctx context.Context, log io.Writer, args ...string) (string, error) 
 		}
 	}
 	if why == "" {
-		why = tailString(out.String(), 200)
+		why = benchreport.TailText(out.String(), 200)
 	}
 	if ctx.Err() != nil {
 		why = fmt.Sprintf("gave up after %v: %s", installTimeout, why)
 	}
 	return why, err
-}
-
-func tailString(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 func exists(path string) bool {

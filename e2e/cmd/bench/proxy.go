@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
@@ -34,12 +32,8 @@ func proxyPart(ctx context.Context, o *options, work string) (*group, error) {
 	}
 	defer hs.stop(o.logOut)
 	bastion, targets := hs.Hosts[0], hs.Hosts[1:]
-	var lines strings.Builder
-	for _, h := range targets {
-		fmt.Fprintf(&lines, "%s@%s\n", hs.User, h.HostPort())
-	}
-	hostsFile := filepath.Join(work, "proxy-hosts-"+strconv.Itoa(n))
-	if err := os.WriteFile(hostsFile, []byte(lines.String()), 0o644); err != nil {
+	hostsFile, err := writeHosts(filepath.Join(work, "proxy-hosts-"+strconv.Itoa(n)), hs.User, targets)
+	if err != nil {
 		return nil, err
 	}
 	stateDir := filepath.Join(work, "fleet-state-proxy")

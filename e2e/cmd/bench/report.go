@@ -48,6 +48,24 @@ func (r *result) treeRSS() int64 {
 	return r.Runs[0].TreeRSS
 }
 
+// treeCell is the tree RSS in a table, "–" if not sampled.
+func (r *result) treeCell() string {
+	if t := r.treeRSS(); t > 0 {
+		return fmt.Sprintf("%.1f MiB", benchreport.MiB(t))
+	}
+	return "–"
+}
+
+// label is r's name in a table, with how many of its runs failed; the
+// first failure is added to failures after where (the group and client).
+func (r *result) label(st stats, where string, failures *[]string) string {
+	if st.Failed == 0 {
+		return r.Client.Name
+	}
+	*failures = append(*failures, fmt.Sprintf("%s: %v", where, st.FirstErr))
+	return fmt.Sprintf("%s (%d of %d runs failed)", r.Client.Name, st.Failed, len(r.Runs))
+}
+
 func (r *result) stats() stats {
 	var st stats
 	var wall, cpu, sshd []time.Duration
@@ -200,14 +218,6 @@ func renderReport(rep report) string {
 	return b.String()
 }
 
-// verdict is how a target reads in the report.
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
 // wallRange formats a median wall time with its spread.
 func wallRange(st stats) string {
 	wall := fmt.Sprintf("%.2f s", st.Wall.Seconds())
@@ -297,9 +307,16 @@ func commandLine(args []string) string {
 // output runs a version command and returns its first line (stdout or
 // stderr: ssh -V writes to stderr), or "unknown".
 func output(ctx context.Context, name string, args ...string) string {
+	return outputIn(ctx, "", nil, append([]string{name}, args...)...)
+}
+
+// outputIn is output run in dir with env (nil: the bench's own).
+func outputIn(ctx context.Context, dir string, env []string, argv ...string) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, env
+	out, _ := cmd.CombinedOutput()
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	if line == "" {
 		return "unknown"

@@ -58,18 +58,10 @@ func renderRun(groups []group, o *options, st *peerStatus) section {
 		fl := g.Results[0]
 		for _, r := range g.Results {
 			st := r.stats()
-			name := r.Client.Name
 			where := fmt.Sprintf("%s N=%d -p %d %s", g.Cmd.Key, g.N, g.P, r.Client.Name)
-			if st.Failed > 0 {
-				name += fmt.Sprintf(" (%d of %d runs failed)", st.Failed, len(r.Runs))
-				failures = append(failures, fmt.Sprintf("%s: %v", where, st.FirstErr))
-			}
+			name, tree := r.label(st, where, &failures), r.treeCell()
 			if r.Warmup != nil && r.Warmup.Err != nil {
 				failures = append(failures, fmt.Sprintf("%s warm-up: %v", where, r.Warmup.Err))
-			}
-			tree := "–"
-			if t := r.treeRSS(); t > 0 {
-				tree = fmt.Sprintf("%.1f MiB", benchreport.MiB(t))
 			}
 			if st.OK == 0 {
 				fmt.Fprintf(&b, "| %s | %d | %d | %s | failed | – | – | %s | – | – | |\n", g.Cmd.Name, g.N, g.P, name, tree)
@@ -157,7 +149,7 @@ func runTargets(g group) (line string, counts map[int]targetCount) {
 			c.met++
 		}
 		counts[issue] = c
-		return fmt.Sprintf("issue %d %s %s", issue, what, verdict(ok))
+		return fmt.Sprintf("issue %d %s %s", issue, what, benchreport.Verdict(ok))
 	}
 	if fl.OK == 0 {
 		return "not evaluated: every fleet run failed", counts

@@ -141,12 +141,8 @@ func seedRound(ctx context.Context, o *options, res *seedResult, round int, work
 
 // seedSet runs contestants, in turn, on hosts of f.
 func seedSet(ctx context.Context, o *options, res *seedResult, round int, contestants []int, f *harness.Fleet, hosts []harness.Host, work, daemonJSON, self string) error {
-	var lines strings.Builder
-	for _, h := range hosts {
-		fmt.Fprintf(&lines, "%s@%s\n", f.Users.NoPass, h.HostPort())
-	}
-	hostsFile := filepath.Join(work, fmt.Sprintf("seed-hosts-%d", contestants[0]))
-	if err := os.WriteFile(hostsFile, []byte(lines.String()), 0o644); err != nil {
+	hostsFile, err := writeHosts(filepath.Join(work, fmt.Sprintf("seed-hosts-%d", contestants[0])), f.Users.NoPass, hosts)
+	if err != nil {
 		return err
 	}
 	script := filepath.Join(work, "seed-sequence.sh")
@@ -253,11 +249,7 @@ func renderSeed(res *seedResult, o *options) section {
 	var failures []string
 	for _, r := range res.Results {
 		st := r.stats()
-		name := r.Client.Name
-		if st.Failed > 0 {
-			name += fmt.Sprintf(" (%d of %d runs failed)", st.Failed, len(r.Runs))
-			failures = append(failures, fmt.Sprintf("%s: %v", r.Client.Name, st.FirstErr))
-		}
+		name := r.label(st, r.Client.Name, &failures)
 		if st.OK == 0 {
 			fmt.Fprintf(&b, "| %s | failed | – | – | – | – | |\n", name)
 			continue
@@ -286,7 +278,7 @@ func renderSeed(res *seedResult, o *options) section {
 		if x >= t.x {
 			sec.met++
 		}
-		fmt.Fprintf(&b, "- issue %d: %s: sequence %.2f s / fleet %.2f s = %.1f× (target ≥ %.0f×)\n", t.issue, verdict(x >= t.x), seq.Wall.Seconds(), fl.Wall.Seconds(), x, t.x)
+		fmt.Fprintf(&b, "- issue %d: %s: sequence %.2f s / fleet %.2f s = %.1f× (target ≥ %.0f×)\n", t.issue, benchreport.Verdict(x >= t.x), seq.Wall.Seconds(), fl.Wall.Seconds(), x, t.x)
 	}
 	if fr := res.Results[3].stats(); fr.OK > 0 && seq.OK > 0 {
 		fmt.Fprintf(&b, "\nThe floor, about the least any client can spend on these steps, is %.1f× faster than the sequence here: on\n",

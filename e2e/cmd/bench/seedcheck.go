@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/e2e/harness"
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // How the seed part checks its runs and reads where the time went.
@@ -78,20 +79,11 @@ func checkDocker(hosts []harness.Host) error {
 // checkNothingChanged reads fleet's record of its last run: a second run
 // must report every host ok and unchanged.
 func checkNothingChanged(stateDir string) error {
-	b, err := os.ReadFile(filepath.Join(stateDir, "runs", "latest", "run.json"))
+	hosts, err := benchreport.LatestRun(stateDir)
 	if err != nil {
 		return err
 	}
-	var run struct {
-		Hosts []struct {
-			Outcome string
-			Changed bool
-		}
-	}
-	if err := json.Unmarshal(b, &run); err != nil {
-		return err
-	}
-	for _, h := range run.Hosts {
+	for _, h := range hosts {
 		if h.Outcome != "ok" || h.Changed {
 			return fmt.Errorf("second run: a host reports %s, changed=%v (want ok, unchanged)", h.Outcome, h.Changed)
 		}

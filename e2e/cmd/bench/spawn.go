@@ -15,11 +15,11 @@ const spawnFlag = "-spawn"
 
 // spawnResult is what the spawner reports, as JSON on its stdout.
 type spawnResult struct {
-	Wall, User, Sys time.Duration
-	MaxRSS          int64 // KiB
-	SpawnerHWM      int64 // KiB, the spawner's own peak RSS when it started the client
-	Exit            int
-	Error           string `json:",omitempty"`
+	Wall, CPU  time.Duration // CPU: user+sys
+	MaxRSS     int64         // KiB
+	SpawnerHWM int64         // KiB, the spawner's own peak RSS when it started the client
+	Exit       int
+	Error      string `json:",omitempty"`
 }
 
 // spawnMain runs argv with stdout to /dev/null and reports its wall time and
@@ -59,11 +59,7 @@ func spawnMain(argv []string) int {
 	_ = cmd.Wait() // the exit status is in ProcessState
 	r.Wall = time.Since(start)
 	r.Exit = cmd.ProcessState.ExitCode()
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.User = time.Duration(ru.Utime.Nano())
-		r.Sys = time.Duration(ru.Stime.Nano())
-		r.MaxRSS = ru.Maxrss // KiB on Linux
-	}
+	r.CPU, r.MaxRSS = procstat.Exited(cmd.ProcessState)
 	if err := enc.Encode(r); err != nil {
 		return 1
 	}

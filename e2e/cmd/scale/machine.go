@@ -72,7 +72,7 @@ func fileCreateCost(dir string) time.Duration {
 		f.Close()
 	}
 	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &r1)
-	return time.Duration(r1.Stime.Nano()+r1.Utime.Nano()-r0.Stime.Nano()-r0.Utime.Nano()) / n
+	return (procstat.RusageCPU(&r1) - procstat.RusageCPU(&r0)) / n
 }
 
 // text is the machine section, also printed before the runs start.

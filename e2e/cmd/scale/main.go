@@ -67,7 +67,6 @@ type options struct {
 // harnessRun is one scale run: the endpoints and what fleet is given.
 type harnessRun struct {
 	opts   options
-	fleet  string
 	dir    string
 	n      int
 	server *serverProc
@@ -213,7 +212,7 @@ func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
 	}
 	fmt.Fprintf(log, "scale: %d endpoints up in %.1fs, %s to %s (work folder %s)\n",
 		n, time.Since(t0).Seconds(), addrs[0], addrs[n-1], dir)
-	h := &harnessRun{opts: o, fleet: o.fleet, dir: dir, n: n, server: srv}
+	h := &harnessRun{opts: o, dir: dir, n: n, server: srv}
 	rep := &report{opts: o, machine: m, n: n, first: addrs[0], last: addrs[n-1], fleetSum: benchreport.FileSum(o.fleet)}
 	for _, sc := range h.scenarios() {
 		if !o.only[sc.Name] {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
@@ -31,14 +31,12 @@ type scenario struct {
 // measurement is what one fleet run cost and whether it did its work.
 type measurement struct {
 	Wall, CPU     time.Duration
-	PeakRSS       int64 // KiB, VmHWM of the fleet process (its own peak, sampled)
-	RusageRSS     int64 // KiB, ru_maxrss (may include the parent's peak, see peakRSS)
+	PeakRSS       int64 // KiB, VmHWM of the fleet process (its own peak, sampled; see procstat.Status)
 	PeakFDs       int
 	PeakThreads   int
 	PeakGoroutine int
 	PeakHeap      uint64 // bytes of live heap objects, sampled
 	PeakStacks    uint64 // bytes of goroutine stacks, sampled
-	PeakGo        uint64 // bytes the Go runtime had mapped, sampled
 	PeakConns     int64  // connections open at once, as the server saw them
 	ServerCPU     time.Duration
 	Sessions      int64
@@ -64,7 +62,6 @@ type procStats struct {
 	Goroutines int    `json:"goroutines"`
 	HeapBytes  uint64 `json:"heap_bytes"`
 	StackBytes uint64 `json:"stack_bytes"`
-	GoBytes    uint64 `json:"go_bytes"`
 	OpenFiles  int    `json:"open_files"`
 }
 
@@ -76,10 +73,10 @@ const runLimit = 15 * time.Minute
 // heap is captured when the goroutine count peaks.
 func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string) (m measurement) {
 	m = measurement{Hosts: sc.N, Exit: -1, ProfileDir: profileDir}
+	fail := func(err error) measurement { m.Problems = append(m.Problems, err.Error()); return m }
 	state, err := os.MkdirTemp(h.dir, "state-")
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	defer func() {
 		switch {
@@ -93,12 +90,13 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	}()
 	pprofAddr, err := freeLoopbackPort()
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
-	args := append(append(append([]string{}, sc.Prefix...), h.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
+	args := append(append(append([]string{}, sc.Prefix...), h.opts.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
 	args = append(args, sc.Args[1:]...)
-	cmd := exec.Command(args[0], args[1:]...)
+	rctx, cancel := context.WithTimeout(ctx, runLimit)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, args[0], args[1:]...) // killed at the limit or when ctx ends
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(h.dir, "home"),
 		"FLEET_STATE_DIR=" + state, "FLEET_PPROF=" + pprofAddr, "LANG=C.UTF-8"}
 	if profileDir != "" {
@@ -107,27 +105,27 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	cmd.Env = append(cmd.Env, h.opts.env...)
 	outf, err := os.Create(filepath.Join(h.dir, "fleet.out"))
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	defer outf.Close()
 	cmd.Stdout, cmd.Stderr = outf, outf
 	st0, err := h.server.stats() // also restarts the server's peak count
 	if err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	srvCPU := h.server.cpu()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		m.Problems = append(m.Problems, err.Error())
-		return m
+		return fail(err)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); sample(cmd.Process.Pid, "http://"+pprofAddr, profileDir, &m, stop) }()
-	werr := waitLimited(ctx, cmd, runLimit)
+	werr := cmd.Wait()
+	if werr != nil && rctx.Err() != nil {
+		werr = cmp.Or(ctx.Err(), fmt.Errorf("killed after %s", runLimit))
+	}
 	m.Wall = time.Since(start)
 	close(stop)
 	wg.Wait()
@@ -150,10 +148,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	}
 	if ps := cmd.ProcessState; ps != nil {
 		m.Exit = ps.ExitCode()
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			m.RusageRSS = ru.Maxrss
-		}
+		m.CPU, _ = procstat.Exited(ps)
 	}
 	if werr != nil && m.Exit != 0 {
 		m.Problems = append(m.Problems, fmt.Sprintf("fleet: %v: %s", werr, benchreport.Tail(outf.Name(), 400)))
@@ -185,26 +180,6 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	return m
 }
 
-// waitLimited waits for cmd, killing it after limit or when ctx ends.
-func waitLimited(ctx context.Context, cmd *exec.Cmd, limit time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	_ = cmd.Process.Kill()
-	<-done
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return fmt.Errorf("killed after %s", limit)
-}
-
 // sample reads /proc and fleet's stats endpoint until stop: peak RSS,
 // threads, file descriptors, goroutines and heap. It fetches a heap profile
 // each time the goroutine count reaches a new high (at most once a second),
@@ -229,7 +204,6 @@ func sample(pid int, base, profileDir string, m *measurement, stop <-chan struct
 				m.PeakGoroutine = max(m.PeakGoroutine, st.Goroutines)
 				m.PeakHeap = max(m.PeakHeap, st.HeapBytes)
 				m.PeakStacks = max(m.PeakStacks, st.StackBytes)
-				m.PeakGo = max(m.PeakGo, st.GoBytes)
 				if profileDir != "" && st.Goroutines > heapAt*11/10 && time.Since(lastHeap) > time.Second {
 					if fetch(client, base+"/debug/pprof/heap", filepath.Join(profileDir, "heap-peak.pprof")) == nil &&
 						fetch(client, base+"/debug/pprof/goroutine", filepath.Join(profileDir, "goroutines-peak.pprof")) == nil {
@@ -281,25 +255,14 @@ func fetch(c *http.Client, url, path string) error {
 
 // countOK reads the run record fleet wrote and counts the hosts that ended ok.
 func countOK(state string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(state, "runs", "latest", "run.json"))
-	if err != nil {
-		return 0, fmt.Errorf("run record: %w", err)
-	}
-	var info struct {
-		Hosts []struct {
-			Outcome string `json:"outcome"`
-		} `json:"hosts"`
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return 0, fmt.Errorf("run record: %w", err)
-	}
+	hosts, err := benchreport.LatestRun(state)
 	n := 0
-	for _, h := range info.Hosts {
+	for _, h := range hosts {
 		if h.Outcome == "ok" {
 			n++
 		}
 	}
-	return n, nil
+	return n, err
 }
 
 func freeLoopbackPort() (string, error) {
@@ -310,5 +273,3 @@ func freeLoopbackPort() (string, error) {
 	defer ln.Close()
 	return ln.Addr().String(), nil
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -121,12 +121,8 @@ func (r *report) markdown() string {
 	b.WriteString("## Targets\n\n")
 	for _, res := range r.results {
 		m := res.medianRun()
-		verdict := "met"
-		if m.perHost(res.Par) >= memTarget || m.OK != m.Hosts {
-			verdict = "MISSED"
-		}
 		fmt.Fprintf(&b, "- %s: %d hosts at -p %d in %.1f KiB of client memory per host in flight (target < %d KiB): **%s**",
-			res.label(), m.Hosts, res.Par, m.perHost(res.Par), memTarget, verdict)
+			res.label(), m.Hosts, res.Par, m.perHost(res.Par), memTarget, benchreport.Verdict(m.perHost(res.Par) < memTarget && m.OK == m.Hosts))
 		if len(m.Problems) > 0 {
 			fmt.Fprintf(&b, "; problems: %s", strings.Join(m.Problems, "; "))
 		}
@@ -186,14 +182,11 @@ func leakLine(label string, m *measurement) string {
 		return fmt.Sprintf("- %s leaves nothing behind: **not checked** (%s)\n", label, strings.Join(m.Problems, "; "))
 	}
 	l := m.Leak
-	verdict := "met"
-	if len(l.Leaked) > 0 || l.End.OpenFiles > l.Start.OpenFiles || m.OK != m.Hosts {
-		verdict = "MISSED"
-	}
+	met := len(l.Leaked) == 0 && l.End.OpenFiles <= l.Start.OpenFiles && m.OK == m.Hosts
 	return fmt.Sprintf("- %s leaves nothing behind: goroutines %d at start, %d peak, %d at exit, %d of them in fleet's engine or the SSH library "+
 		"(at exit: %s); files open %d at start, %d at exit: **%s**\n",
 		label, l.Start.Goroutines, m.PeakGoroutine, l.End.Goroutines, len(l.Leaked), countList(l.Running),
-		l.Start.OpenFiles, l.End.OpenFiles, verdict)
+		l.Start.OpenFiles, l.End.OpenFiles, benchreport.Verdict(met))
 }
 
 // countList writes a list as "a, b ×2, c" in first-seen order.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fleet-sh/fleet/e2e/internal/benchreport"
 )
 
 // rlimitLimit is the most RLIMIT_NOFILE (soft and hard) the check runs
@@ -71,11 +73,8 @@ func (r *rlimitResult) met() bool {
 }
 
 func (r *rlimitResult) targetLine() string {
-	verdict := "met"
-	if !r.met() {
-		verdict = "MISSED"
-	}
-	return fmt.Sprintf("- RLIMIT_NOFILE too low for -p: fleet caps -p with one clear message and every host still succeeds: **%s** (below)\n", verdict)
+	return fmt.Sprintf("- RLIMIT_NOFILE too low for -p: fleet caps -p with one clear message and every host still succeeds: **%s** (below)\n",
+		benchreport.Verdict(r.met()))
 }
 
 func (r *rlimitResult) section() string {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -76,32 +77,14 @@ func serveMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "scale -serve DIR N PORT")
 		return 2
 	}
-	dir := args[0]
-	var n, port int
-	if _, err := fmt.Sscan(args[1], &n); err != nil || n < 1 {
-		fmt.Fprintln(os.Stderr, "scale -serve: bad N")
+	n, errN := strconv.Atoi(args[1])
+	port, errP := strconv.Atoi(args[2])
+	if errN != nil || errP != nil || n < 1 || port < 1 {
+		fmt.Fprintln(os.Stderr, "scale -serve: bad N or PORT")
 		return 2
 	}
-	if _, err := fmt.Sscan(args[2], &port); err != nil || port < 1 {
-		fmt.Fprintln(os.Stderr, "scale -serve: bad PORT")
-		return 2
-	}
-	s, err := newServer(dir)
+	s, err := listen(args[0], n, port)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "scale -serve:", err)
-		return 1
-	}
-	lns, err := listenAll(n, port)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "scale -serve:", err)
-		return 1
-	}
-	var addrs bytes.Buffer
-	for _, ln := range lns {
-		fmt.Fprintln(&addrs, ln.Addr().String())
-		go s.acceptLoop(ln)
-	}
-	if err := os.WriteFile(filepath.Join(dir, endpointsFile), addrs.Bytes(), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "scale -serve:", err)
 		return 1
 	}
@@ -116,6 +99,25 @@ func serveMain(args []string) int {
 		}
 	}
 	return 0 // stdin closed: the parent is done (or gone)
+}
+
+// listen starts n endpoints from port up and lists their addresses in
+// DIR/endpoints.
+func listen(dir string, n, port int) (*server, error) {
+	s, err := newServer(dir)
+	if err != nil {
+		return nil, err
+	}
+	lns, err := listenAll(n, port)
+	if err != nil {
+		return nil, err
+	}
+	var addrs bytes.Buffer
+	for _, ln := range lns {
+		fmt.Fprintln(&addrs, ln.Addr().String())
+		go s.acceptLoop(ln)
+	}
+	return s, os.WriteFile(filepath.Join(dir, endpointsFile), addrs.Bytes(), 0o600)
 }
 
 func newServer(dir string) (*server, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -172,7 +173,7 @@ func (s *serverProc) stats() (serverStats, error) {
 	if !s.out.Scan() {
 		return st, errors.New("endpoint server gone")
 	}
-	return st, jsonUnmarshal(s.out.Bytes(), &st)
+	return st, json.Unmarshal(s.out.Bytes(), &st)
 }
 
 // cpu is the server's user+sys CPU so far.

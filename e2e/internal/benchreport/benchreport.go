@@ -1,12 +1,15 @@
 // Package benchreport holds what the benchmark programs (e2e/cmd/bench and
 // e2e/cmd/scale) share in writing their Markdown reports: units, medians,
-// the binary's checksum, a failed run's output in one line, and writing
-// the report file, keeping its History section if it has one.
+// verdicts, checksums, a failed run's output in one line, fleet's run
+// record, and writing the report file, keeping its History section if it
+// has one.
 package benchreport
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -29,33 +32,77 @@ func Median[T int64 | time.Duration | float64](xs []T) T {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// FileSum is the first 12 hex digits of a file's SHA-256, to name the
-// binary measured; "?" if it cannot be read.
-func FileSum(path string) string {
+// Verdict is how a target reads in a report.
+func Verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// SHA256 is a file's SHA-256 in hex.
+func SHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "?"
+		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "?"
+		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Tail returns the last n bytes of a file on one line (its whitespace
-// runs made single spaces), for a failed run's message; "" for an empty
-// file.
+// FileSum is the first 12 hex digits of a file's SHA-256, to name the
+// binary measured; "?" if it cannot be read.
+func FileSum(path string) string {
+	sum, err := SHA256(path)
+	if err != nil {
+		return "?"
+	}
+	return sum[:12]
+}
+
+// Tail returns the last n bytes of a file on one line (TailText), for a
+// failed run's message; "" for an empty file.
 func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "(" + err.Error() + ")"
 	}
-	if len(b) > n {
-		b = b[len(b)-n:]
+	return TailText(string(b), n)
+}
+
+// TailText returns the last n bytes of s on one line, its whitespace runs
+// made single spaces.
+func TailText(s string, n int) string {
+	if len(s) > n {
+		s = s[len(s)-n:]
 	}
-	return strings.Join(strings.Fields(string(b)), " ")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// RecordHost is one host of fleet's run record (run.json).
+type RecordHost struct {
+	Outcome string `json:"outcome"`
+	Changed bool   `json:"changed"`
+}
+
+// LatestRun reads the hosts of the latest run fleet recorded in stateDir
+// (its FLEET_STATE_DIR).
+func LatestRun(stateDir string) ([]RecordHost, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "runs", "latest", "run.json"))
+	if err != nil {
+		return nil, fmt.Errorf("run record: %w", err)
+	}
+	var run struct {
+		Hosts []RecordHost `json:"hosts"`
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		return nil, fmt.Errorf("run record: %w", err)
+	}
+	return run.Hosts, nil
 }
 
 // Write writes a report to path, making its folder.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -97,6 +98,20 @@ func CPUTicks(pid int, fields ...int) int64 {
 	return sum
 }
 
+// RusageCPU is the user+system CPU of a rusage.
+func RusageCPU(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Exited returns the CPU (user+system) and max RSS (KiB) of an exited
+// process and every child it waited for, from its rusage.
+func Exited(ps *os.ProcessState) (cpu time.Duration, maxRSS int64) {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return RusageCPU(ru), ru.Maxrss // KiB on Linux
+	}
+	return 0, 0
+}
+
 // CPU is the user+system CPU pid has used.
 func CPU(pid int) time.Duration { return Ticks(CPUTicks(pid, 11, 12)) }
 
@@ -139,17 +154,28 @@ func HasChildren(pid int) bool {
 	return err == nil && len(bytes.TrimSpace(b)) > 0
 }
 
-// Descendants returns pid and every process below it, through the
-// children lists of all their threads.
+// Children returns the children of pid, from the children lists of all
+// its threads.
+func Children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		for f := range strings.FieldsSeq(ReadFile(t)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// Descendants returns pid and every process below it.
 func Descendants(pid int) []int {
 	out := []int{pid}
 	for i := 0; i < len(out); i++ {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
-		for _, t := range tasks {
-			for f := range strings.FieldsSeq(ReadFile(t)) {
-				if c, err := strconv.Atoi(f); err == nil && !slices.Contains(out, c) {
-					out = append(out, c)
-				}
+		for _, c := range Children(out[i]) {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
 			}
 		}
 	}
