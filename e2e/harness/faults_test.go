@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,16 +211,10 @@ func writePattern(t *testing.T, path string, n int) string {
 // sftpBatch runs the system sftp client against h as the passwordless-sudo
 // user with one batch command, and returns its combined output.
 func sftpBatch(t *testing.T, f *Fleet, h Host, command string) (string, error) {
-	t.Helper()
-	batch := filepath.Join(t.TempDir(), "batch")
-	if err := os.WriteFile(batch, []byte(command+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sftp", "-F", f.SSHConfig, "-P", strconv.Itoa(h.Port), "-b", batch, f.Users.NoPass+"@"+h.Addr)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	cmd := exec.CommandContext(ctx, "sftp", "-F", f.SSHConfig, "-P", strconv.Itoa(h.Port), "-b", "-", f.Users.NoPass+"@"+h.Addr)
+	cmd.Stdin = strings.NewReader(command + "\n")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

@@ -160,19 +160,7 @@ func TestFleet(t *testing.T) {
 
 	// StrictHostKeyChecking must really be in force: the same config with
 	// an empty known_hosts has to fail.
-	empty := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	b, err := os.ReadFile(f.SSHConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), f.KnownHosts, empty)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sshRun(t, cfg, h, f.Users.NoPass, "true"); err == nil || !strings.Contains(err.Error(), "verification failed") {
+	if _, err := sshRun(t, configKnowing(t, f, nil), h, f.Users.NoPass, "true"); err == nil || !strings.Contains(err.Error(), "verification failed") {
 		t.Errorf("login with an empty known_hosts: err %v, want host key verification failure", err)
 	}
 
@@ -204,6 +192,25 @@ func TestFleet(t *testing.T) {
 	if waitProcess(t, f.Users.Plain, "sleep 1234", false) {
 		t.Errorf("the backgrounded sleep survived Stop")
 	}
+}
+
+// configKnowing writes a copy of f's ssh_config that trusts the host keys
+// in known instead of those in f.KnownHosts, and returns its path.
+func configKnowing(t *testing.T, f *Fleet, known []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	kh, cfg := filepath.Join(dir, "known_hosts"), filepath.Join(dir, "ssh_config")
+	b, err := os.ReadFile(f.SSHConfig)
+	if err == nil {
+		err = os.WriteFile(kh, known, 0o600)
+	}
+	if err == nil {
+		err = os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), f.KnownHosts, kh)), 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // checkFiles checks the client-side files list every host as promised.
@@ -264,17 +271,9 @@ func TestAuthorizeKey(t *testing.T) {
 	b, _ := startFleet(t, Options{Hosts: 1})
 	// A's config with both fleets' host keys, so that only the client key
 	// decides.
-	known := filepath.Join(t.TempDir(), "known_hosts")
 	ka, _ := os.ReadFile(a.KnownHosts)
 	kb, _ := os.ReadFile(b.KnownHosts)
-	if err := os.WriteFile(known, append(ka, kb...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfgText, _ := os.ReadFile(a.SSHConfig)
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(cfgText), a.KnownHosts, known, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configKnowing(t, a, append(ka, kb...))
 	if out, err := sshRun(t, cfg, b.Hosts[0], b.Users.NoPass, "echo in"); err == nil {
 		t.Fatalf("A's key logged in to B before AuthorizeKey: %q", out)
 	}
