@@ -134,20 +134,16 @@ func newHostRoot(base string) (*hostRoot, error) {
 		return nil, err
 	}
 	r := &hostRoot{base: base}
-	targets := append([]string(nil), overlayTargets...)
-	for _, t := range []string{"bin", "sbin"} {
-		if st, err := os.Lstat("/" + t); err == nil && st.IsDir() {
-			targets = append(targets, t) // not merged-/usr
-		}
-	}
-	for _, t := range targets {
+	for _, t := range slices.Concat(overlayTargets, []string{"bin", "sbin"}) {
 		st, err := os.Lstat("/" + t)
 		if err != nil || !st.IsDir() {
 			switch t {
 			case "etc", "var", "usr", "tmp", "home":
 				return nil, fmt.Errorf("/%s is not a directory on this machine: cannot overlay it", t)
 			}
-			continue // e.g. no /opt: creating one would change the machine
+			// e.g. no /opt (creating one would change the machine), or
+			// /bin a link into a merged /usr
+			continue
 		}
 		for _, sub := range []string{"upper", "work"} {
 			if err := os.MkdirAll(filepath.Join(base, t, sub), 0o755); err != nil {
