@@ -71,17 +71,8 @@ func TestExpand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := Expand(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("Expand(%q) error = %v, want %q", tt.in, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Expand(%q): %v", tt.in, err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Expand(%q) = %q, want %q", tt.in, got, tt.want)
+			if errText(err) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Expand(%q) = %q, %v; want %q, %q", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

@@ -13,13 +13,6 @@ func TestFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	Label(hosts)
-	names := func(hs []Host) []string {
-		var out []string
-		for _, h := range hs {
-			out = append(out, h.Label)
-		}
-		return out
-	}
 	tests := []struct {
 		glob    string
 		want    []string
@@ -62,8 +55,8 @@ func TestFilter(t *testing.T) {
 			t.Errorf("Filter(%q): %v", tt.glob, err)
 			continue
 		}
-		if !reflect.DeepEqual(names(got), tt.want) {
-			t.Errorf("Filter(%q) = %q, want %q", tt.glob, names(got), tt.want)
+		if !reflect.DeepEqual(labels(got), tt.want) {
+			t.Errorf("Filter(%q) = %q, want %q", tt.glob, labels(got), tt.want)
 		}
 	}
 	// Filter must not reorder or modify its input.
@@ -127,11 +120,7 @@ func TestLabel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			Label(tt.hosts)
-			var got []string
-			for _, h := range tt.hosts {
-				got = append(got, h.Label)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
+			if got := labels(tt.hosts); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("labels = %q, want %q", got, tt.want)
 			}
 		})
@@ -167,15 +156,19 @@ func TestLabelAs(t *testing.T) {
 	hosts := []Host{{User: "root", Name: "node01"}, {User: "admin", Name: "node02"}, {User: "root", Name: "node03", Port: 22},
 		{Name: "node04"}, {Name: "node01"}}
 	LabelAs(hosts, "root")
-	var got []string
-	for _, h := range hosts {
-		got = append(got, h.Label)
-	}
-	want := []string{"node01", "admin@node02", "node03:22", "node04", "node01.1"}
-	if !reflect.DeepEqual(got, want) {
+	if got, want := labels(hosts), []string{"node01", "admin@node02", "node03:22", "node04", "node01.1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("labels = %q, want %q", got, want)
 	}
 	if hosts[0].User != "root" {
 		t.Errorf("LabelAs changed the host's user: %+v", hosts[0])
 	}
+}
+
+// labels lists the hosts' labels.
+func labels(hosts []Host) []string {
+	var out []string
+	for _, h := range hosts {
+		out = append(out, h.Label)
+	}
+	return out
 }

@@ -88,8 +88,7 @@ func TestCheckHostName(t *testing.T) {
 		{name: "-", wantErr: `host "-" must not start with '-'`},
 	}
 	for _, tt := range tests {
-		err := checkHostName(tt.name)
-		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+		if err := checkHostName(tt.name); errText(err) != tt.wantErr {
 			t.Errorf("checkHostName(%q) = %v, want %q", tt.name, err, tt.wantErr)
 		}
 	}
@@ -116,8 +115,7 @@ func TestCheckUser(t *testing.T) {
 		{user: "-l", wantErr: `user "-l" must not start with '-'`},
 	}
 	for _, tt := range tests {
-		err := CheckUser(tt.user)
-		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+		if err := CheckUser(tt.user); errText(err) != tt.wantErr {
 			t.Errorf("CheckUser(%q) = %v, want %q", tt.user, err, tt.wantErr)
 		}
 	}

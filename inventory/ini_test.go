@@ -57,10 +57,7 @@ db1 root
 web1
 [1-2].example.com
 `
-	got, err := ParseFile(strings.NewReader(in), "f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := mustParse(t, in, "f")
 	want := []Host{
 		grouped(hostAt("", "lb1", 0, "f:2"), "", "ungrouped"),
 		grouped(hostAt("", "web1", 0, "f:4"), "", "db", "web"), // one host in two groups
@@ -103,10 +100,7 @@ ansible_port = "5522" # the databases' sshd
 ansible_user=nobody
 ansible_port=2
 `
-	got, err := ParseFile(strings.NewReader(in), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := mustParse(t, in, "inv")
 	want := []Host{
 		// all's variables, and the host's own address.
 		grouped(hostAt("nobody", "192.0.2.1", 2, "inv:2"), "bastion", "ungrouped"),
@@ -131,10 +125,7 @@ ansible_port=2
 }
 
 func TestParseAnsibleDetails(t *testing.T) {
-	tests := []struct {
-		name, in string
-		want     []Host
-	}{
+	checkParse(t, "ParseFile", parseF, []parseCase{
 		{name: "children declared later", in: "[a:children]\nb\n[b]\nh1\n",
 			want: []Host{grouped(hostAt("", "h1", 0, "f:4"), "h1", "a", "b")}},
 		{name: "vars before the group", in: "[b:vars]\nansible_port=2022\n[b]\nh1\n",
@@ -161,18 +152,7 @@ func TestParseAnsibleDetails(t *testing.T) {
 			want: withEmpty([]string{"gone", "old"}, grouped(hostAt("", "w1", 0, "f:2"), "w1", "p", "web"))},
 		{name: "a group named by a number", in: "[2024]\nh1 a=b\n",
 			want: []Host{grouped(hostAt("", "h1", 0, "f:2"), "h1", "2024")}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseFile(strings.NewReader(tt.in), "f")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got\n%v\nwant\n%v", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestParseSectionedErrors(t *testing.T) {

@@ -13,14 +13,42 @@ func hostAt(user, name string, port int, source string) Host {
 	return Host{User: user, Name: name, Port: port, Source: source}
 }
 
+// parseCase is a host list, and the hosts or the error it must give.
+type parseCase struct {
+	name    string
+	in      string
+	want    []Host
+	wantErr string
+}
+
+// checkParse runs parse on each case: the error must be wantErr exactly,
+// and the hosts want (none with an error).
+func checkParse(t *testing.T, call string, parse func(string) ([]Host, error), tests []parseCase) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(tt.in)
+			if errText(err) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%s(%.200q) = %v, %v\nwant %v, %q", call, tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// errText is err's message, "" for no error.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// parseF and parseH parse in as the file "f" and as -H's argument.
+func parseF(in string) ([]Host, error) { return ParseFile(strings.NewReader(in), "f") }
+func parseH(in string) ([]Host, error) { return ParseArgs(in, "-H") }
+
 func TestParseFile(t *testing.T) {
 	long := strings.Repeat("a", 256)
-	tests := []struct {
-		name    string
-		in      string
-		want    []Host
-		wantErr string
-	}{
+	checkParse(t, "ParseFile", parseF, []parseCase{
 		{name: "empty", in: ""},
 		{name: "only comments and blanks", in: "# hosts\n\n   \n\t# indented\n"},
 		{name: "bare host", in: "web1\n", want: []Host{hostAt("", "web1", 0, "f:1")}},
@@ -135,35 +163,12 @@ func TestParseFile(t *testing.T) {
 		{name: "host too long", in: long, wantErr: `f:1: host name longer than 255 bytes in "` + long + `"`},
 		{name: "range makes host too long", in: long[:250] + "[1-100000]",
 			wantErr: `f:1: host name longer than 255 bytes in "` + long[:250] + `[1-100000]"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseFile(strings.NewReader(tt.in), "f")
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("ParseFile(%q) error = %v, want %q", tt.in, err, tt.wantErr)
-				}
-				if got != nil {
-					t.Errorf("ParseFile(%q) returned hosts with an error: %v", tt.in, got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseFile(%q): %v", tt.in, err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseFile(%q)\n got %v\nwant %v", tt.in, got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestParseFileTotalCapBoundary(t *testing.T) {
 	// Exactly MaxExpansion hosts over two lines is allowed.
-	got, err := ParseFile(strings.NewReader("n[1-60000]\nm[1-40000]\n"), "f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := mustParse(t, "n[1-60000]\nm[1-40000]\n", "f")
 	if len(got) != MaxExpansion {
 		t.Fatalf("got %d hosts, want %d", len(got), MaxExpansion)
 	}
@@ -175,33 +180,16 @@ func TestParseFileTotalCapBoundary(t *testing.T) {
 func TestParseFileLineLength(t *testing.T) {
 	// A valid spec padded with a comment to exactly n bytes.
 	line := func(n int) string { return "web1 #" + strings.Repeat("x", n-len("web1 #")) }
-	for _, tt := range []struct {
-		name    string
-		in      string
-		wantErr string
-	}{
-		{name: "max with lf", in: "web0\n" + line(maxLineLen) + "\n"},
-		{name: "max with crlf", in: "web0\r\n" + line(maxLineLen) + "\r\n"},
-		{name: "max at eof", in: "web0\n" + line(maxLineLen)},
+	both := []Host{hostAt("", "web0", 0, "f:1"), hostAt("", "web1", 0, "f:2")}
+	checkParse(t, "ParseFile", parseF, []parseCase{
+		{name: "max with lf", in: "web0\n" + line(maxLineLen) + "\n", want: both},
+		{name: "max with crlf", in: "web0\r\n" + line(maxLineLen) + "\r\n", want: both},
+		{name: "max at eof", in: "web0\n" + line(maxLineLen), want: both},
 		{name: "over with lf", in: "web0\n" + line(maxLineLen+1) + "\n", wantErr: "f:2: line too long (more than 4096 bytes)"},
 		{name: "over with crlf", in: "web0\r\n" + line(maxLineLen+1) + "\r\n", wantErr: "f:2: line too long (more than 4096 bytes)"},
 		{name: "over at eof", in: "web0\n" + line(maxLineLen+1), wantErr: "f:2: line too long (more than 4096 bytes)"},
 		{name: "far over", in: "web0\n" + line(100000) + "\nweb2\n", wantErr: "f:2: line too long (more than 4096 bytes)"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseFile(strings.NewReader(tt.in), "f")
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("error = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			want := []Host{hostAt("", "web0", 0, "f:1"), hostAt("", "web1", 0, "f:2")}
-			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Fatalf("got %v, %v; want %v", got, err, want)
-			}
-		})
-	}
+	})
 }
 
 func TestParseFileSizeCap(t *testing.T) {
@@ -271,12 +259,7 @@ func TestParseFileReadError(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    []Host
-		wantErr string
-	}{
+	checkParse(t, "ParseArgs", parseH, []parseCase{
 		{name: "empty", in: ""},
 		{name: "blank", in: " \t\n"},
 		{name: "several", in: " web1 admin@web2:2222\t[::1]:22\nnode[1-2] ",
@@ -297,25 +280,15 @@ func TestParseArgs(t *testing.T) {
 		{name: "total cap", in: "n[1-60000] m[1-40001]", wantErr: `-H: more than 100000 hosts in total`},
 		{name: "spec too long", in: "web1 " + strings.Repeat("a", maxLineLen+1),
 			wantErr: "-H: host spec too long (more than 4096 bytes)"},
+	})
+}
+
+// mustParse parses in as the host file src, failing the test on an error.
+func mustParse(t *testing.T, in, src string) []Host {
+	t.Helper()
+	hosts, err := ParseFile(strings.NewReader(in), src)
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseArgs(tt.in, "-H")
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("ParseArgs(%q) error = %v, want %q", tt.in, err, tt.wantErr)
-				}
-				if got != nil {
-					t.Errorf("ParseArgs(%q) returned hosts with an error: %v", tt.in, got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseArgs(%q): %v", tt.in, err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseArgs(%q)\n got %v\nwant %v", tt.in, got, tt.want)
-			}
-		})
-	}
+	return hosts
 }

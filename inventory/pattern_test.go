@@ -10,7 +10,7 @@ import (
 // one with a user and port as written on -H.
 func patternHosts(t *testing.T) []Host {
 	t.Helper()
-	hosts, err := ParseFile(strings.NewReader(`lb1
+	hosts := mustParse(t, `lb1
 [web]
 web1
 web2
@@ -23,10 +23,7 @@ web
 db1
 [db1]
 db1
-`), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
+`, "inv")
 	more, err := ParseArgs("admin@other:2222 2001:db8::1", "-H")
 	if err != nil {
 		t.Fatal(err)
@@ -134,10 +131,7 @@ func TestSelectErrors(t *testing.T) {
 // nothing is one), and that a group empty in one file is not empty when
 // another file's hosts are in it.
 func TestSelectEmptyGroups(t *testing.T) {
-	hosts, err := ParseFile(strings.NewReader("[web]\nweb1\n[staging]\n[old:children]\nstaging\n[web:vars]\nx=1\n"), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hosts := mustParse(t, "[web]\nweb1\n[staging]\n[old:children]\nstaging\n[web:vars]\nx=1\n", "inv")
 	tests := []struct {
 		limit, exclude []string
 		want           string
@@ -161,10 +155,7 @@ func TestSelectEmptyGroups(t *testing.T) {
 		t.Errorf("Select(~(web|staging)) = %q, %v; want web1", names(got), err)
 	}
 	// staging has hosts in another file: not empty.
-	more, err := ParseFile(strings.NewReader("[staging]\ns1\n"), "more")
-	if err != nil {
-		t.Fatal(err)
-	}
+	more := mustParse(t, "[staging]\ns1\n", "more")
 	got, err := Select(append(hosts, more...), []string{"staging"}, nil)
 	if err != nil || !reflect.DeepEqual(names(got), []string{"s1"}) {
 		t.Errorf("Select(staging) over two files = %q, %v; want s1", names(got), err)

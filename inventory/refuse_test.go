@@ -12,10 +12,7 @@ import (
 // "where key group: reason", "" for a host fleet reaches.
 func refusals(t *testing.T, in string) map[string]string {
 	t.Helper()
-	hosts, err := ParseFile(strings.NewReader(in), "f")
-	if err != nil {
-		t.Fatalf("ParseFile: %v", err)
-	}
+	hosts := mustParse(t, in, "f")
 	out := map[string]string{}
 	for _, h := range hosts {
 		out[h.Alias] = ""
@@ -87,26 +84,19 @@ func TestParseAnsibleRefusals(t *testing.T) {
 }
 
 func TestCheckRefused(t *testing.T) {
-	var in strings.Builder
-	in.WriteString("localhost ansible_connection=local\nlb1\n[web]\nweb[01:12]\n[web:vars]\nansible_become=yes\n[db]\ndb1 ansible_password=x\ndb2\n")
-	hosts, err := ParseFile(strings.NewReader(in.String()), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckRefused(hosts[1:2]); err != nil {
-		t.Errorf("CheckRefused(lb1) = %v, want nil", err)
-	}
-	if err := CheckRefused(nil); err != nil {
-		t.Errorf("CheckRefused(nil) = %v, want nil", err)
+	hosts := mustParse(t, "localhost ansible_connection=local\nlb1\n[web]\nweb[01:12]\n[web:vars]\nansible_become=yes\n[db]\ndb1 ansible_password=x\ndb2\n", "inv")
+	for _, fine := range [][]Host{hosts[1:2], nil} { // lb1, and no host at all
+		if err := CheckRefused(fine); err != nil {
+			t.Errorf("CheckRefused(%v) = %v, want nil", fine, err)
+		}
 	}
 
-	err = CheckRefused(hosts[:2])
-	var re *RefusedError
-	if !errors.As(err, &re) || len(re.Hosts) != 1 || re.Hosts[0].Alias != "localhost" {
-		t.Fatalf("CheckRefused(localhost, lb1) = %#v, want a *RefusedError with localhost", err)
+	re := mustRefuse(t, hosts[:2])
+	if len(re.Hosts) != 1 || re.Hosts[0].Alias != "localhost" {
+		t.Fatalf("CheckRefused(localhost, lb1) = %#v, want a *RefusedError with localhost", re)
 	}
-	if want := "inv:1: localhost: ansible_connection=local: fleet reaches hosts with ssh only"; err.Error() != want {
-		t.Errorf("error %q, want %q", err, want)
+	if want := "inv:1: localhost: ansible_connection=local: fleet reaches hosts with ssh only"; re.Error() != want {
+		t.Errorf("error %q, want %q", re, want)
 	}
 	if got := re.Exclude(); !reflect.DeepEqual(got, []string{"localhost"}) {
 		t.Errorf("Exclude() = %q, want localhost", got)
@@ -114,23 +104,31 @@ func TestCheckRefused(t *testing.T) {
 
 	// Every refused host is counted; a group's refusal is one line, its
 	// hosts folded, and excluded by the group.
-	err = CheckRefused(hosts)
+	re = mustRefuse(t, hosts)
 	want := "14 of the selected hosts are set up in their inventory to be reached in ways fleet cannot:\n" +
 		"  inv:1: localhost: ansible_connection=local: fleet reaches hosts with ssh only\n" +
 		"  inv:6: web01, web02, web03, web04 and 8 more: ansible_become is not read from an inventory: fleet runs as the login user unless --sudo is given\n" +
 		"  inv:8: db1: ansible_password is not read from an inventory: use -A (--askpass) or --password-file, -S for sudo"
-	if err == nil || err.Error() != want {
-		t.Errorf("error\n%v\nwant\n%s", err, want)
+	if re.Error() != want {
+		t.Errorf("error\n%v\nwant\n%s", re, want)
 	}
-	errors.As(err, &re)
 	if got := re.Exclude(); !reflect.DeepEqual(got, []string{"localhost", "web", "db1"}) || !re.Hosts[1].Refused.WholeGroup {
 		t.Errorf("Exclude() = %q, want localhost, web, db1", got)
 	}
 	// Five hosts of the group are named, not the group.
-	errors.As(CheckRefused(hosts[2:7]), &re)
-	if got := re.Exclude(); len(got) != 5 || got[0] != "web01" {
+	if got := mustRefuse(t, hosts[2:7]).Exclude(); len(got) != 5 || got[0] != "web01" {
 		t.Errorf("Exclude() of five web hosts = %q, want their names", got)
 	}
+}
+
+// mustRefuse returns what CheckRefused(hosts) must be: a *RefusedError.
+func mustRefuse(t *testing.T, hosts []Host) *RefusedError {
+	t.Helper()
+	var re *RefusedError
+	if err := CheckRefused(hosts); !errors.As(err, &re) {
+		t.Fatalf("CheckRefused = %v, want a *RefusedError", err)
+	}
+	return re
 }
 
 func TestCheckRefusedFolds(t *testing.T) {
@@ -140,38 +138,23 @@ func TestCheckRefusedFolds(t *testing.T) {
 	for i := range 20 {
 		fmt.Fprintf(&in, "h%d ansible_connection=local\n", i)
 	}
-	hosts, err := ParseFile(strings.NewReader(in.String()), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = CheckRefused(hosts)
-	lines := strings.Split(err.Error(), "\n")
+	re := mustRefuse(t, mustParse(t, in.String(), "inv"))
+	lines := strings.Split(re.Error(), "\n")
 	if len(lines) != 1+maxRefusalLines || !strings.HasPrefix(lines[0], "20 of the selected hosts") ||
 		lines[len(lines)-1] != "  and 13 more such lines" {
-		t.Errorf("error\n%v\nwant a count, %d lines and a last line with the rest", err, maxRefusalLines-1)
+		t.Errorf("error\n%v\nwant a count, %d lines and a last line with the rest", re, maxRefusalLines-1)
 	}
-	var re *RefusedError
-	errors.As(err, &re)
 	if got := re.Exclude(); got != nil {
 		t.Errorf("Exclude() = %q, want nil for 20 names", got)
 	}
 	// A host that undoes its group's variable is not left out with the
 	// others by excluding the group: their names are the answer.
-	hosts, err = ParseFile(strings.NewReader("[g]\nn[1:7]\nn4 ansible_become=no\n[other]\no1\n[g:vars]\nansible_become=yes\n"), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errors.As(CheckRefused(hosts), &re)
+	re = mustRefuse(t, mustParse(t, "[g]\nn[1:7]\nn4 ansible_become=no\n[other]\no1\n[g:vars]\nansible_become=yes\n", "inv"))
 	if got, want := re.Exclude(), []string{"n1", "n2", "n3", "n5", "n6", "n7"}; !reflect.DeepEqual(got, want) || re.Hosts[0].Refused.WholeGroup {
 		t.Errorf("Exclude() = %q, want %q", got, want)
 	}
 	// A refusal of all's variables is not undone by excluding all.
-	hosts, err = ParseFile(strings.NewReader("[all:vars]\nansible_become=1\n[g]\nn[1:9]\n"), "inv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errors.As(CheckRefused(hosts), &re)
-	if got := re.Exclude(); got != nil {
+	if got := mustRefuse(t, mustParse(t, "[all:vars]\nansible_become=1\n[g]\nn[1:9]\n", "inv")).Exclude(); got != nil {
 		t.Errorf("Exclude() = %q, want nil (not all)", got)
 	}
 }

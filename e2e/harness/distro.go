@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -251,18 +252,13 @@ func (f *Fleet) JoinCluster(h Host, driver string) error {
 	if driver != "cgroupfs" && driver != "systemd" {
 		return fmt.Errorf("harness: join cluster: driver %q is neither cgroupfs nor systemd", driver)
 	}
-	var cur *Host
-	for i := range f.Hosts {
-		if f.Hosts[i].Addr == h.Addr {
-			cur = &f.Hosts[i]
-		}
-	}
-	if cur == nil || cur.Distro == "" || cur.PID <= 0 || !isFleetSSHD(cur.PID, f.Dir) {
+	i := slices.IndexFunc(f.Hosts, func(c Host) bool { return c.Addr == h.Addr })
+	if i < 0 || f.Hosts[i].Distro == "" || f.Hosts[i].PID <= 0 || !isFleetSSHD(f.Hosts[i].PID, f.Dir) {
 		return fmt.Errorf("harness: join cluster: %s is not a running distro host of this fleet", h.Addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := inHost(ctx, *cur, doublesDir+"/fleet-join", driver); err != nil {
+	if _, err := inHost(ctx, f.Hosts[i], doublesDir+"/fleet-join", driver); err != nil {
 		return fmt.Errorf("harness: join cluster %s: %w", h.Addr, err)
 	}
 	return nil

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -49,23 +47,9 @@ func (f *Fleet) StartSSHD(ctx context.Context, h Host, port int, extra string) (
 	if err := writeFile(cfg, first+f.sshdConfig(h, versionOptions(ctx)), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(s.Log(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	if s.proc, err = spawn(sshdCommand(cfg), s.Log()); err != nil {
 		return nil, fmt.Errorf("harness: StartSSHD: %w", err)
 	}
-	defer logf.Close()
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("harness: StartSSHD: %w", err)
-	}
-	s.proc = &sshdProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(s.proc.done)
-	}()
 	if err := waitBanner(ctx, h, s.proc, time.Now().Add(bannerTimeout)); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("harness: StartSSHD %s: %w\n%s", h.HostPort(), err, tail(s.Log(), 2000))

@@ -124,19 +124,6 @@ func AllFaults() []Fault {
 // command on such a host takes seconds (FaultChattyHuge).
 func SlowFaults() []Fault { return []Fault{FaultChattyHuge} }
 
-// validFault reports whether f is a known fault or FaultNone.
-func validFault(f Fault) bool {
-	if f == FaultNone {
-		return true
-	}
-	for _, k := range append(AllFaults(), SlowFaults()...) {
-		if k == f {
-			return true
-		}
-	}
-	return false
-}
-
 // runsSSHD reports whether the host has an sshd process at all.
 func (h Host) runsSSHD() bool { return h.Fault != FaultRefuse }
 

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,25 +20,9 @@ import (
 // personality, and checks with the system's ssh and sftp clients (and
 // net.Dial) that each fault really happens, and only there.
 func TestFaults(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("fault hosts need root (mount namespaces, overlayfs, useradd, sshd); run as root, e.g. in CI")
-	}
-	if err := OverlayAvailable(); err != nil {
-		t.Skipf("fault hosts need overlayfs: %v", err)
-	}
+	t.Parallel()
 	faults := append([]Fault{FaultNone}, AllFaults()...)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	f, err := Start(ctx, Options{Faults: faults, Log: testLog{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = f.Stop()
-		}
-	})
+	f, stop := startFleet(t, Options{Faults: faults})
 	host := map[Fault]Host{}
 	for i, h := range f.Hosts {
 		if h.Fault != faults[i] {
@@ -52,7 +35,11 @@ func TestFaults(t *testing.T) {
 	}
 	// The checks run side by side in this group, which ends when they all
 	// have; only then does "load and stop" take the fleet down.
-	t.Run("personality", func(t *testing.T) { checkPersonalities(t, f, host) })
+	t.Run("personality", func(t *testing.T) {
+		run, wait := concurrently(t)
+		defer wait()
+		checkPersonalities(t, run, f, host)
+	})
 	t.Run("load and stop", func(t *testing.T) {
 		loaded, err := Load(f.Dir)
 		if err != nil {
@@ -66,33 +53,26 @@ func TestFaults(t *testing.T) {
 		if up := loaded.Running(); len(up) != len(f.Hosts)-1 {
 			t.Errorf("Running() lists %d hosts, want all but the refuse host (%d)", len(up), len(f.Hosts)-1)
 		}
-		stuck := host[FaultNoBanner].PID
-		stopped = true
-		if err := loaded.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		if alive(stuck) {
-			t.Errorf("the stopped (SIGSTOP) sshd %d of the nobanner host survived Stop", stuck)
-		}
+		// Among them the stopped (SIGSTOP) sshd of the nobanner host.
+		stopAndCheck(t, loaded, stop)
 	})
 }
 
-// checkPersonalities checks each host of TestFaults, in parallel subtests.
-func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
+// checkPersonalities checks each host of TestFaults, in subtests that run
+// starts.
+func checkPersonalities(t *testing.T, run func(string, func(*testing.T)), f *Fleet, host map[Fault]Host) {
 	np := f.Users.NoPass
 	ssh := func(t *testing.T, fl Fault, script string) (string, error) {
 		t.Helper()
 		return sshRun(t, f.SSHConfig, host[fl], np, script)
 	}
-	t.Run("healthy", func(t *testing.T) {
-		t.Parallel()
+	run("healthy", func(t *testing.T) {
 		out, err := ssh(t, FaultNone, "sudo -n true && echo ok")
 		if err != nil || out != "ok\n" {
 			t.Errorf("healthy host: out %q, err %v; want ok", out, err)
 		}
 	})
-	t.Run("refuse", func(t *testing.T) {
-		t.Parallel()
+	run("refuse", func(t *testing.T) {
 		h := host[FaultRefuse]
 		if h.PID != 0 {
 			t.Errorf("a refuse host has sshd pid %d, want none", h.PID)
@@ -105,8 +85,7 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 			t.Errorf("dial %s: %v, want connection refused", h.HostPort(), err)
 		}
 	})
-	t.Run("nobanner", func(t *testing.T) {
-		t.Parallel()
+	run("nobanner", func(t *testing.T) {
 		h := host[FaultNoBanner]
 		c, err := net.DialTimeout("tcp", h.HostPort(), 2*time.Second)
 		if err != nil {
@@ -121,29 +100,25 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 			t.Errorf("read from %s: %q, %v; want nothing until the deadline", h.HostPort(), buf[:n], err)
 		}
 	})
-	t.Run("wrongkey", func(t *testing.T) {
-		t.Parallel()
+	run("wrongkey", func(t *testing.T) {
 		_, err := ssh(t, FaultWrongKey, "true")
 		if err == nil || !strings.Contains(err.Error(), "Host key verification failed") {
 			t.Errorf("ssh to a wrongkey host: %v, want host key verification failed", err)
 		}
 	})
-	t.Run("rejectkey", func(t *testing.T) {
-		t.Parallel()
+	run("rejectkey", func(t *testing.T) {
 		_, err := ssh(t, FaultRejectKey, "true")
 		if err == nil || !strings.Contains(err.Error(), "Permission denied (publickey)") {
 			t.Errorf("ssh to a rejectkey host: %v, want permission denied", err)
 		}
 	})
-	t.Run("noshell", func(t *testing.T) {
-		t.Parallel()
+	run("noshell", func(t *testing.T) {
 		out, err := ssh(t, FaultNoShell, "echo ran")
 		if exitCode(err) != 1 || strings.Contains(out, "ran") || !strings.Contains(out, "This account is currently not available.") {
 			t.Errorf("ssh to a noshell host: out %q, err %v; want nologin's message and exit status 1", out, err)
 		}
 	})
-	t.Run("dropcmd", func(t *testing.T) {
-		t.Parallel()
+	run("dropcmd", func(t *testing.T) {
 		if out, err := ssh(t, FaultDropCmd, "echo quick"); err != nil || out != "quick\n" {
 			t.Errorf("a short command on a dropcmd host: out %q, err %v; want it to work", out, err)
 		}
@@ -155,8 +130,7 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 				out, err, took, DropCmdAfter)
 		}
 	})
-	t.Run("droptransfer", func(t *testing.T) {
-		t.Parallel()
+	run("droptransfer", func(t *testing.T) {
 		h := host[FaultDropTransfer]
 		dir := t.TempDir()
 		small := writePattern(t, filepath.Join(dir, "small"), DropTransferAfter/4)
@@ -181,16 +155,14 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 			t.Errorf("a command on a droptransfer host: out %q, err %v; want it to work", out, err)
 		}
 	})
-	t.Run("slow", func(t *testing.T) {
-		t.Parallel()
+	run("slow", func(t *testing.T) {
 		begin := time.Now()
 		out, err := ssh(t, FaultSlow, "echo slow")
 		if took := time.Since(begin); err != nil || out != "slow\n" || took < SlowDelay {
 			t.Errorf("a slow host: out %q, err %v after %v; want it to work after at least %v", out, err, took, SlowDelay)
 		}
 	})
-	t.Run("diskfull", func(t *testing.T) {
-		t.Parallel()
+	run("diskfull", func(t *testing.T) {
 		script := fmt.Sprintf("head -c %d /dev/zero > %s/fill && echo wrote", 2*DiskFullSize, DiskFullDir)
 		out, err := ssh(t, FaultDiskFull, script)
 		if err == nil || strings.Contains(out, "wrote") || !strings.Contains(err.Error(), "No space left on device") {
@@ -200,15 +172,13 @@ func checkPersonalities(t *testing.T, f *Fleet, host map[Fault]Host) {
 			t.Errorf("the same on a healthy host: out %q, err %v; want it to work", out, err)
 		}
 	})
-	t.Run("sudopass", func(t *testing.T) {
-		t.Parallel()
+	run("sudopass", func(t *testing.T) {
 		out, err := ssh(t, FaultSudoPass, "sudo -n true && echo root")
 		if err == nil || strings.Contains(out, "root") || !strings.Contains(err.Error(), "a password is required") {
 			t.Errorf("sudo -n on a sudopass host: out %q, err %v; want a password required", out, err)
 		}
 	})
-	t.Run("chatty", func(t *testing.T) {
-		t.Parallel()
+	run("chatty", func(t *testing.T) {
 		out, err := ssh(t, FaultChatty, "echo mine")
 		if err != nil || !strings.HasPrefix(out, "Welcome to ") || !strings.HasSuffix(out, ChattyBanner+"mine\n") {
 			t.Errorf("a chatty host: out %q, err %v; want its welcome without a newline, then the command's output", out, err)
@@ -241,16 +211,10 @@ func writePattern(t *testing.T, path string, n int) string {
 // sftpBatch runs the system sftp client against h as the passwordless-sudo
 // user with one batch command, and returns its combined output.
 func sftpBatch(t *testing.T, f *Fleet, h Host, command string) (string, error) {
-	t.Helper()
-	batch := filepath.Join(t.TempDir(), "batch")
-	if err := os.WriteFile(batch, []byte(command+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sftp", "-F", f.SSHConfig, "-P", strconv.Itoa(h.Port), "-b", batch, f.Users.NoPass+"@"+h.Addr)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	cmd := exec.CommandContext(ctx, "sftp", "-F", f.SSHConfig, "-P", strconv.Itoa(h.Port), "-b", "-", f.Users.NoPass+"@"+h.Addr)
+	cmd.Stdin = strings.NewReader(command + "\n")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

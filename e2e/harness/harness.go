@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -127,27 +128,11 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if log == nil {
 		log = io.Discard
 	}
-	if len(opts.Distros) > 0 {
-		if opts.Hosts != 0 && opts.Hosts != len(opts.Distros) {
-			return nil, fmt.Errorf("harness: start: Hosts is %d but Distros has %d entries", opts.Hosts, len(opts.Distros))
-		}
-		opts.Hosts = len(opts.Distros)
-		for _, d := range opts.Distros {
-			if _, ok := distros[d]; !ok {
-				return nil, fmt.Errorf("harness: start: unknown distro %q (want one of %v)", d, Distros())
-			}
-		}
+	if opts.Hosts, err = perHost(opts.Hosts, "Distros", opts.Distros, Distros()); err != nil {
+		return nil, err
 	}
-	if len(opts.Faults) > 0 {
-		if opts.Hosts != 0 && opts.Hosts != len(opts.Faults) {
-			return nil, fmt.Errorf("harness: start: Hosts is %d but Faults has %d entries", opts.Hosts, len(opts.Faults))
-		}
-		opts.Hosts = len(opts.Faults)
-		for _, fl := range opts.Faults {
-			if !validFault(fl) {
-				return nil, fmt.Errorf("harness: start: unknown fault %q (want one of %v)", fl, AllFaults())
-			}
-		}
+	if opts.Hosts, err = perHost(opts.Hosts, "Faults", opts.Faults, append(AllFaults(), SlowFaults()...), FaultNone); err != nil {
+		return nil, err
 	}
 	if opts.Hosts < 1 || opts.Hosts > maxHosts {
 		return nil, fmt.Errorf("harness: start: Hosts must be 1..%d, got %d", maxHosts, opts.Hosts)
@@ -174,31 +159,25 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			hosts[i].Distro = Debian12 // see Options.Faults
 		}
 	}
-	for _, h := range hosts {
-		if h.Distro != "" {
-			if err := OverlayAvailable(); err != nil {
-				return nil, err
-			}
-			break
+	if slices.ContainsFunc(hosts, func(h Host) bool { return h.Distro != "" }) {
+		if err := OverlayAvailable(); err != nil {
+			return nil, err
 		}
 	}
 
 	f = &Fleet{Dir: opts.Dir}
 	if f.Dir == "" {
-		d, err := os.MkdirTemp("", "fleet-e2e-")
-		if err != nil {
+		if f.Dir, err = os.MkdirTemp("", "fleet-e2e-"); err != nil {
 			return nil, fmt.Errorf("harness: start: %w", err)
 		}
-		f.Dir, f.RemoveDir = d, true
-		// sshd is given absolute paths and Running matches them against
-		// sshd's command line, so Dir must be absolute.
-		if f.Dir, err = filepath.Abs(d); err != nil {
-			return nil, fmt.Errorf("harness: start: %w", err)
-		}
-	} else {
-		if f.Dir, err = filepath.Abs(f.Dir); err != nil {
-			return nil, fmt.Errorf("harness: start: %w", err)
-		}
+		f.RemoveDir = true
+	}
+	// sshd is given absolute paths and Running matches them against sshd's
+	// command line, so Dir must be absolute.
+	if f.Dir, err = filepath.Abs(f.Dir); err != nil {
+		return nil, fmt.Errorf("harness: start: %w", err)
+	}
+	if !f.RemoveDir {
 		if err := refuseRunning(f.Dir); err != nil {
 			return nil, err
 		}
@@ -312,10 +291,8 @@ func (f *Fleet) Stop() error {
 		errs = append(errs, f.unauthorize())
 	}
 	var roots []int
-	for _, h := range f.Hosts {
-		if h.PID > 0 && isFleetSSHD(h.PID, f.Dir) {
-			roots = append(roots, h.PID)
-		}
+	for _, h := range f.Running() {
+		roots = append(roots, h.PID)
 	}
 	if err := killTrees(roots, sshConnectionTo(f.Hosts), 5*time.Second); err != nil {
 		errs = append(errs, err)
@@ -349,6 +326,24 @@ func (f *Fleet) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// perHost checks a list of Options with one entry per host (field, e.g.
+// Distros): it must be empty, or as long as hosts unless that is 0, and hold
+// only known values. It returns the number of hosts the list implies.
+func perHost[T ~string](hosts int, field string, list, known []T, extra ...T) (int, error) {
+	if len(list) == 0 {
+		return hosts, nil
+	}
+	if hosts != 0 && hosts != len(list) {
+		return 0, fmt.Errorf("harness: start: Hosts is %d but %s has %d entries", hosts, field, len(list))
+	}
+	for _, v := range list {
+		if !slices.Contains(known, v) && !slices.Contains(extra, v) {
+			return 0, fmt.Errorf("harness: start: %s: unknown %q (want one of %q)", field, v, known)
+		}
+	}
+	return len(list), nil
 }
 
 // refuseRunning fails when dir already holds a fleet whose sshds are alive:

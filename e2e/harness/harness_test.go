@@ -47,25 +47,79 @@ func sshRunInput(t *testing.T, config string, h Host, user, script, input string
 	return stdout.String(), err
 }
 
-func TestFleet(t *testing.T) {
+// startFleet starts a fleet for one test, or skips the test where it
+// cannot run: every fleet needs root, distro and fault hosts overlayfs too.
+// stop stops the fleet it is given (f, or f as Load returns it) the first
+// time only, and the test's cleanup calls stop(f): a second Stop would take
+// the authorized keys of whatever fleet has since picked the same block.
+func startFleet(t *testing.T, opts Options) (f *Fleet, stop func(*Fleet) error) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("harness tests need root (useradd, /etc/sudoers.d, sshd); run as root, e.g. in CI")
+		t.Skip("harness tests need root (useradd, /etc/sudoers.d, sshd, mount namespaces); run as root, e.g. in CI")
+	}
+	if len(opts.Distros)+len(opts.Faults) > 0 {
+		if err := OverlayAvailable(); err != nil {
+			t.Skipf("distro and fault hosts need overlayfs: %v", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	f, err := Start(ctx, Options{Hosts: 3, Log: testLog{t}})
+	opts.Log = testLog{t}
+	f, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	stop = func(g *Fleet) (err error) {
+		once.Do(func() { err = g.Stop() })
+		return err
+	}
+	t.Cleanup(func() { _ = stop(f) })
+	return f, stop
+}
+
+// stopAndCheck stops f through stop and checks that none of its sshds, nor
+// the Dir that Start made for it, outlives Stop.
+func stopAndCheck(t *testing.T, f *Fleet, stop func(*Fleet) error) {
+	t.Helper()
+	var pids []int
+	for _, h := range f.Hosts {
+		if h.PID > 0 {
+			pids = append(pids, h.PID)
+		}
+	}
+	dir := f.Dir
+	if err := stop(f); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		// Any live process with that PID counts: a recycled PID within
+		// a second is unlikely, a survivor that the matcher misses is not.
+		if alive(pid) {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+			t.Errorf("process %d still running after Stop: %q", pid, b)
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stop left %s behind (err %v)", dir, err)
+	}
+}
+
+// concurrently returns a t.Run that runs each subtest at once in a
+// goroutine of its own, and the wait for all of them: t.Parallel would
+// queue them GOMAXPROCS (2 on CI) at a time, although they mostly wait for
+// ssh logins and the faults' timers.
+func concurrently(t *testing.T) (run func(string, func(*testing.T)), wait func()) {
+	var wg sync.WaitGroup
+	return func(name string, fn func(*testing.T)) { wg.Go(func() { t.Run(name, fn) }) }, wg.Wait
+}
+
+func TestFleet(t *testing.T) {
+	t.Parallel()
+	f, stop := startFleet(t, Options{Hosts: 3})
 	if up := f.Running(); len(up) != len(f.Hosts) {
 		t.Errorf("Running() = %v, want all of %v", up, f.Hosts)
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = f.Stop()
-		}
-	})
 
 	checkFiles(t, f)
 
@@ -106,19 +160,7 @@ func TestFleet(t *testing.T) {
 
 	// StrictHostKeyChecking must really be in force: the same config with
 	// an empty known_hosts has to fail.
-	empty := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	b, err := os.ReadFile(f.SSHConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), f.KnownHosts, empty)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sshRun(t, cfg, h, f.Users.NoPass, "true"); err == nil || !strings.Contains(err.Error(), "verification failed") {
+	if _, err := sshRun(t, configKnowing(t, f, nil), h, f.Users.NoPass, "true"); err == nil || !strings.Contains(err.Error(), "verification failed") {
 		t.Errorf("login with an empty known_hosts: err %v, want host key verification failure", err)
 	}
 
@@ -146,29 +188,29 @@ func TestFleet(t *testing.T) {
 		t.Errorf("Load returned %+v, want %+v", loaded, f)
 	}
 
-	pids := []int{}
-	for _, h := range f.Hosts {
-		pids = append(pids, h.PID)
-	}
-	dir := f.Dir
-	stopped = true
-	if err := f.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	for _, pid := range pids {
-		// Any live process with that PID counts: a recycled PID within
-		// a second is unlikely, a survivor that the matcher misses is not.
-		if alive(pid) {
-			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-			t.Errorf("process %d still running after Stop: %q", pid, b)
-		}
-	}
+	stopAndCheck(t, f, stop)
 	if waitProcess(t, f.Users.Plain, "sleep 1234", false) {
 		t.Errorf("the backgrounded sleep survived Stop")
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Stop left %s behind (err %v)", dir, err)
+}
+
+// configKnowing writes a copy of f's ssh_config that trusts the host keys
+// in known instead of those in f.KnownHosts, and returns its path.
+func configKnowing(t *testing.T, f *Fleet, known []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	kh, cfg := filepath.Join(dir, "known_hosts"), filepath.Join(dir, "ssh_config")
+	b, err := os.ReadFile(f.SSHConfig)
+	if err == nil {
+		err = os.WriteFile(kh, known, 0o600)
 	}
+	if err == nil {
+		err = os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), f.KnownHosts, kh)), 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // checkFiles checks the client-side files list every host as promised.
@@ -224,34 +266,14 @@ func waitProcess(t *testing.T, user, cmdline string, want bool) bool {
 // logs in to B's hosts, and before it does not: how the bench reaches the
 // hosts of several fleets with one key.
 func TestAuthorizeKey(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("harness tests need root (useradd, /etc/sudoers.d, sshd); run as root, e.g. in CI")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var fleets [2]*Fleet
-	for i := range fleets {
-		f, err := Start(ctx, Options{Hosts: 1, Log: testLog{t}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = f.Stop() })
-		fleets[i] = f
-	}
-	a, b := fleets[0], fleets[1]
+	t.Parallel()
+	a, _ := startFleet(t, Options{Hosts: 1})
+	b, _ := startFleet(t, Options{Hosts: 1})
 	// A's config with both fleets' host keys, so that only the client key
 	// decides.
-	known := filepath.Join(t.TempDir(), "known_hosts")
 	ka, _ := os.ReadFile(a.KnownHosts)
 	kb, _ := os.ReadFile(b.KnownHosts)
-	if err := os.WriteFile(known, append(ka, kb...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfgText, _ := os.ReadFile(a.SSHConfig)
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(cfgText), a.KnownHosts, known, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configKnowing(t, a, append(ka, kb...))
 	if out, err := sshRun(t, cfg, b.Hosts[0], b.Users.NoPass, "echo in"); err == nil {
 		t.Fatalf("A's key logged in to B before AuthorizeKey: %q", out)
 	}

@@ -13,17 +13,8 @@ import (
 // and the sysctl double holds the settings, which never reach the
 // machine's kernel.
 func TestKubeadmPreflightDouble(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("distro hosts need root (mount namespaces, overlayfs, useradd, sshd); run as root, e.g. in CI")
-	}
-	if err := OverlayAvailable(); err != nil {
-		t.Skipf("distro hosts need overlayfs: %v", err)
-	}
-	f, err := Start(t.Context(), Options{Distros: []string{Debian12}, Log: testLog{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Stop() })
+	t.Parallel()
+	f, _ := startFleet(t, Options{Distros: []string{Debian12}})
 	h := f.Hosts[0]
 	kernelForward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	ssh := func(script string) (string, error) { return sshRun(t, f.SSHConfig, h, f.Users.NoPass, script) }

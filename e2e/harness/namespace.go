@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -133,20 +134,16 @@ func newHostRoot(base string) (*hostRoot, error) {
 		return nil, err
 	}
 	r := &hostRoot{base: base}
-	targets := append([]string(nil), overlayTargets...)
-	for _, t := range []string{"bin", "sbin"} {
-		if st, err := os.Lstat("/" + t); err == nil && st.IsDir() {
-			targets = append(targets, t) // not merged-/usr
-		}
-	}
-	for _, t := range targets {
+	for _, t := range slices.Concat(overlayTargets, []string{"bin", "sbin"}) {
 		st, err := os.Lstat("/" + t)
 		if err != nil || !st.IsDir() {
 			switch t {
 			case "etc", "var", "usr", "tmp", "home":
 				return nil, fmt.Errorf("/%s is not a directory on this machine: cannot overlay it", t)
 			}
-			continue // e.g. no /opt: creating one would change the machine
+			// e.g. no /opt (creating one would change the machine), or
+			// /bin a link into a merged /usr
+			continue
 		}
 		for _, sub := range []string{"upper", "work"} {
 			if err := os.MkdirAll(filepath.Join(base, t, sub), 0o755); err != nil {
@@ -180,12 +177,10 @@ func mirrorAttrs(p string, st os.FileInfo) error {
 // its place in the upper layer, or "" if its top directory is not overlaid.
 func (r *hostRoot) upper(rel string) string {
 	top, rest, _ := strings.Cut(rel, "/")
-	for _, t := range r.targets {
-		if t == top {
-			return filepath.Join(r.base, t, "upper", rest)
-		}
+	if !slices.Contains(r.targets, top) {
+		return ""
 	}
-	return ""
+	return filepath.Join(r.base, top, "upper", rest)
 }
 
 // mkdirs creates the upper-layer directories leading to rel (itself
@@ -289,45 +284,33 @@ func (r *hostRoot) populate(d distro) error {
 			return err
 		}
 	}
-	if d.family != "debian" {
-		for _, p := range []string{"etc/apt", "etc/dpkg", "etc/debian_version", "etc/lsb-release",
-			"var/lib/dpkg", "var/lib/apt", "var/cache/apt", "var/cache/debconf", "var/log/apt"} {
-			if err := r.whiteout(p); err != nil {
-				return err
-			}
-		}
-	} else {
-		// apt before 1.5 (Ubuntu 16.04) has no https method of its own:
-		// apt-transport-https brings it, and recipes test for the file.
-		if d.name == Ubuntu1604 {
-			if err := r.whiteout("usr/lib/apt/methods/https"); err != nil {
-				return err
-			}
-		}
-		if err := r.opaque("etc/apt/sources.list.d"); err != nil {
-			return err
-		}
-		if err := r.opaque("etc/apt/trusted.gpg.d"); err != nil {
-			return err
-		}
-		if err := r.whiteout("etc/apt/trusted.gpg"); err != nil {
-			return err
-		}
-		if d.name == Ubuntu1604 {
-			// apt 1.2 has no /etc/apt/keyrings: recipes must create it.
-			if err := r.whiteout("etc/apt/keyrings"); err != nil {
-				return err
-			}
-		} else if err := r.opaque("etc/apt/keyrings"); err != nil {
+	// What the machine's apt has that the host must not: hidden, or made
+	// empty folders.
+	hide := []string{"etc/apt", "etc/dpkg", "etc/debian_version", "etc/lsb-release",
+		"var/lib/dpkg", "var/lib/apt", "var/cache/apt", "var/cache/debconf", "var/log/apt"}
+	var empty []string
+	switch {
+	case d.name == Ubuntu1604:
+		// apt before 1.5 has no https method of its own (apt-transport-https
+		// brings it, and recipes test for the file), and apt 1.2 no
+		// /etc/apt/keyrings: recipes must create it.
+		hide = []string{"usr/lib/apt/methods/https", "etc/apt/trusted.gpg", "etc/apt/keyrings"}
+		empty = []string{"etc/apt/sources.list.d", "etc/apt/trusted.gpg.d"}
+	case d.family == "debian":
+		hide = []string{"etc/apt/trusted.gpg"}
+		empty = []string{"etc/apt/sources.list.d", "etc/apt/trusted.gpg.d", "etc/apt/keyrings"}
+	}
+	for _, p := range hide {
+		if err := r.whiteout(p); err != nil {
 			return err
 		}
 	}
-	names := make([]string, 0, len(d.etc))
-	for p := range d.etc {
-		names = append(names, p)
+	for _, p := range empty {
+		if err := r.opaque(p); err != nil {
+			return err
+		}
 	}
-	sort.Strings(names)
-	for _, p := range names {
+	for _, p := range slices.Sorted(maps.Keys(d.etc)) {
 		if err := r.write("etc/"+p, []byte(d.etc[p]), 0o644); err != nil {
 			return err
 		}
@@ -374,12 +357,7 @@ func (r *hostRoot) installDoubles(d distro) error {
 	for _, t := range d.tools {
 		present[t] = true
 	}
-	tools := make([]string, 0, len(doubleFiles))
-	for t := range doubleFiles {
-		tools = append(tools, t)
-	}
-	sort.Strings(tools)
-	for _, t := range tools {
+	for _, t := range slices.Sorted(maps.Keys(doubleFiles)) {
 		b, err := doublesFS.ReadFile("doubles/" + doubleFiles[t])
 		if err != nil {
 			return err

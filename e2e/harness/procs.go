@@ -178,24 +178,22 @@ func killTrees(roots []int, also func(proc) bool, timeout time.Duration) error {
 	for pid := range known {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	for time.Now().Before(deadline) {
-		left := 0
+	for {
+		survivor := 0
 		for pid := range known {
 			if alive(pid) {
-				left++
+				survivor = pid
+				break
 			}
 		}
-		if left == 0 {
+		if survivor == 0 {
 			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("harness: stop: process %d still alive after SIGKILL", survivor)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for pid := range known {
-		if alive(pid) {
-			return fmt.Errorf("harness: stop: process %d still alive after SIGKILL", pid)
-		}
-	}
-	return nil
 }
 
 // sshConnectionTo returns a matcher for processes whose environment says

@@ -114,36 +114,53 @@ func (f *Fleet) startHost(h *Host, extra string) (*sshdProc, error) {
 	if err := writeFile(cfg, f.sshdConfig(*h, extra), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(f.sshdLog(*h), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("harness: start %s: %w", h.Addr, err)
-	}
-	defer logf.Close() // the child keeps its own copy
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
+	cmd := sshdCommand(cfg)
 	if h.Distro != "" {
 		// A distro host: sshd in its own mount namespace (namespace.go),
 		// exec'd by a setup shell, so the PID below is still sshd's.
+		var err error
 		if cmd, err = f.distroCommand(*h, cmd.Args); err != nil {
 			return nil, err
 		}
-	} else {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
+	p, err := spawn(cmd, f.sshdLog(*h))
+	if err != nil {
+		return nil, fmt.Errorf("harness: start %s: %w", h.Addr, err)
+	}
+	f.procs = append(f.procs, p)
+	h.PID = cmd.Process.Pid
+	if h.Distro != "" {
+		h.Root = fmt.Sprintf("/proc/%d/root", h.PID)
+	}
+	return p, nil
+}
+
+// sshdCommand runs sshd in the foreground with config file cfg, in a
+// session of its own.
+func sshdCommand(cfg string) *exec.Cmd {
+	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	return cmd
+}
+
+// spawn starts cmd in / with its output appended to logPath, and reaps it
+// once it exits.
+func spawn(cmd *exec.Cmd, logPath string) (*sshdProc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child keeps its own copy
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("harness: start %s: %w", h.Addr, err)
+		return nil, err
 	}
 	p := &sshdProc{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)
 	}()
-	f.procs = append(f.procs, p)
-	h.PID = cmd.Process.Pid
-	if h.Distro != "" {
-		h.Root = fmt.Sprintf("/proc/%d/root", h.PID)
-	}
 	return p, nil
 }
 

@@ -60,27 +60,30 @@ func EnsureTools(ctx context.Context, log io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, installTimeout)
 	defer cancel()
-	if len(pkgs) == 0 {
-		ensureCompletionShells(ctx, log)
-		return nil
-	}
-	install := append([]string{"-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"}, pkgs...)
-	if err := aptGet(ctx, log, install...); err != nil {
-		fmt.Fprintf(log, "harness: apt-get install failed (%v); running apt-get update and retrying\n", err)
-		if err := aptGet(ctx, log, "-o", "DPkg::Lock::Timeout=300", "update"); err != nil {
-			return fmt.Errorf("harness: apt-get update: %w", err)
+	if len(pkgs) > 0 {
+		if err := aptGet(ctx, log, aptInstall(pkgs)...); err != nil {
+			fmt.Fprintf(log, "harness: apt-get install failed (%v); running apt-get update and retrying\n", err)
+			if err := aptGet(ctx, log, "-o", "DPkg::Lock::Timeout=300", "update"); err != nil {
+				return fmt.Errorf("harness: apt-get update: %w", err)
+			}
+			if err := aptGet(ctx, log, aptInstall(pkgs)...); err != nil {
+				return fmt.Errorf("harness: apt-get install %s: %w", strings.Join(pkgs, " "), err)
+			}
 		}
-		if err := aptGet(ctx, log, install...); err != nil {
-			return fmt.Errorf("harness: apt-get install %s: %w", strings.Join(pkgs, " "), err)
-		}
-	}
-	for _, p := range []string{sshdPath, keygenPath, sshPath, sudoPath} {
-		if !exists(p) {
-			return fmt.Errorf("harness: %s still missing after apt-get install", p)
+		for _, p := range []string{sshdPath, keygenPath, sshPath, sudoPath} {
+			if !exists(p) {
+				return fmt.Errorf("harness: %s still missing after apt-get install", p)
+			}
 		}
 	}
 	ensureCompletionShells(ctx, log)
 	return nil
+}
+
+// aptInstall is the apt-get command line that installs pkgs, waiting for
+// another apt run's dpkg lock rather than failing at once.
+func aptInstall(pkgs []string) []string {
+	return append([]string{"-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"}, pkgs...)
 }
 
 // ensureCompletionShells installs zsh and fish when missing, for the tests
@@ -98,8 +101,7 @@ func ensureCompletionShells(ctx context.Context, log io.Writer) {
 		return
 	}
 	fmt.Fprintf(log, "harness: %s missing (for the completion tests); installing with apt-get\n", strings.Join(pkgs, " and "))
-	install := append([]string{"-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"}, pkgs...)
-	if err := aptGet(ctx, log, install...); err != nil {
+	if err := aptGet(ctx, log, aptInstall(pkgs)...); err != nil {
 		fmt.Fprintf(log, "harness: note: apt-get install %s failed (%v); the completion tests will skip those shells\n", strings.Join(pkgs, " "), err)
 	}
 }

@@ -144,28 +144,26 @@ func sshDir(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return "", fmt.Errorf("harness: home of %s: %w", name, err)
-	}
-	st, err := os.Stat(home)
-	if err != nil {
-		return "", fmt.Errorf("harness: home of %s: %w", name, err)
-	}
-	if err := os.Chown(home, uid, gid); err != nil {
-		return "", fmt.Errorf("harness: home of %s: %w", name, err)
-	}
-	if err := os.Chmod(home, st.Mode().Perm()&^0o022); err != nil {
-		return "", fmt.Errorf("harness: home of %s: %w", name, err)
-	}
 	dir := filepath.Join(home, ".ssh")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("harness: %s: %w", dir, err)
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return "", fmt.Errorf("harness: %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return "", fmt.Errorf("harness: %s: %w", dir, err)
+	for _, p := range []string{home, dir} {
+		err := os.MkdirAll(p, 0o700)
+		var st os.FileInfo
+		if err == nil {
+			st, err = os.Stat(p)
+		}
+		if err == nil {
+			err = os.Chown(p, uid, gid)
+		}
+		if err == nil {
+			perm := st.Mode().Perm() &^ 0o022 // the home keeps its other bits
+			if p == dir {
+				perm = 0o700
+			}
+			err = os.Chmod(p, perm)
+		}
+		if err != nil {
+			return "", fmt.Errorf("harness: %s of %s: %w", p, name, err)
+		}
 	}
 	return dir, nil
 }
@@ -179,39 +177,21 @@ func (f *Fleet) authorizedKeysName() string {
 }
 
 // authorize installs the fleet's client public key for every user.
-func (f *Fleet) authorize() error {
-	pub, err := os.ReadFile(f.Key + ".pub")
-	if err != nil {
-		return fmt.Errorf("harness: authorize: %w", err)
-	}
-	for _, name := range f.Users.all() {
-		if _, err := sshDir(name); err != nil {
-			return err
-		}
-		uid, gid, home, err := lookup(name)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(home, f.authorizedKeysName())
-		if err := writeFile(path, string(pub), 0o600); err != nil {
-			return fmt.Errorf("harness: authorize %s: %w", name, err)
-		}
-		if err := os.Chown(path, uid, gid); err != nil {
-			return fmt.Errorf("harness: authorize %s: %w", name, err)
-		}
-	}
-	return nil
-}
+func (f *Fleet) authorize() error { return f.addKey(f.Key+".pub", false) }
 
 // AuthorizeKey lets every user log in to this fleet's hosts also with the
 // public key in pubPath (an ssh-keygen .pub file), such as another fleet's
 // Key: one client key then reaches the hosts of several fleets, which is
 // how more than one /24 of hosts is used at once (the bench's 500 hosts).
 // Stop removes it together with the fleet's own key.
-func (f *Fleet) AuthorizeKey(pubPath string) error {
+func (f *Fleet) AuthorizeKey(pubPath string) error { return f.addKey(pubPath, true) }
+
+// addKey writes the public key in pubPath to every user's file of
+// authorizedKeysName, after the keys already there if keep is set.
+func (f *Fleet) addKey(pubPath string, keep bool) error {
 	pub, err := os.ReadFile(pubPath)
 	if err != nil {
-		return fmt.Errorf("harness: authorize key: %w", err)
+		return fmt.Errorf("harness: authorize: %w", err)
 	}
 	for _, name := range f.Users.all() {
 		uid, gid, home, err := lookup(name)
@@ -219,15 +199,17 @@ func (f *Fleet) AuthorizeKey(pubPath string) error {
 			return err
 		}
 		path := filepath.Join(home, f.authorizedKeysName())
-		old, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("harness: authorize key for %s: %w", name, err)
+		var old []byte
+		if keep {
+			if old, err = os.ReadFile(path); err != nil {
+				return fmt.Errorf("harness: authorize %s: %w", name, err)
+			}
 		}
 		if err := writeFile(path, string(old)+string(pub), 0o600); err != nil {
-			return fmt.Errorf("harness: authorize key for %s: %w", name, err)
+			return fmt.Errorf("harness: authorize %s: %w", name, err)
 		}
 		if err := os.Chown(path, uid, gid); err != nil {
-			return fmt.Errorf("harness: authorize key for %s: %w", name, err)
+			return fmt.Errorf("harness: authorize %s: %w", name, err)
 		}
 	}
 	return nil
