@@ -106,8 +106,11 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	if err != nil {
 		t.Fatalf("no first line from fleet: %v\n%s", err, stderr.String())
 	}
-	if !eventually(20*time.Second, func() bool { return len(sleepProcs(sleep, true)) == intPar-12 }) {
-		t.Fatalf("want %d %q running, got %d", intPar-12, sleep, len(sleepProcs(sleep, true)))
+	// At least the window's 8 sleepers run (more once the freed slots
+	// start hosts 20 and up, which sleep too): waiting for exactly 8 missed
+	// that moment on a loaded machine.
+	if !eventually(20*time.Second, func() bool { return len(sleepProcs(sleep, true)) >= intPar-12 }) {
+		t.Fatalf("want at least %d %q running, got %d", intPar-12, sleep, len(sleepProcs(sleep, true)))
 	}
 	pr.Close() // head -1 has what it wanted
 	var werr error
