@@ -577,6 +577,9 @@ func (h *simHost) resetCalls() {
 // folders the simulation moves.
 var simAbsPath = regexp.MustCompile(`(^|[\s'"=<>;|&(])/(etc|proc|sys|usr/lib)/`)
 
+// simCurl is a download as the recipes must make it.
+var simCurl = regexp.MustCompile(`^curl -fsSL (-x \S+ )?-o /\S+ https://\S+$`)
+
 func (h *simHost) rewrite(line string) string {
 	return simAbsPath.ReplaceAllString(line, "${1}"+h.root+"/${2}/")
 }
@@ -585,27 +588,12 @@ func (h *simHost) Exec(ctx context.Context, cmd *fleet.Command) error {
 	h.mu.Lock()
 	h.lines = append(h.lines, inlineVars(cmd))
 	h.mu.Unlock()
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", h.rewrite(cmd.Line))
-	c.Env = append([]string{"PATH=" + h.bin, "SIMBIN=" + h.bin, "FAKEROOT=" + h.root, "HOME=" + h.root, "LC_ALL=C"}, varsEnv(cmd)...)
-	c.Dir = h.root
-	var errb bytes.Buffer
-	c.Stdout = orDiscard(cmd.Stdout)
-	c.Stderr = &errb
-	if cmd.Stdin != nil {
-		c.Stdin = cmd.Stdin
-	}
-	err := c.Run()
-	if cmd.Stderr != nil {
-		_, _ = cmd.Stderr.Write(errb.Bytes())
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ee.ExitCode() == 127 {
-			h.mu.Lock()
-			h.failed = append(h.failed, cmd.Line+" => "+strings.TrimSpace(errb.String()))
-			h.mu.Unlock()
-		}
-		return &fleet.ExitError{Status: ee.ExitCode()}
+	stderr, err := runSh(ctx, cmd, h.rewrite(cmd.Line), h.root,
+		"PATH="+h.bin, "SIMBIN="+h.bin, "FAKEROOT="+h.root, "HOME="+h.root, "LC_ALL=C")
+	if ee := (*fleet.ExitError)(nil); errors.As(err, &ee) && ee.Status == 127 {
+		h.mu.Lock()
+		h.failed = append(h.failed, cmd.Line+" => "+strings.TrimSpace(stderr))
+		h.mu.Unlock()
 	}
 	return err
 }
@@ -1135,19 +1123,23 @@ func TestBuiltinProxyDropInQuoting(t *testing.T) {
 	}
 }
 
-func TestBuiltinDockerProxy(t *testing.T) {
+// TestBuiltinProxy applies each recipe with http_proxy on each supported
+// release: every command that reaches the network gets the proxy
+// (checkProxied), the runtime's systemd drop-in holds it, and a second run
+// changes nothing.
+func TestBuiltinProxy(t *testing.T) {
 	const proxy = "http://proxy.lan:3128"
-	for _, o := range simSupported {
-		t.Run(o.name, func(t *testing.T) {
-			t.Parallel()
-			h := newSimHost(t, o)
-			r := simBuiltin(t, "docker", map[string]string{"http_proxy": proxy, "docker_version": "20.10.24", "no_proxy": "localhost,127.0.0.1"})
-			rep := simApply(t, h, r, o.facts(), Options{})
-			checkProxied(t, h, proxy)
+	const dropIn = "[Service]\nEnvironment=\"HTTP_PROXY=" + proxy + "\" \"HTTPS_PROXY=" + proxy + "\""
+	for _, c := range []struct {
+		recipe string
+		vars   map[string]string
+		check  func(t *testing.T, h *simHost, rep *Report)
+	}{
+		{"docker", map[string]string{"docker_version": "20.10.24", "no_proxy": "localhost,127.0.0.1"}, func(t *testing.T, h *simHost, rep *Report) {
 			if h.installed("docker-ce") == "" {
 				t.Error("docker-ce not installed")
 			}
-			want := "[Service]\nEnvironment=\"HTTP_PROXY=" + proxy + "\" \"HTTPS_PROXY=" + proxy + "\" \"NO_PROXY=localhost,127.0.0.1\"\n"
+			want := dropIn + ` "NO_PROXY=localhost,127.0.0.1"` + "\n"
 			if got := h.read("/etc/systemd/system/docker.service.d/http-proxy.conf"); got != want {
 				t.Errorf("drop-in %q, want %q", got, want)
 			}
@@ -1161,8 +1153,44 @@ func TestBuiltinDockerProxy(t *testing.T) {
 			if !slices.Equal(order, []string{"proxy drop-in", "reload systemd", "restart docker"}) {
 				t.Errorf("changed in order %q", order)
 			}
-			checkIdempotent(t, h, r, o.facts())
-		})
+		}},
+		{"containerd", nil, func(t *testing.T, h *simHost, _ *Report) {
+			if got := h.read("/etc/systemd/system/containerd.service.d/http-proxy.conf"); got != dropIn+"\n" {
+				t.Errorf("drop-in %q", got)
+			}
+			if got := h.callsOf("systemctl daemon-reload"); len(got) != 1 {
+				t.Errorf("daemon-reloads %q", got)
+			}
+		}},
+		{"kubernetes", map[string]string{"k8s_version": "1.30"}, func(t *testing.T, h *simHost, _ *Report) {
+			file := "/etc/yum.repos.d/kubernetes.repo"
+			if h.os.family == "apt" {
+				file = "/etc/apt/sources.list.d/kubernetes.list"
+			}
+			if got := h.read(file); !strings.Contains(got, "/core:/stable:/v1.30/") || strings.Contains(got, "v1.31") {
+				t.Errorf("%s %q", file, got)
+			}
+			for _, c := range h.callsOf("curl") {
+				if !strings.Contains(c, "https://pkgs.k8s.io/core:/stable:/v1.30/deb/Release.key") {
+					t.Error(c)
+				}
+			}
+		}},
+	} {
+		for _, o := range simSupported {
+			t.Run(c.recipe+"/"+o.name, func(t *testing.T) {
+				t.Parallel()
+				h := newSimHost(t, o)
+				r := simBuiltin(t, c.recipe, map[string]string{"http_proxy": proxy})
+				if err := r.SetVars(c.vars); err != nil {
+					t.Fatal(err)
+				}
+				rep := simApply(t, h, r, o.facts(), Options{})
+				checkProxied(t, h, proxy)
+				c.check(t, h, rep)
+				checkIdempotent(t, h, r, o.facts())
+			})
+		}
 	}
 }
 
@@ -1195,9 +1223,20 @@ func TestBuiltinProxyAddedLater(t *testing.T) {
 
 // checkProxied checks that every command that reaches the network was
 // given the proxy: curl with -x, apt with Acquire::http(s)::Proxy, yum and
-// dnf with --setopt=proxy=.
+// dnf with --setopt=proxy=. It also checks every download: curl -fsSL, so
+// that an HTTP error fails the step, with an explicit output file, once on
+// an apt host (which fetches its one key).
 func checkProxied(t *testing.T, h *simHost, proxy string) {
 	t.Helper()
+	curls := h.callsOf("curl")
+	if h.os.family == "apt" && len(curls) != 1 {
+		t.Errorf("%s: curl ran %d times", h.os.name, len(curls))
+	}
+	for _, c := range curls {
+		if !simCurl.MatchString(strings.ReplaceAll(c, h.root, "")) {
+			t.Errorf("%s: %s", h.os.name, c)
+		}
+	}
 	n := 0
 	for _, c := range h.calls() {
 		var want []string
@@ -1338,24 +1377,6 @@ func TestBuiltinContainerd(t *testing.T) {
 	}
 }
 
-func TestBuiltinContainerdProxy(t *testing.T) {
-	const proxy = "http://10.0.0.1:3128"
-	for _, o := range simSupported {
-		h := newSimHost(t, o)
-		r := simBuiltin(t, "containerd", map[string]string{"http_proxy": proxy})
-		simApply(t, h, r, o.facts(), Options{})
-		checkProxied(t, h, proxy)
-		want := "[Service]\nEnvironment=\"HTTP_PROXY=" + proxy + "\" \"HTTPS_PROXY=" + proxy + "\"\n"
-		if got := h.read("/etc/systemd/system/containerd.service.d/http-proxy.conf"); got != want {
-			t.Errorf("%s: drop-in %q", o.name, got)
-		}
-		if got := h.callsOf("systemctl daemon-reload"); len(got) != 1 {
-			t.Errorf("%s: daemon-reloads %q", o.name, got)
-		}
-		checkIdempotent(t, h, r, o.facts())
-	}
-}
-
 func TestBuiltinKubernetes(t *testing.T) {
 	for _, o := range simSupported {
 		t.Run(o.name, func(t *testing.T) {
@@ -1441,49 +1462,6 @@ func TestBuiltinKubernetesAfterReboot(t *testing.T) {
 		t.Errorf("bridge-nf-call-iptables = %q", got)
 	}
 	checkIdempotent(t, h, r, simDebian12.facts())
-}
-
-func TestBuiltinKubernetesVersionAndProxy(t *testing.T) {
-	const proxy = "http://proxy.lan:3128"
-	for _, o := range simSupported {
-		h := newSimHost(t, o)
-		r := simBuiltin(t, "kubernetes", map[string]string{"k8s_version": "1.30", "http_proxy": proxy})
-		simApply(t, h, r, o.facts(), Options{})
-		checkProxied(t, h, proxy)
-		file := map[string]string{"apt": "/etc/apt/sources.list.d/kubernetes.list"}[o.family]
-		if file == "" {
-			file = "/etc/yum.repos.d/kubernetes.repo"
-		}
-		if got := h.read(file); !strings.Contains(got, "/core:/stable:/v1.30/") || strings.Contains(got, "v1.31") {
-			t.Errorf("%s: %s %q", o.name, file, got)
-		}
-		for _, c := range h.callsOf("curl") {
-			if !strings.Contains(c, "https://pkgs.k8s.io/core:/stable:/v1.30/deb/Release.key") {
-				t.Errorf("%s: %s", o.name, c)
-			}
-		}
-		checkIdempotent(t, h, r, o.facts())
-	}
-}
-
-// TestBuiltinCurl checks every download the recipes make: -fsSL, so that
-// an HTTP error fails the step, and an explicit output file.
-func TestBuiltinCurl(t *testing.T) {
-	for _, name := range []string{"docker", "containerd", "kubernetes"} {
-		for _, o := range []simOS{simUbuntu1604, simDebian12} {
-			h := newSimHost(t, o)
-			simApply(t, h, simBuiltin(t, name, map[string]string{"http_proxy": "http://p:1"}), o.facts(), Options{})
-			calls := h.callsOf("curl")
-			if len(calls) != 1 {
-				t.Errorf("%s on %s: curl ran %d times", name, o.name, len(calls))
-			}
-			for _, c := range calls {
-				if !regexp.MustCompile(`^curl -fsSL (-x \S+ )?-o /\S+ https://\S+$`).MatchString(strings.ReplaceAll(c, h.root, "")) {
-					t.Errorf("%s on %s: %s", name, o.name, c)
-				}
-			}
-		}
-	}
 }
 
 // TestBuiltinQuotedVars checks that a hostile value reaches the commands as

@@ -1,12 +1,15 @@
 package recipes
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 
@@ -134,6 +137,26 @@ func varsEnv(cmd *fleet.Command) []string {
 		env = append(env, kv[0]+"="+kv[1])
 	}
 	return env
+}
+
+// runSh runs line with /bin/sh in dir, as a host runs cmd: env and cmd's
+// Vars in the environment, its stdout to cmd.Stdout, its stderr to
+// cmd.Stderr once it has ended, and an exit status as a *fleet.ExitError.
+// It returns the stderr too.
+func runSh(ctx context.Context, cmd *fleet.Command, line, dir string, env ...string) (string, error) {
+	c := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	c.Dir = dir
+	c.Env = append(env, varsEnv(cmd)...)
+	var errb bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, orDiscard(cmd.Stdout), &errb
+	err := c.Run()
+	if cmd.Stderr != nil {
+		_, _ = cmd.Stderr.Write(errb.Bytes())
+	}
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		err = &fleet.ExitError{Status: ee.ExitCode()}
+	}
+	return errb.String(), err
 }
 
 // callList returns the calls so far.

@@ -1,12 +1,9 @@
 package recipes
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -114,19 +111,7 @@ type shellHost struct {
 }
 
 func (h *shellHost) Exec(ctx context.Context, cmd *fleet.Command) error {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd.Line)
-	c.Dir = h.dir
-	c.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + h.dir, "LC_ALL=C"}, varsEnv(cmd)...)
-	var errb bytes.Buffer
-	c.Stdout, c.Stderr = orDiscard(cmd.Stdout), &errb
-	err := c.Run()
-	if cmd.Stderr != nil {
-		_, _ = cmd.Stderr.Write(errb.Bytes())
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &fleet.ExitError{Status: ee.ExitCode()}
-	}
+	_, err := runSh(ctx, cmd, cmd.Line, h.dir, "PATH=/usr/bin:/bin", "HOME="+h.dir, "LC_ALL=C")
 	return err
 }
 
