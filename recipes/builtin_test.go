@@ -1088,18 +1088,21 @@ func TestBuiltinDockerPinChange(t *testing.T) {
 		{simCentOS7, "26.1.4", "18.06.2", "18.06.2.ce-3.el7"},
 		{simUbuntu1604, "20.10.24", "18.06.2", "18.06.2~ce~3-0~ubuntu"},
 	} {
-		h := newSimHost(t, c.os)
-		simApply(t, h, simBuiltin(t, "docker", map[string]string{"docker_version": c.from}), c.os.facts(), Options{})
-		h.resetCalls()
-		r := simBuiltin(t, "docker", map[string]string{"docker_version": c.to})
-		rep := simApply(t, h, r, c.os.facts(), Options{})
-		if got := h.installed("docker-ce"); got != c.want {
-			t.Errorf("%s: %s -> %s installed %s, want %s", c.os.name, c.from, c.to, got, c.want)
-		}
-		if s := simStep(rep, "restart docker"); s == nil || s.Status != Changed {
-			t.Errorf("%s: docker not restarted after the new version:\n%s", c.os.name, simSteps(rep))
-		}
-		checkIdempotent(t, h, r, c.os.facts())
+		t.Run(c.os.name+"/"+c.from+"-"+c.to, func(t *testing.T) {
+			t.Parallel()
+			h := newSimHost(t, c.os)
+			simApply(t, h, simBuiltin(t, "docker", map[string]string{"docker_version": c.from}), c.os.facts(), Options{})
+			h.resetCalls()
+			r := simBuiltin(t, "docker", map[string]string{"docker_version": c.to})
+			rep := simApply(t, h, r, c.os.facts(), Options{})
+			if got := h.installed("docker-ce"); got != c.want {
+				t.Errorf("installed %s, want %s", got, c.want)
+			}
+			if s := simStep(rep, "restart docker"); s == nil || s.Status != Changed {
+				t.Errorf("docker not restarted after the new version:\n%s", simSteps(rep))
+			}
+			checkIdempotent(t, h, r, c.os.facts())
+		})
 	}
 }
 
@@ -1110,6 +1113,7 @@ func TestBuiltinProxyDropInQuoting(t *testing.T) {
 	const proxy = `http://u:p%40ss@proxy.lan:3128/" "LD_PRELOAD=/tmp/evil.so\`
 	for _, name := range []string{"docker", "containerd"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			o := simSupported[0]
 			h := newSimHost(t, o)
 			r := simBuiltin(t, name, map[string]string{"http_proxy": proxy})
@@ -1200,23 +1204,26 @@ func TestBuiltinProxy(t *testing.T) {
 func TestBuiltinProxyAddedLater(t *testing.T) {
 	for _, c := range []struct{ recipe, unit string }{{"docker", "docker"}, {"containerd", "containerd"}} {
 		for _, o := range []simOS{simDebian12, simRocky8} {
-			h := newSimHost(t, o)
-			simApply(t, h, simBuiltin(t, c.recipe, nil), o.facts(), Options{})
-			h.resetCalls()
-			rep := simApply(t, h, simBuiltin(t, c.recipe, map[string]string{"http_proxy": "http://p:3128"}), o.facts(), Options{})
-			var changed []string
-			for _, s := range rep.Steps {
-				if s.Status == Changed {
-					changed = append(changed, s.Name)
+			t.Run(c.recipe+"/"+o.name, func(t *testing.T) {
+				t.Parallel()
+				h := newSimHost(t, o)
+				simApply(t, h, simBuiltin(t, c.recipe, nil), o.facts(), Options{})
+				h.resetCalls()
+				rep := simApply(t, h, simBuiltin(t, c.recipe, map[string]string{"http_proxy": "http://p:3128"}), o.facts(), Options{})
+				var changed []string
+				for _, s := range rep.Steps {
+					if s.Status == Changed {
+						changed = append(changed, s.Name)
+					}
 				}
-			}
-			want := []string{"proxy drop-in", "reload systemd", "restart " + c.unit}
-			if c.recipe == "containerd" {
-				want = append([]string{"containerd.service.d folder"}, want...)
-			}
-			if !slices.Equal(changed, want) {
-				t.Errorf("%s on %s: changed %q, want %q", c.recipe, o.name, changed, want)
-			}
+				want := []string{"proxy drop-in", "reload systemd", "restart " + c.unit}
+				if c.recipe == "containerd" {
+					want = append([]string{"containerd.service.d folder"}, want...)
+				}
+				if !slices.Equal(changed, want) {
+					t.Errorf("changed %q, want %q", changed, want)
+				}
+			})
 		}
 	}
 }

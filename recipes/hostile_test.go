@@ -191,6 +191,7 @@ func TestHostileVarsInBuiltins(t *testing.T) {
 	for _, name := range []string{"docker", "kubernetes", "containerd"} {
 		for _, o := range simSupported {
 			t.Run(name+"/"+o.name, func(t *testing.T) {
+				t.Parallel()
 				canary := filepath.Join(t.TempDir(), "canary")
 				// Three values between them try every way out of a
 				// word ($(), backquotes, either quote, a newline); each
