@@ -773,13 +773,7 @@ func TestBuiltinRecipesParse(t *testing.T) {
 			t.Errorf("%s: no description", r.Name)
 		}
 		// Idempotence starts here: every command is guarded or triggered.
-		var steps []Step
-		steps = append(steps, r.Before...)
-		for _, p := range r.Platforms {
-			steps = append(steps, p.Steps...)
-		}
-		steps = append(steps, r.Steps...)
-		for _, s := range steps {
+		for _, s := range allSteps(r) {
 			if s.Run != "" && s.Unless == "" && s.Creates == "" && len(s.WhenChanged) == 0 {
 				t.Errorf("%s: step %q runs without unless, creates or when_changed", r.Name, s.Name)
 			}
@@ -800,7 +794,7 @@ func TestBuiltinCgroupDriverSteps(t *testing.T) {
 	for recipe, steps := range map[string][]string{"docker": {"daemon.json", "containerd CRI"}, "containerd": {"containerd config"}} {
 		r := simBuiltin(t, recipe, nil)
 		var marked []string
-		for _, s := range append(append(slices.Clone(r.Before), r.Steps...), r.Platforms[0].Steps...) {
+		for _, s := range allSteps(r) {
 			if s.CgroupDriver != "" {
 				if s.CgroupDriver != "systemd" {
 					t.Errorf("%s: step %q sets cgroup_driver %q", recipe, s.Name, s.CgroupDriver)
@@ -812,7 +806,7 @@ func TestBuiltinCgroupDriverSteps(t *testing.T) {
 			t.Errorf("%s: steps marked cgroup_driver: %v, want %v", recipe, marked, steps)
 		}
 	}
-	if r := simBuiltin(t, "kubernetes", nil); slices.ContainsFunc(append(r.Before, r.Steps...), func(s Step) bool { return s.CgroupDriver != "" }) {
+	if r := simBuiltin(t, "kubernetes", nil); slices.ContainsFunc(allSteps(r), func(s *Step) bool { return s.CgroupDriver != "" }) {
 		t.Error("kubernetes: a step is marked cgroup_driver")
 	}
 }

@@ -229,14 +229,23 @@ func TestHostileVarsInBuiltins(t *testing.T) {
 // noRetries takes the retries out of r's steps: a step that fails because
 // of a hostile value would otherwise wait out its retry delays.
 func noRetries(r *Recipe) {
-	for _, steps := range [][]Step{r.Before, r.Steps} {
-		for i := range steps {
-			steps[i].Retries = 0
+	for _, s := range allSteps(r) {
+		s.Retries = 0
+	}
+}
+
+// allSteps returns every step of r: before, each platform's, and the
+// shared ones.
+func allSteps(r *Recipe) []*Step {
+	var out []*Step
+	lists := [][]Step{r.Before}
+	for _, p := range r.Platforms {
+		lists = append(lists, p.Steps)
+	}
+	for _, l := range append(lists, r.Steps) {
+		for i := range l {
+			out = append(out, &l[i])
 		}
 	}
-	for p := range r.Platforms {
-		for i := range r.Platforms[p].Steps {
-			r.Platforms[p].Steps[i].Retries = 0
-		}
-	}
+	return out
 }
