@@ -588,7 +588,7 @@ func (h *simHost) Exec(ctx context.Context, cmd *fleet.Command) error {
 	h.mu.Lock()
 	h.lines = append(h.lines, inlineVars(cmd))
 	h.mu.Unlock()
-	stderr, err := runSh(ctx, cmd, h.rewrite(cmd.Line), h.root,
+	stderr, err := runSh(ctx, cmd, "/bin/sh", h.rewrite(cmd.Line), h.root,
 		"PATH="+h.bin, "SIMBIN="+h.bin, "FAKEROOT="+h.root, "HOME="+h.root, "LC_ALL=C")
 	if ee := (*fleet.ExitError)(nil); errors.As(err, &ee) && ee.Status == 127 {
 		h.mu.Lock()

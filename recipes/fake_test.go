@@ -139,12 +139,12 @@ func varsEnv(cmd *fleet.Command) []string {
 	return env
 }
 
-// runSh runs line with /bin/sh in dir, as a host runs cmd: env and cmd's
+// runSh runs line with shell -c in dir, as a host runs cmd: env and cmd's
 // Vars in the environment, its stdout to cmd.Stdout, its stderr to
 // cmd.Stderr once it has ended, and an exit status as a *fleet.ExitError.
 // It returns the stderr too.
-func runSh(ctx context.Context, cmd *fleet.Command, line, dir string, env ...string) (string, error) {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+func runSh(ctx context.Context, cmd *fleet.Command, shell, line, dir string, env ...string) (string, error) {
+	c := exec.CommandContext(ctx, shell, "-c", line)
 	c.Dir = dir
 	c.Env = append(env, varsEnv(cmd)...)
 	var errb bytes.Buffer
@@ -158,6 +158,10 @@ func runSh(ctx context.Context, cmd *fleet.Command, line, dir string, env ...str
 	}
 	return errb.String(), err
 }
+
+// plainEnv is the environment of a command run in dir for a test: a
+// short PATH, HOME there, the C locale.
+func plainEnv(dir string) []string { return []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "LC_ALL=C"} }
 
 // callList returns the calls so far.
 func (f *fakeTarget) callList() []string {

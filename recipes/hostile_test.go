@@ -111,7 +111,7 @@ type shellHost struct {
 }
 
 func (h *shellHost) Exec(ctx context.Context, cmd *fleet.Command) error {
-	_, err := runSh(ctx, cmd, cmd.Line, h.dir, "PATH=/usr/bin:/bin", "HOME="+h.dir, "LC_ALL=C")
+	_, err := runSh(ctx, cmd, "/bin/sh", cmd.Line, h.dir, plainEnv(h.dir)...)
 	return err
 }
 

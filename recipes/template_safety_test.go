@@ -1,7 +1,6 @@
 package recipes
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -35,14 +34,10 @@ func runRendered(t testing.TB, shell, dir string, cmd *shellCmd) (string, error)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, shell, "-c", cmd.line)
-	c.Dir = dir
-	c.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + dir, "LC_ALL=C"}, varsEnv(&fleet.Command{Vars: cmd.env})...)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
+	var out strings.Builder
+	stderr, err := runSh(ctx, &fleet.Command{Vars: cmd.env, Stdout: &out}, shell, cmd.line, dir, plainEnv(dir)...)
 	if err != nil {
-		t.Logf("%s -c %q: %v: %s", shell, cmd.line, err, errb.String())
+		t.Logf("%s -c %q: %v: %s", shell, cmd.line, err, stderr)
 	}
 	return out.String(), err
 }
