@@ -78,10 +78,11 @@ func TestHostileRecipeFiles(t *testing.T) {
 }
 
 // hostileValues returns --var values that would run a command if a shell
-// saw them unquoted, quoted wrongly, or inside double quotes: each writes
-// canary (with shell builtins only, so that a restricted PATH cannot hide
-// an injection). The empty string and option-like values are there for
-// the quoting, not the canary.
+// ever read them as code, in any quoting (unquoted, quoted wrongly, inside
+// double quotes, an array index, a here-document): each writes canary
+// (with shell builtins only, so that a restricted PATH cannot hide an
+// injection). The empty string, option-like values and control characters
+// are there for the quoting, not the canary.
 func hostileValues(canary string) []string {
 	c := fleet.Quote(canary)
 	return []string{
@@ -92,6 +93,8 @@ func hostileValues(canary string) []string {
 		"x\n: > " + c,
 		"\\'; : > " + c + " #",
 		"$(: > " + c + ")'\"`: > " + c + "`\"'",
+		"a[$(: > " + c + ")]",
+		"EOF\n: > " + c + "\nEOF",
 		"${HOME} $((6*7)) * ? [a] ~root !1 %s%n",
 		"-n",
 		"--help",
