@@ -301,14 +301,19 @@ steps:
 	}
 }
 
-// TestSecretMaskedInOutput: a command that prints a secret does not put it
-// in the host's log, even split across writes.
-func TestSecretMaskedInOutput(t *testing.T) {
+// TestSecretInCommand: what goes to the host as the command line holds a
+// reference, the value only in Vars; and a command that prints the secret
+// does not put it in the host's log, even split across writes.
+func TestSecretInCommand(t *testing.T) {
 	const token = "out-secret-71c2"
 	r := mustParse(t, "name: s\nsudo: false\nvars: {token: {secret: true}}\nsteps: [{name: a, run: 'show {{ .Vars.token }}'}]\n")
-	_ = r.SetSecret("token", token)
+	if err := r.SetSecret("token", token); err != nil {
+		t.Fatal(err)
+	}
+	var got *fleet.Command
 	f := newFake()
 	f.answers["show "+token] = func(_ context.Context, c *fleet.Command) error {
+		got = c
 		for _, part := range []string{"token is out-sec", "ret-71c2 and again " + token[:3], token[3:] + "\n"} {
 			_, _ = c.Stdout.Write([]byte(part))
 			_, _ = c.Stderr.Write([]byte(part))
@@ -318,6 +323,9 @@ func TestSecretMaskedInOutput(t *testing.T) {
 	log := &recLog{}
 	if _, err := Apply(context.Background(), f, r, ubuntu, Options{Log: log}); err != nil {
 		t.Fatal(err)
+	}
+	if got == nil || strings.Contains(got.Line, token) || len(got.Vars) != 1 || got.Vars[0][1] != token {
+		t.Fatalf("command %+v", got)
 	}
 	want := "token is <secret> and again <secret>\n"
 	if log.out.String() != want || log.errText.String() != want {
@@ -336,25 +344,6 @@ func TestSecretFilterSplits(t *testing.T) {
 		if want := "a <secret> b <secret><secret> c SEC"; b.String() != want {
 			t.Errorf("split at %d: %q, want %q", i, b.String(), want)
 		}
-	}
-}
-
-// TestSecretNeverInLine: what goes to the host as the command line holds
-// a reference, the value only in Vars.
-func TestSecretNeverInLine(t *testing.T) {
-	const token = "tok-line-3b9a"
-	r := mustParse(t, "name: s\nsudo: false\nvars: {token: {secret: true}}\nsteps: [{name: a, run: 'use {{ .Vars.token }}'}]\n")
-	if err := r.SetSecret("token", token); err != nil {
-		t.Fatal(err)
-	}
-	var got *fleet.Command
-	f := newFake()
-	f.answers["use "+token] = func(_ context.Context, c *fleet.Command) error { got = c; return nil }
-	if _, err := Apply(context.Background(), f, r, ubuntu, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if got == nil || strings.Contains(got.Line, token) || len(got.Vars) != 1 || got.Vars[0][1] != token {
-		t.Fatalf("command %+v", got)
 	}
 }
 
