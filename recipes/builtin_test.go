@@ -882,6 +882,7 @@ func TestBuiltinSelect(t *testing.T) {
 // TestBuiltinUnsupported checks that Apply on an unsupported host runs
 // nothing.
 func TestBuiltinUnsupported(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"docker", "containerd", "kubernetes"} {
 		h := newSimHost(t, simAlpine)
 		rep, err := Apply(context.Background(), h, simBuiltin(t, name, nil), simAlpine.facts(), Options{})
@@ -1010,6 +1011,7 @@ func TestBuiltinDocker(t *testing.T) {
 // TestBuiltinDockerDerivative checks that an Ubuntu derivative gets
 // Docker's Ubuntu repository for the Ubuntu release it is built on.
 func TestBuiltinDockerDerivative(t *testing.T) {
+	t.Parallel()
 	h := newSimHost(t, simMint21)
 	simApply(t, h, simBuiltin(t, "docker", nil), simMint21.facts(), Options{})
 	want := "deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.gpg] https://download.docker.com/linux/ubuntu jammy stable\n"
@@ -1438,6 +1440,7 @@ func TestBuiltinKubernetes(t *testing.T) {
 // but whose kernel forgot: br_netfilter not loaded. Loading it must apply
 // the sysctls again, which did not exist before.
 func TestBuiltinKubernetesAfterReboot(t *testing.T) {
+	t.Parallel()
 	h := newSimHost(t, simDebian12)
 	r := simBuiltin(t, "kubernetes", nil)
 	simApply(t, h, r, simDebian12.facts(), Options{})
@@ -1460,6 +1463,7 @@ func TestBuiltinKubernetesAfterReboot(t *testing.T) {
 // TestBuiltinQuotedVars checks that a hostile value reaches the commands as
 // one word and runs nothing.
 func TestBuiltinQuotedVars(t *testing.T) {
+	t.Parallel()
 	h := newSimHost(t, simDebian12)
 	r := simBuiltin(t, "docker", map[string]string{"http_proxy": "http://p:1/'; touch pwned; '"})
 	_, _ = Apply(context.Background(), h, r, simDebian12.facts(), Options{})

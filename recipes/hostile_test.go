@@ -51,6 +51,7 @@ func TestHostileRecipeFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r, err := Parse(strings.NewReader(tt.src), "h.yaml", t.TempDir())
 			if tt.wantErr == "" {
 				if err != nil {
@@ -134,6 +135,7 @@ func (h *shellHost) Probe(context.Context, string, bool, []byte) (*fleet.RemoteF
 // must print the value exactly, the canary must not exist, and the put
 // path and content must hold the value as it was given.
 func TestHostileVarsStayLiteral(t *testing.T) {
+	t.Parallel()
 	const src = `name: "hostile; $(reboot)"
 sudo: false
 vars: {v: "", out: "", canary: ""}
@@ -203,11 +205,13 @@ func TestHostileVarsInBuiltins(t *testing.T) {
 				values := []string{all[2], all[4], all[6]}
 				h := newSimHost(t, o)
 				commands := 0
-				for _, k := range slices.Sorted(maps.Keys(simBuiltin(t, name, nil).Vars)) {
+				r := simBuiltin(t, name, nil) // Apply does not change it: parsed once
+				noRetries(r)
+				defaults := r.Vars
+				for _, k := range slices.Sorted(maps.Keys(defaults)) {
 					for i, v := range values {
-						r := simBuiltin(t, name, nil)
+						r.Vars = maps.Clone(defaults)
 						r.Vars[k] = v // directly: --var would refuse the newline
-						noRetries(r)
 						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 						rep, _ := Apply(ctx, h, r, o.facts(), Options{})
 						cancel()
