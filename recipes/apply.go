@@ -465,12 +465,11 @@ func (a *applier) scrub(res StepResult) StepResult {
 func (a *applier) secretValues() []string {
 	var out []string
 	for _, k := range sortedKeys(a.r.Vars) {
-		if v := a.r.Vars[k]; a.r.IsSecret(k) && v != "" {
-			out = append(out, v)
+		if a.r.IsSecret(k) {
+			out = append(out, a.r.Vars[k])
 		}
 	}
-	slices.SortStableFunc(out, func(x, y string) int { return len(y) - len(x) })
-	return out
+	return longestFirst(out)
 }
 
 // scrubbedError is an error whose text had a secret taken out; errors.Is

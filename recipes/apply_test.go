@@ -3,6 +3,7 @@ package recipes
 import (
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -192,15 +193,22 @@ steps:
 	}
 }
 
-func TestApplyFirstFailureStops(t *testing.T) {
-	r := mustParse(t, dockerish)
+// applyFailedInstall applies dockerish to a fake ubuntu host without
+// docker-ce, whose install prints stderr and exits with 100.
+func applyFailedInstall(t *testing.T, stderr string) (*fakeTarget, *Report, error) {
+	t.Helper()
 	ft := newFake()
 	ft.answers["dpkg -s docker-ce"] = exitStatus(1)
 	ft.answers["apt-get install -y docker-ce"] = func(_ context.Context, cmd *fleet.Command) error {
-		_, _ = cmd.Stderr.Write([]byte("Reading package lists...\nE: Unable to locate package docker-ce\n"))
+		_, _ = io.WriteString(cmd.Stderr, stderr)
 		return exitStatus(100)
 	}
-	rep, err := Apply(context.Background(), ft, r, ubuntu, Options{})
+	rep, err := Apply(context.Background(), ft, mustParse(t, dockerish), ubuntu, Options{})
+	return ft, rep, err
+}
+
+func TestApplyFirstFailureStops(t *testing.T) {
+	ft, rep, err := applyFailedInstall(t, "Reading package lists...\nE: Unable to locate package docker-ce\n")
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -2,11 +2,8 @@ package recipes
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/fleet-sh/fleet/fleet"
 )
 
 const condRecipe = `name: cond
@@ -45,15 +42,8 @@ steps:
 
 func TestWhenFailNoteChangedWhen(t *testing.T) {
 	r := mustParse(t, condRecipe)
-	installs := func(out string) func(context.Context, *fleet.Command) error {
-		return func(_ context.Context, c *fleet.Command) error {
-			fmt.Fprint(c.Stdout, out)
-			return nil
-		}
-	}
-
 	ft := newFake()
-	ft.answers["apt-get install -y x"] = installs("x is already the newest version.\n")
+	ft.answers["apt-get install -y x"] = output("x is already the newest version.\n")
 	ft.files["/etc/f"] = &fakeFile{data: []byte("same ubuntu\n"), mode: 0o644}
 	rep, err := Apply(context.Background(), ft, r, ubuntu, Options{})
 	if err != nil {
@@ -81,7 +71,7 @@ skip        after (no change in: only k8s, check, maybe, template)
 
 	// The output decides: "Setting up" is a change, and a trigger.
 	ft = newFake()
-	ft.answers["apt-get install -y x"] = installs("Setting up x (1.0) ...\n")
+	ft.answers["apt-get install -y x"] = output("Setting up x (1.0) ...\n")
 	if err := r.SetVars(map[string]string{"k8s_node": "true"}); err != nil {
 		t.Fatal(err)
 	}

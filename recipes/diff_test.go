@@ -96,10 +96,8 @@ func TestDiffSecretMasked(t *testing.T) {
 		"# managed by fleet\ngreeting = hello moon\ntoken = old-hunter1\nquoted = \"hunter2%%\"\n# hunter2% was here\n")}
 	for _, dry := range []bool{true, false} {
 		d := applyDiff(t, ft, r, dry)["conf"]
-		for _, leak := range []string{"hunter"} {
-			if strings.Contains(d, leak) {
-				t.Errorf("dry=%v: the diff shows the secret (%s):\n%s", dry, leak, d)
-			}
+		if strings.Contains(d, "hunter") {
+			t.Errorf("dry=%v: the diff shows the secret:\n%s", dry, d)
 		}
 		for _, want := range []string{"-greeting = hello moon\n", "+greeting = hello world\n", " token = <secret>\n",
 			` quoted = "<secret>"` + "\n", "-# <secret> was here\n"} {

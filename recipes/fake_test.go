@@ -1,12 +1,15 @@
 package recipes
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 
@@ -135,6 +138,30 @@ func varsEnv(cmd *fleet.Command) []string {
 	}
 	return env
 }
+
+// runSh runs line with shell -c in dir, as a host runs cmd: env and cmd's
+// Vars in the environment, its stdout to cmd.Stdout, its stderr to
+// cmd.Stderr once it has ended, and an exit status as a *fleet.ExitError.
+// It returns the stderr too.
+func runSh(ctx context.Context, cmd *fleet.Command, shell, line, dir string, env ...string) (string, error) {
+	c := exec.CommandContext(ctx, shell, "-c", line)
+	c.Dir = dir
+	c.Env = append(env, varsEnv(cmd)...)
+	var errb bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, orDiscard(cmd.Stdout), &errb
+	err := c.Run()
+	if cmd.Stderr != nil {
+		_, _ = cmd.Stderr.Write(errb.Bytes())
+	}
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		err = &fleet.ExitError{Status: ee.ExitCode()}
+	}
+	return errb.String(), err
+}
+
+// plainEnv is the environment of a command run in dir for a test: a
+// short PATH, HOME there, the C locale.
+func plainEnv(dir string) []string { return []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "LC_ALL=C"} }
 
 // callList returns the calls so far.
 func (f *fakeTarget) callList() []string {

@@ -1,12 +1,9 @@
 package recipes
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,6 +51,7 @@ func TestHostileRecipeFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r, err := Parse(strings.NewReader(tt.src), "h.yaml", t.TempDir())
 			if tt.wantErr == "" {
 				if err != nil {
@@ -81,10 +79,11 @@ func TestHostileRecipeFiles(t *testing.T) {
 }
 
 // hostileValues returns --var values that would run a command if a shell
-// saw them unquoted, quoted wrongly, or inside double quotes: each writes
-// canary (with shell builtins only, so that a restricted PATH cannot hide
-// an injection). The empty string and option-like values are there for
-// the quoting, not the canary.
+// ever read them as code, in any quoting (unquoted, quoted wrongly, inside
+// double quotes, an array index, a here-document): each writes canary
+// (with shell builtins only, so that a restricted PATH cannot hide an
+// injection). The empty string, option-like values and control characters
+// are there for the quoting, not the canary.
 func hostileValues(canary string) []string {
 	c := fleet.Quote(canary)
 	return []string{
@@ -95,6 +94,8 @@ func hostileValues(canary string) []string {
 		"x\n: > " + c,
 		"\\'; : > " + c + " #",
 		"$(: > " + c + ")'\"`: > " + c + "`\"'",
+		"a[$(: > " + c + ")]",
+		"EOF\n: > " + c + "\nEOF",
 		"${HOME} $((6*7)) * ? [a] ~root !1 %s%n",
 		"-n",
 		"--help",
@@ -114,19 +115,7 @@ type shellHost struct {
 }
 
 func (h *shellHost) Exec(ctx context.Context, cmd *fleet.Command) error {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd.Line)
-	c.Dir = h.dir
-	c.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + h.dir, "LC_ALL=C"}, varsEnv(cmd)...)
-	var errb bytes.Buffer
-	c.Stdout, c.Stderr = orDiscard(cmd.Stdout), &errb
-	err := c.Run()
-	if cmd.Stderr != nil {
-		_, _ = cmd.Stderr.Write(errb.Bytes())
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &fleet.ExitError{Status: ee.ExitCode()}
-	}
+	_, err := runSh(ctx, cmd, "/bin/sh", cmd.Line, h.dir, plainEnv(h.dir)...)
 	return err
 }
 
@@ -146,6 +135,7 @@ func (h *shellHost) Probe(context.Context, string, bool, []byte) (*fleet.RemoteF
 // must print the value exactly, the canary must not exist, and the put
 // path and content must hold the value as it was given.
 func TestHostileVarsStayLiteral(t *testing.T) {
+	t.Parallel()
 	const src = `name: "hostile; $(reboot)"
 sudo: false
 vars: {v: "", out: "", canary: ""}
@@ -206,6 +196,7 @@ func TestHostileVarsInBuiltins(t *testing.T) {
 	for _, name := range []string{"docker", "kubernetes", "containerd"} {
 		for _, o := range simSupported {
 			t.Run(name+"/"+o.name, func(t *testing.T) {
+				t.Parallel()
 				canary := filepath.Join(t.TempDir(), "canary")
 				// Three values between them try every way out of a
 				// word ($(), backquotes, either quote, a newline); each
@@ -214,11 +205,13 @@ func TestHostileVarsInBuiltins(t *testing.T) {
 				values := []string{all[2], all[4], all[6]}
 				h := newSimHost(t, o)
 				commands := 0
-				for _, k := range slices.Sorted(maps.Keys(simBuiltin(t, name, nil).Vars)) {
+				r := simBuiltin(t, name, nil) // Apply does not change it: parsed once
+				noRetries(r)
+				defaults := r.Vars
+				for _, k := range slices.Sorted(maps.Keys(defaults)) {
 					for i, v := range values {
-						r := simBuiltin(t, name, nil)
+						r.Vars = maps.Clone(defaults)
 						r.Vars[k] = v // directly: --var would refuse the newline
-						noRetries(r)
 						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 						rep, _ := Apply(ctx, h, r, o.facts(), Options{})
 						cancel()
@@ -243,14 +236,23 @@ func TestHostileVarsInBuiltins(t *testing.T) {
 // noRetries takes the retries out of r's steps: a step that fails because
 // of a hostile value would otherwise wait out its retry delays.
 func noRetries(r *Recipe) {
-	for _, steps := range [][]Step{r.Before, r.Steps} {
-		for i := range steps {
-			steps[i].Retries = 0
+	for _, s := range allSteps(r) {
+		s.Retries = 0
+	}
+}
+
+// allSteps returns every step of r: before, each platform's, and the
+// shared ones.
+func allSteps(r *Recipe) []*Step {
+	var out []*Step
+	lists := [][]Step{r.Before}
+	for _, p := range r.Platforms {
+		lists = append(lists, p.Steps)
+	}
+	for _, l := range append(lists, r.Steps) {
+		for i := range l {
+			out = append(out, &l[i])
 		}
 	}
-	for p := range r.Platforms {
-		for i := range r.Platforms[p].Steps {
-			r.Platforms[p].Steps[i].Retries = 0
-		}
-	}
+	return out
 }

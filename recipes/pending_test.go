@@ -3,6 +3,7 @@ package recipes
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,7 +30,7 @@ func (h *markerHost) Exec(_ context.Context, c *fleet.Command) error {
 			}
 		}
 	case strings.HasPrefix(c.Line, "mkdir -p -m 0700 -- "): // ... DIR && cd -- DIR && touch -- NAMES
-		for _, n := range f[slicesIndex(f, "touch")+2:] {
+		for _, n := range f[slices.Index(f, "touch")+2:] {
 			h.markers[f[5]+"/"+n] = true
 		}
 	case strings.HasPrefix(c.Line, "rm -f -- "):
@@ -38,15 +39,6 @@ func (h *markerHost) Exec(_ context.Context, c *fleet.Command) error {
 		return &fleet.ExitError{Status: 1}
 	}
 	return nil
-}
-
-func slicesIndex(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return len(s)
 }
 
 func (h *markerHost) Put(context.Context, *fleet.LocalFile, string, fleet.PutOptions) (bool, error) {

@@ -53,6 +53,7 @@ package recipes
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -278,9 +279,7 @@ func (r *Recipe) SetVars(vals map[string]string) error {
 				"and your shell's history; give it with --secret-var %s=@FILE or --secret-var %s=env:NAME", r.Name, k, k, k)
 		}
 	}
-	for k, v := range vals {
-		r.Vars[k] = v
-	}
+	maps.Copy(r.Vars, vals)
 	return nil
 }
 

@@ -1,8 +1,8 @@
 package recipes
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,14 +15,7 @@ import (
 // words, the failed step's whole stderr, and totals that count the change
 // before the failure.
 func TestReportRecords(t *testing.T) {
-	r := mustParse(t, dockerish)
-	ft := newFake()
-	ft.answers["dpkg -s docker-ce"] = exitStatus(1)
-	ft.answers["apt-get install -y docker-ce"] = func(_ context.Context, cmd *fleet.Command) error {
-		fmt.Fprint(cmd.Stderr, "E: first\nE: Unable to locate package docker-ce\n")
-		return exitStatus(100)
-	}
-	rep, err := Apply(context.Background(), ft, r, ubuntu, Options{})
+	_, rep, err := applyFailedInstall(t, "E: first\nE: Unable to locate package docker-ce\n")
 	if err == nil {
 		t.Fatal("want the install to fail")
 	}
@@ -55,5 +48,26 @@ func TestReportRecords(t *testing.T) {
 	}
 	if err := st.UnmarshalText([]byte("done")); err == nil {
 		t.Error("UnmarshalText(done): no error")
+	}
+}
+
+// A step whose command prints 100 lines to stderr and fails: the summary
+// shows the last line, the step's typed error keeps all 100 (for the
+// record's stderr_tail), with secrets taken out as from the log.
+func TestApplyKeepsAFailedStepsWholeStderr(t *testing.T) {
+	var want strings.Builder
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&want, "E: complaint %d\n", i)
+	}
+	_, rep, err := applyFailedInstall(t, want.String())
+	var ee *fleet.ExitError
+	if !errors.As(err, &ee) || ee.Status != 100 {
+		t.Fatalf("err = %v", err)
+	}
+	if got := fleet.StderrOf(err); got != want.String() {
+		t.Errorf("kept stderr: %d lines, want 100", strings.Count(got, "\n"))
+	}
+	if got := rep.Summary(); !strings.HasSuffix(got, "exited with error code 100: E: complaint 100") {
+		t.Errorf("summary = %q, want the last line", got)
 	}
 }

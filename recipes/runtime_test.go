@@ -152,12 +152,8 @@ func TestDockerVersion(t *testing.T) {
 func TestKubernetesNeedsCRI(t *testing.T) {
 	f := runtimeFactsOf(t, map[string]string{"containerd": dockerShipped})
 	for _, dry := range []bool{false, true} {
-		r, err := Builtin("kubernetes")
-		if err != nil {
-			t.Fatal(err)
-		}
 		ft := newFake()
-		_, err = Apply(context.Background(), ft, r, f, Options{DryRun: dry, Host: "ops@node1"})
+		_, err := Apply(context.Background(), ft, simBuiltin(t, "kubernetes", nil), f, Options{DryRun: dry, Host: "ops@node1"})
 		want := `step "container runtime": no container runtime the kubelet can use: containerd's /etc/containerd/config.toml disables its CRI plugin ` +
 			`(disabled_plugins = ["cri"], as Docker's containerd.io package ships it). Run ` + "`fleet provision docker --var k8s_node=true`"
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
@@ -167,17 +163,12 @@ func TestKubernetesNeedsCRI(t *testing.T) {
 			t.Errorf("dry run %v: the refusal made calls: %q", dry, ft.callList())
 		}
 	}
-	r, _ := Builtin("kubernetes")
-	if err := r.SetVars(map[string]string{"cri_check": "false"}); err != nil {
-		t.Fatal(err)
-	}
-	rep, _ := Apply(context.Background(), newFake(), r, f, Options{DryRun: true})
+	rep, _ := Apply(context.Background(), newFake(), simBuiltin(t, "kubernetes", map[string]string{"cri_check": "false"}), f, Options{DryRun: true})
 	if rep.Steps[0].Status != Skipped {
 		t.Errorf("cri_check=false: %s", rep.Plan())
 	}
 	ok := runtimeFactsOf(t, map[string]string{"containerd": "installed\nconfig\n SystemdCgroup = true\n"})
-	r, _ = Builtin("kubernetes")
-	if rep, _ := Apply(context.Background(), newFake(), r, ok, Options{DryRun: true}); rep.Steps[0].Status != Skipped {
+	if rep, _ := Apply(context.Background(), newFake(), simBuiltin(t, "kubernetes", nil), ok, Options{DryRun: true}); rep.Steps[0].Status != Skipped {
 		t.Errorf("containerd with CRI on and systemd: %s", rep.Plan())
 	}
 }

@@ -3,9 +3,9 @@ package recipes
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -230,8 +230,7 @@ func checkCalls(t *template.Template) error {
 		state[name] = done
 		return nil
 	}
-	names := sortedKeys(calls)
-	for _, n := range names {
+	for _, n := range sortedKeys(calls) {
 		if err := visit(n); err != nil {
 			return err
 		}
@@ -266,9 +265,7 @@ func walkTemplateCalls(n parse.Node, f func(string)) {
 // templateFuncs are the functions templates have beyond text/template's.
 var templateFuncs = func() template.FuncMap {
 	m := template.FuncMap{"systemdquote": systemdQuote}
-	for k, f := range condFuncs {
-		m[k] = f
-	}
+	maps.Copy(m, condFuncs)
 	return m
 }()
 
@@ -405,9 +402,9 @@ func (c *refChecker) walk(n parse.Node, rootDot bool) {
 		// Nested ranges multiply, and a range over a variable may be
 		// over any number: only literal counts, bounded together.
 		count := int64(1)
-		if k := lastArg(n.Pipe); k != nil && k.IsInt {
+		if k := lastArg[*parse.NumberNode](n.Pipe); k != nil && k.IsInt {
 			count = max(k.Int64, 1)
-		} else if v := lastVar(n.Pipe); v != nil && len(v.Ident) == 1 {
+		} else if v := lastArg[*parse.VariableNode](n.Pipe); v != nil && len(v.Ident) == 1 {
 			c.problem = &templateProblem{line: c.lineAt(v.Position()), msg: "range over a variable: range over a list (.Facts.IDLike) or a number written out"}
 			return
 		}
@@ -445,29 +442,15 @@ func (c *refChecker) branch(b *parse.BranchNode, rootDot, bodyDot bool) {
 // maxRangeInt bounds {{range N}}.
 const maxRangeInt = 10000
 
-// lastArg returns the number a pipeline ends in, if it is a bare number.
-func lastArg(p *parse.PipeNode) *parse.NumberNode {
+// lastArg returns the node a pipeline ends in, if it is a bare one of
+// type N (a number, a variable).
+func lastArg[N parse.Node](p *parse.PipeNode) (n N) {
 	if p == nil || len(p.Cmds) == 0 {
-		return nil
+		return n
 	}
-	args := p.Cmds[len(p.Cmds)-1].Args
-	if len(args) != 1 {
-		return nil
+	if args := p.Cmds[len(p.Cmds)-1].Args; len(args) == 1 {
+		n, _ = args[0].(N)
 	}
-	n, _ := args[0].(*parse.NumberNode)
-	return n
-}
-
-// lastVar returns the variable a pipeline ends in, if it is a bare one.
-func lastVar(p *parse.PipeNode) *parse.VariableNode {
-	if p == nil || len(p.Cmds) == 0 {
-		return nil
-	}
-	args := p.Cmds[len(p.Cmds)-1].Args
-	if len(args) != 1 {
-		return nil
-	}
-	n, _ := args[0].(*parse.VariableNode)
 	return n
 }
 
@@ -545,10 +528,5 @@ func declared(vars map[string]string) string {
 	if len(vars) == 0 {
 		return "the recipe declares no variables"
 	}
-	names := make([]string, 0, len(vars))
-	for k := range vars {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return "the recipe declares " + strings.Join(names, ", ")
+	return "the recipe declares " + strings.Join(sortedKeys(vars), ", ")
 }

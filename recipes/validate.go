@@ -3,6 +3,7 @@ package recipes
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -106,10 +107,7 @@ func (v *validator) recipe(r *Recipe) {
 		if len(p.Match) > 0 && !slices.ContainsFunc(p.Match, func(m Match) bool { return !m.Exclude }) {
 			v.failAt(at(pp, "match"), "platform %q has only exclude rules: say which distributions it is for", p.Name)
 		}
-		own := map[string]int{}
-		for name, line := range seen {
-			own[name] = line
-		}
+		own := maps.Clone(seen)
 		earlier := slices.Clip(before)
 		for j := range p.Steps {
 			v.step(r, &p.Steps[j], at(pp, "steps", j), earlier, own)
@@ -117,10 +115,7 @@ func (v *validator) recipe(r *Recipe) {
 			allPlatformSteps[p.Steps[j].Name] = true
 		}
 	}
-	earlier = slices.Clip(before)
-	for name := range allPlatformSteps {
-		earlier = append(earlier, name)
-	}
+	earlier = slices.AppendSeq(slices.Clip(before), maps.Keys(allPlatformSteps))
 	for i := range r.Steps {
 		if _, clash := seen[r.Steps[i].Name]; !clash && allPlatformSteps[r.Steps[i].Name] {
 			v.failAt(at(nil, "steps", i, "name"), "step name %q is already used by a platform's step", r.Steps[i].Name)
@@ -340,11 +335,7 @@ func isIdentifier(s string) bool {
 	return s != ""
 }
 
+// sortedKeys returns the keys of m, sorted.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
