@@ -328,14 +328,7 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 // run, not under the progress bar when the first host dials through it.
 func TestPrepareAsksJumpHostPassphrase(t *testing.T) {
 	env := newEnv(t)
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(env.priv, "", []byte("jump pass"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := filepath.Join(env.home, "bastion_key")
-	if err := os.WriteFile(enc, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	enc := env.encryptedKey("bastion_key")
 	cfg := filepath.Join(env.home, "ssh_config")
 	if err := os.WriteFile(cfg, []byte("Host bastion\n  IdentityFile "+enc+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -344,7 +337,7 @@ func TestPrepareAsksJumpHostPassphrase(t *testing.T) {
 	d := env.dialer(func(o *Options) {
 		o.ConfigFile = cfg
 		o.ProxyJump = "bastion"
-		o.Passphrase = func(file string) ([]byte, error) { asked = append(asked, file); return []byte("jump pass"), nil }
+		o.Passphrase = func(file string) ([]byte, error) { asked = append(asked, file); return []byte(encryptedKeyPass), nil }
 	})
 	if err := d.Prepare([]inventory.Host{{Name: "a"}, {Name: "b"}}); err != nil {
 		t.Fatal(err)

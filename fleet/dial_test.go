@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
@@ -259,15 +256,8 @@ func TestIdentityFileFromConfig(t *testing.T) {
 
 func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 	env := newEnv(t)
+	keyFile := env.encryptedKey("enc_key")
 	srv := env.server(sshtest.Config{})
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(env.priv, "", []byte("open sesame"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(env.home, "enc_key")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	asked := 0
 	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true, GlobalKnownHosts: []string{},
 		IdentityFiles: []string{keyFile},
@@ -276,7 +266,7 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 			if file != keyFile {
 				t.Errorf("asked for %s", file)
 			}
-			return []byte("open sesame"), nil
+			return []byte(encryptedKeyPass), nil
 		}}
 	d, err := NewDialer(o)
 	if err != nil {

@@ -61,6 +61,34 @@ func (e *testEnv) writeKey() string {
 	return path
 }
 
+// encryptedKeyPass is the passphrase of testdata/encrypted_ed25519.
+const encryptedKeyPass = "open sesame"
+
+// encryptedKey copies testdata/encrypted_ed25519 into the home as name and
+// makes it the env's client key, so that its servers accept it. The file
+// was made with ssh-keygen -a 1: the 16 bcrypt rounds of
+// ssh.MarshalPrivateKeyWithPassphrase take seconds under the race detector.
+func (e *testEnv) encryptedKey(name string) string {
+	e.t.Helper()
+	b, err := os.ReadFile("testdata/encrypted_ed25519")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	raw, err := ssh.ParseRawPrivateKeyWithPassphrase(b, []byte(encryptedKeyPass))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.priv = *raw.(*ed25519.PrivateKey)
+	if e.key, err = ssh.NewSignerFromKey(e.priv); err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.home, name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
 // server starts a test server that accepts the env's key.
 func (e *testEnv) server(cfg sshtest.Config) *sshtest.Server {
 	cfg.AuthorizedKeys = append(cfg.AuthorizedKeys, e.key.PublicKey())
