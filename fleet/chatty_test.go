@@ -25,6 +25,7 @@ var chattyConfig = sshtest.Config{SFTP: true, ShellBanner: "Welcome to prod", Sh
 // ssh shows, the login shell's text first; the PID marker is found after
 // text without a newline either way, so that a timeout kills the command.
 func TestChattyExecKeepsTheBannerApart(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(chattyConfig)
 	c := dial(t, env.dialer(), srv)

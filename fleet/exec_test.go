@@ -130,6 +130,7 @@ func TestQuote(t *testing.T) {
 // a command whose connection goes away keeps running, so fleet kills its
 // process group.
 func TestTimeoutKillsRemoteCommand(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	d := env.dialer()
@@ -150,6 +151,7 @@ func TestTimeoutKillsRemoteCommand(t *testing.T) {
 }
 
 func TestCancelKillsRemoteCommand(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	d := env.dialer()

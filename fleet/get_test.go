@@ -298,6 +298,7 @@ func TestGetMaxSize(t *testing.T) {
 // TestGetCancelEndsBlockedOpen: an open that never answers (a FIFO the
 // host swapped in after the listing) ends when ctx does.
 func TestGetCancelEndsBlockedOpen(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{SFTP: true})
 	c := dial(t, env.dialer(), srv)

@@ -75,6 +75,7 @@ func (b *blackHole) pipe(dst io.WriteCloser, src io.ReadCloser) {
 // ServerAliveCountMax, as ssh reads them) and the command ends as a lost
 // connection instead of hanging until the run's timeout.
 func TestKeepaliveNoticesADeadHost(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	hole, port := newBlackHole(t, srv.Addr)

@@ -179,6 +179,7 @@ func TestProxyCommandExitsEarly(t *testing.T) {
 // TestProxyCommandHangsTimesOut: a proxy that never answers is bounded by
 // the connect timeout, reported as other timeouts are, and killed.
 func TestProxyCommandHangsTimesOut(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	d := proxyTestDialer(env, `sh -c 'echo $$ > `+pidFile+`; exec sleep 60'`, time.Second)

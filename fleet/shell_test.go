@@ -89,6 +89,7 @@ func TestShellOutputIsNotMistakenForMarkers(t *testing.T) {
 }
 
 func TestShellTimeoutKillsCommandAndGoesOn(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	s, _ := shellOn(t, sshtest.Config{})
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "child-survived")
@@ -119,6 +120,7 @@ func TestShellTimeoutKillsCommandAndGoesOn(t *testing.T) {
 }
 
 func TestShellLostConnection(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	s, srv := shellOn(t, sshtest.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
