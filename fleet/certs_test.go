@@ -198,7 +198,7 @@ func TestHostCertificateAuthority(t *testing.T) {
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatalf("host certificate: %v", err)
 	}
-	if got := lines(t, env.knownHosts()); len(got) != 1 {
+	if got := sshtest.Lines(t, env.knownHosts()); len(got) != 1 {
 		t.Errorf("known_hosts changed: %q", got)
 	}
 
@@ -235,7 +235,7 @@ func TestRevokedHostKeyRefused(t *testing.T) {
 		if err := dialErr(t, d, hostOf(srv)); !errors.Is(err, ErrHostKey) {
 			t.Errorf("%s, revoked and otherwise unknown: got %v", strict, err)
 		}
-		if got := lines(t, env.knownHosts()); len(got) != 1 {
+		if got := sshtest.Lines(t, env.knownHosts()); len(got) != 1 {
 			t.Errorf("%s: a revoked key was recorded: %q", strict, got)
 		}
 	}
@@ -319,7 +319,7 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 	if err := dialErr(t, env.dialer(), hostOf(srv)); err != nil {
 		t.Fatalf("accept-new: %v", err)
 	}
-	if got := lines(t, env.knownHosts()); len(got) != 2 || !strings.Contains(got[1], strings.Fields(srv.KnownHostsLine())[2]) {
+	if got := sshtest.Lines(t, env.knownHosts()); len(got) != 2 || !strings.Contains(got[1], strings.Fields(srv.KnownHostsLine())[2]) {
 		t.Errorf("accept-new did not record the plain key: %q", got)
 	}
 }

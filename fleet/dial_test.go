@@ -63,14 +63,8 @@ func TestDialPassword(t *testing.T) {
 }
 
 func TestDialRefused(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().(*net.TCPAddr)
-	l.Close()
 	env := newEnv(t)
-	err = dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: addr.Port})
+	err := dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: closedPort(t)})
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("got %v", err)
 	}
@@ -131,7 +125,7 @@ func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := lines(t, env.knownHosts())
+	got := sshtest.Lines(t, env.knownHosts())
 	if len(got) != 1 || !strings.HasPrefix(got[0], "[127.0.0.1]:") {
 		t.Fatalf("known_hosts after 20 parallel first dials: %q", got)
 	}
@@ -143,7 +137,7 @@ func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
 	if err := dialErr(t, env.dialer(), hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(lines(t, env.knownHosts())); n != 1 {
+	if n := len(sshtest.Lines(t, env.knownHosts())); n != 1 {
 		t.Fatalf("known_hosts has %d lines after a second run", n)
 	}
 }
@@ -208,7 +202,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
-	got := lines(t, env.knownHosts())
+	got := sshtest.Lines(t, env.knownHosts())
 	if len(got) != 1 || !strings.HasPrefix(got[0], "|1|") {
 		t.Fatalf("want one hashed line, got %q", got)
 	}
@@ -220,7 +214,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	if _, err := appendKnownHost(env.knownHosts(), srv.Addr, srv.HostKey, true); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(lines(t, env.knownHosts())); n != 1 {
+	if n := len(sshtest.Lines(t, env.knownHosts())); n != 1 {
 		t.Fatalf("duplicate hashed line: %d lines", n)
 	}
 }

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 func execOn(t *testing.T, c *Conn, cmd *Command) error {

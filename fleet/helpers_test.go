@@ -5,11 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,22 +157,6 @@ func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
 	return c
 }
 
-// lines counts the non-empty lines of a file.
-func lines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // checkGoroutines fails the test when goroutines started during it are
 // still running shortly after it ends (bounded wait; go.uber.org/goleak).
 func checkGoroutines(t *testing.T) {
@@ -181,27 +164,9 @@ func checkGoroutines(t *testing.T) {
 	leakcheck.Goroutines(t)
 }
 
-// processGone reports whether pid has exited (a zombie counts as gone: this
-// container's init does not reap orphans).
-func processGone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
 // waitGone waits up to 3 s for pid to exit.
 func waitGone(pid int) bool {
-	for i := 0; i < 150; i++ {
-		if processGone(pid) {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+	return sshtest.Eventually(3*time.Second, func() bool { return sshtest.ProcessGone(pid) })
 }
 
 // watchHeapPeak samples the heap in use every interval until the returned
@@ -229,5 +194,25 @@ func watchHeapPeak(interval time.Duration) (peak func() uint64) {
 		close(stop)
 		<-sampled
 		return max.Load()
+	}
+}
+
+// closedPort returns a loopback port where nothing listens (it did a
+// moment ago, so the kernel will not hand it out again at once).
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// raisePeak sets peak to v if v is higher, for counters of hosts in flight
+// updated by many goroutines.
+func raisePeak(peak *atomic.Int32, v int32) {
+	for p := peak.Load(); v > p && !peak.CompareAndSwap(p, v); p = peak.Load() {
 	}
 }

@@ -119,12 +119,7 @@ func TestDialChainClosesEarlierHopWhenALaterOneFails(t *testing.T) {
 func TestJumpHostErrorsSayItWasTheJumpHost(t *testing.T) {
 	env := newEnv(t)
 	target := inventory.Host{Name: "127.0.0.1", Port: 1, Label: "target"}
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedPort := refused.Addr().(*net.TCPAddr).Port
-	refused.Close()
+	refusedPort := closedPort(t)
 	noAuth := sshtest.Start(t, sshtest.Config{}) // accepts no key
 	strict := env.server(sshtest.Config{})
 	tests := []struct {

@@ -71,11 +71,8 @@ func childrenNamed(t *testing.T, name string) []int {
 func noChildrenLeft(t *testing.T, name string) {
 	t.Helper()
 	var left []int
-	for i := 0; i < 150; i++ {
-		if left = childrenNamed(t, name); len(left) == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if sshtest.Eventually(3*time.Second, func() bool { left = childrenNamed(t, name); return len(left) == 0 }) {
+		return
 	}
 	t.Errorf("%d %s processes left (not killed or not reaped): %v", len(left), name, left)
 }
@@ -170,7 +167,7 @@ func TestProxyCommandExitsEarly(t *testing.T) {
 	if fe.Hint == "" {
 		t.Error("no hint")
 	}
-	if got := lines(t, count); len(got) != 1 {
+	if got := sshtest.Lines(t, count); len(got) != 1 {
 		t.Errorf("proxy ran %d times, want once (a proxy that exits is not retried)", len(got))
 	}
 	noChildrenLeft(t, "sh")
@@ -217,12 +214,10 @@ func TestProxyCommandCancelKillsIt(t *testing.T) {
 		_, err := d.Dial(ctx, inventory.Host{Name: "target.invalid", Port: 22})
 		errc <- err
 	}()
-	for i := 0; i < 250; i++ {
-		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sshtest.Eventually(5*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'
+	})
 	cancel()
 	select {
 	case err := <-errc:

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/pkg/sftp"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 func localFile(t *testing.T, content []byte, mode os.FileMode) *LocalFile {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
 
@@ -31,7 +32,7 @@ func TestHostLogReadFrom(t *testing.T) {
 	if err := rec.Finish(nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	got := lines(t, filepath.Join(rec.Dir, "hosts", "h.log"))
+	got := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "h.log"))
 	if len(got) != 1001 || !strings.HasSuffix(got[0], " out | a line of output") || !strings.HasSuffix(got[1000], " out | no newline") {
 		t.Fatalf("log has %d lines: first %q, last %q", len(got), got[0], got[len(got)-1])
 	}

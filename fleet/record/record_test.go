@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
 
@@ -62,13 +63,13 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 			t.Errorf("host %d: host %q target %q name %q port %d kind %q; want %+v", i, h.Host, h.Target, h.Name, h.Port, h.Kind, want)
 		}
 	}
-	if got := lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {
+	if got := sshtest.Lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {
 		t.Errorf("failed = %q", got)
 	}
-	if got := lines(t, filepath.Join(rec.Dir, "succeeded")); strings.Join(got, ",") != "root@a:2222" {
+	if got := sshtest.Lines(t, filepath.Join(rec.Dir, "succeeded")); strings.Join(got, ",") != "root@a:2222" {
 		t.Errorf("succeeded = %q", got)
 	}
-	logLines := lines(t, filepath.Join(rec.Dir, "hosts", "root@a:2222.log"))
+	logLines := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "root@a:2222.log"))
 	want := []string{"out | line one", "err | oops", "out | partial end", "out | no newline"}
 	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z `)
 	if len(logLines) != len(want) {
@@ -178,31 +179,15 @@ func TestRecordSilentHostLog(t *testing.T) {
 	loud := rec.HostLog(1)
 	loud.Note("start loud")
 	fmt.Fprintln(loud.Stdout(), "output")
-	if got := lines(t, filepath.Join(rec.Dir, "hosts", "loud.log")); len(got) != 2 {
+	if got := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "loud.log")); len(got) != 2 {
 		t.Fatalf("output is not live: %q", got)
 	}
 	loud.Close()
 	if err := rec.Finish(nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	got := lines(t, filepath.Join(rec.Dir, "hosts", "quiet.log"))
+	got := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "quiet.log"))
 	if len(got) != 2 || !strings.HasSuffix(got[0], "--- | start quiet") || !strings.HasSuffix(got[1], "--- | end ok") {
 		t.Fatalf("quiet.log: %q", got)
 	}
-}
-
-// lines returns the non-empty lines of a file.
-func lines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
 }

@@ -3,9 +3,7 @@ package sshtest
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,35 +86,4 @@ func startPID(t *testing.T, c *ssh.Client, cmd string, pty bool) (*ssh.Session, 
 		t.Fatalf("pid line %q: %v", line, err)
 	}
 	return sess, pid
-}
-
-// alive reports whether pid is a live process. A zombie counts as dead:
-// background jobs whose shell exited are reparented to an init that may
-// never reap them.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return false
-	}
-	state := s[i+2]
-	return state != 'Z' && state != 'X'
-}
-
-// eventually polls cond every 10 ms for at most d.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -62,7 +62,7 @@ func TestSignalRequestReachesGroup(t *testing.T) {
 	if err := sess.Wait(); !errors.As(err, &ee) || ee.Signal() != "USR1" {
 		t.Fatalf("got %v, want ExitError with signal USR1", err)
 	}
-	if alive(pid) {
+	if !ProcessGone(pid) {
 		t.Errorf("shell %d still alive", pid)
 	}
 }
@@ -294,11 +294,11 @@ func TestClientCloseDoesNotKill(t *testing.T) {
 	_, pid := startPID(t, c, "echo $$; exec sleep 30", false)
 	c.Close()
 	time.Sleep(200 * time.Millisecond)
-	if !alive(pid) {
+	if ProcessGone(pid) {
 		t.Fatalf("pid %d died when the client closed; sshd keeps it running", pid)
 	}
 	srv.Close()
-	if alive(pid) {
+	if !ProcessGone(pid) {
 		t.Errorf("pid %d alive after Server.Close", pid)
 	}
 }
@@ -313,11 +313,11 @@ func TestDropConnections(t *testing.T) {
 	} else if !errors.As(err, &missing) {
 		t.Logf("Wait after drop: %v", err)
 	}
-	if !alive(pid) {
+	if ProcessGone(pid) {
 		t.Errorf("pid %d died with the connection", pid)
 	}
 	srv.Close()
-	if alive(pid) {
+	if !ProcessGone(pid) {
 		t.Errorf("pid %d alive after Server.Close", pid)
 	}
 }
@@ -341,7 +341,7 @@ func TestSessionCloseWithoutPty(t *testing.T) {
 		t.Fatal("Wait still blocked 2s after Session.Close")
 	}
 	time.Sleep(100 * time.Millisecond)
-	if !alive(pid) {
+	if ProcessGone(pid) {
 		t.Errorf("pid %d died on Session.Close without a pty; sshd keeps it", pid)
 	}
 }
@@ -350,7 +350,7 @@ func TestPtyCloseHangsUp(t *testing.T) {
 	_, c := startWithKey(t, Config{})
 	sess, pid := startPID(t, c, "echo $$; exec sleep 30", true)
 	sess.Close()
-	if !eventually(2*time.Second, func() bool { return !alive(pid) }) {
+	if !Eventually(2*time.Second, func() bool { return ProcessGone(pid) }) {
 		t.Fatalf("pid %d survived closing a pty session", pid)
 	}
 }
@@ -377,11 +377,11 @@ func TestCloseKillsBackgroundJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil || !alive(pid) {
+	if err != nil || ProcessGone(pid) {
 		t.Fatalf("background pid %q not running (%v)", out, err)
 	}
 	srv.Close()
-	if !eventually(time.Second, func() bool { return !alive(pid) }) {
+	if !Eventually(time.Second, func() bool { return ProcessGone(pid) }) {
 		t.Errorf("background job %d alive after Server.Close", pid)
 	}
 }
