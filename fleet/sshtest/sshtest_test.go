@@ -13,41 +13,42 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-func TestExitStatus(t *testing.T) {
+// TestExitStatusStreamsAndStdin: a command's exit status or killing
+// signal, its stdout and stderr apart, and its stdin, each session on one
+// connection.
+func TestExitStatusStreamsAndStdin(t *testing.T) {
 	srv, c := startWithKey(t, Config{})
-	if _, _, err := run(t, c, "exit 0", nil); err != nil {
-		t.Errorf("exit 0: got %v, want nil", err)
+	in := strings.Repeat("hello fleet\n", 10000)
+	tests := []struct {
+		cmd, stdin, stdout, stderr string
+		status                     int
+		signal                     string
+	}{
+		{cmd: "exit 0"},
+		{cmd: "exit 3", status: 3},
+		{cmd: "echo out; echo err >&2; echo out2", stdout: "out\nout2\n", stderr: "err\n"},
+		{cmd: "kill -TERM $$", status: 143, signal: "TERM"},
+		{cmd: "cat", stdin: in, stdout: in},
 	}
-	_, _, err := run(t, c, "exit 3", nil)
-	var ee *ssh.ExitError
-	if !errors.As(err, &ee) || ee.ExitStatus() != 3 || ee.Signal() != "" {
-		t.Errorf("exit 3: got %#v, want *ssh.ExitError with status 3", err)
+	var cmds []string
+	for _, tt := range tests {
+		cmds = append(cmds, tt.cmd)
+		stdout, stderr, err := run(t, c, tt.cmd, strings.NewReader(tt.stdin))
+		var ee *ssh.ExitError
+		if tt.status == 0 && err != nil || tt.status != 0 &&
+			(!errors.As(err, &ee) || ee.ExitStatus() != tt.status || ee.Signal() != tt.signal) {
+			t.Errorf("%s: got %#v, want exit status %d and signal %q", tt.cmd, err, tt.status, tt.signal)
+		}
+		if stdout != tt.stdout || stderr != tt.stderr {
+			t.Errorf("%s: stdout=%.80q (%d bytes) stderr=%q, want %.80q (%d bytes) and %q",
+				tt.cmd, stdout, len(stdout), stderr, tt.stdout, len(tt.stdout), tt.stderr)
+		}
 	}
-	if got, want := srv.Commands(), []string{"exit 0", "exit 3"}; strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("Commands() = %q, want %q", got, want)
+	if got := srv.Commands(); strings.Join(got, "|") != strings.Join(cmds, "|") {
+		t.Errorf("Commands() = %q, want %q", got, cmds)
 	}
 	if srv.Accepted() != 1 || srv.Handshakes() != 1 {
 		t.Errorf("Accepted=%d Handshakes=%d, want 1 and 1", srv.Accepted(), srv.Handshakes())
-	}
-}
-
-func TestStdoutStderrApart(t *testing.T) {
-	_, c := startWithKey(t, Config{})
-	stdout, stderr, err := run(t, c, "echo out; echo err >&2; echo out2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stdout != "out\nout2\n" || stderr != "err\n" {
-		t.Errorf("stdout=%q stderr=%q, want %q and %q", stdout, stderr, "out\nout2\n", "err\n")
-	}
-}
-
-func TestKilledBySignal(t *testing.T) {
-	_, c := startWithKey(t, Config{})
-	_, _, err := run(t, c, "kill -TERM $$", nil)
-	var ee *ssh.ExitError
-	if !errors.As(err, &ee) || ee.Signal() != "TERM" || ee.ExitStatus() != 143 {
-		t.Fatalf("got %v, want ExitError with signal TERM and status 143", err)
 	}
 }
 
@@ -103,18 +104,6 @@ func TestLargeOutput(t *testing.T) {
 	}
 	if n != 10_000_000 || nonzero != 0 {
 		t.Errorf("got %d bytes (%d non-zero), want 10000000 zero bytes", n, nonzero)
-	}
-}
-
-func TestStdin(t *testing.T) {
-	_, c := startWithKey(t, Config{})
-	in := strings.Repeat("hello fleet\n", 10000)
-	stdout, _, err := run(t, c, "cat", strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stdout != in {
-		t.Errorf("cat returned %d bytes, want %d identical bytes", len(stdout), len(in))
 	}
 }
 
