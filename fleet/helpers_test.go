@@ -20,6 +20,14 @@ import (
 	"github.com/fleet-sh/fleet/inventory"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if proxyHelperDir != "" {
+		os.RemoveAll(proxyHelperDir)
+	}
+	os.Exit(code)
+}
+
 // testEnv is a home folder with a client key, and test servers that accept
 // that key.
 type testEnv struct {

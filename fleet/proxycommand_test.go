@@ -20,17 +20,33 @@ import (
 	"github.com/fleet-sh/fleet/inventory"
 )
 
-// proxyHelper builds testdata/proxyhelper, a ProxyCommand that dials
-// HOST PORT and copies stdio, into a temporary folder: a hermetic `nc`.
+// proxyHelper returns testdata/proxyhelper, a ProxyCommand that dials
+// HOST PORT and copies stdio (a hermetic `nc`), built once per test binary
+// into proxyHelperDir: a go build takes seconds on a busy machine.
 func proxyHelper(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "proxyhelper")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/proxyhelper").CombinedOutput()
+	bin, err := buildProxyHelper()
 	if err != nil {
-		t.Fatalf("building the proxy helper: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
+
+// proxyHelperDir is removed by TestMain.
+var proxyHelperDir string
+
+var buildProxyHelper = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fleet-proxyhelper-")
+	if err != nil {
+		return "", err
+	}
+	proxyHelperDir = dir
+	bin := filepath.Join(dir, "proxyhelper")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/proxyhelper").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the proxy helper: %w\n%s", err, out)
+	}
+	return bin, nil
+})
 
 // childrenNamed lists this process's children (zombies included: a child
 // not reaped is a leak too) whose command name is name.
