@@ -193,7 +193,7 @@ func assertKilled(t *testing.T, pidFile string) {
 	t.Helper()
 	pid := readPid(t, pidFile)
 	if !waitGone(pid) {
-		t.Fatalf("remote sleep (pid %d) still running", pid)
+		t.Fatalf("remote process %d still running after its kill", pid)
 	}
 }
 
