@@ -8,18 +8,12 @@ import (
 	"testing/iotest"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // TestHostLogReadFrom: io.Copy into a host's log (what the SSH session does
 // with a command's output) goes through ReadFrom and writes whole lines.
 func TestHostLogReadFrom(t *testing.T) {
-	hosts, _ := inventory.ParseArgs("h", "test")
-	inventory.Label(hosts)
-	rec, err := New(t.TempDir(), Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := newRecord(t, t.TempDir(), "h", Info{Command: "run"})
 	l := rec.HostLog(0)
 	if _, ok := l.Stdout().(io.ReaderFrom); !ok {
 		t.Fatal("the log's stdout has no ReadFrom: io.Copy would allocate 32 KiB per command")

@@ -18,15 +18,7 @@ import (
 
 func TestRecordLayoutAndPermissions(t *testing.T) {
 	state := t.TempDir()
-	hosts, err := inventory.ParseArgs("root@a:2222 b b", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, hosts := newRecord(t, state, "root@a:2222 b b", Info{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}})
 	// While live, run.json has no end.
 	var info Info
 	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
@@ -102,8 +94,7 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 
 func TestRecordsOfConcurrentRunsDoNotMix(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("a b c", "test")
-	inventory.Label(hosts)
+	hosts := labelled(t, "a b c")
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
 	for i := range ids {
@@ -148,6 +139,29 @@ func TestStateDir(t *testing.T) {
 	}
 }
 
+// labelled parses a space-separated host list and labels it, as the CLI
+// does with -H.
+func labelled(t *testing.T, names string) []inventory.Host {
+	t.Helper()
+	hosts, err := inventory.ParseArgs(names, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inventory.Label(hosts)
+	return hosts
+}
+
+// newRecord starts a run record in state for the hosts named in names.
+func newRecord(t *testing.T, state, names string, info Info) (*Record, []inventory.Host) {
+	t.Helper()
+	hosts := labelled(t, names)
+	rec, err := New(state, info, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, hosts
+}
+
 func readJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -163,12 +177,7 @@ func readJSON(t *testing.T, path string, v any) {
 // file exists, with fleet's notes, once Finish returns.
 func TestRecordSilentHostLog(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("quiet loud", "test")
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := newRecord(t, state, "quiet loud", Info{Command: "run"})
 	quiet := rec.HostLog(0)
 	quiet.Note("start quiet")
 	quiet.Note("end ok")
