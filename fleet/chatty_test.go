@@ -26,9 +26,7 @@ var chattyConfig = sshtest.Config{SFTP: true, ShellBanner: "Welcome to prod", Sh
 // text without a newline either way, so that a timeout kills the command.
 func TestChattyExecKeepsTheBannerApart(t *testing.T) {
 	t.Parallel() // mostly waits; no process-wide leak check
-	env := newEnv(t)
-	srv := env.server(chattyConfig)
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, chattyConfig)
 	for _, raw := range []bool{false, true} {
 		var out, errb bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -64,9 +62,7 @@ func TestChattyExecKeepsTheBannerApart(t *testing.T) {
 // "Welcome to prodfile ..." and failed with "are stat and sha256sum
 // installed?", and SFTP waited forever for a marker line.
 func TestChattyPutProbeLinkGet(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(chattyConfig)
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, chattyConfig)
 	dir := t.TempDir()
 	content := bytes.Repeat([]byte("data "), 100000)
 	src := localFile(t, content, 0o644)

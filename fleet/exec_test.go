@@ -25,9 +25,7 @@ func execOn(t *testing.T, c *Conn, cmd *Command) error {
 }
 
 func TestExecExitStatusAndStreams(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	tests := []struct {
 		line           string
 		status         int // -1: success
@@ -60,9 +58,7 @@ func TestExecExitStatusAndStreams(t *testing.T) {
 }
 
 func TestExecLargeOutputBothStreams(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	var out, errb countWriter
 	err := execOn(t, c, &Command{Line: "head -c 10000000 /dev/zero & head -c 3000000 /dev/zero >&2; wait", Stdout: &out, Stderr: &errb})
 	if err != nil {
@@ -78,9 +74,7 @@ type countWriter struct{ n int }
 func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
 func TestExecStdinAndEmptyStdin(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	var out bytes.Buffer
 	if err := execOn(t, c, &Command{Line: "cat", Stdin: strings.NewReader("hello\nworld\n"), Stdout: &out}); err != nil {
 		t.Fatal(err)
@@ -100,9 +94,7 @@ func TestExecStdinAndEmptyStdin(t *testing.T) {
 }
 
 func TestExecEnvIsQuoted(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	tricky := `it's "quoted" $HOME; rm -rf /tmp/nothing` + "\nline2"
 	var out bytes.Buffer
 	err := execOn(t, c, &Command{Line: `printf '%s' "$PSSH_HOST"`, Env: [][2]string{{"PSSH_HOST", tricky}}, Stdout: &out})

@@ -31,9 +31,7 @@ func openRoot(t *testing.T) (string, *os.Root) {
 }
 
 func TestGetAndGetTree(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -118,9 +116,7 @@ func hostileTree(t *testing.T) string {
 // planted in the local tree (pointing outside) are replaced, not followed,
 // twice in a row.
 func TestGetTreeHostile(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	remote := hostileTree(t)
@@ -177,9 +173,7 @@ func TestGetTreeHostile(t *testing.T) {
 // TestGetDereference: with Dereference, links to regular files come back
 // as files (wherever they point), links to anything else are skipped.
 func TestGetDereference(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	remote := hostileTree(t)
@@ -214,9 +208,7 @@ func TestGetDereference(t *testing.T) {
 // as the path to copy fail at once, without opening them; a link to a
 // folder given to GetTree is followed.
 func TestGetSpecialTopLevel(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	remote := hostileTree(t)
@@ -247,9 +239,7 @@ func TestGetSpecialTopLevel(t *testing.T) {
 // nothing; a file that grew past the cap after it was listed stops at the
 // cap, and so does an endless device read through the SFTP stream.
 func TestGetMaxSize(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	remote := filepath.Join(t.TempDir(), "big")
@@ -299,9 +289,7 @@ func TestGetMaxSize(t *testing.T) {
 // host swapped in after the listing) ends when ctx does.
 func TestGetCancelEndsBlockedOpen(t *testing.T) {
 	t.Parallel() // mostly waits; no process-wide leak check
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
@@ -375,9 +363,7 @@ func asError(err error, fe **Error) bool {
 	return ok
 }
 func TestMkdirAllAndPutLink(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "x", "y")
 	for i, want := range []bool{true, false} {
@@ -409,9 +395,7 @@ func TestGetKeepsTheUmask(t *testing.T) {
 	if m := localUmask(); m&0o022 != 0o022 {
 		t.Skipf("this process's umask %03o lets group and others write; the test needs 022 or stricter", m)
 	}
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	remote := filepath.Join(t.TempDir(), "open")

@@ -152,6 +152,14 @@ func hostsOf(srv *sshtest.Server, n int) []inventory.Host {
 	return hosts
 }
 
+// connect starts a test server with cfg for a fresh env and dials it.
+func connect(t *testing.T, cfg sshtest.Config) (*Conn, *sshtest.Server) {
+	t.Helper()
+	env := newEnv(t)
+	srv := env.server(cfg)
+	return dial(t, env.dialer(), srv), srv
+}
+
 // dial connects to srv or fails the test.
 func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
 	t.Helper()

@@ -53,9 +53,7 @@ func leftovers(t *testing.T, dir string) []string {
 }
 
 func TestPutNewUnchangedAndDrift(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "daemon.json")
 	src := localFile(t, []byte(`{"exec-opts": ["native.cgroupdriver=systemd"]}`+"\n"), 0o640)
@@ -105,9 +103,7 @@ func TestPutNewUnchangedAndDrift(t *testing.T) {
 }
 
 func TestPutErrorsSayWhy(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	src := localFile(t, []byte("x"), 0o644)
 	_, err := put(t, c, src, "/nonexistent-dir/file", PutOptions{})
 	if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), "no such file") {
@@ -123,9 +119,7 @@ func TestPutErrorsSayWhy(t *testing.T) {
 // it was and no temporary file behind.
 func TestPutConnectionDroppedHalfWay(t *testing.T) {
 	t.Parallel() // mostly waits; no process-wide leak check
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, srv := connect(t, sshtest.Config{SFTP: true})
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "big")
 	os.WriteFile(dst, []byte("old content\n"), 0o644)
@@ -156,9 +150,7 @@ func TestPutConnectionDroppedHalfWay(t *testing.T) {
 // A login shell that prints text breaks the SFTP stream ("packet too long");
 // fleet skips it up to the server's version packet.
 func TestPutWithChattyShell(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true, ShellBanner: "Welcome to this host!\nHave a nice day.\n"})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true, ShellBanner: "Welcome to this host!\nHave a nice day.\n"})
 	dst := filepath.Join(t.TempDir(), "f")
 	src := localFile(t, bytes.Repeat([]byte("data "), 100000), 0o644)
 	for i, want := range []bool{true, false} {
@@ -173,9 +165,7 @@ func TestPutWithChattyShell(t *testing.T) {
 }
 
 func TestPutBytes(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	dst := filepath.Join(t.TempDir(), "rendered")
 	src := BytesFile("daemon.json (rendered)", []byte("{}\n"), 0o644)
 	for i, want := range []bool{true, false} {
@@ -190,9 +180,7 @@ func TestPutBytes(t *testing.T) {
 
 // A put that fails changed nothing, and says so.
 func TestPutFailureIsNotAChange(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	src := localFile(t, []byte("x"), 0o644)
 	changed, err := put(t, c, src, filepath.Join(t.TempDir(), "missing", "f"), PutOptions{})
 	if err == nil || changed {

@@ -16,9 +16,7 @@ import (
 // shellOn starts a login-user shell on a test server, or fails the test.
 func shellOn(t *testing.T, cfg sshtest.Config) (*Shells, *sshtest.Server) {
 	t.Helper()
-	env := newEnv(t)
-	srv := env.server(cfg)
-	c := dial(t, env.dialer(), srv)
+	c, srv := connect(t, cfg)
 	s := c.Shells()
 	t.Cleanup(s.Close)
 	return s, srv

@@ -14,9 +14,7 @@ import (
 // install script, the staging folder's): the reason shows the last line,
 // the typed error and run.json's stderr_tail keep all 100.
 func TestFailedScriptKeepsItsWholeStderr(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := c.script(ctx, "install /etc/x", `i=1; while [ $i -le 100 ]; do echo "complaint $i" >&2; i=$((i+1)); done; exit 3`, PutOptions{})
