@@ -93,7 +93,7 @@ func TestForwardAgentNotAfterChangedKey(t *testing.T) {
 	if !c.agentFwd {
 		t.Fatal("ForwardAgent yes: no forwarding")
 	}
-	other := newCA(t)
+	other := sshtest.NewClientKey(t)
 	if err := os.WriteFile(env.knownHosts(), []byte(xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestAgentSettings(t *testing.T) {
 // the agent's key, and the -cert.pub beside it is used with that key.
 func TestAgentKeyWithPublicFileAndCertificate(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}})
 	sock := serveAgent(t, env.key, env.priv)
 	t.Setenv("SSH_AUTH_SOCK", sock)

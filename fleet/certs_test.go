@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
@@ -17,20 +16,6 @@ import (
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
-
-// newCA returns a fresh certificate authority key.
-func newCA(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // signCert certifies key with ca; validFor 0 means forever, negative means
 // expired that long ago.
@@ -63,7 +48,7 @@ func writeCert(t *testing.T, path string, cert *ssh.Certificate) string {
 // certificate of its key, from CertificateFile and from <key>-cert.pub.
 func TestUserCertificateLogsIn(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}}) // no plain key is authorized
 	cert := signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, time.Hour)
 
@@ -86,7 +71,7 @@ func TestUserCertificateLogsIn(t *testing.T) {
 // MaxAuthTries) and the user is told why.
 func TestExpiredUserCertificateSkipped(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}})
 	certFile := writeCert(t, filepath.Join(t.TempDir(), "old-cert.pub"),
 		signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, -time.Hour))
@@ -117,7 +102,7 @@ func TestExpiredUserCertificateSkipped(t *testing.T) {
 // which ssh adds only when no CertificateFile is set.
 func TestCertificateOrder(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	dir := t.TempDir()
 	other := newEnv(t) // a second identity, with a -cert.pub beside it
 	otherKey := filepath.Join(dir, "other")
@@ -166,7 +151,7 @@ func TestCertificateOrder(t *testing.T) {
 // 127.0.0.1.
 func hostCertServer(t *testing.T, env *testEnv, ca ssh.Signer, principals []string) *sshtest.Server {
 	t.Helper()
-	host := newCA(t) // any ed25519 signer
+	host := sshtest.NewClientKey(t)
 	cert := signCert(t, ca, host.PublicKey(), ssh.HostCert, principals, 0)
 	signer, err := ssh.NewCertSigner(cert, host)
 	if err != nil {
@@ -180,7 +165,7 @@ func hostCertServer(t *testing.T, env *testEnv, ca ssh.Signer, principals []stri
 // another name, or from another CA, is not.
 func TestHostCertificateAuthority(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
 	kh := "@cert-authority 127.0.0.* " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
 	if err := os.WriteFile(env.knownHosts(), []byte(kh), 0o600); err != nil {
@@ -206,7 +191,7 @@ func TestHostCertificateAuthority(t *testing.T) {
 	if err := dialErr(t, env.dialer(strict), hostOf(wrongName)); !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "host certificate of "+wrongName.Addr+" (CA") {
 		t.Errorf("certificate for another name: got %v, want a host key failure", err)
 	}
-	otherCA := hostCertServer(t, env, newCA(t), []string{"127.0.0.1"})
+	otherCA := hostCertServer(t, env, sshtest.NewClientKey(t), []string{"127.0.0.1"})
 	if err := dialErr(t, env.dialer(strict), hostOf(otherCA)); !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "is not trusted") {
 		t.Errorf("certificate from another CA: got %v, want a host key failure", err)
 	}
@@ -240,7 +225,7 @@ func TestRevokedHostKeyRefused(t *testing.T) {
 		}
 	}
 
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	certSrv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
 	caLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey())))
 	if err := os.WriteFile(env.knownHosts(), []byte("@cert-authority * "+caLine+"\n@revoked * "+caLine+"\n"), 0o600); err != nil {
@@ -268,7 +253,7 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 		t.Fatalf("the right key: %d password attempts, want 1", n)
 	}
 	// known_hosts now holds another key for the address.
-	other := newCA(t)
+	other := sshtest.NewClientKey(t)
 	line := xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())
 	if err := os.WriteFile(env.knownHosts(), []byte(line+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -307,7 +292,7 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	line := "@cert-authority * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
 	if err := os.WriteFile(env.knownHosts(), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
