@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,18 +42,9 @@ func TestExecHandlerStreamsAndStatus(t *testing.T) {
 	if got.Command != "do it" || got.User != "tester" || got.Dir != home || got.PTY {
 		t.Errorf("request %+v", got)
 	}
-	if !containsEnv(got.Env, "FROM_CONFIG=1") || !containsEnv(got.Env, "HOME="+home) {
+	if !slices.Contains(got.Env, "FROM_CONFIG=1") || !slices.Contains(got.Env, "HOME="+home) {
 		t.Errorf("env lacks FROM_CONFIG or HOME: %q", got.Env)
 	}
-}
-
-func containsEnv(env []string, kv string) bool {
-	for _, e := range env {
-		if e == kv {
-			return true
-		}
-	}
-	return false
 }
 
 // TestExecHandlerSignal: a "signal" request cancels the handler's context
