@@ -42,18 +42,26 @@ func startWithKey(t *testing.T, cfg Config) (*Server, *ssh.Client) {
 	return srv, dial(t, srv, ssh.PublicKeys(key))
 }
 
-// run runs cmd in a new session and returns its stdout, stderr and the
-// error of Session.Run.
-func run(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) (string, string, error) {
+// openSession opens a session on c, closed when the test ends.
+func openSession(t *testing.T, c *ssh.Client) *ssh.Session {
 	t.Helper()
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatalf("new session: %v", err)
 	}
-	defer sess.Close()
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// run runs cmd in a new session and returns its stdout, stderr and the
+// error of Session.Run.
+func run(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) (string, string, error) {
+	t.Helper()
+	sess := openSession(t, c)
+	defer sess.Close() // its slot goes back at once: tests run many commands
 	var stdout, stderr bytes.Buffer
 	sess.Stdin, sess.Stdout, sess.Stderr = stdin, &stdout, &stderr
-	err = sess.Run(cmd)
+	err := sess.Run(cmd)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -61,10 +69,7 @@ func run(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) (string, stri
 // (e.g. "echo $$; exec sleep 30"), and returns the session and that PID.
 func startPID(t *testing.T, c *ssh.Client, cmd string, pty bool) (*ssh.Session, int) {
 	t.Helper()
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("new session: %v", err)
-	}
+	sess := openSession(t, c)
 	if pty {
 		if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 			t.Fatalf("request pty: %v", err)

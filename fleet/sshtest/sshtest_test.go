@@ -70,11 +70,7 @@ func TestSignalRequestReachesGroup(t *testing.T) {
 
 func TestLargeOutput(t *testing.T) {
 	_, c := startWithKey(t, Config{})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	out, err := sess.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +106,7 @@ func TestLargeOutput(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	home := t.TempDir()
 	_, c := startWithKey(t, Config{Env: []string{"BAR=from-config"}, Home: home})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, c)
 	if err := sess.Setenv("FOO", "from env request"); err != nil {
 		t.Fatalf("setenv: %v", err)
 	}
@@ -129,11 +122,7 @@ func TestEnvironment(t *testing.T) {
 
 func TestAcceptEnvRefuses(t *testing.T) {
 	_, c := startWithKey(t, Config{AcceptEnv: []string{"LC_*"}})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	if err := sess.Setenv("LC_ALL", "C"); err != nil {
 		t.Errorf("LC_ALL refused: %v", err)
 	}
@@ -346,10 +335,7 @@ func TestPtyCloseHangsUp(t *testing.T) {
 
 func TestPtyMergesStderr(t *testing.T) {
 	_, c := startWithKey(t, Config{})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, c)
 	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 		t.Fatal(err)
 	}
