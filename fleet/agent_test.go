@@ -3,7 +3,6 @@ package fleet
 import (
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,9 +93,7 @@ func TestForwardAgentNotAfterChangedKey(t *testing.T) {
 		t.Fatal("ForwardAgent yes: no forwarding")
 	}
 	other := sshtest.NewClientKey(t)
-	if err := os.WriteFile(env.knownHosts(), []byte(xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())+"\n", 0o600)
 	var warn strings.Builder
 	d := env.dialer(opts([2]string{"StrictHostKeyChecking", "no"}), func(o *Options) { o.Warn = &warn })
 	c = dial(t, d, srv)
@@ -134,9 +131,7 @@ func TestAgentKeyWithPublicFileAndCertificate(t *testing.T) {
 	sock := serveAgent(t, env.key, env.priv)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	key := filepath.Join(t.TempDir(), "id_token") // no private key file
-	if err := os.WriteFile(key+".pub", ssh.MarshalAuthorizedKey(env.key.PublicKey()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, key+".pub", ssh.MarshalAuthorizedKey(env.key.PublicKey()), 0o644)
 	writeCert(t, key+"-cert.pub", signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, time.Hour))
 	d := env.dialer(func(o *Options) {
 		o.NoAgent = false

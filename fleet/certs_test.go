@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,9 +37,7 @@ func signCert(t *testing.T, ca ssh.Signer, key ssh.PublicKey, typ uint32, princi
 
 func writeCert(t *testing.T, path string, cert *ssh.Certificate) string {
 	t.Helper()
-	if err := os.WriteFile(path, ssh.MarshalAuthorizedKey(cert), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, ssh.MarshalAuthorizedKey(cert), 0o644)
 	return path
 }
 
@@ -110,9 +107,7 @@ func TestCertificateOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(otherKey, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, otherKey, pem.EncodeToMemory(block), 0o600)
 	otherCert := signCert(t, ca, other.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)
 	writeCert(t, otherKey+"-cert.pub", otherCert)
 	mainCert := signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)
@@ -168,9 +163,7 @@ func TestHostCertificateAuthority(t *testing.T) {
 	ca := sshtest.NewClientKey(t)
 	srv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
 	kh := "@cert-authority 127.0.0.* " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
-	if err := os.WriteFile(env.knownHosts(), []byte(kh), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), kh, 0o600)
 	strict := func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }
 	d := env.dialer(strict)
 	e, err := d.endpoint(hostOf(srv))
@@ -204,18 +197,14 @@ func TestRevokedHostKeyRefused(t *testing.T) {
 	srv := env.server(sshtest.Config{})
 	revoked := "@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey))) + "\n"
 	for _, strict := range []string{"yes", "accept-new", "no"} {
-		if err := os.WriteFile(env.knownHosts(), []byte(revoked+srv.KnownHostsLine()+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, env.knownHosts(), revoked+srv.KnownHostsLine()+"\n", 0o600)
 		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
 		err := dialErr(t, d, hostOf(srv))
 		if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "marked @revoked in "+env.knownHosts()+":1") {
 			t.Errorf("%s: got %v, want a host key failure naming %s:1", strict, err, env.knownHosts())
 		}
 		// Only the revocation: accept-new must not record the key.
-		if err := os.WriteFile(env.knownHosts(), []byte(revoked), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, env.knownHosts(), revoked, 0o600)
 		d = env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
 		if err := dialErr(t, d, hostOf(srv)); !errors.Is(err, ErrHostKey) {
 			t.Errorf("%s, revoked and otherwise unknown: got %v", strict, err)
@@ -228,9 +217,7 @@ func TestRevokedHostKeyRefused(t *testing.T) {
 	ca := sshtest.NewClientKey(t)
 	certSrv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
 	caLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey())))
-	if err := os.WriteFile(env.knownHosts(), []byte("@cert-authority * "+caLine+"\n@revoked * "+caLine+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), "@cert-authority * "+caLine+"\n@revoked * "+caLine+"\n", 0o600)
 	err := dialErr(t, env.dialer(), hostOf(certSrv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "@revoked in "+env.knownHosts()+":2") {
 		t.Errorf("certificate of a revoked CA: got %v", err)
@@ -255,9 +242,7 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 	// known_hosts now holds another key for the address.
 	other := sshtest.NewClientKey(t)
 	line := xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())
-	if err := os.WriteFile(env.knownHosts(), []byte(line+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), line+"\n", 0o600)
 	var warn strings.Builder
 	d := env.dialer(pw, func(o *Options) {
 		o.Overrides = [][2]string{{"StrictHostKeyChecking", "no"}}
@@ -275,9 +260,7 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 	}
 	// A key still logs in, as with ssh.
 	keySrv := env.server(sshtest.Config{Password: "s3cret"})
-	if err := os.WriteFile(env.knownHosts(), []byte(xkh.Line([]string{xkh.Normalize(keySrv.Addr)}, other.PublicKey())+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), xkh.Line([]string{xkh.Normalize(keySrv.Addr)}, other.PublicKey())+"\n", 0o600)
 	if err := dialErr(t, d, hostOf(keySrv)); err != nil {
 		t.Errorf("changed key, public key login: %v", err)
 	}
@@ -294,9 +277,7 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 	srv := env.server(sshtest.Config{})
 	ca := sshtest.NewClientKey(t)
 	line := "@cert-authority * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
-	if err := os.WriteFile(env.knownHosts(), []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), line, 0o600)
 	err := dialErr(t, env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }), hostOf(srv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "not known") {
 		t.Errorf("yes: got %v, want a host key failure saying the key is not known", err)
@@ -315,9 +296,7 @@ func TestPrepareAsksJumpHostPassphrase(t *testing.T) {
 	env := newEnv(t)
 	enc := env.encryptedKey("bastion_key")
 	cfg := filepath.Join(env.home, "ssh_config")
-	if err := os.WriteFile(cfg, []byte("Host bastion\n  IdentityFile "+enc+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, "Host bastion\n  IdentityFile "+enc+"\n", 0o600)
 	var asked []string
 	d := env.dialer(func(o *Options) {
 		o.ConfigFile = cfg

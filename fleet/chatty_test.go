@@ -281,9 +281,7 @@ func TestAnswerIsBounded(t *testing.T) {
 func TestChattySudo(t *testing.T) {
 	env := newEnv(t)
 	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(bin, "sudo"), fakeSudo, 0o755)
 	cfg := chattyConfig
 	cfg.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + filepath.Join(t.TempDir(), "argv")}
 	c := dial(t, env.dialer(), env.server(cfg))
@@ -303,9 +301,7 @@ func TestChattySudo(t *testing.T) {
 	}
 	local, root := openRoot(t)
 	tree := t.TempDir()
-	if err := os.WriteFile(filepath.Join(tree, "a"), []byte("a\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(tree, "a"), "a\n", 0o644)
 	if err := c.GetTree(ctx, tree, root, "tree", GetOptions{}); err != nil {
 		t.Fatalf("get tree: %v", err)
 	}

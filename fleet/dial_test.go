@@ -165,9 +165,7 @@ func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
 	srv := env.server(sshtest.Config{})
 	fields := strings.Fields(line)
 	fields[0] = strings.Replace(fields[0], portOf(old), portOf(srv), 1)
-	if err := os.WriteFile(env.knownHosts(), []byte(strings.Join(fields, " ")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), strings.Join(fields, " ")+"\n", 0o600)
 	for _, strict := range []string{"accept-new", "yes"} {
 		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
 		err := dialErr(t, d, hostOf(srv))

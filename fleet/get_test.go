@@ -399,9 +399,7 @@ func TestGetKeepsTheUmask(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	remote := filepath.Join(t.TempDir(), "open")
-	if err := os.WriteFile(remote, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, remote, "x", 0o600)
 	if err := os.Chmod(remote, 0o777); err != nil {
 		t.Fatal(err)
 	}

@@ -232,3 +232,11 @@ func raisePeak(peak *atomic.Int32, v int32) {
 	for p := peak.Load(); v > p && !peak.CompareAndSwap(p, v); p = peak.Load() {
 	}
 }
+
+// writeFile writes content to path with mode, or fails the test.
+func writeFile[T string | []byte](t *testing.T, path string, content T, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -38,9 +38,7 @@ func TestRun500HostsLeaksNothing(t *testing.T) {
 		servers = append(servers, srv)
 		known.WriteString(srv.KnownHostsLine() + "\n")
 	}
-	if err := os.WriteFile(env.knownHosts(), []byte(known.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), known.String(), 0o600)
 	var hosts []inventory.Host
 	closed := map[int]bool{} // by index in hosts
 	for i, srv := range servers {

@@ -111,9 +111,7 @@ func TestProxyCommand200Hosts(t *testing.T) {
 		hosts = append(hosts, h)
 	}
 	cfg := filepath.Join(env.home, ".ssh", "config")
-	if err := os.WriteFile(cfg, []byte("Host *.invalid\n  ProxyCommand "+helper+" 127.0.0.1 %p %n %h %r 100%%\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, "Host *.invalid\n  ProxyCommand "+helper+" 127.0.0.1 %p %n %h %r 100%%\n", 0o600)
 	runtime.GC()
 	before, err := leakcheck.Take()
 	if err != nil {
@@ -298,9 +296,7 @@ func TestProxyCommandShell(t *testing.T) {
 	argv := filepath.Join(dir, "argv")
 	shell := filepath.Join(dir, "myshell")
 	script := "#!/bin/sh\nprintf '%s|' \"$0\" \"$@\" > " + argv + "\nexec /bin/sh \"$@\"\n"
-	if err := os.WriteFile(shell, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, shell, script, 0o755)
 	t.Setenv("SHELL", shell)
 	env := newEnv(t)
 	d := proxyTestDialer(env, "sh -c 'exit 7' # %h:%p", 5*time.Second)
@@ -328,9 +324,7 @@ func TestProxyPrecedenceMatchesSSH(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	inc := filepath.Join(dir, "inc")
-	if err := os.WriteFile(inc, []byte("ProxyCommand from-include %h\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, inc, "ProxyCommand from-include %h\n", 0o600)
 	conf := `Host jc
   ProxyJump j1
   ProxyCommand pc1 %h
@@ -358,9 +352,7 @@ Host inc
 Host plain
   HostName 127.0.0.9
 `
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, conf, 0o600)
 	cases := []struct {
 		host string
 		args []string // ssh's flags; the same go to fleet

@@ -20,9 +20,7 @@ import (
 func localFile(t *testing.T, content []byte, mode os.FileMode) *LocalFile {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "src")
-	if err := os.WriteFile(p, content, mode); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, p, content, mode)
 	os.Chmod(p, mode)
 	lf, err := StatLocal(p)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -155,9 +154,7 @@ func TestHostKeyAlgorithmsWithKnownHosts(t *testing.T) {
 	line := func(s ssh.Signer) string {
 		return "[127.0.0.1]:2200 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))) + "\n"
 	}
-	if err := os.WriteFile(kh, []byte(line(ed)+line(rs)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, kh, line(ed)+line(rs), 0o600)
 	h := newHostKeys(func(string) {})
 	e := &endpoint{hostName: "127.0.0.1", port: 2200, knownHosts: []string{kh}}
 	if got := h.algorithms(e); !slices.Equal(got, []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}) {

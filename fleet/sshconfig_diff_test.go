@@ -273,9 +273,7 @@ func loadCorpus(t *testing.T, dir, rel string) []diffCase {
 			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(target, []byte(data), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, target, data, 0o600)
 		}
 		for i, q := range strings.Split(queries, "\n") {
 			if q = strings.TrimSpace(q); q == "" || strings.HasPrefix(q, "#") {

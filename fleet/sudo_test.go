@@ -43,9 +43,7 @@ exit 1
 
 func sudoServer(t *testing.T, env *testEnv) (*Conn, string) {
 	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(bin, "sudo"), fakeSudo, 0o755)
 	log := filepath.Join(t.TempDir(), "argv")
 	srv := env.server(sshtest.Config{Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"),
 		"FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + log}})

@@ -71,9 +71,7 @@ func writeOtherKey(t *testing.T, home, name string) string {
 		t.Fatal(err)
 	}
 	p := filepath.Join(home, ".ssh", name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, p, pem.EncodeToMemory(block), 0o600)
 	return p
 }
 
