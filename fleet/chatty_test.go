@@ -279,12 +279,7 @@ func TestAnswerIsBounded(t *testing.T) {
 // and sudo's prompt are found, the password goes to sudo only, and the
 // command's input and output are its own; a probe as root works too.
 func TestChattySudo(t *testing.T) {
-	env := newEnv(t)
-	bin := t.TempDir()
-	writeFile(t, filepath.Join(bin, "sudo"), fakeSudo, 0o755)
-	cfg := chattyConfig
-	cfg.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + filepath.Join(t.TempDir(), "argv")}
-	c := dial(t, env.dialer(), env.server(cfg))
+	c, _ := sudoServer(t, chattyConfig)
 	for _, pw := range [][]byte{[]byte("hunter2")} {
 		var out, errb bytes.Buffer
 		err := execOn(t, c, &Command{Line: "cat; echo done", Sudo: true, SudoPassword: pw,

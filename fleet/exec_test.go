@@ -218,8 +218,7 @@ func TestStderrFilterWithStartupNoise(t *testing.T) {
 // a login refused, and nothing of fleet's wrapper (issue 15 item 9). Under
 // sudo too, whose /bin/sh -c would otherwise show the inner wrapper.
 func TestExecSyntaxErrorIsTheCommandsFailure(t *testing.T) {
-	env := newEnv(t)
-	c, _ := sudoServer(t, env)
+	c, _ := sudoServer(t, sshtest.Config{})
 	for _, sudo := range []bool{false, true} {
 		for _, line := range []string{"if then", "echo 'unbalanced", "echo ok; fi"} {
 			var out, errb bytes.Buffer

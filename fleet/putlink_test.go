@@ -16,12 +16,7 @@ import (
 // login user, through a shell (small content in memory goes in one
 // command), and over SFTP with sudo (the staging folder and install(1)).
 func putters(t *testing.T) map[string]func(ctx context.Context, src *LocalFile, dst string, o PutOptions) (bool, error) {
-	env := newEnv(t)
-	bin := t.TempDir()
-	writeFile(t, filepath.Join(bin, "sudo"), fakeSudo, 0o755)
-	srv := env.server(sshtest.Config{SFTP: true, Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"),
-		"FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + filepath.Join(t.TempDir(), "argv")}})
-	c := dial(t, env.dialer(), srv)
+	c, _ := sudoServer(t, sshtest.Config{SFTP: true})
 	shells := c.Shells()
 	t.Cleanup(shells.Close)
 	return map[string]func(context.Context, *LocalFile, string, PutOptions) (bool, error){

@@ -41,21 +41,22 @@ echo "sudo: 3 incorrect password attempts" >&2
 exit 1
 `
 
-func sudoServer(t *testing.T, env *testEnv) (*Conn, string) {
+// sudoServer dials a server with cfg whose PATH finds fakeSudo first,
+// with the password hunter2; it returns the file of sudo's argv.
+func sudoServer(t *testing.T, cfg sshtest.Config) (*Conn, string) {
 	bin := t.TempDir()
 	writeFile(t, filepath.Join(bin, "sudo"), fakeSudo, 0o755)
 	log := filepath.Join(t.TempDir(), "argv")
-	srv := env.server(sshtest.Config{Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"),
-		"FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + log}})
-	return dial(t, env.dialer(), srv), log
+	cfg.Env = append(cfg.Env, "PATH="+bin+":"+os.Getenv("PATH"), "FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG="+log)
+	c, _ := connect(t, cfg)
+	return c, log
 }
 
 // TestSudo: the password goes to sudo only when it asks, never in argv or
 // to the command; a wrong one fails once without an echo; none at all
 // says what to do. The three share one connection.
 func TestSudo(t *testing.T) {
-	env := newEnv(t)
-	c, log := sudoServer(t, env)
+	c, log := sudoServer(t, sshtest.Config{})
 	t.Run("password given only when asked", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		err := execOn(t, c, &Command{Line: "cat; echo done", Sudo: true, SudoPassword: []byte("hunter2"),
