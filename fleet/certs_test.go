@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -103,11 +102,7 @@ func TestCertificateOrder(t *testing.T) {
 	dir := t.TempDir()
 	other := newEnv(t) // a second identity, with a -cert.pub beside it
 	otherKey := filepath.Join(dir, "other")
-	block, err := ssh.MarshalPrivateKey(other.priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, otherKey, pem.EncodeToMemory(block), 0o600)
+	writePrivateKey(t, otherKey, other.priv)
 	otherCert := signCert(t, ca, other.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)
 	writeCert(t, otherKey+"-cert.pub", otherCert)
 	mainCert := signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)

@@ -57,15 +57,19 @@ func newEnv(t *testing.T) *testEnv {
 // writeKey saves the client key as the default identity ~/.ssh/id_ed25519.
 func (e *testEnv) writeKey() string {
 	e.t.Helper()
-	pemBlock, err := ssh.MarshalPrivateKey(e.priv, "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	path := filepath.Join(e.home, ".ssh", "id_ed25519")
-	if err := os.WriteFile(path, pem.EncodeToMemory(pemBlock), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	writePrivateKey(e.t, path, e.priv)
 	return path
+}
+
+// writePrivateKey saves priv, unencrypted, in OpenSSH's format.
+func writePrivateKey(t *testing.T, path string, priv ed25519.PrivateKey) {
+	t.Helper()
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, pem.EncodeToMemory(block), 0o600)
 }
 
 // encryptedKeyPass is the passphrase of testdata/encrypted_ed25519.
