@@ -72,8 +72,7 @@ func TestChattyPutProbeLinkGet(t *testing.T) {
 			t.Fatalf("put %d: changed=%v err=%v", i, changed, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	f, err := c.Probe(ctx, dst, false, nil)
 	if err != nil || !f.Exists || f.Size != int64(len(content)) || f.SHA256 != src.SHA256 {
 		t.Fatalf("probe: %+v %v", f, err)
@@ -237,8 +236,7 @@ func TestChattyHugeBannerMemoryIsBounded(t *testing.T) {
 	if changed, err := put(t, c, src, dst, PutOptions{}); err != nil || !changed {
 		t.Fatalf("put: %v %v", changed, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 	_, root := openRoot(t)
 	if err := c.Get(ctx, dst, root, "back", GetOptions{}); err != nil {
 		t.Fatalf("get: %v", err)
@@ -288,8 +286,7 @@ func TestChattySudo(t *testing.T) {
 			t.Fatalf("password %v: %v, stdout %q stderr %q", pw != nil, err, out.String(), errb.String())
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	f, err := c.Probe(ctx, filepath.Join(t.TempDir(), "none"), true, []byte("hunter2"))
 	if err != nil || f.Exists {
 		t.Fatalf("probe as root: %+v %v", f, err)

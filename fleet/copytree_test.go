@@ -176,8 +176,7 @@ func TestCopyTreePreserveTimes(t *testing.T) {
 	}
 	srcs := readSources(t, true, root)
 	dst := t.TempDir() + "/"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	for i, want := range []bool{true, false} {
 		changed, err := c.CopyTree(ctx, srcs, dst, CopyOptions{Preserve: true})
 		if err != nil || changed != want {

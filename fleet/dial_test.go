@@ -322,8 +322,7 @@ func TestDialRetriesConnectionReset(t *testing.T) {
 	h := inventory.Host{Name: "127.0.0.1"}
 	fmt.Sscan(port, &h.Port)
 	d := env.dialer()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testContext(t, 10*time.Second)
 	c, err := d.Dial(ctx, h)
 	if err != nil {
 		t.Fatalf("a reset before auth was not retried: %v", err)

@@ -32,8 +32,7 @@ func openRoot(t *testing.T) (string, *os.Root) {
 
 func TestGetAndGetTree(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 
 	remote := t.TempDir()
 	os.MkdirAll(filepath.Join(remote, "a", "b"), 0o755)
@@ -117,8 +116,7 @@ func hostileTree(t *testing.T) string {
 // twice in a row.
 func TestGetTreeHostile(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	remote := hostileTree(t)
 	canary := t.TempDir()
 	local, root := openRoot(t)
@@ -174,8 +172,7 @@ func TestGetTreeHostile(t *testing.T) {
 // as files (wherever they point), links to anything else are skipped.
 func TestGetDereference(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	remote := hostileTree(t)
 	os.WriteFile(filepath.Join(filepath.Dir(remote), "outside"), []byte("outside\n"), 0o644)
 	local, root := openRoot(t)
@@ -209,8 +206,7 @@ func TestGetDereference(t *testing.T) {
 // folder given to GetTree is followed.
 func TestGetSpecialTopLevel(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	remote := hostileTree(t)
 	local, root := openRoot(t)
 	for name, want := range map[string]string{"sub/fifo": "(fifo)", "zero": "(character device)", "sock": "(socket)"} {
@@ -240,8 +236,7 @@ func TestGetSpecialTopLevel(t *testing.T) {
 // cap, and so does an endless device read through the SFTP stream.
 func TestGetMaxSize(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	remote := filepath.Join(t.TempDir(), "big")
 	os.WriteFile(remote, bytes.Repeat([]byte("x"), 3<<20), 0o644)
 	local, root := openRoot(t)
@@ -396,8 +391,7 @@ func TestGetKeepsTheUmask(t *testing.T) {
 		t.Skipf("this process's umask %03o lets group and others write; the test needs 022 or stricter", m)
 	}
 	c, _ := connect(t, sshtest.Config{SFTP: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	remote := filepath.Join(t.TempDir(), "open")
 	writeFile(t, remote, "x", 0o600)
 	if err := os.Chmod(remote, 0o777); err != nil {

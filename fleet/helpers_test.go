@@ -164,6 +164,13 @@ func connect(t *testing.T, cfg sshtest.Config) (*Conn, *sshtest.Server) {
 	return dial(t, env.dialer(), srv), srv
 }
 
+// testContext is a context that ends after d or with the test.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // dial connects to srv or fails the test.
 func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
 	t.Helper()

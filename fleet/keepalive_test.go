@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -82,8 +81,7 @@ func TestKeepaliveNoticesADeadHost(t *testing.T) {
 	d := env.dialer(func(o *Options) {
 		o.Overrides = [][2]string{{"ServerAliveInterval", "1"}, {"ServerAliveCountMax", "2"}}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	c, err := d.Dial(ctx, inventory.Host{Name: "127.0.0.1", Port: port})
 	if err != nil {
 		t.Fatal(err)
