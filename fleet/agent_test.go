@@ -3,7 +3,6 @@ package fleet
 import (
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,10 +92,8 @@ func TestForwardAgentNotAfterChangedKey(t *testing.T) {
 	if !c.agentFwd {
 		t.Fatal("ForwardAgent yes: no forwarding")
 	}
-	other := newCA(t)
-	if err := os.WriteFile(env.knownHosts(), []byte(xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	other := sshtest.NewClientKey(t)
+	writeFile(t, env.knownHosts(), xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())+"\n", 0o600)
 	var warn strings.Builder
 	d := env.dialer(opts([2]string{"StrictHostKeyChecking", "no"}), func(o *Options) { o.Warn = &warn })
 	c = dial(t, d, srv)
@@ -129,14 +126,12 @@ func TestAgentSettings(t *testing.T) {
 // the agent's key, and the -cert.pub beside it is used with that key.
 func TestAgentKeyWithPublicFileAndCertificate(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}})
 	sock := serveAgent(t, env.key, env.priv)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	key := filepath.Join(t.TempDir(), "id_token") // no private key file
-	if err := os.WriteFile(key+".pub", ssh.MarshalAuthorizedKey(env.key.PublicKey()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, key+".pub", ssh.MarshalAuthorizedKey(env.key.PublicKey()), 0o644)
 	writeCert(t, key+"-cert.pub", signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, time.Hour))
 	d := env.dialer(func(o *Options) {
 		o.NoAgent = false

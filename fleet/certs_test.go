@@ -1,11 +1,8 @@
 package fleet
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,20 +14,6 @@ import (
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
-
-// newCA returns a fresh certificate authority key.
-func newCA(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // signCert certifies key with ca; validFor 0 means forever, negative means
 // expired that long ago.
@@ -53,9 +36,7 @@ func signCert(t *testing.T, ca ssh.Signer, key ssh.PublicKey, typ uint32, princi
 
 func writeCert(t *testing.T, path string, cert *ssh.Certificate) string {
 	t.Helper()
-	if err := os.WriteFile(path, ssh.MarshalAuthorizedKey(cert), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, ssh.MarshalAuthorizedKey(cert), 0o644)
 	return path
 }
 
@@ -63,7 +44,7 @@ func writeCert(t *testing.T, path string, cert *ssh.Certificate) string {
 // certificate of its key, from CertificateFile and from <key>-cert.pub.
 func TestUserCertificateLogsIn(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}}) // no plain key is authorized
 	cert := signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, time.Hour)
 
@@ -86,7 +67,7 @@ func TestUserCertificateLogsIn(t *testing.T) {
 // MaxAuthTries) and the user is told why.
 func TestExpiredUserCertificateSkipped(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}})
 	certFile := writeCert(t, filepath.Join(t.TempDir(), "old-cert.pub"),
 		signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, -time.Hour))
@@ -117,17 +98,11 @@ func TestExpiredUserCertificateSkipped(t *testing.T) {
 // which ssh adds only when no CertificateFile is set.
 func TestCertificateOrder(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	dir := t.TempDir()
 	other := newEnv(t) // a second identity, with a -cert.pub beside it
 	otherKey := filepath.Join(dir, "other")
-	block, err := ssh.MarshalPrivateKey(other.priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(otherKey, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writePrivateKey(t, otherKey, other.priv)
 	otherCert := signCert(t, ca, other.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)
 	writeCert(t, otherKey+"-cert.pub", otherCert)
 	mainCert := signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, 0)
@@ -166,7 +141,7 @@ func TestCertificateOrder(t *testing.T) {
 // 127.0.0.1.
 func hostCertServer(t *testing.T, env *testEnv, ca ssh.Signer, principals []string) *sshtest.Server {
 	t.Helper()
-	host := newCA(t) // any ed25519 signer
+	host := sshtest.NewClientKey(t)
 	cert := signCert(t, ca, host.PublicKey(), ssh.HostCert, principals, 0)
 	signer, err := ssh.NewCertSigner(cert, host)
 	if err != nil {
@@ -180,12 +155,10 @@ func hostCertServer(t *testing.T, env *testEnv, ca ssh.Signer, principals []stri
 // another name, or from another CA, is not.
 func TestHostCertificateAuthority(t *testing.T) {
 	env := newEnv(t)
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	srv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
 	kh := "@cert-authority 127.0.0.* " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
-	if err := os.WriteFile(env.knownHosts(), []byte(kh), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), kh, 0o600)
 	strict := func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }
 	d := env.dialer(strict)
 	e, err := d.endpoint(hostOf(srv))
@@ -198,7 +171,7 @@ func TestHostCertificateAuthority(t *testing.T) {
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatalf("host certificate: %v", err)
 	}
-	if got := lines(t, env.knownHosts()); len(got) != 1 {
+	if got := sshtest.Lines(t, env.knownHosts()); len(got) != 1 {
 		t.Errorf("known_hosts changed: %q", got)
 	}
 
@@ -206,7 +179,7 @@ func TestHostCertificateAuthority(t *testing.T) {
 	if err := dialErr(t, env.dialer(strict), hostOf(wrongName)); !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "host certificate of "+wrongName.Addr+" (CA") {
 		t.Errorf("certificate for another name: got %v, want a host key failure", err)
 	}
-	otherCA := hostCertServer(t, env, newCA(t), []string{"127.0.0.1"})
+	otherCA := hostCertServer(t, env, sshtest.NewClientKey(t), []string{"127.0.0.1"})
 	if err := dialErr(t, env.dialer(strict), hostOf(otherCA)); !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "is not trusted") {
 		t.Errorf("certificate from another CA: got %v, want a host key failure", err)
 	}
@@ -219,33 +192,27 @@ func TestRevokedHostKeyRefused(t *testing.T) {
 	srv := env.server(sshtest.Config{})
 	revoked := "@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey))) + "\n"
 	for _, strict := range []string{"yes", "accept-new", "no"} {
-		if err := os.WriteFile(env.knownHosts(), []byte(revoked+srv.KnownHostsLine()+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, env.knownHosts(), revoked+srv.KnownHostsLine()+"\n", 0o600)
 		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
 		err := dialErr(t, d, hostOf(srv))
 		if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "marked @revoked in "+env.knownHosts()+":1") {
 			t.Errorf("%s: got %v, want a host key failure naming %s:1", strict, err, env.knownHosts())
 		}
 		// Only the revocation: accept-new must not record the key.
-		if err := os.WriteFile(env.knownHosts(), []byte(revoked), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, env.knownHosts(), revoked, 0o600)
 		d = env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
 		if err := dialErr(t, d, hostOf(srv)); !errors.Is(err, ErrHostKey) {
 			t.Errorf("%s, revoked and otherwise unknown: got %v", strict, err)
 		}
-		if got := lines(t, env.knownHosts()); len(got) != 1 {
+		if got := sshtest.Lines(t, env.knownHosts()); len(got) != 1 {
 			t.Errorf("%s: a revoked key was recorded: %q", strict, got)
 		}
 	}
 
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	certSrv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
 	caLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey())))
-	if err := os.WriteFile(env.knownHosts(), []byte("@cert-authority * "+caLine+"\n@revoked * "+caLine+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), "@cert-authority * "+caLine+"\n@revoked * "+caLine+"\n", 0o600)
 	err := dialErr(t, env.dialer(), hostOf(certSrv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "@revoked in "+env.knownHosts()+":2") {
 		t.Errorf("certificate of a revoked CA: got %v", err)
@@ -268,11 +235,9 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 		t.Fatalf("the right key: %d password attempts, want 1", n)
 	}
 	// known_hosts now holds another key for the address.
-	other := newCA(t)
+	other := sshtest.NewClientKey(t)
 	line := xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())
-	if err := os.WriteFile(env.knownHosts(), []byte(line+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), line+"\n", 0o600)
 	var warn strings.Builder
 	d := env.dialer(pw, func(o *Options) {
 		o.Overrides = [][2]string{{"StrictHostKeyChecking", "no"}}
@@ -290,9 +255,7 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 	}
 	// A key still logs in, as with ssh.
 	keySrv := env.server(sshtest.Config{Password: "s3cret"})
-	if err := os.WriteFile(env.knownHosts(), []byte(xkh.Line([]string{xkh.Normalize(keySrv.Addr)}, other.PublicKey())+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), xkh.Line([]string{xkh.Normalize(keySrv.Addr)}, other.PublicKey())+"\n", 0o600)
 	if err := dialErr(t, d, hostOf(keySrv)); err != nil {
 		t.Errorf("changed key, public key login: %v", err)
 	}
@@ -307,11 +270,9 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	ca := newCA(t)
+	ca := sshtest.NewClientKey(t)
 	line := "@cert-authority * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
-	if err := os.WriteFile(env.knownHosts(), []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), line, 0o600)
 	err := dialErr(t, env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }), hostOf(srv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "not known") {
 		t.Errorf("yes: got %v, want a host key failure saying the key is not known", err)
@@ -319,7 +280,7 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 	if err := dialErr(t, env.dialer(), hostOf(srv)); err != nil {
 		t.Fatalf("accept-new: %v", err)
 	}
-	if got := lines(t, env.knownHosts()); len(got) != 2 || !strings.Contains(got[1], strings.Fields(srv.KnownHostsLine())[2]) {
+	if got := sshtest.Lines(t, env.knownHosts()); len(got) != 2 || !strings.Contains(got[1], strings.Fields(srv.KnownHostsLine())[2]) {
 		t.Errorf("accept-new did not record the plain key: %q", got)
 	}
 }
@@ -328,23 +289,14 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 // run, not under the progress bar when the first host dials through it.
 func TestPrepareAsksJumpHostPassphrase(t *testing.T) {
 	env := newEnv(t)
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(env.priv, "", []byte("jump pass"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := filepath.Join(env.home, "bastion_key")
-	if err := os.WriteFile(enc, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	enc := env.encryptedKey("bastion_key")
 	cfg := filepath.Join(env.home, "ssh_config")
-	if err := os.WriteFile(cfg, []byte("Host bastion\n  IdentityFile "+enc+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, "Host bastion\n  IdentityFile "+enc+"\n", 0o600)
 	var asked []string
 	d := env.dialer(func(o *Options) {
 		o.ConfigFile = cfg
 		o.ProxyJump = "bastion"
-		o.Passphrase = func(file string) ([]byte, error) { asked = append(asked, file); return []byte("jump pass"), nil }
+		o.Passphrase = func(file string) ([]byte, error) { asked = append(asked, file); return []byte(encryptedKeyPass), nil }
 	})
 	if err := d.Prepare([]inventory.Host{{Name: "a"}, {Name: "b"}}); err != nil {
 		t.Fatal(err)

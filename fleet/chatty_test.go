@@ -25,9 +25,8 @@ var chattyConfig = sshtest.Config{SFTP: true, ShellBanner: "Welcome to prod", Sh
 // ssh shows, the login shell's text first; the PID marker is found after
 // text without a newline either way, so that a timeout kills the command.
 func TestChattyExecKeepsTheBannerApart(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(chattyConfig)
-	c := dial(t, env.dialer(), srv)
+	t.Parallel() // mostly waits; no process-wide leak check
+	c, _ := connect(t, chattyConfig)
 	for _, raw := range []bool{false, true} {
 		var out, errb bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -63,9 +62,7 @@ func TestChattyExecKeepsTheBannerApart(t *testing.T) {
 // "Welcome to prodfile ..." and failed with "are stat and sha256sum
 // installed?", and SFTP waited forever for a marker line.
 func TestChattyPutProbeLinkGet(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(chattyConfig)
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, chattyConfig)
 	dir := t.TempDir()
 	content := bytes.Repeat([]byte("data "), 100000)
 	src := localFile(t, content, 0o644)
@@ -75,8 +72,7 @@ func TestChattyPutProbeLinkGet(t *testing.T) {
 			t.Fatalf("put %d: changed=%v err=%v", i, changed, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	f, err := c.Probe(ctx, dst, false, nil)
 	if err != nil || !f.Exists || f.Size != int64(len(content)) || f.SHA256 != src.SHA256 {
 		t.Fatalf("probe: %+v %v", f, err)
@@ -240,8 +236,7 @@ func TestChattyHugeBannerMemoryIsBounded(t *testing.T) {
 	if changed, err := put(t, c, src, dst, PutOptions{}); err != nil || !changed {
 		t.Fatalf("put: %v %v", changed, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 	_, root := openRoot(t)
 	if err := c.Get(ctx, dst, root, "back", GetOptions{}); err != nil {
 		t.Fatalf("get: %v", err)
@@ -282,14 +277,7 @@ func TestAnswerIsBounded(t *testing.T) {
 // and sudo's prompt are found, the password goes to sudo only, and the
 // command's input and output are its own; a probe as root works too.
 func TestChattySudo(t *testing.T) {
-	env := newEnv(t)
-	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := chattyConfig
-	cfg.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + filepath.Join(t.TempDir(), "argv")}
-	c := dial(t, env.dialer(), env.server(cfg))
+	c, _ := sudoServer(t, chattyConfig)
 	for _, pw := range [][]byte{[]byte("hunter2")} {
 		var out, errb bytes.Buffer
 		err := execOn(t, c, &Command{Line: "cat; echo done", Sudo: true, SudoPassword: pw,
@@ -298,17 +286,14 @@ func TestChattySudo(t *testing.T) {
 			t.Fatalf("password %v: %v, stdout %q stderr %q", pw != nil, err, out.String(), errb.String())
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	f, err := c.Probe(ctx, filepath.Join(t.TempDir(), "none"), true, []byte("hunter2"))
 	if err != nil || f.Exists {
 		t.Fatalf("probe as root: %+v %v", f, err)
 	}
 	local, root := openRoot(t)
 	tree := t.TempDir()
-	if err := os.WriteFile(filepath.Join(tree, "a"), []byte("a\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(tree, "a"), "a\n", 0o644)
 	if err := c.GetTree(ctx, tree, root, "tree", GetOptions{}); err != nil {
 		t.Fatalf("get tree: %v", err)
 	}

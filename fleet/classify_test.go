@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -34,12 +35,14 @@ func TestClassifyCases(t *testing.T) {
 	}{
 		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, ErrUnreachable, "connection refused"},
 		{"no route", &net.OpError{Op: "dial", Err: syscall.EHOSTUNREACH}, ErrUnreachable, "no route to host"},
+		{"refused wrapped", fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), ErrUnreachable, "connection refused"},
 		{"dns", &net.DNSError{Err: "no such host", Name: "nohost"}, ErrUnreachable, "host name not found"},
 		{"other net op", &net.OpError{Op: "read", Err: errors.New("weird")}, ErrUnreachable, "read: weird"},
 		{"deadline", os.ErrDeadlineExceeded, ErrTimeout, "timed out"},
 		{"ctx deadline", context.DeadlineExceeded, ErrTimeout, "timed out"},
 		{"ctx cancel", context.Canceled, ErrCancelled, "interrupted"},
 		{"auth", handshake(errors.New("ssh: unable to authenticate, attempted methods [none publickey password], no supported methods remain")), ErrAuth, "refused publickey, password"},
+		{"auth publickey", handshake(errors.New("ssh: unable to authenticate, attempted methods [none publickey], no supported methods remain")), ErrAuth, "refused publickey"},
 		{"auth nothing", handshake(errors.New("ssh: unable to authenticate, attempted methods [none], no supported methods remain")), ErrAuth, "no credentials to offer"},
 		{"too many auth", handshake(errors.New("ssh: disconnect, reason 2: Too many authentication failures")), ErrAuth, "MaxAuthTries"},
 		{"no more auth", errors.New("ssh: disconnect, reason 14: no more"), ErrAuth, ""},
@@ -88,6 +91,41 @@ func TestClassifyCases(t *testing.T) {
 				t.Errorf("Classify(%v) = %q still reads like x/crypto", tt.err, got)
 			}
 		})
+	}
+}
+
+// The run's context decides over the error: its timeout's cause and an
+// interrupt. nil, a host-key error under the handshake's wrapping and an
+// exit status come back as they are.
+func TestClassifyContextAndPassThrough(t *testing.T) {
+	live := context.Background()
+	timedOut, cancel := context.WithTimeoutCause(live, time.Nanosecond, &Error{Kind: ErrTimeout, Reason: "still running after 1ns (-t)"})
+	defer cancel()
+	<-timedOut.Done()
+	interrupted, stop := context.WithCancel(live)
+	stop()
+	for _, tt := range []struct {
+		ctx    context.Context
+		kind   error
+		reason string
+	}{
+		{timedOut, ErrTimeout, "still running after 1ns"},
+		{interrupted, ErrCancelled, "interrupted"},
+	} {
+		if got := Classify(tt.ctx, errors.New("anything")); !errors.Is(got, tt.kind) || !strings.Contains(got.Error(), tt.reason) {
+			t.Errorf("Classify = %v, want %v containing %q", got, tt.kind, tt.reason)
+		}
+	}
+	if Classify(live, nil) != nil {
+		t.Error("nil is not classified as nil")
+	}
+	hk := &Error{Kind: ErrHostKey, Reason: "host key of h:22 has CHANGED"}
+	if got := Classify(live, handshake(hk)); got != error(hk) {
+		t.Errorf("a host-key error wrapped by the handshake: Classify = %q, want %q", got, hk)
+	}
+	ee := &ExitError{Status: 3}
+	if Classify(live, ee) != error(ee) {
+		t.Error("an ExitError is classified again")
 	}
 }
 

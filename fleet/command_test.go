@@ -109,10 +109,7 @@ func TestCloseAllReturnsOnceTheKillsReachedTheHosts(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("the cancelled command: %v", err)
 	}
-	pid := readPid(t, pidFile)
-	if !waitGone(pid) {
-		t.Errorf("process %d lives on after its kill", pid)
-	}
+	assertKilled(t, pidFile)
 }
 
 // signalWriter closes ch at the first write.

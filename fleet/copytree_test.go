@@ -166,9 +166,7 @@ func TestReadCopySourceFolderNeedsRecursive(t *testing.T) {
 // read with the source (scp -p), folders after what is in them; a second
 // copy changes nothing.
 func TestCopyTreePreserveTimes(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	root := localTree(t)
 	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, p := range []string{"a.conf", "sub/b.conf", "sub", "empty", "."} {
@@ -178,8 +176,7 @@ func TestCopyTreePreserveTimes(t *testing.T) {
 	}
 	srcs := readSources(t, true, root)
 	dst := t.TempDir() + "/"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	for i, want := range []bool{true, false} {
 		changed, err := c.CopyTree(ctx, srcs, dst, CopyOptions{Preserve: true})
 		if err != nil || changed != want {

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
@@ -66,14 +63,8 @@ func TestDialPassword(t *testing.T) {
 }
 
 func TestDialRefused(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().(*net.TCPAddr)
-	l.Close()
 	env := newEnv(t)
-	err = dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: addr.Port})
+	err := dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: closedPort(t)})
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("got %v", err)
 	}
@@ -134,7 +125,7 @@ func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := lines(t, env.knownHosts())
+	got := sshtest.Lines(t, env.knownHosts())
 	if len(got) != 1 || !strings.HasPrefix(got[0], "[127.0.0.1]:") {
 		t.Fatalf("known_hosts after 20 parallel first dials: %q", got)
 	}
@@ -146,7 +137,7 @@ func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
 	if err := dialErr(t, env.dialer(), hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(lines(t, env.knownHosts())); n != 1 {
+	if n := len(sshtest.Lines(t, env.knownHosts())); n != 1 {
 		t.Fatalf("known_hosts has %d lines after a second run", n)
 	}
 }
@@ -174,9 +165,7 @@ func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
 	srv := env.server(sshtest.Config{})
 	fields := strings.Fields(line)
 	fields[0] = strings.Replace(fields[0], portOf(old), portOf(srv), 1)
-	if err := os.WriteFile(env.knownHosts(), []byte(strings.Join(fields, " ")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), strings.Join(fields, " ")+"\n", 0o600)
 	for _, strict := range []string{"accept-new", "yes"} {
 		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
 		err := dialErr(t, d, hostOf(srv))
@@ -211,7 +200,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
-	got := lines(t, env.knownHosts())
+	got := sshtest.Lines(t, env.knownHosts())
 	if len(got) != 1 || !strings.HasPrefix(got[0], "|1|") {
 		t.Fatalf("want one hashed line, got %q", got)
 	}
@@ -223,7 +212,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	if _, err := appendKnownHost(env.knownHosts(), srv.Addr, srv.HostKey, true); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(lines(t, env.knownHosts())); n != 1 {
+	if n := len(sshtest.Lines(t, env.knownHosts())); n != 1 {
 		t.Fatalf("duplicate hashed line: %d lines", n)
 	}
 }
@@ -259,15 +248,8 @@ func TestIdentityFileFromConfig(t *testing.T) {
 
 func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 	env := newEnv(t)
+	keyFile := env.encryptedKey("enc_key")
 	srv := env.server(sshtest.Config{})
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(env.priv, "", []byte("open sesame"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(env.home, "enc_key")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	asked := 0
 	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true, GlobalKnownHosts: []string{},
 		IdentityFiles: []string{keyFile},
@@ -276,7 +258,7 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 			if file != keyFile {
 				t.Errorf("asked for %s", file)
 			}
-			return []byte("open sesame"), nil
+			return []byte(encryptedKeyPass), nil
 		}}
 	d, err := NewDialer(o)
 	if err != nil {
@@ -340,8 +322,7 @@ func TestDialRetriesConnectionReset(t *testing.T) {
 	h := inventory.Host{Name: "127.0.0.1"}
 	fmt.Sscan(port, &h.Port)
 	d := env.dialer()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testContext(t, 10*time.Second)
 	c, err := d.Dial(ctx, h)
 	if err != nil {
 		t.Fatalf("a reset before auth was not retried: %v", err)

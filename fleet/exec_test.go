@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 func execOn(t *testing.T, c *Conn, cmd *Command) error {
@@ -24,9 +25,7 @@ func execOn(t *testing.T, c *Conn, cmd *Command) error {
 }
 
 func TestExecExitStatusAndStreams(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	tests := []struct {
 		line           string
 		status         int // -1: success
@@ -59,9 +58,7 @@ func TestExecExitStatusAndStreams(t *testing.T) {
 }
 
 func TestExecLargeOutputBothStreams(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	var out, errb countWriter
 	err := execOn(t, c, &Command{Line: "head -c 10000000 /dev/zero & head -c 3000000 /dev/zero >&2; wait", Stdout: &out, Stderr: &errb})
 	if err != nil {
@@ -77,9 +74,7 @@ type countWriter struct{ n int }
 func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
 func TestExecStdinAndEmptyStdin(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	var out bytes.Buffer
 	if err := execOn(t, c, &Command{Line: "cat", Stdin: strings.NewReader("hello\nworld\n"), Stdout: &out}); err != nil {
 		t.Fatal(err)
@@ -99,9 +94,7 @@ func TestExecStdinAndEmptyStdin(t *testing.T) {
 }
 
 func TestExecEnvIsQuoted(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{})
 	tricky := `it's "quoted" $HOME; rm -rf /tmp/nothing` + "\nline2"
 	var out bytes.Buffer
 	err := execOn(t, c, &Command{Line: `printf '%s' "$PSSH_HOST"`, Env: [][2]string{{"PSSH_HOST", tricky}}, Stdout: &out})
@@ -130,6 +123,7 @@ func TestQuote(t *testing.T) {
 // a command whose connection goes away keeps running, so fleet kills its
 // process group.
 func TestTimeoutKillsRemoteCommand(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	d := env.dialer()
@@ -150,6 +144,7 @@ func TestTimeoutKillsRemoteCommand(t *testing.T) {
 }
 
 func TestCancelKillsRemoteCommand(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	d := env.dialer()
@@ -190,7 +185,7 @@ func assertKilled(t *testing.T, pidFile string) {
 	t.Helper()
 	pid := readPid(t, pidFile)
 	if !waitGone(pid) {
-		t.Fatalf("remote sleep (pid %d) still running", pid)
+		t.Fatalf("remote process %d still running after its kill", pid)
 	}
 }
 
@@ -223,8 +218,7 @@ func TestStderrFilterWithStartupNoise(t *testing.T) {
 // a login refused, and nothing of fleet's wrapper (issue 15 item 9). Under
 // sudo too, whose /bin/sh -c would otherwise show the inner wrapper.
 func TestExecSyntaxErrorIsTheCommandsFailure(t *testing.T) {
-	env := newEnv(t)
-	c, _ := sudoServer(t, env)
+	c, _ := sudoServer(t, sshtest.Config{})
 	for _, sudo := range []bool{false, true} {
 		for _, line := range []string{"if then", "echo 'unbalanced", "echo ok; fi"} {
 			var out, errb bytes.Buffer

@@ -31,11 +31,8 @@ func openRoot(t *testing.T) (string, *os.Root) {
 }
 
 func TestGetAndGetTree(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{SFTP: true})
+	ctx := testContext(t, 20*time.Second)
 
 	remote := t.TempDir()
 	os.MkdirAll(filepath.Join(remote, "a", "b"), 0o755)
@@ -118,11 +115,8 @@ func hostileTree(t *testing.T) string {
 // planted in the local tree (pointing outside) are replaced, not followed,
 // twice in a row.
 func TestGetTreeHostile(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{SFTP: true})
+	ctx := testContext(t, 20*time.Second)
 	remote := hostileTree(t)
 	canary := t.TempDir()
 	local, root := openRoot(t)
@@ -177,11 +171,8 @@ func TestGetTreeHostile(t *testing.T) {
 // TestGetDereference: with Dereference, links to regular files come back
 // as files (wherever they point), links to anything else are skipped.
 func TestGetDereference(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{SFTP: true})
+	ctx := testContext(t, 20*time.Second)
 	remote := hostileTree(t)
 	os.WriteFile(filepath.Join(filepath.Dir(remote), "outside"), []byte("outside\n"), 0o644)
 	local, root := openRoot(t)
@@ -214,11 +205,8 @@ func TestGetDereference(t *testing.T) {
 // as the path to copy fail at once, without opening them; a link to a
 // folder given to GetTree is followed.
 func TestGetSpecialTopLevel(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{SFTP: true})
+	ctx := testContext(t, 20*time.Second)
 	remote := hostileTree(t)
 	local, root := openRoot(t)
 	for name, want := range map[string]string{"sub/fifo": "(fifo)", "zero": "(character device)", "sock": "(socket)"} {
@@ -247,11 +235,8 @@ func TestGetSpecialTopLevel(t *testing.T) {
 // nothing; a file that grew past the cap after it was listed stops at the
 // cap, and so does an endless device read through the SFTP stream.
 func TestGetMaxSize(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{SFTP: true})
+	ctx := testContext(t, 20*time.Second)
 	remote := filepath.Join(t.TempDir(), "big")
 	os.WriteFile(remote, bytes.Repeat([]byte("x"), 3<<20), 0o644)
 	local, root := openRoot(t)
@@ -298,9 +283,8 @@ func TestGetMaxSize(t *testing.T) {
 // TestGetCancelEndsBlockedOpen: an open that never answers (a FIFO the
 // host swapped in after the listing) ends when ctx does.
 func TestGetCancelEndsBlockedOpen(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	t.Parallel() // mostly waits; no process-wide leak check
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
@@ -374,9 +358,7 @@ func asError(err error, fe **Error) bool {
 	return ok
 }
 func TestMkdirAllAndPutLink(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "x", "y")
 	for i, want := range []bool{true, false} {
@@ -408,15 +390,10 @@ func TestGetKeepsTheUmask(t *testing.T) {
 	if m := localUmask(); m&0o022 != 0o022 {
 		t.Skipf("this process's umask %03o lets group and others write; the test needs 022 or stricter", m)
 	}
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{SFTP: true})
+	ctx := testContext(t, 20*time.Second)
 	remote := filepath.Join(t.TempDir(), "open")
-	if err := os.WriteFile(remote, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, remote, "x", 0o600)
 	if err := os.Chmod(remote, 0o777); err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,14 @@ import (
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if proxyHelperDir != "" {
+		os.RemoveAll(proxyHelperDir)
+	}
+	os.Exit(code)
+}
 
 // testEnv is a home folder with a client key, and test servers that accept
 // that key.
@@ -50,12 +57,44 @@ func newEnv(t *testing.T) *testEnv {
 // writeKey saves the client key as the default identity ~/.ssh/id_ed25519.
 func (e *testEnv) writeKey() string {
 	e.t.Helper()
-	pemBlock, err := ssh.MarshalPrivateKey(e.priv, "")
+	path := filepath.Join(e.home, ".ssh", "id_ed25519")
+	writePrivateKey(e.t, path, e.priv)
+	return path
+}
+
+// writePrivateKey saves priv, unencrypted, in OpenSSH's format.
+func writePrivateKey(t *testing.T, path string, priv ed25519.PrivateKey) {
+	t.Helper()
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, pem.EncodeToMemory(block), 0o600)
+}
+
+// encryptedKeyPass is the passphrase of testdata/encrypted_ed25519.
+const encryptedKeyPass = "open sesame"
+
+// encryptedKey copies testdata/encrypted_ed25519 into the home as name and
+// makes it the env's client key, so that its servers accept it. The file
+// was made with ssh-keygen -a 1: the 16 bcrypt rounds of
+// ssh.MarshalPrivateKeyWithPassphrase take seconds under the race detector.
+func (e *testEnv) encryptedKey(name string) string {
+	e.t.Helper()
+	b, err := os.ReadFile("testdata/encrypted_ed25519")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	path := filepath.Join(e.home, ".ssh", "id_ed25519")
-	if err := os.WriteFile(path, pem.EncodeToMemory(pemBlock), 0o600); err != nil {
+	raw, err := ssh.ParseRawPrivateKeyWithPassphrase(b, []byte(encryptedKeyPass))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.priv = *raw.(*ed25519.PrivateKey)
+	if e.key, err = ssh.NewSignerFromKey(e.priv); err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.home, name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		e.t.Fatal(err)
 	}
 	return path
@@ -117,6 +156,21 @@ func hostsOf(srv *sshtest.Server, n int) []inventory.Host {
 	return hosts
 }
 
+// connect starts a test server with cfg for a fresh env and dials it.
+func connect(t *testing.T, cfg sshtest.Config) (*Conn, *sshtest.Server) {
+	t.Helper()
+	env := newEnv(t)
+	srv := env.server(cfg)
+	return dial(t, env.dialer(), srv), srv
+}
+
+// testContext is a context that ends after d or with the test.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // dial connects to srv or fails the test.
 func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
 	t.Helper()
@@ -130,22 +184,6 @@ func dial(t *testing.T, d *Dialer, srv *sshtest.Server) *Conn {
 	return c
 }
 
-// lines counts the non-empty lines of a file.
-func lines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // checkGoroutines fails the test when goroutines started during it are
 // still running shortly after it ends (bounded wait; go.uber.org/goleak).
 func checkGoroutines(t *testing.T) {
@@ -153,27 +191,9 @@ func checkGoroutines(t *testing.T) {
 	leakcheck.Goroutines(t)
 }
 
-// processGone reports whether pid has exited (a zombie counts as gone: this
-// container's init does not reap orphans).
-func processGone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
 // waitGone waits up to 3 s for pid to exit.
 func waitGone(pid int) bool {
-	for i := 0; i < 150; i++ {
-		if processGone(pid) {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+	return sshtest.Eventually(3*time.Second, func() bool { return sshtest.ProcessGone(pid) })
 }
 
 // watchHeapPeak samples the heap in use every interval until the returned
@@ -201,5 +221,33 @@ func watchHeapPeak(interval time.Duration) (peak func() uint64) {
 		close(stop)
 		<-sampled
 		return max.Load()
+	}
+}
+
+// closedPort returns a loopback port where nothing listens (it did a
+// moment ago, so the kernel will not hand it out again at once).
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// raisePeak sets peak to v if v is higher, for counters of hosts in flight
+// updated by many goroutines.
+func raisePeak(peak *atomic.Int32, v int32) {
+	for p := peak.Load(); v > p && !peak.CompareAndSwap(p, v); p = peak.Load() {
+	}
+}
+
+// writeFile writes content to path with mode, or fails the test.
+func writeFile[T string | []byte](t *testing.T, path string, content T, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
 	}
 }

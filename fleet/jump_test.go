@@ -95,8 +95,7 @@ func TestDialChainClosesEarlierHopWhenALaterOneFails(t *testing.T) {
 	first := env.server(sshtest.Config{})
 	p := newCountingProxy(t, first.Addr)
 	d := env.dialer()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testContext(t, 10*time.Second)
 	_, err := d.dialChain(ctx, "127.0.0.1:"+strconv.Itoa(p.port())+",127.0.0.1:1")
 	if err == nil {
 		t.Fatal("the chain through a server without forwarding was dialled")
@@ -119,12 +118,7 @@ func TestDialChainClosesEarlierHopWhenALaterOneFails(t *testing.T) {
 func TestJumpHostErrorsSayItWasTheJumpHost(t *testing.T) {
 	env := newEnv(t)
 	target := inventory.Host{Name: "127.0.0.1", Port: 1, Label: "target"}
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedPort := refused.Addr().(*net.TCPAddr).Port
-	refused.Close()
+	refusedPort := closedPort(t)
 	noAuth := sshtest.Start(t, sshtest.Config{}) // accepts no key
 	strict := env.server(sshtest.Config{})
 	tests := []struct {

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -75,14 +74,14 @@ func (b *blackHole) pipe(dst io.WriteCloser, src io.ReadCloser) {
 // ServerAliveCountMax, as ssh reads them) and the command ends as a lost
 // connection instead of hanging until the run's timeout.
 func TestKeepaliveNoticesADeadHost(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	hole, port := newBlackHole(t, srv.Addr)
 	d := env.dialer(func(o *Options) {
 		o.Overrides = [][2]string{{"ServerAliveInterval", "1"}, {"ServerAliveCountMax", "2"}}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	c, err := d.Dial(ctx, inventory.Host{Name: "127.0.0.1", Port: port})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,9 +52,9 @@ func TestKeyDBPlainIndexAgreesWithXCrypto(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "b_known_hosts"), filepath.Join(dir, "a_known_hosts") // b sorts first by name
 	line := func(hosts string, k ssh.PublicKey) string { return xkh.Line(strings.Split(hosts, ","), k) + "\n" }
-	writeTestFile(t, a, "# comment\n\n"+line("web1,10.0.0.1", ed)+line("[web1]:2222", ec)+
-		"   "+line("web2", rs)+line("web2", ed2)+line("[10.0.0.2]:22", ed))
-	writeTestFile(t, b, line("web2", ec)+line("db", ed))
+	writeFile(t, a, "# comment\n\n"+line("web1,10.0.0.1", ed)+line("[web1]:2222", ec)+
+		"   "+line("web2", rs)+line("web2", ed2)+line("[10.0.0.2]:22", ed), 0o600)
+	writeFile(t, b, line("web2", ec)+line("db", ed), 0o600)
 	db, err := loadKeyDB([]string{a, b})
 	if err != nil || db.plain == nil {
 		t.Fatalf("loadKeyDB: %v (plain index: %v)", err, db != nil && db.plain != nil)
@@ -106,7 +105,7 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "known_hosts")
-			writeTestFile(t, file, xkh.Line([]string{"web1"}, ed)+"\n"+extra+"\n")
+			writeFile(t, file, xkh.Line([]string{"web1"}, ed)+"\n"+extra+"\n", 0o600)
 			db, err := loadKeyDB([]string{file})
 			if err != nil || db.full == nil {
 				t.Fatalf("loadKeyDB: %v; indexed although not plain: %v", err, db != nil && db.plain != nil)
@@ -117,7 +116,7 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 		})
 	}
 	file := filepath.Join(t.TempDir(), "known_hosts")
-	writeTestFile(t, file, xkh.Line([]string{"web1"}, ed2)+"\n@revoked * "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed2)))+"\n")
+	writeFile(t, file, xkh.Line([]string{"web1"}, ed2)+"\n@revoked * "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed2)))+"\n", 0o600)
 	db, err := loadKeyDB([]string{file})
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +124,5 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 	var re *xkh.RevokedError
 	if err := db.check("web1:22", remote, ed2); !errors.As(err, &re) {
 		t.Errorf("revoked key: %v", err)
-	}
-}
-
-func writeTestFile(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

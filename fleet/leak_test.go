@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,9 +38,7 @@ func TestRun500HostsLeaksNothing(t *testing.T) {
 		servers = append(servers, srv)
 		known.WriteString(srv.KnownHostsLine() + "\n")
 	}
-	if err := os.WriteFile(env.knownHosts(), []byte(known.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, env.knownHosts(), known.String(), 0o600)
 	var hosts []inventory.Host
 	closed := map[int]bool{} // by index in hosts
 	for i, srv := range servers {
@@ -77,9 +74,7 @@ func TestRun500HostsLeaksNothing(t *testing.T) {
 				panic(err)
 			}
 			logs[e.Index] = f
-			n := inFlight.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
+			raisePeak(&peak, inFlight.Add(1))
 		case HostDone:
 			if l := logs[e.Index]; l != nil {
 				fmt.Fprintln(l, "end "+e.Result.Outcome.String())
@@ -139,17 +134,4 @@ func TestRun500HostsLeaksNothing(t *testing.T) {
 	if err := before.Check(10 * time.Second); err != nil {
 		t.Error(err)
 	}
-}
-
-// closedPort returns a loopback port where nothing listens (it did a
-// moment ago, so the kernel will not hand it out again at once).
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
 }

@@ -20,17 +20,33 @@ import (
 	"github.com/fleet-sh/fleet/inventory"
 )
 
-// proxyHelper builds testdata/proxyhelper, a ProxyCommand that dials
-// HOST PORT and copies stdio, into a temporary folder: a hermetic `nc`.
+// proxyHelper returns testdata/proxyhelper, a ProxyCommand that dials
+// HOST PORT and copies stdio (a hermetic `nc`), built once per test binary
+// into proxyHelperDir: a go build takes seconds on a busy machine.
 func proxyHelper(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "proxyhelper")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/proxyhelper").CombinedOutput()
+	bin, err := buildProxyHelper()
 	if err != nil {
-		t.Fatalf("building the proxy helper: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
+
+// proxyHelperDir is removed by TestMain.
+var proxyHelperDir string
+
+var buildProxyHelper = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fleet-proxyhelper-")
+	if err != nil {
+		return "", err
+	}
+	proxyHelperDir = dir
+	bin := filepath.Join(dir, "proxyhelper")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/proxyhelper").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the proxy helper: %w\n%s", err, out)
+	}
+	return bin, nil
+})
 
 // childrenNamed lists this process's children (zombies included: a child
 // not reaped is a leak too) whose command name is name.
@@ -71,11 +87,8 @@ func childrenNamed(t *testing.T, name string) []int {
 func noChildrenLeft(t *testing.T, name string) {
 	t.Helper()
 	var left []int
-	for i := 0; i < 150; i++ {
-		if left = childrenNamed(t, name); len(left) == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if sshtest.Eventually(3*time.Second, func() bool { left = childrenNamed(t, name); return len(left) == 0 }) {
+		return
 	}
 	t.Errorf("%d %s processes left (not killed or not reaped): %v", len(left), name, left)
 }
@@ -98,9 +111,7 @@ func TestProxyCommand200Hosts(t *testing.T) {
 		hosts = append(hosts, h)
 	}
 	cfg := filepath.Join(env.home, ".ssh", "config")
-	if err := os.WriteFile(cfg, []byte("Host *.invalid\n  ProxyCommand "+helper+" 127.0.0.1 %p %n %h %r 100%%\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, "Host *.invalid\n  ProxyCommand "+helper+" 127.0.0.1 %p %n %h %r 100%%\n", 0o600)
 	runtime.GC()
 	before, err := leakcheck.Take()
 	if err != nil {
@@ -170,7 +181,7 @@ func TestProxyCommandExitsEarly(t *testing.T) {
 	if fe.Hint == "" {
 		t.Error("no hint")
 	}
-	if got := lines(t, count); len(got) != 1 {
+	if got := sshtest.Lines(t, count); len(got) != 1 {
 		t.Errorf("proxy ran %d times, want once (a proxy that exits is not retried)", len(got))
 	}
 	noChildrenLeft(t, "sh")
@@ -179,6 +190,7 @@ func TestProxyCommandExitsEarly(t *testing.T) {
 // TestProxyCommandHangsTimesOut: a proxy that never answers is bounded by
 // the connect timeout, reported as other timeouts are, and killed.
 func TestProxyCommandHangsTimesOut(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	env := newEnv(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	d := proxyTestDialer(env, `sh -c 'echo $$ > `+pidFile+`; exec sleep 60'`, time.Second)
@@ -216,12 +228,10 @@ func TestProxyCommandCancelKillsIt(t *testing.T) {
 		_, err := d.Dial(ctx, inventory.Host{Name: "target.invalid", Port: 22})
 		errc <- err
 	}()
-	for i := 0; i < 250; i++ {
-		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sshtest.Eventually(5*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'
+	})
 	cancel()
 	select {
 	case err := <-errc:
@@ -286,9 +296,7 @@ func TestProxyCommandShell(t *testing.T) {
 	argv := filepath.Join(dir, "argv")
 	shell := filepath.Join(dir, "myshell")
 	script := "#!/bin/sh\nprintf '%s|' \"$0\" \"$@\" > " + argv + "\nexec /bin/sh \"$@\"\n"
-	if err := os.WriteFile(shell, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, shell, script, 0o755)
 	t.Setenv("SHELL", shell)
 	env := newEnv(t)
 	d := proxyTestDialer(env, "sh -c 'exit 7' # %h:%p", 5*time.Second)
@@ -316,9 +324,7 @@ func TestProxyPrecedenceMatchesSSH(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	inc := filepath.Join(dir, "inc")
-	if err := os.WriteFile(inc, []byte("ProxyCommand from-include %h\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, inc, "ProxyCommand from-include %h\n", 0o600)
 	conf := `Host jc
   ProxyJump j1
   ProxyCommand pc1 %h
@@ -346,9 +352,7 @@ Host inc
 Host plain
   HostName 127.0.0.9
 `
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, cfg, conf, 0o600)
 	cases := []struct {
 		host string
 		args []string // ssh's flags; the same go to fleet

@@ -12,16 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/pkg/sftp"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 func localFile(t *testing.T, content []byte, mode os.FileMode) *LocalFile {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "src")
-	if err := os.WriteFile(p, content, mode); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, p, content, mode)
 	os.Chmod(p, mode)
 	lf, err := StatLocal(p)
 	if err != nil {
@@ -52,9 +51,7 @@ func leftovers(t *testing.T, dir string) []string {
 }
 
 func TestPutNewUnchangedAndDrift(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "daemon.json")
 	src := localFile(t, []byte(`{"exec-opts": ["native.cgroupdriver=systemd"]}`+"\n"), 0o640)
@@ -104,9 +101,7 @@ func TestPutNewUnchangedAndDrift(t *testing.T) {
 }
 
 func TestPutErrorsSayWhy(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	src := localFile(t, []byte("x"), 0o644)
 	_, err := put(t, c, src, "/nonexistent-dir/file", PutOptions{})
 	if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), "no such file") {
@@ -121,20 +116,21 @@ func TestPutErrorsSayWhy(t *testing.T) {
 // A connection dropped in the middle of a transfer leaves the destination as
 // it was and no temporary file behind.
 func TestPutConnectionDroppedHalfWay(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	t.Parallel() // mostly waits; no process-wide leak check
+	c, srv := connect(t, sshtest.Config{SFTP: true})
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "big")
 	os.WriteFile(dst, []byte("old content\n"), 0o644)
-	big := make([]byte, 32<<20)
+	// Progress counts bytes read from the source, so the host has at most
+	// the 2 MiB read before the drop: far from the whole file.
+	big := make([]byte, 8<<20)
 	rand.Read(big)
 	src := localFile(t, big, 0o644)
 	var once sync.Once
 	var sent int64
 	_, err := put(t, c, src, dst, PutOptions{Progress: func(n int64) {
 		sent += n
-		if sent > 4<<20 {
+		if sent > 2<<20 {
 			once.Do(srv.DropConnections)
 		}
 	}})
@@ -152,9 +148,7 @@ func TestPutConnectionDroppedHalfWay(t *testing.T) {
 // A login shell that prints text breaks the SFTP stream ("packet too long");
 // fleet skips it up to the server's version packet.
 func TestPutWithChattyShell(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true, ShellBanner: "Welcome to this host!\nHave a nice day.\n"})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true, ShellBanner: "Welcome to this host!\nHave a nice day.\n"})
 	dst := filepath.Join(t.TempDir(), "f")
 	src := localFile(t, bytes.Repeat([]byte("data "), 100000), 0o644)
 	for i, want := range []bool{true, false} {
@@ -169,9 +163,7 @@ func TestPutWithChattyShell(t *testing.T) {
 }
 
 func TestPutBytes(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	dst := filepath.Join(t.TempDir(), "rendered")
 	src := BytesFile("daemon.json (rendered)", []byte("{}\n"), 0o644)
 	for i, want := range []bool{true, false} {
@@ -186,9 +178,7 @@ func TestPutBytes(t *testing.T) {
 
 // A put that fails changed nothing, and says so.
 func TestPutFailureIsNotAChange(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{SFTP: true})
-	c := dial(t, env.dialer(), srv)
+	c, _ := connect(t, sshtest.Config{SFTP: true})
 	src := localFile(t, []byte("x"), 0o644)
 	changed, err := put(t, c, src, filepath.Join(t.TempDir(), "missing", "f"), PutOptions{})
 	if err == nil || changed {

@@ -16,14 +16,7 @@ import (
 // login user, through a shell (small content in memory goes in one
 // command), and over SFTP with sudo (the staging folder and install(1)).
 func putters(t *testing.T) map[string]func(ctx context.Context, src *LocalFile, dst string, o PutOptions) (bool, error) {
-	env := newEnv(t)
-	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	srv := env.server(sshtest.Config{SFTP: true, Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"),
-		"FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + filepath.Join(t.TempDir(), "argv")}})
-	c := dial(t, env.dialer(), srv)
+	c, _ := sudoServer(t, sshtest.Config{SFTP: true})
 	shells := c.Shells()
 	t.Cleanup(shells.Close)
 	return map[string]func(context.Context, *LocalFile, string, PutOptions) (bool, error){
@@ -55,9 +48,7 @@ func TestPutKeepsTheExistingModeAndOwner(t *testing.T) {
 			defer cancel()
 			dir := t.TempDir()
 			dst := filepath.Join(dir, "secret")
-			if err := os.WriteFile(dst, []byte("old\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, dst, "old\n", 0o600)
 			uid, gid := os.Getuid(), os.Getgid()
 			src := BytesFile("secret", []byte("new\n"), 0o640)
 			if changed, err := put(ctx, src, dst, PutOptions{}); err != nil || !changed {
@@ -109,9 +100,7 @@ func TestPutWritesThroughASymbolicLink(t *testing.T) {
 			defer cancel()
 			linkDir, targetDir := t.TempDir(), t.TempDir()
 			target := filepath.Join(targetDir, "resolv.conf")
-			if err := os.WriteFile(target, []byte("nameserver 1.1.1.1\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, target, "nameserver 1.1.1.1\n", 0o600)
 			link := filepath.Join(linkDir, "resolv.conf")
 			// A relative link, through a link to a link: readlink -f
 			// resolves every hop.

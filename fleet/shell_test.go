@@ -16,9 +16,7 @@ import (
 // shellOn starts a login-user shell on a test server, or fails the test.
 func shellOn(t *testing.T, cfg sshtest.Config) (*Shells, *sshtest.Server) {
 	t.Helper()
-	env := newEnv(t)
-	srv := env.server(cfg)
-	c := dial(t, env.dialer(), srv)
+	c, srv := connect(t, cfg)
 	s := c.Shells()
 	t.Cleanup(s.Close)
 	return s, srv
@@ -77,8 +75,7 @@ func TestShellOutputIsNotMistakenForMarkers(t *testing.T) {
 	// and a long line without a newline in many writes.
 	line := "echo 'fleet-sh-0000000000000000 end 1 0'; printf 'fleet-sh-'; i=0; while [ $i -lt 300 ]; do printf x; i=$((i+1)); done"
 	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	if err := s.Exec(ctx, &Command{Line: line, Stdout: &out}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +86,7 @@ func TestShellOutputIsNotMistakenForMarkers(t *testing.T) {
 }
 
 func TestShellTimeoutKillsCommandAndGoesOn(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	s, _ := shellOn(t, sshtest.Config{})
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "child-survived")
@@ -119,9 +117,9 @@ func TestShellTimeoutKillsCommandAndGoesOn(t *testing.T) {
 }
 
 func TestShellLostConnection(t *testing.T) {
+	t.Parallel() // mostly waits; no process-wide leak check
 	s, srv := shellOn(t, sshtest.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	if err := s.Exec(ctx, &Command{Line: "true"}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +153,7 @@ func TestShellsPut(t *testing.T) {
 		data = append(data, byte(i))
 	}
 	src := BytesFile("conf", data, 0o640)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	before := len(srv.Commands())
 	changed, err := s.Put(ctx, src, dst, PutOptions{})
 	if err != nil || !changed {

@@ -2,11 +2,9 @@ package fleet
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
 
@@ -89,23 +88,10 @@ func rsaSigner(t *testing.T, bits int) ssh.Signer {
 	return s
 }
 
-func edSigner(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestAcceptedSigner: PubkeyAcceptedAlgorithms picks the keys offered and
 // the RSA signature algorithms; RequiredRSASize drops small RSA keys.
 func TestAcceptedSigner(t *testing.T) {
-	small, big, ed := rsaSigner(t, 1024), rsaSigner(t, 2048), edSigner(t)
+	small, big, ed := rsaSigner(t, 1024), rsaSigner(t, 2048), sshtest.NewClientKey(t)
 	e := &endpoint{requiredRSASize: 2048, pubkeyAlgos: []string{"rsa-sha2-256", "ssh-ed25519-cert-v01@openssh.com"}}
 	if s, why := acceptedSigner(e, small); s != nil || !strings.Contains(why, "1024-bit RSA key, smaller than RequiredRSASize 2048") {
 		t.Errorf("small RSA key: %v %q", s, why)
@@ -134,7 +120,7 @@ func TestAcceptedSigner(t *testing.T) {
 // TestCheckHostKeyAlgos: small RSA host and CA keys, and CA signatures
 // CASignatureAlgorithms does not list, are refused.
 func TestCheckHostKeyAlgos(t *testing.T) {
-	small, ed := rsaSigner(t, 1024), edSigner(t)
+	small, ed := rsaSigner(t, 1024), sshtest.NewClientKey(t)
 	e := &endpoint{requiredRSASize: 2048, caSigAlgos: []string{"ssh-ed25519"}}
 	if err := checkHostKeyAlgos(e, "h:22", small.PublicKey()); err == nil || !strings.Contains(err.Error(), "1024-bit RSA key, smaller than RequiredRSASize 2048") {
 		t.Errorf("got %v", err)
@@ -164,13 +150,11 @@ func TestCheckHostKeyAlgos(t *testing.T) {
 func TestHostKeyAlgorithmsWithKnownHosts(t *testing.T) {
 	dir := t.TempDir()
 	kh := filepath.Join(dir, "known_hosts")
-	ed, rs := edSigner(t), rsaSigner(t, 1024)
+	ed, rs := sshtest.NewClientKey(t), rsaSigner(t, 1024)
 	line := func(s ssh.Signer) string {
 		return "[127.0.0.1]:2200 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))) + "\n"
 	}
-	if err := os.WriteFile(kh, []byte(line(ed)+line(rs)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, kh, line(ed)+line(rs), 0o600)
 	h := newHostKeys(func(string) {})
 	e := &endpoint{hostName: "127.0.0.1", port: 2200, knownHosts: []string{kh}}
 	if got := h.algorithms(e); !slices.Equal(got, []string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}) {
@@ -190,7 +174,7 @@ func TestHostKeyAlgorithmsWithKnownHosts(t *testing.T) {
 // and a client with only aes128-ctr fail with a sentence naming both.
 func TestNegotiationErrorReadable(t *testing.T) {
 	srvCfg := &ssh.ServerConfig{NoClientAuth: true, Config: ssh.Config{Ciphers: []string{"aes256-gcm@openssh.com"}}}
-	srvCfg.AddHostKey(edSigner(t))
+	srvCfg.AddHostKey(sshtest.NewClientKey(t))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

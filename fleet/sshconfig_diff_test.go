@@ -50,6 +50,7 @@ var diffFields = []string{"hostname", "user", "port", "identityfile", "proxyjump
 const defaultIdentities = "~/.ssh/id_rsa ~/.ssh/id_ecdsa ~/.ssh/id_ecdsa_sk ~/.ssh/id_ed25519 ~/.ssh/id_ed25519_sk ~/.ssh/id_xmss ~/.ssh/id_dsa"
 
 func TestSSHConfigDifferential(t *testing.T) {
+	t.Parallel() // hundreds of ssh -G runs: they overlap the tests that wait
 	sshBin, err := exec.LookPath("ssh")
 	if err != nil {
 		t.Skip("ssh (OpenSSH client) is not installed: the differential test needs ssh -G")
@@ -272,9 +273,7 @@ func loadCorpus(t *testing.T, dir, rel string) []diffCase {
 			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(target, []byte(data), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, target, data, 0o600)
 		}
 		for i, q := range strings.Split(queries, "\n") {
 			if q = strings.TrimSpace(q); q == "" || strings.HasPrefix(q, "#") {

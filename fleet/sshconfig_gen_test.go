@@ -22,9 +22,7 @@ func generatedCases(t *testing.T, dir string) []diffCase {
 	add := func(config string, cs ...diffCase) {
 		n++
 		path := filepath.Join(gdir, fmt.Sprintf("c%03d", n))
-		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, path, config, 0o600)
 		for i, c := range cs {
 			c.name = fmt.Sprintf("generated/c%03d#%d", n, i+1)
 			c.config = path

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,9 +15,7 @@ func resolveWith(t *testing.T, config string, o Options, h inventory.Host) (*end
 	path := "none"
 	if config != "" {
 		path = filepath.Join(home, "config")
-		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, path, config, 0o600)
 	}
 	c, err := loadSSHConfig(path, home, o.Overrides, func(string) {})
 	if err != nil {

@@ -126,9 +126,7 @@ func TestRefusedOnlyWhereItApplies(t *testing.T) {
 func TestIncludeDepth(t *testing.T) {
 	dir := t.TempDir()
 	loop := filepath.Join(dir, "loop")
-	if err := os.WriteFile(loop, []byte("Include "+loop+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, loop, "Include "+loop+"\n", 0o600)
 	_, err := loadSSHConfig(loop, dir, nil, func(string) {})
 	if err == nil || !strings.Contains(err.Error(), "too many nested Include") {
 		t.Fatalf("got %v", err)

@@ -26,9 +26,7 @@ func TestStagingScriptSweepsOnlyAbandonedOwnFolders(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := filepath.Join(dir, "data")
-		if err := os.WriteFile(data, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, data, "x", 0o600)
 		if err := os.Chtimes(data, dataTime, dataTime); err != nil {
 			t.Fatal(err)
 		}

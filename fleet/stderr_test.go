@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,11 +13,8 @@ import (
 // install script, the staging folder's): the reason shows the last line,
 // the typed error and run.json's stderr_tail keep all 100.
 func TestFailedScriptKeepsItsWholeStderr(t *testing.T) {
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	c := dial(t, env.dialer(), srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	c, _ := connect(t, sshtest.Config{})
+	ctx := testContext(t, 10*time.Second)
 	err := c.script(ctx, "install /etc/x", `i=1; while [ $i -le 100 ]; do echo "complaint $i" >&2; i=$((i+1)); done; exit 3`, PutOptions{})
 	if err == nil {
 		t.Fatal("the failing script succeeded")

@@ -41,54 +41,52 @@ echo "sudo: 3 incorrect password attempts" >&2
 exit 1
 `
 
-func sudoServer(t *testing.T, env *testEnv) (*Conn, string) {
+// sudoServer dials a server with cfg whose PATH finds fakeSudo first,
+// with the password hunter2; it returns the file of sudo's argv.
+func sudoServer(t *testing.T, cfg sshtest.Config) (*Conn, string) {
 	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(bin, "sudo"), fakeSudo, 0o755)
 	log := filepath.Join(t.TempDir(), "argv")
-	srv := env.server(sshtest.Config{Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"),
-		"FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG=" + log}})
-	return dial(t, env.dialer(), srv), log
+	cfg.Env = append(cfg.Env, "PATH="+bin+":"+os.Getenv("PATH"), "FAKE_SUDO_PW=hunter2", "FAKE_SUDO_LOG="+log)
+	c, _ := connect(t, cfg)
+	return c, log
 }
 
-func TestSudoPasswordGivenOnlyWhenAsked(t *testing.T) {
-	env := newEnv(t)
-	c, log := sudoServer(t, env)
-	var out, errb bytes.Buffer
-	err := execOn(t, c, &Command{Line: "cat; echo done", Sudo: true, SudoPassword: []byte("hunter2"),
-		Stdin: strings.NewReader("input for the command\n"), Stdout: &out, Stderr: &errb})
-	if err != nil {
-		t.Fatalf("%v (stderr %q)", err, errb.String())
-	}
-	// The command got its input, not the password; no marker leaks out.
-	if out.String() != "input for the command\ndone\n" || errb.String() != "" {
-		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
-	}
-	argv, _ := os.ReadFile(log)
-	if bytes.Contains(argv, []byte("hunter2")) || !bytes.Contains(argv, []byte("-S")) {
-		t.Fatalf("sudo argv: %s", argv)
-	}
-}
-
-func TestSudoWrongPasswordFailsOnce(t *testing.T) {
-	env := newEnv(t)
-	c, _ := sudoServer(t, env)
-	var errb bytes.Buffer
-	err := execOn(t, c, &Command{Line: "echo ran", Sudo: true, SudoPassword: []byte("wrong"), Stderr: &errb})
-	if !errors.Is(err, errSudo) || !strings.Contains(err.Error(), "incorrect sudo password") || OutcomeOf(err) != Failed {
-		t.Fatalf("got %v", err)
-	}
-	if strings.Contains(errb.String(), "wrong") {
-		t.Fatalf("password echoed: %q", errb.String())
-	}
-}
-
-func TestSudoWithoutPasswordExplainsWhatToDo(t *testing.T) {
-	env := newEnv(t)
-	c, _ := sudoServer(t, env)
-	err := execOn(t, c, &Command{Line: "echo ran", Sudo: true})
-	if !errors.Is(err, errSudo) || !strings.Contains(Hint(err), "-S") {
-		t.Fatalf("got %v, hint %q", err, Hint(err))
-	}
+// TestSudo: the password goes to sudo only when it asks, never in argv or
+// to the command; a wrong one fails once without an echo; none at all
+// says what to do. The three share one connection.
+func TestSudo(t *testing.T) {
+	c, log := sudoServer(t, sshtest.Config{})
+	t.Run("password given only when asked", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		err := execOn(t, c, &Command{Line: "cat; echo done", Sudo: true, SudoPassword: []byte("hunter2"),
+			Stdin: strings.NewReader("input for the command\n"), Stdout: &out, Stderr: &errb})
+		if err != nil {
+			t.Fatalf("%v (stderr %q)", err, errb.String())
+		}
+		// The command got its input, not the password; no marker leaks out.
+		if out.String() != "input for the command\ndone\n" || errb.String() != "" {
+			t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+		}
+		argv, _ := os.ReadFile(log)
+		if bytes.Contains(argv, []byte("hunter2")) || !bytes.Contains(argv, []byte("-S")) {
+			t.Fatalf("sudo argv: %s", argv)
+		}
+	})
+	t.Run("wrong password fails once", func(t *testing.T) {
+		var errb bytes.Buffer
+		err := execOn(t, c, &Command{Line: "echo ran", Sudo: true, SudoPassword: []byte("wrong"), Stderr: &errb})
+		if !errors.Is(err, errSudo) || !strings.Contains(err.Error(), "incorrect sudo password") || OutcomeOf(err) != Failed {
+			t.Fatalf("got %v", err)
+		}
+		if strings.Contains(errb.String(), "wrong") {
+			t.Fatalf("password echoed: %q", errb.String())
+		}
+	})
+	t.Run("no password explains what to do", func(t *testing.T) {
+		err := execOn(t, c, &Command{Line: "echo ran", Sudo: true})
+		if !errors.Is(err, errSudo) || !strings.Contains(Hint(err), "-S") {
+			t.Fatalf("got %v, hint %q", err, Hint(err))
+		}
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 // recordingStdin stands for the session's standard input.
@@ -100,8 +102,7 @@ func TestPTYFilterWrongPassword(t *testing.T) {
 // \r\n): the right password gives exactly the command's output, a wrong
 // one fails at once with the message it gets without a pty.
 func TestSudoPTYOnTestServer(t *testing.T) {
-	env := newEnv(t)
-	c, _ := sudoServer(t, env)
+	c, _ := sudoServer(t, sshtest.Config{})
 	var out bytes.Buffer
 	err := execOn(t, c, &Command{Line: "echo out; echo err >&2", PTY: true, Sudo: true, SudoPassword: []byte("hunter2"), Stdout: &out})
 	if err != nil || out.String() != "out\nerr\n" {

@@ -3,10 +3,8 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -62,18 +60,8 @@ func (l *traceLog) text() string {
 // writeOtherKey saves a key that no test server accepts as ~/.ssh/NAME.
 func writeOtherKey(t *testing.T, home, name string) string {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(home, ".ssh", name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writePrivateKey(t, p, newEnv(t).priv)
 	return p
 }
 

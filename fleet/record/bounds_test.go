@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // A host that prints far more than MaxLog has its log cut near MaxLog, with
@@ -18,12 +17,7 @@ import (
 // host's end note, and run.json counts the cut.
 func TestHostLogStopsAtMaxLog(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("loud quiet", "test")
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, hosts := newRecord(t, state, "loud quiet", Info{Command: "run"})
 	const max = 64 << 10
 	rec.MaxLog = max
 	loud, quiet := rec.HostLog(0), rec.HostLog(1)
@@ -90,8 +84,7 @@ func TestHostLogStopsAtMaxLog(t *testing.T) {
 // allows them; the newest stays even when it alone is over the budget.
 func TestPruneRunsBySize(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("a", "test")
-	inventory.Label(hosts)
+	hosts := labelled(t, "a")
 	var ids []string
 	for i := 0; i < 5; i++ {
 		rec, err := New(state, Info{Command: "run", Start: time.Date(2026, 11, 27, 12, 0, i, 0, time.UTC)}, hosts)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // fullDisk fails every write to the files whose names contain one of
@@ -45,19 +44,14 @@ func TestRecordOnAFullDisk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			state := t.TempDir()
-			hosts, _ := inventory.ParseArgs("a", "test")
-			inventory.Label(hosts)
 			before := newRuns(t, state, 1)[0]
-			rec, err := New(state, Info{Command: "run"}, hosts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, hosts := newRecord(t, state, "a", Info{Command: "run"})
 			rec.wrap = fullDisk(tc.fails)
 			l := rec.HostLog(0)
 			l.Stdout().Write([]byte("output\n"))
 			res := fleet.Result{Index: 0, Host: hosts[0], Outcome: fleet.OK}
 			l.End(&res)
-			err = rec.Finish([]fleet.Result{res}, 0)
+			err := rec.Finish([]fleet.Result{res}, 0)
 			var we *WriteError
 			if !errors.As(err, &we) || !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("Finish = %v, want a *WriteError of ENOSPC", err)
@@ -95,12 +89,7 @@ func TestRecordOnAFullDisk(t *testing.T) {
 // record.
 func TestRecordOnAFullDiskFirstRun(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("a", "test")
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, hosts := newRecord(t, state, "a", Info{Command: "run"})
 	rec.wrap = fullDisk("")
 	if err := rec.Finish([]fleet.Result{{Index: 0, Host: hosts[0], Outcome: fleet.OK}}, 0); err == nil {
 		t.Fatal("Finish on a full disk succeeded")

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // A run that never wrote its end (killed) is read back from its hosts' end
@@ -28,12 +27,7 @@ func TestEndNoteRoundTrip(t *testing.T) {
 	for i := range names {
 		names[i] = "h" + string(rune('a'+i))
 	}
-	hosts, _ := inventory.ParseArgs(strings.Join(names, " "), "test")
-	inventory.Label(hosts)
-	rec, err := New(t.TempDir(), Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, hosts := newRecord(t, t.TempDir(), strings.Join(names, " "), Info{Command: "run"})
 	for i := range results {
 		r := &results[i]
 		r.Index, r.Host, r.Start, r.End = i, hosts[i], start, start.Add(5*time.Millisecond)

@@ -12,20 +12,13 @@ import (
 	"testing"
 
 	"github.com/fleet-sh/fleet/fleet"
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 	"github.com/fleet-sh/fleet/inventory"
 )
 
 func TestRecordLayoutAndPermissions(t *testing.T) {
 	state := t.TempDir()
-	hosts, err := inventory.ParseArgs("root@a:2222 b b", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, hosts := newRecord(t, state, "root@a:2222 b b", Info{Command: "run", Args: []string{"run", "-h", "kube", "uptime"}})
 	// While live, run.json has no end.
 	var info Info
 	readJSON(t, filepath.Join(rec.Dir, "run.json"), &info)
@@ -62,13 +55,13 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 			t.Errorf("host %d: host %q target %q name %q port %d kind %q; want %+v", i, h.Host, h.Target, h.Name, h.Port, h.Kind, want)
 		}
 	}
-	if got := lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {
+	if got := sshtest.Lines(t, filepath.Join(rec.Dir, "failed")); strings.Join(got, ",") != "b,b" {
 		t.Errorf("failed = %q", got)
 	}
-	if got := lines(t, filepath.Join(rec.Dir, "succeeded")); strings.Join(got, ",") != "root@a:2222" {
+	if got := sshtest.Lines(t, filepath.Join(rec.Dir, "succeeded")); strings.Join(got, ",") != "root@a:2222" {
 		t.Errorf("succeeded = %q", got)
 	}
-	logLines := lines(t, filepath.Join(rec.Dir, "hosts", "root@a:2222.log"))
+	logLines := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "root@a:2222.log"))
 	want := []string{"out | line one", "err | oops", "out | partial end", "out | no newline"}
 	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z `)
 	if len(logLines) != len(want) {
@@ -101,8 +94,7 @@ func TestRecordLayoutAndPermissions(t *testing.T) {
 
 func TestRecordsOfConcurrentRunsDoNotMix(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("a b c", "test")
-	inventory.Label(hosts)
+	hosts := labelled(t, "a b c")
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
 	for i := range ids {
@@ -147,6 +139,29 @@ func TestStateDir(t *testing.T) {
 	}
 }
 
+// labelled parses a space-separated host list and labels it, as the CLI
+// does with -H.
+func labelled(t *testing.T, names string) []inventory.Host {
+	t.Helper()
+	hosts, err := inventory.ParseArgs(names, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inventory.Label(hosts)
+	return hosts
+}
+
+// newRecord starts a run record in state for the hosts named in names.
+func newRecord(t *testing.T, state, names string, info Info) (*Record, []inventory.Host) {
+	t.Helper()
+	hosts := labelled(t, names)
+	rec, err := New(state, info, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, hosts
+}
+
 func readJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -162,12 +177,7 @@ func readJSON(t *testing.T, path string, v any) {
 // file exists, with fleet's notes, once Finish returns.
 func TestRecordSilentHostLog(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("quiet loud", "test")
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := newRecord(t, state, "quiet loud", Info{Command: "run"})
 	quiet := rec.HostLog(0)
 	quiet.Note("start quiet")
 	quiet.Note("end ok")
@@ -178,31 +188,15 @@ func TestRecordSilentHostLog(t *testing.T) {
 	loud := rec.HostLog(1)
 	loud.Note("start loud")
 	fmt.Fprintln(loud.Stdout(), "output")
-	if got := lines(t, filepath.Join(rec.Dir, "hosts", "loud.log")); len(got) != 2 {
+	if got := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "loud.log")); len(got) != 2 {
 		t.Fatalf("output is not live: %q", got)
 	}
 	loud.Close()
 	if err := rec.Finish(nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	got := lines(t, filepath.Join(rec.Dir, "hosts", "quiet.log"))
+	got := sshtest.Lines(t, filepath.Join(rec.Dir, "hosts", "quiet.log"))
 	if len(got) != 2 || !strings.HasSuffix(got[0], "--- | start quiet") || !strings.HasSuffix(got[1], "--- | end ok") {
 		t.Fatalf("quiet.log: %q", got)
 	}
-}
-
-// lines returns the non-empty lines of a file.
-func lines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
 }

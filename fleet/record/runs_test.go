@@ -8,14 +8,12 @@ import (
 	"time"
 
 	"github.com/fleet-sh/fleet/fleet"
-	"github.com/fleet-sh/fleet/inventory"
 )
 
 // newRuns records n finished runs, oldest first, a millisecond apart.
 func newRuns(t *testing.T, state string, n int) []string {
 	t.Helper()
-	hosts, _ := inventory.ParseArgs("a b", "test")
-	inventory.Label(hosts)
+	hosts := labelled(t, "a b")
 	var ids []string
 	for i := 0; i < n; i++ {
 		rec, err := New(state, Info{Command: "run", Args: []string{"run", "true"},
@@ -62,12 +60,7 @@ func TestBrokenAndKilledRecords(t *testing.T) {
 		t.Fatalf("runs %d, errs %v", len(runs), errs)
 	}
 	// A run killed outright has no end and a dead process.
-	hosts, _ := inventory.ParseArgs("a", "test")
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := newRecord(t, state, "a", Info{Command: "run"})
 	r, _ := Load(rec.Dir)
 	if r.State() != "live" {
 		t.Fatalf("a run of this process is %s", r.State())
@@ -115,12 +108,7 @@ func TestHostIndex(t *testing.T) {
 // end notes, so fleet rerun repeats only the others.
 func TestOutcomesOfAKilledRun(t *testing.T) {
 	state := t.TempDir()
-	hosts, _ := inventory.ParseArgs("done failed running", "test")
-	inventory.Label(hosts)
-	rec, err := New(state, Info{Command: "run"}, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := newRecord(t, state, "done failed running", Info{Command: "run"})
 	for i, note := range []string{"end ok exit=0 (5ms)", "end failed exit=3 (5ms)", ""} {
 		l := rec.HostLog(i)
 		l.Note("start")

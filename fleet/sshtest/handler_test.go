@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,18 +42,9 @@ func TestExecHandlerStreamsAndStatus(t *testing.T) {
 	if got.Command != "do it" || got.User != "tester" || got.Dir != home || got.PTY {
 		t.Errorf("request %+v", got)
 	}
-	if !containsEnv(got.Env, "FROM_CONFIG=1") || !containsEnv(got.Env, "HOME="+home) {
+	if !slices.Contains(got.Env, "FROM_CONFIG=1") || !slices.Contains(got.Env, "HOME="+home) {
 		t.Errorf("env lacks FROM_CONFIG or HOME: %q", got.Env)
 	}
-}
-
-func containsEnv(env []string, kv string) bool {
-	for _, e := range env {
-		if e == kv {
-			return true
-		}
-	}
-	return false
 }
 
 // TestExecHandlerSignal: a "signal" request cancels the handler's context
@@ -68,11 +60,7 @@ func TestExecHandlerSignal(t *testing.T) {
 			return 99
 		}
 	}})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	if err := sess.Start("hang"); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +68,7 @@ func TestExecHandlerSignal(t *testing.T) {
 	if err := sess.Signal(ssh.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = sess.Wait()
+	err := sess.Wait()
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) || ee.Signal() != "TERM" {
 		t.Fatalf("Wait = %v, want exit-signal TERM", err)
@@ -104,10 +92,7 @@ func TestExecHandlerClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dial(t, srv, ssh.PublicKeys(key))
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, c)
 	if err := sess.Start("hang"); err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +135,7 @@ func TestInterpRunsShell(t *testing.T) {
 // to the test process that "$$" names.
 func TestInterpShellReadsCommands(t *testing.T) {
 	_, c := startWithKey(t, Config{Exec: Interp()})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	in, _ := sess.StdinPipe()
 	outR, outW := io.Pipe()
 	sess.Stdout = outW
@@ -174,7 +155,7 @@ func TestInterpShellReadsCommands(t *testing.T) {
 	fmt.Fprintf(in, "kill -TERM -$$ && echo killed; /bin/kill -TERM -$$ && echo killed; exit 4\n")
 	in.Close()
 	go func() { _, _ = io.Copy(io.Discard, outR) }()
-	err = sess.Wait()
+	err := sess.Wait()
 	outW.Close()
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) || ee.ExitStatus() != 4 {
@@ -190,18 +171,14 @@ func TestInterpShellReadsCommands(t *testing.T) {
 func TestInterpShellRequest(t *testing.T) {
 	home := t.TempDir()
 	_, c := startWithKey(t, Config{Home: home, Exec: Interp()})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	var stdout strings.Builder
 	sess.Stdout = &stdout
 	sess.Stdin = strings.NewReader("echo \"in $PWD\"\nx=5\nexit $x\n")
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	err = sess.Wait()
+	err := sess.Wait()
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) || ee.ExitStatus() != 5 {
 		t.Fatalf("Wait = %v, want exit status 5", err)
@@ -226,10 +203,7 @@ func TestExecHandlerPTY(t *testing.T) {
 		}
 		return 0
 	}})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, c)
 	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 		t.Fatal(err)
 	}

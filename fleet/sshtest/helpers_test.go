@@ -3,9 +3,7 @@ package sshtest
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,18 +42,26 @@ func startWithKey(t *testing.T, cfg Config) (*Server, *ssh.Client) {
 	return srv, dial(t, srv, ssh.PublicKeys(key))
 }
 
-// run runs cmd in a new session and returns its stdout, stderr and the
-// error of Session.Run.
-func run(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) (string, string, error) {
+// openSession opens a session on c, closed when the test ends.
+func openSession(t *testing.T, c *ssh.Client) *ssh.Session {
 	t.Helper()
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatalf("new session: %v", err)
 	}
-	defer sess.Close()
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// run runs cmd in a new session and returns its stdout, stderr and the
+// error of Session.Run.
+func run(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) (string, string, error) {
+	t.Helper()
+	sess := openSession(t, c)
+	defer sess.Close() // its slot goes back at once: tests run many commands
 	var stdout, stderr bytes.Buffer
 	sess.Stdin, sess.Stdout, sess.Stderr = stdin, &stdout, &stderr
-	err = sess.Run(cmd)
+	err := sess.Run(cmd)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -63,10 +69,7 @@ func run(t *testing.T, c *ssh.Client, cmd string, stdin io.Reader) (string, stri
 // (e.g. "echo $$; exec sleep 30"), and returns the session and that PID.
 func startPID(t *testing.T, c *ssh.Client, cmd string, pty bool) (*ssh.Session, int) {
 	t.Helper()
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("new session: %v", err)
-	}
+	sess := openSession(t, c)
 	if pty {
 		if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 			t.Fatalf("request pty: %v", err)
@@ -88,35 +91,4 @@ func startPID(t *testing.T, c *ssh.Client, cmd string, pty bool) (*ssh.Session, 
 		t.Fatalf("pid line %q: %v", line, err)
 	}
 	return sess, pid
-}
-
-// alive reports whether pid is a live process. A zombie counts as dead:
-// background jobs whose shell exited are reparented to an init that may
-// never reap them.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return false
-	}
-	state := s[i+2]
-	return state != 'Z' && state != 'X'
-}
-
-// eventually polls cond every 10 ms for at most d.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -95,7 +95,7 @@ func TestNoGoroutinesLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Left running on purpose: Close has to kill it.
-	if _, pid := startPID(t, c, "echo $$; exec sleep 30", false); !alive(pid) {
+	if _, pid := startPID(t, c, "echo $$; exec sleep 30", false); ProcessGone(pid) {
 		t.Fatal("sleep not running")
 	}
 	// A second connection dropped mid-command, one failed login, one

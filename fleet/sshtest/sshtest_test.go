@@ -13,41 +13,42 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-func TestExitStatus(t *testing.T) {
+// TestExitStatusStreamsAndStdin: a command's exit status or killing
+// signal, its stdout and stderr apart, and its stdin, each session on one
+// connection.
+func TestExitStatusStreamsAndStdin(t *testing.T) {
 	srv, c := startWithKey(t, Config{})
-	if _, _, err := run(t, c, "exit 0", nil); err != nil {
-		t.Errorf("exit 0: got %v, want nil", err)
+	in := strings.Repeat("hello fleet\n", 10000)
+	tests := []struct {
+		cmd, stdin, stdout, stderr string
+		status                     int
+		signal                     string
+	}{
+		{cmd: "exit 0"},
+		{cmd: "exit 3", status: 3},
+		{cmd: "echo out; echo err >&2; echo out2", stdout: "out\nout2\n", stderr: "err\n"},
+		{cmd: "kill -TERM $$", status: 143, signal: "TERM"},
+		{cmd: "cat", stdin: in, stdout: in},
 	}
-	_, _, err := run(t, c, "exit 3", nil)
-	var ee *ssh.ExitError
-	if !errors.As(err, &ee) || ee.ExitStatus() != 3 || ee.Signal() != "" {
-		t.Errorf("exit 3: got %#v, want *ssh.ExitError with status 3", err)
+	var cmds []string
+	for _, tt := range tests {
+		cmds = append(cmds, tt.cmd)
+		stdout, stderr, err := run(t, c, tt.cmd, strings.NewReader(tt.stdin))
+		var ee *ssh.ExitError
+		if tt.status == 0 && err != nil || tt.status != 0 &&
+			(!errors.As(err, &ee) || ee.ExitStatus() != tt.status || ee.Signal() != tt.signal) {
+			t.Errorf("%s: got %#v, want exit status %d and signal %q", tt.cmd, err, tt.status, tt.signal)
+		}
+		if stdout != tt.stdout || stderr != tt.stderr {
+			t.Errorf("%s: stdout=%.80q (%d bytes) stderr=%q, want %.80q (%d bytes) and %q",
+				tt.cmd, stdout, len(stdout), stderr, tt.stdout, len(tt.stdout), tt.stderr)
+		}
 	}
-	if got, want := srv.Commands(), []string{"exit 0", "exit 3"}; strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("Commands() = %q, want %q", got, want)
+	if got := srv.Commands(); strings.Join(got, "|") != strings.Join(cmds, "|") {
+		t.Errorf("Commands() = %q, want %q", got, cmds)
 	}
 	if srv.Accepted() != 1 || srv.Handshakes() != 1 {
 		t.Errorf("Accepted=%d Handshakes=%d, want 1 and 1", srv.Accepted(), srv.Handshakes())
-	}
-}
-
-func TestStdoutStderrApart(t *testing.T) {
-	_, c := startWithKey(t, Config{})
-	stdout, stderr, err := run(t, c, "echo out; echo err >&2; echo out2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stdout != "out\nout2\n" || stderr != "err\n" {
-		t.Errorf("stdout=%q stderr=%q, want %q and %q", stdout, stderr, "out\nout2\n", "err\n")
-	}
-}
-
-func TestKilledBySignal(t *testing.T) {
-	_, c := startWithKey(t, Config{})
-	_, _, err := run(t, c, "kill -TERM $$", nil)
-	var ee *ssh.ExitError
-	if !errors.As(err, &ee) || ee.Signal() != "TERM" || ee.ExitStatus() != 143 {
-		t.Fatalf("got %v, want ExitError with signal TERM and status 143", err)
 	}
 }
 
@@ -62,18 +63,14 @@ func TestSignalRequestReachesGroup(t *testing.T) {
 	if err := sess.Wait(); !errors.As(err, &ee) || ee.Signal() != "USR1" {
 		t.Fatalf("got %v, want ExitError with signal USR1", err)
 	}
-	if alive(pid) {
+	if !ProcessGone(pid) {
 		t.Errorf("shell %d still alive", pid)
 	}
 }
 
 func TestLargeOutput(t *testing.T) {
 	_, c := startWithKey(t, Config{})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	out, err := sess.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -106,25 +103,10 @@ func TestLargeOutput(t *testing.T) {
 	}
 }
 
-func TestStdin(t *testing.T) {
-	_, c := startWithKey(t, Config{})
-	in := strings.Repeat("hello fleet\n", 10000)
-	stdout, _, err := run(t, c, "cat", strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stdout != in {
-		t.Errorf("cat returned %d bytes, want %d identical bytes", len(stdout), len(in))
-	}
-}
-
 func TestEnvironment(t *testing.T) {
 	home := t.TempDir()
 	_, c := startWithKey(t, Config{Env: []string{"BAR=from-config"}, Home: home})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, c)
 	if err := sess.Setenv("FOO", "from env request"); err != nil {
 		t.Fatalf("setenv: %v", err)
 	}
@@ -140,11 +122,7 @@ func TestEnvironment(t *testing.T) {
 
 func TestAcceptEnvRefuses(t *testing.T) {
 	_, c := startWithKey(t, Config{AcceptEnv: []string{"LC_*"}})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, c)
 	if err := sess.Setenv("LC_ALL", "C"); err != nil {
 		t.Errorf("LC_ALL refused: %v", err)
 	}
@@ -294,11 +272,11 @@ func TestClientCloseDoesNotKill(t *testing.T) {
 	_, pid := startPID(t, c, "echo $$; exec sleep 30", false)
 	c.Close()
 	time.Sleep(200 * time.Millisecond)
-	if !alive(pid) {
+	if ProcessGone(pid) {
 		t.Fatalf("pid %d died when the client closed; sshd keeps it running", pid)
 	}
 	srv.Close()
-	if alive(pid) {
+	if !ProcessGone(pid) {
 		t.Errorf("pid %d alive after Server.Close", pid)
 	}
 }
@@ -313,11 +291,11 @@ func TestDropConnections(t *testing.T) {
 	} else if !errors.As(err, &missing) {
 		t.Logf("Wait after drop: %v", err)
 	}
-	if !alive(pid) {
+	if ProcessGone(pid) {
 		t.Errorf("pid %d died with the connection", pid)
 	}
 	srv.Close()
-	if alive(pid) {
+	if !ProcessGone(pid) {
 		t.Errorf("pid %d alive after Server.Close", pid)
 	}
 }
@@ -341,7 +319,7 @@ func TestSessionCloseWithoutPty(t *testing.T) {
 		t.Fatal("Wait still blocked 2s after Session.Close")
 	}
 	time.Sleep(100 * time.Millisecond)
-	if !alive(pid) {
+	if ProcessGone(pid) {
 		t.Errorf("pid %d died on Session.Close without a pty; sshd keeps it", pid)
 	}
 }
@@ -350,17 +328,14 @@ func TestPtyCloseHangsUp(t *testing.T) {
 	_, c := startWithKey(t, Config{})
 	sess, pid := startPID(t, c, "echo $$; exec sleep 30", true)
 	sess.Close()
-	if !eventually(2*time.Second, func() bool { return !alive(pid) }) {
+	if !Eventually(2*time.Second, func() bool { return ProcessGone(pid) }) {
 		t.Fatalf("pid %d survived closing a pty session", pid)
 	}
 }
 
 func TestPtyMergesStderr(t *testing.T) {
 	_, c := startWithKey(t, Config{})
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, c)
 	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,11 +352,11 @@ func TestCloseKillsBackgroundJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil || !alive(pid) {
+	if err != nil || ProcessGone(pid) {
 		t.Fatalf("background pid %q not running (%v)", out, err)
 	}
 	srv.Close()
-	if !eventually(time.Second, func() bool { return !alive(pid) }) {
+	if !Eventually(time.Second, func() bool { return ProcessGone(pid) }) {
 		t.Errorf("background job %d alive after Server.Close", pid)
 	}
 }

@@ -1,3 +1,0 @@
-package fleet
-
-import ()
