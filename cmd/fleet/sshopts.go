@@ -67,7 +67,11 @@ func init() {
 			if err := inventory.CheckUser(v); err != nil {
 				return usageError("-x/-X: ssh -l: %v", err)
 			}
-			t.dial.User = v
+			// pssh puts its own -l before the -x words and ssh takes the
+			// first -l: -l, and a host line's user, win over -x "-l".
+			if t.dial.User == "" {
+				t.dial.User = v
+			}
 			return nil
 		}},
 		'p': {value: true, apply: port},
@@ -196,7 +200,9 @@ func port(t *targetOptions, v string) error {
 	if err != nil || p < 1 || p > 65535 {
 		return usageError("-x/-X: invalid port %q", v)
 	}
-	t.dial.Port = p
+	if t.dial.Port == 0 { // ssh takes the first -p; a host line's port wins (pssh)
+		t.dial.Port = p
+	}
 	return nil
 }
 
