@@ -96,7 +96,8 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	opts.Inline, opts.InlineStdout, opts.Print, opts.JSON, opts.Gather = j.inline, j.inlineStdout, j.print, j.json, j.gather
 	opts.Total, opts.Verb, opts.ShowChanged, opts.TotalBytes = len(hosts), j.verb, j.showChanged, j.totalBytes
 	j.printer = ui.New(opts)
-	ctx, intr := watchInterrupts(ctx, j.printer.Notice, func(ctx context.Context) { dialer.CloseAll(ctx); j.printer.Abort() })
+	ctx, intr := watchInterrupts(ctx, j.printer.Notice, func(ctx context.Context) { dialer.CloseAll(ctx); j.printer.Abort() },
+		j.env.stdout, j.env.stderr)
 	defer intr.stop()
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // interrupts turns Ctrl-C and SIGTERM into cancellation in two stages, as
@@ -20,6 +23,11 @@ import (
 // with its remote commands still running and its record unfinished.
 // Asking for SIGPIPE also makes a write to the closed pipe fail with EPIPE
 // instead of ending the process (os/signal), so the run can wind down.
+// But once asked for, SIGPIPE comes for a write to any broken pipe, not
+// only our output: a ProxyCommand that exited before the SSH banner was
+// written to it stopped the whole run with 141. So a SIGPIPE stops the run
+// only when our own stdout or stderr has lost its reader (outputGone); the
+// write that raised any other gets EPIPE and fails its host alone.
 type interrupts struct {
 	count atomic.Int32
 	first atomic.Int32 // SIGHUP or SIGPIPE when one came first, for the exit status
@@ -38,7 +46,7 @@ const killStartWait = time.Second
 // errInterrupted is the cause of a context cancelled by a signal.
 var errInterrupted = fmt.Errorf("interrupted")
 
-func watchInterrupts(ctx context.Context, notice func(string), hard func(context.Context)) (context.Context, *interrupts) {
+func watchInterrupts(ctx context.Context, notice func(string), hard func(context.Context), outputs ...io.Writer) (context.Context, *interrupts) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, stopSignals...)
@@ -55,6 +63,9 @@ func watchInterrupts(ctx context.Context, notice func(string), hard func(context
 			case <-done:
 				return
 			case sig := <-ch:
+				if sig == syscall.SIGPIPE && !outputGone(outputs) {
+					continue
+				}
 				n := in.count.Add(1)
 				if n == 1 {
 					if sig == syscall.SIGHUP || sig == syscall.SIGPIPE {
@@ -105,4 +116,31 @@ func sigName(s os.Signal) string {
 		return "SIGPIPE (nobody reads the output any more)"
 	}
 	return "interrupted"
+}
+
+// outputGone reports whether one of outputs is a pipe or socket whose
+// reader has gone (poll says POLLERR or POLLHUP for its write end). An
+// output that is not a file (a test's buffer) never loses its reader.
+func outputGone(outputs []io.Writer) bool {
+	for _, w := range outputs {
+		f, ok := w.(*os.File)
+		if !ok {
+			continue
+		}
+		rc, err := f.SyscallConn() // not f.Fd(), which would make f blocking
+		if err != nil {
+			continue
+		}
+		gone := false
+		_ = rc.Control(func(fd uintptr) {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if n, err := unix.Poll(pfd, 0); err == nil && n > 0 {
+				gone = pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+			}
+		})
+		if gone {
+			return true
+		}
+	}
+	return false
 }
