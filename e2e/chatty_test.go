@@ -58,9 +58,7 @@ func TestChatty(t *testing.T) {
 				args = append(args, sudo)
 			}
 			r := fleetOn(u, f, "run", append(args, "echo mine; echo err >&2")...)
-			if r.status != 0 {
-				t.Fatalf("%s: want exit status 0\n%s", sudo, r)
-			}
+			mustExit(t, r, 0, "%s", sudo)
 			// As ssh: the login shell's text is the command's output, on
 			// the stream it came on.
 			b := inlineBlocks(r.stdout)
@@ -97,9 +95,7 @@ func TestChatty(t *testing.T) {
 			args = append(args, src, dst)
 			for i, want := range []string{"changed", "unchanged"} {
 				r := fleetOn(u, f, "copy", args...)
-				if r.status != 0 {
-					t.Fatalf("copy %s (sudo %v) #%d: want exit status 0\n%s", c.name, c.sudo, i, r)
-				}
+				mustExit(t, r, 0, "copy %s (sudo %v) #%d", c.name, c.sudo, i)
 				checkStates(t, r, labels, want)
 			}
 			for _, h := range f.Hosts {
@@ -116,13 +112,9 @@ func TestChatty(t *testing.T) {
 		}
 		local := t.TempDir()
 		r = fleetOn(u, f, "slurp", "-H", hosts, "-t", "30", "-L", local, "/var/tmp/fleet-chatty-tree/top", "top")
-		if r.status != 0 {
-			t.Fatalf("slurp: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "slurp")
 		r = fleetOn(u, f, "slurp", "-H", hosts, "-t", "30", "-r", "-L", local, "/var/tmp/fleet-chatty-tree", "tree")
-		if r.status != 0 {
-			t.Fatalf("slurp -r: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "slurp -r")
 		for _, l := range labels {
 			for p, want := range map[string]string{"top": "top\n", "tree/top": "top\n", "tree/d/a": "a\n"} {
 				if got := readString(t, filepath.Join(local, l, p)); got != want {
@@ -151,9 +143,7 @@ steps:
 `, 0o644)
 		for i := range 2 {
 			r := fleetOn(u, f, "provision", "-H", hosts, "-t", "40", "--recipe", recipe)
-			if r.status != 0 {
-				t.Fatalf("provision #%d: want exit status 0\n%s", i, r)
-			}
+			mustExit(t, r, 0, "provision #%d", i)
 			want := []string{"changed debian 12: 2 changed, 0 unchanged", "unchanged debian 12: 0 changed, 2 unchanged"}[i]
 			for _, l := range labels {
 				if s := statuses(t, r.stdout)[l]; !s.ok || s.reason != want {

@@ -47,9 +47,7 @@ func TestTerminalEscapes(t *testing.T) {
 			outdir, errdir := t.TempDir(), t.TempDir()
 			args := append([]string{"-h", testFleet.HostsFile, "-o", outdir, "-e", errdir}, tc.flags...)
 			r := u.onTerminal(t, append([]string{"run", "-F", testFleet.SSHConfig}, append(args, evilCmd)...)...)
-			if r.status != 0 {
-				t.Fatalf("want exit status 0\n%s", r)
-			}
+			mustExit(t, r, 0)
 			noRawEscapes(t, r)
 			for _, l := range labels {
 				if !strings.Contains(r.stdout, tc.want(l)) {
@@ -94,9 +92,7 @@ steps:
 `, 0o644)
 		host := label(np, testFleet.Hosts[0])
 		r := u.onTerminal(t, "provision", "-F", testFleet.SSHConfig, "-H", host, "--recipe", recipe)
-		if r.status != 5 {
-			t.Fatalf("want exit status 5\n%s", r)
-		}
+		mustExit(t, r, 5)
 		noRawEscapes(t, r)
 		want := "[FAILURE] " + host + " Exited with error code 100"
 		if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "E: ^[]52;c;ZXZpbA==^G ^[[2Jbad") {

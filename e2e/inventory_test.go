@@ -37,9 +37,7 @@ func TestAnsibleInventorySelection(t *testing.T) {
 		t.Helper()
 		args := append([]string{"-h", file, "-i"}, selection...)
 		r := u.run(append(args, `set -- $SSH_CONNECTION; echo "$3 $4"`)...)
-		if r.status != 0 {
-			t.Fatalf("want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		got := map[string]string{}
 		for l, block := range inlineBlocks(r.stdout) {
 			got[l] = strings.TrimSpace(block)

@@ -81,9 +81,7 @@ func testSeedUbuntu(t *testing.T, f *harness.Fleet, h harness.Host) {
 
 	before := len(calls(t, h))
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 0 {
-		t.Fatalf("docker on the seed-built host: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "docker on the seed-built host")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `; docker 18\.06\.2 found; pass docker_version to change it$`, r)
 	got := callsSince(t, h, before)
 	if hasCall(got, `^\[root\] (apt-get (install|update)|systemctl restart docker)`) {
@@ -139,9 +137,7 @@ func testSeedCentOS(t *testing.T, f *harness.Fleet, h harness.Host) {
 		"systemctl enable docker")
 	before := len(calls(t, h))
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 0 {
-		t.Fatalf("docker on the seed-built host: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "docker on the seed-built host")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `^changed centos 7 \(yum\): 1 changed, \d+ unchanged; docker 18\.06\.2 found; pass docker_version to change it$`, r)
 	got := callsSince(t, h, before)
 	if hasCall(got, `^\[root\] (yum (install|update|downgrade)|systemctl restart docker)`) {

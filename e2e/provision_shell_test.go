@@ -37,9 +37,7 @@ func TestProvisionStepTimeoutKillsTheStep(t *testing.T) {
 	// must kill the step's whole process group, not only its shell.
 	recipe := shellRecipe(t, "'"+child+" & "+fore+"'", "    timeout: 1s\n")
 	r := u.startSub("provision", "", "-h", testFleet.HostsFile, "--recipe", recipe).wait(60 * time.Second)
-	if r.status != 3 {
-		t.Errorf("want exit status 3 (timeout)\n%s", r)
-	}
+	wantExit(t, r, 3, "timeout")
 	for label, st := range statuses(t, r.stdout) {
 		if st.ok || !strings.Contains(st.reason, "timeout") || !strings.Contains(st.reason, `"slow"`) {
 			t.Errorf("%s: ok=%v %q, want a timeout of step \"slow\"", label, st.ok, st.reason)
@@ -93,9 +91,7 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run.wait(10 * time.Second)
-	if r.status != 130 {
-		t.Errorf("want exit status 130\n%s", r)
-	}
+	wantExit(t, r, 130)
 	t.Logf("fleet exited %s after Ctrl-C", time.Since(start).Round(time.Millisecond))
 	var left []proc
 	if !eventually(killWindow, func() bool {
@@ -127,9 +123,7 @@ func TestProvisionSudoPassword(t *testing.T) {
 
 	good := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), secret+"\n", 0o600)
 	r := u.startSub("provision", "", "--sudo-password-file", good, "-H", hosts, "--recipe", recipe).wait(60 * time.Second)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	files, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*.log"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)

@@ -237,9 +237,7 @@ func checkStatus(t *testing.T, st map[string]status, f *harness.Fleet, h harness
 func dockerDrivers(t *testing.T, u *user, f *harness.Fleet, hosts ...harness.Host) map[string]string {
 	t.Helper()
 	r := u.on(f, "run", "-H", hostsArg(f, hosts...), "--sudo", "-i", `docker info --format "{{.CgroupDriver}}"`)
-	if r.status != 0 {
-		t.Errorf("docker info: want exit status 0\n%s", r)
-	}
+	wantExit(t, r, 0, "docker info")
 	got := map[string]string{}
 	for l, out := range inlineBlocks(r.stdout) {
 		got[l] = strings.TrimSpace(out)

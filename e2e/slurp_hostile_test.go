@@ -78,9 +78,7 @@ func TestSlurpHostileLinks(t *testing.T) {
 	args := []string{"-r", "-H", hostArg(np, h[0], h[1]), "-L", local, remote, "tree"}
 	for run := 1; run <= 2; run++ {
 		r := u.slurp(args...)
-		if r.status != 0 {
-			t.Fatalf("run %d: want exit status 0\n%s", run, r)
-		}
+		mustExit(t, r, 0, "run %d", run)
 		checkEmpty(t, canary, fmt.Sprintf("run %d", run))
 		skipped := []string{"evil", "sub/climb", "sub/sly", "sub/fifo", "sock"}
 		if run == 2 {
@@ -148,9 +146,7 @@ func TestSlurpHostDirLink(t *testing.T) {
 	local := t.TempDir()
 	mustDo(t, os.Symlink(canary, filepath.Join(local, label(np, h[0]))))
 	r := u.slurp("-H", hostArg(np, h[0], h[1]), "-L", local, remote, "got")
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	checkEmpty(t, canary, "slurp")
 	got := statuses(t, r.stdout)
 	if s := got[label(np, h[0])]; s.ok || !strings.Contains(s.reason, "is a symbolic link") {
@@ -314,9 +310,7 @@ func TestSlurpLinkedFolder(t *testing.T) {
 	mustDo(t, os.Symlink(dir, link))
 	local := t.TempDir()
 	r := u.slurp("-r", "-H", hostArg(np, h), "-L", local, link, "tree")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	checkTree(t, filepath.Join(local, label(np, h), "tree"), dir)
 	// Without -r, the folder is an error that says so.
 	r = u.slurp("-H", hostArg(np, h), "-L", local, link, "file")

@@ -17,9 +17,7 @@ import (
 func TestSudoPasswordless(t *testing.T) {
 	u := setup(t)
 	r := u.run("--sudo", "-i", "-h", testFleet.HostsFile, "id -un")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	blocks := inlineBlocks(r.stdout)
 	for _, l := range allLabels(testFleet.Users.NoPass) {
 		if blocks[l] != "root\n" {
@@ -39,9 +37,7 @@ func TestSudoNeedsPassword(t *testing.T) {
 	pw := testFleet.Users.Pass
 	h := testFleet.Hosts
 	r := u.run("--sudo", "-i", "-H", hostArg(pw, h[0], h[1]), "id -un")
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	got := statuses(t, r.stdout)
 	for _, l := range []string{label(pw, h[0]), label(pw, h[1])} {
 		if s := got[l]; s.ok || !strings.Contains(s.reason, "sudo needs a password") {
@@ -93,9 +89,7 @@ func TestSudoPasswordFile(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	r := run.wait(5 * time.Second)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	blocks := inlineBlocks(r.stdout)
 	for _, h := range testFleet.Hosts {
 		if l := label(pw, h); blocks[l] != "root\n" {
@@ -156,9 +150,7 @@ func TestSudoPasswordWithInput(t *testing.T) {
 	pwFile := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), secret+"\n", 0o600)
 	const input = "line one\nline two\n"
 	r := u.runInput(input, "-I", "-i", "--sudo-password-file", pwFile, "-H", hostArg(pw, testFleet.Hosts[0]), "cat")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if got := inlineBlocks(r.stdout)[label(pw, testFleet.Hosts[0])]; got != input {
 		t.Errorf("the command read %q, want exactly %q\n%s", got, input, r)
 	}
@@ -174,9 +166,7 @@ func TestSudoWrongPassword(t *testing.T) {
 	pw := testFleet.Users.Pass
 	pwFile := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), "not-"+testFleet.Users.PassPassword+"\n", 0o600)
 	r := u.run("-i", "--sudo-password-file", pwFile, "-H", hostArg(pw, testFleet.Hosts[1]), "id -un")
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	if s := statuses(t, r.stdout)[label(pw, testFleet.Hosts[1])]; s.ok || !strings.Contains(s.reason, "incorrect sudo password") {
 		t.Errorf("want [FAILURE] ... incorrect sudo password, got %+v\n%s", s, r)
 	}
@@ -199,9 +189,7 @@ func TestTimeoutKillsSudoCommand(t *testing.T) {
 		return sawRoot || run.finished()
 	})
 	r := run.wait(cmdTimeout)
-	if r.status != 3 {
-		t.Fatalf("want exit status 3\n%s", r)
-	}
+	mustExit(t, r, 3)
 	if !sawRoot {
 		t.Errorf("never saw %q running as root", sleep)
 	}
