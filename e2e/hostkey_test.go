@@ -217,9 +217,11 @@ func TestHostKeys200(t *testing.T) {
 	first := readString(t, kh)
 	got := lines(first)
 	perHost := map[string]int{}
+	keyOf := map[string]string{} // by known_hosts name
 	for _, l := range got {
-		name, _, _ := strings.Cut(l, " ")
+		name, key, _ := strings.Cut(l, " ")
 		perHost[name]++
+		keyOf[name] = key
 	}
 	for name, n := range perHost {
 		if n != 1 {
@@ -240,22 +242,11 @@ func TestHostKeys200(t *testing.T) {
 	// Host 0 now offers a key other than the recorded one, as after a
 	// reinstall: its line gets host 1's key.
 	h0 := f.Hosts[0]
-	name0 := "[" + h0.Addr + "]:" + strconv.Itoa(h0.Port)
-	var key1 string
-	for _, l := range got {
-		if name, key, _ := strings.Cut(l, " "); name == "["+f.Hosts[1].Addr+"]:"+strconv.Itoa(f.Hosts[1].Port) {
-			key1 = key
-		}
-	}
-	changed := strings.Replace(first, func() string {
-		for _, l := range got {
-			if strings.HasPrefix(l, name0+" ") {
-				return l
-			}
-		}
+	name0 := khName(h0)
+	if keyOf[name0] == "" {
 		t.Fatalf("no line for %s", name0)
-		return ""
-	}(), name0+" "+key1, 1)
+	}
+	changed := strings.Replace(first, name0+" "+keyOf[name0], name0+" "+keyOf[khName(f.Hosts[1])], 1)
 	writeFile(t, kh, changed, 0o600)
 	// The refusal is the host's own: ten hosts show it as well as 200.
 	some := f.Hosts[:10]
