@@ -461,3 +461,19 @@ func exitMessage(r result, want int, what []any) string {
 	}
 	return msg
 }
+
+// checkGone fails the test unless, within window after fleet exited, no
+// process of any user has one of needles in its command line.
+func checkGone(t *testing.T, r result, window time.Duration, needles ...string) {
+	t.Helper()
+	var left []proc
+	if !eventually(window, func() bool {
+		left = nil
+		for _, n := range needles {
+			left = append(left, procsMatching(n)...)
+		}
+		return len(left) == 0
+	}) {
+		t.Errorf("%v after fleet exited, still running: %+v\n%s", window, left, r)
+	}
+}

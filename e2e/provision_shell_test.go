@@ -43,13 +43,7 @@ func TestProvisionStepTimeoutKillsTheStep(t *testing.T) {
 			t.Errorf("%s: ok=%v %q, want a timeout of step \"slow\"", label, st.ok, st.reason)
 		}
 	}
-	var left []proc
-	if !eventually(killWindow, func() bool {
-		left = append(procsMatching(child), procsMatching(fore)...)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, the timed-out steps' sleeps still run: %v", killWindow, left)
-	}
+	checkGone(t, r, killWindow, child, fore)
 	// Each host's log has the first step's output, from the root shell.
 	files, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*.log"))
 	for _, f := range files {
@@ -70,19 +64,13 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 	run := u.startSub("provision", "", "-h", testFleet.HostsFile, "--recipe", recipe)
 	var sleeping []proc
 	if !eventually(15*time.Second, func() bool {
-		sleeping = procsMatching(sleep)
-		n := 0
-		for _, p := range sleeping {
-			if p.cmdline == sleep {
-				n++
-			}
-		}
-		return n == numHosts || run.finished()
+		sleeping = sleepProcs(sleep)
+		return len(sleeping) == numHosts || run.finished()
 	}) || run.finished() {
 		t.Fatalf("want %d %q running before the interrupt, got %v\n%s", numHosts, sleep, sleeping, run.result())
 	}
 	for _, p := range sleeping {
-		if p.cmdline == sleep && p.uid != 0 {
+		if p.uid != 0 {
 			t.Errorf("the step runs as uid %d, want root", p.uid)
 		}
 	}
@@ -93,13 +81,7 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 	r := run.wait(10 * time.Second)
 	wantExit(t, r, 130)
 	t.Logf("fleet exited %s after Ctrl-C", time.Since(start).Round(time.Millisecond))
-	var left []proc
-	if !eventually(killWindow, func() bool {
-		left = procsMatching(sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running: %v\n%s", killWindow, left, r)
-	}
+	checkGone(t, r, killWindow, sleep)
 	rec := u.latestRun()
 	if rec.Status == nil || *rec.Status != 130 || len(rec.Hosts) != numHosts {
 		t.Errorf("run.json: status %v with %d hosts, want 130 with %d", rec.Status, len(rec.Hosts), numHosts)

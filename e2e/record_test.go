@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,7 +69,7 @@ func TestRecord(t *testing.T) {
 	r = u.run("-i", "-h", filepath.Join(dir, "failed"), `echo "again $PSSH_HOST"`)
 	mustExit(t, r, 0, "rerun")
 	wantBlocks := map[string]string{labels[2]: "again " + testFleet.Hosts[2].Addr + "\n"}
-	if got := inlineBlocks(r.stdout); !mapsEqual(got, wantBlocks) {
+	if got := inlineBlocks(r.stdout); !maps.Equal(got, wantBlocks) {
 		t.Errorf("rerun on the failed file reached %q, want only %q\n%s", got, wantBlocks, r)
 	}
 }

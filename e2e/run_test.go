@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,7 +79,7 @@ func TestExitStatus(t *testing.T) {
 		mustExit(t, r, 3, "timeout wins")
 		want := map[string]string{label(np, hosts[0]): "timeout", np + "@" + testFleet.Unreachable: "unreachable",
 			label(np, hosts[1]): "failed"}
-		if got := u.latestRun().outcomes(); !mapsEqual(got, want) {
+		if got := u.latestRun().outcomes(); !maps.Equal(got, want) {
 			t.Errorf("run.json outcomes = %v, want %v\n%s", got, want, r)
 		}
 
@@ -86,18 +87,6 @@ func TestExitStatus(t *testing.T) {
 		r = u.run("-H", hostArg(np, testFleet.Unreachable, hosts[1]), `[ "$PSSH_NODENUM" = 1 ] && exit 7; true`)
 		wantExit(t, r, 4, "unreachable beats a failed command")
 	})
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestInline checks -i: each host's stdout right after its status line,
@@ -236,7 +225,7 @@ func TestDuplicateHosts(t *testing.T) {
 	mustExit(t, r, 0)
 	x := label(np, h0)
 	want := map[string]string{x: "node 0\n", x + ".1": "node 1\n", label(np, h1): "node 2\n"}
-	if got := inlineBlocks(r.stdout); !mapsEqual(got, want) {
+	if got := inlineBlocks(r.stdout); !maps.Equal(got, want) {
 		t.Errorf("outputs by label = %q, want %q\n%s", got, want, r)
 	}
 	for l, out := range want {
@@ -307,13 +296,7 @@ func TestTimeoutKillsRemoteCommand(t *testing.T) {
 	if !seen {
 		t.Errorf("never saw %q running as %s", sleep, np)
 	}
-	var left []string
-	if !eventually(killWindow, func() bool {
-		left = userProcsMatching(t, np, sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running as %s: %q\n%s", killWindow, np, left, r)
-	}
+	checkGone(t, r, killWindow, sleep)
 }
 
 // TestInterruptKillsRemoteCommands: Ctrl-C (SIGINT) kills every running
@@ -336,13 +319,7 @@ func TestInterruptKillsRemoteCommands(t *testing.T) {
 	}
 	r := run.wait(8 * time.Second)
 	wantExit(t, r, 130)
-	var left []string
-	if !eventually(killWindow, func() bool {
-		left = userProcsMatching(t, np, sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running as %s: %q\n%s", killWindow, np, left, r)
-	}
+	checkGone(t, r, killWindow, sleep)
 	rec := u.latestRun()
 	if rec.End == nil {
 		t.Errorf("run.json has no end after an interrupted run")
