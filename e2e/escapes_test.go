@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,14 +103,8 @@ steps:
 		if !strings.Contains(p.stdout, "E: \x1b]52;c;ZXZpbA==\a \x1b[2Jbad") {
 			t.Errorf("piped status line lost the bytes\n%s", p)
 		}
-		var info struct {
-			Hosts []struct{ Error, Detail string }
-		}
-		if err := json.Unmarshal([]byte(readString(t, filepath.Join(u.stateDir, "runs", "latest", "run.json"))), &info); err != nil {
-			t.Fatal(err)
-		}
-		if len(info.Hosts) != 1 || !strings.Contains(info.Hosts[0].Error+info.Hosts[0].Detail, "E: \x1b]52;c;ZXZpbA==\a \x1b[2Jbad") {
-			t.Errorf("run.json lost the raw reason: %+v", info.Hosts)
+		if hosts := u.latestRun().Hosts; len(hosts) != 1 || !strings.Contains(hosts[0].Error+hosts[0].Detail, "E: \x1b]52;c;ZXZpbA==\a \x1b[2Jbad") {
+			t.Errorf("run.json lost the raw reason: %+v", hosts)
 		}
 		// fleet logs --failed prints the step's stderr from the log.
 		sr := u.onTerminal(t, "logs", "--failed")

@@ -50,9 +50,10 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 
 	t.Run("run record", func(t *testing.T) {
 		firstRun.t = t
-		dir, rec := firstRun.latestRecord()
-		if rec.Status != 0 || len(rec.Hosts) != len(four) {
-			t.Errorf("run.json: status %d with %d hosts, want 0 with %d", rec.Status, len(rec.Hosts), len(four))
+		rec := firstRun.latestRun()
+		dir := filepath.Join(firstRun.stateDir, "runs", "latest")
+		if rec.Status == nil || *rec.Status != 0 || len(rec.Hosts) != len(four) {
+			t.Errorf("run.json: status %v with %d hosts, want 0 with %d", rec.Status, len(rec.Hosts), len(four))
 		}
 		for i, h := range four {
 			if i >= len(rec.Hosts) {
@@ -180,8 +181,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 				t.Errorf("%s (%s) was not to be started, but saw calls:\n%s", h.Addr, h.Distro, strings.Join(got, "\n"))
 			}
 		}
-		_, rec := u.latestRecord()
-		for _, hr := range rec.Hosts {
+		for _, hr := range u.latestRun().Hosts {
 			want := "not-started"
 			if hr.Label == label(f.Users.NoPass, alpine) {
 				want = "failed"
@@ -224,9 +224,8 @@ platforms:
 				t.Errorf("%s (%s): the step in flight did not finish (%s missing)", h.Addr, h.Distro, marker)
 			}
 		}
-		_, rec := u.latestRecord()
 		count := map[string]int{}
-		for _, hr := range rec.Hosts {
+		for _, hr := range u.latestRun().Hosts {
 			count[hr.Outcome]++
 		}
 		if want := map[string]int{"failed": 1, "ok": 4, "not-started": 4}; !maps.Equal(count, want) {

@@ -142,6 +142,8 @@ type runRecord struct {
 		Label    string `json:"host"`   // the label
 		Target   string `json:"target"` // [user@]host[:port] as reached
 		Outcome  string `json:"outcome"`
+		Detail   string `json:"detail"`
+		Changed  bool   `json:"changed"`
 		ExitCode int    `json:"exit_code"`
 		Error    string `json:"error"`
 		Log      string `json:"log"`

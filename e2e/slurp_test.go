@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"os"
@@ -136,23 +135,9 @@ func temps(dir string) []string {
 }
 
 // changedInRecord lists the hosts that the latest run.json says changed.
-func changedInRecord(t *testing.T, u *user) []string {
-	t.Helper()
-	var rec struct {
-		Hosts []struct {
-			Label   string `json:"host"` // the label
-			Changed bool   `json:"changed"`
-		} `json:"hosts"`
-	}
-	b, err := os.ReadFile(filepath.Join(u.stateDir, "runs", "latest", "run.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &rec)
-	}
-	if err != nil {
-		t.Fatalf("run record: %v", err)
-	}
+func changedInRecord(u *user) []string {
 	var out []string
-	for _, h := range rec.Hosts {
+	for _, h := range u.latestRun().Hosts {
 		if h.Changed {
 			out = append(out, h.Label)
 		}

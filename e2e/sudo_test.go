@@ -80,40 +80,10 @@ func TestSudoPasswordFile(t *testing.T) {
 	if strings.Contains(r.stdout, secret) || strings.Contains(r.stderr, secret) {
 		t.Errorf("the sudo password is in fleet's output")
 	}
-	for _, dir := range []string{u.stateDir, u.home} {
-		for _, f := range filesContaining(t, dir, secret) {
-			t.Errorf("the sudo password is in %s", f)
-		}
-	}
+	noSecretIn(t, secret, u.stateDir, u.home)
 	if t.Failed() {
 		t.Log(r)
 	}
-}
-
-// filesContaining lists the regular files under dir that contain s.
-func filesContaining(t *testing.T, dir, s string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(s)) {
-			found = append(found, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("searching %s: %v", dir, err)
-	}
-	return found
 }
 
 // TestSudoPasswordWithInput: with -I, sudo gets the password and the
@@ -169,4 +139,25 @@ func TestTimeoutKillsSudoCommand(t *testing.T) {
 		t.Errorf("never saw %q running as root", sleep)
 	}
 	checkGone(t, r, killWindow, sleep)
+}
+
+// noSecretIn fails the test when a regular file under one of dirs holds
+// secret.
+func noSecretIn(t *testing.T, secret string, dirs ...string) {
+	t.Helper()
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err == nil && bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the secret is in %s", path)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("searching %s: %v", dir, err)
+		}
+	}
 }
