@@ -136,9 +136,7 @@ func TestSSHAlgorithms(t *testing.T) {
 		cfg := func(lines string) string {
 			return writeFile(t, filepath.Join(t.TempDir(), "ssh_config"), "Host *\n  UserKnownHostsFile "+kh+"\n"+lines+readString(t, testFleet.SSHConfig), 0o600)
 		}
-		if r := u.runOn(cfg(""), "-H", hostArg(np, h), "true"); r.status != 0 {
-			t.Fatalf("1024-bit RSA host key under the default RequiredRSASize 1024: want exit status 0\n%s", r)
-		}
+		mustExit(t, u.runOn(cfg(""), "-H", hostArg(np, h), "true"), 0, "1024-bit RSA host key under the default RequiredRSASize 1024")
 		big := cfg("  RequiredRSASize 2048\n")
 		if out, ok := sshTrue(t, big, np, h); ok {
 			t.Fatalf("ssh should refuse the 1024-bit host key: %s", out)

@@ -442,9 +442,7 @@ func testRerunResumes(t *testing.T, f *harness.Fleet, h harness.Host) {
 		t.Errorf("first run: want docker installed and the run stopped before enable docker:\n%s", strings.Join(got, "\n"))
 	}
 
-	if r := u.on(f, "run", "-H", hostsArg(f, h), "--sudo", "systemctl unmask docker"); r.status != 0 {
-		t.Fatalf("unmask: want exit status 0\n%s", r)
-	}
+	mustExit(t, u.on(f, "run", "-H", hostsArg(f, h), "--sudo", "systemctl unmask docker"), 0, "unmask")
 	before := len(calls(t, h))
 	r = u.on(f, "provision", "-H", hostsArg(f, h), "docker")
 	wantExit(t, r, 0, "rerun")

@@ -74,9 +74,7 @@ func testWalkthrough(t *testing.T, f *harness.Fleet, debian, centos harness.Host
 	// with a key of its own: adopted too (Enabled: no), apt stays clean.
 	const docker822 = "Types: deb\nURIs: https://download.docker.com/linux/debian\nSuites: bookworm\nComponents: stable\nSigned-By: /etc/apt/keyrings/docker.asc\n"
 	writeFile(t, debian.Path("/etc/apt/sources.list.d/docker.sources"), docker822, 0o644)
-	if r := u.on(f, "provision", "-H", hostsArg(f, debian), "docker"); r.status != 0 {
-		t.Fatalf("docker: want exit status 0\n%s", r)
-	}
+	mustExit(t, u.on(f, "provision", "-H", hostsArg(f, debian), "docker"), 0, "docker")
 	if got := readFileOr(debian.Path("/etc/apt/sources.list.d/docker.sources")); got != "Enabled: no\n"+docker822 {
 		t.Errorf("docker.sources: want its stanza disabled, got:\n%s", got)
 	}
