@@ -211,9 +211,7 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 	if sigs[0] == syscall.SIGHUP {
 		want = 129
 	}
-	if r.status != want {
-		t.Errorf("want exit status %d\n%s", want, r)
-	}
+	wantExit(t, r, want)
 	wantSummary := regexp.MustCompile(`(?m)^50 hosts: 10 ok, 20 cancelled, 20 not started \(`)
 	if !wantSummary.MatchString(r.stderr + r.stdout) {
 		t.Errorf("want the summary %q\n%s", wantSummary, r)

@@ -20,7 +20,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 	four := []harness.Host{f.Hosts[pUbuntu], f.Hosts[pDebian], f.Hosts[pCentOS], f.Hosts[pRocky]}
 	alpine := f.Hosts[pAlpine]
 	// The first run's user keeps its state folder for "run record".
-	firstRun := &user{home: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state")}
+	firstRun := newUser(t)
 
 	first := t.Run("first run", func(t *testing.T) {
 		u := firstRun

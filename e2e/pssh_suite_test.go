@@ -46,15 +46,11 @@ type psshUser struct {
 
 func newPsshUser(t *testing.T, f *harness.Fleet) *psshUser {
 	t.Helper()
-	u := &user{t: t, home: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state")}
-	cfg, err := os.ReadFile(f.SSHConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := newUser(t)
 	if err := os.Mkdir(filepath.Join(u.home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(u.home, ".ssh", "config"), string(cfg), 0o600)
+	writeFile(t, filepath.Join(u.home, ".ssh", "config"), readString(t, f.SSHConfig), 0o600)
 	return &psshUser{user: u, bin: psshWrappers(t)}
 }
 
@@ -106,10 +102,7 @@ func lsR(t *testing.T, dir string) string {
 
 // TestPsshSuite is upstream's nine cases.
 func TestPsshSuite(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	t.Parallel()
+	parent(t)
 	f := startDistroFleet(t, 2)
 	u := newPsshUser(t, f)
 	user := f.Users.NoPass

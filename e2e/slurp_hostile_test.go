@@ -29,11 +29,7 @@ func mustDo(t *testing.T, err error) {
 // anything: a host wrote where it must not.
 func checkEmpty(t *testing.T, canary, when string) {
 	t.Helper()
-	if ents, _ := os.ReadDir(canary); len(ents) != 0 {
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
+	if names := dirNames(t, canary); len(names) != 0 {
 		t.Fatalf("%s: a host wrote outside -L, into %s: %q", when, canary, names)
 	}
 }
@@ -279,9 +275,7 @@ func TestSlurpBlockedTransfer(t *testing.T) {
 			if mode == "sigterm" {
 				want, outcome = 130, "cancelled"
 			}
-			if r.status != want {
-				t.Errorf("want exit status %d\n%s", want, r)
-			}
+			wantExit(t, r, want)
 			if got := u.latestRun().outcomes()[lb]; got != outcome {
 				t.Errorf("run.json: %s is %q, want %q", lb, got, outcome)
 			}
