@@ -84,9 +84,7 @@ func TestSSHAlgorithms(t *testing.T) {
 		}
 		// Without the policy the same sshd is fine: the failure was the policy's.
 		r = u.runOn(algoConfig(t, sshd.Host, ""), "-H", hostArg(np, sshd.Host), "true")
-		if r.status != 0 {
-			t.Fatalf("without the policy: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "without the policy")
 	})
 
 	t.Run("Ciphers with none in common fails with a readable reason; -O Ciphers wins", func(t *testing.T) {
@@ -123,9 +121,7 @@ func TestSSHAlgorithms(t *testing.T) {
 		}
 		// The same sshd with the default list is fine.
 		r = u.runOn(algoConfig(t, sshd.Host, ""), "-H", hostArg(np, sshd.Host), "true")
-		if r.status != 0 {
-			t.Fatalf("default HostKeyAlgorithms: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "default HostKeyAlgorithms")
 	})
 
 	t.Run("RequiredRSASize refuses a small RSA host key; PubkeyAcceptedAlgorithms decides the keys offered", func(t *testing.T) {
@@ -140,9 +136,7 @@ func TestSSHAlgorithms(t *testing.T) {
 		cfg := func(lines string) string {
 			return writeFile(t, filepath.Join(t.TempDir(), "ssh_config"), "Host *\n  UserKnownHostsFile "+kh+"\n"+lines+readString(t, testFleet.SSHConfig), 0o600)
 		}
-		if r := u.runOn(cfg(""), "-H", hostArg(np, h), "true"); r.status != 0 {
-			t.Fatalf("1024-bit RSA host key under the default RequiredRSASize 1024: want exit status 0\n%s", r)
-		}
+		mustExit(t, u.runOn(cfg(""), "-H", hostArg(np, h), "true"), 0, "1024-bit RSA host key under the default RequiredRSASize 1024")
 		big := cfg("  RequiredRSASize 2048\n")
 		if out, ok := sshTrue(t, big, np, h); ok {
 			t.Fatalf("ssh should refuse the 1024-bit host key: %s", out)

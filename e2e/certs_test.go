@@ -104,9 +104,7 @@ func TestCertificates(t *testing.T) {
 		kh := writeFile(t, filepath.Join(dir, "known_hosts"), khName(h)+" "+hostKeyLine(t, h)+"\n", 0o600)
 
 		r := u.runOn(clientConfig(t, key, kh), "-H", hostArg(np, h), "true")
-		if r.status != 0 {
-			t.Fatalf("%s-cert.pub beside the key: want exit status 0\n%s", key, r)
-		}
+		mustExit(t, r, 0, "%s-cert.pub beside the key", key)
 		if log := readString(t, sshd.Log()); !strings.Contains(log, "Accepted publickey for "+np) || !strings.Contains(log, "ED25519-CERT") {
 			t.Errorf("sshd did not log a certificate login:\n%s", log)
 		}
@@ -120,13 +118,9 @@ func TestCertificates(t *testing.T) {
 			t.Fatalf("no certificate: want a failure (the key alone is not authorized)\n%s", r)
 		}
 		r = u.runOn(clientConfig(t, key, kh, "CertificateFile "+moved), "-H", hostArg(np, h), "true")
-		if r.status != 0 {
-			t.Errorf("CertificateFile: want exit status 0\n%s", r)
-		}
+		wantExit(t, r, 0, "CertificateFile")
 		r = u.runOn(clientConfig(t, key, kh), "-O", "CertificateFile="+moved, "-H", hostArg(np, h), "true")
-		if r.status != 0 {
-			t.Errorf("-O CertificateFile: want exit status 0\n%s", r)
-		}
+		wantExit(t, r, 0, "-O CertificateFile")
 	})
 
 	t.Run("an expired user certificate is skipped with a warning", func(t *testing.T) {
@@ -164,9 +158,7 @@ func TestCertificates(t *testing.T) {
 			t.Fatalf("ssh itself refuses the host certificate: %v\n%s", err, out)
 		}
 		r := u.runOn(config, "-H", hostArg(np, h), "true")
-		if r.status != 0 {
-			t.Fatalf("host certificate with StrictHostKeyChecking=yes: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "host certificate with StrictHostKeyChecking=yes")
 		if after := readString(t, kh); after != before {
 			t.Errorf("known_hosts changed:\n%s", after)
 		}
@@ -175,9 +167,7 @@ func TestCertificates(t *testing.T) {
 		otherPub := strings.Join(strings.Fields(readString(t, other+".pub"))[:2], " ")
 		kh2 := writeFile(t, filepath.Join(dir, "known_hosts2"), fmt.Sprintf("@cert-authority [127.0.*]:%d %s\n", h.Port, otherPub), 0o600)
 		r = u.runOn(clientConfig(t, testFleet.Key, kh2), "-H", hostArg(np, h), "true")
-		if r.status != 4 {
-			t.Errorf("a certificate of another CA: want exit status 4\n%s", r)
-		}
+		wantExit(t, r, 4, "a certificate of another CA")
 	})
 
 	t.Run("a host key marked @revoked is refused, even under StrictHostKeyChecking=no", func(t *testing.T) {
@@ -197,9 +187,7 @@ func TestCertificates(t *testing.T) {
 					t.Errorf("%s: %s: want [SUCCESS], got %+v\n%s", strict, l, s, r)
 				}
 			}
-			if r.status != 4 {
-				t.Errorf("%s: want exit status 4\n%s", strict, r)
-			}
+			wantExit(t, r, 4, "%s", strict)
 			if b := readString(t, kh); b != content {
 				t.Errorf("%s: known_hosts changed:\n%s", strict, b)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -45,9 +46,10 @@ func TestChatty(t *testing.T) {
 	hosts := hostArg(np, healthy, chatty)
 	labels := []string{label(np, healthy), label(np, chatty)}
 	t.Run("ssh shows the text", func(t *testing.T) {
-		out, err := sshOutput(t, f, chatty, "echo mine")
-		if err != nil || !strings.HasSuffix(out, harness.ChattyBanner+"mine\n") {
-			t.Fatalf("ssh: %q %v; want the welcome text, no newline, then the output", out, err)
+		var out bytes.Buffer
+		err := sshTo(f, chatty, "echo mine", &out, 30*time.Second)
+		if err != nil || !strings.HasSuffix(out.String(), harness.ChattyBanner+"mine\n") {
+			t.Fatalf("ssh: %q %v; want the welcome text, no newline, then the output", out.String(), err)
 		}
 	})
 	t.Run("run", func(t *testing.T) {
@@ -58,9 +60,7 @@ func TestChatty(t *testing.T) {
 				args = append(args, sudo)
 			}
 			r := fleetOn(u, f, "run", append(args, "echo mine; echo err >&2")...)
-			if r.status != 0 {
-				t.Fatalf("%s: want exit status 0\n%s", sudo, r)
-			}
+			mustExit(t, r, 0, "%s", sudo)
 			// As ssh: the login shell's text is the command's output, on
 			// the stream it came on.
 			b := inlineBlocks(r.stdout)
@@ -97,9 +97,7 @@ func TestChatty(t *testing.T) {
 			args = append(args, src, dst)
 			for i, want := range []string{"changed", "unchanged"} {
 				r := fleetOn(u, f, "copy", args...)
-				if r.status != 0 {
-					t.Fatalf("copy %s (sudo %v) #%d: want exit status 0\n%s", c.name, c.sudo, i, r)
-				}
+				mustExit(t, r, 0, "copy %s (sudo %v) #%d", c.name, c.sudo, i)
 				checkStates(t, r, labels, want)
 			}
 			for _, h := range f.Hosts {
@@ -116,13 +114,9 @@ func TestChatty(t *testing.T) {
 		}
 		local := t.TempDir()
 		r = fleetOn(u, f, "slurp", "-H", hosts, "-t", "30", "-L", local, "/var/tmp/fleet-chatty-tree/top", "top")
-		if r.status != 0 {
-			t.Fatalf("slurp: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "slurp")
 		r = fleetOn(u, f, "slurp", "-H", hosts, "-t", "30", "-r", "-L", local, "/var/tmp/fleet-chatty-tree", "tree")
-		if r.status != 0 {
-			t.Fatalf("slurp -r: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "slurp -r")
 		for _, l := range labels {
 			for p, want := range map[string]string{"top": "top\n", "tree/top": "top\n", "tree/d/a": "a\n"} {
 				if got := readString(t, filepath.Join(local, l, p)); got != want {
@@ -151,9 +145,7 @@ steps:
 `, 0o644)
 		for i := range 2 {
 			r := fleetOn(u, f, "provision", "-H", hosts, "-t", "40", "--recipe", recipe)
-			if r.status != 0 {
-				t.Fatalf("provision #%d: want exit status 0\n%s", i, r)
-			}
+			mustExit(t, r, 0, "provision #%d", i)
 			want := []string{"changed debian 12: 2 changed, 0 unchanged", "unchanged debian 12: 0 changed, 2 unchanged"}[i]
 			for _, l := range labels {
 				if s := statuses(t, r.stdout)[l]; !s.ok || s.reason != want {
@@ -186,6 +178,18 @@ func TestChattyHuge(t *testing.T) {
 		u := setup(t)
 		src := randomFile(t, filepath.Join(t.TempDir(), "f"), 1<<20, 0o644)
 		const limit = 120 << 20
+		// measured runs fleet SUB to its end and checks its peak memory.
+		measured := func(what, sub string, args ...string) {
+			run := u.startOn(f.SSHConfig, chattyLimit, sub, "", args...)
+			peak := peakRSS(run)
+			if r := run.wait(chattyLimit + 5*time.Second); r.status != 0 {
+				t.Fatalf("%s: want exit status 0\n%.3000s", what, r)
+			}
+			t.Logf("%s: peak RSS %d MiB", what, peak>>20)
+			if peak > limit {
+				t.Errorf("%s: fleet's peak RSS was %d MiB, want under %d MiB", what, peak>>20, limit>>20)
+			}
+		}
 		for _, sudo := range []bool{false, true} {
 			dst := "/var/tmp/fleet-chattyhuge"
 			args := []string{"-H", hostArg(np, h), "-t", "50"}
@@ -193,58 +197,34 @@ func TestChattyHuge(t *testing.T) {
 				dst = "/etc/fleet-chattyhuge"
 				args = append(args, "--sudo")
 			}
-			run := u.startOn(f.SSHConfig, chattyLimit, "copy", "", append(args, src, dst)...)
-			peak := peakRSS(run)
-			r := run.wait(chattyLimit + 5*time.Second)
-			if r.status != 0 {
-				t.Fatalf("copy (sudo %v): want exit status 0\n%.3000s", sudo, r)
-			}
+			measured(fmt.Sprintf("copy (sudo %v)", sudo), "copy", append(args, src, dst)...)
 			checkSame(t, h.Path(dst), src)
-			t.Logf("copy (sudo %v): peak RSS %d MiB", sudo, peak>>20)
-			if peak > limit {
-				t.Errorf("copy (sudo %v): fleet's peak RSS was %d MiB, want under %d MiB", sudo, peak>>20, limit>>20)
-			}
 		}
 		local := t.TempDir()
-		run := u.startOn(f.SSHConfig, chattyLimit, "slurp", "", "-H", hostArg(np, h), "-t", "50", "-L", local, "/var/tmp/fleet-chattyhuge", "back")
-		peak := peakRSS(run)
-		r := run.wait(chattyLimit + 5*time.Second)
-		if r.status != 0 {
-			t.Fatalf("slurp: want exit status 0\n%.3000s", r)
-		}
+		measured("slurp", "slurp", "-H", hostArg(np, h), "-t", "50", "-L", local, "/var/tmp/fleet-chattyhuge", "back")
 		checkSame(t, filepath.Join(local, label(np, h), "back"), src)
-		if peak > limit {
-			t.Errorf("slurp: fleet's peak RSS was %d MiB, want under %d MiB", peak>>20, limit>>20)
-		}
 	})
-}
-
-// sshOutput runs command on h with OpenSSH's ssh, as the fleet's NoPass
-// user, and returns its standard output.
-func sshOutput(t *testing.T, f *harness.Fleet, h harness.Host, command string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ssh", "-F", f.SSHConfig, "-p", strconv.Itoa(h.Port), f.Users.NoPass+"@"+h.Addr, command)
-	cmd.Stdout = &out
-	err := cmd.Run()
-	return out.String(), err
 }
 
 // sshCount runs command on h with OpenSSH's ssh and counts the bytes of
 // its standard output, without keeping them.
 func sshCount(t *testing.T, f *harness.Fleet, h harness.Host, command string) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	var n counter
-	cmd := exec.CommandContext(ctx, "ssh", "-F", f.SSHConfig, "-p", strconv.Itoa(h.Port), f.Users.NoPass+"@"+h.Addr, command)
-	cmd.Stdout = &n
-	if err := cmd.Run(); err != nil {
+	if err := sshTo(f, h, command, &n, 60*time.Second); err != nil {
 		t.Fatalf("ssh: %v", err)
 	}
 	return int64(n)
+}
+
+// sshTo runs command on h with OpenSSH's ssh, killed after limit, its
+// standard output to stdout.
+func sshTo(f *harness.Fleet, h harness.Host, command string, stdout io.Writer, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", "-F", f.SSHConfig, "-p", strconv.Itoa(h.Port), f.Users.NoPass+"@"+h.Addr, command)
+	cmd.Stdout = stdout
+	return cmd.Run()
 }
 
 // counter counts what is written to it.

@@ -55,9 +55,7 @@ func TestCopySudo(t *testing.T) {
 	args := []string{"-h", testFleet.HostsFile, "--sudo", "--mode", "0640", "--owner", "root:root", src, dst}
 
 	r := u.copy(args...)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if checkStates(t, r, labels, "changed", "unchanged") == 0 {
 		t.Errorf("no host reported changed for a new file\n%s", r)
 	}
@@ -68,9 +66,7 @@ func TestCopySudo(t *testing.T) {
 	}
 
 	r = u.copy(args...)
-	if r.status != 0 {
-		t.Fatalf("second run: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "second run")
 	checkStates(t, r, labels, "unchanged")
 	if _, _, _, ino2 := stat(t, dst); ino2 != ino {
 		t.Errorf("the second, identical run rewrote %s (inode %d, was %d)", dst, ino2, ino)
@@ -80,9 +76,7 @@ func TestCopySudo(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = u.copy(args...)
-	if r.status != 0 {
-		t.Fatalf("third run: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "third run")
 	if checkStates(t, r, labels, "changed", "unchanged") == 0 {
 		t.Errorf("no host reported changed after the mode was changed to 0666\n%s", r)
 	}
@@ -94,9 +88,7 @@ func TestCopySudo(t *testing.T) {
 	// Without --sudo the login user cannot write there.
 	dst2 := filepath.Join(dir, "other.conf")
 	r = u.copy("-h", testFleet.HostsFile, "--mode", "0640", src, dst2)
-	if r.status != 5 {
-		t.Fatalf("without --sudo: want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5, "without --sudo")
 	if !strings.Contains(strings.ToLower(r.stdout), "permission denied") {
 		t.Errorf("without --sudo: no \"permission denied\" in the output\n%s", r)
 	}
@@ -141,9 +133,7 @@ func TestCopySudoPasswordFile(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		r := run.wait(time.Second)
-		if r.status != 0 {
-			t.Fatalf("run %d: want exit status 0\n%s", i+1, r)
-		}
+		mustExit(t, r, 0, "run %d", i+1)
 		changed := checkStates(t, r, []string{label(pw, testFleet.Hosts[0]), label(pw, testFleet.Hosts[1])}, "changed", "unchanged")
 		if (want == "changed") != (changed > 0) {
 			t.Errorf("run %d: %d hosts changed, want some %s\n%s", i+1, changed, want, r)
@@ -162,11 +152,7 @@ func TestCopySudoPasswordFile(t *testing.T) {
 	for _, l := range leaks {
 		t.Errorf("the sudo password is in the %s", l)
 	}
-	for _, d := range []string{u.stateDir, u.home} {
-		for _, f := range filesContaining(t, d, secret) {
-			t.Errorf("the sudo password is in %s", f)
-		}
-	}
+	noSecretIn(t, secret, u.stateDir, u.home)
 }
 
 // TestCopyRecursive: -r copies a tree into a new remote folder; links are
@@ -186,9 +172,7 @@ func TestCopyRecursive(t *testing.T) {
 	remote := filepath.Join(dir, "new") + "/"
 	for i, want := range [][]string{{"changed", "unchanged"}, {"unchanged"}} {
 		r := u.copy("-r", "-H", hosts, src, remote)
-		if r.status != 0 {
-			t.Fatalf("run %d: want exit status 0\n%s", i+1, r)
-		}
+		mustExit(t, r, 0, "run %d", i+1)
 		if changed := checkStates(t, r, labels, want...); i == 0 && changed == 0 {
 			t.Errorf("run 1: no host reported changed\n%s", r)
 		}
@@ -210,9 +194,7 @@ func TestCopyExitStatus(t *testing.T) {
 		src := randomFile(t, filepath.Join(t.TempDir(), "f"), 1000, 0o644)
 		dst := filepath.Join(userDir(t, np), "f")
 		r := u.copy("-H", hostArg(np, h[0], testFleet.Unreachable, h[1]), src, dst)
-		if r.status != 4 {
-			t.Fatalf("want exit status 4\n%s", r)
-		}
+		mustExit(t, r, 4)
 		checkStates(t, r, []string{label(np, h[0]), label(np, h[1])}, "changed", "unchanged")
 		if s := statuses(t, r.stdout)[np+"@"+testFleet.Unreachable]; s.ok || !strings.Contains(s.reason, "unreachable") {
 			t.Errorf("want [FAILURE] ... unreachable for %s, got %+v\n%s", testFleet.Unreachable, s, r)
@@ -255,9 +237,7 @@ func TestCopyExitStatus(t *testing.T) {
 				args = append([]string{"--sudo"}, args...)
 			}
 			r := u.copy(args...)
-			if r.status != 5 {
-				t.Fatalf("want exit status 5\n%s", r)
-			}
+			mustExit(t, r, 5)
 			got := statuses(t, r.stdout)
 			for _, l := range []string{label(np, h[0]), label(np, h[1])} {
 				if s := got[l]; s.ok || !strings.Contains(strings.ToLower(s.reason), "no such file") {
@@ -268,7 +248,7 @@ func TestCopyExitStatus(t *testing.T) {
 				t.Errorf("%s was created", missing)
 			}
 			// Nothing changed on the hosts, and the record must say so.
-			for _, l := range changedInRecord(t, u) {
+			for _, l := range changedInRecord(u) {
 				t.Errorf("run.json says %s changed, but the copy failed and wrote nothing", l)
 			}
 		})

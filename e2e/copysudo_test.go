@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,15 +52,22 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	src := writeFile(t, filepath.Join(t.TempDir(), "payload"), string(data), 0o644)
 	const dst = "/opt/fleet-sudo-copy.bin"
 	copyArgs := []string{"-H", label(np, h), "--connect-timeout", "2", "--sudo", src, dst}
+	// startHeld starts a copy whose install step holdFile holds.
+	startHeld := func(extra ...string) (*running, proc) {
+		writeFile(t, h.Path(holdFile), "", 0o644)
+		run := u.startOn(f.SSHConfig, cmdTimeout, "copy", "", append(extra, copyArgs...)...)
+		return run, waitHeld(t, run)
+	}
+	released := func() bool {
+		return eventually(killWindow, func() bool { return len(procsMatching("/usr/local/bin/sha256sum")) == 0 })
+	}
 
 	// 0. The connection dies while root installs the file, and the host
 	// answers again at once: fleet removes the staging folder through a
 	// fresh connection before it reports the host. The install step goes
 	// on without its connection (sshd does not stop it), finds its source
 	// gone and fails without touching dst.
-	writeFile(t, h.Path(holdFile), "", 0o644)
-	run := u.startOn(f.SSHConfig, cmdTimeout, "copy", "", copyArgs...)
-	held := waitHeld(t, run)
+	run, held := startHeld()
 	if err := syscall.Kill(sessionSSHD(t, held.pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +79,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 		t.Errorf("staging folders left although the host could be reached again: %q\n%s", left, r)
 	}
 	os.Remove(h.Path(holdFile))
-	if !eventually(killWindow, func() bool { return len(procsMatching("/usr/local/bin/sha256sum")) == 0 }) {
+	if !released() {
 		t.Fatal("the install step did not end once released")
 	}
 	if _, err := os.Stat(h.Path(dst)); err == nil {
@@ -82,9 +90,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	// 1. The connection dies while root installs the file; the host's sshd
 	// is stopped first, so fleet's fresh connection to clean up gets no
 	// answer either; the install step dies too.
-	writeFile(t, h.Path(holdFile), "", 0o644)
-	run = u.startOn(f.SSHConfig, cmdTimeout, "copy", "", copyArgs...)
-	held = waitHeld(t, run)
+	run, held = startHeld()
 	if err := syscall.Kill(h.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +145,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 		t.Errorf("%s has %d bytes (%v), want the %d sent", dst, len(got), err, len(data))
 	}
 	want := []string{filepath.Base(foreign), filepath.Base(young), filepath.Base(otherUser)}
-	if got := staging(t, f, h); !sameSet(got, want) {
+	if got := staging(t, f, h); !slices.Equal(sorted(got), sorted(want)) {
 		t.Errorf("staging folders after the second copy: %q, want only the ones not abandoned by this user %q", got, want)
 	}
 	for _, p := range []string{young, foreign, otherUser} {
@@ -153,9 +159,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	// fleet removes the staging folder and anything beside dst.
 	data2 := append([]byte("other content\n"), data[:1<<20]...)
 	writeFile(t, src, string(data2), 0o644)
-	writeFile(t, h.Path(holdFile), "", 0o644)
-	run = u.startOn(f.SSHConfig, cmdTimeout, "copy", "", append([]string{"-t", "3"}, copyArgs...)...)
-	held = waitHeld(t, run)
+	run, _ = startHeld("-t", "3")
 	r = run.wait(cmdTimeout)
 	os.Remove(h.Path(holdFile))
 	if r.status == 0 || !strings.Contains(r.stdout, "[FAILURE]") {
@@ -164,7 +168,7 @@ func TestCopySudoTempsCleanedUp(t *testing.T) {
 	if got, err := os.ReadFile(h.Path(dst)); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("%s changed (%d bytes, %v) although the install timed out", dst, len(got), err)
 	}
-	if !eventually(killWindow, func() bool { return len(procsMatching("/usr/local/bin/sha256sum")) == 0 }) {
+	if !released() {
 		t.Errorf("the held install step still runs after the timeout")
 	}
 	if got := staging(t, f, h); len(got) != 0 {
@@ -225,13 +229,7 @@ func staging(t *testing.T, f *harness.Fleet, h harness.Host) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, n := range names {
-		if strings.HasPrefix(n, ".fleet-sudo-") {
-			out = append(out, n)
-		}
-	}
-	return out
+	return slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, ".fleet-sudo-") })
 }
 
 // makeStaging makes a staging-like folder with a data file, owned by uid
@@ -257,12 +255,8 @@ func makeStaging(t *testing.T, h harness.Host, name string, uid int, mtime time.
 // checkPrivate checks owner and mode of p.
 func checkPrivate(t *testing.T, p string, uid int, mode os.FileMode) {
 	t.Helper()
-	st, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := int(st.Sys().(*syscall.Stat_t).Uid); got != uid || st.Mode().Perm() != mode {
-		t.Errorf("%s: owner %d mode %v, want owner %d mode %v", p, got, st.Mode().Perm(), uid, mode)
+	if got, owner, _, _ := stat(t, p); int(owner) != uid || got != mode {
+		t.Errorf("%s: owner %d mode %v, want owner %d mode %v", p, owner, got, uid, mode)
 	}
 }
 
@@ -286,23 +280,4 @@ func checkNoTemps(t *testing.T, f *harness.Fleet, h harness.Host, dst string) {
 			t.Errorf("temporary file left beside %s: %s", dst, e.Name())
 		}
 	}
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	m := map[string]int{}
-	for _, s := range a {
-		m[s]++
-	}
-	for _, s := range b {
-		m[s]--
-	}
-	for _, n := range m {
-		if n != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,9 +46,7 @@ func TestTerminalEscapes(t *testing.T) {
 			outdir, errdir := t.TempDir(), t.TempDir()
 			args := append([]string{"-h", testFleet.HostsFile, "-o", outdir, "-e", errdir}, tc.flags...)
 			r := u.onTerminal(t, append([]string{"run", "-F", testFleet.SSHConfig}, append(args, evilCmd)...)...)
-			if r.status != 0 {
-				t.Fatalf("want exit status 0\n%s", r)
-			}
+			mustExit(t, r, 0)
 			noRawEscapes(t, r)
 			for _, l := range labels {
 				if !strings.Contains(r.stdout, tc.want(l)) {
@@ -94,9 +91,7 @@ steps:
 `, 0o644)
 		host := label(np, testFleet.Hosts[0])
 		r := u.onTerminal(t, "provision", "-F", testFleet.SSHConfig, "-H", host, "--recipe", recipe)
-		if r.status != 5 {
-			t.Fatalf("want exit status 5\n%s", r)
-		}
+		mustExit(t, r, 5)
 		noRawEscapes(t, r)
 		want := "[FAILURE] " + host + " Exited with error code 100"
 		if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "E: ^[]52;c;ZXZpbA==^G ^[[2Jbad") {
@@ -108,14 +103,8 @@ steps:
 		if !strings.Contains(p.stdout, "E: \x1b]52;c;ZXZpbA==\a \x1b[2Jbad") {
 			t.Errorf("piped status line lost the bytes\n%s", p)
 		}
-		var info struct {
-			Hosts []struct{ Error, Detail string }
-		}
-		if err := json.Unmarshal([]byte(readString(t, filepath.Join(u.stateDir, "runs", "latest", "run.json"))), &info); err != nil {
-			t.Fatal(err)
-		}
-		if len(info.Hosts) != 1 || !strings.Contains(info.Hosts[0].Error+info.Hosts[0].Detail, "E: \x1b]52;c;ZXZpbA==\a \x1b[2Jbad") {
-			t.Errorf("run.json lost the raw reason: %+v", info.Hosts)
+		if hosts := u.latestRun().Hosts; len(hosts) != 1 || !strings.Contains(hosts[0].Error+hosts[0].Detail, "E: \x1b]52;c;ZXZpbA==\a \x1b[2Jbad") {
+			t.Errorf("run.json lost the raw reason: %+v", hosts)
 		}
 		// fleet logs --failed prints the step's stderr from the log.
 		sr := u.onTerminal(t, "logs", "--failed")

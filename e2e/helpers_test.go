@@ -436,3 +436,44 @@ func canary(t *testing.T) (path string, noCanary func(*testing.T, result)) {
 		}
 	}
 }
+
+// mustExit stops the test unless fleet exited with status want; what (a
+// format and its arguments, optional) says which run it was.
+func mustExit(t *testing.T, r result, want int, what ...any) {
+	t.Helper()
+	if r.status != want {
+		t.Fatal(exitMessage(r, want, what))
+	}
+}
+
+// wantExit is mustExit that lets the test go on.
+func wantExit(t *testing.T, r result, want int, what ...any) {
+	t.Helper()
+	if r.status != want {
+		t.Error(exitMessage(r, want, what))
+	}
+}
+
+func exitMessage(r result, want int, what []any) string {
+	msg := fmt.Sprintf("want exit status %d\n%s", want, r)
+	if len(what) > 0 {
+		msg = fmt.Sprintf(what[0].(string), what[1:]...) + ": " + msg
+	}
+	return msg
+}
+
+// checkGone fails the test unless, within window after fleet exited, no
+// process of any user has one of needles in its command line.
+func checkGone(t *testing.T, r result, window time.Duration, needles ...string) {
+	t.Helper()
+	var left []proc
+	if !eventually(window, func() bool {
+		left = nil
+		for _, n := range needles {
+			left = append(left, procsMatching(n)...)
+		}
+		return len(left) == 0
+	}) {
+		t.Errorf("%v after fleet exited, still running: %+v\n%s", window, left, r)
+	}
+}

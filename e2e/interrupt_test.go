@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,8 +110,8 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	// At least the window's 8 sleepers run (more once the freed slots
 	// start hosts 20 and up, which sleep too): waiting for exactly 8 missed
 	// that moment on a loaded machine.
-	if !eventually(20*time.Second, func() bool { return len(sleepProcs(sleep, true)) >= intPar-12 }) {
-		t.Fatalf("want at least %d %q running, got %d", intPar-12, sleep, len(sleepProcs(sleep, true)))
+	if !eventually(20*time.Second, func() bool { return len(sleepProcs(sleep)) >= intPar-12 }) {
+		t.Fatalf("want at least %d %q running, got %d", intPar-12, sleep, len(sleepProcs(sleep)))
 	}
 	pr.Close() // head -1 has what it wanted
 	var werr error
@@ -131,10 +132,7 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	if r.status != 141 || !strings.Contains(r.stderr, "SIGPIPE") {
 		t.Errorf("want exit status 141 and a word of SIGPIPE\n%s", r)
 	}
-	var left []proc
-	if !eventually(10*time.Second, func() bool { left = sleepProcs(sleep, false); return len(left) == 0 }) {
-		t.Errorf("10 s after fleet exited, still running: %+v\n%s", left, r)
-	}
+	checkGone(t, r, 10*time.Second, sleep)
 	rec := u.latestRun()
 	if rec.Status == nil || *rec.Status != 141 || rec.End == nil || len(rec.Hosts) != intHosts {
 		t.Fatalf("run.json: status %v, end %v, %d hosts; want 141, a time and %d hosts\n%s", rec.Status, rec.End, len(rec.Hosts), intHosts, r)
@@ -170,7 +168,7 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 	// Wait for the window to be full of sleeping hosts.
 	var sleeping []proc
 	if !eventually(20*time.Second, func() bool {
-		sleeping = sleepProcs(sleep, true)
+		sleeping = sleepProcs(sleep)
 		return len(sleeping) == intPar && strings.Count(run.stdout.String(), "[SUCCESS]") == intFinished || run.finished()
 	}) || run.finished() {
 		t.Fatalf("want %d %q running and %d hosts done before the signal, got %d running\n%s",
@@ -213,9 +211,7 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 	if sigs[0] == syscall.SIGHUP {
 		want = 129
 	}
-	if r.status != want {
-		t.Errorf("want exit status %d\n%s", want, r)
-	}
+	wantExit(t, r, want)
 	wantSummary := regexp.MustCompile(`(?m)^50 hosts: 10 ok, 20 cancelled, 20 not started \(`)
 	if !wantSummary.MatchString(r.stderr + r.stdout) {
 		t.Errorf("want the summary %q\n%s", wantSummary, r)
@@ -227,31 +223,14 @@ func testInterrupt(t *testing.T, f *harness.Fleet, hosts string, ignoreTerm bool
 	// Nothing of the run is left on any host: every host is this machine,
 	// so every process whose command line holds the sleep counts, whoever
 	// runs it (the shell, sleep itself).
-	var left []proc
-	if !eventually(10*time.Second, func() bool {
-		left = sleepProcs(sleep, false)
-		return len(left) == 0
-	}) {
-		t.Errorf("10 s after fleet exited, still running: %+v\n%s", left, r)
-	}
+	checkGone(t, r, 10*time.Second, sleep)
 
 	checkInterruptRecord(t, u, np, f.Hosts, want)
 }
 
-// sleepProcs lists the processes running the sleep: only the sleeps
-// themselves when exact, else also whatever has it in its command line.
-func sleepProcs(sleep string, exact bool) []proc {
-	ps := procsMatching(sleep)
-	if !exact {
-		return ps
-	}
-	var out []proc
-	for _, p := range ps {
-		if p.cmdline == sleep {
-			out = append(out, p)
-		}
-	}
-	return out
+// sleepProcs lists the processes that are exactly the command sleep.
+func sleepProcs(sleep string) []proc {
+	return slices.DeleteFunc(procsMatching(sleep), func(p proc) bool { return p.cmdline != sleep })
 }
 
 // checkInterruptRecord reads the run record: its status, each host's

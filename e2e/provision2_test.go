@@ -20,15 +20,13 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 	four := []harness.Host{f.Hosts[pUbuntu], f.Hosts[pDebian], f.Hosts[pCentOS], f.Hosts[pRocky]}
 	alpine := f.Hosts[pAlpine]
 	// The first run's user keeps its state folder for "run record".
-	firstRun := &user{home: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state")}
+	firstRun := newUser(t)
 
 	first := t.Run("first run", func(t *testing.T) {
 		u := firstRun
 		u.t = t
 		r := u.on(f, "provision", "-H", hostsArg(f, four...), "docker")
-		if r.status != 0 {
-			t.Errorf("want exit status 0\n%s", r)
-		}
+		wantExit(t, r, 0)
 		st := statuses(t, r.stdout)
 		drivers := dockerDrivers(t, newUser(t), f, four...) // another user: runs/latest stays this run
 		for _, h := range four {
@@ -52,9 +50,10 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 
 	t.Run("run record", func(t *testing.T) {
 		firstRun.t = t
-		dir, rec := firstRun.latestRecord()
-		if rec.Status != 0 || len(rec.Hosts) != len(four) {
-			t.Errorf("run.json: status %d with %d hosts, want 0 with %d", rec.Status, len(rec.Hosts), len(four))
+		rec := firstRun.latestRun()
+		dir := filepath.Join(firstRun.stateDir, "runs", "latest")
+		if rec.Status == nil || *rec.Status != 0 || len(rec.Hosts) != len(four) {
+			t.Errorf("run.json: status %v with %d hosts, want 0 with %d", rec.Status, len(rec.Hosts), len(four))
 		}
 		for i, h := range four {
 			if i >= len(rec.Hosts) {
@@ -85,9 +84,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 		u := newUser(t)
 		before := callCounts(t, four...)
 		r := u.on(f, "provision", "-H", hostsArg(f, four...), "docker")
-		if r.status != 0 {
-			t.Errorf("want exit status 0\n%s", r)
-		}
+		wantExit(t, r, 0)
 		st := statuses(t, r.stdout)
 		for i, h := range four {
 			// Docker is there now: the summary says which version.
@@ -123,9 +120,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 		u := newUser(t)
 		hosts := append([]harness.Host{alpine}, four...)
 		r := u.on(f, "provision", "-H", hostsArg(f, hosts...), "docker")
-		if r.status != 5 {
-			t.Errorf("want exit status 5\n%s", r)
-		}
+		wantExit(t, r, 5)
 		st := statuses(t, r.stdout)
 		checkStatus(t, st, f, alpine, false, `^unsupported: alpine 3\.19(\.\d+)? \(this recipe supports: ubuntu >=16\.04, debian >=10, .*centos 7.*rocky >=8.*\)$`, r)
 		for _, h := range four {
@@ -144,9 +139,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 			before := callCounts(t, four...)
 			for run := 1; run <= 2; run++ {
 				r := u.on(f, "provision", "-H", hostsArg(f, four...), recipe)
-				if r.status != 0 {
-					t.Errorf("%s, run %d: want exit status 0\n%s", recipe, run, r)
-				}
+				wantExit(t, r, 0, "%s, run %d", recipe, run)
 				st := statuses(t, r.stdout)
 				for _, h := range four {
 					want := `^changed ` + regexp.QuoteMeta(platformOf[h.Distro]) + `: [1-9]\d* changed`
@@ -179,9 +172,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 		hosts := append([]harness.Host{alpine}, four...)
 		before := callCounts(t, four...)
 		r := u.on(f, "provision", "-H", hostsArg(f, hosts...), "--batch", "1", "--max-fail", "1", "docker")
-		if r.status != 5 {
-			t.Errorf("the one host that ran failed a step, none timed out: want exit status 5\n%s", r)
-		}
+		wantExit(t, r, 5, "the one host that ran failed a step, none timed out")
 		st := statuses(t, r.stdout)
 		checkStatus(t, st, f, alpine, false, `^unsupported: alpine`, r)
 		for i, h := range four {
@@ -190,8 +181,7 @@ func testProvisionDocker(t *testing.T, f *harness.Fleet) {
 				t.Errorf("%s (%s) was not to be started, but saw calls:\n%s", h.Addr, h.Distro, strings.Join(got, "\n"))
 			}
 		}
-		_, rec := u.latestRecord()
-		for _, hr := range rec.Hosts {
+		for _, hr := range u.latestRun().Hosts {
 			want := "not-started"
 			if hr.Label == label(f.Users.NoPass, alpine) {
 				want = "failed"
@@ -225,9 +215,7 @@ platforms:
 `, 0o644)
 		hosts := append(append([]harness.Host{alpine}, four...), four...)
 		r := u.on(f, "provision", "-H", hostsArg(f, hosts...), "--batch", "5", "--max-fail", "1", "--recipe", recipe)
-		if r.status != 5 {
-			t.Errorf("one host failed and none was cut off: want exit status 5\n%s", r)
-		}
+		wantExit(t, r, 5, "one host failed and none was cut off")
 		st := statuses(t, r.stdout)
 		checkStatus(t, st, f, alpine, false, `^unsupported: alpine`, r)
 		for _, h := range four {
@@ -236,9 +224,8 @@ platforms:
 				t.Errorf("%s (%s): the step in flight did not finish (%s missing)", h.Addr, h.Distro, marker)
 			}
 		}
-		_, rec := u.latestRecord()
 		count := map[string]int{}
-		for _, hr := range rec.Hosts {
+		for _, hr := range u.latestRun().Hosts {
 			count[hr.Outcome]++
 		}
 		if want := map[string]int{"failed": 1, "ok": 4, "not-started": 4}; !maps.Equal(count, want) {
@@ -340,9 +327,7 @@ func testClusterGuard(t *testing.T, f *harness.Fleet, h harness.Host) {
 	before := len(calls(t, h))
 
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 5 {
-		t.Errorf("joined host: want exit status 5\n%s", r)
-	}
+	wantExit(t, r, 5, "joined host")
 	checkStatus(t, statuses(t, r.stdout), f, h, false,
 		`"daemon\.json".*joined a cluster.*cgroupfs.*drain.*(remove the node|kubeadm reset).*--force`, r)
 	now, nowErr := os.ReadFile(dj)
@@ -362,9 +347,7 @@ func testClusterGuard(t *testing.T, f *harness.Fleet, h harness.Host) {
 
 	before = len(calls(t, h))
 	r = u.on(f, "provision", "-H", hostsArg(f, h), "--force", "docker")
-	if r.status != 0 {
-		t.Errorf("--force: want exit status 0\n%s", r)
-	}
+	wantExit(t, r, 0, "--force")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `^changed debian 12 \(apt\): `, r)
 	checkDaemonJSON(t, h)
 	if got := callsSince(t, h, before); !hasCall(got, `^\[root\] systemctl restart docker$`) {
@@ -394,9 +377,7 @@ func testProvisionVars(t *testing.T, f *harness.Fleet, ubuntu, rocky harness.Hos
 	}
 
 	r = u.on(f, "provision", "-H", hostsArg(f, hosts...), "--var", "docker_version=20.10.24", "--var", "http_proxy="+proxy, "docker")
-	if r.status != 0 {
-		t.Errorf("want exit status 0\n%s", r)
-	}
+	wantExit(t, r, 0)
 	st := statuses(t, r.stdout)
 	q := regexp.QuoteMeta(proxy)
 	for _, h := range hosts {
@@ -454,23 +435,17 @@ func testRerunResumes(t *testing.T, f *harness.Fleet, h harness.Host) {
 	writeFile(t, masked, "", 0o644)
 
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 5 {
-		t.Errorf("restart refused: want exit status 5\n%s", r)
-	}
+	wantExit(t, r, 5, "restart refused")
 	checkStatus(t, statuses(t, r.stdout), f, h, false, `failed at "restart docker": .*masked`, r)
 	got := calls(t, h)
 	if !hasCall(got, `^\[root\] yum install -y docker-ce\b`) || hasCall(got, `^\[root\] systemctl enable docker`) {
 		t.Errorf("first run: want docker installed and the run stopped before enable docker:\n%s", strings.Join(got, "\n"))
 	}
 
-	if r := u.on(f, "run", "-H", hostsArg(f, h), "--sudo", "systemctl unmask docker"); r.status != 0 {
-		t.Fatalf("unmask: want exit status 0\n%s", r)
-	}
+	mustExit(t, u.on(f, "run", "-H", hostsArg(f, h), "--sudo", "systemctl unmask docker"), 0, "unmask")
 	before := len(calls(t, h))
 	r = u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 0 {
-		t.Errorf("rerun: want exit status 0\n%s", r)
-	}
+	wantExit(t, r, 0, "rerun")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `^changed centos 7 \(yum\): 2 changed, 14 unchanged; docker 26\.1\.4 found; pass docker_version to change it$`, r)
 	got = callsSince(t, h, before)
 	if !hasCall(got, `^\[root\] systemctl restart docker$`) || !hasCall(got, `^\[root\] systemctl enable docker$`) ||

@@ -47,9 +47,7 @@ steps:
 	args := []string{"-H", host, "--recipe", recipe, "--secret-var", "token=@" + tokenFile, "--diff"}
 
 	r := u.startSub("provision", "", append(args, "--dry-run")...).wait(provTimeout)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	want := "--- " + conf + "\n+++ " + conf + "\n@@ -1,3 +1,3 @@\n-greeting = hello moon\n+greeting = hello world\n" +
 		" token = <secret>\n key = <secret>\n"
 	if !strings.Contains(r.stdout, "would write conf (content differs)\n"+want) {
@@ -63,9 +61,7 @@ steps:
 	}
 
 	r = u.startSub("provision", "", append(args, "--json")...).wait(provTimeout)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) != 1 {
 		t.Fatalf("want one JSON line, got %d\n%s", len(lines), r)

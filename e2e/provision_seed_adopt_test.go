@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/fleet-sh/fleet/e2e/harness"
@@ -46,14 +44,10 @@ func seedRun(t *testing.T, u *user, f *harness.Fleet, h harness.Host, daemonJSON
 	for _, c := range cmds {
 		if c == "DAEMON.JSON" {
 			src := writeFile(t, filepath.Join(t.TempDir(), "daemon.json"), daemonJSON, 0o644)
-			if r := u.on(f, "copy", "-H", hostsArg(f, h), src, "/tmp/daemon.json"); r.status != 0 {
-				t.Fatalf("the seed's pscp of daemon.json: want exit status 0\n%s", r)
-			}
+			mustExit(t, u.on(f, "copy", "-H", hostsArg(f, h), src, "/tmp/daemon.json"), 0, "the seed's pscp of daemon.json")
 			c = "mv /tmp/daemon.json /etc/docker/daemon.json"
 		}
-		if r := u.on(f, "run", "-H", hostsArg(f, h), "--sudo", "-i", c); r.status != 0 {
-			t.Fatalf("the seed's %q: want exit status 0\n%s", c, r)
-		}
+		mustExit(t, u.on(f, "run", "-H", hostsArg(f, h), "--sudo", "-i", c), 0, "the seed's %q", c)
 	}
 }
 
@@ -75,15 +69,13 @@ func testSeedUbuntu(t *testing.T, f *harness.Fleet, h harness.Host) {
 		"mkdir -p /etc/systemd/system/docker.service.d",
 		"systemctl daemon-reload",
 		"systemctl restart docker")
-	if fi, err := os.Stat(h.Path("/etc/docker/daemon.json")); err != nil || statOwner(fi) == 0 {
-		t.Fatalf("the seed's daemon.json should be the login user's: %v", err)
+	if _, uid, _, _ := stat(t, h.Path("/etc/docker/daemon.json")); uid == 0 {
+		t.Fatalf("the seed's daemon.json should be the login user's, not root's")
 	}
 
 	before := len(calls(t, h))
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 0 {
-		t.Fatalf("docker on the seed-built host: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "docker on the seed-built host")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `; docker 18\.06\.2 found; pass docker_version to change it$`, r)
 	got := callsSince(t, h, before)
 	if hasCall(got, `^\[root\] (apt-get (install|update)|systemctl restart docker)`) {
@@ -108,9 +100,8 @@ func testSeedUbuntu(t *testing.T, f *harness.Fleet, h harness.Host) {
 	if r.status != 0 || strings.Contains(r.stderr+r.stdout, "E: ") || strings.Contains(r.stderr+r.stdout, "W: ") {
 		t.Errorf("apt-get update after fleet: want it clean\n%s", r)
 	}
-	fi, err := os.Stat(h.Path("/etc/docker/daemon.json"))
-	if err != nil || statOwner(fi) != 0 || fi.Mode().Perm() != 0o644 || readFileOr(h.Path("/etc/docker/daemon.json")) != seedDaemonJSON {
-		t.Errorf("daemon.json: want the seed's content, root's, 0644: %v %v", err, fi)
+	if mode, uid, _, _ := stat(t, h.Path("/etc/docker/daemon.json")); uid != 0 || mode != 0o644 || readFileOr(h.Path("/etc/docker/daemon.json")) != seedDaemonJSON {
+		t.Errorf("daemon.json: want the seed's content, root's, 0644: uid %d mode %04o", uid, mode)
 	}
 
 	// And again: nothing to do.
@@ -139,9 +130,7 @@ func testSeedCentOS(t *testing.T, f *harness.Fleet, h harness.Host) {
 		"systemctl enable docker")
 	before := len(calls(t, h))
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "docker")
-	if r.status != 0 {
-		t.Fatalf("docker on the seed-built host: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "docker on the seed-built host")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `^changed centos 7 \(yum\): 1 changed, \d+ unchanged; docker 18\.06\.2 found; pass docker_version to change it$`, r)
 	got := callsSince(t, h, before)
 	if hasCall(got, `^\[root\] (yum (install|update|downgrade)|systemctl restart docker)`) {
@@ -150,9 +139,8 @@ func testSeedCentOS(t *testing.T, f *harness.Fleet, h harness.Host) {
 	if b := readFileOr(h.Path("/etc/docker/daemon.json")); b != seedDaemonJSONEL7 {
 		t.Errorf("daemon.json changed:\n%s", b)
 	}
-	fi, err := os.Stat(h.Path("/etc/docker/daemon.json"))
-	if err != nil || statOwner(fi) != 0 {
-		t.Errorf("daemon.json is not root's: %v", err)
+	if _, uid, _, _ := stat(t, h.Path("/etc/docker/daemon.json")); uid != 0 {
+		t.Errorf("daemon.json is uid %d's, not root's", uid)
 	}
 }
 
@@ -165,11 +153,4 @@ func globIn(t *testing.T, h harness.Host, pattern string) []string {
 		m[i] = strings.TrimPrefix(m[i], strings.TrimSuffix(h.Path("/"), "/"))
 	}
 	return m
-}
-
-func statOwner(fi os.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
 }

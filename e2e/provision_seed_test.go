@@ -111,9 +111,7 @@ func checkRefused(t *testing.T, f *harness.Fleet, h harness.Host, recipe, step s
 	}
 	before := len(calls(t, h))
 	r := u.on(f, "provision", "-H", hostsArg(f, h), recipe)
-	if r.status != 5 {
-		t.Errorf("%s on the joined host: want exit status 5\n%s", recipe, r)
-	}
+	wantExit(t, r, 5, "%s on the joined host", recipe)
 	re := `^step "` + regexp.QuoteMeta(step) + `": .*joined a cluster`
 	for _, s := range sources {
 		checkStatus(t, statuses(t, r.stdout), f, h, false, re+`.*`+s+`.*kubeadm reset.*--force`, r)
@@ -150,9 +148,7 @@ func testGuardDockerStopped(t *testing.T, f *harness.Fleet, h harness.Host) {
 	// --force goes on, and says so by changing daemon.json.
 	u := newUser(t)
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "--force", "docker")
-	if r.status != 0 {
-		t.Errorf("--force: want exit status 0\n%s", r)
-	}
+	wantExit(t, r, 0, "--force")
 	checkDaemonJSON(t, h)
 }
 

@@ -74,9 +74,7 @@ func testWalkthrough(t *testing.T, f *harness.Fleet, debian, centos harness.Host
 	// with a key of its own: adopted too (Enabled: no), apt stays clean.
 	const docker822 = "Types: deb\nURIs: https://download.docker.com/linux/debian\nSuites: bookworm\nComponents: stable\nSigned-By: /etc/apt/keyrings/docker.asc\n"
 	writeFile(t, debian.Path("/etc/apt/sources.list.d/docker.sources"), docker822, 0o644)
-	if r := u.on(f, "provision", "-H", hostsArg(f, debian), "docker"); r.status != 0 {
-		t.Fatalf("docker: want exit status 0\n%s", r)
-	}
+	mustExit(t, u.on(f, "provision", "-H", hostsArg(f, debian), "docker"), 0, "docker")
 	if got := readFileOr(debian.Path("/etc/apt/sources.list.d/docker.sources")); got != "Enabled: no\n"+docker822 {
 		t.Errorf("docker.sources: want its stanza disabled, got:\n%s", got)
 	}
@@ -85,9 +83,7 @@ func testWalkthrough(t *testing.T, f *harness.Fleet, debian, centos harness.Host
 	}
 	before := len(calls(t, debian))
 	r := u.on(f, "provision", "-H", hostsArg(f, debian), "kubernetes")
-	if r.status != 5 {
-		t.Errorf("kubernetes after docker alone: want exit status 5\n%s", r)
-	}
+	wantExit(t, r, 5, "kubernetes after docker alone")
 	checkStatus(t, statuses(t, r.stdout), f, debian, false, `^step "container runtime": no container runtime the kubelet can use: `+
 		`containerd's /etc/containerd/config\.toml disables its CRI plugin .*Run `+"`"+`fleet provision docker --var k8s_node=true`+"`", r)
 	checkReadOnly(t, "the refused kubernetes run", debian, callsSince(t, debian, before))
@@ -200,9 +196,7 @@ func testConditions(t *testing.T, f *harness.Fleet, h harness.Host) {
 	u := newUser(t)
 	recipe := writeFile(t, filepath.Join(t.TempDir(), "conditions.yaml"), condRecipe, 0o644)
 	r := u.on(f, "provision", "-H", hostsArg(f, h), "--recipe", recipe)
-	if r.status != 0 {
-		t.Fatalf("conditions: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "conditions")
 	checkStatus(t, statuses(t, r.stdout), f, h, true, `^changed ubuntu 16\.04 \(legacy\): 4 changed, 4 unchanged; role web on legacy$`, r)
 	for p, want := range map[string]bool{"/tmp/fleet-cond-legacy": true, "/tmp/fleet-cond-modern": false, "/tmp/fleet-cond-web": true, "/tmp/fleet-cond-db": false} {
 		if exists(t, h.Path(p)) != want {
@@ -227,9 +221,7 @@ func testConditions(t *testing.T, f *harness.Fleet, h harness.Host) {
 		}
 		before := len(calls(t, h))
 		r = u.on(f, "provision", args...)
-		if r.status != 5 {
-			t.Errorf("role=db (dry run %v): want exit status 5\n%s", dry, r)
-		}
+		wantExit(t, r, 5, "role=db (dry run %v)", dry)
 		if dry && !regexp.MustCompile(`(?m)^fail +refuse db on xenial \(role db is not for ubuntu 16\.04\)$`).MatchString(r.stdout) {
 			t.Errorf("role=db dry run: want the plan to fail at the refusal\n%s", r)
 		}

@@ -37,21 +37,13 @@ func TestProvisionStepTimeoutKillsTheStep(t *testing.T) {
 	// must kill the step's whole process group, not only its shell.
 	recipe := shellRecipe(t, "'"+child+" & "+fore+"'", "    timeout: 1s\n")
 	r := u.startSub("provision", "", "-h", testFleet.HostsFile, "--recipe", recipe).wait(60 * time.Second)
-	if r.status != 3 {
-		t.Errorf("want exit status 3 (timeout)\n%s", r)
-	}
+	wantExit(t, r, 3, "timeout")
 	for label, st := range statuses(t, r.stdout) {
 		if st.ok || !strings.Contains(st.reason, "timeout") || !strings.Contains(st.reason, `"slow"`) {
 			t.Errorf("%s: ok=%v %q, want a timeout of step \"slow\"", label, st.ok, st.reason)
 		}
 	}
-	var left []proc
-	if !eventually(killWindow, func() bool {
-		left = append(procsMatching(child), procsMatching(fore)...)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, the timed-out steps' sleeps still run: %v", killWindow, left)
-	}
+	checkGone(t, r, killWindow, child, fore)
 	// Each host's log has the first step's output, from the root shell.
 	files, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*.log"))
 	for _, f := range files {
@@ -72,19 +64,13 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 	run := u.startSub("provision", "", "-h", testFleet.HostsFile, "--recipe", recipe)
 	var sleeping []proc
 	if !eventually(15*time.Second, func() bool {
-		sleeping = procsMatching(sleep)
-		n := 0
-		for _, p := range sleeping {
-			if p.cmdline == sleep {
-				n++
-			}
-		}
-		return n == numHosts || run.finished()
+		sleeping = sleepProcs(sleep)
+		return len(sleeping) == numHosts || run.finished()
 	}) || run.finished() {
 		t.Fatalf("want %d %q running before the interrupt, got %v\n%s", numHosts, sleep, sleeping, run.result())
 	}
 	for _, p := range sleeping {
-		if p.cmdline == sleep && p.uid != 0 {
+		if p.uid != 0 {
 			t.Errorf("the step runs as uid %d, want root", p.uid)
 		}
 	}
@@ -93,17 +79,9 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run.wait(10 * time.Second)
-	if r.status != 130 {
-		t.Errorf("want exit status 130\n%s", r)
-	}
+	wantExit(t, r, 130)
 	t.Logf("fleet exited %s after Ctrl-C", time.Since(start).Round(time.Millisecond))
-	var left []proc
-	if !eventually(killWindow, func() bool {
-		left = procsMatching(sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running: %v\n%s", killWindow, left, r)
-	}
+	checkGone(t, r, killWindow, sleep)
 	rec := u.latestRun()
 	if rec.Status == nil || *rec.Status != 130 || len(rec.Hosts) != numHosts {
 		t.Errorf("run.json: status %v with %d hosts, want 130 with %d", rec.Status, len(rec.Hosts), numHosts)
@@ -127,9 +105,7 @@ func TestProvisionSudoPassword(t *testing.T) {
 
 	good := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), secret+"\n", 0o600)
 	r := u.startSub("provision", "", "--sudo-password-file", good, "-H", hosts, "--recipe", recipe).wait(60 * time.Second)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	files, _ := filepath.Glob(filepath.Join(u.stateDir, "runs", "latest", "hosts", "*.log"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)

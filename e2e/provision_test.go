@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -237,9 +236,7 @@ func checkStatus(t *testing.T, st map[string]status, f *harness.Fleet, h harness
 func dockerDrivers(t *testing.T, u *user, f *harness.Fleet, hosts ...harness.Host) map[string]string {
 	t.Helper()
 	r := u.on(f, "run", "-H", hostsArg(f, hosts...), "--sudo", "-i", `docker info --format "{{.CgroupDriver}}"`)
-	if r.status != 0 {
-		t.Errorf("docker info: want exit status 0\n%s", r)
-	}
+	wantExit(t, r, 0, "docker info")
 	got := map[string]string{}
 	for l, out := range inlineBlocks(r.stdout) {
 		got[l] = strings.TrimSpace(out)
@@ -272,36 +269,6 @@ func checkDaemonJSON(t *testing.T, h harness.Host) {
 		len(dj.LogOpts) != 1 || dj.LogOpts["max-size"] != "100m" || dj.StorageDriver != "overlay2" {
 		t.Errorf("%s (%s): daemon.json is not the systemd, json-file 100m, overlay2 one:\n%s", h.Addr, h.Distro, b)
 	}
-}
-
-// provRecord is the part of a provision run's run.json that tests check.
-type provRecord struct {
-	Status int `json:"status"`
-	Hosts  []struct {
-		Label   string `json:"host"` // the label
-		Outcome string `json:"outcome"`
-		Detail  string `json:"detail"`
-		Error   string `json:"error"`
-		Log     string `json:"log"`
-	} `json:"hosts"`
-}
-
-// latestRecord returns the folder of the user's latest run and its run.json.
-func (u *user) latestRecord() (string, provRecord) {
-	u.t.Helper()
-	dir, err := filepath.EvalSymlinks(filepath.Join(u.stateDir, "runs", "latest"))
-	if err != nil {
-		u.t.Fatalf("runs/latest: %v", err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
-	if err != nil {
-		u.t.Fatalf("run record: %v", err)
-	}
-	var rec provRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		u.t.Fatalf("run.json: %v\n%s", err, b)
-	}
-	return dir, rec
 }
 
 // exists reports whether path exists, failing the test on other errors.

@@ -16,11 +16,7 @@ import (
 // through the fleet's first host, as a bastion, the way users write it.
 func proxySetup(t *testing.T, u *user) (innerCfg, viaJump string) {
 	t.Helper()
-	b, err := os.ReadFile(testFleet.SSHConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	innerCfg = writeFile(t, filepath.Join(u.home, "inner_ssh_config"), string(b), 0o600)
+	innerCfg = writeFile(t, filepath.Join(u.home, "inner_ssh_config"), readString(t, testFleet.SSHConfig), 0o600)
 	j := testFleet.Hosts[0]
 	viaJump = fmt.Sprintf("ssh -F %s -W %%h:%%p -p %d %s@%s", innerCfg, j.Port, testFleet.Users.NoPass, j.Addr)
 	return innerCfg, viaJump
@@ -30,11 +26,7 @@ func proxySetup(t *testing.T, u *user) (innerCfg, viaJump string) {
 // settings (key, known_hosts) for every host.
 func proxyConfig(t *testing.T, u *user, blocks string) string {
 	t.Helper()
-	b, err := os.ReadFile(testFleet.SSHConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, filepath.Join(u.home, "ssh_config"), blocks+"\n"+string(b), 0o600)
+	return writeFile(t, filepath.Join(u.home, "ssh_config"), blocks+"\n"+readString(t, testFleet.SSHConfig), 0o600)
 }
 
 // hostLogs returns the text of every host log of the user's runs.

@@ -33,9 +33,7 @@ func TestPsshOutErrFiles(t *testing.T) {
 	out, errs := t.TempDir(), t.TempDir()
 	hosts := hostArg(np, h, testFleet.Unreachable)
 	r := u.sh(fmt.Sprintf("pscp -o %s -e %s -H '%s' %s %s", out, errs, hosts, src, dst))
-	if r.status != 4 {
-		t.Fatalf("want exit 4 (one host unreachable)\n%s", r)
-	}
+	mustExit(t, r, 4, "one host unreachable")
 	for _, l := range []string{label(np, h), np + "@" + testFleet.Unreachable} {
 		if _, err := os.Stat(filepath.Join(out, l)); err != nil {
 			t.Errorf("no -o file for %s: %v", l, err)
@@ -50,9 +48,7 @@ func TestPsshOutErrFiles(t *testing.T) {
 
 	local := t.TempDir()
 	r = u.sh(fmt.Sprintf("pslurp -L %s -o %s -e %s -H '%s' /nonexistent/f f", local, out, errs, label(np, h)))
-	if r.status != 5 {
-		t.Fatalf("want exit 5 (the transfer failed)\n%s", r)
-	}
+	mustExit(t, r, 5, "the transfer failed")
 	if s := readString(t, filepath.Join(errs, label(np, h))); !strings.Contains(s, "/nonexistent/f") {
 		t.Errorf("pslurp's -e file: %q, want the failure\n%s", s, r)
 	}
@@ -74,9 +70,7 @@ func TestPsshSCPOptions(t *testing.T) {
 	start := time.Now()
 	r := u.sh(fmt.Sprintf("pscp -x '-l 256' -x -p -X -P -X %d -H %s %s %s/blob", h.Port, host, src, dir))
 	took := time.Since(start)
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	// 128 KiB at 256 Kbit/s (32 KiB/s) is 4 s, less the bucket's first
 	// 8 KiB.
 	if took < 3*time.Second {
@@ -93,9 +87,7 @@ func TestPsshSCPOptions(t *testing.T) {
 	}
 	local := t.TempDir()
 	r = u.sh(fmt.Sprintf("pslurp -x -p -L %s -H %s %s back", local, label(np, h), remote))
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	st, err = os.Stat(filepath.Join(local, label(np, h), "back"))
 	if err != nil || !st.ModTime().Equal(old) || st.Mode().Perm() != 0o604 {
 		t.Errorf("pslurp -x -p: local copy %v %v, want mtime %v and mode 0604 (%v)", st.ModTime(), st.Mode(), old, err)
@@ -141,9 +133,7 @@ func TestPsshAttachedValues(t *testing.T) {
 	hosts := writeFile(t, filepath.Join(t.TempDir(), "hosts"), h.HostPort()+"\n", 0o644)
 	out := t.TempDir()
 	r := u.sh(fmt.Sprintf("pssh -t0 -p4 -l%s -h%s -o%s uptime", np, hosts, out))
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if s := readString(t, filepath.Join(out, h.HostPort())); !strings.Contains(s, "load average") {
 		t.Errorf("-o file: %q", s)
 	}
@@ -156,9 +146,7 @@ func TestPsshEnvAndStdinScript(t *testing.T) {
 	np, h := testFleet.Users.NoPass, testFleet.Hosts[0]
 	l := label(np, h)
 	r := u.sh(fmt.Sprintf("pssh -H %s echo hi", l), "PSSH_INLINE=yes", "PSSH_PRINT=yes", "PSSH_VERBOSE=yes")
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if b := inlineBlocks(r.stdout)[l]; !strings.Contains(b, "hi") {
 		t.Errorf("PSSH_INLINE=yes: no inline output\n%s", r)
 	}
@@ -179,9 +167,7 @@ func TestPsshLabels(t *testing.T) {
 	hosts := writeFile(t, filepath.Join(t.TempDir(), "hosts"), label(np, h)+"\n", 0o644)
 	out := t.TempDir()
 	r := u.sh(fmt.Sprintf("pssh -h %s -l %s -o %s true", hosts, np, out))
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if _, ok := statuses(t, r.stdout)[h.HostPort()]; !ok {
 		t.Errorf("want the status line to name %s\n%s", h.HostPort(), r)
 	}
@@ -251,17 +237,13 @@ func TestPsshTildePaths(t *testing.T) {
 	t.Cleanup(func() { os.Remove(filepath.Join(home, name)) })
 	src := writeFile(t, filepath.Join(t.TempDir(), "f"), "tilde\n", 0o644)
 	r := u.sh(fmt.Sprintf("pscp -H %s %s '~/%s'", label(np, h), src, name))
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if s := readString(t, filepath.Join(home, name)); s != "tilde\n" {
 		t.Errorf("~/%s in %s's home: %q", name, np, s)
 	}
 	local := t.TempDir()
 	r = u.sh(fmt.Sprintf("pslurp -L %s -H %s '~/%s' back", local, label(np, h), name))
-	if r.status != 0 {
-		t.Fatalf("want exit 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if s := readString(t, filepath.Join(local, label(np, h), "back")); s != "tilde\n" {
 		t.Errorf("slurped ~/%s: %q", name, s)
 	}

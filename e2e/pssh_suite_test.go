@@ -46,15 +46,11 @@ type psshUser struct {
 
 func newPsshUser(t *testing.T, f *harness.Fleet) *psshUser {
 	t.Helper()
-	u := &user{t: t, home: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state")}
-	cfg, err := os.ReadFile(f.SSHConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := newUser(t)
 	if err := os.Mkdir(filepath.Join(u.home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(u.home, ".ssh", "config"), string(cfg), 0o600)
+	writeFile(t, filepath.Join(u.home, ".ssh", "config"), readString(t, f.SSHConfig), 0o600)
 	return &psshUser{user: u, bin: psshWrappers(t)}
 }
 
@@ -106,10 +102,7 @@ func lsR(t *testing.T, dir string) string {
 
 // TestPsshSuite is upstream's nine cases.
 func TestPsshSuite(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	t.Parallel()
+	parent(t)
 	f := startDistroFleet(t, 2)
 	u := newPsshUser(t, f)
 	user := f.Users.NoPass
@@ -144,9 +137,7 @@ func TestPsshSuite(t *testing.T) {
 					hostsFile, user, out, errs)
 			}
 			r := u.sh(line)
-			if r.status != 0 {
-				t.Fatalf("want exit 0\n%s", r)
-			}
+			mustExit(t, r, 0)
 			for _, host := range lines {
 				if s := readString(t, filepath.Join(out, host)); !strings.Contains(s, "load average") {
 					t.Errorf("%s/%s: %q lacks \"load average\"\n%s", out, host, s, r)
@@ -187,9 +178,7 @@ func TestPsshSuite(t *testing.T) {
 					hostsFile, user, out, errs)
 			}
 			r := u.sh(line)
-			if r.status != 0 {
-				t.Fatalf("want exit 0\n%s", r)
-			}
+			mustExit(t, r, 0)
 			for _, h := range f.Hosts {
 				if got := readString(t, h.Path("/tmp/pssh.test")); got != string(hosts) {
 					t.Errorf("%s: /tmp/pssh.test is %q, want /etc/hosts\n%s", h.Addr, got, r)
@@ -203,9 +192,7 @@ func TestPsshSuite(t *testing.T) {
 		clean(t)
 		out, errs := dirs(t)
 		r := u.sh(fmt.Sprintf("pscp -r -h %s -l %s -p 64 -o %s -e %s -t 60 /etc/init.d /tmp/pssh.test < /dev/null", hostsFile, user, out, errs))
-		if r.status != 0 {
-			t.Fatalf("want exit 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		want := lsR(t, "/etc/init.d")
 		for _, h := range f.Hosts {
 			if got := lsR(t, h.Path("/tmp/pssh.test")); got != want {
@@ -224,9 +211,7 @@ func TestPsshSuite(t *testing.T) {
 					local, hostsFile, user, out, errs)
 			}
 			r := u.sh(line)
-			if r.status != 0 {
-				t.Fatalf("want exit 0\n%s", r)
-			}
+			mustExit(t, r, 0)
 			for i, h := range f.Hosts {
 				want := readString(t, h.Path("/etc/hosts"))
 				if got := readString(t, filepath.Join(local, lines[i], "hosts")); got != want {
@@ -241,9 +226,7 @@ func TestPsshSuite(t *testing.T) {
 		out, errs := dirs(t)
 		local := filepath.Join(t.TempDir(), "slurp")
 		r := u.sh(fmt.Sprintf("pslurp -r -L %s -h %s -l %s -p 64 -o %s -e %s -t 60 /etc/init.d init.d < /dev/null", local, hostsFile, user, out, errs))
-		if r.status != 0 {
-			t.Fatalf("want exit 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		want := lsR(t, "/etc/init.d")
 		for _, host := range lines {
 			if got := lsR(t, filepath.Join(local, host, "init.d")); got != want {

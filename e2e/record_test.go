@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,9 +22,7 @@ func TestRecord(t *testing.T) {
 	np := testFleet.Users.NoPass
 	labels := allLabels(np)
 	r := u.run("-h", testFleet.HostsFile, `[ "$PSSH_NODENUM" = 2 ] && exit 3; echo fine`)
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	latest := filepath.Join(u.stateDir, "runs", "latest")
 	dir, err := filepath.EvalSymlinks(latest)
 	if err != nil {
@@ -68,11 +67,9 @@ func TestRecord(t *testing.T) {
 	// Run again on the failed hosts only. The failed file sits in the run
 	// that the new run's record replaces as "latest", so use its real path.
 	r = u.run("-i", "-h", filepath.Join(dir, "failed"), `echo "again $PSSH_HOST"`)
-	if r.status != 0 {
-		t.Fatalf("rerun: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "rerun")
 	wantBlocks := map[string]string{labels[2]: "again " + testFleet.Hosts[2].Addr + "\n"}
-	if got := inlineBlocks(r.stdout); !mapsEqual(got, wantBlocks) {
+	if got := inlineBlocks(r.stdout); !maps.Equal(got, wantBlocks) {
 		t.Errorf("rerun on the failed file reached %q, want only %q\n%s", got, wantBlocks, r)
 	}
 }
@@ -122,9 +119,7 @@ func TestFailedFileKeepsLoginUser(t *testing.T) {
 	np := testFleet.Users.NoPass
 	h0, h1 := testFleet.Hosts[0], testFleet.Hosts[1]
 	r := u.run("-l", np, "-H", h0.HostPort()+" "+h1.HostPort(), `[ "$PSSH_NODENUM" = 1 ] && exit 3; true`)
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	dir, err := filepath.EvalSymlinks(filepath.Join(u.stateDir, "runs", "latest"))
 	if err != nil {
 		t.Fatalf("runs/latest: %v", err)
@@ -147,6 +142,8 @@ type runRecord struct {
 		Label    string `json:"host"`   // the label
 		Target   string `json:"target"` // [user@]host[:port] as reached
 		Outcome  string `json:"outcome"`
+		Detail   string `json:"detail"`
+		Changed  bool   `json:"changed"`
 		ExitCode int    `json:"exit_code"`
 		Error    string `json:"error"`
 		Log      string `json:"log"`

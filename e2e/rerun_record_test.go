@@ -72,9 +72,7 @@ func TestRecordOnFullDisk(t *testing.T) {
 	t.Cleanup(func() { syscall.Unmount(u.stateDir, syscall.MNT_DETACH) })
 
 	first := u.run("-H", hostArg(np, testFleet.Hosts[0]), "echo small")
-	if first.status != 0 {
-		t.Fatalf("a small run: want exit status 0\n%s", first)
-	}
+	mustExit(t, first, 0, "a small run")
 	before := u.show("latest").ID
 	r := u.run("-H", hostArg(np, testFleet.Hosts[0]), `yes 'a line of output that fills the disk' | head -c 200000`)
 	if r.status != 0 || !strings.Contains(r.stdout, "[SUCCESS] "+label(np, testFleet.Hosts[0])) {

@@ -15,16 +15,7 @@ import (
 func TestRunRollout(t *testing.T) {
 	u := setup(t)
 	np := testFleet.Users.NoPass
-	// A folder the hosts' login user can write: t.TempDir's parents are
-	// root's own.
-	dir, err := os.MkdirTemp("", "fleet-rollout-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	dir := sharedTemp(t) // the hosts' login user writes there
 	// Host 0 fails at once; host 1, started beside it (--batch 2), takes a
 	// second and must still finish; hosts 2 and 3 must never start.
 	cmd := `[ "$PSSH_NODENUM" = 0 ] && exit 3; sleep 1; touch ` + dir + `/ran.$PSSH_NODENUM`

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +21,7 @@ func TestExitStatus(t *testing.T) {
 	t.Run("all ok", func(t *testing.T) {
 		u := setup(t)
 		r := u.run("-h", testFleet.HostsFile, "true")
-		if r.status != 0 {
-			t.Fatalf("want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		got := statuses(t, r.stdout)
 		for _, l := range allLabels(np) {
 			if !got[l].ok {
@@ -33,9 +32,7 @@ func TestExitStatus(t *testing.T) {
 	t.Run("one command fails", func(t *testing.T) {
 		u := setup(t)
 		r := u.run("-h", testFleet.HostsFile, `[ "$PSSH_NODENUM" = 1 ] && exit 5; true`)
-		if r.status != 5 {
-			t.Fatalf("want exit status 5\n%s", r)
-		}
+		mustExit(t, r, 5)
 		got := statuses(t, r.stdout)
 		for i, l := range allLabels(np) {
 			s, ok := got[l]
@@ -52,9 +49,7 @@ func TestExitStatus(t *testing.T) {
 	t.Run("one host unreachable", func(t *testing.T) {
 		u := setup(t)
 		r := u.run("-H", hostArg(np, hosts[0], testFleet.Unreachable, hosts[1], hosts[2]), "true")
-		if r.status != 4 {
-			t.Fatalf("want exit status 4\n%s", r)
-		}
+		mustExit(t, r, 4)
 		got := statuses(t, r.stdout)
 		for _, h := range hosts[:3] {
 			if !got[label(np, h)].ok {
@@ -68,9 +63,7 @@ func TestExitStatus(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		u := setup(t)
 		r := u.run("-h", testFleet.HostsFile, "-t", "1", "sleep 30")
-		if r.status != 3 {
-			t.Fatalf("want exit status 3\n%s", r)
-		}
+		mustExit(t, r, 3)
 		got := statuses(t, r.stdout)
 		for _, l := range allLabels(np) {
 			if s := got[l]; s.ok || !strings.Contains(s.reason, "timed out") {
@@ -83,33 +76,17 @@ func TestExitStatus(t *testing.T) {
 		// Host 0 times out, host 1 is unreachable, host 2 exits 7.
 		r := u.run("-t", "2", "-H", hostArg(np, hosts[0], testFleet.Unreachable, hosts[1]),
 			`case $PSSH_NODENUM in 0) sleep 31;; 2) exit 7;; esac`)
-		if r.status != 3 {
-			t.Fatalf("want exit status 3 (timeout wins)\n%s", r)
-		}
+		mustExit(t, r, 3, "timeout wins")
 		want := map[string]string{label(np, hosts[0]): "timeout", np + "@" + testFleet.Unreachable: "unreachable",
 			label(np, hosts[1]): "failed"}
-		if got := u.latestRun().outcomes(); !mapsEqual(got, want) {
+		if got := u.latestRun().outcomes(); !maps.Equal(got, want) {
 			t.Errorf("run.json outcomes = %v, want %v\n%s", got, want, r)
 		}
 
 		// Without the timeout, unreachable wins over a failed command.
 		r = u.run("-H", hostArg(np, testFleet.Unreachable, hosts[1]), `[ "$PSSH_NODENUM" = 1 ] && exit 7; true`)
-		if r.status != 4 {
-			t.Errorf("want exit status 4 (unreachable beats a failed command)\n%s", r)
-		}
+		wantExit(t, r, 4, "unreachable beats a failed command")
 	})
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestInline checks -i: each host's stdout right after its status line,
@@ -118,9 +95,7 @@ func TestInline(t *testing.T) {
 	u := setup(t)
 	np := testFleet.Users.NoPass
 	r := u.run("-i", "-h", testFleet.HostsFile, `echo "out $PSSH_HOST"; echo "err $PSSH_HOST" >&2`)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	got := statuses(t, r.stdout)
 	blocks := inlineBlocks(r.stdout)
 	for _, h := range testFleet.Hosts {
@@ -149,9 +124,7 @@ func TestPrint(t *testing.T) {
 	np := testFleet.Users.NoPass
 	// One printf: the three lines leave in one write, so in one packet.
 	r := u.run("-P", "-h", testFleet.HostsFile, `printf 'line1\nline2\nline3\n'; echo oops >&2`)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	labels := allLabels(np)
 	check := func(stream, text string, want []string, allowed func(string) bool) {
 		per := map[string][]string{}
@@ -190,9 +163,7 @@ func TestOutErrDirs(t *testing.T) {
 	outDir, errDir := filepath.Join(base, "out"), filepath.Join(base, "err")
 	r := u.run("-o", outDir, "-e", errDir, "-h", testFleet.HostsFile,
 		`echo "out $PSSH_HOST"; echo "err $PSSH_HOST" >&2`)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	for dir, prefix := range map[string]string{outDir: "out ", errDir: "err "} {
 		var want []string
 		for _, h := range testFleet.Hosts {
@@ -234,9 +205,7 @@ func TestSendInput(t *testing.T) {
 	u := setup(t)
 	const input = "first line\nsecond line\n"
 	r := u.runInput(input, "-I", "-i", "-h", testFleet.HostsFile, "cat")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	blocks := inlineBlocks(r.stdout)
 	for _, l := range allLabels(testFleet.Users.NoPass) {
 		if blocks[l] != input {
@@ -253,12 +222,10 @@ func TestDuplicateHosts(t *testing.T) {
 	h0, h1 := testFleet.Hosts[0], testFleet.Hosts[1]
 	outDir := t.TempDir()
 	r := u.run("-i", "-o", outDir, "-H", hostArg(np, h0, h0, h1), `echo "node $PSSH_NODENUM"`)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	x := label(np, h0)
 	want := map[string]string{x: "node 0\n", x + ".1": "node 1\n", label(np, h1): "node 2\n"}
-	if got := inlineBlocks(r.stdout); !mapsEqual(got, want) {
+	if got := inlineBlocks(r.stdout); !maps.Equal(got, want) {
 		t.Errorf("outputs by label = %q, want %q\n%s", got, want, r)
 	}
 	for l, out := range want {
@@ -287,9 +254,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			u := setup(t)
 			r := u.run(c.args...)
-			if r.status != 2 {
-				t.Errorf("want exit status 2\n%s", r)
-			}
+			wantExit(t, r, 2)
 			if !strings.Contains(r.stderr, "fleet: error:") || !strings.Contains(r.stderr, c.want) {
 				t.Errorf("stderr should say \"fleet: error:\" and %q\n%s", c.want, r)
 			}
@@ -327,19 +292,11 @@ func TestTimeoutKillsRemoteCommand(t *testing.T) {
 		return seen || run.finished()
 	})
 	r := run.wait(cmdTimeout)
-	if r.status != 3 {
-		t.Fatalf("want exit status 3\n%s", r)
-	}
+	mustExit(t, r, 3)
 	if !seen {
 		t.Errorf("never saw %q running as %s", sleep, np)
 	}
-	var left []string
-	if !eventually(killWindow, func() bool {
-		left = userProcsMatching(t, np, sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running as %s: %q\n%s", killWindow, np, left, r)
-	}
+	checkGone(t, r, killWindow, sleep)
 }
 
 // TestInterruptKillsRemoteCommands: Ctrl-C (SIGINT) kills every running
@@ -361,16 +318,8 @@ func TestInterruptKillsRemoteCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run.wait(8 * time.Second)
-	if r.status != 130 {
-		t.Errorf("want exit status 130\n%s", r)
-	}
-	var left []string
-	if !eventually(killWindow, func() bool {
-		left = userProcsMatching(t, np, sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running as %s: %q\n%s", killWindow, np, left, r)
-	}
+	wantExit(t, r, 130)
+	checkGone(t, r, killWindow, sleep)
 	rec := u.latestRun()
 	if rec.End == nil {
 		t.Errorf("run.json has no end after an interrupted run")

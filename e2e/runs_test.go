@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -248,7 +249,7 @@ func TestLogsFollow(t *testing.T) {
 		t.Errorf("logs --failed: want a header and the log for %s only\n%s", l1, r)
 	}
 	r = u.fleet("logs")
-	if want := map[string]string{l0: "ok", l1: "failed", l2: "ok"}; r.status != 0 || !mapsEqual(hostOutcomes(r.stdout), want) {
+	if want := map[string]string{l0: "ok", l1: "failed", l2: "ok"}; r.status != 0 || !maps.Equal(hostOutcomes(r.stdout), want) {
 		t.Errorf("logs with no host: want %v\n%s", want, r)
 	}
 	r = u.fleet("logs", "no-such-host")

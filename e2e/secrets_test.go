@@ -54,9 +54,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		sleep := uniqueSleep(1)
 		r := runWatchingSecrets(t, u, noKeys, secrets, sleep, "--password-file", pwFile, "--sudo-password-file", pwFile,
 			"-H", label(pwUser, pwHost), sleep)
-		if r.status != 0 {
-			t.Errorf("want exit status 0\n%s", r)
-		}
+		wantExit(t, r, 0)
 		if log := sshdLog(t, f, pwHost); !strings.Contains(log, "Accepted password for "+pwUser) {
 			t.Errorf("%s's sshd did not log a password login: the run did not test what it should\n%s", pwHost.Addr, log)
 		}
@@ -68,9 +66,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		sleep := uniqueSleep(1)
 		r := runWatchingSecrets(t, u, noKeys, secrets, sleep, "--identity", encKey, "--password-file", passFile,
 			"--sudo-password-file", pwFile, "-H", label(pwUser, keyHost), sleep)
-		if r.status != 0 {
-			t.Errorf("want exit status 0\n%s", r)
-		}
+		wantExit(t, r, 0)
 		if log := sshdLog(t, f, keyHost); !strings.Contains(log, "Accepted publickey for "+pwUser) {
 			t.Errorf("%s's sshd did not log a key login\n%s", keyHost.Addr, log)
 		}

@@ -29,11 +29,7 @@ func mustDo(t *testing.T, err error) {
 // anything: a host wrote where it must not.
 func checkEmpty(t *testing.T, canary, when string) {
 	t.Helper()
-	if ents, _ := os.ReadDir(canary); len(ents) != 0 {
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
+	if names := dirNames(t, canary); len(names) != 0 {
 		t.Fatalf("%s: a host wrote outside -L, into %s: %q", when, canary, names)
 	}
 }
@@ -78,9 +74,7 @@ func TestSlurpHostileLinks(t *testing.T) {
 	args := []string{"-r", "-H", hostArg(np, h[0], h[1]), "-L", local, remote, "tree"}
 	for run := 1; run <= 2; run++ {
 		r := u.slurp(args...)
-		if r.status != 0 {
-			t.Fatalf("run %d: want exit status 0\n%s", run, r)
-		}
+		mustExit(t, r, 0, "run %d", run)
 		checkEmpty(t, canary, fmt.Sprintf("run %d", run))
 		skipped := []string{"evil", "sub/climb", "sub/sly", "sub/fifo", "sock"}
 		if run == 2 {
@@ -148,9 +142,7 @@ func TestSlurpHostDirLink(t *testing.T) {
 	local := t.TempDir()
 	mustDo(t, os.Symlink(canary, filepath.Join(local, label(np, h[0]))))
 	r := u.slurp("-H", hostArg(np, h[0], h[1]), "-L", local, remote, "got")
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	checkEmpty(t, canary, "slurp")
 	got := statuses(t, r.stdout)
 	if s := got[label(np, h[0])]; s.ok || !strings.Contains(s.reason, "is a symbolic link") {
@@ -283,9 +275,7 @@ func TestSlurpBlockedTransfer(t *testing.T) {
 			if mode == "sigterm" {
 				want, outcome = 130, "cancelled"
 			}
-			if r.status != want {
-				t.Errorf("want exit status %d\n%s", want, r)
-			}
+			wantExit(t, r, want)
 			if got := u.latestRun().outcomes()[lb]; got != outcome {
 				t.Errorf("run.json: %s is %q, want %q", lb, got, outcome)
 			}
@@ -314,9 +304,7 @@ func TestSlurpLinkedFolder(t *testing.T) {
 	mustDo(t, os.Symlink(dir, link))
 	local := t.TempDir()
 	r := u.slurp("-r", "-H", hostArg(np, h), "-L", local, link, "tree")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	checkTree(t, filepath.Join(local, label(np, h), "tree"), dir)
 	// Without -r, the folder is an error that says so.
 	r = u.slurp("-H", hostArg(np, h), "-L", local, link, "file")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"os"
@@ -136,23 +135,9 @@ func temps(dir string) []string {
 }
 
 // changedInRecord lists the hosts that the latest run.json says changed.
-func changedInRecord(t *testing.T, u *user) []string {
-	t.Helper()
-	var rec struct {
-		Hosts []struct {
-			Label   string `json:"host"` // the label
-			Changed bool   `json:"changed"`
-		} `json:"hosts"`
-	}
-	b, err := os.ReadFile(filepath.Join(u.stateDir, "runs", "latest", "run.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &rec)
-	}
-	if err != nil {
-		t.Fatalf("run record: %v", err)
-	}
+func changedInRecord(u *user) []string {
 	var out []string
-	for _, h := range rec.Hosts {
+	for _, h := range u.latestRun().Hosts {
 		if h.Changed {
 			out = append(out, h.Label)
 		}
@@ -239,9 +224,7 @@ func TestSlurp(t *testing.T) {
 		remote := randomFile(t, filepath.Join(sharedDir(t), "os-release"), 5000, 0o644)
 		local := t.TempDir()
 		r := u.slurp("-h", testFleet.HostsFile, "-L", local, remote, "got")
-		if r.status != 0 {
-			t.Fatalf("want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		for _, l := range allLabels(np) {
 			if s := statuses(t, r.stdout)[l]; !s.ok {
 				t.Errorf("%s: want [SUCCESS], got %+v\n%s", l, s, r)
@@ -252,9 +235,7 @@ func TestSlurp(t *testing.T) {
 		// A host listed twice: X and X.1, each with its own folder.
 		local = t.TempDir()
 		r = u.slurp("-H", hostArg(np, h[0], h[1], h[0]), "-L", local, remote, "got")
-		if r.status != 0 {
-			t.Fatalf("duplicate host: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "duplicate host")
 		want := []string{label(np, h[0]), label(np, h[0]) + ".1", label(np, h[1])}
 		got := statuses(t, r.stdout)
 		for _, l := range want {
@@ -275,9 +256,7 @@ func TestSlurp(t *testing.T) {
 		chown(t, filepath.Join(remote, "sub", "secret"), np)
 		local := t.TempDir()
 		r := u.slurp("-r", "-H", hostArg(np, h[1], h[2]), "-L", local, remote, "tree")
-		if r.status != 0 {
-			t.Fatalf("want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		for _, l := range []string{label(np, h[1]), label(np, h[2])} {
 			checkTree(t, filepath.Join(local, l, "tree"), remote)
 		}
@@ -287,9 +266,7 @@ func TestSlurp(t *testing.T) {
 		remote := filepath.Join(sharedDir(t), "no-such-file")
 		local := t.TempDir()
 		r := u.slurp("-H", hostArg(np, h[3]), "-L", local, remote, "got")
-		if r.status != 5 {
-			t.Fatalf("want exit status 5\n%s", r)
-		}
+		mustExit(t, r, 5)
 		l := label(np, h[3])
 		if s := statuses(t, r.stdout)[l]; s.ok || !strings.Contains(strings.ToLower(s.reason), "no such file") {
 			t.Errorf("want [FAILURE] ... no such file ..., got %+v\n%s", s, r)
@@ -318,22 +295,16 @@ func TestCopySlurpChatty(t *testing.T) {
 			args = append([]string{c.sudo}, args...)
 		}
 		r := u.copy(args...)
-		if r.status != 0 {
-			t.Fatalf("want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0)
 		checkStates(t, r, labels, "changed", "unchanged")
 		checkSame(t, c.dst, src)
 		r = u.copy(args...)
-		if r.status != 0 {
-			t.Fatalf("second run: want exit status 0\n%s", r)
-		}
+		mustExit(t, r, 0, "second run")
 		checkStates(t, r, labels, "unchanged")
 	}
 	local := t.TempDir()
 	r := u.slurp("-H", hosts, "-L", local, filepath.Join(dir, "f"), "back")
-	if r.status != 0 {
-		t.Fatalf("slurp: want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0, "slurp")
 	for _, l := range labels {
 		checkSame(t, filepath.Join(local, l, "back"), src)
 	}

@@ -6,10 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSudoPasswordless checks --sudo for a user with NOPASSWD sudo: the
@@ -17,9 +15,7 @@ import (
 func TestSudoPasswordless(t *testing.T) {
 	u := setup(t)
 	r := u.run("--sudo", "-i", "-h", testFleet.HostsFile, "id -un")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	blocks := inlineBlocks(r.stdout)
 	for _, l := range allLabels(testFleet.Users.NoPass) {
 		if blocks[l] != "root\n" {
@@ -39,9 +35,7 @@ func TestSudoNeedsPassword(t *testing.T) {
 	pw := testFleet.Users.Pass
 	h := testFleet.Hosts
 	r := u.run("--sudo", "-i", "-H", hostArg(pw, h[0], h[1]), "id -un")
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	got := statuses(t, r.stdout)
 	for _, l := range []string{label(pw, h[0]), label(pw, h[1])} {
 		if s := got[l]; s.ok || !strings.Contains(s.reason, "sudo needs a password") {
@@ -71,80 +65,25 @@ func TestSudoPasswordFile(t *testing.T) {
 	hosts := hostArg(pw, testFleet.Hosts[0], testFleet.Hosts[1], testFleet.Hosts[2], testFleet.Hosts[3])
 
 	// The remote command sleeps so that sudo, its shell and the command
-	// are all alive while /proc is scanned.
-	command := uniqueSleep(2) + "; id -un"
-	run := u.start("", "--sudo-password-file", pwFile, "-i", "-H", hosts, command)
-	var leaks []string
-	sawSudo := false
-	deadline := time.Now().Add(cmdTimeout)
-	for !run.finished() && time.Now().Before(deadline) {
-		for _, p := range procsMatching("") {
-			if strings.HasPrefix(p.cmdline, "sudo ") && strings.Contains(p.cmdline, command) {
-				sawSudo = true
-			}
-			if strings.Contains(p.cmdline, secret) {
-				leaks = append(leaks, "argv of "+p.cmdline)
-			}
-			if env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.pid), "environ")); err == nil &&
-				bytes.Contains(env, []byte(secret)) {
-				leaks = append(leaks, "environment of "+p.cmdline)
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	r := run.wait(5 * time.Second)
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	// are all alive while /proc is scanned, and the scan must see the
+	// sleep run as root.
+	sleep := uniqueSleep(2)
+	r := runWatchingSecrets(t, u, testFleet.SSHConfig, []string{secret}, sleep,
+		"--sudo-password-file", pwFile, "-i", "-H", hosts, sleep+"; id -un")
+	mustExit(t, r, 0)
 	blocks := inlineBlocks(r.stdout)
 	for _, h := range testFleet.Hosts {
 		if l := label(pw, h); blocks[l] != "root\n" {
 			t.Errorf("%s printed %q, want %q", l, blocks[l], "root\n")
 		}
 	}
-	if !sawSudo {
-		t.Errorf("never saw the remote sudo running while scanning /proc: the scan proves nothing")
-	}
-	for _, l := range leaks {
-		t.Errorf("the sudo password is in the %s", l)
-	}
 	if strings.Contains(r.stdout, secret) || strings.Contains(r.stderr, secret) {
 		t.Errorf("the sudo password is in fleet's output")
 	}
-	for _, dir := range []string{u.stateDir, u.home} {
-		for _, f := range filesContaining(t, dir, secret) {
-			t.Errorf("the sudo password is in %s", f)
-		}
-	}
+	noSecretIn(t, secret, u.stateDir, u.home)
 	if t.Failed() {
 		t.Log(r)
 	}
-}
-
-// filesContaining lists the regular files under dir that contain s.
-func filesContaining(t *testing.T, dir, s string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(s)) {
-			found = append(found, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("searching %s: %v", dir, err)
-	}
-	return found
 }
 
 // TestSudoPasswordWithInput: with -I, sudo gets the password and the
@@ -156,9 +95,7 @@ func TestSudoPasswordWithInput(t *testing.T) {
 	pwFile := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), secret+"\n", 0o600)
 	const input = "line one\nline two\n"
 	r := u.runInput(input, "-I", "-i", "--sudo-password-file", pwFile, "-H", hostArg(pw, testFleet.Hosts[0]), "cat")
-	if r.status != 0 {
-		t.Fatalf("want exit status 0\n%s", r)
-	}
+	mustExit(t, r, 0)
 	if got := inlineBlocks(r.stdout)[label(pw, testFleet.Hosts[0])]; got != input {
 		t.Errorf("the command read %q, want exactly %q\n%s", got, input, r)
 	}
@@ -174,9 +111,7 @@ func TestSudoWrongPassword(t *testing.T) {
 	pw := testFleet.Users.Pass
 	pwFile := writeFile(t, filepath.Join(t.TempDir(), "sudo-pw"), "not-"+testFleet.Users.PassPassword+"\n", 0o600)
 	r := u.run("-i", "--sudo-password-file", pwFile, "-H", hostArg(pw, testFleet.Hosts[1]), "id -un")
-	if r.status != 5 {
-		t.Fatalf("want exit status 5\n%s", r)
-	}
+	mustExit(t, r, 5)
 	if s := statuses(t, r.stdout)[label(pw, testFleet.Hosts[1])]; s.ok || !strings.Contains(s.reason, "incorrect sudo password") {
 		t.Errorf("want [FAILURE] ... incorrect sudo password, got %+v\n%s", s, r)
 	}
@@ -199,17 +134,30 @@ func TestTimeoutKillsSudoCommand(t *testing.T) {
 		return sawRoot || run.finished()
 	})
 	r := run.wait(cmdTimeout)
-	if r.status != 3 {
-		t.Fatalf("want exit status 3\n%s", r)
-	}
+	mustExit(t, r, 3)
 	if !sawRoot {
 		t.Errorf("never saw %q running as root", sleep)
 	}
-	var left []proc
-	if !eventually(killWindow, func() bool {
-		left = procsMatching(sleep)
-		return len(left) == 0
-	}) {
-		t.Errorf("%v after fleet exited, still running: %+v\n%s", killWindow, left, r)
+	checkGone(t, r, killWindow, sleep)
+}
+
+// noSecretIn fails the test when a regular file under one of dirs holds
+// secret.
+func noSecretIn(t *testing.T, secret string, dirs ...string) {
+	t.Helper()
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err == nil && bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the secret is in %s", path)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("searching %s: %v", dir, err)
+		}
 	}
 }

@@ -60,9 +60,7 @@ func TestSudoWrongPasswordWithPTY(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("fleet took %v with a wrong password (-t 25): it waited for sudo instead of failing at once\n%s", took, r)
 	}
-	if r.status != 5 {
-		t.Errorf("want exit status 5\n%s", r)
-	}
+	wantExit(t, r, 5)
 	st := statuses(t, r.stdout)
 	if s := st[label(pw, testFleet.Hosts[1])]; s.ok || !strings.Contains(s.reason, "incorrect sudo password") {
 		t.Errorf("want [FAILURE] ... incorrect sudo password, got %+v\n%s", s, r)
