@@ -243,11 +243,6 @@ func resolveAlgos(s *hostSettings, e *endpoint) error {
 	return nil
 }
 
-// transport is the part of ssh.ClientConfig the algorithm keys set.
-func (e *endpoint) transport() ssh.Config {
-	return ssh.Config{KeyExchanges: e.kex, Ciphers: e.ciphers, MACs: e.macs}
-}
-
 // rsaBits is the modulus size of an RSA key (a certificate's key for a
 // certificate), 0 for other keys.
 func rsaBits(pub ssh.PublicKey) int {
