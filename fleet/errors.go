@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -187,13 +188,9 @@ func negotiationError(neg *ssh.AlgorithmNegotiationError, err error) error {
 	case strings.HasSuffix(what, "MAC"):
 		what, key = "MAC", "MACs"
 	}
-	var ours []string
-	for _, a := range neg.SupportedAlgorithms {
-		// x/crypto's protocol markers, not algorithms anyone chose.
-		if a != "ext-info-c" && a != "kex-strict-c-v00@openssh.com" {
-			ours = append(ours, a)
-		}
-	}
+	ours := slices.DeleteFunc(slices.Clone(neg.SupportedAlgorithms), func(a string) bool {
+		return a == "ext-info-c" || a == "kex-strict-c-v00@openssh.com" // x/crypto's protocol markers, not algorithms anyone chose
+	})
 	e := &Error{Kind: ErrUnreachable, Err: err,
 		Reason: fmt.Sprintf("no matching %s found: fleet offered %s; the host offers %s",
 			what, strings.Join(ours, ","), strings.Join(neg.RequestedAlgorithms, ","))}

@@ -153,32 +153,28 @@ func startProxy(shell, command string, note func(string)) (*proxyConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	closeAll := func(fs ...*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
+		closeAll(inR, inW)
 		return nil, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
+		closeAll(inR, inW, outR, outW)
 		return nil, err
 	}
 	cmd := exec.Command(shell, "-c", "exec "+command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
-	// The child has its ends; ours must go, or EOF never comes.
-	inR.Close()
-	outW.Close()
-	errW.Close()
+	closeAll(inR, outW, errW) // the child has its ends; ours must go, or EOF never comes
 	if err != nil {
-		inW.Close()
-		outR.Close()
-		errR.Close()
+		closeAll(inW, outR, errR)
 		return nil, err
 	}
 	c := &proxyConn{cmd: cmd, w: inW, r: outR, stderr: errR, exited: make(chan struct{}), stderrDone: make(chan struct{}), closed: make(chan struct{})}
