@@ -126,31 +126,13 @@ func exitError(e *ssh.ExitError) *ExitError {
 	sig := e.Signal()
 	status := e.ExitStatus()
 	if sig != "" && status == 0 {
-		status = 128 + signalNumber(sig)
+		status = 128 + signalNumbers[sig]
 	}
 	return &ExitError{Status: status, Signal: sig}
 }
 
-// signalNumber knows the signals a remote command is commonly killed by.
-func signalNumber(name string) int {
-	switch name {
-	case "HUP":
-		return 1
-	case "INT":
-		return 2
-	case "QUIT":
-		return 3
-	case "KILL":
-		return 9
-	case "SEGV":
-		return 11
-	case "PIPE":
-		return 13
-	case "TERM":
-		return 15
-	}
-	return 0
-}
+// signalNumbers knows the signals a remote command is commonly killed by.
+var signalNumbers = map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "SEGV": 11, "PIPE": 13, "TERM": 15}
 
 // contextError classifies err once the host's context is done.
 func contextError(ctx context.Context, err error) error {

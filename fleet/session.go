@@ -187,31 +187,40 @@ func finished(ctl *control, filter *stderrFilter, early *earlyOutput, err error)
 }
 
 // newSession opens a session, bounded by ctx: NewSession itself can hang on
-// a dead connection (golang/go#26643), and closing the client frees it.
+// a dead connection (golang/go#26643).
 func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	s, err := bounded(ctx, c, c.client.NewSession)
+	if err == nil && c.agentFwd {
+		// Refused by sshd's AllowAgentForwarding no: ssh goes on without
+		// it too.
+		_ = agent.RequestAgentForwarding(s)
+	}
+	return s, err
+}
+
+// bounded runs open, which cannot be cancelled, until ctx ends; then it
+// closes the connection, which frees open, and closes what open opened
+// too late.
+func bounded[T io.Closer](ctx context.Context, c *Conn, open func() (T, error)) (T, error) {
 	type res struct {
-		s   *ssh.Session
+		v   T
 		err error
 	}
 	ch := make(chan res, 1)
 	go func() {
-		s, err := c.client.NewSession()
-		ch <- res{s, err}
+		v, err := open()
+		ch <- res{v, err}
 	}()
 	select {
 	case r := <-ch:
-		if r.err == nil && c.agentFwd {
-			// Refused by sshd's AllowAgentForwarding no: ssh goes on
-			// without it too.
-			_ = agent.RequestAgentForwarding(r.s)
-		}
-		return r.s, r.err
+		return r.v, r.err
 	case <-ctx.Done():
 		c.client.Close()
-		if r := <-ch; r.s != nil {
-			r.s.Close()
+		if r := <-ch; r.err == nil {
+			r.v.Close()
 		}
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 
