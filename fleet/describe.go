@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/fleet-sh/fleet/inventory"
@@ -46,7 +45,7 @@ func (d *Dialer) Describe(h inventory.Host) (Reach, error) {
 	}
 	info := Reach{Address: e.hostName, Port: e.port, User: e.user, IdentityFiles: e.identityFiles,
 		ProxyJump: e.proxyJump, ProxyCommand: e.proxyCommand, HostKeyName: e.keyName(),
-		KnownHosts: slices.Concat(e.knownHosts, e.globalKnown), StrictHostKeyChecking: e.strict,
+		KnownHosts: append(append([]string{}, e.knownHosts...), e.globalKnown...), StrictHostKeyChecking: e.strict,
 		ConnectTimeout: e.connectTimeout.String(),
 		Sources: map[string]string{"address": from("hostname"), "port": from("port"), "user": from("user"),
 			"identity_files": from("identityfile"), "host_key_name": from("hostkeyalias"),
