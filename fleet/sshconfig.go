@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,12 +68,11 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 		}
 		c.files = append(c.files, lines)
 	}
+	isExec := func(cl *confLine) bool {
+		return cl.key == "match" && strings.Contains(strings.ToLower(cl.rest), "exec")
+	}
 	for _, lines := range l.cache {
-		for _, cl := range lines {
-			if cl.key == "match" && strings.Contains(strings.ToLower(cl.rest), "exec") {
-				c.hasExec = true
-			}
-		}
+		c.hasExec = c.hasExec || slices.ContainsFunc(lines, isExec)
 	}
 	return c, nil
 }
@@ -223,10 +223,8 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 	if o.ProxyJump != "" {
 		// ssh refuses -J with -o ProxyCommand: one of them would be
 		// silently dropped.
-		for _, cl := range c.overrides {
-			if cl.key == "proxycommand" && !strings.EqualFold(cl.rest, "none") {
-				return nil, fmt.Errorf("ssh options: -J and -O ProxyCommand cannot be used together (ssh refuses them too); keep one")
-			}
+		if slices.ContainsFunc(c.overrides, func(cl *confLine) bool { return cl.key == "proxycommand" && !strings.EqualFold(cl.rest, "none") }) {
+			return nil, fmt.Errorf("ssh options: -J and -O ProxyCommand cannot be used together (ssh refuses them too); keep one")
 		}
 		one("proxyjump", o.ProxyJump, "-J")
 	}
