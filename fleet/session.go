@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -149,7 +150,10 @@ func (c *Conn) startSession(ctx context.Context, cmd *Command, onStart func()) (
 				err = c.closeSession(sess, waited)
 			}
 		}
-		err = finished(ctl, filter, early, err)
+		filter.flush()
+		early.flush()
+		// sudo's refusal, when it refused, else the command's end.
+		err = cmp.Or(ctl.sudoErr, notStarted(ctl, early, err))
 		c.noteBanner(seen) // before Exec returns, so that its caller sees it
 		p.done <- err
 	}()
@@ -173,17 +177,6 @@ func (c *Conn) closeSession(sess *ssh.Session, done <-chan error) error {
 	}
 	c.client.Close()
 	return <-done
-}
-
-// finished is what Exec returns once the session ended: sudo's refusal,
-// when it refused, else the command's end.
-func finished(ctl *control, filter *stderrFilter, early *earlyOutput, err error) error {
-	filter.flush()
-	early.flush()
-	if ctl.sudoErr != nil {
-		return ctl.sudoErr
-	}
-	return notStarted(ctl, early, err)
 }
 
 // newSession opens a session, bounded by ctx: NewSession itself can hang on
