@@ -137,18 +137,15 @@ var signalNumbers = map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "SE
 // contextError classifies err once the host's context is done.
 func contextError(ctx context.Context, err error) error {
 	cause := context.Cause(ctx)
-	if errors.Is(cause, ErrTimeout) || errors.Is(cause, context.DeadlineExceeded) {
-		return &Error{Kind: ErrTimeout, Reason: timeoutReason(cause), Err: err}
+	if !errors.Is(cause, ErrTimeout) && !errors.Is(cause, context.DeadlineExceeded) {
+		return &Error{Kind: ErrCancelled, Reason: "interrupted", Err: err}
 	}
-	return &Error{Kind: ErrCancelled, Reason: "interrupted", Err: err}
-}
-
-func timeoutReason(cause error) string {
+	reason := "deadline passed"
 	var fe *Error
 	if errors.As(cause, &fe) && fe.Reason != "" {
-		return fe.Reason
+		reason = fe.Reason // the timeout's own words ("still running after 5s (-t)")
 	}
-	return "deadline passed"
+	return &Error{Kind: ErrTimeout, Reason: reason, Err: err}
 }
 
 // errTransfer marks a copy that failed on a reachable host (no such file,
