@@ -455,13 +455,12 @@ func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
 }
 
 // jumpError says which hop of a ProxyJump chain failed and how, once: the
-// target was not reached (its kind is unreachable, whatever the hop's was),
-// and the reason names the hop with the hop's own kind ("jump host
-// bastion:22: authentication failed: refused publickey") and keeps its hint.
-// Underneath is the hop's raw error, not its classified one: errors.Is
-// must not find the hop's kind (a hop's timeout is not the target's, an
-// authentication failure at the bastion not the target's), so the
-// target's outcome is unreachable, whatever befell the hop.
+// reason names the hop with the hop's own kind ("jump host bastion:22:
+// authentication failed: refused publickey") and keeps its hint, but the
+// target's kind is unreachable, whatever befell the hop. Underneath is the
+// hop's raw error, not its classified one: errors.Is must not find the
+// hop's kind (a timeout or an authentication failure at the bastion is not
+// the target's).
 func jumpError(hop string, err error) error {
 	var fe *Error
 	if !errors.As(err, &fe) {
