@@ -85,12 +85,10 @@ func (k *keyring) agentSocket(e *endpoint) string {
 		return ""
 	}
 	switch e.identityAgent {
-	case "":
+	case "", "SSH_AUTH_SOCK":
 		return os.Getenv("SSH_AUTH_SOCK")
 	case "none":
 		return ""
-	case "SSH_AUTH_SOCK":
-		return os.Getenv("SSH_AUTH_SOCK")
 	}
 	if strings.HasPrefix(e.identityAgent, "$") {
 		return os.Getenv(e.identityAgent[1:]) // ssh reads "$VAR" as that variable
@@ -294,10 +292,8 @@ func (k *keyring) signers(e *endpoint, slot int) []ssh.Signer {
 			k.skip(id, why)
 			return
 		}
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, s)
-		}
+		seen[id] = true
+		out = append(out, s)
 	}
 	signerOf := func(kf *keyFile) ssh.Signer {
 		if s := holds(agentKeys, kf.pub); s != nil {

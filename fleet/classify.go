@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -212,12 +213,7 @@ func authReason(msg string) string {
 	if i := strings.Index(msg, "attempted methods ["); i >= 0 {
 		rest := msg[i+len("attempted methods ["):]
 		if j := strings.IndexByte(rest, ']'); j >= 0 {
-			var tried []string
-			for _, m := range strings.Fields(rest[:j]) {
-				if m != "none" {
-					tried = append(tried, m)
-				}
-			}
+			tried := slices.DeleteFunc(strings.Fields(rest[:j]), func(m string) bool { return m == "none" })
 			if len(tried) == 0 {
 				return "no credentials to offer (no agent, no key, no password)"
 			}

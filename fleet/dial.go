@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -119,11 +122,11 @@ func (d *Dialer) Prepare(hosts []inventory.Host) error {
 		eps := []*endpoint{e}
 		if e.proxyJump != "" {
 			for _, hop := range strings.Split(e.proxyJump, ",") {
-				hs, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
-				if err != nil || len(hs) != 1 {
+				hh, err := jumpHost(hop)
+				if err != nil {
 					continue // dialChain reports it for the hosts behind it
 				}
-				if je, err := d.endpoint(hs[0]); err == nil {
+				if je, err := d.endpoint(hh); err == nil {
 					eps = append(eps, je)
 				}
 			}
@@ -206,30 +209,15 @@ func (d *Dialer) resolveAll(hosts []inventory.Host, n int) error {
 		return nil
 	}
 	seen := map[string]bool{}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
+	var g errgroup.Group
+	g.SetLimit(n)
 	for _, h := range hosts {
-		if seen[hostKey(h)] {
-			continue
+		if k := hostKey(h); !seen[k] {
+			seen[k] = true
+			g.Go(func() error { _, err := d.endpoint(h); return err })
 		}
-		seen[hostKey(h)] = true
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if _, err := d.endpoint(h); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // Dial connects to h and authenticates. The connect timeout bounds TCP,
@@ -282,17 +270,7 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 		via = newProxyDialer(e, dialNote(ctx))
 	}
 	via = tr.dialer(via)
-	// changed is set by the host-key check when a CHANGED key is accepted
-	// under StrictHostKeyChecking=no: no password, no agent for that host.
-	changed := &atomic.Bool{}
-	cfg := &ssh.ClientConfig{
-		User:              e.user,
-		Auth:              d.keys.methods(e, slot, changed, tr),
-		HostKeyCallback:   tr.hostKey(d.hostKeys.callback(e, func() { changed.Store(true) })),
-		HostKeyAlgorithms: d.hostKeys.algorithms(e),
-		ClientVersion:     "SSH-2.0-fleet",
-		Config:            e.transport(),
-	}
+	cfg, changed := d.clientConfig(e, slot, tr)
 	retries := d.opts.Retries
 	if retries == 0 {
 		retries = 2
@@ -332,6 +310,23 @@ func (d *Dialer) dial(ctx context.Context, h inventory.Host, reserved bool) (*Co
 	d.mu.Unlock()
 	c.onClose = func() { d.mu.Lock(); delete(d.live, c); d.mu.Unlock() }
 	return c, nil
+}
+
+// clientConfig is the client configuration for e, with the agent
+// connection of slot; tr, when not nil, is told of the host key and each
+// credential tried. changed is set by the host-key check when a CHANGED key
+// is accepted under StrictHostKeyChecking=no: no password, no agent for
+// that host.
+func (d *Dialer) clientConfig(e *endpoint, slot int, tr *dialTrace) (cfg *ssh.ClientConfig, changed *atomic.Bool) {
+	changed = &atomic.Bool{}
+	return &ssh.ClientConfig{
+		User:              e.user,
+		Auth:              d.keys.methods(e, slot, changed, tr),
+		HostKeyCallback:   tr.hostKey(d.hostKeys.callback(e, func() { changed.Store(true) })),
+		HostKeyAlgorithms: d.hostKeys.algorithms(e),
+		ClientVersion:     "SSH-2.0-fleet",
+		Config:            ssh.Config{KeyExchanges: e.kex, Ciphers: e.ciphers, MACs: e.macs},
+	}, changed
 }
 
 // handshake runs one bounded connection attempt, waiting for a handshake slot
@@ -412,10 +407,7 @@ func (d *Dialer) CloseAll(ctx context.Context) {
 	_ = d.running.wait(ctx)
 	d.mu.Lock()
 	d.closed = true
-	conns := make([]*Conn, 0, len(d.live))
-	for c := range d.live {
-		conns = append(conns, c)
-	}
+	conns := slices.Collect(maps.Keys(d.live))
 	d.mu.Unlock()
 	for _, c := range conns {
 		c.client.Close()
@@ -463,13 +455,12 @@ func (d *Dialer) jump(ctx context.Context, spec string) (ctxDialer, error) {
 }
 
 // jumpError says which hop of a ProxyJump chain failed and how, once: the
-// target was not reached (its kind is unreachable, whatever the hop's was),
-// and the reason names the hop with the hop's own kind ("jump host
-// bastion:22: authentication failed: refused publickey") and keeps its hint.
-// Underneath is the hop's raw error, not its classified one: errors.Is
-// must not find the hop's kind (a hop's timeout is not the target's, an
-// authentication failure at the bastion not the target's), so the
-// target's outcome is unreachable, whatever befell the hop.
+// reason names the hop with the hop's own kind ("jump host bastion:22:
+// authentication failed: refused publickey") and keeps its hint, but the
+// target's kind is unreachable, whatever befell the hop. Underneath is the
+// hop's raw error, not its classified one: errors.Is must not find the
+// hop's kind (a timeout or an authentication failure at the bastion is not
+// the target's).
 func jumpError(hop string, err error) error {
 	var fe *Error
 	if !errors.As(err, &fe) {
@@ -480,6 +471,19 @@ func jumpError(hop string, err error) error {
 		what = fe.Reason // "unreachable: jump host h: unreachable: ..." says it twice
 	}
 	return &Error{Kind: ErrUnreachable, Reason: "jump host " + hop + ": " + what, Hint: fe.Hint, Err: fe.Err}
+}
+
+// jumpHost reads one hop of a ProxyJump spec: [user@]host[:port], with
+// an optional ssh:// in front.
+func jumpHost(hop string) (inventory.Host, error) {
+	hs, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
+	if err == nil && len(hs) != 1 {
+		err = fmt.Errorf("%d hosts in one hop", len(hs))
+	}
+	if err != nil {
+		return inventory.Host{}, err
+	}
+	return hs[0], nil
 }
 
 // dialChain dials each hop of a ProxyJump spec through the one before it.
@@ -495,18 +499,15 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (_ *ssh.Client, err
 		}
 	}()
 	for i, hop := range strings.Split(spec, ",") {
-		hosts, err := inventory.ParseArgs(strings.TrimPrefix(strings.TrimSpace(hop), "ssh://"), "ProxyJump")
-		if err != nil || len(hosts) != 1 {
+		hh, err := jumpHost(hop)
+		if err != nil {
 			return nil, &Error{Kind: ErrUnreachable, Reason: fmt.Sprintf("invalid ProxyJump %q", hop), Err: err}
 		}
-		e, err := d.endpoint(hosts[0])
+		e, err := d.endpoint(hh)
 		if err != nil {
 			return nil, jumpError(hop, err)
 		}
-		changed := &atomic.Bool{}
-		cfg := &ssh.ClientConfig{User: e.user, Auth: d.keys.methods(e, 0, changed, nil),
-			HostKeyCallback:   d.hostKeys.callback(e, func() { changed.Store(true) }),
-			HostKeyAlgorithms: d.hostKeys.algorithms(e), ClientVersion: "SSH-2.0-fleet", Config: e.transport()}
+		cfg, _ := d.clientConfig(e, 0, nil)
 		// ssh runs the first hop as its own `ssh -W`, which honours that
 		// hop's ProxyCommand; later hops are reached through the one
 		// before, whatever their config says.
@@ -517,7 +518,7 @@ func (d *Dialer) dialChain(ctx context.Context, spec string) (_ *ssh.Client, err
 		if p, ok := via.(*proxyDialer); ok && err != nil && ctx.Err() == nil && !errors.Is(err, errConnectTimeout) {
 			err = p.failure(err)
 		}
-		label := net.JoinHostPort(hosts[0].Name, strconv.Itoa(e.port))
+		label := net.JoinHostPort(hh.Name, strconv.Itoa(e.port))
 		var open *ssh.OpenChannelError
 		if err != nil && i > 0 && errors.As(err, &open) {
 			// The hop before refused the forwarding, not this hop its

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -125,47 +126,26 @@ func exitError(e *ssh.ExitError) *ExitError {
 	sig := e.Signal()
 	status := e.ExitStatus()
 	if sig != "" && status == 0 {
-		status = 128 + signalNumber(sig)
+		status = 128 + signalNumbers[sig]
 	}
 	return &ExitError{Status: status, Signal: sig}
 }
 
-// signalNumber knows the signals a remote command is commonly killed by.
-func signalNumber(name string) int {
-	switch name {
-	case "HUP":
-		return 1
-	case "INT":
-		return 2
-	case "QUIT":
-		return 3
-	case "KILL":
-		return 9
-	case "SEGV":
-		return 11
-	case "PIPE":
-		return 13
-	case "TERM":
-		return 15
-	}
-	return 0
-}
+// signalNumbers knows the signals a remote command is commonly killed by.
+var signalNumbers = map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "SEGV": 11, "PIPE": 13, "TERM": 15}
 
 // contextError classifies err once the host's context is done.
 func contextError(ctx context.Context, err error) error {
 	cause := context.Cause(ctx)
-	if errors.Is(cause, ErrTimeout) || errors.Is(cause, context.DeadlineExceeded) {
-		return &Error{Kind: ErrTimeout, Reason: timeoutReason(cause), Err: err}
+	if !errors.Is(cause, ErrTimeout) && !errors.Is(cause, context.DeadlineExceeded) {
+		return &Error{Kind: ErrCancelled, Reason: "interrupted", Err: err}
 	}
-	return &Error{Kind: ErrCancelled, Reason: "interrupted", Err: err}
-}
-
-func timeoutReason(cause error) string {
+	reason := "deadline passed"
 	var fe *Error
 	if errors.As(cause, &fe) && fe.Reason != "" {
-		return fe.Reason
+		reason = fe.Reason // the timeout's own words ("still running after 5s (-t)")
 	}
-	return "deadline passed"
+	return &Error{Kind: ErrTimeout, Reason: reason, Err: err}
 }
 
 // errTransfer marks a copy that failed on a reachable host (no such file,
@@ -187,13 +167,9 @@ func negotiationError(neg *ssh.AlgorithmNegotiationError, err error) error {
 	case strings.HasSuffix(what, "MAC"):
 		what, key = "MAC", "MACs"
 	}
-	var ours []string
-	for _, a := range neg.SupportedAlgorithms {
-		// x/crypto's protocol markers, not algorithms anyone chose.
-		if a != "ext-info-c" && a != "kex-strict-c-v00@openssh.com" {
-			ours = append(ours, a)
-		}
-	}
+	ours := slices.DeleteFunc(slices.Clone(neg.SupportedAlgorithms), func(a string) bool {
+		return a == "ext-info-c" || a == "kex-strict-c-v00@openssh.com" // x/crypto's protocol markers, not algorithms anyone chose
+	})
 	e := &Error{Kind: ErrUnreachable, Err: err,
 		Reason: fmt.Sprintf("no matching %s found: fleet offered %s; the host offers %s",
 			what, strings.Join(ours, ","), strings.Join(neg.RequestedAlgorithms, ","))}

@@ -142,7 +142,9 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 		default:
 			// sudo's own messages ("Sorry, try again", "a password is
 			// required") pass through as the command's stderr.
-			f.noteSudoMessage(line)
+			if err := sudoRefusal(line); err != nil && f.ctl.sudo {
+				f.ctl.sudoErr = err
+			}
 			if _, err := f.out.Write(f.buf[:i+1]); err != nil {
 				return len(p), err
 			}
@@ -212,11 +214,3 @@ func (f *stderrFilter) answerPrompt() {
 // requests leaves it: typed at the start of a line, it ends the reader's
 // input.
 const ctrlD = 4
-
-func (f *stderrFilter) noteSudoMessage(line string) {
-	if f.ctl.sudo {
-		if err := sudoRefusal(line); err != nil {
-			f.ctl.sudoErr = err
-		}
-	}
-}

@@ -1,8 +1,6 @@
 package fleet
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +102,7 @@ func (g *getter) tooBig(remote string) error {
 // symlink makes rel a symbolic link to target, replacing what is there by
 // rename.
 func (g *getter) symlink(target, rel string) error {
-	tmp := tempLocal(rel)
+	tmp := tempName(rel)
 	if err := g.root.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
@@ -119,7 +117,7 @@ func (g *getter) symlink(target, rel string) error {
 // exists.
 func (g *getter) createTemp(rel string) (string, *os.File, error) {
 	for i := 0; ; i++ {
-		tmp := tempLocal(rel)
+		tmp := tempName(rel)
 		f, err := g.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			return tmp, f, nil
@@ -128,12 +126,6 @@ func (g *getter) createTemp(rel string) (string, *os.File, error) {
 			return "", nil, fmt.Errorf("local: %w", err)
 		}
 	}
-}
-
-func tempLocal(rel string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return path.Join(path.Dir(rel), "."+path.Base(rel)+".fleet-"+hex.EncodeToString(b))
 }
 
 // capWriter writes to w until limit bytes (0: no limit) and fails the

@@ -54,7 +54,7 @@ func (d *Dialer) RecordedHostKeys() map[string]int {
 // do not exist are skipped; a file that exists but cannot be parsed is an
 // error, never silently ignored.
 func (h *hostKeys) db(e *endpoint) (*keyDB, error) {
-	files := append(append([]string{}, e.knownHosts...), e.globalKnown...)
+	files := slices.Concat(e.knownHosts, e.globalKnown)
 	key := strings.Join(files, "\x00")
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -127,12 +127,7 @@ func (h *hostKeys) algorithms(e *endpoint) []string {
 
 // onlyCerts reports whether every algorithm is a certificate's.
 func onlyCerts(algos []string) bool {
-	for _, a := range algos {
-		if !strings.Contains(a, "-cert-v01@openssh.com") {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(algos, func(a string) bool { return !strings.Contains(a, "-cert-v01@openssh.com") })
 }
 
 // opensshOrder is OpenSSH's preference for a host with no known key. x/crypto
@@ -297,10 +292,8 @@ func listsKey(f *os.File, host string, key ssh.PublicKey) (bool, error) {
 		if err != nil || string(pub.Marshal()) != want {
 			continue
 		}
-		for _, h := range hosts {
-			if h == host || hashMatches(h, host) {
-				return true, nil
-			}
+		if slices.ContainsFunc(hosts, func(h string) bool { return h == host || hashMatches(h, host) }) {
+			return true, nil
 		}
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, fs.ErrClosed) {

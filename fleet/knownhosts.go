@@ -76,8 +76,8 @@ func markedLines(files []string) (map[string]xkh.KnownKey, map[string]bool) {
 			if err != nil || marker != "revoked" {
 				continue
 			}
-			if _, dup := out[string(plainKey(key).Marshal())]; !dup {
-				out[string(plainKey(key).Marshal())] = xkh.KnownKey{Key: key, Filename: file, Line: n}
+			if id := string(plainKey(key).Marshal()); out[id].Key == nil {
+				out[id] = xkh.KnownKey{Key: key, Filename: file, Line: n}
 			}
 		}
 	}
@@ -190,10 +190,8 @@ func (db *keyDB) check(name string, remote net.Addr, key ssh.PublicKey) error {
 	}
 	want := db.plain[host+" "+port]
 	wire := key.Marshal()
-	for _, k := range want {
-		if bytes.Equal(k.Key.Marshal(), wire) {
-			return nil
-		}
+	if slices.ContainsFunc(want, func(k xkh.KnownKey) bool { return bytes.Equal(k.Key.Marshal(), wire) }) {
+		return nil
 	}
 	return &xkh.KeyError{Want: slices.Clone(want)}
 }
@@ -218,12 +216,7 @@ func (db *keyDB) algorithms(name string) []string {
 	})
 	var algos []string
 	for _, k := range want {
-		typ := k.Key.Type()
-		add := []string{typ}
-		if typ == ssh.KeyAlgoRSA {
-			add = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, typ}
-		}
-		for _, a := range add {
+		for _, a := range algorithmsFor(k.Key.Type()) {
 			if !slices.Contains(algos, a) {
 				algos = append(algos, a)
 			}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +58,7 @@ type proxyDialer struct {
 // the port, %r the remote user, %% a percent. Any other token, or a % at
 // the end, is fatal in ssh; resolve refuses it the same way.
 func proxyTokens(e *endpoint) map[byte]string {
-	return map[byte]string{'%': "%", 'h': e.hostName, 'k': firstNonEmpty(e.hostKeyAlias, e.alias),
+	return map[byte]string{'%': "%", 'h': e.hostName, 'k': cmp.Or(e.hostKeyAlias, e.alias),
 		'n': e.alias, 'p': strconv.Itoa(e.port), 'r': e.user}
 }
 
@@ -68,12 +69,8 @@ func expandProxyCommand(e *endpoint) (string, error) {
 
 // newProxyDialer prepares the ProxyCommand of e; note receives its stderr.
 func newProxyDialer(e *endpoint, note func(string)) *proxyDialer {
-	shell := os.Getenv("SHELL")
-	if shell == "" {
-		shell = "/bin/sh"
-	}
 	command, _ := expandProxyCommand(e) // resolve refused a command that does not expand
-	return &proxyDialer{command: command, shell: shell, note: note}
+	return &proxyDialer{command: command, shell: cmp.Or(os.Getenv("SHELL"), "/bin/sh"), note: note}
 }
 
 // DialContext starts the command. ctx only bounds the start: the process
@@ -156,32 +153,28 @@ func startProxy(shell, command string, note func(string)) (*proxyConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	closeAll := func(fs ...*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
+		closeAll(inR, inW)
 		return nil, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
+		closeAll(inR, inW, outR, outW)
 		return nil, err
 	}
 	cmd := exec.Command(shell, "-c", "exec "+command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
-	// The child has its ends; ours must go, or EOF never comes.
-	inR.Close()
-	outW.Close()
-	errW.Close()
+	closeAll(inR, outW, errW) // the child has its ends; ours must go, or EOF never comes
 	if err != nil {
-		inW.Close()
-		outR.Close()
-		errR.Close()
+		closeAll(inW, outR, errR)
 		return nil, err
 	}
 	c := &proxyConn{cmd: cmd, w: inW, r: outR, stderr: errR, exited: make(chan struct{}), stderrDone: make(chan struct{}), closed: make(chan struct{})}

@@ -258,7 +258,7 @@ func (x *Remote) MkdirAll(ctx context.Context, dir string, o PutOptions) (bool, 
 // PutLink makes dst a symbolic link to target, replacing what is there by
 // rename, and reports whether it changed anything.
 func (x *Remote) PutLink(ctx context.Context, target, dst string, o PutOptions) (bool, error) {
-	tmp := tempName(path.Dir(dst), path.Base(dst))
+	tmp := tempName(dst)
 	t, d := Quote(target), Quote(dst)
 	script := fmt.Sprintf(`if [ -L %[2]s ] && [ "$(readlink -- %[2]s)" = %[1]s ]; then echo same; `+
 		`else ln -s -- %[1]s %[3]s && mv -Tf -- %[3]s %[2]s && echo made || { rm -f -- %[3]s; exit 1; }; fi`, t, d, Quote(tmp))
@@ -270,11 +270,11 @@ func (x *Remote) PutLink(ctx context.Context, target, dst string, o PutOptions) 
 	return lastLine(out.String()) == "made", nil
 }
 
-// tempName is a hidden name beside p, unique to this write.
-func tempName(dir, base string) string {
+// tempName is a hidden name beside the slash path p, unique to this write.
+func tempName(p string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return path.Join(dir, "."+base+".fleet-"+hex.EncodeToString(b))
+	return path.Join(path.Dir(p), "."+path.Base(p)+".fleet-"+hex.EncodeToString(b))
 }
 
 // putDirect writes as the login user over SFTP.
@@ -282,7 +282,7 @@ func (c *Conn) putDirect(ctx context.Context, src *LocalFile, dst string, a file
 	if _, err := c.SFTP(ctx); err != nil {
 		return err
 	}
-	tmp := tempName(path.Dir(dst), path.Base(dst))
+	tmp := tempName(dst)
 	defer func() {
 		if err != nil {
 			c.removeTemp(tmp)
@@ -329,7 +329,7 @@ func (c *Conn) putSudo(ctx context.Context, src *LocalFile, dst string, a fileAt
 		c.removeTemp(dir)
 		return err
 	}
-	tmp := tempName(path.Dir(dst), path.Base(dst))
+	tmp := tempName(dst)
 	inst := fmt.Sprintf("install -m %04o", a.mode)
 	if a.owner != "" {
 		inst += " -o " + Quote(a.owner)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/fleet-sh/fleet/inventory"
@@ -42,13 +43,12 @@ func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil 
 
 // UnmarshalText reads an outcome's name.
 func (o *Outcome) UnmarshalText(b []byte) error {
-	for i, n := range outcomeNames {
-		if n == string(b) {
-			*o = Outcome(i)
-			return nil
-		}
+	i := slices.Index(outcomeNames[:], string(b))
+	if i < 0 {
+		return errors.New("unknown outcome " + string(b))
 	}
-	return errors.New("unknown outcome " + string(b))
+	*o = Outcome(i)
+	return nil
 }
 
 // OutcomeOf maps a classified error to an outcome: nil is OK.

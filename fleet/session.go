@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -149,7 +150,10 @@ func (c *Conn) startSession(ctx context.Context, cmd *Command, onStart func()) (
 				err = c.closeSession(sess, waited)
 			}
 		}
-		err = finished(ctl, filter, early, err)
+		filter.flush()
+		early.flush()
+		// sudo's refusal, when it refused, else the command's end.
+		err = cmp.Or(ctl.sudoErr, notStarted(ctl, early, err))
 		c.noteBanner(seen) // before Exec returns, so that its caller sees it
 		p.done <- err
 	}()
@@ -175,43 +179,41 @@ func (c *Conn) closeSession(sess *ssh.Session, done <-chan error) error {
 	return <-done
 }
 
-// finished is what Exec returns once the session ended: sudo's refusal,
-// when it refused, else the command's end.
-func finished(ctl *control, filter *stderrFilter, early *earlyOutput, err error) error {
-	filter.flush()
-	early.flush()
-	if ctl.sudoErr != nil {
-		return ctl.sudoErr
+// newSession opens a session, bounded by ctx: NewSession itself can hang on
+// a dead connection (golang/go#26643).
+func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	s, err := bounded(ctx, c, c.client.NewSession)
+	if err == nil && c.agentFwd {
+		// Refused by sshd's AllowAgentForwarding no: ssh goes on without
+		// it too.
+		_ = agent.RequestAgentForwarding(s)
 	}
-	return notStarted(ctl, early, err)
+	return s, err
 }
 
-// newSession opens a session, bounded by ctx: NewSession itself can hang on
-// a dead connection (golang/go#26643), and closing the client frees it.
-func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+// bounded runs open, which cannot be cancelled, until ctx ends; then it
+// closes the connection, which frees open, and closes what open opened
+// too late.
+func bounded[T io.Closer](ctx context.Context, c *Conn, open func() (T, error)) (T, error) {
 	type res struct {
-		s   *ssh.Session
+		v   T
 		err error
 	}
 	ch := make(chan res, 1)
 	go func() {
-		s, err := c.client.NewSession()
-		ch <- res{s, err}
+		v, err := open()
+		ch <- res{v, err}
 	}()
 	select {
 	case r := <-ch:
-		if r.err == nil && c.agentFwd {
-			// Refused by sshd's AllowAgentForwarding no: ssh goes on
-			// without it too.
-			_ = agent.RequestAgentForwarding(r.s)
-		}
-		return r.s, r.err
+		return r.v, r.err
 	case <-ctx.Done():
 		c.client.Close()
-		if r := <-ch; r.s != nil {
-			r.s.Close()
+		if r := <-ch; r.err == nil {
+			r.v.Close()
 		}
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -22,70 +23,48 @@ func (c *Conn) SFTP(ctx context.Context) (*sftp.Client, error) {
 	if c.sftp != nil {
 		return c.sftp, nil
 	}
-	type res struct {
-		cl  *sftp.Client
-		err error
+	cl, err := bounded(ctx, c, c.openSFTP) // pkg/sftp has no cancellation
+	if err != nil {
+		return nil, err
 	}
-	ch := make(chan res, 1)
-	go func() {
-		cl, err := c.openSFTP()
-		ch <- res{cl, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("sftp: %w", r.err)
-		}
-		c.sftp = r.cl
-		return r.cl, nil
-	case <-ctx.Done():
-		c.client.Close() // pkg/sftp has no cancellation: closing is the way out
-		if r := <-ch; r.cl != nil {
-			r.cl.Close()
-		}
-		return nil, ctx.Err()
-	}
-}
-
-func sftpOptions() []sftp.ClientOption {
-	// Concurrent writes pipeline a file's packets: deps.md measured 1.8x on
-	// loopback, much more on real latency. The temp-then-rename write makes
-	// their one drawback (holes after an error) harmless.
-	return []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true)}
+	c.sftp = cl
+	return cl, nil
 }
 
 // openSFTP starts the sftp subsystem, as pkg/sftp's NewClient does, but
 // reads the server's stream through an sftpStart. The session's stderr
 // (where the login shell may print too) is drained and dropped.
-func (c *Conn) openSFTP() (*sftp.Client, error) {
+func (c *Conn) openSFTP() (_ *sftp.Client, err error) {
 	sess, err := c.client.NewSession()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sftp: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			sess.Close()
+			err = fmt.Errorf("sftp: %w", err)
+		}
+	}()
 	stdin, err := sess.StdinPipe()
 	if err != nil {
-		sess.Close()
 		return nil, err
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
-		sess.Close()
 		return nil, err
 	}
 	if err := sess.RequestSubsystem("sftp"); err != nil {
-		sess.Close()
 		return nil, err
 	}
 	seen := &banner{}
 	start := &sftpStart{r: stdout, banner: seen}
-	cl, err := sftp.NewClientPipe(start, sessionWriter{stdin, sess}, sftpOptions()...)
+	// Concurrent writes pipeline a file's packets: deps.md measured 1.8x on
+	// loopback, much more on real latency. The temp-then-rename write makes
+	// their one drawback (holes after an error) harmless.
+	cl, err := sftp.NewClientPipe(start, sessionWriter{stdin, sess}, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true))
 	c.noteBanner(seen)
 	if err != nil {
-		sess.Close()
-		if start.err != nil {
-			err = start.err
-		}
-		return nil, err
+		return nil, cmp.Or(start.err, err)
 	}
 	return cl, nil
 }

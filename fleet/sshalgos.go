@@ -31,6 +31,8 @@ type algoKey struct {
 	patterns bool
 	bad      string // ssh's message for a name it does not know
 	what     string // one algorithm, for messages
+	// field is the endpoint's list the key sets.
+	field func(*endpoint) *[]string
 }
 
 var (
@@ -56,6 +58,7 @@ var (
 
 var algoKeys = []algoKey{
 	{key: "kexalgorithms", name: "KexAlgorithms", what: "key exchange method", bad: "Bad SSH2 KexAlgorithms",
+		field: func(e *endpoint) *[]string { return &e.kex },
 		all: strings.Split("diffie-hellman-group1-sha1,diffie-hellman-group14-sha1,diffie-hellman-group14-sha256,"+
 			"diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha1,"+
 			"diffie-hellman-group-exchange-sha256,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"+
@@ -64,12 +67,12 @@ var algoKeys = []algoKey{
 			"curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"+
 			"diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,"+
 			"diffie-hellman-group14-sha256", ",")},
-	{key: "ciphers", name: "Ciphers", what: "cipher", bad: "Bad SSH2 cipher spec",
+	{key: "ciphers", name: "Ciphers", what: "cipher", bad: "Bad SSH2 cipher spec", field: func(e *endpoint) *[]string { return &e.ciphers },
 		all: strings.Split("3des-cbc,aes128-cbc,aes192-cbc,aes256-cbc,aes128-ctr,aes192-ctr,aes256-ctr,"+
 			"aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com", ","),
 		def: strings.Split("chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,"+
 			"aes256-gcm@openssh.com", ",")},
-	{key: "macs", name: "MACs", what: "MAC", bad: "Bad SSH2 MAC spec",
+	{key: "macs", name: "MACs", what: "MAC", bad: "Bad SSH2 MAC spec", field: func(e *endpoint) *[]string { return &e.macs },
 		all: strings.Split("hmac-sha1,hmac-sha1-96,hmac-sha2-256,hmac-sha2-512,hmac-md5,hmac-md5-96,umac-64@openssh.com,"+
 			"umac-128@openssh.com,hmac-sha1-etm@openssh.com,hmac-sha1-96-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"+
 			"hmac-sha2-512-etm@openssh.com,hmac-md5-etm@openssh.com,hmac-md5-96-etm@openssh.com,umac-64-etm@openssh.com,"+
@@ -78,11 +81,11 @@ var algoKeys = []algoKey{
 			"hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,umac-128@openssh.com,"+
 			"hmac-sha2-256,hmac-sha2-512,hmac-sha1", ",")},
 	{key: "hostkeyalgorithms", name: "HostKeyAlgorithms", what: "host key type", bad: "Bad key types",
-		patterns: true, all: opensshKeyAlgos, def: opensshKeyDefault},
+		patterns: true, all: opensshKeyAlgos, def: opensshKeyDefault, field: func(e *endpoint) *[]string { return &e.hostKeyAlgos }},
 	{key: "pubkeyacceptedalgorithms", name: "PubkeyAcceptedAlgorithms", what: "public key algorithm", bad: "Bad key types",
-		patterns: true, all: opensshKeyAlgos, def: opensshKeyDefault},
+		patterns: true, all: opensshKeyAlgos, def: opensshKeyDefault, field: func(e *endpoint) *[]string { return &e.pubkeyAlgos }},
 	{key: "casignaturealgorithms", name: "CASignatureAlgorithms", what: "CA signature algorithm", bad: "Bad key types",
-		patterns: true, all: opensshSigAlgos, def: opensshSigDefault},
+		patterns: true, all: opensshSigAlgos, def: opensshSigDefault, field: func(e *endpoint) *[]string { return &e.caSigAlgos }},
 }
 
 // keyAliases are the old names ssh still reads as another key: one slot,
@@ -91,15 +94,6 @@ var keyAliases = map[string]string{"pubkeyacceptedkeytypes": "pubkeyacceptedalgo
 
 // defaultRequiredRSASize is OpenSSH 9.2's RequiredRSASize.
 const defaultRequiredRSASize = 1024
-
-func algoKeyOf(key string) (algoKey, bool) {
-	for _, a := range algoKeys {
-		if a.key == key {
-			return a, true
-		}
-	}
-	return algoKey{}, false
-}
 
 // checkAlgoLine checks an algorithm or RequiredRSASize line as ssh does
 // when it reads it, whether or not it applies to the host.
@@ -110,10 +104,11 @@ func checkAlgoLine(cl *confLine) error {
 		}
 		return nil
 	}
-	a, ok := algoKeyOf(cl.key)
-	if !ok {
+	i := slices.IndexFunc(algoKeys, func(a algoKey) bool { return a.key == cl.key })
+	if i < 0 {
 		return nil
 	}
+	a := algoKeys[i]
 	if len(cl.args) > 1 {
 		return fmt.Errorf("ssh config %s: keyword %s extra arguments at end of line", cl.pos, cl.key)
 	}
@@ -229,12 +224,7 @@ func resolveAlgos(s *hostSettings, e *endpoint) error {
 		if !set && a.key != "casignaturealgorithms" {
 			continue
 		}
-		var got []string
-		for _, n := range want[a.key] {
-			if slices.Contains(have[a.key], n) {
-				got = append(got, n)
-			}
-		}
+		got := slices.DeleteFunc(slices.Clone(want[a.key]), func(n string) bool { return !slices.Contains(have[a.key], n) })
 		if len(got) == 0 && a.key == "macs" && e.ciphers != nil && !slices.ContainsFunc(e.ciphers, func(c string) bool { return !aeadCiphers[c] }) {
 			// Only AEAD ciphers, which carry their own integrity: no
 			// MAC is ever negotiated, so ssh does not mind the list.
@@ -244,31 +234,13 @@ func resolveAlgos(s *hostSettings, e *endpoint) error {
 			return fmt.Errorf("ssh config %s: %s %s leaves no %s that fleet implements (ssh would use %q; fleet has %s)",
 				v.pos, a.name, v.args[0], a.what, strings.Join(want[a.key], ","), strings.Join(have[a.key], ","))
 		}
-		switch a.key {
-		case "kexalgorithms":
-			e.kex = got
-		case "ciphers":
-			e.ciphers = got
-		case "macs":
-			e.macs = got
-		case "hostkeyalgorithms":
-			e.hostKeyAlgos = got
-		case "pubkeyacceptedalgorithms":
-			e.pubkeyAlgos = got
-		case "casignaturealgorithms":
-			e.caSigAlgos = got
-		}
+		*a.field(e) = got
 	}
 	e.requiredRSASize = defaultRequiredRSASize
 	if v := s.get("requiredrsasize"); v != "" {
 		e.requiredRSASize, _ = rsaSize(v) // checked when read
 	}
 	return nil
-}
-
-// transport is the part of ssh.ClientConfig the algorithm keys set.
-func (e *endpoint) transport() ssh.Config {
-	return ssh.Config{KeyExchanges: e.kex, Ciphers: e.ciphers, MACs: e.macs}
 }
 
 // rsaBits is the modulus size of an RSA key (a certificate's key for a

@@ -1,11 +1,13 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,12 +68,11 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 		}
 		c.files = append(c.files, lines)
 	}
+	isExec := func(cl *confLine) bool {
+		return cl.key == "match" && strings.Contains(strings.ToLower(cl.rest), "exec")
+	}
 	for _, lines := range l.cache {
-		for _, cl := range lines {
-			if cl.key == "match" && strings.Contains(strings.ToLower(cl.rest), "exec") {
-				c.hasExec = true
-			}
-		}
+		c.hasExec = c.hasExec || slices.ContainsFunc(lines, isExec)
 	}
 	return c, nil
 }
@@ -222,10 +223,8 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 	if o.ProxyJump != "" {
 		// ssh refuses -J with -o ProxyCommand: one of them would be
 		// silently dropped.
-		for _, cl := range c.overrides {
-			if cl.key == "proxycommand" && !strings.EqualFold(cl.rest, "none") {
-				return nil, fmt.Errorf("ssh options: -J and -O ProxyCommand cannot be used together (ssh refuses them too); keep one")
-			}
+		if slices.ContainsFunc(c.overrides, func(cl *confLine) bool { return cl.key == "proxycommand" && !strings.EqualFold(cl.rest, "none") }) {
+			return nil, fmt.Errorf("ssh options: -J and -O ProxyCommand cannot be used together (ssh refuses them too); keep one")
 		}
 		one("proxyjump", o.ProxyJump, "-J")
 	}
@@ -246,7 +245,7 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 	if e.hostName, err = hostNameOf(s, alias); err != nil {
 		return nil, err
 	}
-	e.user = firstNonEmpty(s.get("user"), env.localUser)
+	e.user = cmp.Or(s.get("user"), env.localUser)
 	e.port = 22
 	if v := s.get("port"); v != "" {
 		e.port, _ = strconv.Atoi(v) // checked when read
@@ -259,15 +258,23 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 		}
 		return x, nil
 	}
-	for _, v := range s.vals["identityfile"] {
-		if strings.EqualFold(v.args[0], "none") {
-			continue
+	// IdentityFile and CertificateFile: each value one file, "none" none.
+	files := func(key string) ([]string, error) {
+		var out []string
+		for _, v := range s.vals[key] {
+			if strings.EqualFold(v.args[0], "none") {
+				continue
+			}
+			f, err := expand(v, v.args[0])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, f)
 		}
-		f, err := expand(v, v.args[0])
-		if err != nil {
-			return nil, err
-		}
-		e.identityFiles = append(e.identityFiles, f)
+		return out, nil
+	}
+	if e.identityFiles, err = files("identityfile"); err != nil {
+		return nil, err
 	}
 	e.identitiesOnly = yes(s.get("IdentitiesOnly"))
 	// ProxyJump and ProxyCommand share a slot (see evalState.set); "none"
@@ -342,15 +349,8 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 		return nil, err
 	}
 	e.password = o.Password != nil && !strings.EqualFold(s.get("PasswordAuthentication"), "no")
-	for _, v := range s.vals["certificatefile"] {
-		if strings.EqualFold(v.args[0], "none") {
-			continue
-		}
-		f, err := expand(v, v.args[0])
-		if err != nil {
-			return nil, err
-		}
-		e.certificateFiles = append(e.certificateFiles, f)
+	if e.certificateFiles, err = files("certificatefile"); err != nil {
+		return nil, err
 	}
 	// IdentityAgent and ForwardAgent take a socket path with tokens; -x -A
 	// and -x -a (o.ForwardAgent) come before the files, as ssh's -A/-a.
@@ -366,7 +366,7 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 		}
 	}
 	e.identityAgent = identityAgentSetting(s.get("IdentityAgent"), expandOne("identityagent"))
-	e.forwardAgent = forwardAgentSetting(firstNonEmpty(o.ForwardAgent, s.get("ForwardAgent")), expandOne("forwardagent"))
+	e.forwardAgent = forwardAgentSetting(cmp.Or(o.ForwardAgent, s.get("ForwardAgent")), expandOne("forwardagent"))
 	if expandErr != nil {
 		return nil, expandErr
 	}
@@ -444,12 +444,3 @@ func strictMode(v string) (string, error) {
 }
 
 func yes(v string) bool { return strings.EqualFold(v, "yes") || strings.EqualFold(v, "true") }
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}

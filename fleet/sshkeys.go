@@ -2,7 +2,8 @@ package fleet
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -36,12 +37,7 @@ type keyInfo struct {
 
 func is(vals ...string) func(string) bool {
 	return func(v string) bool {
-		for _, x := range vals {
-			if strings.EqualFold(v, x) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(vals, func(x string) bool { return strings.EqualFold(v, x) })
 	}
 }
 
@@ -138,12 +134,7 @@ func refusal(key string, v setting) error {
 // checkRefused returns the first refusal among what s obtained, in a
 // stable order so the message does not change between runs.
 func checkRefused(s *hostSettings) error {
-	keys := make([]string, 0, len(s.vals))
-	for k := range s.vals {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.vals)) {
 		if len(s.vals[k]) == 0 {
 			continue
 		}
@@ -175,6 +166,6 @@ func supportedOptions() []string {
 			out = append(out, ki.name)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }

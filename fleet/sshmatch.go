@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,10 +123,8 @@ func (st *evalState) set(cl *confLine, active bool) error {
 	have := st.s.vals[cl.key]
 	switch {
 	case ki.multi:
-		for _, h := range have {
-			if ki.dedupe && h.args[0] == v.args[0] {
-				return nil // OpenSSH drops a repeated IdentityFile
-			}
+		if ki.dedupe && slices.ContainsFunc(have, func(h setting) bool { return h.args[0] == v.args[0] }) {
+			return nil // OpenSSH drops a repeated IdentityFile
 		}
 	case cl.key == "proxycommand":
 		// ProxyJump and ProxyCommand share one slot: whichever comes
@@ -161,7 +161,7 @@ func (st *evalState) currentHost() string {
 // remoteUser is the user known at this point (User, -l, the host list),
 // else the local user.
 func (st *evalState) remoteUser() string {
-	return firstNonEmpty(st.s.get("user"), st.env.localUser)
+	return cmp.Or(st.s.get("user"), st.env.localUser)
 }
 
 // match evaluates a Match line. Criteria are ANDed; exec runs only when
@@ -258,13 +258,9 @@ func (st *evalState) exec(cl *confLine, cmd string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("ssh config %s: Match exec: %w", cl.pos, err)
 	}
-	shell := os.Getenv("SHELL")
-	if shell == "" {
-		shell = "/bin/sh"
-	}
 	ctx, cancel := context.WithTimeout(st.ctx, execTimeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, shell, "-c", expanded)
+	c := exec.CommandContext(ctx, cmp.Or(os.Getenv("SHELL"), "/bin/sh"), "-c", expanded)
 	c.Stderr = os.Stderr
 	var lines *lineSplitter
 	if st.execStderr != nil {
@@ -339,20 +335,8 @@ func matchHostLine(host string, patterns []string) bool {
 }
 
 // matchPatternList is OpenSSH's match_pattern_list: a comma-separated
-// list matches when a pattern matches and no negated pattern does.
-func matchPatternList(s, list string) bool {
-	ok := false
-	for _, p := range strings.Split(list, ",") {
-		if neg := strings.HasPrefix(p, "!"); neg {
-			if matchPattern(s, p[1:]) {
-				return false
-			}
-		} else if matchPattern(s, p) {
-			ok = true
-		}
-	}
-	return ok
-}
+// list matches as the patterns of a Host line do.
+func matchPatternList(s, list string) bool { return matchHostLine(s, strings.Split(list, ",")) }
 
 // matchPattern is OpenSSH's match_pattern: * matches any run, ? one byte,
 // everything else itself ([ and \ are not special, unlike path.Match).

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
@@ -29,9 +30,8 @@ func (t *tokenEnv) tokens(host, original, ruser string, port int, hostKeyAlias s
 	p := strconv.Itoa(port)
 	sum := sha1.Sum([]byte(t.thisHost + host + p + ruser))
 	short, _, _ := strings.Cut(t.thisHost, ".")
-	k := firstNonEmpty(hostKeyAlias, original)
 	return map[byte]string{'%': "%", 'C': hex.EncodeToString(sum[:]), 'd': t.home, 'h': host, 'i': t.uid,
-		'k': k, 'L': short, 'l': t.thisHost, 'n': original, 'p': p, 'r': ruser, 'u': t.localUser}
+		'k': cmp.Or(hostKeyAlias, original), 'L': short, 'l': t.thisHost, 'n': original, 'p': p, 'r': ruser, 'u': t.localUser}
 }
 
 // expandPercent expands %x tokens from t; a token not in t is an error, as

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -268,10 +269,7 @@ func (t *dialTrace) done(err error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	since := t.mark
-	if since.IsZero() {
-		since = t.start
-	}
+	since := cmp.Or(t.mark, t.start)
 	if err != nil {
 		t.refusedLocked()
 		if !t.noTCP {
@@ -279,11 +277,7 @@ func (t *dialTrace) done(err error) {
 		}
 		return
 	}
-	method := t.method
-	if method == "" {
-		method = "none"
-	}
-	t.sayf("auth ok (%s) in %s", method, ms(time.Since(since)))
+	t.sayf("auth ok (%s) in %s", cmp.Or(t.method, "none"), ms(time.Since(since)))
 }
 
 // describe names a key for the trace as ssh -v does: its file (~ for the
