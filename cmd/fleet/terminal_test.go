@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -91,8 +95,60 @@ func plain(s string) string { return sgr.ReplaceAllString(s, "") }
 
 var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
+// onPty runs fleet with stdout and stderr both on a new pty cols columns
+// wide (0: the pty's default), as at a person's terminal, fails the test
+// unless it exits 0 within 30 s, and returns what the terminal got. Fleet
+// runs in this process, or with child as a child process: tests that run
+// several fleets at once need that, since newApp sets urfave/cli's
+// globals (HelpFlag, HelpPrinter, FlagStringer), so two Mains in one
+// process race.
+func onPty(t *testing.T, cols int, child bool, args ...string) string {
+	t.Helper()
+	p := ptytest.Open(t)
+	if cols > 0 {
+		if err := p.SetSize(cols, 40); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var status int
+	if child {
+		status = runChild(t, p.Slave, args...)
+	} else {
+		status = startFleet(p.Slave, p.Slave, args...).wait(t, 30*time.Second)
+	}
+	out := p.Output()
+	if status != 0 {
+		t.Fatalf("exit %d: %q", status, out)
+	}
+	return out
+}
+
+// runChild runs fleet as a child process with stdout and stderr on w and
+// returns its exit status. TestMain's testscript.Main put this test binary
+// on PATH as fleet; the environment is this process's, with the race
+// runtime's exit sleep off (see TestScripts).
+func runChild(t *testing.T, w *os.File, args ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "fleet", args...)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	var ee *exec.ExitError
+	switch err := cmd.Run(); {
+	case ctx.Err() != nil:
+		t.Fatalf("fleet still runs after 30s")
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0
+}
+
 // TestBarFitsTheTerminal runs fleet at a real pty 60, 80, 100 and 160
-// columns wide, stdout and stderr both on it, as at a person's terminal:
+// columns wide (side by side, as child processes), stdout and stderr both
+// on it, as at a person's terminal:
 // nothing fleet draws may wrap, the bar redraws in place, and the results
 // are listed. At 80 columns the old line was 84 cells and every redraw
 // left a stale row.
@@ -100,16 +156,8 @@ func TestBarFitsTheTerminal(t *testing.T) {
 	flags, labels := termFleet(t, 8)
 	for _, cols := range []int{60, 80, 100, 160} {
 		t.Run(strconv.Itoa(cols), func(t *testing.T) {
-			p := ptytest.Open(t)
-			if err := p.SetSize(cols, 40); err != nil {
-				t.Fatal(err)
-			}
-			args := append(append([]string{"run", "-p", "4"}, flags...), "sleep 0.8")
-			status := startFleet(p.Slave, p.Slave, args...).wait(t, 30*time.Second)
-			out := plain(p.Output())
-			if status != 0 {
-				t.Fatalf("exit %d: %q", status, out)
-			}
+			t.Parallel()
+			out := plain(onPty(t, cols, true, slices.Concat([]string{"run", "-p", "4"}, flags, []string{"sleep 0.8"})...))
 			if n := ptytest.Wraps(out, cols); n != 0 {
 				t.Errorf("%d lines wrapped at %d columns:\n%q", n, cols, out)
 			}
@@ -137,16 +185,8 @@ func TestCopyBarFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cols := range []int{60, 100} {
-		p := ptytest.Open(t)
-		if err := p.SetSize(cols, 40); err != nil {
-			t.Fatal(err)
-		}
 		dst := filepath.Join(t.TempDir(), "blob")
-		status := startFleet(p.Slave, p.Slave, append(append([]string{"copy", "-p", "2"}, flags...), src, dst)...).wait(t, 30*time.Second)
-		out := plain(p.Output())
-		if status != 0 {
-			t.Fatalf("exit %d: %q", status, out)
-		}
+		out := plain(onPty(t, cols, false, slices.Concat([]string{"copy", "-p", "2"}, flags, []string{src, dst})...))
 		if n := ptytest.Wraps(out, cols); n != 0 {
 			t.Errorf("%d lines wrapped at %d columns:\n%q", n, cols, out)
 		}
@@ -166,7 +206,7 @@ func TestBarFollowsResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-p", "2"}, flags...), "sleep 1")...)
-	if !eventually(15*time.Second, func() bool { return strings.Contains(p.Seen(), "running 2") }) {
+	if !sshtest.Eventually(15*time.Second, func() bool { return strings.Contains(p.Seen(), "running 2") }) {
 		t.Fatalf("no bar: %q", p.Seen())
 	}
 	before := len(p.Seen())
@@ -218,12 +258,7 @@ func TestDumbTerminal(t *testing.T) {
 		t.Run(tc.term+" NO_COLOR="+tc.noColor, func(t *testing.T) {
 			t.Setenv("TERM", tc.term)
 			t.Setenv("NO_COLOR", tc.noColor)
-			p := ptytest.Open(t)
-			status := startFleet(p.Slave, p.Slave, append(append([]string{"run"}, flags...), "sleep 0.5")...).wait(t, 30*time.Second)
-			out := p.Output()
-			if status != 0 {
-				t.Fatalf("exit %d: %q", status, out)
-			}
+			out := onPty(t, 0, false, slices.Concat([]string{"run"}, flags, []string{"sleep 0.5"})...)
 			if bar := strings.Contains(out, "\r"); bar != tc.bar {
 				t.Errorf("bar drawn %v, want %v: %q", bar, tc.bar, out)
 			}
@@ -319,7 +354,7 @@ func TestInlineAtTerminalAsHostsFinish(t *testing.T) {
 	// The slow host sleeps 3 s after the fast one is done: the block must
 	// be on the screen before the run ends.
 	var shown bool
-	eventually(30*time.Second, func() bool {
+	sshtest.Eventually(30*time.Second, func() bool {
 		if ended() {
 			return true
 		}
@@ -367,7 +402,7 @@ func TestNeverReadPipe(t *testing.T) {
 		}
 		return true
 	}
-	if !eventually(60*time.Second, complete) {
+	if !sshtest.Eventually(60*time.Second, complete) {
 		var sizes []int64
 		for _, l := range labels {
 			if st, err := os.Stat(filepath.Join(outdir, l)); err == nil {
@@ -387,7 +422,7 @@ func TestNeverReadPipe(t *testing.T) {
 		}
 		return n == len(labels)
 	}
-	if len(logs) != len(labels) || !eventually(10*time.Second, ended) {
+	if len(logs) != len(labels) || !sshtest.Eventually(10*time.Second, ended) {
 		t.Errorf("the run record does not say every host ended ok: %v", logs)
 	}
 	select {
@@ -432,29 +467,12 @@ func TestHostKeysRecordedLine(t *testing.T) {
 	}
 }
 
-// eventually polls cond for up to d.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
 // TestDialWarningAboveBar: a warning of the dialer during the run
 // (StrictHostKeyChecking=no) starts a line of its own above the progress
 // line; written straight to stderr it ran into the bar.
 func TestDialWarningAboveBar(t *testing.T) {
 	flags, _ := termFleet(t, 2)
-	p := ptytest.Open(t)
-	status := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-O", "StrictHostKeyChecking=no"}, flags...), "sleep 0.3")...).wait(t, 30*time.Second)
-	out := plain(p.Output())
-	if status != 0 {
-		t.Fatalf("exit %d: %q", status, out)
-	}
+	out := plain(onPty(t, 0, false, slices.Concat([]string{"run", "-O", "StrictHostKeyChecking=no"}, flags, []string{"sleep 0.3"})...))
 	i := strings.Index(out, "fleet: warning: WARNING: StrictHostKeyChecking=no")
 	if i < 0 {
 		t.Fatalf("no warning: %q", out)
