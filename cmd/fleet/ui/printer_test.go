@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -75,6 +76,18 @@ func TestTerminalInlineAsHostsFinish(t *testing.T) {
 	}
 }
 
+// within fails the test when f has not returned after d.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatal(what)
+	}
+}
+
 // eventually polls cond for up to 5 seconds.
 func eventually(cond func() bool) bool {
 	deadline := time.Now().Add(5 * time.Second)
@@ -117,17 +130,10 @@ func TestNotTerminalNeverDrawsFrames(t *testing.T) {
 func TestFinishWithoutEvents(t *testing.T) {
 	for _, opts := range []Options{{}, {Terminal: true}, {Terminal: true, Total: 3}, {JSON: true, Gather: true}} {
 		p, out, errb := newTest(opts)
-		done := make(chan struct{})
-		go func() {
+		within(t, 5*time.Second, fmt.Sprintf("Finish(%+v) hangs", opts), func() {
 			p.Finish(nil, 0)
 			p.Finish(nil, 0) // a second call prints nothing more
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("Finish(%+v) hangs", opts)
-		}
+		})
 		if out.Len() != 0 {
 			t.Errorf("%+v: stdout = %q", opts, out)
 		}
