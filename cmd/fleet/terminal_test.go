@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -33,19 +30,8 @@ import (
 func termFleet(t *testing.T, n int) (flags, labels []string) {
 	t.Helper()
 	dir := t.TempDir()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := filepath.Join(dir, "id")
-	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
+	pub, err := writeClientKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +43,7 @@ func termFleet(t *testing.T, n int) (flags, labels []string) {
 	t.Setenv("NO_COLOR", "")
 	flags = []string{"-F", "none", "--identity", key, "-O", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts")}
 	for range n {
-		srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, Home: dir, SFTP: true})
+		srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{pub}, Home: dir, SFTP: true})
 		flags = append(flags, "-H", srv.Addr)
 		labels = append(labels, srv.Addr)
 	}
