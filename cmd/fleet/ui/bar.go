@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -187,12 +188,7 @@ func (p *Printer) counts() barCounts {
 	c := barCounts{verb: p.opts.Verb, ok: p.ok, failed: p.failed, running: p.running, ended: p.ended,
 		total: p.opts.Total, sent: p.bytes.Load(), totalBytes: p.opts.TotalBytes}
 	if p.ended+p.running >= p.opts.Total && p.running <= namedHosts {
-		hs := make([]startedHost, 0, len(p.started))
-		for _, h := range p.started {
-			hs = append(hs, h)
-		}
-		slices.SortFunc(hs, func(a, b startedHost) int { return a.seq - b.seq })
-		for _, h := range hs {
+		for _, h := range slices.SortedFunc(maps.Values(p.started), func(a, b startedHost) int { return a.seq - b.seq }) {
 			c.waiting = append(c.waiting, h.label)
 		}
 	}
