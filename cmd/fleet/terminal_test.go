@@ -379,23 +379,19 @@ func TestNeverReadPipe(t *testing.T) {
 	const size = 12_000_000
 	run := startFleet(w, w, append(append([]string{"run", "-P", "-t", "120", "-o", outdir}, flags...),
 		fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x | fold -w 999; echo`, size*999/1000))...)
-	complete := func() bool {
-		for _, l := range labels {
-			st, err := os.Stat(filepath.Join(outdir, l))
-			if err != nil || st.Size() != size {
-				return false
-			}
-		}
-		return true
-	}
-	if !sshtest.Eventually(60*time.Second, complete) {
-		var sizes []int64
+	sizes := func() (got []int64) {
 		for _, l := range labels {
 			if st, err := os.Stat(filepath.Join(outdir, l)); err == nil {
-				sizes = append(sizes, st.Size())
+				got = append(got, st.Size())
 			}
 		}
-		t.Fatalf("the hosts did not finish while nobody read fleet's output: -o files of %v bytes, want %d", sizes, size)
+		return got
+	}
+	if !sshtest.Eventually(60*time.Second, func() bool {
+		got := sizes()
+		return len(got) == len(labels) && !slices.ContainsFunc(got, func(n int64) bool { return n != size })
+	}) {
+		t.Fatalf("the hosts did not finish while nobody read fleet's output: -o files of %v bytes, want %d", sizes(), size)
 	}
 	logs, _ := filepath.Glob(filepath.Join(os.Getenv("FLEET_STATE_DIR"), "runs", "latest", "hosts", "*"))
 	ended := func() bool {
