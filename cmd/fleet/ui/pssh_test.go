@@ -69,20 +69,28 @@ func mixed() []fleet.Result {
 // play sends the events Run would send for results, in the given order
 // (all results when order is nil), and finishes the run.
 func play(p *Printer, results []fleet.Result, order []int, elapsed time.Duration) {
-	if order == nil {
-		for i := range results {
-			order = append(order, i)
-		}
-	}
-	for _, i := range order {
-		if results[i].Outcome != fleet.NotStarted {
-			p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: results[i].Host})
-		}
-	}
-	for _, i := range order {
-		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: results[i].Host, Result: &results[i]})
-	}
+	send(p, fleet.HostStarted, results, order...)
+	send(p, fleet.HostDone, results, order...)
 	p.Finish(results, elapsed)
+}
+
+// send sends the event of kind Run sends for each of rs[i], i in idx (all
+// of rs when idx is empty); a host that never started gets no HostStarted.
+func send(p *Printer, kind fleet.EventKind, rs []fleet.Result, idx ...int) {
+	if len(idx) == 0 {
+		idx = make([]int, len(rs))
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	for _, i := range idx {
+		switch {
+		case kind == fleet.HostDone:
+			p.Event(fleet.Event{Kind: kind, Index: i, Host: rs[i].Host, Result: &rs[i]})
+		case rs[i].Outcome != fleet.NotStarted:
+			p.Event(fleet.Event{Kind: kind, Index: i, Host: rs[i].Host})
+		}
+	}
 }
 
 // newTest returns a Printer writing into two buffers, with a fixed clock.
