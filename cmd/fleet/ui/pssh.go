@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -198,12 +199,7 @@ func appendEnded(b, out []byte, esc Escapes) []byte {
 
 // hostLabel is the host's unique display name; a Host built by hand
 // without one falls back to its host-file form.
-func hostLabel(h inventory.Host) string {
-	if h.Label != "" {
-		return h.Label
-	}
-	return h.String()
-}
+func hostLabel(h inventory.Host) string { return cmp.Or(h.Label, h.String()) }
 
 // firstLine cuts s at its first newline: a status line must stay one line
 // even when an error carries a stack trace.
