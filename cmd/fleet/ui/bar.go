@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -110,11 +111,7 @@ func (b *barLine) line(cols int, c barCounts) string {
 
 // head is "run  ok 10  failed 1" and, for a transfer, the bytes sent.
 func (c barCounts) head(sep string) string {
-	verb := c.verb
-	if verb == "" {
-		verb = "run"
-	}
-	s := verb + sep + "ok " + strconv.Itoa(c.ok) + sep + "failed " + strconv.Itoa(c.failed)
+	s := cmp.Or(c.verb, "run") + sep + "ok " + strconv.Itoa(c.ok) + sep + "failed " + strconv.Itoa(c.failed)
 	if c.totalBytes > 0 {
 		s += sep + formatBytes(c.sent) + "/" + formatBytes(c.totalBytes)
 	}
