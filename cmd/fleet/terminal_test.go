@@ -83,11 +83,9 @@ var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
 // onPty runs fleet with stdout and stderr both on a new pty cols columns
 // wide (0: the pty's default), as at a person's terminal, fails the test
-// unless it exits 0 within 30 s, and returns what the terminal got. Fleet
-// runs in this process, or with child as a child process: tests that run
-// several fleets at once need that, since newApp sets urfave/cli's
-// globals (HelpFlag, HelpPrinter, FlagStringer), so two Mains in one
-// process race.
+// unless it exits 0 within 30 s, and returns what the terminal got. With
+// child fleet runs as a child process, so that several can run at once:
+// newApp sets urfave/cli's globals, so two Mains in one process race.
 func onPty(t *testing.T, cols int, child bool, args ...string) string {
 	t.Helper()
 	p := ptytest.Open(t)
@@ -133,11 +131,9 @@ func runChild(t *testing.T, w *os.File, args ...string) int {
 }
 
 // TestBarFitsTheTerminal runs fleet at a real pty 60, 80, 100 and 160
-// columns wide (side by side, as child processes), stdout and stderr both
-// on it, as at a person's terminal:
-// nothing fleet draws may wrap, the bar redraws in place, and the results
-// are listed. At 80 columns the old line was 84 cells and every redraw
-// left a stale row.
+// columns wide (side by side, as child processes): nothing fleet draws may
+// wrap, the bar redraws in place, and the results are listed. At 80
+// columns the old line was 84 cells and every redraw left a stale row.
 func TestBarFitsTheTerminal(t *testing.T) {
 	flags, labels := termFleet(t, 8)
 	for _, cols := range []int{60, 80, 100, 160} {
