@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,10 +78,7 @@ func TestTerminalGetsNoRawEscapes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errp := ptytest.Open(t), ptytest.Open(t)
 			outdir, errdir := t.TempDir(), t.TempDir()
-			args := append([]string{"run"}, host...)
-			args = append(args, "-o", outdir, "-e", errdir)
-			args = append(args, tc.flags...)
-			status := runFleet(out.Slave, errp.Slave, append(args, evilCommand)...)
+			status := runFleet(out.Slave, errp.Slave, slices.Concat([]string{"run"}, host, []string{"-o", outdir, "-e", errdir}, tc.flags, []string{evilCommand})...)
 			stdout, stderr := out.Output(), errp.Output()
 			if status != exitRemote {
 				t.Fatalf("exit status %d, want %d\nstdout %q\nstderr %q", status, exitRemote, stdout, stderr)

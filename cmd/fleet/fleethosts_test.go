@@ -21,6 +21,23 @@ import (
 // test (fleet/leak_test.go runs 500 hosts).
 const maxScriptHosts = 20
 
+// writeClientKey writes a new ed25519 private key to path, as ssh reads
+// it, and returns its public half for the servers to accept.
+func writeClientKey(path string) (ssh.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err == nil {
+		err = os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewPublicKey(pub)
+}
+
 // cmdFleetHosts is "fleethosts [-interp] N": it starts N in-process SSH
 // servers (fleet/sshtest, with SFTP) named h1..hN, each with its home in
 // $WORK/hI, and writes what a script needs to reach them the way a user
@@ -47,13 +64,8 @@ func cmdFleetHosts(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("fleethosts: N must be 1..%d, not %q", maxScriptHosts, fs.Arg(0))
 	}
 	work := ts.Getenv("WORK")
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	ts.Check(err)
-	block, err := ssh.MarshalPrivateKey(priv, "fleethosts")
-	ts.Check(err)
 	key := filepath.Join(work, "key")
-	ts.Check(os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
-	client, err := ssh.NewPublicKey(pub)
+	client, err := writeClientKey(key)
 	ts.Check(err)
 
 	cfg := sshtest.Config{AuthorizedKeys: []ssh.PublicKey{client}, SFTP: true}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,18 +106,7 @@ func cmdJSONLines(ts *testscript.TestScript, neg bool, args []string) {
 // checkJSONLines decodes data as JSON lines (or, with doc, one object).
 func checkJSONLines(data string, doc bool, want int) error {
 	if doc {
-		if !strings.HasPrefix(data, "{") {
-			return errors.New("not a JSON object")
-		}
-		var v map[string]any
-		dec := json.NewDecoder(strings.NewReader(data))
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		if dec.More() {
-			return errors.New("more than one JSON value")
-		}
-		return nil
+		return oneObject(data)
 	}
 	if data == "" && want != 0 {
 		return errors.New("no line at all")
@@ -131,20 +119,28 @@ func checkJSONLines(data string, doc bool, want int) error {
 		lines = nil
 	}
 	for i, l := range lines {
-		if !strings.HasPrefix(l, "{") {
-			return fmt.Errorf("line %d is not a JSON object: %q", i+1, shortLine(l))
-		}
-		var v map[string]any
-		dec := json.NewDecoder(bytes.NewReader([]byte(l)))
-		if err := dec.Decode(&v); err != nil {
+		if err := oneObject(l); err != nil {
 			return fmt.Errorf("line %d: %v: %q", i+1, err, shortLine(l))
-		}
-		if dec.More() {
-			return fmt.Errorf("line %d: more than one JSON value: %q", i+1, shortLine(l))
 		}
 	}
 	if want >= 0 && len(lines) != want {
 		return fmt.Errorf("%d lines, want %d", len(lines), want)
+	}
+	return nil
+}
+
+// oneObject decodes s as exactly one JSON object.
+func oneObject(s string) error {
+	if !strings.HasPrefix(s, "{") {
+		return errors.New("not a JSON object")
+	}
+	var v map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
 	}
 	return nil
 }

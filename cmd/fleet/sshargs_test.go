@@ -57,26 +57,24 @@ func TestSSHArgsAcceptedAndRefused(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	o = targetOptions{}
-	o.dial.ConfigFile = "a"
-	if err := applyExtraArgs([]string{"-F", "b"}, &o, false); err == nil {
-		t.Error("-F a and -x -F b accepted")
-	}
-	// ssh takes one -J ("Only a single -J option is permitted"): a second
-	// one is refused, not taken over the first.
-	o = targetOptions{}
-	o.dial.ProxyJump = "a"
-	if err := applyExtraArgs([]string{"-J", "b"}, &o, false); err == nil {
-		t.Error("-J a and -x -J b accepted")
-	}
-	o = targetOptions{}
-	if err := applyExtraArgs([]string{"-J", "a", "-Jb"}, &o, false); err == nil {
-		t.Error("-x '-J a -J b' accepted")
-	}
-	o = targetOptions{}
-	o.dial.ProxyJump = "a"
-	if err := applyExtraArgs([]string{"-J", "a"}, &o, true); err != nil || o.dial.ProxyJump != "a" {
-		t.Errorf("-J a twice: %v", err)
+	// What -x meets is already set: ssh takes one -F and one -J ("Only a
+	// single -J option is permitted"), so a second is refused, not taken
+	// over the first; the same -J twice is no conflict.
+	for _, tc := range []struct {
+		config, jump string
+		args         []string
+		scp, ok      bool
+	}{
+		{"a", "", []string{"-F", "b"}, false, false},
+		{"", "a", []string{"-J", "b"}, false, false},
+		{"", "", []string{"-J", "a", "-Jb"}, false, false},
+		{"", "a", []string{"-J", "a"}, true, true},
+	} {
+		var o targetOptions
+		o.dial.ConfigFile, o.dial.ProxyJump = tc.config, tc.jump
+		if err := applyExtraArgs(tc.args, &o, tc.scp); (err == nil) != tc.ok || tc.ok && o.dial.ProxyJump != tc.jump {
+			t.Errorf("-F %q -J %q, then -x %q: %v, ProxyJump %q", tc.config, tc.jump, tc.args, err, o.dial.ProxyJump)
+		}
 	}
 	o = targetOptions{}
 	o.addOverride([2]string{"ForwardX11", "yes"}, "-O")

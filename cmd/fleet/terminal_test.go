@@ -2,14 +2,15 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,19 +30,8 @@ import (
 func termFleet(t *testing.T, n int) (flags, labels []string) {
 	t.Helper()
 	dir := t.TempDir()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := filepath.Join(dir, "id")
-	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
+	pub, err := writeClientKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +43,7 @@ func termFleet(t *testing.T, n int) (flags, labels []string) {
 	t.Setenv("NO_COLOR", "")
 	flags = []string{"-F", "none", "--identity", key, "-O", "UserKnownHostsFile=" + filepath.Join(dir, "known_hosts")}
 	for range n {
-		srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, Home: dir, SFTP: true})
+		srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{pub}, Home: dir, SFTP: true})
 		flags = append(flags, "-H", srv.Addr)
 		labels = append(labels, srv.Addr)
 	}
@@ -91,25 +81,65 @@ func plain(s string) string { return sgr.ReplaceAllString(s, "") }
 
 var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
+// onPty runs fleet with stdout and stderr both on a new pty cols columns
+// wide (0: the pty's default), as at a person's terminal, fails the test
+// unless it exits 0 within 30 s, and returns what the terminal got. With
+// child fleet runs as a child process, so that several can run at once:
+// newApp sets urfave/cli's globals, so two Mains in one process race.
+func onPty(t *testing.T, cols int, child bool, args ...string) string {
+	t.Helper()
+	p := ptytest.Open(t)
+	if cols > 0 {
+		if err := p.SetSize(cols, 40); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var status int
+	if child {
+		status = runChild(t, p.Slave, args...)
+	} else {
+		status = startFleet(p.Slave, p.Slave, args...).wait(t, 30*time.Second)
+	}
+	out := p.Output()
+	if status != 0 {
+		t.Fatalf("exit %d: %q", status, out)
+	}
+	return out
+}
+
+// runChild runs fleet as a child process with stdout and stderr on w and
+// returns its exit status. TestMain's testscript.Main put this test binary
+// on PATH as fleet; the environment is this process's, with the race
+// runtime's exit sleep off (see TestScripts).
+func runChild(t *testing.T, w *os.File, args ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "fleet", args...)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	var ee *exec.ExitError
+	switch err := cmd.Run(); {
+	case ctx.Err() != nil:
+		t.Fatalf("fleet still runs after 30s")
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0
+}
+
 // TestBarFitsTheTerminal runs fleet at a real pty 60, 80, 100 and 160
-// columns wide, stdout and stderr both on it, as at a person's terminal:
-// nothing fleet draws may wrap, the bar redraws in place, and the results
-// are listed. At 80 columns the old line was 84 cells and every redraw
-// left a stale row.
+// columns wide (side by side, as child processes): nothing fleet draws may
+// wrap, the bar redraws in place, and the results are listed. At 80
+// columns the old line was 84 cells and every redraw left a stale row.
 func TestBarFitsTheTerminal(t *testing.T) {
 	flags, labels := termFleet(t, 8)
 	for _, cols := range []int{60, 80, 100, 160} {
 		t.Run(strconv.Itoa(cols), func(t *testing.T) {
-			p := ptytest.Open(t)
-			if err := p.SetSize(cols, 40); err != nil {
-				t.Fatal(err)
-			}
-			args := append(append([]string{"run", "-p", "4"}, flags...), "sleep 0.8")
-			status := startFleet(p.Slave, p.Slave, args...).wait(t, 30*time.Second)
-			out := plain(p.Output())
-			if status != 0 {
-				t.Fatalf("exit %d: %q", status, out)
-			}
+			t.Parallel()
+			out := plain(onPty(t, cols, true, slices.Concat([]string{"run", "-p", "4"}, flags, []string{"sleep 0.8"})...))
 			if n := ptytest.Wraps(out, cols); n != 0 {
 				t.Errorf("%d lines wrapped at %d columns:\n%q", n, cols, out)
 			}
@@ -137,16 +167,8 @@ func TestCopyBarFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cols := range []int{60, 100} {
-		p := ptytest.Open(t)
-		if err := p.SetSize(cols, 40); err != nil {
-			t.Fatal(err)
-		}
 		dst := filepath.Join(t.TempDir(), "blob")
-		status := startFleet(p.Slave, p.Slave, append(append([]string{"copy", "-p", "2"}, flags...), src, dst)...).wait(t, 30*time.Second)
-		out := plain(p.Output())
-		if status != 0 {
-			t.Fatalf("exit %d: %q", status, out)
-		}
+		out := plain(onPty(t, cols, false, slices.Concat([]string{"copy", "-p", "2"}, flags, []string{src, dst})...))
 		if n := ptytest.Wraps(out, cols); n != 0 {
 			t.Errorf("%d lines wrapped at %d columns:\n%q", n, cols, out)
 		}
@@ -166,7 +188,7 @@ func TestBarFollowsResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-p", "2"}, flags...), "sleep 1")...)
-	if !eventually(15*time.Second, func() bool { return strings.Contains(p.Seen(), "running 2") }) {
+	if !sshtest.Eventually(15*time.Second, func() bool { return strings.Contains(p.Seen(), "running 2") }) {
 		t.Fatalf("no bar: %q", p.Seen())
 	}
 	before := len(p.Seen())
@@ -218,12 +240,7 @@ func TestDumbTerminal(t *testing.T) {
 		t.Run(tc.term+" NO_COLOR="+tc.noColor, func(t *testing.T) {
 			t.Setenv("TERM", tc.term)
 			t.Setenv("NO_COLOR", tc.noColor)
-			p := ptytest.Open(t)
-			status := startFleet(p.Slave, p.Slave, append(append([]string{"run"}, flags...), "sleep 0.5")...).wait(t, 30*time.Second)
-			out := p.Output()
-			if status != 0 {
-				t.Fatalf("exit %d: %q", status, out)
-			}
+			out := onPty(t, 0, false, slices.Concat([]string{"run"}, flags, []string{"sleep 0.5"})...)
 			if bar := strings.Contains(out, "\r"); bar != tc.bar {
 				t.Errorf("bar drawn %v, want %v: %q", bar, tc.bar, out)
 			}
@@ -319,7 +336,7 @@ func TestInlineAtTerminalAsHostsFinish(t *testing.T) {
 	// The slow host sleeps 3 s after the fast one is done: the block must
 	// be on the screen before the run ends.
 	var shown bool
-	eventually(30*time.Second, func() bool {
+	sshtest.Eventually(30*time.Second, func() bool {
 		if ended() {
 			return true
 		}
@@ -358,23 +375,19 @@ func TestNeverReadPipe(t *testing.T) {
 	const size = 12_000_000
 	run := startFleet(w, w, append(append([]string{"run", "-P", "-t", "120", "-o", outdir}, flags...),
 		fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x | fold -w 999; echo`, size*999/1000))...)
-	complete := func() bool {
-		for _, l := range labels {
-			st, err := os.Stat(filepath.Join(outdir, l))
-			if err != nil || st.Size() != size {
-				return false
-			}
-		}
-		return true
-	}
-	if !eventually(60*time.Second, complete) {
-		var sizes []int64
+	sizes := func() (got []int64) {
 		for _, l := range labels {
 			if st, err := os.Stat(filepath.Join(outdir, l)); err == nil {
-				sizes = append(sizes, st.Size())
+				got = append(got, st.Size())
 			}
 		}
-		t.Fatalf("the hosts did not finish while nobody read fleet's output: -o files of %v bytes, want %d", sizes, size)
+		return got
+	}
+	if !sshtest.Eventually(60*time.Second, func() bool {
+		got := sizes()
+		return len(got) == len(labels) && !slices.ContainsFunc(got, func(n int64) bool { return n != size })
+	}) {
+		t.Fatalf("the hosts did not finish while nobody read fleet's output: -o files of %v bytes, want %d", sizes(), size)
 	}
 	logs, _ := filepath.Glob(filepath.Join(os.Getenv("FLEET_STATE_DIR"), "runs", "latest", "hosts", "*"))
 	ended := func() bool {
@@ -387,7 +400,7 @@ func TestNeverReadPipe(t *testing.T) {
 		}
 		return n == len(labels)
 	}
-	if len(logs) != len(labels) || !eventually(10*time.Second, ended) {
+	if len(logs) != len(labels) || !sshtest.Eventually(10*time.Second, ended) {
 		t.Errorf("the run record does not say every host ended ok: %v", logs)
 	}
 	select {
@@ -432,29 +445,12 @@ func TestHostKeysRecordedLine(t *testing.T) {
 	}
 }
 
-// eventually polls cond for up to d.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
 // TestDialWarningAboveBar: a warning of the dialer during the run
 // (StrictHostKeyChecking=no) starts a line of its own above the progress
 // line; written straight to stderr it ran into the bar.
 func TestDialWarningAboveBar(t *testing.T) {
 	flags, _ := termFleet(t, 2)
-	p := ptytest.Open(t)
-	status := startFleet(p.Slave, p.Slave, append(append([]string{"run", "-O", "StrictHostKeyChecking=no"}, flags...), "sleep 0.3")...).wait(t, 30*time.Second)
-	out := plain(p.Output())
-	if status != 0 {
-		t.Fatalf("exit %d: %q", status, out)
-	}
+	out := plain(onPty(t, 0, false, slices.Concat([]string{"run", "-O", "StrictHostKeyChecking=no"}, flags, []string{"sleep 0.3"})...))
 	i := strings.Index(out, "fleet: warning: WARNING: StrictHostKeyChecking=no")
 	if i < 0 {
 		t.Fatalf("no warning: %q", out)

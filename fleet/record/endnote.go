@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -122,10 +123,7 @@ func (r *Run) outcomesFromLogs() {
 		if !ok {
 			continue
 		}
-		h.Outcome, h.ExitCode, h.Kind, h.Ended = e.outcome, e.exit, e.kind, true
-		if e.kind == "" {
-			h.Kind = impliedKind(e.outcome, e.exit)
-		}
+		h.Outcome, h.ExitCode, h.Kind, h.Ended = e.outcome, e.exit, cmp.Or(e.kind, impliedKind(e.outcome, e.exit)), true
 	}
 }
 

@@ -143,16 +143,10 @@ func (l *HostLog) writeLine(tag string, line []byte, live bool) {
 		}
 		l.written += int64(len(line)) + 1
 	}
-	var b bytes.Buffer
-	b.Grow(len(line) + 40)
-	b.WriteString(time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-	b.WriteByte(' ')
-	b.WriteString(tag)
-	b.WriteString(" | ")
-	b.Write(line)
-	b.WriteByte('\n')
+	b := time.Now().UTC().AppendFormat(make([]byte, 0, len(line)+40), "2006-01-02T15:04:05.000Z07:00")
+	b = append(append(append(append(append(b, ' '), tag...), " | "...), line...), '\n')
 	if l.f == nil && !live {
-		l.pending = append(l.pending, b.Bytes()...)
+		l.pending = append(l.pending, b...)
 		return
 	}
 	if l.f == nil {
@@ -167,7 +161,7 @@ func (l *HostLog) writeLine(tag string, line []byte, live bool) {
 			l.pending = nil
 		}
 	}
-	l.write(b.Bytes())
+	l.write(b)
 }
 
 // write appends b to the file; called with mu held.

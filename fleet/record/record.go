@@ -6,6 +6,7 @@
 package record
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -120,11 +121,7 @@ func New(stateDir string, info Info, hosts []inventory.Host) (*Record, error) {
 	}
 	info.Hosts = make([]Host, len(hosts))
 	for i, h := range hosts {
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		info.Hosts[i] = Host{Host: h.Label, Target: h.String(), User: h.User, Name: h.Name, Port: port,
+		info.Hosts[i] = Host{Host: h.Label, Target: h.String(), User: h.User, Name: h.Name, Port: cmp.Or(h.Port, 22),
 			Outcome: fleet.NotStarted, Kind: fleet.KindNotStarted, ExitCode: -1, Log: filepath.Join("hosts", logName(h.Label))}
 	}
 	r := &Record{Dir: dir, state: stateDir, info: info}

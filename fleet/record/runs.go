@@ -1,13 +1,14 @@
 package record
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,12 +85,8 @@ func List(stateDir string) ([]*Run, []error) {
 		}
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Info, out[j].Info
-		if !a.Start.Equal(b.Start) {
-			return a.Start.After(b.Start)
-		}
-		return a.ID > b.ID
+	slices.SortFunc(out, func(a, b *Run) int {
+		return cmp.Or(b.Info.Start.Compare(a.Info.Start), strings.Compare(b.Info.ID, a.Info.ID))
 	})
 	return out, errs
 }

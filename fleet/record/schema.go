@@ -1,6 +1,7 @@
 package record
 
 import (
+	"cmp"
 	"encoding/json"
 	"time"
 
@@ -112,11 +113,11 @@ type Host struct {
 // Stderr) or log: --json adds the one, the record the other.
 func HostOf(r *fleet.Result) Host {
 	h := Host{
-		Host:       label(r),
+		Host:       cmp.Or(r.Host.Label, r.Host.String()),
 		Target:     r.Host.String(),
 		User:       r.Host.User,
 		Name:       r.Host.Name,
-		Port:       r.Host.Port,
+		Port:       cmp.Or(r.Host.Port, 22),
 		Groups:     r.Host.Groups,
 		Outcome:    r.Outcome,
 		Kind:       r.Kind(),
@@ -128,9 +129,6 @@ func HostOf(r *fleet.Result) Host {
 		StderrTail: fleet.StderrOf(r.Err),
 		DurationMS: r.Duration().Milliseconds(),
 	}
-	if h.Port == 0 {
-		h.Port = 22
-	}
 	if !r.Start.IsZero() {
 		s := r.Start
 		h.Start = &s
@@ -140,13 +138,6 @@ func HostOf(r *fleet.Result) Host {
 		h.End = &e
 	}
 	return h
-}
-
-func label(r *fleet.Result) string {
-	if r.Host.Label != "" {
-		return r.Host.Label
-	}
-	return r.Host.String()
 }
 
 // UnmarshalJSON reads a host of either layout: version 1's "label" (the
@@ -165,10 +156,7 @@ func (h *Host) UnmarshalJSON(b []byte) error {
 		h.Target, h.Host = h.Host, *v.Label
 		// Version 1 kept no name or port of their own.
 		if hs, err := inventory.ParseArgs(h.Target, "run.json"); err == nil && len(hs) == 1 {
-			h.Name, h.Port = hs[0].Name, hs[0].Port
-			if h.Port == 0 {
-				h.Port = 22
-			}
+			h.Name, h.Port = hs[0].Name, cmp.Or(hs[0].Port, 22)
 		}
 	}
 	return nil

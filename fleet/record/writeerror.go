@@ -1,6 +1,7 @@
 package record
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -60,9 +61,7 @@ func writeError(stateDir string, err error, moved string) error {
 	if syscall.Statfs(stateDir, &st) == nil {
 		we.Free, we.Size = st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
 	}
-	if we.Path == "" {
-		we.Path = stateDir
-	}
+	we.Path = cmp.Or(we.Path, stateDir)
 	return we
 }
 

@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,11 +111,7 @@ func (b *barLine) line(cols int, c barCounts) string {
 
 // head is "run  ok 10  failed 1" and, for a transfer, the bytes sent.
 func (c barCounts) head(sep string) string {
-	verb := c.verb
-	if verb == "" {
-		verb = "run"
-	}
-	s := verb + sep + "ok " + strconv.Itoa(c.ok) + sep + "failed " + strconv.Itoa(c.failed)
+	s := cmp.Or(c.verb, "run") + sep + "ok " + strconv.Itoa(c.ok) + sep + "failed " + strconv.Itoa(c.failed)
 	if c.totalBytes > 0 {
 		s += sep + formatBytes(c.sent) + "/" + formatBytes(c.totalBytes)
 	}
@@ -187,12 +185,7 @@ func (p *Printer) counts() barCounts {
 	c := barCounts{verb: p.opts.Verb, ok: p.ok, failed: p.failed, running: p.running, ended: p.ended,
 		total: p.opts.Total, sent: p.bytes.Load(), totalBytes: p.opts.TotalBytes}
 	if p.ended+p.running >= p.opts.Total && p.running <= namedHosts {
-		hs := make([]startedHost, 0, len(p.started))
-		for _, h := range p.started {
-			hs = append(hs, h)
-		}
-		slices.SortFunc(hs, func(a, b startedHost) int { return a.seq - b.seq })
-		for _, h := range hs {
+		for _, h := range slices.SortedFunc(maps.Values(p.started), func(a, b startedHost) int { return a.seq - b.seq }) {
 			c.waiting = append(c.waiting, h.label)
 		}
 	}

@@ -68,11 +68,9 @@ func TestPrinterNamesWaitingHosts(t *testing.T) {
 	for i := range rs {
 		rs[i] = res(i, fmt.Sprintf("h%03d", i), nil, "", "", at(i))
 	}
-	for i := range 19 {
-		p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: rs[i].Host})
-	}
+	send(p, fleet.HostStarted, rs[:19])
 	for i := 2; i < 19; i++ {
-		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: rs[i].Host, Result: &rs[i]})
+		send(p, fleet.HostDone, rs, i)
 	}
 	if !eventually(func() bool { return strings.Contains(errb.String(), "running 2") }) {
 		t.Fatalf("one host has not started: the line should count: %q", errb.String())
@@ -80,7 +78,7 @@ func TestPrinterNamesWaitingHosts(t *testing.T) {
 	if strings.Contains(errb.String(), "waiting:") {
 		t.Errorf("names while a host waits to start: %q", errb.String())
 	}
-	p.Event(fleet.Event{Kind: fleet.HostStarted, Index: 19, Host: rs[19].Host})
+	send(p, fleet.HostStarted, rs, 19)
 	if !eventually(func() bool { return strings.Contains(errb.String(), "waiting: h000, h001, h019 ") }) {
 		t.Fatalf("no names: %q", errb.String())
 	}

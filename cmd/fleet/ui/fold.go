@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -147,15 +148,7 @@ type foldItem struct {
 // consecutive numbers of compatible width joined into lo-hi.
 func (g *foldItem) String() string {
 	nums := slices.Clone(g.nums)
-	slices.SortFunc(nums, func(a, b foldNum) int {
-		if a.value != b.value {
-			if a.value < b.value {
-				return -1
-			}
-			return 1
-		}
-		return len(a.text) - len(b.text)
-	})
+	slices.SortFunc(nums, func(a, b foldNum) int { return cmp.Or(cmp.Compare(a.value, b.value), len(a.text)-len(b.text)) })
 	var b strings.Builder
 	b.WriteString(g.key.prefix)
 	b.WriteByte('[')

@@ -65,27 +65,6 @@ func TestGather(t *testing.T) {
 	}
 }
 
-func TestGatherStatus(t *testing.T) {
-	noCommand := res(0, "h", nil, "", "", at(0))
-	noCommand.ExitCode = -1 // a task that runs no command (copy)
-	tests := []struct {
-		r    fleet.Result
-		want string
-	}{
-		{res(0, "h", nil, "", "", at(0)), "exit 0"},
-		{noCommand, "ok"},
-		{res(0, "h", &fleet.ExitError{Status: 3}, "", "", at(0)), "exit 3"},
-		{res(0, "h", &fleet.ExitError{Status: 143, Signal: "TERM"}, "", "", at(0)), "killed by signal TERM"},
-		{res(0, "h", errTimeout(), "", "", at(0)), "timed out: still running after 5s (-t)"},
-		{notStarted(0, "h"), "not started"},
-	}
-	for _, tt := range tests {
-		if got := gatherStatus(&tt.r); got != tt.want {
-			t.Errorf("gatherStatus(%v) = %q, want %q", tt.r.Err, got, tt.want)
-		}
-	}
-}
-
 // TestGatherAfterStatusLines: not on a terminal the status lines come as
 // hosts finish, then the gathered output, and the summary on stderr.
 func TestGatherAfterStatusLines(t *testing.T) {

@@ -11,11 +11,7 @@ import (
 )
 
 func TestJSONLines(t *testing.T) {
-	for _, terminal := range []bool{false, true} {
-		name := "pipe"
-		if terminal {
-			name = "terminal"
-		}
+	for name, terminal := range map[string]bool{"pipe": false, "terminal": true} {
 		t.Run(name, func(t *testing.T) {
 			rs := mixed()
 			rs[0].Host.User, rs[0].Host.Port = "root", 2222

@@ -24,9 +24,7 @@ func TestUnreadOutputBlocksNoHost(t *testing.T) {
 	p := New(Options{Stdout: w, Stderr: &errb, Print: true, Total: 20})
 	const hosts, lines = 20, 1000
 	line := strings.Repeat("x", 1000) + "\n"
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	within(t, 10*time.Second, "hosts writing -P lines were held up by a reader that does not read", func() {
 		var wg sync.WaitGroup
 		for h := range hosts {
 			wg.Add(1)
@@ -41,12 +39,7 @@ func TestUnreadOutputBlocksNoHost(t *testing.T) {
 		}
 		wg.Wait()
 		p.Notice("fleet: interrupted")
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("hosts writing -P lines were held up by a reader that does not read")
-	}
+	})
 	results := make([]fleet.Result, hosts)
 	for i := range results {
 		results[i] = res(i, "h"+strconv.Itoa(i), nil, "", "", at(i))
@@ -114,13 +107,7 @@ func TestAbortEndsTheWait(t *testing.T) {
 func TestBrokenPipeDiscards(t *testing.T) {
 	p := New(Options{Stdout: failWriter{}, Total: 3, Inline: true})
 	rs := mixed()[:3]
-	done := make(chan struct{})
-	go func() { play(p, rs, nil, time.Second); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Finish hangs on a broken pipe")
-	}
+	within(t, 5*time.Second, "Finish hangs on a broken pipe", func() { play(p, rs, nil, time.Second) })
 }
 
 type failWriter struct{}

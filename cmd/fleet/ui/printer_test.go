@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -49,20 +50,14 @@ func TestTerminalListsFailuresLast(t *testing.T) {
 func TestTerminalInlineAsHostsFinish(t *testing.T) {
 	rs := append(mixed(), res(6, "web6", nil, "", "", at(20)))
 	p, out, _ := newTest(Options{Terminal: true, Inline: true, Total: len(rs), Verb: "run"})
-	for i := range rs {
-		if rs[i].Outcome != fleet.NotStarted {
-			p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: rs[i].Host})
-		}
-	}
-	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 3, Host: rs[3].Host, Result: &rs[3]})
+	send(p, fleet.HostStarted, rs)
+	send(p, fleet.HostDone, rs, 3)
 	// The block is out before the run ends.
 	want := "[1] 10:11:15 [FAILURE] web3 timed out: still running after 5s (-t)\npartial\n"
 	if !eventually(func() bool { return out.String() == want }) {
 		t.Fatalf("while running, stdout = %q, want %q", out.String(), want)
 	}
-	for _, i := range []int{5, 4, 6, 2, 1, 0} {
-		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: rs[i].Host, Result: &rs[i]})
-	}
+	send(p, fleet.HostDone, rs, 5, 4, 6, 2, 1, 0)
 	p.Finish(rs, time.Second)
 	want += "[2] 12:00:00 [FAILURE] web5 not started\n" +
 		"[3] 10:11:16 [FAILURE] web4 Killed by signal TERM\n" +
@@ -72,6 +67,18 @@ func TestTerminalInlineAsHostsFinish(t *testing.T) {
 		"[7] 10:11:12 [SUCCESS] web1\nhello\nStderr: warn\n" + failuresLast
 	if got := out.String(); got != want {
 		t.Errorf("stdout:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// within fails the test when f has not returned after d.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatal(what)
 	}
 }
 
@@ -90,11 +97,8 @@ func eventually(cond func() bool) bool {
 func TestTerminalBarWhileRunning(t *testing.T) {
 	rs := mixed()[:3]
 	p, _, errb := newTest(Options{Terminal: true, Total: 4, Verb: "copy"})
-	for i := range rs {
-		p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: rs[i].Host})
-	}
-	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 0, Host: rs[0].Host, Result: &rs[0]})
-	p.Event(fleet.Event{Kind: fleet.HostDone, Index: 1, Host: rs[1].Host, Result: &rs[1]})
+	send(p, fleet.HostStarted, rs)
+	send(p, fleet.HostDone, rs, 0, 1)
 	// The description is refreshed by the ticker, not by each event.
 	if !eventually(func() bool { return strings.Contains(errb.String(), "copy  ok 1  failed 1  running 1") }) {
 		t.Fatalf("bar never showed the counts: %q", errb.String())
@@ -117,17 +121,10 @@ func TestNotTerminalNeverDrawsFrames(t *testing.T) {
 func TestFinishWithoutEvents(t *testing.T) {
 	for _, opts := range []Options{{}, {Terminal: true}, {Terminal: true, Total: 3}, {JSON: true, Gather: true}} {
 		p, out, errb := newTest(opts)
-		done := make(chan struct{})
-		go func() {
+		within(t, 5*time.Second, fmt.Sprintf("Finish(%+v) hangs", opts), func() {
 			p.Finish(nil, 0)
 			p.Finish(nil, 0) // a second call prints nothing more
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("Finish(%+v) hangs", opts)
-		}
+		})
 		if out.Len() != 0 {
 			t.Errorf("%+v: stdout = %q", opts, out)
 		}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -83,11 +84,18 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 	b = st.appendOutcome(b, r, showChanged)
 	b = append(b, '\n')
 	if inline || inlineStdout {
-		b = appendEnded(b, r.Stdout, st.esc)
-		if inline && len(r.Stderr) > 0 {
-			b = append(b, st.stderrLabel()...)
-			b = appendEnded(b, r.Stderr, st.esc)
-		}
+		b = st.appendOutput(b, r, inline)
+	}
+	return b
+}
+
+// appendOutput appends the host's stdout and, withStderr, "Stderr: " and
+// its stderr when it has any, as pssh's -i does.
+func (st style) appendOutput(b []byte, r *fleet.Result, withStderr bool) []byte {
+	b = appendEnded(b, r.Stdout, st.esc)
+	if withStderr && len(r.Stderr) > 0 {
+		b = append(b, st.stderrLabel()...)
+		b = appendEnded(b, r.Stderr, st.esc)
 	}
 	return b
 }
@@ -173,11 +181,7 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result, failuresOnly b
 			}
 		}
 		if inline {
-			b = appendEnded(b, r.Stdout, st.esc)
-			if p.opts.Inline && len(r.Stderr) > 0 {
-				b = append(b, st.stderrLabel()...)
-				b = appendEnded(b, r.Stderr, st.esc)
-			}
+			b = st.appendOutput(b, r, p.opts.Inline)
 		}
 	}
 	return b
@@ -195,12 +199,7 @@ func appendEnded(b, out []byte, esc Escapes) []byte {
 
 // hostLabel is the host's unique display name; a Host built by hand
 // without one falls back to its host-file form.
-func hostLabel(h inventory.Host) string {
-	if h.Label != "" {
-		return h.Label
-	}
-	return h.String()
-}
+func hostLabel(h inventory.Host) string { return cmp.Or(h.Label, h.String()) }
 
 // firstLine cuts s at its first newline: a status line must stay one line
 // even when an error carries a stack trace.

@@ -69,20 +69,28 @@ func mixed() []fleet.Result {
 // play sends the events Run would send for results, in the given order
 // (all results when order is nil), and finishes the run.
 func play(p *Printer, results []fleet.Result, order []int, elapsed time.Duration) {
-	if order == nil {
-		for i := range results {
-			order = append(order, i)
-		}
-	}
-	for _, i := range order {
-		if results[i].Outcome != fleet.NotStarted {
-			p.Event(fleet.Event{Kind: fleet.HostStarted, Index: i, Host: results[i].Host})
-		}
-	}
-	for _, i := range order {
-		p.Event(fleet.Event{Kind: fleet.HostDone, Index: i, Host: results[i].Host, Result: &results[i]})
-	}
+	send(p, fleet.HostStarted, results, order...)
+	send(p, fleet.HostDone, results, order...)
 	p.Finish(results, elapsed)
+}
+
+// send sends the event of kind Run sends for each of rs[i], i in idx (all
+// of rs when idx is empty); a host that never started gets no HostStarted.
+func send(p *Printer, kind fleet.EventKind, rs []fleet.Result, idx ...int) {
+	if len(idx) == 0 {
+		idx = make([]int, len(rs))
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	for _, i := range idx {
+		switch {
+		case kind == fleet.HostDone:
+			p.Event(fleet.Event{Kind: kind, Index: i, Host: rs[i].Host, Result: &rs[i]})
+		case rs[i].Outcome != fleet.NotStarted:
+			p.Event(fleet.Event{Kind: kind, Index: i, Host: rs[i].Host})
+		}
+	}
 }
 
 // newTest returns a Printer writing into two buffers, with a fixed clock.
@@ -188,21 +196,33 @@ func TestStatusColor(t *testing.T) {
 	}
 }
 
-func TestPsshReason(t *testing.T) {
+// TestReasons: what a [FAILURE] line (pssh's wording) and a --gather
+// header say of each way a host can end.
+func TestReasons(t *testing.T) {
 	panicked := res(0, "h", &fleet.Error{Kind: fleet.ErrUnreachable, Reason: "internal error: boom\ngoroutine 1 [running]:"}, "", "", at(0))
+	noCommand := res(0, "h", nil, "", "", at(0))
+	noCommand.ExitCode = -1 // a task that runs no command (copy)
 	tests := []struct {
-		r    fleet.Result
-		want string
+		r            fleet.Result
+		pssh, gather string
 	}{
-		{res(0, "h", &fleet.ExitError{Status: 255}, "", "", at(0)), "Exited with error code 255"},
-		{res(0, "h", &fleet.ExitError{Status: 137, Signal: "KILL"}, "", "", at(0)), "Killed by signal KILL"},
-		{res(0, "h", errRefused(), "", "", at(0)), "unreachable: connection refused"},
-		{notStarted(0, "h"), "not started"},
-		{panicked, "unreachable: internal error: boom"},
+		{res(0, "h", nil, "", "", at(0)), "ok", "exit 0"},
+		{noCommand, "ok", "ok"},
+		{res(0, "h", &fleet.ExitError{Status: 3}, "", "", at(0)), "Exited with error code 3", "exit 3"},
+		{res(0, "h", &fleet.ExitError{Status: 255}, "", "", at(0)), "Exited with error code 255", "exit 255"},
+		{res(0, "h", &fleet.ExitError{Status: 137, Signal: "KILL"}, "", "", at(0)), "Killed by signal KILL", "killed by signal KILL"},
+		{res(0, "h", &fleet.ExitError{Status: 143, Signal: "TERM"}, "", "", at(0)), "Killed by signal TERM", "killed by signal TERM"},
+		{res(0, "h", errRefused(), "", "", at(0)), "unreachable: connection refused", "unreachable: connection refused"},
+		{res(0, "h", errTimeout(), "", "", at(0)), "timed out: still running after 5s (-t)", "timed out: still running after 5s (-t)"},
+		{notStarted(0, "h"), "not started", "not started"},
+		{panicked, "unreachable: internal error: boom", "unreachable: internal error: boom"},
 	}
 	for _, tt := range tests {
-		if got := psshReason(&tt.r); got != tt.want {
-			t.Errorf("psshReason(%v) = %q, want %q", tt.r.Err, got, tt.want)
+		if got := psshReason(&tt.r); got != tt.pssh {
+			t.Errorf("psshReason(%v) = %q, want %q", tt.r.Err, got, tt.pssh)
+		}
+		if got := gatherStatus(&tt.r); got != tt.gather {
+			t.Errorf("gatherStatus(%v) = %q, want %q", tt.r.Err, got, tt.gather)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"strings"
@@ -176,12 +175,7 @@ func TestJSONEscapesControls(t *testing.T) {
 	if !bytes.Contains(line, []byte(`\u009b2J\u0085é`)) || !bytes.Contains(line, []byte(`\u007f`)) {
 		t.Errorf("not escaped as expected: %s", line)
 	}
-	sc := bufio.NewScanner(bytes.NewReader([]byte(out.String())))
-	n := 0
-	for sc.Scan() {
-		n++
-	}
-	if n != 1 {
+	if n := strings.Count(out.String(), "\n"); n != 1 {
 		t.Errorf("%d lines, want 1", n)
 	}
 }

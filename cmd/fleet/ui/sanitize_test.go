@@ -58,34 +58,32 @@ func TestCleanTable(t *testing.T) {
 // offset, and in single bytes: a sequence, a character or a CR LF split
 // between writes must come out as if it came in one.
 func TestCleanWriterSplit(t *testing.T) {
+	written := func(mode Escapes, pieces ...string) string {
+		var out bytes.Buffer
+		w := NewCleanWriter(&out, mode)
+		for _, p := range pieces {
+			if n, err := w.Write([]byte(p)); n != len(p) || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
 	for _, tc := range cleanCases {
-		for _, mode := range []Escapes{Replace, Color} {
-			want := tc.replace
-			if mode == Color {
-				want = tc.color
-			}
+		var bytewise []string
+		for i := range len(tc.in) {
+			bytewise = append(bytewise, tc.in[i:i+1])
+		}
+		for mode, want := range map[Escapes]string{Replace: tc.replace, Color: tc.color} {
 			for cut := 0; cut <= len(tc.in); cut++ {
-				var out bytes.Buffer
-				w := NewCleanWriter(&out, mode)
-				if n, err := w.Write([]byte(tc.in[:cut])); n != cut || err != nil {
-					t.Fatalf("Write = %d, %v", n, err)
-				}
-				_, _ = w.Write([]byte(tc.in[cut:]))
-				if err := w.Flush(); err != nil {
-					t.Fatal(err)
-				}
-				if out.String() != want {
-					t.Errorf("%s %v cut at %d: %q, want %q", tc.name, mode, cut, out.String(), want)
+				if got := written(mode, tc.in[:cut], tc.in[cut:]); got != want {
+					t.Errorf("%s %v cut at %d: %q, want %q", tc.name, mode, cut, got, want)
 				}
 			}
-			var out bytes.Buffer
-			w := NewCleanWriter(&out, mode)
-			for i := 0; i < len(tc.in); i++ {
-				_, _ = w.Write([]byte{tc.in[i]})
-			}
-			_ = w.Flush()
-			if out.String() != want {
-				t.Errorf("%s %v byte by byte: %q, want %q", tc.name, mode, out.String(), want)
+			if got := written(mode, bytewise...); got != want {
+				t.Errorf("%s %v byte by byte: %q, want %q", tc.name, mode, got, want)
 			}
 		}
 	}
