@@ -98,13 +98,7 @@ func isVariableName(s string) bool {
 // isWord reports whether s is Python's \w* in ASCII: what Ansible takes as
 // the kind of a section.
 func isWord(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"+digits) == ""
 }
 
 // checkGroupName accepts the group names fleet can select with a pattern:
