@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -124,12 +125,7 @@ var ansibleRange = regexp.MustCompile(`^(?:([0-9]+):([0-9]+)|([a-zA-Z]):([a-zA-Z
 // hasAnsibleRange reports whether a host pattern has a range in Ansible's
 // syntax (web[01:20]), which pssh files never have.
 func hasAnsibleRange(pattern string) bool {
-	for _, content := range bracketContents(pattern) {
-		if ansibleRange.MatchString(content) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(bracketContents(pattern), ansibleRange.MatchString)
 }
 
 // bracketContents returns the text inside each [...] of s.

@@ -249,13 +249,10 @@ func newUniverse(hosts []Host) *universe {
 
 // match returns which hosts t selects, or an error when it names nothing.
 func (u *universe) match(t term) ([]bool, error) {
-	that := make([]bool, len(u.hosts))
 	if t.all {
-		for i := range that {
-			that[i] = true
-		}
-		return that, nil
+		return slices.Repeat([]bool{true}, len(u.hosts)), nil
 	}
+	that := make([]bool, len(u.hosts))
 	found := false
 	// A plain term that is exactly a host's name is that host, even
 	// where a group has the same name (Ansible's order).
