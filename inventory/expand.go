@@ -16,6 +16,9 @@ const MaxExpansion = 100000
 // overflow int64 (18 digits < 9.2e18, and so are their sums).
 const maxDigits = 18
 
+// digits are the characters of an unsigned decimal number, for strings.Trim.
+const digits = "0123456789"
+
 // segment is one piece of a host pattern: literal text, or the numbers of one
 // bracket group when ranges is non-nil.
 type segment struct {
@@ -111,13 +114,7 @@ func parsePattern(p string) ([]segment, error) {
 // digits, ",", "-" and "/". Anything else is taken for an IPv6 literal, which
 // is how deps.md §8 tells node[1-3] from [2001:db8::1].
 func isRangeText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && c != ',' && c != '-' && c != '/' {
-			return false
-		}
-	}
-	return s != ""
+	return s != "" && strings.Trim(s, digits+",-/") == ""
 }
 
 // isIPv6 reports whether s is an IPv6 address, optionally with a zone.
@@ -189,7 +186,7 @@ func parseNum(s, el string) (int64, error) {
 		return 0, fmt.Errorf("range %q: number %s is too large", el, s)
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+	if err != nil || n < 0 || strings.Trim(s, digits) != "" {
 		return 0, fmt.Errorf("range %q: invalid number %q", el, s)
 	}
 	return n, nil
@@ -263,7 +260,7 @@ func generate(segs []segment, emit func(string) error) error {
 		for _, r := range s.ranges {
 			for v := r.lo; v <= r.hi; v += r.step {
 				n := len(buf)
-				buf = appendPadded(buf, v, r.width)
+				buf = fmt.Appendf(buf, "%0*d", r.width, v) // zero-padded to width digits
 				err := walk(i + 1)
 				buf = buf[:n]
 				if err != nil {
@@ -274,13 +271,4 @@ func generate(segs []segment, emit func(string) error) error {
 		return nil
 	}
 	return walk(0)
-}
-
-// appendPadded appends v in decimal, left-padded with zeros to width digits.
-func appendPadded(buf []byte, v int64, width int) []byte {
-	digits := strconv.FormatInt(v, 10)
-	for k := len(digits); k < width; k++ {
-		buf = append(buf, '0')
-	}
-	return append(buf, digits...)
 }

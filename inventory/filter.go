@@ -1,9 +1,11 @@
 package inventory
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,11 +36,8 @@ func Filter(hosts []Host, globs ...string) ([]Host, error) {
 	}
 	var out []Host
 	for _, h := range hosts {
-		for _, m := range ms {
-			if matchHost(m, h) {
-				out = append(out, h)
-				break
-			}
+		if slices.ContainsFunc(ms, func(m *regexp.Regexp) bool { return matchHost(m, h) }) {
+			out = append(out, h)
 		}
 	}
 	return out, nil
@@ -131,25 +130,14 @@ func LabelAs(hosts []Host, defaultUser string) {
 // has one (an Ansible host with ansible_host), as Ansible shows it, else the
 // host as written.
 func labelBase(h Host) string {
-	if h.Alias != "" {
-		return h.Alias
-	}
-	return h.String()
+	return cmp.Or(h.Alias, h.String())
 }
 
 // safeLabel makes s usable as one path element on Unix.
 func safeLabel(s string) string {
-	// Byte-wise, so that other bytes (even invalid UTF-8 in a Host built
-	// by hand) pass through unchanged.
-	if strings.ContainsAny(s, "/\x00") {
-		b := []byte(s)
-		for i, c := range b {
-			if c == '/' || c == 0 {
-				b[i] = '_'
-			}
-		}
-		s = string(b)
-	}
+	// A Replacer of single bytes works byte-wise, so that other bytes
+	// (even invalid UTF-8 in a Host built by hand) pass through unchanged.
+	s = strings.NewReplacer("/", "_", "\x00", "_").Replace(s)
 	if s == "" || s == "." || s == ".." {
 		s = "_" + s
 	}

@@ -16,6 +16,7 @@
 package inventory
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -63,36 +64,22 @@ type Host struct {
 // ("2001:db8::1"). Parsing String() again gives the same User/Name/Port, which
 // is what lets a label or a message be pasted back into a host file.
 func (h Host) String() string {
-	var b strings.Builder
-	if h.User != "" {
-		b.WriteString(h.User)
-		b.WriteByte('@')
-	}
+	s := h.Name
 	// Brackets only when a port follows: a bare IPv6 literal is unambiguous
 	// on its own (more than one colon), and pssh users write it that way.
-	v6 := strings.IndexByte(h.Name, ':') >= 0
-	if v6 && h.Port != 0 {
-		b.WriteByte('[')
-	}
-	b.WriteString(h.Name)
-	if v6 && h.Port != 0 {
-		b.WriteByte(']')
-	}
 	if h.Port != 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(h.Port))
+		s = net.JoinHostPort(h.Name, strconv.Itoa(h.Port))
 	}
-	return b.String()
+	if h.User != "" {
+		s = h.User + "@" + s
+	}
+	return s
 }
 
 // Address returns "host:port" for net.Dial, using defaultPort when the host
 // has no port of its own. net.JoinHostPort adds the brackets IPv6 needs.
 func (h Host) Address(defaultPort int) string {
-	port := h.Port
-	if port == 0 {
-		port = defaultPort
-	}
-	return net.JoinHostPort(h.Name, strconv.Itoa(port))
+	return net.JoinHostPort(h.Name, strconv.Itoa(cmp.Or(h.Port, defaultPort)))
 }
 
 // checkHostName accepts a host name or IP address as it will be dialled.
@@ -175,16 +162,8 @@ func isNameChar(r rune) bool {
 // parsePort accepts a decimal port 1..65535. strconv.Atoi alone would also
 // take "+22" and "-1", which are typos, not ports.
 func parsePort(s string) (int, error) {
-	if s == "" {
-		return 0, fmt.Errorf("invalid port %q", s)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("invalid port %q", s)
-		}
-	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 65535 {
+	if err != nil || strings.Trim(s, digits) != "" || n < 1 || n > 65535 {
 		return 0, fmt.Errorf("invalid port %q", s)
 	}
 	return n, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -98,13 +99,7 @@ func isVariableName(s string) bool {
 // isWord reports whether s is Python's \w* in ASCII: what Ansible takes as
 // the kind of a section.
 func isWord(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"+digits) == ""
 }
 
 // checkGroupName accepts the group names fleet can select with a pattern:
@@ -130,12 +125,7 @@ var ansibleRange = regexp.MustCompile(`^(?:([0-9]+):([0-9]+)|([a-zA-Z]):([a-zA-Z
 // hasAnsibleRange reports whether a host pattern has a range in Ansible's
 // syntax (web[01:20]), which pssh files never have.
 func hasAnsibleRange(pattern string) bool {
-	for _, content := range bracketContents(pattern) {
-		if ansibleRange.MatchString(content) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(bracketContents(pattern), ansibleRange.MatchString)
 }
 
 // bracketContents returns the text inside each [...] of s.

@@ -1,9 +1,10 @@
 package inventory
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -32,23 +33,18 @@ import (
 // (web[0], web[1:3]) are refused: fleet selects by name, not position.
 func Select(hosts []Host, limit, exclude []string) ([]Host, error) {
 	var terms []term
-	for _, p := range limit {
-		ts, err := compilePattern(p, false)
-		if err != nil {
-			return nil, err
+	for i, patterns := range [][]string{limit, exclude} {
+		for _, p := range patterns {
+			ts, err := compilePattern(p, i == 1)
+			if err != nil {
+				return nil, err
+			}
+			terms = append(terms, ts...)
 		}
-		terms = append(terms, ts...)
-	}
-	for _, p := range exclude {
-		ts, err := compilePattern(p, true)
-		if err != nil {
-			return nil, err
-		}
-		terms = append(terms, ts...)
 	}
 	// Ansible's order: the plain terms, then the intersections, then the
 	// exclusions; only the last two means all and then them.
-	sort.SliceStable(terms, func(i, j int) bool { return terms[i].op < terms[j].op })
+	slices.SortStableFunc(terms, func(a, b term) int { return cmp.Compare(a.op, b.op) })
 	if len(terms) == 0 || terms[0].op != opAdd {
 		terms = append([]term{{op: opAdd, flag: "--limit", text: "all", all: true}}, terms...)
 	}
@@ -253,13 +249,10 @@ func newUniverse(hosts []Host) *universe {
 
 // match returns which hosts t selects, or an error when it names nothing.
 func (u *universe) match(t term) ([]bool, error) {
-	that := make([]bool, len(u.hosts))
 	if t.all {
-		for i := range that {
-			that[i] = true
-		}
-		return that, nil
+		return slices.Repeat([]bool{true}, len(u.hosts)), nil
 	}
+	that := make([]bool, len(u.hosts))
 	found := false
 	// A plain term that is exactly a host's name is that host, even
 	// where a group has the same name (Ansible's order).
@@ -321,16 +314,11 @@ func (u *universe) match(t term) ([]bool, error) {
 
 // groupHint names the groups there are, for an error message.
 func (u *universe) groupHint() string {
-	var named []string
-	for _, g := range u.groups {
-		if g != "all" && g != "ungrouped" {
-			named = append(named, g)
-		}
-	}
+	named := slices.DeleteFunc(slices.Clone(u.groups), func(g string) bool { return g == "all" || g == "ungrouped" })
 	for _, g := range u.empty {
 		named = append(named, g+" (no hosts)")
 	}
-	sort.Strings(named)
+	slices.Sort(named)
 	switch {
 	case len(named) == 0:
 		return " (the host list has no groups)"

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,12 +42,7 @@ type RefusedError struct {
 // that an inventory line such as "localhost ansible_connection=local" stops
 // nothing unless that host is selected.
 func CheckRefused(hosts []Host) error {
-	var refused []Host
-	for _, h := range hosts {
-		if h.Refused != nil {
-			refused = append(refused, h)
-		}
-	}
+	refused := slices.DeleteFunc(slices.Clone(hosts), func(h Host) bool { return h.Refused == nil })
 	if len(refused) == 0 {
 		return nil
 	}

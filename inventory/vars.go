@@ -1,8 +1,9 @@
 package inventory
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -35,11 +36,8 @@ func (p *sectioned) resolve(sh *sectionedHost, depth map[string]int) (Host, erro
 	// Lowest precedence first: all, then groups by depth and name (as
 	// Ansible sorts them), then the host's own variables.
 	order := append([]string{"all"}, h.Groups...)
-	sort.SliceStable(order, func(i, j int) bool {
-		if depth[order[i]] != depth[order[j]] {
-			return depth[order[i]] < depth[order[j]]
-		}
-		return order[i] < order[j]
+	slices.SortStableFunc(order, func(a, b string) int {
+		return cmp.Or(cmp.Compare(depth[a], depth[b]), strings.Compare(a, b))
 	})
 	var vars []variable
 	for _, g := range order {
@@ -160,12 +158,9 @@ func literalValue(v string) string {
 		}
 		return v
 	}
-	digits := 0
-	for digits < len(v) && '0' <= v[digits] && v[digits] <= '9' {
-		digits++
-	}
-	if digits > 0 && digits < len(v) && (v[digits] == ' ' || v[digits] == '\t') && commentOnly(v[digits:]) {
-		return v[:digits]
+	n := len(v) - len(strings.TrimLeft(v, digits))
+	if n > 0 && n < len(v) && (v[n] == ' ' || v[n] == '\t') && commentOnly(v[n:]) {
+		return v[:n]
 	}
 	return v
 }

@@ -16,6 +16,7 @@ package recipes
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,6 +40,19 @@ import (
 // simTools are the coreutils (and friends) a recipe may call besides the
 // stand-ins and the shell's builtins.
 var simTools = []string{"install", "mkdir", "test", "cat", "tee", "sed", "grep", "cp", "mv", "rm", "chmod", "ln"}
+
+// simToolPaths finds simTools on this machine's PATH, once for all hosts.
+var simToolPaths = sync.OnceValues(func() (map[string]string, error) {
+	paths := map[string]string{}
+	for _, tool := range simTools {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			return nil, fmt.Errorf("this machine has no %s: %w", tool, err)
+		}
+		paths[tool] = p
+	}
+	return paths, nil
+})
 
 // simCommon are stand-ins every family has.
 var simCommon = []string{"systemctl", "curl", "gpg", "swapoff", "sysctl", "modprobe", "containerd"}
@@ -145,8 +159,7 @@ install)
     case $n in
       apt-transport-https) mkdir -p "$FAKEROOT/usr/lib/apt/methods"; : > "$FAKEROOT/usr/lib/apt/methods/https" ;;
       docker-ce) : > "$S/enabled/docker"; : > "$S/active/docker" ;;
-      containerd.io) mkdir -p "$FAKEROOT/etc/containerd"; [ -e "$FAKEROOT/etc/containerd/config.toml" ] || echo 'disabled_plugins = ["cri"]' > "$FAKEROOT/etc/containerd/config.toml"
-        : > "$S/enabled/containerd"; : > "$S/active/containerd" ;;
+      containerd.io) containerd_config; : > "$S/enabled/containerd"; : > "$S/active/containerd" ;;
     esac
   done < "$S/pending" ;;
 *) echo "sim apt-get: $sub?" >&2; exit 100 ;;
@@ -182,21 +195,15 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ -n "$repo" ] || exit 1
-echo "[docker-ce-stable]
-baseurl=$repo" > "$FAKEROOT/etc/yum.repos.d/$(basename "$repo")"
+add_repo "$repo"
 `,
 	"rpm": `
 [ "$1" = -q ] || { echo "sim rpm: only -q" >&2; exit 2; }
 shift; rc=0
 for spec; do
-  ok=
-  for f in "$S"/installed/*; do
-    [ -e "$f" ] || continue
-    n=$(basename "$f"); vr=$(cat "$f"); v=${vr%%-*}
-    if [ "$spec" = "$n" ] || [ "$spec" = "$n-$v" ] || [ "$spec" = "$n-$vr" ]; then echo "$n-$vr.x86_64"; ok=1; break; fi
-  done
-  [ -n "$ok" ] || { echo "package $spec is not installed"; rc=$((rc+1)); }
+  if found=$(for f in "$S"/installed/*; do [ -e "$f" ] && echo "${f##*/} $(cat "$f")"; done | pick "$spec" bare); then
+    echo "${found% *}-${found#* }.x86_64"
+  else echo "package $spec is not installed"; rc=$((rc+1)); fi
 done
 exit $rc
 `,
@@ -325,21 +332,14 @@ done
 case $sub in
 config-manager)
   [ "$me" = dnf ] && [ -e "$S/installed/dnf-plugins-core" ] || { echo "No such command: config-manager." >&2; exit 1; }
-  [ -n "$repo" ] || exit 1
-  echo "[docker-ce-stable]
-baseurl=$repo" > "$FAKEROOT/etc/yum.repos.d/$(basename "$repo")" ;;
+  add_repo "$repo" ;;
 install)
   : > "$S/pending"
   for spec in $pkgs; do
-    found=
     case $spec in
       yum-utils|device-mapper-persistent-data|lvm2|dnf-plugins-core) found="$spec 1.0-1" ;;
+      *) found=$(pick "$spec" bare < "$S/catalog") || { echo "No package $spec available." >&2; exit 1; } ;;
     esac
-    while [ -z "$found" ] && read -r n evr; do
-      vr=${evr#*:}; v=${vr%%-*}
-      if [ "$spec" = "$n" ] || [ "$spec" = "$n-$v" ] || [ "$spec" = "$n-$vr" ]; then found="$n $vr"; fi
-    done < "$S/catalog"
-    [ -n "$found" ] || { echo "No package $spec available." >&2; exit 1; }
     n=${found%% *}
     case $n in
       docker-ce|docker-ce-cli|containerd.io) [ -e "$FAKEROOT/etc/yum.repos.d/docker-ce.repo" ] || { echo "No package $spec available." >&2; exit 1; } ;;
@@ -350,32 +350,51 @@ install)
   while read -r n vr; do
     if [ -e "$S/installed/$n" ]; then
       cur=$(cat "$S/installed/$n")
-      if [ "$(printf '%s\n%s\n' "$cur" "$vr" | sort -V | head -n 1)" = "$vr" ]; then
+      if not_newer "$vr" "$cur"; then
         echo "Package $n-$cur is already installed."; continue # not older: install never downgrades
       fi
     fi
     echo "$vr" > "$S/installed/$n"
-    case $n in
-      containerd.io) mkdir -p "$FAKEROOT/etc/containerd"; [ -e "$FAKEROOT/etc/containerd/config.toml" ] || echo 'disabled_plugins = ["cri"]' > "$FAKEROOT/etc/containerd/config.toml" ;;
-    esac
+    [ "$n" != containerd.io ] || containerd_config
   done < "$S/pending" ;;
 downgrade)
   for spec in $pkgs; do
-    found=
-    while [ -z "$found" ] && read -r n evr; do
-      vr=${evr#*:}; v=${vr%%-*}
-      if [ "$spec" = "$n-$v" ] || [ "$spec" = "$n-$vr" ]; then found="$n $vr"; fi
-    done < "$S/catalog"
-    [ -n "$found" ] || { echo "No package $spec available." >&2; exit 1; }
+    found=$(pick "$spec" < "$S/catalog") || { echo "No package $spec available." >&2; exit 1; }
     n=${found%% *}; vr=${found#* }
     cur=$(cat "$S/installed/$n" 2>/dev/null) || { echo "Packages for argument $spec available, but not installed." >&2; exit 1; }
-    if [ "$cur" = "$vr" ] || [ "$(printf '%s\n%s\n' "$cur" "$vr" | sort -V | head -n 1)" != "$vr" ]; then
+    if [ "$cur" = "$vr" ] || ! not_newer "$vr" "$cur"; then
       echo "Package $n of lowest version already installed, cannot downgrade it." >&2; exit 1
     fi
     echo "$vr" > "$S/installed/$n"
   done ;;
 *) echo "sim $me: $sub?" >&2; exit 1 ;;
 esac
+`
+
+// simLib are shell functions every stand-in may call.
+const simLib = `
+# pick SPEC [bare] reads "name [epoch:]version-release" lines and prints the
+# first that SPEC names as name-version or name-version-release (with bare,
+# as name too), as "name version-release"; it fails when none does.
+pick() {
+  while read -r n evr; do
+    vr=${evr#*:}; v=${vr%%-*}
+    if [ "$1" = "$n-$v" ] || [ "$1" = "$n-$vr" ] || { [ -n "$2" ] && [ "$1" = "$n" ]; }; then echo "$n $vr"; return; fi
+  done
+  return 1
+}
+# not_newer A B: version A is B or older, as sort -V orders versions.
+not_newer() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]; }
+add_repo() {
+  [ -n "$1" ] || exit 1
+  echo "[docker-ce-stable]
+baseurl=$1" > "$FAKEROOT/etc/yum.repos.d/$(basename "$1")"
+}
+# containerd_config writes what containerd.io's package ships, unless there is a config.
+containerd_config() {
+  mkdir -p "$FAKEROOT/etc/containerd"
+  [ -e "$FAKEROOT/etc/containerd/config.toml" ] || echo 'disabled_plugins = ["cri"]' > "$FAKEROOT/etc/containerd/config.toml"
+}
 `
 
 // simOS is one distribution release to simulate.
@@ -479,17 +498,17 @@ func newSimHost(t *testing.T, o simOS) *simHost {
 	}
 
 	h.mkdirAbs(h.bin)
-	for _, tool := range simTools {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatalf("this machine has no %s: %v", tool, err)
-		}
+	paths, err := simToolPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tool, p := range paths {
 		if err := os.Symlink(p, filepath.Join(h.bin, tool)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, name := range append(slices.Clone(simCommon), simFamilyTools[o.family]...) {
-		script := "#!/bin/sh\nS=$FAKEROOT/var/lib/sim\nPATH=$SIMBIN:/usr/bin:/bin\n" +
+		script := "#!/bin/sh\nS=$FAKEROOT/var/lib/sim\nPATH=$SIMBIN:/usr/bin:/bin\n" + simLib +
 			`printf '%s\n' "$(basename "$0") $*" >> "$FAKEROOT/calls.log"` + "\n" + simScripts[name]
 		if err := os.WriteFile(filepath.Join(h.bin, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
@@ -557,13 +576,7 @@ func (h *simHost) calls() []string {
 
 // callsOf returns the logged invocations of one command.
 func (h *simHost) callsOf(cmd string) []string {
-	var out []string
-	for _, c := range h.calls() {
-		if c == cmd || strings.HasPrefix(c, cmd+" ") {
-			out = append(out, c)
-		}
-	}
-	return out
+	return slices.DeleteFunc(h.calls(), func(c string) bool { return c != cmd && !strings.HasPrefix(c, cmd+" ") })
 }
 
 func (h *simHost) resetCalls() {
@@ -606,10 +619,7 @@ func (h *simHost) Put(ctx context.Context, src *fleet.LocalFile, dst string, o f
 	if fi, err := os.Stat(filepath.Dir(p)); err != nil || !fi.IsDir() {
 		return false, fmt.Errorf("put %s: the folder %s does not exist", dst, filepath.Dir(dst))
 	}
-	mode := o.Mode
-	if mode == 0 {
-		mode = src.Mode
-	}
+	mode := cmp.Or(o.Mode, src.Mode)
 	if cur, err := os.ReadFile(p); err == nil && bytes.Equal(cur, src.Data) {
 		fi, _ := os.Stat(p)
 		if fi.Mode().Perm() == mode.Perm() {

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -19,11 +20,6 @@ const serverVersion = "SSH-2.0-fleet_sshtest"
 // NewClientKey returns a fresh ed25519 signer for a test client; pass its
 // PublicKey() in Config.AuthorizedKeys to let it in.
 func NewClientKey(t testing.TB) ssh.Signer {
-	t.Helper()
-	return newSigner(t)
-}
-
-func newSigner(t testing.TB) ssh.Signer {
 	t.Helper()
 	signer, err := generateSigner()
 	if err != nil {
@@ -59,13 +55,8 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 			if cert, ok := key.(*ssh.Certificate); ok && len(s.cfg.UserCAs) > 0 {
 				return s.checkUserCert(meta, cert)
 			}
-			wire := key.Marshal()
-			for _, k := range s.cfg.AuthorizedKeys {
-				if bytes.Equal(k.Marshal(), wire) {
-					return &ssh.Permissions{
-						Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(key)},
-					}, nil
-				}
+			if slices.ContainsFunc(s.cfg.AuthorizedKeys, sameKey(key)) {
+				return &ssh.Permissions{Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(key)}}, nil
 			}
 			return nil, fmt.Errorf("sshtest: public key %s not authorized", ssh.FingerprintSHA256(key))
 		},
@@ -89,12 +80,7 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 // valid for any).
 func (s *Server) checkUserCert(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.Permissions, error) {
 	checker := ssh.CertChecker{IsUserAuthority: func(auth ssh.PublicKey) bool {
-		for _, ca := range s.cfg.UserCAs {
-			if bytes.Equal(ca.Marshal(), auth.Marshal()) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(s.cfg.UserCAs, sameKey(auth))
 	}}
 	if !checker.IsUserAuthority(cert.SignatureKey) {
 		return nil, fmt.Errorf("sshtest: certificate signed by an unknown authority")
@@ -103,6 +89,12 @@ func (s *Server) checkUserCert(meta ssh.ConnMetadata, cert *ssh.Certificate) (*s
 		return nil, fmt.Errorf("sshtest: %w", err)
 	}
 	return &ssh.Permissions{Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(cert)}}, nil
+}
+
+// sameKey returns a test for keys equal to k by their wire encoding.
+func sameKey(k ssh.PublicKey) func(ssh.PublicKey) bool {
+	wire := k.Marshal()
+	return func(other ssh.PublicKey) bool { return bytes.Equal(other.Marshal(), wire) }
 }
 
 // PasswordAttempts is how many passwords clients have sent, right or wrong.

@@ -7,11 +7,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
-
-	"golang.org/x/crypto/ssh"
 )
-
-const hangup = syscall.SIGHUP
 
 // rfcSignals are the signals OpenSSH's session_signal_req and exit-signal
 // know, by their RFC 4254 section 6.10 names (without "SIG"). It is an
@@ -106,25 +102,17 @@ func (p *process) signal(sig syscall.Signal) bool {
 // stdout to it, stderr to its extended stream (merged into stdout when a
 // pty was requested, as a tty would).
 func (s *session) start(argv []string) bool {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return false
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return false
-	}
-	errR, errW := outR, outW
+	inR, inW, err1 := os.Pipe()
+	outR, outW, err2 := os.Pipe()
+	errR, errW, err3 := outR, outW, error(nil)
 	if s.pty == nil {
-		if errR, errW, err = os.Pipe(); err != nil {
-			inR.Close()
-			inW.Close()
-			outR.Close()
-			outW.Close()
-			return false
+		errR, errW, err3 = os.Pipe()
+	}
+	if errors.Join(err1, err2, err3) != nil {
+		for _, f := range []*os.File{inR, inW, outR, outW, errR, errW} {
+			f.Close() // nil-safe, and a second Close of a pty's shared pipe is harmless
 		}
+		return false
 	}
 	cmd := &exec.Cmd{
 		Path:        argv[0],
@@ -141,13 +129,11 @@ func (s *session) start(argv []string) bool {
 		p.err = &pipeEnd{f: errR}
 	}
 
-	err = s.srv.startProcess(p)
+	err := s.srv.startProcess(p)
 	// The child has its copies; ours would keep the pipes open forever.
 	inR.Close()
 	outW.Close()
-	if s.pty == nil {
-		errW.Close()
-	}
+	errW.Close() // outW again with a pty: harmless
 	if err != nil {
 		inW.Close()
 		p.closeOutput()
@@ -237,19 +223,13 @@ func (s *session) waitCommand(p *process, copies *sync.WaitGroup, replied <-chan
 	copies.Wait()
 	<-replied
 	_ = s.ch.CloseWrite()
-	if st := p.cmd.ProcessState; st != nil {
-		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
-			var req string
-			var payload []byte
-			if ws.Signaled() {
-				req = "exit-signal"
-				payload = ssh.Marshal(exitSignal{Signal: signalName(ws.Signal()), CoreDumped: ws.CoreDump()})
-			} else {
-				req = "exit-status"
-				payload = ssh.Marshal(exitStatus{uint32(ws.ExitStatus())})
-			}
-			_, _ = s.ch.SendRequest(req, false, payload)
-		}
+	switch st := p.cmd.ProcessState; {
+	case st == nil: // not reaped: no exit to report
+		_ = s.ch.Close()
+	case st.ExitCode() < 0: // killed by a signal
+		ws := st.Sys().(syscall.WaitStatus)
+		s.sendExit(0, signalName(ws.Signal()), ws.CoreDump())
+	default:
+		s.sendExit(st.ExitCode(), "", false)
 	}
-	_ = s.ch.Close()
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"sync"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // ExecRequest is one command for an ExecHandler, with what sshd would give
@@ -101,12 +99,7 @@ func (s *session) startHandler(command string) bool {
 		srv.mu.Unlock()
 		<-replied
 		_ = s.ch.CloseWrite()
-		if sig != "" {
-			_, _ = s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: sig}))
-		} else {
-			_, _ = s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{uint32(status)}))
-		}
-		_ = s.ch.Close()
+		s.sendExit(status, sig, false)
 	}()
 	return true
 }

@@ -99,12 +99,11 @@ func execBuiltin(ctx context.Context, next interp.ExecHandlerFunc, args []string
 	hc := interp.HandlerCtx(ctx)
 	switch args[0] {
 	case "sh", "/bin/sh":
-		env := hc.Env
 		switch {
 		case len(args) >= 3 && args[1] == "-c":
-			return interp.ExitStatus(interpRun(ctx, env, hc.Dir, args[2], hc.Stdin, hc.Stdout, hc.Stderr))
+			return interp.ExitStatus(interpRun(ctx, hc.Env, hc.Dir, args[2], hc.Stdin, hc.Stdout, hc.Stderr))
 		case len(args) == 1 || len(args) == 2 && args[1] == "-s":
-			return interp.ExitStatus(interpShell(ctx, env, hc.Dir, hc.Stdin, hc.Stdout, hc.Stderr))
+			return interp.ExitStatus(interpShell(ctx, hc.Env, hc.Dir, hc.Stdin, hc.Stdout, hc.Stderr))
 		}
 		fmt.Fprintf(hc.Stderr, "sh: sshtest.Interp runs only sh -c CMD and sh -s, not %q\n", args[1:])
 		return interp.ExitStatus(2)

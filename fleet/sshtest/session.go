@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -113,10 +115,10 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 	// with sshd. With one, sshd releases the pty and the kernel hangs up
 	// the command's process group.
 	if s.pty != nil && s.proc != nil {
-		s.proc.signal(hangup)
+		s.proc.signal(syscall.SIGHUP)
 	}
 	if s.pty != nil && s.run != nil {
-		hup := signalName(hangup)
+		hup := signalName(syscall.SIGHUP)
 		s.run.cancel(&hup)
 	}
 }
@@ -196,15 +198,10 @@ func (s *session) handle(req *ssh.Request) bool {
 
 // acceptEnv applies Config.AcceptEnv like sshd's AcceptEnv.
 func (s *session) acceptEnv(name string) bool {
-	if s.srv.cfg.AcceptEnv == nil {
-		return true
-	}
-	for _, pat := range s.srv.cfg.AcceptEnv {
-		if ok, _ := path.Match(pat, name); ok {
-			return true
-		}
-	}
-	return false
+	return s.srv.cfg.AcceptEnv == nil || slices.ContainsFunc(s.srv.cfg.AcceptEnv, func(pat string) bool {
+		ok, _ := path.Match(pat, name)
+		return ok
+	})
 }
 
 // environ is the command environment: the test process's (so PATH works),
@@ -218,8 +215,8 @@ func (s *session) environ() []string {
 		"LOGNAME="+s.sc.user,
 		"SHELL=/bin/sh",
 	)
-	lh, lp := splitAddr(s.sc.local)
-	rh, rp := splitAddr(s.sc.remote)
+	lh, lp, _ := net.SplitHostPort(s.sc.local.String())
+	rh, rp, _ := net.SplitHostPort(s.sc.remote.String())
 	env = append(env,
 		fmt.Sprintf("SSH_CLIENT=%s %s %s", rh, rp, lp),
 		fmt.Sprintf("SSH_CONNECTION=%s %s %s %s", rh, rp, lh, lp),
@@ -229,17 +226,6 @@ func (s *session) environ() []string {
 	}
 	env = append(env, s.srv.cfg.Env...)
 	return append(env, s.env...)
-}
-
-func splitAddr(a net.Addr) (host, port string) {
-	if a == nil {
-		return "", ""
-	}
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String(), ""
-	}
-	return host, port
 }
 
 // writeBanner emulates a .bashrc that prints: the text reaches stdout
@@ -299,7 +285,17 @@ func (s *session) startSFTP() {
 			_ = srv.Serve() // returns when the client closes the channel
 		}
 		// sftp-server exits 0 at EOF; sshd reports that, then closes.
-		_, _ = s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{0}))
-		_ = s.ch.Close()
+		s.sendExit(0, "", false)
 	}()
+}
+
+// sendExit reports how the command ended, "exit-signal" when sig is set
+// and "exit-status" otherwise, and closes the channel.
+func (s *session) sendExit(status int, sig string, core bool) {
+	if sig != "" {
+		_, _ = s.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignal{Signal: sig, CoreDumped: core}))
+	} else {
+		_, _ = s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{uint32(status)}))
+	}
+	_ = s.ch.Close()
 }

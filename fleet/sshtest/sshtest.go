@@ -54,6 +54,7 @@ package sshtest
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -216,14 +217,8 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		conns := make([]net.Conn, 0, len(s.conns))
-		for c := range s.conns {
-			conns = append(conns, c)
-		}
-		procs := make([]*process, 0, len(s.procs))
-		for p := range s.procs {
-			procs = append(procs, p)
-		}
+		conns := slices.Collect(maps.Keys(s.conns))
+		procs := slices.Collect(maps.Keys(s.procs))
 		for h := range s.execs {
 			h.cancel(nil) // a handler's commands end with its context
 		}
