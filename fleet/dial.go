@@ -64,9 +64,13 @@ func NewDialer(o Options) (*Dialer, error) {
 			d.localUser = u.Username
 		}
 	}
-	cfg, err := loadSSHConfig(o.ConfigFile, o.Home, o.Overrides, d.warn)
+	cfg, err := loadSSHConfig(o.ConfigFile, o.Home, slices.Concat(o.Overrides, o.ExtraOverrides), d.warn)
 	if err != nil {
 		return nil, err
+	}
+	cfg.early = len(o.Overrides)
+	for _, cl := range cfg.overrides[cfg.early:] {
+		cl.pos = "-x -o " + strings.TrimPrefix(cl.pos, "-O ")
 	}
 	d.cfg = cfg
 	d.env = newTokenEnv(o.Home, d.localUser)
@@ -164,7 +168,7 @@ func (d *Dialer) Effective(h inventory.Host) inventory.Host {
 		return h
 	}
 	h.User = e.user
-	if h.Port == 0 && e.port != 22 {
+	if h.Port != 0 || e.port != 22 { // -O Port beats the host list's
 		h.Port = e.port
 	}
 	return h

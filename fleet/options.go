@@ -25,9 +25,16 @@ type Options struct {
 	// ConfigFile is the ssh_config file (-F). "" reads ~/.ssh/config and
 	// /etc/ssh/ssh_config; "none" reads no file.
 	ConfigFile string
-	// Overrides are -O/-o Key=Value settings; they win over ssh_config, as
-	// ssh -o does. Keys are case-insensitive; IdentityFile may repeat.
+	// Overrides are -O Key=Value settings (and PSSH_OPTIONS); they win over
+	// ssh_config, as ssh -o does. pssh passes them first on ssh's command
+	// line, before its -l and -p, and ssh takes the first value, so a User
+	// or Port here also wins over User, Port and the host list's user@ and
+	// :port. Keys are case-insensitive; IdentityFile may repeat.
 	Overrides [][2]string
+	// ExtraOverrides are pssh's -x "-o Key=Value" words. pssh puts them
+	// after its -l and -p, so they lose to User, Port and the host list;
+	// they still win over ssh_config.
+	ExtraOverrides [][2]string
 	// ProxyJump is -J: it wins over ssh_config's ProxyJump.
 	ProxyJump string
 	// ConnectTimeout bounds TCP connect, SSH handshake and authentication of

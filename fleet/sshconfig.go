@@ -21,6 +21,9 @@ import (
 type sshConfig struct {
 	files     [][]*confLine
 	overrides []*confLine
+	// early is how many of overrides come before the host list's user@
+	// and :port, -l and -p (-O's; the rest are -x -o's): see Options.
+	early int
 	// hasExec says a file has a Match exec line: resolving then runs
 	// commands, so Prepare resolves hosts in parallel.
 	hasExec bool
@@ -44,6 +47,7 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 		}
 		c.overrides = append(c.overrides, cl)
 	}
+	c.early = len(c.overrides)
 	type file struct {
 		path     string
 		optional bool
@@ -208,13 +212,19 @@ func (c *sshConfig) resolveCtx(ctx context.Context, h inventory.Host, o *Options
 	alias := h.Name
 	seed := map[string]setting{}
 	one := func(key, v, pos string) { seed[key] = setting{args: []string{v}, rest: v, pos: pos} }
+	// -O's User and Port come first, as on the ssh command line pssh runs.
+	early := func(key string) bool {
+		return slices.ContainsFunc(c.overrides[:c.early], func(cl *confLine) bool { return cl.key == key })
+	}
 	switch {
+	case early("user"):
 	case h.User != "":
 		one("user", h.User, "host list")
 	case o.User != "":
 		one("user", o.User, "-l")
 	}
 	switch {
+	case early("port"):
 	case h.Port != 0:
 		one("port", strconv.Itoa(h.Port), "host list")
 	case o.Port != 0:

@@ -113,14 +113,16 @@ func sshG(sshBin string, c diffCase) (map[string]string, error) {
 	if c.config != "" {
 		args = append(args, "-F", c.config)
 	}
+	// -o first, then -l and -p: the order pssh runs ssh in, which fleet's
+	// -O, -l and -p follow (see Options.Overrides).
+	for _, o := range c.opts {
+		args = append(args, "-o", o[0]+"="+o[1])
+	}
 	if c.user != "" {
 		args = append(args, "-l", c.user)
 	}
 	if c.port != 0 {
 		args = append(args, "-p", strconv.Itoa(c.port))
-	}
-	for _, o := range c.opts {
-		args = append(args, "-o", o[0]+"="+o[1])
 	}
 	args = append(args, "--", c.alias)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -40,7 +40,7 @@ func hostFlags(timeout string) []cli.Flag {
 		&cli.StringFlag{Name: "connect-timeout", Category: catSSH, Value: "10",
 			Usage: "time limit for TCP connect, SSH handshake and authentication of a host, `SECONDS`"},
 		&cli.StringSliceFlag{Name: "option", Aliases: []string{"O"}, Category: catSSH,
-			Usage: "ssh_config `Key=Value`, as ssh -o, before the files (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...: the keys fleet honours, docs/ssh.md); repeatable"},
+			Usage: "ssh_config `Key=Value`, as ssh -o, first (as pssh passes it: -O User= and Port= win over -l and the host list) and before the files (IdentityFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ...: the keys fleet honours, docs/ssh.md); repeatable"},
 		&cli.StringSliceFlag{Name: "extra-args", Aliases: []string{"x"}, Category: catSSH,
 			Usage: "pssh's extra `ARGS` for ssh (run) or scp (copy, slurp), split like a shell: what fleet can do is done (ssh -o -p -i -J -l -F -c -m -t -T -A -a -4 -6; scp -l KBITS -p -P -r -o -F -i -J -c -B), what changes nothing is ignored (-q, -C, -v, ...; listed with -v), the rest refused"},
 		&cli.StringSliceFlag{Name: "extra-arg", Aliases: []string{"X"}, Category: catSSH,

@@ -41,8 +41,9 @@ func TestSSHArgsAcceptedAndRefused(t *testing.T) {
 		t.Errorf("not applied: %+v", o.dial)
 	}
 	want := [][2]string{{"KexAlgorithms", "curve25519-sha256"}, {"Ciphers", "aes128-ctr"}}
-	if len(o.dial.Overrides) != 2 || o.dial.Overrides[0] != want[0] || o.dial.Overrides[1] != want[1] {
-		t.Errorf("overrides %q, want %q", o.dial.Overrides, want)
+	// -x words come after -l and -p (fleet.Options.ExtraOverrides).
+	if len(o.dial.Overrides) != 0 || len(o.dial.ExtraOverrides) != 2 || o.dial.ExtraOverrides[0] != want[0] || o.dial.ExtraOverrides[1] != want[1] {
+		t.Errorf("overrides %q and -x's %q, want none and %q", o.dial.Overrides, o.dial.ExtraOverrides, want)
 	}
 	if got := strings.Join(o.ignored, "\n"); !strings.Contains(got, "LogLevel=ERROR") || !strings.Contains(got, "ssh -q") ||
 		!strings.Contains(got, "ControlMaster=auto") {
@@ -91,7 +92,7 @@ func TestSCPArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.dial.User != "" || o.bwLimit != 8192*1024/8 || !o.preserve || o.dial.Port != 22 || !o.recursive ||
-		len(o.dial.IdentityFiles) != 1 || len(o.dial.Overrides) != 1 {
+		len(o.dial.IdentityFiles) != 1 || len(o.dial.ExtraOverrides) != 1 {
 		t.Errorf("scp args: %+v bw %d preserve %v", o.dial, o.bwLimit, o.preserve)
 	}
 	for _, bad := range [][]string{{"-3"}, {"-S", "prog"}, {"-R"}, {"-t"}, {"-l", "x"}} {

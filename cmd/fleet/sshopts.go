@@ -276,7 +276,11 @@ func (t *targetOptions) addOverride(kv [2]string, from string) {
 		t.ignored = append(t.ignored, from+" "+kv[0]+"="+kv[1])
 		return
 	}
-	t.dial.Overrides = append(t.dial.Overrides, kv)
+	if from == "-O" {
+		t.dial.Overrides = append(t.dial.Overrides, kv)
+	} else { // -x words: after -l and -p (see fleet.Options)
+		t.dial.ExtraOverrides = append(t.dial.ExtraOverrides, kv)
+	}
 }
 
 // parseOption reads Key=Value (or "Key Value", as ssh_config writes it).
