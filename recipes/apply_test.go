@@ -62,6 +62,16 @@ func mustParse(t *testing.T, src string) *Recipe {
 	return r
 }
 
+// mustApply applies r to t and fails the test on an error.
+func mustApply(t *testing.T, target Target, r *Recipe, f *Facts, o Options) *Report {
+	t.Helper()
+	rep, err := Apply(context.Background(), target, r, f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func statuses(rep *Report) string {
 	var s []string
 	for _, st := range rep.Steps {
@@ -76,10 +86,7 @@ func TestApplyOrderAndGuards(t *testing.T) {
 	ft.answers["dpkg -s docker-ce"] = exitStatus(1)                 // not installed: install runs
 	ft.answers["test -e /etc/apt/keyrings/docker.gpg"] = error(nil) // the key is there: skipped
 	log := &recLog{}
-	rep, err := Apply(context.Background(), ft, r, ubuntu, Options{Log: log, Host: "h1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := mustApply(t, ft, r, ubuntu, Options{Log: log, Host: "h1"})
 	want := []string{
 		"exec[sudo] apt-get update",
 		"exec[sudo] dpkg -s docker-ce",
@@ -114,10 +121,7 @@ func TestApplyOrderAndGuards(t *testing.T) {
 	// The second run: everything is in place.
 	ft.calls = nil
 	ft.answers["dpkg -s docker-ce"] = error(nil)
-	rep, err = Apply(context.Background(), ft, r, ubuntu, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = mustApply(t, ft, r, ubuntu, Options{})
 	if got, want := statuses(rep), "update=changed install=skipped keyring=skipped daemon.json=unchanged restart=skipped as user=changed"; got != want {
 		t.Errorf("second run: %s\nwant        %s", got, want)
 	}
@@ -137,10 +141,7 @@ func TestApplyOrderAndGuards(t *testing.T) {
 func TestApplyPlatformSteps(t *testing.T) {
 	r := mustParse(t, dockerish)
 	ft := newFake()
-	rep, err := Apply(context.Background(), ft, r, &Facts{ID: "rocky", VersionID: "9.3"}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := mustApply(t, ft, r, &Facts{ID: "rocky", VersionID: "9.3"}, Options{})
 	if rep.Platform != "dnf" || ft.count("exec[sudo] dnf install -y docker-ce") != 1 || ft.count("exec[sudo] dpkg") != 0 {
 		t.Errorf("platform %s, calls %q", rep.Platform, ft.callList())
 	}
@@ -162,11 +163,7 @@ steps:
 	ft := newFake()
 	run := func() StepStatus {
 		t.Helper()
-		rep, err := Apply(context.Background(), ft, r, ubuntu, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep.Steps[0].Status
+		return mustApply(t, ft, r, ubuntu, Options{}).Steps[0].Status
 	}
 	if s := run(); s != Changed {
 		t.Errorf("first put: %s", s)
@@ -364,9 +361,7 @@ steps:
 	ft.answers["test -e '/opt/my dir/marker'"] = exitStatus(1)
 	q := fleet.Quote(hostile)
 	ft.answers["test "+q+" = "+q] = exitStatus(1) // eq saw the raw value; the guard says not done
-	if _, err := Apply(context.Background(), ft, r, ubuntu, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, ft, r, ubuntu, Options{})
 	want := []string{
 		"exec[sudo] test " + q + " = " + q,
 		"exec[sudo] test -e '/opt/my dir/marker'",
@@ -399,10 +394,7 @@ func TestApplyDryRun(t *testing.T) {
 		if daemon != "" {
 			ft.files["/etc/docker/daemon.json"] = &fakeFile{data: []byte(daemon), mode: 0o644, owner: "root", group: "root"}
 		}
-		rep, err := Apply(context.Background(), ft, r, ubuntu, Options{DryRun: true, Host: host})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := mustApply(t, ft, r, ubuntu, Options{DryRun: true, Host: host})
 		for _, c := range ft.callList() {
 			if c != "exec[sudo] dpkg -s docker-ce" && c != "exec[sudo] test -e /etc/apt/keyrings/docker.gpg" && c != "probe /etc/docker/daemon.json" {
 				t.Errorf("a dry run did %q", c)
@@ -513,9 +505,7 @@ func TestApplyLog(t *testing.T) {
 			return nil
 		}
 	}
-	if _, err := Apply(context.Background(), ft, r, ubuntu, Options{Log: log}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, ft, r, ubuntu, Options{Log: log})
 	if !reflect.DeepEqual(log.steps, []string{"one", "two"}) || log.out.String() != "1 after 1 headers\n2 after 2 headers\n" {
 		t.Errorf("headers %q, output %q", log.steps, log.out.String())
 	}

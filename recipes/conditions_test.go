@@ -45,10 +45,7 @@ func TestWhenFailNoteChangedWhen(t *testing.T) {
 	ft := newFake()
 	ft.answers["apt-get install -y x"] = output("x is already the newest version.\n")
 	ft.files["/etc/f"] = &fakeFile{data: []byte("same ubuntu\n"), mode: 0o644}
-	rep, err := Apply(context.Background(), ft, r, ubuntu, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := mustApply(t, ft, r, ubuntu, Options{})
 	got := rep.Plan()
 	want := `skip        only k8s (when: eq .Vars.k8s_node "true" is false)
 changed     only ubuntu
@@ -75,10 +72,7 @@ skip        after (no change in: only k8s, check, maybe, template)
 	if err := r.SetVars(map[string]string{"k8s_node": "true"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Apply(context.Background(), ft, r, ubuntu, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = mustApply(t, ft, r, ubuntu, Options{})
 	if rep.Steps[5].Status != Changed || rep.Steps[0].Status != Changed || ft.count("exec[sudo] echo after") != 1 {
 		t.Errorf("k8s_node=true with an install: %s", rep.Plan())
 	}
@@ -91,7 +85,7 @@ skip        after (no change in: only k8s, check, maybe, template)
 	rocky := &Facts{ID: "rocky", VersionID: "8.10"}
 	for _, dry := range []bool{false, true} {
 		ft = newFake()
-		rep, err = Apply(context.Background(), ft, r, rocky, Options{DryRun: dry})
+		rep, err := Apply(context.Background(), ft, r, rocky, Options{DryRun: dry})
 		if err == nil || err.Error() != `step "refuse rocky": rocky is not for this recipe; token <secret>` {
 			t.Errorf("dry run %v: err = %v", dry, err)
 		}

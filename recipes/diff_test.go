@@ -1,7 +1,6 @@
 package recipes
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -30,10 +29,7 @@ steps:
 // applyDiff applies r with --diff to ft and returns the steps' diffs by name.
 func applyDiff(t *testing.T, ft *fakeTarget, r *Recipe, dry bool) map[string]string {
 	t.Helper()
-	rep, err := Apply(context.Background(), ft, r, ubuntu, Options{DryRun: dry, Diff: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := mustApply(t, ft, r, ubuntu, Options{DryRun: dry, Diff: true})
 	out := map[string]string{}
 	for _, st := range rep.Steps {
 		out[st.Name] = st.Diff

@@ -50,10 +50,7 @@ func TestDocsExample(t *testing.T) {
 		ft := newFake()
 		ft.answers["dpkg -s chrony"] = exitStatus(1)
 		ft.answers["rpm -q chrony"] = exitStatus(1)
-		rep, err := Apply(context.Background(), ft, r, tt.facts, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := mustApply(t, ft, r, tt.facts, Options{})
 		if rep.Platform != tt.platform || strings.Join(ft.callList(), "\n") != strings.Join(tt.calls, "\n") {
 			t.Errorf("%s: platform %s, calls:\n%s", tt.facts.ID, rep.Platform, strings.Join(ft.callList(), "\n"))
 		}

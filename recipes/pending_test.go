@@ -75,10 +75,7 @@ files:
 		t.Fatalf("first run: err %v, markers %v", err, h.markers)
 	}
 	h.failing, h.putSays = "", false
-	rep, err := Apply(context.Background(), h, r, &Facts{}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := mustApply(t, h, r, &Facts{}, o)
 	if rep.Steps[0].Status != Unchanged || rep.Steps[1].Status != Changed || len(h.markers) != 0 {
 		t.Fatalf("second run: %v then %v, markers left %v", rep.Steps[0].Status, rep.Steps[1].Status, h.markers)
 	}
@@ -88,9 +85,7 @@ files:
 	}
 	// Without PersistTriggers nothing is read or written on the host.
 	h.ran = nil
-	if _, err := Apply(context.Background(), h, r, &Facts{}, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, h, r, &Facts{}, Options{})
 	for _, line := range h.ran {
 		if strings.Contains(line, "pending") {
 			t.Fatalf("ran %q without PersistTriggers", line)

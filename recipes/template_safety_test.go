@@ -279,9 +279,7 @@ steps:
 		t.Fatal(err)
 	}
 	f2 := newFake()
-	if _, err := Apply(context.Background(), f2, r2, ubuntu, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, f2, r2, ubuntu, Options{})
 	if len(f2.puts) != 1 || !f2.puts[0].Private {
 		t.Errorf("puts %+v, want one private", f2.puts)
 	}
@@ -321,9 +319,7 @@ func TestSecretInCommand(t *testing.T) {
 		return nil
 	}
 	log := &recLog{}
-	if _, err := Apply(context.Background(), f, r, ubuntu, Options{Log: log}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, f, r, ubuntu, Options{Log: log})
 	if got == nil || strings.Contains(got.Line, token) || len(got.Vars) != 1 || got.Vars[0][1] != token {
 		t.Fatalf("command %+v", got)
 	}
