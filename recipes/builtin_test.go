@@ -722,13 +722,14 @@ func simSteps(rep *Report) string {
 	return b.String()
 }
 
-func simStep(rep *Report, name string) *StepResult {
-	for i := range rep.Steps {
-		if rep.Steps[i].Name == name {
-			return &rep.Steps[i]
+// changedSteps names the steps of rep that changed, in order.
+func changedSteps(rep *Report) (names []string) {
+	for _, s := range rep.Steps {
+		if s.Status == Changed {
+			names = append(names, s.Name)
 		}
 	}
-	return nil
+	return names
 }
 
 // checkPackageTools checks that the host ran its family's package tools
@@ -801,7 +802,7 @@ func TestBuiltinRecipesParse(t *testing.T) {
 // TestBuiltinCgroupDriverSteps checks that the steps that set the cgroup
 // driver say so, which is what lets fleet refuse them on joined nodes.
 func TestBuiltinCgroupDriverSteps(t *testing.T) {
-	for recipe, steps := range map[string][]string{"docker": {"daemon.json", "containerd CRI"}, "containerd": {"containerd config"}} {
+	for recipe, steps := range map[string][]string{"docker": {"daemon.json", "containerd CRI"}, "containerd": {"containerd config"}, "kubernetes": nil} {
 		r := simBuiltin(t, recipe, nil)
 		var marked []string
 		for _, s := range allSteps(r) {
@@ -816,22 +817,17 @@ func TestBuiltinCgroupDriverSteps(t *testing.T) {
 			t.Errorf("%s: steps marked cgroup_driver: %v, want %v", recipe, marked, steps)
 		}
 	}
-	if r := simBuiltin(t, "kubernetes", nil); slices.ContainsFunc(allSteps(r), func(s *Step) bool { return s.CgroupDriver != "" }) {
-		t.Error("kubernetes: a step is marked cgroup_driver")
-	}
 }
 
 // TestBuiltinContainerdCRISame keeps the docker recipe's containerd CRI
 // step (k8s_node=true) the containerd recipe's config step.
 func TestBuiltinContainerdCRISame(t *testing.T) {
 	find := func(r *Recipe, name string) *Step {
-		for i := range r.Steps {
-			if r.Steps[i].Name == name {
-				return &r.Steps[i]
-			}
+		i := slices.IndexFunc(r.Steps, func(s Step) bool { return s.Name == name })
+		if i < 0 {
+			t.Fatalf("%s: no step %q", r.Name, name)
 		}
-		t.Fatalf("%s: no step %q", r.Name, name)
-		return nil
+		return &r.Steps[i]
 	}
 	d, c := find(simBuiltin(t, "docker", nil), "containerd CRI"), find(simBuiltin(t, "containerd", nil), "containerd config")
 	if d.Run != c.Run || d.Unless != c.Unless || d.CgroupDriver != c.CgroupDriver {
@@ -1107,7 +1103,7 @@ func TestBuiltinDockerPinned(t *testing.T) {
 			if got := h.installed("docker-ce"); got != next[1] {
 				t.Errorf("then %s: installed %s, want %s", next[0], got, next[1])
 			}
-			if s := simStep(rep, "restart docker"); s == nil || s.Status != Changed {
+			if !slices.Contains(changedSteps(rep), "restart docker") {
 				t.Errorf("then %s: docker not restarted after the new version:\n%s", next[0], simSteps(rep))
 			}
 			checkIdempotent(t, h, r, c.os.facts())
@@ -1157,13 +1153,9 @@ func TestBuiltinProxy(t *testing.T) {
 				t.Errorf("drop-in %q, want %q", got, want)
 			}
 			// The drop-in is read by daemon-reload, before the restart.
-			var order []string
-			for _, s := range rep.Steps {
-				if s.Status == Changed && (s.Name == "proxy drop-in" || s.Name == "reload systemd" || s.Name == "restart docker") {
-					order = append(order, s.Name)
-				}
-			}
-			if !slices.Equal(order, []string{"proxy drop-in", "reload systemd", "restart docker"}) {
+			seq := []string{"proxy drop-in", "reload systemd", "restart docker"}
+			order := slices.DeleteFunc(changedSteps(rep), func(n string) bool { return !slices.Contains(seq, n) })
+			if !slices.Equal(order, seq) {
 				t.Errorf("changed in order %q", order)
 			}
 		}},
@@ -1214,13 +1206,7 @@ func TestBuiltinProxy(t *testing.T) {
 func checkProxyAddedLater(t *testing.T, h *simHost, recipe string, f *Facts, want ...string) {
 	t.Helper()
 	rep := simApply(t, h, simBuiltin(t, recipe, map[string]string{"http_proxy": "http://p:3128"}), f, Options{})
-	var changed []string
-	for _, s := range rep.Steps {
-		if s.Status == Changed {
-			changed = append(changed, s.Name)
-		}
-	}
-	if !slices.Equal(changed, want) {
+	if changed := changedSteps(rep); !slices.Equal(changed, want) {
 		t.Errorf("proxy added later: changed %q, want %q", changed, want)
 	}
 }
@@ -1282,18 +1268,7 @@ func TestBuiltinJoinedNode(t *testing.T) {
 			h.mkdir("etc/docker")
 			f := o.facts()
 			f.Joined, f.CgroupDriver = true, "cgroupfs"
-			before := h.digest()
-			rep, err := Apply(context.Background(), h, simBuiltin(t, "docker", nil), f, Options{})
-			if err == nil || !strings.Contains(err.Error(), "drain") {
-				t.Fatalf("docker on a joined cgroupfs node: %v\n%s", err, simSteps(rep))
-			}
-			last := rep.Steps[len(rep.Steps)-1]
-			if last.Name != "daemon.json" || last.Status != Failed || !strings.Contains(last.Reason, "drain") {
-				t.Errorf("stopped at %q (%s): %s", last.Name, last.Status, last.Reason)
-			}
-			if rep.Count(Changed) != 0 || h.digest() != before || h.exists("/etc/docker/daemon.json") {
-				t.Errorf("the host changed before the refusal:\n%s", simSteps(rep))
-			}
+			checkRefused(t, h, simBuiltin(t, "docker", nil), f, "daemon.json")
 			// --force does it anyway.
 			simApply(t, h, simBuiltin(t, "docker", nil), f, Options{Force: true})
 			if simDaemonJSON(t, h)["storage-driver"] != "overlay2" {
@@ -1307,23 +1282,32 @@ func TestBuiltinJoinedNode(t *testing.T) {
 			old := strings.Replace(h.read("/etc/containerd/config.toml"), "SystemdCgroup = true", "SystemdCgroup = false", 1)
 			h.write("etc/containerd/config.toml", old)
 			h.resetCalls()
-			before = h.digest()
-			rep, err = Apply(context.Background(), h, rc, f, Options{})
-			if err == nil || !strings.Contains(err.Error(), "drain") {
-				t.Fatalf("containerd on a joined cgroupfs node: %v\n%s", err, simSteps(rep))
-			}
-			if last := rep.Steps[len(rep.Steps)-1]; last.Name != "containerd config" {
-				t.Errorf("stopped at %q", last.Name)
-			}
-			if rep.Count(Changed) != 0 || h.digest() != before {
-				t.Errorf("the host changed before the refusal:\n%s", simSteps(rep))
-			}
+			checkRefused(t, h, rc, f, "containerd config")
 
 			// A joined node that already uses systemd is left as it is.
 			f.CgroupDriver = "systemd"
 			simApply(t, h, rc, f, Options{Force: true}) // put it back to true
 			checkIdempotent(t, h, rc, f)
 		})
+	}
+}
+
+// checkRefused applies r to h, a joined cgroupfs node, and wants it to
+// fail at step, the first that would switch the driver, with nothing
+// changed (the digest covers every file, daemon.json too).
+func checkRefused(t *testing.T, h *simHost, r *Recipe, f *Facts, step string) {
+	t.Helper()
+	before := h.digest()
+	rep, err := Apply(context.Background(), h, r, f, Options{})
+	if err == nil || !strings.Contains(err.Error(), "drain") {
+		t.Fatalf("%s on a joined cgroupfs node: %v\n%s", r.Name, err, simSteps(rep))
+	}
+	last := rep.Steps[len(rep.Steps)-1]
+	if last.Name != step || last.Status != Failed || !strings.Contains(last.Reason, "drain") {
+		t.Errorf("%s stopped at %q (%s): %s", r.Name, last.Name, last.Status, last.Reason)
+	}
+	if rep.Count(Changed) != 0 || h.digest() != before {
+		t.Errorf("the host changed before the refusal:\n%s", simSteps(rep))
 	}
 }
 
@@ -1354,8 +1338,8 @@ func TestBuiltinContainerd(t *testing.T) {
 			if h.exists("/etc/containerd/config.toml.fleet-new") {
 				t.Error("config.toml.fleet-new left behind")
 			}
-			if s := simStep(rep, "containerd config"); s == nil || s.Status != Changed {
-				t.Errorf("containerd config step: %+v", s)
+			if !slices.Contains(changedSteps(rep), "containerd config") {
+				t.Errorf("containerd config step did not change:\n%s", simSteps(rep))
 			}
 			if !h.state("enabled", "containerd") || !slices.Equal(h.callsOf("systemctl restart"), []string{"systemctl restart containerd"}) {
 				t.Errorf("containerd not enabled and restarted: %q", h.calls())
@@ -1460,7 +1444,7 @@ func TestBuiltinKubernetesAfterReboot(t *testing.T) {
 	h.resetCalls()
 	rep := simApply(t, h, r, simDebian12.facts(), Options{})
 	for _, name := range []string{"kernel modules", "sysctl settings"} {
-		if s := simStep(rep, name); s == nil || s.Status != Changed {
+		if !slices.Contains(changedSteps(rep), name) {
 			t.Errorf("%s did not run:\n%s", name, simSteps(rep))
 		}
 	}
