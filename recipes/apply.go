@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -147,7 +148,7 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	a.stdout, a.stderr = io.Discard, io.Discard
 	if a.o.Log != nil {
 		a.o.Log.Step(s.Name)
-		a.stdout, a.stderr = orDiscard(a.o.Log.Stdout()), orDiscard(a.o.Log.Stderr())
+		a.stdout, a.stderr = cmp.Or(a.o.Log.Stdout(), io.Discard), cmp.Or(a.o.Log.Stderr(), io.Discard)
 		if secrets := a.secretValues(); len(secrets) > 0 {
 			// A command that prints a secret must not put it in the log.
 			out, errw := newSecretFilter(a.stdout, secrets), newSecretFilter(a.stderr, secrets)
@@ -180,11 +181,7 @@ func (a *applier) step(ctx context.Context, s *Step) StepResult {
 	if err := a.cgroupGuard(s); err != nil {
 		return failed(res, err, "")
 	}
-	timeout := time.Duration(s.Timeout)
-	if timeout == 0 {
-		timeout = a.o.Timeout
-	}
-	if timeout > 0 {
+	if timeout := cmp.Or(time.Duration(s.Timeout), a.o.Timeout); timeout > 0 {
 		// The cause makes fleet.Classify report a timeout that says which
 		// one passed, not a bare "deadline exceeded".
 		cause := &fleet.Error{Kind: fleet.ErrTimeout, Reason: fmt.Sprintf("the step's timeout (%s) passed", timeout)}
@@ -284,14 +281,9 @@ func (a *applier) run(ctx context.Context, s *Step, sudo bool, res StepResult) S
 		res.Status = WouldRun
 		return res
 	}
-	tries := 1 + s.Retries
-	delay := time.Duration(s.RetryDelay)
-	if delay == 0 {
-		delay = defaultRetryDelay
-	}
+	tries, delay := 1+s.Retries, cmp.Or(time.Duration(s.RetryDelay), defaultRetryDelay)
 	for try := 1; ; try++ {
-		tail := &tailWriter{}
-		out := &tailWriter{}
+		tail, out := &tailWriter{}, &tailWriter{}
 		err := a.t.Exec(ctx, &fleet.Command{Line: cmd.line, Vars: cmd.env, Sudo: sudo, SudoPassword: a.o.SudoPassword,
 			Stdout: io.MultiWriter(a.stdout, out), Stderr: io.MultiWriter(a.stderr, tail)})
 		if err == nil {
@@ -491,11 +483,10 @@ func (a *applier) valueName(value string, secret bool) string {
 			names = append(names, k)
 		}
 	}
-	what := "the value of a fact or an expression"
-	if len(names) > 0 {
-		what = "the value of variable " + strings.Join(names, " or ")
+	if len(names) == 0 {
+		return "the value of a fact or an expression"
 	}
-	return what
+	return "the value of variable " + strings.Join(names, " or ")
 }
 
 // drift says how the remote file differs from what a put would write, or
@@ -532,13 +523,6 @@ func wrapIf(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-func orDiscard(w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
-	}
-	return w
 }
 
 // tailWriter keeps the end of a command's stderr, for the failure reason

@@ -148,7 +148,7 @@ func runSh(ctx context.Context, cmd *fleet.Command, shell, line, dir string, env
 	c.Dir = dir
 	c.Env = append(env, varsEnv(cmd)...)
 	var errb bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, orDiscard(cmd.Stdout), &errb
+	c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, cmd.Stdout, &errb
 	err := c.Run()
 	if cmd.Stderr != nil {
 		_, _ = cmd.Stderr.Write(errb.Bytes())
