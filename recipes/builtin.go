@@ -36,7 +36,8 @@ func Builtin(name string) (*Recipe, error) {
 	return r, nil
 }
 
-// Builtins parses every built-in recipe, sorted by name.
+// Builtins parses every built-in recipe, sorted by name (a built-in
+// recipe's name is its file's).
 func Builtins() ([]*Recipe, error) {
 	names, err := builtinNames()
 	if err != nil {
@@ -50,7 +51,6 @@ func Builtins() ([]*Recipe, error) {
 		}
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

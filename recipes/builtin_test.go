@@ -451,12 +451,8 @@ PRETTY_NAME="Alpine Linux v3.20"`, false}
 
 // simFacts are the facts fleet would gather on the release.
 func (o simOS) facts() *Facts {
-	rel := ParseOSRelease(o.osRelease)
-	f := &Facts{OSRelease: rel, ID: rel["ID"], IDLike: strings.Fields(rel["ID_LIKE"]), VersionID: rel["VERSION_ID"],
-		Codename: rel["VERSION_CODENAME"], PrettyName: rel["PRETTY_NAME"], Arch: "x86_64", DebArch: "amd64", Init: "systemd"}
-	if f.Codename == "" {
-		f.Codename = rel["UBUNTU_CODENAME"]
-	}
+	f := osFacts(o.osRelease)
+	f.Arch, f.DebArch, f.Init = "x86_64", "amd64", "systemd"
 	return f
 }
 

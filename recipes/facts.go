@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -109,15 +110,7 @@ func parseFacts(out string) (*Facts, error) {
 	if _, ok := sections["end"]; !ok {
 		return nil, fmt.Errorf("unexpected answer to the facts script (is /bin/sh a POSIX shell?): %.200q", out)
 	}
-	f := &Facts{OSRelease: ParseOSRelease(strings.Join(sections["os-release"], "\n"))}
-	f.ID = f.OSRelease["ID"]
-	f.IDLike = strings.Fields(f.OSRelease["ID_LIKE"])
-	f.VersionID = f.OSRelease["VERSION_ID"]
-	f.Codename = f.OSRelease["VERSION_CODENAME"]
-	if f.Codename == "" {
-		f.Codename = f.OSRelease["UBUNTU_CODENAME"]
-	}
-	f.PrettyName = f.OSRelease["PRETTY_NAME"]
+	f := osFacts(strings.Join(sections["os-release"], "\n"))
 	f.Arch = firstLine(sections["arch"])
 	f.DebArch = debArch(f.Arch)
 	f.Init = firstLine(sections["init"])
@@ -126,6 +119,13 @@ func parseFacts(out string) (*Facts, error) {
 	f.Joined = firstLine(sections["joined"]) == "yes"
 	parseRuntime(f, sections)
 	return f, nil
+}
+
+// osFacts are the facts an os-release file gives.
+func osFacts(osRelease string) *Facts {
+	rel := ParseOSRelease(osRelease)
+	return &Facts{OSRelease: rel, ID: rel["ID"], IDLike: strings.Fields(rel["ID_LIKE"]), VersionID: rel["VERSION_ID"],
+		Codename: cmp.Or(rel["VERSION_CODENAME"], rel["UBUNTU_CODENAME"]), PrettyName: rel["PRETTY_NAME"]}
 }
 
 func firstLine(lines []string) string {
