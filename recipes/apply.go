@@ -430,14 +430,11 @@ func (a *applier) renderPlain(key, text string) (string, error) {
 // stderr can print one), so that neither the report, the plan nor the
 // record shows them.
 func (a *applier) scrub(res StepResult) StepResult {
-	var pairs []string
-	for _, v := range a.secretValues() {
-		pairs = append(pairs, v, "<secret>")
-	}
-	if len(pairs) == 0 {
+	secrets := a.secretValues()
+	if len(secrets) == 0 {
 		return res
 	}
-	rep := strings.NewReplacer(pairs...)
+	rep := secretReplacer(secrets)
 	res.Reason = rep.Replace(res.Reason)
 	res.Diff = rep.Replace(res.Diff) // masked already; a second net costs nothing
 	var ee *fleet.ExitError

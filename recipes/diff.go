@@ -160,13 +160,7 @@ func maskOld(old string, values []string, masked string) string {
 	if old == "" {
 		return old
 	}
-	var pairs []string
-	for _, v := range longestFirst(values) {
-		pairs = append(pairs, v, secretMask)
-	}
-	if len(pairs) > 0 {
-		old = strings.NewReplacer(pairs...).Replace(old)
-	}
+	old = secretReplacer(values).Replace(old)
 	type shape struct{ before, after string }
 	var shapes []shape
 	for _, l := range strings.Split(masked, "\n") {

@@ -17,14 +17,21 @@ type secretFilter struct {
 }
 
 func newSecretFilter(w io.Writer, secrets []string) *secretFilter {
-	f := &secretFilter{w: w}
-	var pairs []string
+	f := &secretFilter{w: w, rep: secretReplacer(secrets)}
 	for _, s := range secrets {
-		pairs = append(pairs, s, "<secret>")
 		f.hold = max(f.hold, len(s)-1)
 	}
-	f.rep = strings.NewReplacer(pairs...)
 	return f
+}
+
+// secretReplacer replaces each of values (but "") with the mask, the
+// longest first.
+func secretReplacer(values []string) *strings.Replacer {
+	var pairs []string
+	for _, v := range longestFirst(values) {
+		pairs = append(pairs, v, secretMask)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 func (f *secretFilter) Write(p []byte) (int, error) {
