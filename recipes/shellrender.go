@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,7 +78,7 @@ func renderShell(text string, d any, name func(value string, secret bool) string
 		}
 		if o.secret {
 			cmd.secret = true
-			disp.WriteString("<secret>")
+			disp.WriteString(secretMask)
 		} else {
 			disp.WriteString(fleet.Quote(o.value))
 		}
@@ -290,13 +291,10 @@ func litPlacement(stack []syntax.Node) placement {
 				return p
 			}
 			return base
-		case *syntax.CmdSubst:
+		case *syntax.CmdSubst, *syntax.ProcSubst,
+			*syntax.CaseClause, *syntax.ForClause, *syntax.WordIter, *syntax.Stmt, *syntax.TestClause:
 			// A command substitution is a new command: the quoting
 			// outside it does not reach in.
-			return base
-		case *syntax.ProcSubst:
-			return base
-		case *syntax.CaseClause, *syntax.ForClause, *syntax.WordIter, *syntax.Stmt, *syntax.TestClause:
 			return base
 		}
 		child = stack[i]
@@ -313,10 +311,7 @@ func nestedBackquote(outer []syntax.Node) bool {
 		case *syntax.DblQuoted:
 			return true
 		case *syntax.CmdSubst:
-			if n.Backquotes {
-				return true
-			}
-			return false
+			return n.Backquotes
 		}
 	}
 	return false
@@ -338,12 +333,7 @@ func quotedDelimiter(w *syntax.Word) bool {
 // ok is false with a refusal when the command runs it as code or takes it
 // as a variable name.
 func callPlacement(c *syntax.CallExpr, child syntax.Node) (placement, bool) {
-	idx := -1
-	for i, a := range c.Args {
-		if syntax.Node(a) == child {
-			idx = i
-		}
-	}
+	idx := slices.IndexFunc(c.Args, func(a *syntax.Word) bool { return syntax.Node(a) == child })
 	if idx <= 0 {
 		return placement{}, true // the command's name, or an assignment before it
 	}
