@@ -189,13 +189,7 @@ func (v *validator) step(r *Recipe, s *Step, p []any, earlier []string, seen map
 	}
 	label := fmt.Sprintf("step %q", name)
 
-	kinds := 0
-	for _, k := range []string{s.Run, s.Put, s.Fail, s.Note} {
-		if k != "" {
-			kinds++
-		}
-	}
-	switch {
+	switch kinds := len(slices.DeleteFunc([]string{s.Run, s.Put, s.Fail, s.Note}, func(k string) bool { return k == "" })); {
 	case kinds > 1:
 		v.failAt(p, "%s: give one of run, put, fail and note", label)
 	case kinds == 0:
