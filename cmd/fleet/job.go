@@ -305,11 +305,8 @@ type hostOutput struct {
 	job            *job
 	log            *record.HostLog
 	capOut, capErr *capture
-	lineOut        interface {
-		io.Writer
-		Flush()
-	}
-	lineErr interface {
+	// -P's, from ui.Printer.LineWriter.
+	lineOut, lineErr interface {
 		io.Writer
 		Flush()
 	}
