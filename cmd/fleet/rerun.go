@@ -205,14 +205,14 @@ func (s *rerun) checkInputs(inputs []record.Input) error {
 		return nil // an older fleet's record: no inputs to check against
 	}
 	for _, in := range inputs {
-		if want, ok := s.inputs[in.Path]; in.Path == stdinPath && ok && want != in.SHA256 {
+		want, ok := s.inputs[in.Path]
+		switch {
+		case in.Path == stdinPath && ok && want != in.SHA256:
 			return s.changed("standard input (-I)", "has changed since run %s")
-		} else if in.Path == stdinPath {
-			continue // the same, or a record from before fleet kept it
-		}
-		if want, ok := s.inputs[in.Path]; !ok {
+		case in.Path == stdinPath: // the same, or a record from before fleet kept it
+		case !ok:
 			return s.changed(in.Path, "is new: run %s did not send it")
-		} else if want != in.SHA256 {
+		case want != in.SHA256:
 			return s.changed(in.Path, "has changed since run %s")
 		}
 	}
