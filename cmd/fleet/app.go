@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -79,53 +80,53 @@ ENVIRONMENT
 // newApp builds the command tree. Each command fills an options struct and
 // calls a function that does the work with the injected streams.
 func newApp(args []string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	setCLIGlobals()
+	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) > 1 {
+		env.args = args[1:]
+	}
+	app := baseApp(env, runCommand(env), copyCommand(env), slurpCommand(env), provisionCommand(env),
+		recipesCommand(env), runsCommand(env), logsCommand(env), rerunCommand(env), hostsCommand(env),
+		helpCommand(), completionCommand(env), manCommand(env), completeCommand(env))
+	app.Usage = "run commands, copy files and provision many hosts over SSH"
+	app.UsageText = "fleet COMMAND [options] [arguments...]"
+	app.Description, app.Version = appDescription, version
+	// urfave/cli adds --help only when it adds its own help command.
+	app.Flags = []cli.Flag{&cli.BoolFlag{Name: "h", Hidden: true}, cli.HelpFlag}
+	app.Before, app.Action = rootBefore, rootAction
+	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return &usageHint{err: err, hint: flagSuggestion(err, c.App.Flags)}
+	}
+	return app
+}
+
+// baseApp is what fleet's app and fleet rerun's (runJob) share: their
+// streams, cmds with usage errors (exit 2) for their flags, and no exit
+// of urfave/cli's own.
+func baseApp(env *environment, cmds ...*cli.Command) *cli.App {
+	app := &cli.App{
+		Name:                      "fleet",
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true, // a comma belongs to host ranges: web[1-3,7]
+		Reader:                    env.stdin,
+		Writer:                    env.stdout,
+		ErrWriter:                 env.stderr,
+		ExitErrHandler:            func(*cli.Context, error) {}, // Main decides exit statuses
+		Commands:                  cmds,
+	}
+	setUsageErrors(app.Commands, "")
+	return app
+}
+
+// setCLIGlobals sets urfave/cli's package globals, once: assigned on every
+// newApp, two Main running at once (tests) would race on them.
+var setCLIGlobals = sync.OnceFunc(func() {
 	// -h is the hosts file, as in pssh; help is --help, fleet help, and
 	// fleet -h where no command reads it (rootBefore).
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	cli.HelpPrinter = printHelp   // wrapped to the terminal, else 80 columns
 	cli.FlagStringer = flagString // a repeatable flag's names once
-	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) > 1 {
-		env.args = args[1:]
-	}
-	app := &cli.App{
-		Name:                      "fleet",
-		Usage:                     "run commands, copy files and provision many hosts over SSH",
-		UsageText:                 "fleet COMMAND [options] [arguments...]",
-		Description:               appDescription,
-		Version:                   version,
-		HideHelpCommand:           true,
-		DisableSliceFlagSeparator: true, // a comma belongs to host ranges: web[1-3,7]
-		Reader:                    stdin,
-		Writer:                    stdout,
-		ErrWriter:                 stderr,
-		ExitErrHandler:            func(*cli.Context, error) {}, // Main decides exit statuses
-		// urfave/cli adds --help only when it adds its own help command.
-		Flags:  []cli.Flag{&cli.BoolFlag{Name: "h", Hidden: true}, cli.HelpFlag},
-		Before: rootBefore,
-		Action: rootAction,
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return &usageHint{err: err, hint: flagSuggestion(err, c.App.Flags)}
-		},
-		Commands: []*cli.Command{
-			runCommand(env),
-			copyCommand(env),
-			slurpCommand(env),
-			provisionCommand(env),
-			recipesCommand(env),
-			runsCommand(env),
-			logsCommand(env),
-			rerunCommand(env),
-			hostsCommand(env),
-			helpCommand(),
-			completionCommand(env),
-			manCommand(env),
-			completeCommand(env),
-		},
-	}
-	setUsageErrors(app.Commands, "")
-	return app
-}
+})
 
 // readThenDo is the Action of a command that reads its options, then does
 // the work with them (run, copy, provision).

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -88,8 +90,8 @@ func complete(app *cli.App, words []string) []string {
 				}
 				i++
 			}
-		case len(args) == 0 && subcommand(app, cmd, w) != nil:
-			cmd = subcommand(app, cmd, w)
+		case len(args) == 0 && findCommand(subcommands(app, cmd), w) != nil:
+			cmd = findCommand(subcommands(app, cmd), w)
 			path = append(path, cmd.Name)
 			flags = cmd.VisibleFlags()
 		default:
@@ -106,23 +108,13 @@ func complete(app *cli.App, words []string) []string {
 		var out []string
 		for _, f := range flags {
 			for _, n := range f.Names() {
-				if len(n) == 1 {
-					out = append(out, "-"+n)
-				} else {
-					out = append(out, "--"+n)
-				}
+				out = append(out, dashed(n))
 			}
 		}
 		return withPrefix(out, cur)
 	}
 	if cmd == nil || len(cmd.Subcommands) > 0 && len(args) == 0 {
-		var cands []string
-		if cmd == nil {
-			cands = commandNames(app.Commands)
-		} else {
-			cands = commandNames(cmd.Subcommands)
-		}
-		return withPrefix(append(cands, positional(app, path, args, values)...), cur)
+		return withPrefix(append(commandNames(subcommands(app, cmd)), positional(app, path, args, values)...), cur)
 	}
 	return withPrefix(positional(app, path, args, values), cur)
 }
@@ -141,11 +133,7 @@ func positional(app *cli.App, path, args []string, values map[string]string) []s
 			return runIDs()
 		}
 	case "logs":
-		run := values["run"]
-		if run == "" {
-			run = "latest"
-		}
-		return hostLabels(run)
+		return hostLabels(cmp.Or(values["run"], "latest"))
 	case "completion":
 		if len(args) == 0 {
 			return []string{"bash", "fish", "zsh"}
@@ -180,12 +168,8 @@ func flagOf(flags []cli.Flag, w string) (f cli.Flag, inline bool) {
 	if !strings.HasPrefix(w, "--") && len(name) > 1 && !inline {
 		name = name[len(name)-1:] // -ih: -h takes the next word
 	}
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return f, inline
-			}
-		}
+	if i := slices.IndexFunc(flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) }); i >= 0 {
+		return flags[i], inline
 	}
 	return nil, inline
 }
@@ -195,12 +179,20 @@ func takesValue(f cli.Flag) bool {
 	return ok && d.TakesValue()
 }
 
-func subcommand(app *cli.App, parent *cli.Command, name string) *cli.Command {
-	cmds := app.Commands
+// subcommands are the commands that can follow parent (nil: fleet).
+func subcommands(app *cli.App, parent *cli.Command) []*cli.Command {
 	if parent != nil {
-		cmds = parent.Subcommands
+		return parent.Subcommands
 	}
-	return findCommand(cmds, name)
+	return app.Commands
+}
+
+// dashed is a flag's name as typed: -n or --name.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func commandNames(cmds []*cli.Command) []string {
@@ -213,14 +205,10 @@ func commandNames(cmds []*cli.Command) []string {
 	return out
 }
 
+// withPrefix keeps the candidates that start with prefix, in cands itself
+// (every caller's slice is its own).
 func withPrefix(cands []string, prefix string) []string {
-	var out []string
-	for _, c := range cands {
-		if strings.HasPrefix(c, prefix) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return slices.DeleteFunc(cands, func(c string) bool { return !strings.HasPrefix(c, prefix) })
 }
 
 func recipeNames() []string {

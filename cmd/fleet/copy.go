@@ -142,17 +142,12 @@ func copyToHosts(ctx context.Context, env *environment, o *copyOptions) error {
 	return j.run(ctx, func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		put := o.put
 		put.Progress = j.printer.AddBytes
-		log := j.logs[r.Index]
 		bw := newBandwidth(ctx, o.bwLimit)
 		changed, err := c.CopyTree(ctx, o.sources, o.remote, fleet.CopyOptions{
 			Put:          put,
 			Preserve:     o.preserve,
 			FileProgress: func(f *fleet.LocalFile) func(int64) { return bw.progress(f.Size, put.Progress) },
-			Step: func(s fleet.CopyStep) {
-				if log != nil {
-					log.Note(s.String())
-				}
-			},
+			Step:         func(s fleet.CopyStep) { j.note(r.Index, s.String()) },
 		})
 		r.Changed = changed
 		return err

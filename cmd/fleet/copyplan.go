@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -102,10 +103,7 @@ func (p *copyPlan) file(cur *fleet.RemoteFile, src *fleet.LocalFile, dst string,
 	if cur.Dir {
 		return fmt.Errorf("dry run: %s is a folder", dst)
 	}
-	mode := put.Mode
-	if mode == 0 {
-		mode = src.Mode
-	}
+	mode := cmp.Or(put.Mode, src.Mode)
 	switch {
 	case !cur.Exists || cur.SHA256 != src.SHA256:
 		p.send++

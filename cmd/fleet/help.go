@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 // errHelpShown ends a command line that asked for help (fleet -h): Main
@@ -135,10 +133,7 @@ func flagSuggestion(err error, flags []cli.Flag) string {
 		names = append(names, f.Names()...)
 	}
 	if s := nearest(m[1], names); s != "" {
-		if len(s) == 1 {
-			return "did you mean -" + s + "?"
-		}
-		return "did you mean --" + s + "?"
+		return "did you mean " + dashed(s) + "?"
 	}
 	return ""
 }
@@ -202,8 +197,8 @@ func rootBefore(c *cli.Context) error {
 
 // helpWidth is the width help is wrapped to: the terminal's, else 80.
 func helpWidth(w io.Writer) int {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols >= 40 {
+	if isTerminal(w) {
+		if cols := terminalWidth(w)(); cols >= 40 {
 			return cols
 		}
 	}

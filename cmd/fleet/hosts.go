@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,11 +124,7 @@ func printHostTable(w io.Writer, h inventory.Host, info fleet.Reach, err error) 
 	row("address", info.Address, info.Sources["address"])
 	row("port", strconv.Itoa(info.Port), info.Sources["port"])
 	row("user", info.User, info.Sources["user"])
-	ids := strings.Join(info.IdentityFiles, " ")
-	if ids == "" {
-		ids = "-"
-	}
-	row("identity files", ids, info.Sources["identity_files"])
+	row("identity files", cmp.Or(strings.Join(info.IdentityFiles, " "), "-"), info.Sources["identity_files"])
 	switch {
 	case info.ProxyJump != "":
 		row("jump", info.ProxyJump, info.Sources["proxy"])

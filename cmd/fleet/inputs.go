@@ -3,8 +3,9 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/fleet/record"
@@ -42,12 +43,7 @@ func recipeInputs(file string, r *recipes.Recipe) ([]record.Input, error) {
 		return nil, err
 	}
 	in := []record.Input{{Path: absPath(file), SHA256: sum}}
-	names := make([]string, 0, len(r.Files))
-	for name := range r.Files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(r.Files)) {
 		f := r.Files[name]
 		if f.Path == "" {
 			continue

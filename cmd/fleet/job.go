@@ -101,7 +101,7 @@ func (j *job) run(ctx context.Context, task fleet.Task) error {
 	defer intr.stop()
 	start := time.Now()
 	results := fleet.Run(ctx, dialer, hosts, fleet.RunOptions{Parallel: j.targets.par, Timeout: j.targets.timeout,
-		OnEvent: j.onEvent, MaxFail: j.maxFail, DialNote: j.dialNote}, task)
+		OnEvent: j.onEvent, MaxFail: j.maxFail, DialNote: j.note}, task)
 	for i := range results {
 		if results[i].Outcome == fleet.NotStarted {
 			// The user and port it would have been reached with, as the
@@ -265,11 +265,12 @@ func (j *job) onEvent(ev fleet.Event) {
 	j.printer.Event(ev)
 }
 
-// dialNote writes a line about dialling a host (a ProxyCommand's stderr)
-// into its log, opened by onEvent before the dial started.
-func (j *job) dialNote(i int, line string) {
-	if j.record != nil && j.logs[i] != nil {
-		j.logs[i].Note(line)
+// note writes a line of fleet's own into host i's log, opened by onEvent
+// before the dial started (a ProxyCommand's stderr, a copy step); nothing
+// without a run record.
+func (j *job) note(i int, line string) {
+	if l := j.logs[i]; l != nil {
+		l.Note(line)
 	}
 }
 
@@ -305,11 +306,8 @@ type hostOutput struct {
 	job            *job
 	log            *record.HostLog
 	capOut, capErr *capture
-	lineOut        interface {
-		io.Writer
-		Flush()
-	}
-	lineErr interface {
+	// -P's, from ui.Printer.LineWriter.
+	lineOut, lineErr interface {
 		io.Writer
 		Flush()
 	}

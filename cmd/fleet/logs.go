@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 	"github.com/fleet-sh/fleet/fleet"
 	"github.com/fleet-sh/fleet/fleet/record"
 )
@@ -117,8 +115,7 @@ func logsJSON(c *cli.Context, stdout io.Writer, r *record.Run) error {
 		}
 		return nil
 	case c.NArg() == 0:
-		enc := json.NewEncoder(ui.JSONWriter(stdout))
-		enc.SetEscapeHTML(false)
+		enc := newJSONEncoder(stdout)
 		for _, h := range r.Info.Hosts {
 			if err := enc.Encode(h); err != nil {
 				return err

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
-
-	"github.com/fleet-sh/fleet/cmd/fleet/ui"
 )
 
 // logLine is one line of a host's log as fleet logs --json prints it:
@@ -50,9 +48,7 @@ type jsonLogWriter struct {
 }
 
 func newJSONLogWriter(w io.Writer, host string) *jsonLogWriter {
-	enc := json.NewEncoder(ui.JSONWriter(w))
-	enc.SetEscapeHTML(false)
-	return &jsonLogWriter{host: host, enc: enc}
+	return &jsonLogWriter{host: host, enc: newJSONEncoder(w)}
 }
 
 func (j *jsonLogWriter) Write(p []byte) (int, error) {

@@ -77,11 +77,7 @@ func manFlag(b *strings.Builder, f cli.Flag) {
 	}
 	var names []string
 	for _, n := range f.Names() {
-		dash := "--"
-		if len(n) == 1 {
-			dash = "-"
-		}
-		s := "**" + dash + mdEscape(n) + "**"
+		s := "**" + mdEscape(dashed(n)) + "**"
 		if d.TakesValue() {
 			s += " *" + mdEscape(placeholder) + "*"
 		}

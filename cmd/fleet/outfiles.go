@@ -19,30 +19,13 @@ type outDirs struct {
 	// opened are the labels whose files this run has created or
 	// emptied already (run opens them as a host starts); finish empties
 	// the others', so that no file keeps an earlier run's text. Set by
-	// make.
-	opened *labelSet
-}
-
-// labelSet is a set of host labels, for concurrent hosts.
-type labelSet struct {
-	mu  sync.Mutex
-	set map[string]bool
-}
-
-// add adds label and reports whether it was new.
-func (s *labelSet) add(label string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.set[label] {
-		return false
-	}
-	s.set[label] = true
-	return true
+	// make; the hosts add to it at once.
+	opened *sync.Map
 }
 
 // make creates the folders that are set.
 func (d *outDirs) make() error {
-	d.opened = &labelSet{set: map[string]bool{}}
+	d.opened = &sync.Map{}
 	for _, dir := range []string{d.out, d.err} {
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -60,9 +43,7 @@ type hostFiles struct{ out, err *os.File }
 func (d outDirs) open(label string) (*hostFiles, error) {
 	f := &hostFiles{}
 	var err error
-	if d.opened != nil {
-		d.opened.add(label)
-	}
+	d.opened.Store(label, true)
 	if d.out != "" {
 		if f.out, err = os.Create(filepath.Join(d.out, label)); err != nil {
 			return nil, err
@@ -98,7 +79,7 @@ func (d outDirs) finish(r *fleet.Result) {
 	// only here; a host not reached never started its command) gets
 	// them emptied, as pssh opens them for every host it starts.
 	how := os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	if d.opened != nil && d.opened.add(r.Host.Label) {
+	if _, seen := d.opened.LoadOrStore(r.Host.Label, true); !seen {
 		how = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	appendTo := func(dir, text string) {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,35 +292,34 @@ func provisionHosts(ctx context.Context, env *environment, o *provisionOptions) 
 // planGroup is the hosts that share a plan (or a run's diffs).
 type planGroup struct {
 	labels []string
-	first  int
 	report *recipes.Report // the first host's; the others' read the same
 }
 
 // groupPlans groups the hosts whose reports give the same key, in the
-// order of the hosts list.
+// order of each group's first host.
 func groupPlans(hosts []inventory.Host, plans map[int]*recipes.Report, key func(*recipes.Report) string) []*planGroup {
+	var out []*planGroup
 	groups := map[string]*planGroup{}
-	for i, rep := range plans {
+	for i, h := range hosts {
+		rep := plans[i]
+		if rep == nil {
+			continue
+		}
 		k := key(rep)
 		if k == "" {
 			continue
 		}
-		g, ok := groups[k]
-		if !ok {
-			g = &planGroup{first: i, report: rep}
+		g := groups[k]
+		if g == nil {
+			g = &planGroup{report: rep}
 			groups[k] = g
+			out = append(out, g)
 		}
-		if i < g.first {
-			g.first, g.report = i, rep
-		}
-		g.labels = append(g.labels, hosts[i].Label)
+		g.labels = append(g.labels, h.Label)
 	}
-	out := make([]*planGroup, 0, len(groups))
-	for _, g := range groups {
-		sort.Strings(g.labels)
-		out = append(out, g)
+	for _, g := range out {
+		slices.Sort(g.labels)
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].first < out[b].first })
 	return out
 }
 

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -73,12 +74,7 @@ KEY=@FILE or KEY=env:NAME and shows as <secret> everywhere.`,
 				fmt.Fprintf(env.stdout, "# %s: %s\n", r.Name, r.Description)
 				if len(r.Vars) > 0 {
 					fmt.Fprintln(env.stdout, "# variables (set with --var KEY=VALUE):")
-					keys := make([]string, 0, len(r.Vars))
-					for k := range r.Vars {
-						keys = append(keys, k)
-					}
-					sort.Strings(keys)
-					for _, k := range keys {
+					for _, k := range slices.Sorted(maps.Keys(r.Vars)) {
 						if r.IsSecret(k) {
 							fmt.Fprintf(env.stdout, "#   %s (secret: set with --secret-var %s=@FILE)\n", k, k)
 							continue
@@ -115,7 +111,7 @@ func recipeShown(r *recipes.Recipe, src []byte) recipeLine {
 			l.Secret = append(l.Secret, k)
 		}
 	}
-	sort.Strings(l.Secret)
+	slices.Sort(l.Secret)
 	return l
 }
 

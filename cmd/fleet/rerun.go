@@ -94,7 +94,7 @@ func newRerun(r *record.Run, all bool, sel selection) (*rerun, error) {
 	switch {
 	case len(info.Args) == 0:
 		return nil, fmt.Errorf("run %s recorded no command line", info.ID)
-	case !isHostCommand(info.Args[0]):
+	case hostCommands[info.Args[0]] == nil:
 		return nil, fmt.Errorf("run %s was a %q, which fleet rerun cannot repeat", info.ID, info.Args[0])
 	}
 	var picked []record.Host
@@ -141,13 +141,9 @@ func newRerun(r *record.Run, all bool, sel selection) (*rerun, error) {
 	return spec, nil
 }
 
-// isHostCommand names the commands a run record can repeat.
-func isHostCommand(name string) bool {
-	switch name {
-	case "run", "copy", "slurp", "provision":
-		return true
-	}
-	return false
+// hostCommands are the commands a run record can repeat.
+var hostCommands = map[string]func(*environment) *cli.Command{
+	"run": runCommand, "copy": copyCommand, "slurp": slurpCommand, "provision": provisionCommand,
 }
 
 // run repeats the job in the folder it was started in, with the same
@@ -209,14 +205,14 @@ func (s *rerun) checkInputs(inputs []record.Input) error {
 		return nil // an older fleet's record: no inputs to check against
 	}
 	for _, in := range inputs {
-		if want, ok := s.inputs[in.Path]; in.Path == stdinPath && ok && want != in.SHA256 {
+		want, ok := s.inputs[in.Path]
+		switch {
+		case in.Path == stdinPath && ok && want != in.SHA256:
 			return s.changed("standard input (-I)", "has changed since run %s")
-		} else if in.Path == stdinPath {
-			continue // the same, or a record from before fleet kept it
-		}
-		if want, ok := s.inputs[in.Path]; !ok {
+		case in.Path == stdinPath: // the same, or a record from before fleet kept it
+		case !ok:
 			return s.changed(in.Path, "is new: run %s did not send it")
-		} else if want != in.SHA256 {
+		case want != in.SHA256:
 			return s.changed(in.Path, "has changed since run %s")
 		}
 	}
@@ -259,31 +255,11 @@ func (env *environment) hosts(c *cli.Context) ([]inventory.Host, error) {
 // job function (runHosts, copyToHosts, slurpHosts, provisionHosts). It is
 // how fleet rerun repeats a recorded run without going through Main.
 func runJob(ctx context.Context, env *environment, args []string) error {
-	var cmd *cli.Command
-	switch args[0] {
-	case "run":
-		cmd = runCommand(env)
-	case "copy":
-		cmd = copyCommand(env)
-	case "slurp":
-		cmd = slurpCommand(env)
-	case "provision":
-		cmd = provisionCommand(env)
-	default:
+	command := hostCommands[args[0]]
+	if command == nil {
 		return fmt.Errorf("%q is not a host command", args[0])
 	}
-	app := &cli.App{
-		Name:                      "fleet",
-		HideHelpCommand:           true,
-		DisableSliceFlagSeparator: true, // as newApp: a comma belongs to host ranges
-		Reader:                    env.stdin,
-		Writer:                    env.stdout,
-		ErrWriter:                 env.stderr,
-		ExitErrHandler:            func(*cli.Context, error) {},
-		Commands:                  []*cli.Command{cmd},
-	}
 	// A recorded command line that no longer parses (a flag renamed
-	// since) is a usage error, as when it is typed.
-	setUsageErrors(app.Commands, "")
-	return app.RunContext(ctx, append([]string{"fleet"}, args...))
+	// since) is a usage error, as when it is typed (baseApp).
+	return baseApp(env, command(env)).RunContext(ctx, append([]string{"fleet"}, args...))
 }

@@ -83,7 +83,6 @@ func fitOpenFiles(par, hosts int, lim rlimiter) (int, string) {
 // limitText writes a limit as ulimit does: a number or "unlimited".
 func limitText(v uint64) string {
 	if v == ^uint64(0) { // RLIM_INFINITY
-
 		return "unlimited"
 	}
 	return fmt.Sprint(v)

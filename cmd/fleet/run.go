@@ -83,8 +83,7 @@ type runOptions struct {
 	print        bool
 	gather       bool
 	json         bool
-	outdir       string
-	errdir       string
+	dirs         outDirs // -o, -e
 	sendInput    bool
 	sudo         sudoOptions
 	maxOutput    int64
@@ -109,7 +108,7 @@ func readRunOptions(c *cli.Context, env *environment) (*runOptions, error) {
 	}
 	o := &runOptions{targetOptions: t, command: command, argv: env.args,
 		inline: psshBool(c, "inline"), inlineStdout: c.Bool("inline-stdout"), print: psshBool(c, "print"),
-		gather: c.Bool("gather"), json: c.Bool("json"), outdir: c.String("outdir"), errdir: c.String("errdir"),
+		gather: c.Bool("gather"), json: c.Bool("json"), dirs: readOutDirs(c),
 		sendInput: c.Bool("send-input"), sudo: readSudo(c)}
 	if o.maxFail, err = readRollout(c, t); err != nil {
 		return nil, err
@@ -155,11 +154,10 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	dirs := outDirs{out: o.outdir, err: o.errdir}
-	if err := dirs.make(); err != nil {
+	if err := o.dirs.make(); err != nil {
 		return err
 	}
-	job := &job{onDone: dirs.finish, env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
+	job := &job{onDone: o.dirs.finish, env: env, targets: o.targetOptions, verb: "run", argv: o.argv,
 		capture: o.inline || o.inlineStdout || o.json || o.gather, maxOutput: o.maxOutput, outputTotal: o.outputTotal,
 		print: o.print, inline: o.inline, inlineStdout: o.inlineStdout, gather: o.gather, json: o.json,
 		maxFail: o.maxFail, options: rolloutRecord(o.maxFail), inputs: stdinInputs(o.sendInput, input)}
@@ -167,7 +165,7 @@ func runHosts(ctx context.Context, env *environment, o *runOptions) error {
 	task := func(ctx context.Context, c *fleet.Conn, r *fleet.Result) error {
 		out := job.outputs(r)
 		defer out.close()
-		files, err := dirs.open(r.Host.Label)
+		files, err := o.dirs.open(r.Host.Label)
 		if err != nil {
 			return err
 		}

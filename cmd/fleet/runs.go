@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -202,11 +203,7 @@ func listHosts(w io.Writer, r *record.Run) error {
 		} else if r.State() == "killed" && !h.Ended {
 			outcome = "unfinished (the run was killed)"
 		}
-		note := h.Error
-		if note == "" {
-			note = h.Detail
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Host, outcome, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Host, outcome, cmp.Or(h.Error, h.Detail))
 	}
 	return tw.Flush()
 }

@@ -127,18 +127,13 @@ func slurpFromHosts(ctx context.Context, env *environment, t *targetOptions, o *
 			return err
 		}
 		defer root.Close()
-		log := j.logs[r.Index]
-		if log != nil {
-			log.Note("fetch " + o.remote + " -> " + filepath.Join(dir, o.name))
-		}
+		j.note(r.Index, "fetch "+o.remote+" -> "+filepath.Join(dir, o.name))
 		var skipped atomic.Int64
 		get := o.get
 		get.Skipped = func(remote, reason string) {
 			// %q: names come from the host and may hold control characters.
 			line := fmt.Sprintf("skipped %q: %s", remote, reason)
-			if log != nil {
-				log.Note(line)
-			}
+			j.note(r.Index, line)
 			if n := skipped.Add(1); n <= maxSkipNotices {
 				j.printer.Notice(fmt.Sprintf("fleet: warning: %s: %s", r.Host.Label, line))
 			} else if n == maxSkipNotices+1 {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,14 +93,9 @@ func (n *noticeWriter) Write(b []byte) (int, error) {
 // as ssh's "Permanently added" does per host: "fleet: recorded 3 new host
 // keys in ~/.ssh/known_hosts".
 func hostKeyLines(recorded map[string]int) []string {
-	files := make([]string, 0, len(recorded))
-	for f := range recorded {
-		files = append(files, f)
-	}
-	slices.Sort(files)
 	home, _ := os.UserHomeDir()
 	var lines []string
-	for _, f := range files {
+	for _, f := range slices.Sorted(maps.Keys(recorded)) {
 		shown := f
 		if rel, err := filepath.Rel(home, f); home != "" && err == nil && !strings.HasPrefix(rel, "..") {
 			shown = filepath.Join("~", rel)
