@@ -88,15 +88,13 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	body := `case $PSSH_NODENUM in [0-9]) ;; 1[01]) sleep 2;; *) ` + sleep + `;; esac`
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fleetBin, "run", "-F", f.SSHConfig, "-p", "20", "-h", hosts, body)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
+	cmd := u.command(ctx, nil, "run", "-F", f.SSHConfig, "-p", "20", "-h", hosts, body)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = pw, &stderr
-	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
