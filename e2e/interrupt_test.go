@@ -135,10 +135,7 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	if rec.Status == nil || *rec.Status != 141 || rec.End == nil || len(rec.Hosts) != intHosts {
 		t.Fatalf("run.json: status %v, end %v, %d hosts; want 141, a time and %d hosts\n%s", rec.Status, rec.End, len(rec.Hosts), intHosts, r)
 	}
-	count := map[string]int{}
-	for _, h := range rec.Hosts {
-		count[h.Outcome]++
-	}
+	count := rec.outcomeCounts()
 	if count["ok"] < intFinished || count["cancelled"] < intPar-12 || count["ok"]+count["cancelled"]+count["not-started"] != intHosts {
 		t.Errorf("run.json outcomes %v: want at least %d ok and %d cancelled, the rest not started\n%s", count, intFinished, intPar-12, r)
 	}

@@ -44,9 +44,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	encKey := encryptedCopy(t, f.Key, passphrase, filepath.Join(dir, "id_encrypted"))
 	// No key at all unless --identity names one: the password run must log
 	// in with the password, the passphrase run with the decrypted key.
-	noKeys := writeFile(t, filepath.Join(dir, "ssh_config"), fmt.Sprintf(
-		"Host *\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n",
-		f.KnownHosts), 0o600)
+	noKeys := clientConfig(t, "", f.KnownHosts)
 	pwUser := f.Users.Pass
 
 	t.Run("login password and sudo password", func(t *testing.T) {

@@ -51,13 +51,7 @@ func TestUnreadPipe(t *testing.T) {
 	if !eventually(cmdTimeout, recorded) {
 		t.Fatal("the run record was not finished while nobody read fleet's output")
 	}
-	rec := u.latestRun()
-	for _, h := range rec.Hosts {
-		if h.Outcome != "ok" {
-			t.Errorf("run.json: a host %s, want every host ok: %+v", h.Outcome, rec.Hosts)
-			break
-		}
-	}
+	u.latestRun().wantEvery(t, "ok")
 	for _, l := range labels {
 		if st, err := os.Stat(filepath.Join(outdir, l)); err != nil || st.Size() != size {
 			t.Errorf("-o file of %s: %v, %v; want %d bytes", l, st, err, size)
