@@ -276,15 +276,9 @@ func processGroups(t *testing.T, ps []proc) []int {
 	t.Helper()
 	var out []int
 	for _, p := range ps {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
-		if err != nil {
-			t.Fatalf("process %d (%s): %v", p.pid, p.cmdline, err)
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
-		pgid, err := strconv.Atoi(f[2])
-		if err != nil {
-			t.Fatalf("process %d: no process group in %q", p.pid, s)
+		pgid := statField(p.pid, 2)
+		if pgid < 0 {
+			t.Fatalf("process %d (%s): no process group in its /proc stat", p.pid, p.cmdline)
 		}
 		out = append(out, pgid)
 	}
