@@ -45,31 +45,27 @@ func TestInterrupt(t *testing.T) {
 	parent(t)
 	f := startOwnFleet(t, intHosts)
 	hosts := hostsFile(t, f.Users.NoPass, f.Hosts)
-	t.Run("one SIGINT", func(t *testing.T) {
-		testInterrupt(t, f, hosts, false, os.Interrupt)
-	})
-	t.Run("SIGTERM", func(t *testing.T) {
-		testInterrupt(t, f, hosts, false, syscall.SIGTERM)
-	})
-	// Commands that ignore SIGTERM get fleet's KILL 2 s later.
-	t.Run("one SIGINT, TERM ignored", func(t *testing.T) {
-		testInterrupt(t, f, hosts, true, os.Interrupt)
-	})
-	// The commands ignore SIGTERM, so that killing them takes fleet's whole
-	// TERM-to-KILL wait and the second Ctrl-C comes while it waits.
-	t.Run("two SIGINTs", func(t *testing.T) {
-		testInterrupt(t, f, hosts, true, os.Interrupt, os.Interrupt)
-	})
-	// A second Ctrl-C 20 ms after the first, before fleet's kills reached
-	// the hosts: fleet waits for them to start (at most 1 s) before it
-	// cuts the connections, so nothing is left running.
-	t.Run("two quick SIGINTs", func(t *testing.T) {
-		testInterrupt(t, f, hosts, true, os.Interrupt, quickSecond, os.Interrupt)
-	})
-	// The terminal closed: as one Ctrl-C, exit status 129.
-	t.Run("SIGHUP", func(t *testing.T) {
-		testInterrupt(t, f, hosts, false, syscall.SIGHUP)
-	})
+	for _, c := range []struct {
+		name       string
+		ignoreTerm bool
+		sigs       []os.Signal
+	}{
+		{"one SIGINT", false, []os.Signal{os.Interrupt}},
+		{"SIGTERM", false, []os.Signal{syscall.SIGTERM}},
+		// Commands that ignore SIGTERM get fleet's KILL 2 s later.
+		{"one SIGINT, TERM ignored", true, []os.Signal{os.Interrupt}},
+		// The commands ignore SIGTERM, so that killing them takes fleet's
+		// whole TERM-to-KILL wait and the second Ctrl-C comes while it waits.
+		{"two SIGINTs", true, []os.Signal{os.Interrupt, os.Interrupt}},
+		// A second Ctrl-C 20 ms after the first, before fleet's kills
+		// reached the hosts: fleet waits for them to start (at most 1 s)
+		// before it cuts the connections, so nothing is left running.
+		{"two quick SIGINTs", true, []os.Signal{os.Interrupt, quickSecond, os.Interrupt}},
+		// The terminal closed: as one Ctrl-C, exit status 129.
+		{"SIGHUP", false, []os.Signal{syscall.SIGHUP}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testInterrupt(t, f, hosts, c.ignoreTerm, c.sigs...) })
+	}
 	t.Run("stdout closed", func(t *testing.T) {
 		testStdoutClosed(t, f, hosts)
 	})
