@@ -36,13 +36,11 @@ func TestAuthentication(t *testing.T) {
 		tty := ptytest.Open(t)
 		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, fleetBin, args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8", "NO_COLOR=1", "TERM=xterm"}
+		cmd := u.command(ctx, []string{"NO_COLOR=1", "TERM=xterm"}, args...)
 		var stdout bytes.Buffer
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.Slave, &stdout, tty.Slave
 		// The pty is fleet's controlling terminal, as a person's is.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		cmd.WaitDelay = 2 * time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -79,8 +77,7 @@ func TestAuthentication(t *testing.T) {
 		enc := encryptedCopy(t, testFleet.Key, "pp-"+randomHex(t), filepath.Join(t.TempDir(), "id_encrypted"))
 		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, fleetBin, "run", "-F", clientConfig(t, enc, testFleet.KnownHosts), "-H", hostArg(np, testFleet.Hosts[0]), "true")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir}
+		cmd := u.command(ctx, nil, "run", "-F", clientConfig(t, enc, testFleet.KnownHosts), "-H", hostArg(np, testFleet.Hosts[0]), "true")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -330,16 +330,23 @@ func sessionProcess(t *testing.T, path, name string, listener int) int {
 }
 
 // parentOf returns the parent pid, 0 when pid is gone.
-func parentOf(pid int) int {
+func parentOf(pid int) int { return max(statField(pid, 1), 0) }
+
+// statField is field i of /proc/PID/stat after the command name (1: the
+// parent pid, 2: the process group), -1 when pid is gone.
+func statField(pid, i int) int {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0
+		return -1
 	}
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid ...
-	if len(f) < 2 {
-		return 0
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
+	if len(f) <= i {
+		return -1
 	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	n, err := strconv.Atoi(f[i])
+	if err != nil {
+		return -1
+	}
+	return n
 }

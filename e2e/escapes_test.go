@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,13 +132,10 @@ func (u *user) onTerminal(t *testing.T, args ...string) result {
 	out, errp := ptytest.Open(t), ptytest.Open(t)
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fleetBin, args...)
 	// NO_COLOR: fleet's own colours are not what this is about.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir,
-		"LANG=C.UTF-8", "NO_COLOR=1", "TERM=xterm"}, u.env...)
+	cmd := u.command(ctx, []string{"NO_COLOR=1", "TERM=xterm"}, args...)
 	cmd.Stdin = strings.NewReader("")
 	cmd.Stdout, cmd.Stderr = out.Slave, errp.Slave
-	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	status := 0
 	if err != nil {

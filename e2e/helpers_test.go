@@ -148,13 +148,9 @@ func (u *user) startOn(config string, limit time.Duration, sub, stdin string, ar
 func (u *user) startArgs(limit time.Duration, stdin string, args ...string) *running {
 	u.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	cmd := exec.CommandContext(ctx, fleetBin, args...)
-	// A minimal environment: nothing of the caller's (SSH_AUTH_SOCK,
-	// PSSH_*, XDG_STATE_HOME) may change what fleet does.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}, u.env...)
+	cmd := u.command(ctx, nil, args...)
 	cmd.Dir = u.dir
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.WaitDelay = 2 * time.Second
 	r := &running{t: u.t, cmd: cmd, args: args, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
 	if err := cmd.Start(); err != nil {
@@ -171,6 +167,17 @@ func (u *user) startArgs(limit time.Duration, stdin string, args ...string) *run
 		<-r.done
 	})
 	return r
+}
+
+// command is `fleet args...` as this user, not started, killed with ctx.
+// Its environment is minimal, so that nothing of the caller's
+// (SSH_AUTH_SOCK, PSSH_*, XDG_STATE_HOME) changes what fleet does, plus
+// u.env and extra.
+func (u *user) command(ctx context.Context, extra []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, fleetBin, args...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}, u.env...), extra...)
+	cmd.WaitDelay = 2 * time.Second
+	return cmd
 }
 
 // wait waits at most d for fleet to exit and returns what it did; it fails

@@ -45,31 +45,27 @@ func TestInterrupt(t *testing.T) {
 	parent(t)
 	f := startOwnFleet(t, intHosts)
 	hosts := hostsFile(t, f.Users.NoPass, f.Hosts)
-	t.Run("one SIGINT", func(t *testing.T) {
-		testInterrupt(t, f, hosts, false, os.Interrupt)
-	})
-	t.Run("SIGTERM", func(t *testing.T) {
-		testInterrupt(t, f, hosts, false, syscall.SIGTERM)
-	})
-	// Commands that ignore SIGTERM get fleet's KILL 2 s later.
-	t.Run("one SIGINT, TERM ignored", func(t *testing.T) {
-		testInterrupt(t, f, hosts, true, os.Interrupt)
-	})
-	// The commands ignore SIGTERM, so that killing them takes fleet's whole
-	// TERM-to-KILL wait and the second Ctrl-C comes while it waits.
-	t.Run("two SIGINTs", func(t *testing.T) {
-		testInterrupt(t, f, hosts, true, os.Interrupt, os.Interrupt)
-	})
-	// A second Ctrl-C 20 ms after the first, before fleet's kills reached
-	// the hosts: fleet waits for them to start (at most 1 s) before it
-	// cuts the connections, so nothing is left running.
-	t.Run("two quick SIGINTs", func(t *testing.T) {
-		testInterrupt(t, f, hosts, true, os.Interrupt, quickSecond, os.Interrupt)
-	})
-	// The terminal closed: as one Ctrl-C, exit status 129.
-	t.Run("SIGHUP", func(t *testing.T) {
-		testInterrupt(t, f, hosts, false, syscall.SIGHUP)
-	})
+	for _, c := range []struct {
+		name       string
+		ignoreTerm bool
+		sigs       []os.Signal
+	}{
+		{"one SIGINT", false, []os.Signal{os.Interrupt}},
+		{"SIGTERM", false, []os.Signal{syscall.SIGTERM}},
+		// Commands that ignore SIGTERM get fleet's KILL 2 s later.
+		{"one SIGINT, TERM ignored", true, []os.Signal{os.Interrupt}},
+		// The commands ignore SIGTERM, so that killing them takes fleet's
+		// whole TERM-to-KILL wait and the second Ctrl-C comes while it waits.
+		{"two SIGINTs", true, []os.Signal{os.Interrupt, os.Interrupt}},
+		// A second Ctrl-C 20 ms after the first, before fleet's kills
+		// reached the hosts: fleet waits for them to start (at most 1 s)
+		// before it cuts the connections, so nothing is left running.
+		{"two quick SIGINTs", true, []os.Signal{os.Interrupt, quickSecond, os.Interrupt}},
+		// The terminal closed: as one Ctrl-C, exit status 129.
+		{"SIGHUP", false, []os.Signal{syscall.SIGHUP}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testInterrupt(t, f, hosts, c.ignoreTerm, c.sigs...) })
+	}
 	t.Run("stdout closed", func(t *testing.T) {
 		testStdoutClosed(t, f, hosts)
 	})
@@ -88,15 +84,13 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	body := `case $PSSH_NODENUM in [0-9]) ;; 1[01]) sleep 2;; *) ` + sleep + `;; esac`
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fleetBin, "run", "-F", f.SSHConfig, "-p", "20", "-h", hosts, body)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
+	cmd := u.command(ctx, nil, "run", "-F", f.SSHConfig, "-p", "20", "-h", hosts, body)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = pw, &stderr
-	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +131,7 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	if rec.Status == nil || *rec.Status != 141 || rec.End == nil || len(rec.Hosts) != intHosts {
 		t.Fatalf("run.json: status %v, end %v, %d hosts; want 141, a time and %d hosts\n%s", rec.Status, rec.End, len(rec.Hosts), intHosts, r)
 	}
-	count := map[string]int{}
-	for _, h := range rec.Hosts {
-		count[h.Outcome]++
-	}
+	count := rec.outcomeCounts()
 	if count["ok"] < intFinished || count["cancelled"] < intPar-12 || count["ok"]+count["cancelled"]+count["not-started"] != intHosts {
 		t.Errorf("run.json outcomes %v: want at least %d ok and %d cancelled, the rest not started\n%s", count, intFinished, intPar-12, r)
 	}
@@ -281,15 +272,9 @@ func processGroups(t *testing.T, ps []proc) []int {
 	t.Helper()
 	var out []int
 	for _, p := range ps {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
-		if err != nil {
-			t.Fatalf("process %d (%s): %v", p.pid, p.cmdline, err)
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
-		pgid, err := strconv.Atoi(f[2])
-		if err != nil {
-			t.Fatalf("process %d: no process group in %q", p.pid, s)
+		pgid := statField(p.pid, 2)
+		if pgid < 0 {
+			t.Fatalf("process %d (%s): no process group in its /proc stat", p.pid, p.cmdline)
 		}
 		out = append(out, pgid)
 	}

@@ -224,11 +224,7 @@ platforms:
 				t.Errorf("%s (%s): the step in flight did not finish (%s missing)", h.Addr, h.Distro, marker)
 			}
 		}
-		count := map[string]int{}
-		for _, hr := range u.latestRun().Hosts {
-			count[hr.Outcome]++
-		}
-		if want := map[string]int{"failed": 1, "ok": 4, "not-started": 4}; !maps.Equal(count, want) {
+		if count, want := u.latestRun().outcomeCounts(), map[string]int{"failed": 1, "ok": 4, "not-started": 4}; !maps.Equal(count, want) {
 			t.Errorf("run.json outcomes %v, want %v\n%s", count, want, r)
 		}
 	})

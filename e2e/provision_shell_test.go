@@ -86,11 +86,7 @@ func TestProvisionInterruptKillsTheStep(t *testing.T) {
 	if rec.Status == nil || *rec.Status != 130 || len(rec.Hosts) != numHosts {
 		t.Errorf("run.json: status %v with %d hosts, want 130 with %d", rec.Status, len(rec.Hosts), numHosts)
 	}
-	for _, h := range rec.Hosts {
-		if h.Outcome != "cancelled" {
-			t.Errorf("run.json: %s outcome %q (%s), want \"cancelled\"", h.Label, h.Outcome, strings.TrimSpace(h.Error))
-		}
-	}
+	rec.wantEvery(t, "cancelled")
 }
 
 // TestProvisionSudoPassword: with a user whose sudo asks for a password,

@@ -73,22 +73,20 @@ func TestProvision(t *testing.T) {
 	}
 	prov, small := startDistroFleets(t)
 
-	t.Run("docker", func(t *testing.T) {
-		t.Parallel()
-		testProvisionDocker(t, prov)
-	})
-	t.Run("cluster guard", func(t *testing.T) {
-		t.Parallel()
-		testClusterGuard(t, prov, prov.Hosts[pDebian2])
-	})
-	t.Run("vars", func(t *testing.T) {
-		t.Parallel()
-		testProvisionVars(t, small, small.Hosts[0], small.Hosts[1])
-	})
-	t.Run("rerun resumes", func(t *testing.T) {
-		t.Parallel()
-		testRerunResumes(t, small, small.Hosts[2])
-	})
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"docker", func(t *testing.T) { testProvisionDocker(t, prov) }},
+		{"cluster guard", func(t *testing.T) { testClusterGuard(t, prov, prov.Hosts[pDebian2]) }},
+		{"vars", func(t *testing.T) { testProvisionVars(t, small, small.Hosts[0], small.Hosts[1]) }},
+		{"rerun resumes", func(t *testing.T) { testRerunResumes(t, small, small.Hosts[2]) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t)
+		})
+	}
 }
 
 // startDistroFleets starts the provision fleet and the small one at once

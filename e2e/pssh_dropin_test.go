@@ -106,9 +106,7 @@ func TestPsshSCPOptions(t *testing.T) {
 func TestPsshSSHOptions(t *testing.T) {
 	u := shared(t)
 	np, h := testFleet.Users.NoPass, testFleet.Hosts[0]
-	cfg := writeFile(t, filepath.Join(t.TempDir(), "ssh_config"), fmt.Sprintf(
-		"Host *\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n  BatchMode yes\n",
-		testFleet.KnownHosts), 0o600)
+	cfg := clientConfig(t, "", testFleet.KnownHosts)
 	line := fmt.Sprintf("pssh -v -x '-F %s' -x -q -x -4 -x -C -O LogLevel=ERROR -O ControlMaster=auto "+
 		"-O KexAlgorithms=curve25519-sha256 -i -H %s echo ok", cfg, label(np, h))
 	r := u.sh(line, "PSSH_OPTIONS=IdentityFile "+testFleet.Key)

@@ -172,3 +172,23 @@ func (r runRecord) outcomes() map[string]string {
 	}
 	return m
 }
+
+// outcomeCounts counts the hosts of a record by outcome.
+func (r runRecord) outcomeCounts() map[string]int {
+	m := map[string]int{}
+	for _, h := range r.Hosts {
+		m[h.Outcome]++
+	}
+	return m
+}
+
+// wantEvery fails the test for each host of the record whose outcome is
+// not want.
+func (r runRecord) wantEvery(t *testing.T, want string) {
+	t.Helper()
+	for _, h := range r.Hosts {
+		if h.Outcome != want {
+			t.Errorf("run.json: %s outcome %q (%s), want %q", h.Label, h.Outcome, strings.TrimSpace(h.Error), want)
+		}
+	}
+}

@@ -330,9 +330,5 @@ func TestInterruptKillsRemoteCommands(t *testing.T) {
 	if len(rec.Hosts) != numHosts {
 		t.Errorf("run.json has %d hosts, want %d", len(rec.Hosts), numHosts)
 	}
-	for _, h := range rec.Hosts {
-		if h.Outcome != "cancelled" {
-			t.Errorf("run.json: %s outcome %q (%s), want \"cancelled\"", h.Label, h.Outcome, strings.TrimSpace(h.Error))
-		}
-	}
+	rec.wantEvery(t, "cancelled")
 }

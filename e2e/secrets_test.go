@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,9 +43,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	encKey := encryptedCopy(t, f.Key, passphrase, filepath.Join(dir, "id_encrypted"))
 	// No key at all unless --identity names one: the password run must log
 	// in with the password, the passphrase run with the decrypted key.
-	noKeys := writeFile(t, filepath.Join(dir, "ssh_config"), fmt.Sprintf(
-		"Host *\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n",
-		f.KnownHosts), 0o600)
+	noKeys := clientConfig(t, "", f.KnownHosts)
 	pwUser := f.Users.Pass
 
 	t.Run("login password and sudo password", func(t *testing.T) {
@@ -157,29 +154,18 @@ func (w *procWatch) stop() (hits []string, sawRoot bool) {
 }
 
 func (w *procWatch) scan() {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		args := string(bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '}))
+	for _, p := range procsMatching("") {
+		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid))
 		w.mu.Lock()
 		for _, s := range w.secrets {
-			if bytes.Contains(cmdline, []byte(s)) {
-				w.hits[fmt.Sprintf("pid %d argv: %s", pid, args)] = true
+			if strings.Contains(p.cmdline, s) {
+				w.hits[fmt.Sprintf("pid %d argv: %s", p.pid, p.cmdline)] = true
 			}
 			if !w.argv && bytes.Contains(environ, []byte(s)) {
-				w.hits[fmt.Sprintf("pid %d environment (%s)", pid, args)] = true
+				w.hits[fmt.Sprintf("pid %d environment (%s)", p.pid, p.cmdline)] = true
 			}
 		}
-		if w.sleep != "" && args == w.sleep {
-			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && bytes.Contains(st, []byte("\nUid:\t0\t")) {
-				w.sawRoot = true
-			}
-		}
+		w.sawRoot = w.sawRoot || w.sleep != "" && p.cmdline == w.sleep && p.uid == 0
 		w.mu.Unlock()
 	}
 }

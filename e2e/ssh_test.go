@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestAgentAuth: with no key file offered, fleet authenticates through
@@ -15,23 +11,7 @@ import (
 // failure with a hint.
 func TestAgentAuth(t *testing.T) {
 	u := setup(t)
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	agent := exec.CommandContext(ctx, "ssh-agent", "-D", "-a", sock)
-	if err := agent.Start(); err != nil {
-		t.Fatalf("ssh-agent: %v", err)
-	}
-	defer agent.Wait()
-	defer agent.Process.Kill()
-	if !eventually(5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatal("ssh-agent did not create its socket")
-	}
-	add := exec.CommandContext(ctx, "ssh-add", testFleet.Key)
-	add.Env = []string{"SSH_AUTH_SOCK=" + sock}
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v: %s", err, out)
-	}
+	sock := startAgent(t, testFleet.Key)
 	// A config that names no key: only the agent can authenticate.
 	cfg := writeFile(t, filepath.Join(u.home, "agent_config"), "Host *\n  UserKnownHostsFile "+testFleet.KnownHosts+"\n", 0o600)
 	hosts := hostArg(testFleet.Users.NoPass, testFleet.Hosts[0], testFleet.Hosts[1])

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,15 +16,6 @@ import (
 
 	"github.com/fleet-sh/fleet/e2e/ptytest"
 )
-
-// runCmd is `fleet run -F <harness ssh_config> args...` as this user, not
-// started, with the minimal environment of startOn plus env.
-func (u *user) runCmd(ctx context.Context, env []string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, fleetBin, append([]string{"run", "-F", testFleet.SSHConfig}, args...)...)
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}, u.env...), env...)
-	cmd.WaitDelay = 2 * time.Second
-	return cmd
-}
 
 // TestUnreadPipe: `fleet run -P ... 2>&1 | reader` whose reader does not
 // read. Every host prints 6 MB; the hosts must run to their end, the -o
@@ -38,7 +28,7 @@ func TestUnreadPipe(t *testing.T) {
 	defer cancel()
 	outdir := t.TempDir()
 	const size = 6_000_000
-	cmd := u.runCmd(ctx, nil, "-P", "-o", outdir, "-h", testFleet.HostsFile,
+	cmd := u.command(ctx, nil, "run", "-F", testFleet.SSHConfig, "-P", "-o", outdir, "-h", testFleet.HostsFile,
 		fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x | fold -w 999; echo`, size*999/1000))
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -61,13 +51,7 @@ func TestUnreadPipe(t *testing.T) {
 	if !eventually(cmdTimeout, recorded) {
 		t.Fatal("the run record was not finished while nobody read fleet's output")
 	}
-	rec := u.latestRun()
-	for _, h := range rec.Hosts {
-		if h.Outcome != "ok" {
-			t.Errorf("run.json: a host %s, want every host ok: %+v", h.Outcome, rec.Hosts)
-			break
-		}
-	}
+	u.latestRun().wantEvery(t, "ok")
 	for _, l := range labels {
 		if st, err := os.Stat(filepath.Join(outdir, l)); err != nil || st.Size() != size {
 			t.Errorf("-o file of %s: %v, %v; want %d bytes", l, st, err, size)
@@ -110,12 +94,11 @@ func TestClosedStdout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	outdir := t.TempDir()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `exec "$0" "$@" >&-`, fleetBin, "run", "-F", testFleet.SSHConfig,
-		"-o", outdir, "-h", testFleet.HostsFile, `echo "hi $PSSH_HOST"`)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + u.home, "FLEET_STATE_DIR=" + u.stateDir, "LANG=C.UTF-8"}
+	cmd := u.command(ctx, nil, "run", "-F", testFleet.SSHConfig, "-o", outdir, "-h", testFleet.HostsFile, `echo "hi $PSSH_HOST"`)
+	// sh closes descriptor 1 and execs fleet ("$0" "$@").
+	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh", "-c", `exec "$0" "$@" >&-`}, cmd.Args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("fleet with stdout closed: %v\n%s", err, stderr.String())
 	}
@@ -141,7 +124,7 @@ func TestResizeAtTerminal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := u.runCmd(ctx, []string{"TERM=xterm", "NO_COLOR=1"}, "-p", "2", "-h", testFleet.HostsFile, "sleep 1.5")
+	cmd := u.command(ctx, []string{"TERM=xterm", "NO_COLOR=1"}, "run", "-F", testFleet.SSHConfig, "-p", "2", "-h", testFleet.HostsFile, "sleep 1.5")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.Slave, p.Slave, p.Slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -227,14 +228,10 @@ func noShellPasswd(u Users) string {
 	if err != nil {
 		return ""
 	}
-	test := map[string]bool{}
-	for _, name := range u.all() {
-		test[name] = true
-	}
 	var out strings.Builder
 	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
 		f := strings.Split(line, ":")
-		if len(f) == 7 && test[f[0]] {
+		if len(f) == 7 && slices.Contains(u.all(), f[0]) {
 			f[6] = "/usr/sbin/nologin"
 			line = strings.Join(f, ":")
 		}

@@ -220,23 +220,13 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}
 	f.Unreachable = fmt.Sprintf("127.0.%d.%d:%d", f.Block, unreachableHost, port)
 
-	if err := f.writeKeys(ctx); err != nil {
-		return f, err
-	}
-	if err := f.authorize(); err != nil {
-		return f, err
-	}
-	if err := f.prepareFaults(ctx); err != nil {
-		return f, err
-	}
-	if err := f.startHosts(ctx, log); err != nil {
-		return f, err
-	}
-	if err := f.faultsStarted(); err != nil {
-		return f, err
-	}
-	if err := f.save(); err != nil {
-		return f, err
+	for _, step := range []func() error{
+		func() error { return f.writeKeys(ctx) }, f.authorize, func() error { return f.prepareFaults(ctx) },
+		func() error { return f.startHosts(ctx, log) }, f.faultsStarted, f.save,
+	} {
+		if err := step(); err != nil {
+			return f, err
+		}
 	}
 	fmt.Fprintf(log, "harness: fleet of %d hosts up on 127.0.%d.2-%d port %d (dir %s)\n",
 		len(f.Hosts), f.Block, len(f.Hosts)+1, port, f.Dir)

@@ -262,6 +262,16 @@ func (r *hostRoot) opaque(rel string) error {
 	return syscall.Setxattr(r.upper(rel), "trusted.overlay.opaque", []byte("y"), 0)
 }
 
+// each calls fn on every path, up to the first error.
+func each(paths []string, fn func(string) error) error {
+	for _, p := range paths {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // binDirs are the directories where tools are hidden or replaced.
 func (r *hostRoot) binDirs() []string {
 	dirs := []string{"usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin"}
@@ -300,25 +310,12 @@ func (r *hostRoot) populate(d distro) error {
 		hide = []string{"etc/apt/trusted.gpg"}
 		empty = []string{"etc/apt/sources.list.d", "etc/apt/trusted.gpg.d", "etc/apt/keyrings"}
 	}
-	for _, p := range hide {
-		if err := r.whiteout(p); err != nil {
-			return err
-		}
-	}
-	for _, p := range empty {
-		if err := r.opaque(p); err != nil {
-			return err
-		}
-	}
-	for _, p := range slices.Sorted(maps.Keys(d.etc)) {
-		if err := r.write("etc/"+p, []byte(d.etc[p]), 0o644); err != nil {
-			return err
-		}
-	}
-	for p, target := range d.etcLinks {
-		if err := r.symlink("etc/"+p, target); err != nil {
-			return err
-		}
+	etc := func(p string) error { return r.write("etc/"+p, []byte(d.etc[p]), 0o644) }
+	link := func(p string) error { return r.symlink("etc/"+p, d.etcLinks[p]) }
+	// Every step is tried; the error names each one that failed.
+	if err := errors.Join(each(hide, r.whiteout), each(empty, r.opaque),
+		each(slices.Sorted(maps.Keys(d.etc)), etc), each(slices.Sorted(maps.Keys(d.etcLinks)), link)); err != nil {
+		return err
 	}
 	// A swap entry, so that disabling swap has something to do.
 	fstab, err := os.ReadFile("/etc/fstab")
@@ -353,10 +350,7 @@ func (r *hostRoot) installDoubles(d distro) error {
 	if err := r.write(rel+"/distro", []byte(d.name+"\n"), 0o644); err != nil {
 		return err
 	}
-	present := map[string]bool{}
-	for _, t := range d.tools {
-		present[t] = true
-	}
+	present := func(t string) bool { return slices.Contains(d.tools, t) }
 	for _, t := range slices.Sorted(maps.Keys(doubleFiles)) {
 		b, err := doublesFS.ReadFile("doubles/" + doubleFiles[t])
 		if err != nil {
@@ -373,9 +367,9 @@ func (r *hostRoot) installDoubles(d distro) error {
 			p := dir + "/" + t
 			_, err := os.Lstat("/" + p)
 			switch {
-			case present[t] && (err == nil || dir == native || strings.HasPrefix(dir, "usr/local/")):
+			case present(t) && (err == nil || dir == native || strings.HasPrefix(dir, "usr/local/")):
 				err = r.write(p, b, 0o755)
-			case !present[t]:
+			case !present(t):
 				err = r.whiteout(p)
 			default:
 				err = nil
@@ -393,7 +387,7 @@ func (r *hostRoot) installDoubles(d distro) error {
 			for _, pat := range pats {
 				matches, _ := filepath.Glob("/" + dir + "/" + pat)
 				for _, m := range matches {
-					if _, doubled := doubleFiles[filepath.Base(m)]; doubled && present[filepath.Base(m)] {
+					if _, doubled := doubleFiles[filepath.Base(m)]; doubled && present(filepath.Base(m)) {
 						continue
 					}
 					if err := r.whiteout(strings.TrimPrefix(m, "/")); err != nil {
