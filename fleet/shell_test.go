@@ -182,9 +182,7 @@ func TestShellsPut(t *testing.T) {
 	if n := len(srv.Commands()) - before; n != 1 {
 		t.Errorf("three puts opened %d sessions, want 1 (the shell)", n)
 	}
-	if left := leftovers(t, dir); len(left) != 0 {
-		t.Errorf("temporary files left: %v", left)
-	}
+	noLeftovers(t, dir)
 	// A destination whose folder is missing fails with the host's words
 	// and leaves nothing behind.
 	if _, err := s.Put(ctx, src, filepath.Join(dir, "missing", "conf"), PutOptions{}); err == nil {
