@@ -145,7 +145,7 @@ func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
 func TestHostKeyStrictYesRefusesUnknown(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} })
+	d := env.dialer(withOverrides("StrictHostKeyChecking", "yes"))
 	err := dialErr(t, d, hostOf(srv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "SHA256:") || Hint(err) == "" {
 		t.Fatalf("got %v (hint %q)", err, Hint(err))
@@ -167,7 +167,7 @@ func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
 	fields[0] = strings.Replace(fields[0], portOf(old), portOf(srv), 1)
 	writeFile(t, env.knownHosts(), strings.Join(fields, " ")+"\n", 0o600)
 	for _, strict := range []string{"accept-new", "yes"} {
-		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
+		d := env.dialer(withOverrides("StrictHostKeyChecking", strict))
 		err := dialErr(t, d, hostOf(srv))
 		if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "CHANGED") ||
 			!strings.Contains(err.Error(), env.knownHosts()+":1") {
@@ -179,10 +179,7 @@ func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
 	}
 	// Only an explicit StrictHostKeyChecking=no connects, with a warning.
 	var warn strings.Builder
-	d := env.dialer(func(o *Options) {
-		o.Overrides = [][2]string{{"StrictHostKeyChecking", "no"}}
-		o.Warn = &warn
-	})
+	d := env.dialer(withOverrides("StrictHostKeyChecking", "no"), func(o *Options) { o.Warn = &warn })
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +193,7 @@ func portOf(s *sshtest.Server) string { return ":" + strings.TrimPrefix(s.Addr, 
 func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"HashKnownHosts", "yes"}} })
+	d := env.dialer(withOverrides("HashKnownHosts", "yes"))
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +201,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], "|1|") {
 		t.Fatalf("want one hashed line, got %q", got)
 	}
-	strict := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} })
+	strict := env.dialer(withOverrides("StrictHostKeyChecking", "yes"))
 	if err := dialErr(t, strict, hostOf(srv)); err != nil {
 		t.Fatalf("hashed entry not matched: %v", err)
 	}
@@ -220,30 +217,17 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 func TestIdentityFileFromConfig(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	keyPath := env.writeKey()
-	moved := filepath.Join(env.home, "deploy_key")
-	if err := os.Rename(keyPath, moved); err != nil {
-		t.Fatal(err)
-	}
+	writePrivateKey(t, filepath.Join(env.home, "deploy_key"), env.priv) // not at a default path
 	cfg := filepath.Join(env.home, "ssh_config")
-	os.WriteFile(cfg, []byte("Host myhost\n  HostName 127.0.0.1\n  Port "+strings.TrimPrefix(portOf(srv), ":")+
-		"\n  IdentityFile ~/deploy_key\n  User deployer\n"), 0o600)
-	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: cfg, NoAgent: true, GlobalKnownHosts: []string{}}
-	d, err := NewDialer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	writeFile(t, cfg, fmt.Sprintf("Host myhost\n  HostName 127.0.0.1\n  Port %d\n  IdentityFile ~/deploy_key\n  User deployer\n", srv.Port), 0o600)
+	d := env.keylessDialer(func(o *Options) { o.ConfigFile = cfg })
 	h := inventory.Host{Name: "myhost"}
 	if got := d.User(h); got != "deployer" {
 		t.Errorf("user %q", got)
 	}
-	ctx := context.Background()
-	c, err := d.Dial(ctx, h)
-	if err != nil {
+	if err := dialErr(t, d, h); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
 }
 
 func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
@@ -251,20 +235,16 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 	keyFile := env.encryptedKey("enc_key")
 	srv := env.server(sshtest.Config{})
 	asked := 0
-	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true, GlobalKnownHosts: []string{},
-		IdentityFiles: []string{keyFile},
-		Passphrase: func(file string) ([]byte, error) {
+	d := env.keylessDialer(func(o *Options) {
+		o.IdentityFiles = []string{keyFile}
+		o.Passphrase = func(file string) ([]byte, error) {
 			asked++
 			if file != keyFile {
 				t.Errorf("asked for %s", file)
 			}
 			return []byte(encryptedKeyPass), nil
-		}}
-	d, err := NewDialer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+		}
+	})
 	if err := d.Prepare([]inventory.Host{hostOf(srv), hostOf(srv)}); err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func TestJumpHostErrorsSayItWasTheJumpHost(t *testing.T) {
 		{"auth", noAuth.Addr, nil, ErrAuth, "unreachable: jump host " + noAuth.Addr + ": authentication failed: "},
 		{"refused", "127.0.0.1:" + strconv.Itoa(refusedPort), nil, ErrUnreachable,
 			"unreachable: jump host 127.0.0.1:" + strconv.Itoa(refusedPort) + ": connection refused"},
-		{"host key", strict.Addr, func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }, ErrHostKey,
+		{"host key", strict.Addr, withOverrides("StrictHostKeyChecking", "yes"), ErrHostKey,
 			"unreachable: jump host " + strict.Addr + ": host key verification failed: "},
 	}
 	for _, tt := range tests {

@@ -101,7 +101,7 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 		"hashed":   xkh.Line([]string{xkh.HashHostname("web3")}, ed2),
 		"wildcard": xkh.Line([]string{"*.example.com"}, ed2),
 		"negation": xkh.Line([]string{"web*", "!web9"}, ed2),
-		"revoked":  "@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed2))),
+		"revoked":  "@revoked * " + authorizedKey(ed2),
 	} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "known_hosts")
@@ -116,7 +116,7 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 		})
 	}
 	file := filepath.Join(t.TempDir(), "known_hosts")
-	writeFile(t, file, xkh.Line([]string{"web1"}, ed2)+"\n@revoked * "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed2)))+"\n", 0o600)
+	writeFile(t, file, xkh.Line([]string{"web1"}, ed2)+"\n@revoked * "+authorizedKey(ed2)+"\n", 0o600)
 	db, err := loadKeyDB([]string{file})
 	if err != nil {
 		t.Fatal(err)

@@ -157,10 +157,7 @@ func TestProxyCommand200Hosts(t *testing.T) {
 
 // proxyTestDialer returns a dialer whose every host goes through command.
 func proxyTestDialer(env *testEnv, command string, timeout time.Duration) *Dialer {
-	return env.dialer(func(o *Options) {
-		o.Overrides = [][2]string{{"ProxyCommand", command}}
-		o.ConnectTimeout = timeout
-	})
+	return env.dialer(withOverrides("ProxyCommand", command), func(o *Options) { o.ConnectTimeout = timeout })
 }
 
 // TestProxyCommandExitsEarly: a proxy that fails is reported as
