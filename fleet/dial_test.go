@@ -259,8 +259,8 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 }
 
 // resetOnce proxies to target, resetting the first connection as sshd does
-// past MaxStartups.
-func resetOnce(t *testing.T, target string) (addr string, accepted *atomic.Int32) {
+// past MaxStartups; it listens on port of the loopback.
+func resetOnce(t *testing.T, target string) (port int, accepted *atomic.Int32) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -291,23 +291,16 @@ func resetOnce(t *testing.T, target string) (addr string, accepted *atomic.Int32
 			}()
 		}
 	}()
-	return l.Addr().String(), &n
+	return l.Addr().(*net.TCPAddr).Port, &n
 }
 
 func TestDialRetriesConnectionReset(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	addr, accepted := resetOnce(t, srv.Addr)
-	_, port, _ := net.SplitHostPort(addr)
-	h := inventory.Host{Name: "127.0.0.1"}
-	fmt.Sscan(port, &h.Port)
-	d := env.dialer()
-	ctx := testContext(t, 10*time.Second)
-	c, err := d.Dial(ctx, h)
-	if err != nil {
+	port, accepted := resetOnce(t, srv.Addr)
+	if err := dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: port}); err != nil {
 		t.Fatalf("a reset before auth was not retried: %v", err)
 	}
-	c.Close()
 	if accepted.Load() != 2 {
 		t.Errorf("%d connections, want 2", accepted.Load())
 	}
