@@ -77,13 +77,7 @@ func (p *countingProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 // waitOpen waits up to 3 s for the proxy to have n connections open.
 func (p *countingProxy) waitOpen(n int32) bool {
-	for i := 0; i < 150; i++ {
-		if p.open.Load() == n {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+	return sshtest.Eventually(3*time.Second, func() bool { return p.open.Load() == n })
 }
 
 // When the second hop of a ProxyJump chain fails, the first hop's
