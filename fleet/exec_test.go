@@ -24,27 +24,42 @@ func execOn(t *testing.T, c *Conn, cmd *Command) error {
 	return Classify(ctx, c.Exec(ctx, cmd))
 }
 
+// checkExit fails the test unless err is success (status 0) or the
+// command's exit with status and signal.
+func checkExit(t *testing.T, what string, err error, status int, signal string) {
+	t.Helper()
+	var ee *ExitError
+	switch {
+	case status == 0 && err != nil:
+		t.Fatalf("%s: want success, got %v", what, err)
+	case status != 0 && !errors.As(err, &ee):
+		t.Fatalf("%s: want *ExitError with status %d, got %T %v", what, status, err, err)
+	case status != 0 && (ee.Status != status || ee.Signal != signal):
+		t.Fatalf("%s: got status %d signal %q, want %d %q", what, ee.Status, ee.Signal, status, signal)
+	}
+}
+
 func TestExecExitStatusAndStreams(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{})
 	tricky := `it's "quoted" $HOME; rm -rf /tmp/nothing` + "\nline2"
 	tests := []struct {
 		line           string
-		status         int // -1: success
+		status         int // 0: success
 		signal         string
 		stdin          string // "": no Stdin at all
 		env            [][2]string
 		stdout, stderr string
 	}{
-		{line: "echo out; echo err >&2", status: -1, stdout: "out\n", stderr: "err\n"},
+		{line: "echo out; echo err >&2", stdout: "out\n", stderr: "err\n"},
 		{line: "exit 3", status: 3},
 		{line: "echo partial; exit 5", status: 5, stdout: "partial\n"},
 		{line: "kill -TERM $$", status: 143, signal: "TERM"},
-		{line: "cat", status: -1, stdin: "hello\nworld\n", stdout: "hello\nworld\n"},
+		{line: "cat", stdin: "hello\nworld\n", stdout: "hello\nworld\n"},
 		// Without input the command reads EOF at once instead of hanging,
 		// as pssh gives commands an empty stdin.
-		{line: "cat; echo eof", status: -1, stdout: "eof\n"},
+		{line: "cat; echo eof", stdout: "eof\n"},
 		// The environment is quoted.
-		{line: `printf '%s' "$PSSH_HOST"`, status: -1, env: [][2]string{{"PSSH_HOST", tricky}}, stdout: tricky},
+		{line: `printf '%s' "$PSSH_HOST"`, env: [][2]string{{"PSSH_HOST", tricky}}, stdout: tricky},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
@@ -53,16 +68,7 @@ func TestExecExitStatusAndStreams(t *testing.T) {
 			if tt.stdin != "" {
 				cmd.Stdin = strings.NewReader(tt.stdin)
 			}
-			err := execOn(t, c, cmd)
-			var ee *ExitError
-			switch {
-			case tt.status < 0 && err != nil:
-				t.Fatalf("want success, got %v", err)
-			case tt.status >= 0 && !errors.As(err, &ee):
-				t.Fatalf("want *ExitError, got %T %v", err, err)
-			case tt.status >= 0 && (ee.Status != tt.status || ee.Signal != tt.signal):
-				t.Fatalf("got status %d signal %q, want %d %q", ee.Status, ee.Signal, tt.status, tt.signal)
-			}
+			checkExit(t, tt.line, execOn(t, c, cmd), tt.status, tt.signal)
 			if out.String() != tt.stdout || errb.String() != tt.stderr {
 				t.Errorf("stdout %q stderr %q, want %q %q", out.String(), errb.String(), tt.stdout, tt.stderr)
 			}

@@ -49,13 +49,7 @@ func TestShellRunsManyCommandsInOneSession(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := s.Exec(ctx, &Command{Line: tt.line, Stdout: &out, Stderr: &errb})
 		cancel()
-		var ee *ExitError
-		switch {
-		case tt.status == 0 && err != nil:
-			t.Fatalf("%q: want success, got %v", tt.line, err)
-		case tt.status != 0 && (!errors.As(err, &ee) || ee.Status != tt.status):
-			t.Fatalf("%q: want exit status %d, got %v", tt.line, tt.status, err)
-		}
+		checkExit(t, tt.line, err, tt.status, "")
 		if out.String() != tt.stdout {
 			t.Errorf("%q: stdout %q, want %q", tt.line, out.String(), tt.stdout)
 		}
