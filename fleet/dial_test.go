@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,50 +255,14 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 	}
 }
 
-// resetOnce proxies to target, resetting the first connection as sshd does
-// past MaxStartups; it listens on port of the loopback.
-func resetOnce(t *testing.T, target string) (port int, accepted *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if n.Add(1) == 1 {
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-				continue
-			}
-			go func() {
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					c.Close()
-					return
-				}
-				go func() { io.Copy(up, c); up.Close() }()
-				io.Copy(c, up)
-				c.Close()
-			}()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port, &n
-}
-
 func TestDialRetriesConnectionReset(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	port, accepted := resetOnce(t, srv.Addr)
-	if err := dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: port}); err != nil {
+	p := newCountingProxy(t, srv.Addr, true)
+	if err := dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: p.port()}); err != nil {
 		t.Fatalf("a reset before auth was not retried: %v", err)
 	}
-	if accepted.Load() != 2 {
-		t.Errorf("%d connections, want 2", accepted.Load())
+	if n := p.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }

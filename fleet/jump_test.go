@@ -17,16 +17,19 @@ import (
 )
 
 // countingProxy forwards loopback TCP connections to addr and counts those
-// still open, so a test can see a connection the client never closed.
+// accepted and those still open, so a test can see a connection the client
+// never closed.
 type countingProxy struct {
-	ln    net.Listener
-	open  atomic.Int32
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
+	ln             net.Listener
+	accepted, open atomic.Int32
+	wg             sync.WaitGroup
+	mu             sync.Mutex
+	conns          []net.Conn
 }
 
-func newCountingProxy(t *testing.T, addr string) *countingProxy {
+// newCountingProxy starts the proxy; with resetFirst it resets the first
+// connection at once, as sshd does past MaxStartups.
+func newCountingProxy(t *testing.T, addr string, resetFirst bool) *countingProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,6 +43,11 @@ func newCountingProxy(t *testing.T, addr string) *countingProxy {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if p.accepted.Add(1) == 1 && resetFirst {
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				continue
 			}
 			p.open.Add(1)
 			p.mu.Lock()
@@ -87,7 +95,7 @@ func (p *countingProxy) waitOpen(n int32) bool {
 func TestDialChainClosesEarlierHopWhenALaterOneFails(t *testing.T) {
 	env := newEnv(t)
 	first := env.server(sshtest.Config{})
-	p := newCountingProxy(t, first.Addr)
+	p := newCountingProxy(t, first.Addr, false)
 	d := env.dialer()
 	ctx := testContext(t, 10*time.Second)
 	_, err := d.dialChain(ctx, "127.0.0.1:"+strconv.Itoa(p.port())+",127.0.0.1:1")
