@@ -15,8 +15,8 @@ import (
 	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
-// serveAgent runs an in-memory ssh-agent holding signer on a fresh socket.
-func serveAgent(t *testing.T, signer ssh.Signer, priv any) string {
+// serveAgent runs an in-memory ssh-agent holding priv on a fresh socket.
+func serveAgent(t *testing.T, priv any) string {
 	t.Helper()
 	kr := agent.NewKeyring()
 	if err := kr.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
@@ -46,7 +46,7 @@ func TestIdentityAgent(t *testing.T) {
 	env := newEnv(t)
 	agentKey := newEnv(t) // the agent's key, the only one the server takes
 	srv := sshtest.Start(t, sshtest.Config{AuthorizedKeys: []ssh.PublicKey{agentKey.key.PublicKey()}})
-	sock := serveAgent(t, agentKey.key, agentKey.priv)
+	sock := serveAgent(t, agentKey.priv)
 	cases := []struct {
 		env, option string
 		ok          bool
@@ -79,7 +79,7 @@ func TestIdentityAgent(t *testing.T) {
 func TestForwardAgentNotAfterChangedKey(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	sock := serveAgent(t, env.key, env.priv)
+	sock := serveAgent(t, env.priv)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	env.knowHost(srv)
 	opts := func(extra ...[2]string) func(*Options) {
@@ -128,7 +128,7 @@ func TestAgentKeyWithPublicFileAndCertificate(t *testing.T) {
 	env := newEnv(t)
 	ca := sshtest.NewClientKey(t)
 	srv := sshtest.Start(t, sshtest.Config{UserCAs: []ssh.PublicKey{ca.PublicKey()}})
-	sock := serveAgent(t, env.key, env.priv)
+	sock := serveAgent(t, env.priv)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	key := filepath.Join(t.TempDir(), "id_token") // no private key file
 	writeFile(t, key+".pub", ssh.MarshalAuthorizedKey(env.key.PublicKey()), 0o644)

@@ -52,7 +52,7 @@ func TestUserCertificateLogsIn(t *testing.T) {
 		t.Fatalf("without a certificate: got %v, want an authentication failure", err)
 	}
 	certFile := writeCert(t, filepath.Join(t.TempDir(), "user-cert.pub"), cert)
-	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"CertificateFile", certFile}} })
+	d := env.dialer(withOverrides("CertificateFile", certFile))
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatalf("CertificateFile: %v", err)
 	}
@@ -72,10 +72,7 @@ func TestExpiredUserCertificateSkipped(t *testing.T) {
 	certFile := writeCert(t, filepath.Join(t.TempDir(), "old-cert.pub"),
 		signCert(t, ca, env.key.PublicKey(), ssh.UserCert, []string{"tester"}, -time.Hour))
 	var warn strings.Builder
-	d := env.dialer(func(o *Options) {
-		o.Overrides = [][2]string{{"CertificateFile", certFile}}
-		o.Warn = &warn
-	})
+	d := env.dialer(withOverrides("CertificateFile", certFile), func(o *Options) { o.Warn = &warn })
 	if err := dialErr(t, d, hostOf(srv)); !errors.Is(err, ErrAuth) {
 		t.Fatalf("got %v, want an authentication failure", err)
 	}
@@ -157,9 +154,9 @@ func TestHostCertificateAuthority(t *testing.T) {
 	env := newEnv(t)
 	ca := sshtest.NewClientKey(t)
 	srv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
-	kh := "@cert-authority 127.0.0.* " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
+	kh := "@cert-authority 127.0.0.* " + authorizedKey(ca.PublicKey()) + "\n"
 	writeFile(t, env.knownHosts(), kh, 0o600)
-	strict := func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }
+	strict := withOverrides("StrictHostKeyChecking", "yes")
 	d := env.dialer(strict)
 	e, err := d.endpoint(hostOf(srv))
 	if err != nil {
@@ -190,17 +187,17 @@ func TestHostCertificateAuthority(t *testing.T) {
 func TestRevokedHostKeyRefused(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	revoked := "@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey))) + "\n"
+	revoked := "@revoked * " + authorizedKey(srv.HostKey) + "\n"
 	for _, strict := range []string{"yes", "accept-new", "no"} {
 		writeFile(t, env.knownHosts(), revoked+srv.KnownHostsLine()+"\n", 0o600)
-		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
+		d := env.dialer(withOverrides("StrictHostKeyChecking", strict))
 		err := dialErr(t, d, hostOf(srv))
 		if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "marked @revoked in "+env.knownHosts()+":1") {
 			t.Errorf("%s: got %v, want a host key failure naming %s:1", strict, err, env.knownHosts())
 		}
 		// Only the revocation: accept-new must not record the key.
 		writeFile(t, env.knownHosts(), revoked, 0o600)
-		d = env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
+		d = env.dialer(withOverrides("StrictHostKeyChecking", strict))
 		if err := dialErr(t, d, hostOf(srv)); !errors.Is(err, ErrHostKey) {
 			t.Errorf("%s, revoked and otherwise unknown: got %v", strict, err)
 		}
@@ -211,7 +208,7 @@ func TestRevokedHostKeyRefused(t *testing.T) {
 
 	ca := sshtest.NewClientKey(t)
 	certSrv := hostCertServer(t, env, ca, []string{"127.0.0.1"})
-	caLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey())))
+	caLine := authorizedKey(ca.PublicKey())
 	writeFile(t, env.knownHosts(), "@cert-authority * "+caLine+"\n@revoked * "+caLine+"\n", 0o600)
 	err := dialErr(t, env.dialer(), hostOf(certSrv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "@revoked in "+env.knownHosts()+":2") {
@@ -239,10 +236,7 @@ func TestChangedKeyGetsNoPassword(t *testing.T) {
 	line := xkh.Line([]string{xkh.Normalize(srv.Addr)}, other.PublicKey())
 	writeFile(t, env.knownHosts(), line+"\n", 0o600)
 	var warn strings.Builder
-	d := env.dialer(pw, func(o *Options) {
-		o.Overrides = [][2]string{{"StrictHostKeyChecking", "no"}}
-		o.Warn = &warn
-	})
+	d := env.dialer(pw, withOverrides("StrictHostKeyChecking", "no"), func(o *Options) { o.Warn = &warn })
 	err := dialErr(t, d, hostOf(srv))
 	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "password and keyboard-interactive authentication are disabled") {
 		t.Errorf("changed key: got %v, want an authentication failure saying why", err)
@@ -271,9 +265,9 @@ func TestCertAuthorityHostWithoutCertificate(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	ca := sshtest.NewClientKey(t)
-	line := "@cert-authority * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))) + "\n"
+	line := "@cert-authority * " + authorizedKey(ca.PublicKey()) + "\n"
 	writeFile(t, env.knownHosts(), line, 0o600)
-	err := dialErr(t, env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }), hostOf(srv))
+	err := dialErr(t, env.dialer(withOverrides("StrictHostKeyChecking", "yes")), hostOf(srv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "not known") {
 		t.Errorf("yes: got %v, want a host key failure saying the key is not known", err)
 	}

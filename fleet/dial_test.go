@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,7 +142,7 @@ func TestHostKeyAcceptNewRecordsOnce(t *testing.T) {
 func TestHostKeyStrictYesRefusesUnknown(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} })
+	d := env.dialer(withOverrides("StrictHostKeyChecking", "yes"))
 	err := dialErr(t, d, hostOf(srv))
 	if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "SHA256:") || Hint(err) == "" {
 		t.Fatalf("got %v (hint %q)", err, Hint(err))
@@ -167,7 +164,7 @@ func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
 	fields[0] = strings.Replace(fields[0], portOf(old), portOf(srv), 1)
 	writeFile(t, env.knownHosts(), strings.Join(fields, " ")+"\n", 0o600)
 	for _, strict := range []string{"accept-new", "yes"} {
-		d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", strict}} })
+		d := env.dialer(withOverrides("StrictHostKeyChecking", strict))
 		err := dialErr(t, d, hostOf(srv))
 		if !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "CHANGED") ||
 			!strings.Contains(err.Error(), env.knownHosts()+":1") {
@@ -179,10 +176,7 @@ func TestHostKeyChangedIsFatalAndNotRetried(t *testing.T) {
 	}
 	// Only an explicit StrictHostKeyChecking=no connects, with a warning.
 	var warn strings.Builder
-	d := env.dialer(func(o *Options) {
-		o.Overrides = [][2]string{{"StrictHostKeyChecking", "no"}}
-		o.Warn = &warn
-	})
+	d := env.dialer(withOverrides("StrictHostKeyChecking", "no"), func(o *Options) { o.Warn = &warn })
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +190,7 @@ func portOf(s *sshtest.Server) string { return ":" + strings.TrimPrefix(s.Addr, 
 func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	d := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"HashKnownHosts", "yes"}} })
+	d := env.dialer(withOverrides("HashKnownHosts", "yes"))
 	if err := dialErr(t, d, hostOf(srv)); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +198,7 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], "|1|") {
 		t.Fatalf("want one hashed line, got %q", got)
 	}
-	strict := env.dialer(func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} })
+	strict := env.dialer(withOverrides("StrictHostKeyChecking", "yes"))
 	if err := dialErr(t, strict, hostOf(srv)); err != nil {
 		t.Fatalf("hashed entry not matched: %v", err)
 	}
@@ -220,30 +214,17 @@ func TestHashedKnownHostsEntryIsFound(t *testing.T) {
 func TestIdentityFileFromConfig(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	keyPath := env.writeKey()
-	moved := filepath.Join(env.home, "deploy_key")
-	if err := os.Rename(keyPath, moved); err != nil {
-		t.Fatal(err)
-	}
+	writePrivateKey(t, filepath.Join(env.home, "deploy_key"), env.priv) // not at a default path
 	cfg := filepath.Join(env.home, "ssh_config")
-	os.WriteFile(cfg, []byte("Host myhost\n  HostName 127.0.0.1\n  Port "+strings.TrimPrefix(portOf(srv), ":")+
-		"\n  IdentityFile ~/deploy_key\n  User deployer\n"), 0o600)
-	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: cfg, NoAgent: true, GlobalKnownHosts: []string{}}
-	d, err := NewDialer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	writeFile(t, cfg, fmt.Sprintf("Host myhost\n  HostName 127.0.0.1\n  Port %d\n  IdentityFile ~/deploy_key\n  User deployer\n", srv.Port), 0o600)
+	d := env.keylessDialer(func(o *Options) { o.ConfigFile = cfg })
 	h := inventory.Host{Name: "myhost"}
 	if got := d.User(h); got != "deployer" {
 		t.Errorf("user %q", got)
 	}
-	ctx := context.Background()
-	c, err := d.Dial(ctx, h)
-	if err != nil {
+	if err := dialErr(t, d, h); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
 }
 
 func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
@@ -251,20 +232,16 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 	keyFile := env.encryptedKey("enc_key")
 	srv := env.server(sshtest.Config{})
 	asked := 0
-	o := Options{Home: env.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true, GlobalKnownHosts: []string{},
-		IdentityFiles: []string{keyFile},
-		Passphrase: func(file string) ([]byte, error) {
+	d := env.keylessDialer(func(o *Options) {
+		o.IdentityFiles = []string{keyFile}
+		o.Passphrase = func(file string) ([]byte, error) {
 			asked++
 			if file != keyFile {
 				t.Errorf("asked for %s", file)
 			}
 			return []byte(encryptedKeyPass), nil
-		}}
-	d, err := NewDialer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+		}
+	})
 	if err := d.Prepare([]inventory.Host{hostOf(srv), hostOf(srv)}); err != nil {
 		t.Fatal(err)
 	}
@@ -278,57 +255,14 @@ func TestEncryptedKeyPassphraseAskedOnce(t *testing.T) {
 	}
 }
 
-// resetOnce proxies to target, resetting the first connection as sshd does
-// past MaxStartups.
-func resetOnce(t *testing.T, target string) (addr string, accepted *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if n.Add(1) == 1 {
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-				continue
-			}
-			go func() {
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					c.Close()
-					return
-				}
-				go func() { io.Copy(up, c); up.Close() }()
-				io.Copy(c, up)
-				c.Close()
-			}()
-		}
-	}()
-	return l.Addr().String(), &n
-}
-
 func TestDialRetriesConnectionReset(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
-	addr, accepted := resetOnce(t, srv.Addr)
-	_, port, _ := net.SplitHostPort(addr)
-	h := inventory.Host{Name: "127.0.0.1"}
-	fmt.Sscan(port, &h.Port)
-	d := env.dialer()
-	ctx := testContext(t, 10*time.Second)
-	c, err := d.Dial(ctx, h)
-	if err != nil {
+	p := newCountingProxy(t, srv.Addr, true)
+	if err := dialErr(t, env.dialer(), inventory.Host{Name: "127.0.0.1", Port: p.port()}); err != nil {
 		t.Fatalf("a reset before auth was not retried: %v", err)
 	}
-	c.Close()
-	if accepted.Load() != 2 {
-		t.Errorf("%d connections, want 2", accepted.Load())
+	if n := p.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }

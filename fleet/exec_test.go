@@ -24,32 +24,51 @@ func execOn(t *testing.T, c *Conn, cmd *Command) error {
 	return Classify(ctx, c.Exec(ctx, cmd))
 }
 
+// checkExit fails the test unless err is success (status 0) or the
+// command's exit with status and signal.
+func checkExit(t *testing.T, what string, err error, status int, signal string) {
+	t.Helper()
+	var ee *ExitError
+	switch {
+	case status == 0 && err != nil:
+		t.Fatalf("%s: want success, got %v", what, err)
+	case status != 0 && !errors.As(err, &ee):
+		t.Fatalf("%s: want *ExitError with status %d, got %T %v", what, status, err, err)
+	case status != 0 && (ee.Status != status || ee.Signal != signal):
+		t.Fatalf("%s: got status %d signal %q, want %d %q", what, ee.Status, ee.Signal, status, signal)
+	}
+}
+
 func TestExecExitStatusAndStreams(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{})
+	tricky := `it's "quoted" $HOME; rm -rf /tmp/nothing` + "\nline2"
 	tests := []struct {
 		line           string
-		status         int // -1: success
+		status         int // 0: success
 		signal         string
+		stdin          string // "": no Stdin at all
+		env            [][2]string
 		stdout, stderr string
 	}{
-		{line: "echo out; echo err >&2", status: -1, stdout: "out\n", stderr: "err\n"},
+		{line: "echo out; echo err >&2", stdout: "out\n", stderr: "err\n"},
 		{line: "exit 3", status: 3},
 		{line: "echo partial; exit 5", status: 5, stdout: "partial\n"},
 		{line: "kill -TERM $$", status: 143, signal: "TERM"},
+		{line: "cat", stdin: "hello\nworld\n", stdout: "hello\nworld\n"},
+		// Without input the command reads EOF at once instead of hanging,
+		// as pssh gives commands an empty stdin.
+		{line: "cat; echo eof", stdout: "eof\n"},
+		// The environment is quoted.
+		{line: `printf '%s' "$PSSH_HOST"`, env: [][2]string{{"PSSH_HOST", tricky}}, stdout: tricky},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			err := execOn(t, c, &Command{Line: tt.line, Stdout: &out, Stderr: &errb})
-			var ee *ExitError
-			switch {
-			case tt.status < 0 && err != nil:
-				t.Fatalf("want success, got %v", err)
-			case tt.status >= 0 && !errors.As(err, &ee):
-				t.Fatalf("want *ExitError, got %T %v", err, err)
-			case tt.status >= 0 && (ee.Status != tt.status || ee.Signal != tt.signal):
-				t.Fatalf("got status %d signal %q, want %d %q", ee.Status, ee.Signal, tt.status, tt.signal)
+			cmd := &Command{Line: tt.line, Env: tt.env, Stdout: &out, Stderr: &errb}
+			if tt.stdin != "" {
+				cmd.Stdin = strings.NewReader(tt.stdin)
 			}
+			checkExit(t, tt.line, execOn(t, c, cmd), tt.status, tt.signal)
 			if out.String() != tt.stdout || errb.String() != tt.stderr {
 				t.Errorf("stdout %q stderr %q, want %q %q", out.String(), errb.String(), tt.stdout, tt.stderr)
 			}
@@ -73,39 +92,6 @@ type countWriter struct{ n int }
 
 func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
-func TestExecStdinAndEmptyStdin(t *testing.T) {
-	c, _ := connect(t, sshtest.Config{})
-	var out bytes.Buffer
-	if err := execOn(t, c, &Command{Line: "cat", Stdin: strings.NewReader("hello\nworld\n"), Stdout: &out}); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "hello\nworld\n" {
-		t.Fatalf("cat echoed %q", out.String())
-	}
-	out.Reset()
-	// Without input the command reads EOF at once instead of hanging, as
-	// pssh gives commands an empty stdin.
-	if err := execOn(t, c, &Command{Line: "cat; echo eof", Stdout: &out}); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "eof\n" {
-		t.Fatalf("got %q", out.String())
-	}
-}
-
-func TestExecEnvIsQuoted(t *testing.T) {
-	c, _ := connect(t, sshtest.Config{})
-	tricky := `it's "quoted" $HOME; rm -rf /tmp/nothing` + "\nline2"
-	var out bytes.Buffer
-	err := execOn(t, c, &Command{Line: `printf '%s' "$PSSH_HOST"`, Env: [][2]string{{"PSSH_HOST", tricky}}, Stdout: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != tricky {
-		t.Fatalf("got %q, want %q", out.String(), tricky)
-	}
-}
-
 func TestQuote(t *testing.T) {
 	for _, s := range []string{"", "plain", "a b", "it's", `"x"`, "$(id)", "`id`", "a\nb", "\\", "'", "''"} {
 		var out bytes.Buffer
@@ -119,21 +105,28 @@ func TestQuote(t *testing.T) {
 	}
 }
 
+// runSleeper runs on one test host a command that leaves a sleep in the
+// background and writes its pid to the file it returns; started is
+// called as the host's task begins.
+func runSleeper(t *testing.T, ctx context.Context, o RunOptions, started func()) (Result, string) {
+	t.Helper()
+	env := newEnv(t)
+	srv := env.server(sshtest.Config{})
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	results := Run(ctx, env.dialer(), []hostT{hostOf(srv)}, o, func(ctx context.Context, c *Conn, r *Result) error {
+		started()
+		return c.Exec(ctx, &Command{Line: "sleep 30 & echo $! > " + pidFile + "; wait"})
+	})
+	return results[0], pidFile
+}
+
 // TestTimeoutKillsRemoteCommand proves what OpenSSH does not do by itself:
 // a command whose connection goes away keeps running, so fleet kills its
 // process group.
 func TestTimeoutKillsRemoteCommand(t *testing.T) {
 	t.Parallel() // mostly waits; no process-wide leak check
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	d := env.dialer()
-	pidFile := filepath.Join(t.TempDir(), "pid")
 	start := time.Now()
-	results := Run(context.Background(), d, []hostT{hostOf(srv)}, RunOptions{Timeout: 500 * time.Millisecond},
-		func(ctx context.Context, c *Conn, r *Result) error {
-			return c.Exec(ctx, &Command{Line: "sleep 30 & echo $! > " + pidFile + "; wait"})
-		})
-	r := results[0]
+	r, pidFile := runSleeper(t, context.Background(), RunOptions{Timeout: 500 * time.Millisecond}, func() {})
 	if r.Outcome != TimedOut || !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("outcome %v err %v, want timeout", r.Outcome, r.Err)
 	}
@@ -145,22 +138,10 @@ func TestTimeoutKillsRemoteCommand(t *testing.T) {
 
 func TestCancelKillsRemoteCommand(t *testing.T) {
 	t.Parallel() // mostly waits; no process-wide leak check
-	env := newEnv(t)
-	srv := env.server(sshtest.Config{})
-	d := env.dialer()
-	pidFile := filepath.Join(t.TempDir(), "pid")
 	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan struct{})
-	go func() {
-		<-started
-		time.Sleep(300 * time.Millisecond)
-		cancel()
-	}()
-	results := Run(ctx, d, []hostT{hostOf(srv)}, RunOptions{}, func(ctx context.Context, c *Conn, r *Result) error {
-		close(started)
-		return c.Exec(ctx, &Command{Line: "sleep 30 & echo $! > " + pidFile + "; wait"})
-	})
-	if r := results[0]; r.Outcome != Cancelled || !errors.Is(r.Err, ErrCancelled) {
+	defer cancel()
+	r, pidFile := runSleeper(t, ctx, RunOptions{}, func() { time.AfterFunc(300*time.Millisecond, cancel) })
+	if r.Outcome != Cancelled || !errors.Is(r.Err, ErrCancelled) {
 		t.Fatalf("outcome %v err %v, want cancelled", r.Outcome, r.Err)
 	}
 	assertKilled(t, pidFile)

@@ -68,11 +68,7 @@ func TestGetAndGetTree(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(local, "tree", "link")); err != nil || l != "b/f" {
 		t.Errorf("link: %q %v", l, err)
 	}
-	for _, d := range []string{local, filepath.Join(local, "tree"), filepath.Join(local, "tree", "b")} {
-		if l := leftovers(t, d); len(l) != 0 {
-			t.Errorf("temporary files left in %s: %v", d, l)
-		}
-	}
+	noLeftovers(t, local, filepath.Join(local, "tree"), filepath.Join(local, "tree", "b"))
 }
 
 // hostileTree builds, in a fresh remote folder, a tree whose links try to
@@ -242,8 +238,7 @@ func TestGetMaxSize(t *testing.T) {
 	local, root := openRoot(t)
 	o := GetOptions{MaxSize: 1 << 20, MaxSizeText: "1M"}
 	err := c.Get(ctx, remote, root, "big", o)
-	var fe *Error
-	if err == nil || !strings.Contains(err.Error(), remote+" is larger than --max-size 1M") || !asError(err, &fe) || fe.Hint == "" {
+	if fe, ok := err.(*Error); !ok || !strings.Contains(err.Error(), remote+" is larger than --max-size 1M") || fe.Hint == "" {
 		t.Errorf("over the cap: %v", err)
 	}
 	if err := c.Get(ctx, remote, root, "big", GetOptions{MaxSize: 3 << 20}); err != nil {
@@ -352,35 +347,18 @@ func TestUnsafeLink(t *testing.T) {
 	}
 }
 
-func asError(err error, fe **Error) bool {
-	e, ok := err.(*Error)
-	*fe = e
-	return ok
-}
 func TestMkdirAllAndPutLink(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "x", "y")
-	for i, want := range []bool{true, false} {
-		made, err := c.MkdirAll(ctx, dir, PutOptions{})
-		if err != nil || made != want {
-			t.Fatalf("mkdir %d: made=%v err=%v", i, made, err)
-		}
-	}
+	changedThenUnchanged(t, "mkdir", func() (bool, error) { return c.MkdirAll(ctx, dir, PutOptions{}) })
 	link := filepath.Join(dir, "l")
-	os.WriteFile(link, []byte("a file in the way"), 0o644)
-	for i, want := range []bool{true, false} {
-		made, err := c.PutLink(ctx, "../target with space", link, PutOptions{})
-		if err != nil || made != want {
-			t.Fatalf("link %d: made=%v err=%v", i, made, err)
-		}
-	}
+	writeFile(t, link, "a file in the way", 0o644)
+	changedThenUnchanged(t, "link", func() (bool, error) { return c.PutLink(ctx, "../target with space", link, PutOptions{}) })
 	if l, _ := os.Readlink(link); l != "../target with space" {
 		t.Fatalf("link -> %q", l)
 	}
-	if l := leftovers(t, dir); len(l) != 0 {
-		t.Fatalf("left: %v", l)
-	}
+	noLeftovers(t, dir)
 }
 
 // TestGetKeepsTheUmask: a remote file's mode passes through the local

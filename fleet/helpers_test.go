@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,6 +127,13 @@ func (e *testEnv) knownHosts() string { return filepath.Join(e.home, ".ssh", "kn
 func (e *testEnv) dialer(mutate ...func(*Options)) *Dialer {
 	e.t.Helper()
 	e.writeKey()
+	return e.keylessDialer(mutate...)
+}
+
+// keylessDialer is dialer without the env's key as the default identity,
+// for tests whose key is found elsewhere.
+func (e *testEnv) keylessDialer(mutate ...func(*Options)) *Dialer {
+	e.t.Helper()
 	o := Options{Home: e.home, LocalUser: "tester", ConfigFile: "none", NoAgent: true,
 		GlobalKnownHosts: []string{}, ConnectTimeout: 5 * time.Second}
 	for _, m := range mutate {
@@ -242,6 +250,21 @@ func closedPort(t *testing.T) int {
 func raisePeak(peak *atomic.Int32, v int32) {
 	for p := peak.Load(); v > p && !peak.CompareAndSwap(p, v); p = peak.Load() {
 	}
+}
+
+// withOverrides sets ssh_config options as -O does, from pairs of key
+// and value.
+func withOverrides(kv ...string) func(*Options) {
+	return func(o *Options) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			o.Overrides = append(o.Overrides, [2]string{kv[i], kv[i+1]})
+		}
+	}
+}
+
+// authorizedKey is k as authorized_keys and known_hosts write it.
+func authorizedKey(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 }
 
 // writeFile writes content to path with mode, or fails the test.

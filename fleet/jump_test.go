@@ -17,16 +17,19 @@ import (
 )
 
 // countingProxy forwards loopback TCP connections to addr and counts those
-// still open, so a test can see a connection the client never closed.
+// accepted and those still open, so a test can see a connection the client
+// never closed.
 type countingProxy struct {
-	ln    net.Listener
-	open  atomic.Int32
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
+	ln             net.Listener
+	accepted, open atomic.Int32
+	wg             sync.WaitGroup
+	mu             sync.Mutex
+	conns          []net.Conn
 }
 
-func newCountingProxy(t *testing.T, addr string) *countingProxy {
+// newCountingProxy starts the proxy; with resetFirst it resets the first
+// connection at once, as sshd does past MaxStartups.
+func newCountingProxy(t *testing.T, addr string, resetFirst bool) *countingProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,6 +43,11 @@ func newCountingProxy(t *testing.T, addr string) *countingProxy {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if p.accepted.Add(1) == 1 && resetFirst {
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				continue
 			}
 			p.open.Add(1)
 			p.mu.Lock()
@@ -77,13 +85,7 @@ func (p *countingProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 // waitOpen waits up to 3 s for the proxy to have n connections open.
 func (p *countingProxy) waitOpen(n int32) bool {
-	for i := 0; i < 150; i++ {
-		if p.open.Load() == n {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+	return sshtest.Eventually(3*time.Second, func() bool { return p.open.Load() == n })
 }
 
 // When the second hop of a ProxyJump chain fails, the first hop's
@@ -93,7 +95,7 @@ func (p *countingProxy) waitOpen(n int32) bool {
 func TestDialChainClosesEarlierHopWhenALaterOneFails(t *testing.T) {
 	env := newEnv(t)
 	first := env.server(sshtest.Config{})
-	p := newCountingProxy(t, first.Addr)
+	p := newCountingProxy(t, first.Addr, false)
 	d := env.dialer()
 	ctx := testContext(t, 10*time.Second)
 	_, err := d.dialChain(ctx, "127.0.0.1:"+strconv.Itoa(p.port())+",127.0.0.1:1")
@@ -130,7 +132,7 @@ func TestJumpHostErrorsSayItWasTheJumpHost(t *testing.T) {
 		{"auth", noAuth.Addr, nil, ErrAuth, "unreachable: jump host " + noAuth.Addr + ": authentication failed: "},
 		{"refused", "127.0.0.1:" + strconv.Itoa(refusedPort), nil, ErrUnreachable,
 			"unreachable: jump host 127.0.0.1:" + strconv.Itoa(refusedPort) + ": connection refused"},
-		{"host key", strict.Addr, func(o *Options) { o.Overrides = [][2]string{{"StrictHostKeyChecking", "yes"}} }, ErrHostKey,
+		{"host key", strict.Addr, withOverrides("StrictHostKeyChecking", "yes"), ErrHostKey,
 			"unreachable: jump host " + strict.Addr + ": host key verification failed: "},
 	}
 	for _, tt := range tests {

@@ -78,9 +78,7 @@ func TestKeepaliveNoticesADeadHost(t *testing.T) {
 	env := newEnv(t)
 	srv := env.server(sshtest.Config{})
 	hole, port := newBlackHole(t, srv.Addr)
-	d := env.dialer(func(o *Options) {
-		o.Overrides = [][2]string{{"ServerAliveInterval", "1"}, {"ServerAliveCountMax", "2"}}
-	})
+	d := env.dialer(withOverrides("ServerAliveInterval", "1", "ServerAliveCountMax", "2"))
 	ctx := testContext(t, 20*time.Second)
 	c, err := d.Dial(ctx, inventory.Host{Name: "127.0.0.1", Port: port})
 	if err != nil {

@@ -2,10 +2,8 @@ package fleet
 
 import (
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"net"
 	"path/filepath"
@@ -17,30 +15,20 @@ import (
 	skh "github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
 	xkh "golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/fleet-sh/fleet/fleet/sshtest"
 )
 
 func testPublicKeys(t *testing.T) (ed, ed2, ec, rs ssh.PublicKey) {
 	t.Helper()
-	pub := func(k any, err error) ssh.PublicKey {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := ssh.NewPublicKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e1, _, err := ed25519.GenerateKey(rand.Reader)
-	ed = pub(e1, err)
-	e2, _, err := ed25519.GenerateKey(rand.Reader)
-	ed2 = pub(e2, err)
-	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ec = pub(&ek.PublicKey, err)
-	rk, err := rsa.GenerateKey(rand.Reader, 1024)
-	rs = pub(&rk.PublicKey, err)
-	return
+	if ec, err = ssh.NewPublicKey(&k.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	return sshtest.NewClientKey(t).PublicKey(), sshtest.NewClientKey(t).PublicKey(), ec, rsaSigner(t, 1024).PublicKey()
 }
 
 // TestKeyDBPlainIndexAgreesWithXCrypto: for plain known_hosts files, the
@@ -101,7 +89,7 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 		"hashed":   xkh.Line([]string{xkh.HashHostname("web3")}, ed2),
 		"wildcard": xkh.Line([]string{"*.example.com"}, ed2),
 		"negation": xkh.Line([]string{"web*", "!web9"}, ed2),
-		"revoked":  "@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed2))),
+		"revoked":  "@revoked * " + authorizedKey(ed2),
 	} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "known_hosts")
@@ -116,7 +104,7 @@ func TestKeyDBOtherFormsGoToXCrypto(t *testing.T) {
 		})
 	}
 	file := filepath.Join(t.TempDir(), "known_hosts")
-	writeFile(t, file, xkh.Line([]string{"web1"}, ed2)+"\n@revoked * "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed2)))+"\n", 0o600)
+	writeFile(t, file, xkh.Line([]string{"web1"}, ed2)+"\n@revoked * "+authorizedKey(ed2)+"\n", 0o600)
 	db, err := loadKeyDB([]string{file})
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,8 @@ package fleet
 
 import (
 	"cmp"
-	"context"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/fleet-sh/fleet/inventory"
 )
@@ -19,10 +15,7 @@ import (
 // list and -l, and -x "-o User=..." loses to them. Each case is put to ssh
 // -G in that order and fleet must reach the same user and port.
 func TestOverridesOrderMatchesPSSH(t *testing.T) {
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("no ssh client to compare with")
-	}
+	sshBin := sshClient(t)
 	cases := []struct {
 		host        inventory.Host
 		user        string // -l
@@ -35,7 +28,7 @@ func TestOverridesOrderMatchesPSSH(t *testing.T) {
 		{host: inventory.Host{Name: "h"}, early: [][2]string{{"User", "opt"}}, late: [][2]string{{"User", "xword"}}},
 	}
 	for _, tc := range cases {
-		argv := []string{"-G", "-F", "none"}
+		argv := []string{"-F", "none"}
 		name := tc.host.String()
 		for _, kv := range tc.early {
 			argv = append(argv, "-o", kv[0]+"="+kv[1])
@@ -52,21 +45,11 @@ func TestOverridesOrderMatchesPSSH(t *testing.T) {
 			argv = append(argv, "-o", kv[0]+"="+kv[1])
 			name += ` -x "-o ` + kv[0] + "=" + kv[1] + `"`
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, sshBin, append(argv, tc.host.Name)...).Output()
-		cancel()
+		ssh, err := sshDashG(sshBin, append(argv, tc.host.Name)...)
 		if err != nil {
 			t.Fatalf("%s: ssh -G: %v", name, err)
 		}
-		var wantUser, wantPort string
-		for _, l := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(l, "user "); ok {
-				wantUser = v
-			}
-			if v, ok := strings.CutPrefix(l, "port "); ok {
-				wantPort = v
-			}
-		}
+		wantUser, wantPort := ssh["user"], ssh["port"]
 		home := t.TempDir()
 		d, err := NewDialer(Options{ConfigFile: "none", Home: home, LocalUser: "localme", User: tc.user,
 			Overrides: tc.early, ExtraOverrides: tc.late})

@@ -157,10 +157,7 @@ func TestProxyCommand200Hosts(t *testing.T) {
 
 // proxyTestDialer returns a dialer whose every host goes through command.
 func proxyTestDialer(env *testEnv, command string, timeout time.Duration) *Dialer {
-	return env.dialer(func(o *Options) {
-		o.Overrides = [][2]string{{"ProxyCommand", command}}
-		o.ConnectTimeout = timeout
-	})
+	return env.dialer(withOverrides("ProxyCommand", command), func(o *Options) { o.ConnectTimeout = timeout })
 }
 
 // TestProxyCommandExitsEarly: a proxy that fails is reported as
@@ -317,10 +314,7 @@ func TestProxyCommandShell(t *testing.T) {
 // ProxyCommand with `ssh -G` of the installed OpenSSH: the first found
 // wins, "none" included; -J wins over the files; -O counts as found first.
 func TestProxyPrecedenceMatchesSSH(t *testing.T) {
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("no ssh client to compare with")
-	}
+	sshBin := sshClient(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	inc := filepath.Join(dir, "inc")
@@ -368,19 +362,11 @@ Host plain
 	}
 	for _, tc := range cases {
 		name := tc.host + " " + strings.Join(tc.args, " ")
-		out, err := exec.Command(sshBin, append(append([]string{"-G", "-F", cfg}, tc.args...), tc.host)...).Output()
+		ssh, err := sshDashG(sshBin, append(append([]string{"-F", cfg}, tc.args...), tc.host)...)
 		if err != nil {
 			t.Fatalf("%s: ssh -G: %v", name, err)
 		}
-		var wantJump, wantCmd string
-		for _, l := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(l, "proxyjump "); ok {
-				wantJump = v
-			}
-			if v, ok := strings.CutPrefix(l, "proxycommand "); ok {
-				wantCmd = v
-			}
-		}
+		wantJump, wantCmd := ssh["proxyjump"], ssh["proxycommand"]
 		o := Options{}
 		for i := 0; i+1 < len(tc.args); i += 2 {
 			if tc.args[i] == "-J" {

@@ -15,10 +15,7 @@ import (
 // that fleet expands each the same, and refuses, before connecting, each
 // that ssh refuses (an unknown token, a % at the end).
 func TestProxyCommandTokensMatchSSH(t *testing.T) {
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("no ssh client to compare with")
-	}
+	sshBin := sshClient(t)
 	dir := t.TempDir()
 	cases := []struct {
 		command string

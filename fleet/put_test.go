@@ -37,17 +37,29 @@ func put(t *testing.T, c *Conn, src *LocalFile, dst string, o PutOptions) (bool,
 	return changed, Classify(ctx, err)
 }
 
-// leftovers lists fleet's temporary files in dir.
-func leftovers(t *testing.T, dir string) []string {
+// noLeftovers fails the test for each of dirs that holds fleet's temporary
+// files.
+func noLeftovers(t *testing.T, dirs ...string) {
 	t.Helper()
-	ents, _ := os.ReadDir(dir)
-	var out []string
-	for _, e := range ents {
-		if strings.Contains(e.Name(), ".fleet-") {
-			out = append(out, e.Name())
+	for _, d := range dirs {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".fleet-") {
+				t.Errorf("temporary file left: %s", filepath.Join(d, e.Name()))
+			}
 		}
 	}
-	return out
+}
+
+// changedThenUnchanged runs op twice: an idempotent step changes the host
+// the first time and nothing the second.
+func changedThenUnchanged(t *testing.T, what string, op func() (bool, error)) {
+	t.Helper()
+	for i, want := range []bool{true, false} {
+		if changed, err := op(); err != nil || changed != want {
+			t.Fatalf("%s %d: changed=%v err=%v, want changed %v", what, i, changed, err, want)
+		}
+	}
 }
 
 func TestPutNewUnchangedAndDrift(t *testing.T) {
@@ -95,21 +107,22 @@ func TestPutNewUnchangedAndDrift(t *testing.T) {
 	if os.SameFile(after, replaced) {
 		t.Error("content was rewritten in place, not renamed over")
 	}
-	if l := leftovers(t, dir); len(l) != 0 {
-		t.Fatalf("temporary files left: %v", l)
-	}
+	noLeftovers(t, dir)
 }
 
+// A put that fails says why, and changed nothing.
 func TestPutErrorsSayWhy(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
 	src := localFile(t, []byte("x"), 0o644)
-	_, err := put(t, c, src, "/nonexistent-dir/file", PutOptions{})
-	if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), "no such file") {
-		t.Errorf("missing folder: %v", err)
-	}
-	_, err = put(t, c, src, t.TempDir(), PutOptions{})
-	if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), "is a folder") {
-		t.Errorf("folder: %v", err)
+	for dst, want := range map[string]string{
+		"/nonexistent-dir/file":                    "no such file",
+		filepath.Join(t.TempDir(), "missing", "f"): "no such file",
+		t.TempDir(): "is a folder",
+	} {
+		changed, err := put(t, c, src, dst, PutOptions{})
+		if OutcomeOf(err) != Failed || !strings.Contains(err.Error(), want) || changed {
+			t.Errorf("%s: changed=%v err=%v, want a failure saying %q and no change", dst, changed, err, want)
+		}
 	}
 }
 
@@ -140,9 +153,7 @@ func TestPutConnectionDroppedHalfWay(t *testing.T) {
 	if got, _ := os.ReadFile(dst); string(got) != "old content\n" {
 		t.Fatalf("destination changed: %d bytes", len(got))
 	}
-	if l := leftovers(t, dir); len(l) != 0 {
-		t.Fatalf("temporary files left: %v", l)
-	}
+	noLeftovers(t, dir)
 }
 
 // A login shell that prints text breaks the SFTP stream ("packet too long");
@@ -151,12 +162,7 @@ func TestPutWithChattyShell(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true, ShellBanner: "Welcome to this host!\nHave a nice day.\n"})
 	dst := filepath.Join(t.TempDir(), "f")
 	src := localFile(t, bytes.Repeat([]byte("data "), 100000), 0o644)
-	for i, want := range []bool{true, false} {
-		changed, err := put(t, c, src, dst, PutOptions{})
-		if err != nil || changed != want {
-			t.Fatalf("put %d: changed=%v err=%v", i, changed, err)
-		}
-	}
+	changedThenUnchanged(t, "put", func() (bool, error) { return put(t, c, src, dst, PutOptions{}) })
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bytes.Repeat([]byte("data "), 100000)) {
 		t.Fatal("content differs")
 	}
@@ -166,23 +172,9 @@ func TestPutBytes(t *testing.T) {
 	c, _ := connect(t, sshtest.Config{SFTP: true})
 	dst := filepath.Join(t.TempDir(), "rendered")
 	src := BytesFile("daemon.json (rendered)", []byte("{}\n"), 0o644)
-	for i, want := range []bool{true, false} {
-		if changed, err := put(t, c, src, dst, PutOptions{}); err != nil || changed != want {
-			t.Fatalf("put %d: changed=%v err=%v", i, changed, err)
-		}
-	}
+	changedThenUnchanged(t, "put", func() (bool, error) { return put(t, c, src, dst, PutOptions{}) })
 	if b, _ := os.ReadFile(dst); string(b) != "{}\n" {
 		t.Fatalf("content %q", b)
-	}
-}
-
-// A put that fails changed nothing, and says so.
-func TestPutFailureIsNotAChange(t *testing.T) {
-	c, _ := connect(t, sshtest.Config{SFTP: true})
-	src := localFile(t, []byte("x"), 0o644)
-	changed, err := put(t, c, src, filepath.Join(t.TempDir(), "missing", "f"), PutOptions{})
-	if err == nil || changed {
-		t.Fatalf("changed=%v err=%v, want an error and no change", changed, err)
 	}
 }
 

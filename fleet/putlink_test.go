@@ -81,9 +81,7 @@ func TestPutKeepsTheExistingModeAndOwner(t *testing.T) {
 			if _, err := put(ctx, src, fresh, PutOptions{}); err != nil || perm(t, fresh) != 0o640 {
 				t.Errorf("new file: %v, mode %04o, want 0640", err, perm(t, fresh))
 			}
-			if left := leftovers(t, dir); len(left) != 0 {
-				t.Errorf("temporary files left: %v", left)
-			}
+			noLeftovers(t, dir)
 		})
 	}
 }
@@ -168,11 +166,7 @@ func TestPutWritesThroughASymbolicLink(t *testing.T) {
 			if _, err := put(ctx, src, loop, PutOptions{}); err == nil || !strings.Contains(err.Error(), "cannot resolve the symbolic link") {
 				t.Errorf("a link to itself: %v, want cannot resolve", err)
 			}
-			for _, d := range []string{linkDir, targetDir} {
-				if left := leftovers(t, d); len(left) != 0 {
-					t.Errorf("temporary files left in %s: %v", d, left)
-				}
-			}
+			noLeftovers(t, linkDir, targetDir)
 		})
 	}
 }

@@ -49,13 +49,7 @@ func TestShellRunsManyCommandsInOneSession(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := s.Exec(ctx, &Command{Line: tt.line, Stdout: &out, Stderr: &errb})
 		cancel()
-		var ee *ExitError
-		switch {
-		case tt.status == 0 && err != nil:
-			t.Fatalf("%q: want success, got %v", tt.line, err)
-		case tt.status != 0 && (!errors.As(err, &ee) || ee.Status != tt.status):
-			t.Fatalf("%q: want exit status %d, got %v", tt.line, tt.status, err)
-		}
+		checkExit(t, tt.line, err, tt.status, "")
 		if out.String() != tt.stdout {
 			t.Errorf("%q: stdout %q, want %q", tt.line, out.String(), tt.stdout)
 		}
@@ -182,9 +176,7 @@ func TestShellsPut(t *testing.T) {
 	if n := len(srv.Commands()) - before; n != 1 {
 		t.Errorf("three puts opened %d sessions, want 1 (the shell)", n)
 	}
-	if left := leftovers(t, dir); len(left) != 0 {
-		t.Errorf("temporary files left: %v", left)
-	}
+	noLeftovers(t, dir)
 	// A destination whose folder is missing fails with the host's words
 	// and leaves nothing behind.
 	if _, err := s.Put(ctx, src, filepath.Join(dir, "missing", "conf"), PutOptions{}); err == nil {

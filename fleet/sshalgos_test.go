@@ -152,7 +152,7 @@ func TestHostKeyAlgorithmsWithKnownHosts(t *testing.T) {
 	kh := filepath.Join(dir, "known_hosts")
 	ed, rs := sshtest.NewClientKey(t), rsaSigner(t, 1024)
 	line := func(s ssh.Signer) string {
-		return "[127.0.0.1]:2200 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))) + "\n"
+		return "[127.0.0.1]:2200 " + authorizedKey(s.PublicKey()) + "\n"
 	}
 	writeFile(t, kh, line(ed)+line(rs), 0o600)
 	h := newHostKeys(func(string) {})

@@ -51,10 +51,7 @@ const defaultIdentities = "~/.ssh/id_rsa ~/.ssh/id_ecdsa ~/.ssh/id_ecdsa_sk ~/.s
 
 func TestSSHConfigDifferential(t *testing.T) {
 	t.Parallel() // hundreds of ssh -G runs: they overlap the tests that wait
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		t.Skip("ssh (OpenSSH client) is not installed: the differential test needs ssh -G")
-	}
+	sshBin := sshClient(t)
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +106,7 @@ func TestSSHConfigDifferential(t *testing.T) {
 // sshG runs ssh -G for c and returns its settings (multi-valued keys joined
 // by spaces).
 func sshG(sshBin string, c diffCase) (map[string]string, error) {
-	args := []string{"-G"}
+	var args []string
 	if c.config != "" {
 		args = append(args, "-F", c.config)
 	}
@@ -124,10 +121,26 @@ func sshG(sshBin string, c diffCase) (map[string]string, error) {
 	if c.port != 0 {
 		args = append(args, "-p", strconv.Itoa(c.port))
 	}
-	args = append(args, "--", c.alias)
+	return sshDashG(sshBin, append(args, "--", c.alias)...)
+}
+
+// sshClient is the installed OpenSSH client; without one the test, which
+// compares fleet with it, is skipped.
+func sshClient(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("ssh (OpenSSH client) is not installed: the test compares fleet with ssh")
+	}
+	return bin
+}
+
+// sshDashG runs ssh -G with args and returns its settings (multi-valued
+// keys joined by spaces).
+func sshDashG(sshBin string, args ...string) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sshBin, args...)
+	cmd := exec.CommandContext(ctx, sshBin, append([]string{"-G"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

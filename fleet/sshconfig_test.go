@@ -103,11 +103,16 @@ func TestResolveErrors(t *testing.T) {
 		{"Match bogus x\n  User x\n", Options{}, "unsupported attribute bogus"},
 		{"Host h\n  AddressFamily inet\n", Options{}, "config:2: AddressFamily is not supported by fleet"},
 		{"Host h\n  Frobnicate yes\n", Options{}, "bad configuration option: frobnicate"},
+		{"Host h\n  BindAddress 127.0.0.1\nHost *\n  ControlMaster auto\n", Options{}, "config:2: BindAddress is not supported by fleet"},
+		// -O refuses the keys fleet ignores too, and names the refused ones.
+		{"", Options{Overrides: [][2]string{{"ControlMaster", "auto"}}}, ""},
+		{"", Options{Overrides: [][2]string{{"Bogus", "1"}}}, ""},
+		{"", Options{Overrides: [][2]string{{"BindAddress", "127.0.0.1"}}}, "-O BindAddress: BindAddress is not supported by fleet"},
 	}
 	for _, tt := range tests {
 		_, err := resolveWith(t, tt.config, tt.o, inventory.Host{Name: "h"})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("config %q: got %v, want %q", tt.config, err, tt.want)
+			t.Errorf("config %q, -O %q: got %v, want %q", tt.config, tt.o.Overrides, err, tt.want)
 		}
 	}
 }

@@ -102,24 +102,11 @@ func TestMatchExecCannotRun(t *testing.T) {
 }
 
 // TestRefusedOnlyWhereItApplies: a refused key in a block for another host
-// is fine; -O refuses keys fleet ignores and names the refused ones.
+// is fine (TestResolveErrors has the host it applies to).
 func TestRefusedOnlyWhereItApplies(t *testing.T) {
 	config := "Host legacy\n  BindAddress 127.0.0.1\nHost *\n  ControlMaster auto\n"
 	if _, err := resolveWith(t, config, Options{}, inventory.Host{Name: "web"}); err != nil {
 		t.Errorf("a key for another host refused this one: %v", err)
-	}
-	_, err := resolveWith(t, config, Options{}, inventory.Host{Name: "legacy"})
-	if err == nil || !strings.Contains(err.Error(), "config:2: BindAddress is not supported by fleet") {
-		t.Errorf("got %v", err)
-	}
-	for _, o := range [][2]string{{"ControlMaster", "auto"}, {"Bogus", "1"}} {
-		if _, err := resolveWith(t, "", Options{Overrides: [][2]string{o}}, inventory.Host{Name: "h"}); err == nil {
-			t.Errorf("-O %s accepted", o[0])
-		}
-	}
-	_, err = resolveWith(t, "", Options{Overrides: [][2]string{{"BindAddress", "127.0.0.1"}}}, inventory.Host{Name: "h"})
-	if err == nil || !strings.Contains(err.Error(), "-O BindAddress: BindAddress is not supported by fleet") {
-		t.Errorf("got %v", err)
 	}
 }
 

@@ -3,8 +3,6 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"fmt"
 	"io"
 	"os"
@@ -156,14 +154,7 @@ func (p plainSigner) Sign(r io.Reader, data []byte) (*ssh.Signature, error) {
 // key narrowed by PubkeyAcceptedAlgorithms to rsa-sha2-512 must not fall
 // back to ssh-rsa under -v).
 func TestTraceSignersKeepInterfaces(t *testing.T) {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alg, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alg := rsaSigner(t, 2048)
 	multi, err := ssh.NewSignerWithAlgorithms(alg.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSASHA512})
 	if err != nil {
 		t.Fatal(err)
