@@ -76,7 +76,7 @@ func provisionCommand(env *environment) *cli.Command {
 		&cli.StringSliceFlag{Name: "var", Category: catRun, Usage: "set a recipe variable, `KEY=VALUE`; repeatable"},
 		&cli.StringSliceFlag{Name: "secret-var", Category: catRun,
 			Usage: "set a secret recipe variable from a file or the environment, `KEY=@FILE` or KEY=env:NAME " +
-				"(a file's last newline dropped); its value stays out of command lines, the run record, logs and plans; repeatable"},
+				"(a file's last newline dropped; one that others can read is refused); its value stays out of command lines, the run record, logs and plans; repeatable"},
 		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Category: catRun,
 			Usage: "change nothing: show, per group of hosts, which steps would run and which are already done"},
 		&cli.BoolFlag{Name: "force", Category: catRun,
@@ -186,13 +186,20 @@ func readSecretVar(kv string, env *environment) (key, value string, err error) {
 // maxSecretFile bounds a --secret-var file: a key or a token, not a disk.
 const maxSecretFile = 64 << 10
 
-// readSmallFile reads a --secret-var file of at most maxSecretFile bytes.
+// readSmallFile reads a --secret-var file of at most maxSecretFile bytes,
+// refusing one that others can read, as --password-file does (checked on
+// the file opened, not on its name).
 func readSmallFile(p string) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: others can read it (mode %04o); chmod 600 it", p, st.Mode().Perm())
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err == nil && len(b) > maxSecretFile {
 		err = fmt.Errorf("%s is larger than 64 KiB", p)
