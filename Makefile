@@ -51,12 +51,13 @@ unit:
 	@echo "== memory bound of copy (without the race detector, which multiplies memory)"
 	$(GO) test -count=1 -run 'Memory' ./fleet/
 
-# e2e: -parallel 4, not GOMAXPROCS (2 on CI): these tests mostly wait on
+# e2e: -parallel 6, not GOMAXPROCS (2 on CI): these tests mostly wait on
 # sshd, sudo and remote sleeps; at 2 the package took 121 s with 1.1 cores
-# busy, at 4 it takes 90 s.
+# busy, at 4 90 s, at 6 79-84 s with 1.8 cores busy (more would only queue
+# on the CPU).
 e2e:
 	@echo "== e2e tests against real OpenSSH hosts"
-	$(GO) test -race -count=1 -timeout 15m -parallel 4 ./e2e/...
+	$(GO) test -race -count=1 -timeout 15m -parallel 6 ./e2e/...
 
 # fuzz: each target for FUZZTIME; what the fuzzer found is then copied from
 # Go's cache into testdata/fuzz, where plain `go test` replays it (at most
