@@ -136,8 +136,7 @@ func runOn(addr string, cfg *ssh.ClientConfig, commands []string, seq bool, exit
 		}
 		err = sess.Run(command)
 		sess.Close()
-		var exit *ssh.ExitError
-		if seq && errors.As(err, &exit) {
+		if _, exit := errors.AsType[*ssh.ExitError](err); seq && exit {
 			exits[i].Add(1)
 			continue
 		}

@@ -152,20 +152,19 @@ func cdDashDash(_ context.Context, args []string) ([]string, error) {
 }
 
 // status turns Run's error into an exit status, refusing what the
-// interpreter or a program could not do.
+// interpreter or a program could not do. It is fleet/sshtest's exitCode but
+// for that refusal (sshtest answers 1, and does not export it).
 func (h *hostShell) status(ctx context.Context, errw io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
-	var st interp.ExitStatus
-	if errors.As(err, &st) {
+	if st, ok := errors.AsType[interp.ExitStatus](err); ok {
 		return int(st)
 	}
 	if ctx.Err() != nil {
 		return 130 // the connection went away
 	}
-	var un *errUnsupported
-	if errors.As(err, &un) {
+	if un, ok := errors.AsType[*errUnsupported](err); ok {
 		return h.refuse(errw, un.what)
 	}
 	return h.refuse(errw, err.Error())
