@@ -33,7 +33,7 @@ type machine struct {
 	Description string
 }
 
-func machineInfo(o options) machine {
+func machineInfo() machine {
 	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), MemKiB: procstat.MemTotalKiB(),
 		Kernel: procstat.Kernel(), Load: procstat.LoadAverage(), Description: procstat.CPUModel()}
 	if f := strings.Fields(procstat.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")); len(f) == 2 {

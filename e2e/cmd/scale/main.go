@@ -172,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // scale sets up, runs every scenario and gathers the report.
 func scale(ctx context.Context, o options, log io.Writer) (*report, error) {
-	m := machineInfo(o)
+	m := machineInfo()
 	if err := m.check(o); err != nil {
 		return nil, err
 	}

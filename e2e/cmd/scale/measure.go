@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,8 +93,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	if err != nil {
 		return fail(err)
 	}
-	args := append(append(append([]string{}, sc.Prefix...), h.opts.fleet, sc.Args[0]), h.optionsFor(sc.Hosts, sc.Par)...)
-	args = append(args, sc.Args[1:]...)
+	args := slices.Concat(sc.Prefix, []string{h.opts.fleet, sc.Args[0]}, h.optionsFor(sc.Hosts, sc.Par), sc.Args[1:])
 	rctx, cancel := context.WithTimeout(ctx, runLimit)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, args[0], args[1:]...) // killed at the limit or when ctx ends
@@ -120,8 +120,7 @@ func runFleet(ctx context.Context, h *harnessRun, sc scenario, profileDir string
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); sample(cmd.Process.Pid, "http://"+pprofAddr, profileDir, &m, stop) }()
+	wg.Go(func() { sample(cmd.Process.Pid, "http://"+pprofAddr, profileDir, &m, stop) })
 	werr := cmd.Wait()
 	if werr != nil && rctx.Err() != nil {
 		werr = cmp.Or(ctx.Err(), fmt.Errorf("killed after %s", runLimit))

@@ -6,7 +6,6 @@
 package procstat
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,10 +85,12 @@ func StatFields(pid int) []string {
 
 // CPUTicks sums the given fields of /proc/PID/stat, by their index in
 // StatFields: 11 and 12 are utime and stime, 13 and 14 the children's.
-func CPUTicks(pid int, fields ...int) int64 {
-	f := StatFields(pid)
+func CPUTicks(pid int, fields ...int) int64 { return sumFields(StatFields(pid), fields...) }
+
+// sumFields sums the numbers f[i] for each i of idx that f has.
+func sumFields(f []string, idx ...int) int64 {
 	var sum int64
-	for _, i := range fields {
+	for _, i := range idx {
 		if i < len(f) {
 			v, _ := strconv.ParseInt(f[i], 10, 64)
 			sum += v
@@ -139,19 +140,13 @@ func MachineBusyTicks() int64 {
 	if len(f) < 9 || f[0] != "cpu" {
 		return 0
 	}
-	var sum int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		sum += v
-	}
-	return sum
+	return sumFields(f, 1, 2, 3, 6, 7, 8)
 }
 
 // HasChildren reads /proc/PID/task/PID/children (of a single-threaded
 // process). Zombies are listed there too: not yet reaped.
 func HasChildren(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	return err == nil && len(bytes.TrimSpace(b)) > 0
+	return strings.TrimSpace(ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))) != ""
 }
 
 // Children returns the children of pid, from the children lists of all
