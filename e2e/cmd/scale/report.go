@@ -223,18 +223,10 @@ func pprofTop(ctx context.Context, bin, profile string, extra ...string) string 
 	if err != nil {
 		return fmt.Sprintf("(go tool pprof: %v: %s)", err, bytes.TrimSpace(out))
 	}
-	var keep []string
-	on := false
-	for line := range strings.Lines(string(out)) {
-		if strings.HasPrefix(line, "Showing nodes") || strings.HasPrefix(line, "Duration:") {
-			on = true
-		}
-		if on {
-			keep = append(keep, strings.TrimRight(line, "\n"))
+	for rest := string(out); rest != ""; _, rest, _ = strings.Cut(rest, "\n") {
+		if strings.HasPrefix(rest, "Showing nodes") || strings.HasPrefix(rest, "Duration:") {
+			return strings.TrimRight(rest, "\n")
 		}
 	}
-	if len(keep) == 0 {
-		return string(out)
-	}
-	return strings.Join(keep, "\n")
+	return string(out)
 }
