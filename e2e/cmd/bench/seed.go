@@ -85,7 +85,7 @@ func seedPart(ctx context.Context, o *options, work, self string) ([]*seedResult
 	}
 	var out []*seedResult
 	for i, n := range o.seedNs {
-		res := &seedResult{N: n, Rounds: o.seedRuns[i], steps: newStepTimes()}
+		res := &seedResult{N: n, Rounds: o.seedRuns[i], steps: &stepTimes{byStep: map[string][]time.Duration{}}}
 		for _, name := range []string{"sequence", "fleet provision", "fleet provision, 2nd run", "floor"} {
 			res.Results = append(res.Results, &result{Client: client{Name: name}})
 		}

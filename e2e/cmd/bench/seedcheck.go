@@ -98,8 +98,6 @@ type stepTimes struct {
 	byStep map[string][]time.Duration
 }
 
-func newStepTimes() *stepTimes { return &stepTimes{byStep: map[string][]time.Duration{}} }
-
 // addRun reads the host logs of the latest run: lines "TIME --- | start
 // HOST", "TIME --- | step NAME", ..., "TIME --- | end ...".
 func (st *stepTimes) addRun(stateDir string) error {

@@ -88,10 +88,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 2
+		if !errors.Is(err, flag.ErrHelp) { // the flag package printed the usage
+			fmt.Fprintln(stderr, "scale:", err)
 		}
-		fmt.Fprintln(stderr, "scale:", err)
 		return 2
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
