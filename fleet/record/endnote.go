@@ -28,13 +28,7 @@ const endNotePrefix = "--- | end "
 
 // End writes the host's end note, from its result, and closes the log.
 func (l *HostLog) End(r *fleet.Result) error {
-	l.Note(strings.TrimPrefix(endNote(r), "--- | "))
-	return l.Close()
-}
-
-// endNote is the note's text, its tag included.
-func endNote(r *fleet.Result) string {
-	s := endNotePrefix + r.Outcome.String()
+	s := strings.TrimPrefix(endNotePrefix, "--- | ") + r.Outcome.String()
 	if r.ExitCode >= 0 {
 		s += " exit=" + strconv.Itoa(r.ExitCode)
 	}
@@ -49,7 +43,8 @@ func endNote(r *fleet.Result) string {
 	default:
 		s += ": " + r.Reason()
 	}
-	return s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond))
+	l.Note(s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond)))
+	return l.Close()
 }
 
 // IsEndNote reports whether a line of a host's log is its end note.
