@@ -98,10 +98,10 @@ func lastEndNote(path string) string {
 	b := make([]byte, tail)
 	n, _ := io.ReadFull(f, b)
 	note := ""
-	for _, line := range strings.Split(string(b[:n]), "\n") {
-		if IsEndNote([]byte(line)) {
-			_, after, _ := strings.Cut(line, " ")
-			note = strings.TrimPrefix(after, endNotePrefix)
+	for line := range strings.SplitSeq(string(b[:n]), "\n") {
+		// As IsEndNote reads it: the prefix after the timestamp.
+		if _, after, _ := strings.Cut(line, " "); strings.HasPrefix(after, endNotePrefix) {
+			note = after[len(endNotePrefix):]
 		}
 	}
 	return note

@@ -196,9 +196,7 @@ func (r *Record) Finish(results []fleet.Result, status int) error {
 	bgErr := r.drain()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	end := time.Now()
-	r.info.End = &end
-	r.info.Status = &status
+	r.info.End, r.info.Status = new(time.Now()), &status
 	errs := []error{bgErr}
 	var failed, succeeded strings.Builder
 	for _, res := range results {

@@ -64,8 +64,7 @@ func (st style) tag(s string, fg int) string { return st.with("["+st.bold(s)+"]"
 // everywhere): a grep for "^\[" sees every host.
 func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, inline, inlineStdout, showChanged bool) []byte {
 	b = fmt.Appendf(b, "%s %s ", st.tag(strconv.Itoa(n), ansiCyan), end.Local().Format("15:04:05"))
-	b = st.appendOutcome(b, r, showChanged)
-	b = append(b, '\n')
+	b = append(st.appendOutcome(b, r, showChanged), '\n')
 	if inline || inlineStdout {
 		b = st.appendOutput(b, r, inline)
 	}
@@ -164,8 +163,7 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result, failuresOnly b
 		if failuresOnly && r.Outcome == fleet.OK {
 			continue
 		}
-		b = st.appendOutcome(b, r, p.opts.ShowChanged)
-		b = append(b, '\n')
+		b = append(st.appendOutcome(b, r, p.opts.ShowChanged), '\n')
 		if r.Outcome != fleet.OK {
 			if hint := fleet.Hint(r.Err); hint != "" {
 				b = fmt.Appendf(b, "  hint: %s\n", hint)
