@@ -28,13 +28,7 @@ const endNotePrefix = "--- | end "
 
 // End writes the host's end note, from its result, and closes the log.
 func (l *HostLog) End(r *fleet.Result) error {
-	l.Note(strings.TrimPrefix(endNote(r), "--- | "))
-	return l.Close()
-}
-
-// endNote is the note's text, its tag included.
-func endNote(r *fleet.Result) string {
-	s := endNotePrefix + r.Outcome.String()
+	s := strings.TrimPrefix(endNotePrefix, "--- | ") + r.Outcome.String()
 	if r.ExitCode >= 0 {
 		s += " exit=" + strconv.Itoa(r.ExitCode)
 	}
@@ -49,7 +43,8 @@ func endNote(r *fleet.Result) string {
 	default:
 		s += ": " + r.Reason()
 	}
-	return s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond))
+	l.Note(s + fmt.Sprintf(" (%s)", r.Duration().Round(time.Millisecond)))
+	return l.Close()
 }
 
 // IsEndNote reports whether a line of a host's log is its end note.
@@ -103,10 +98,10 @@ func lastEndNote(path string) string {
 	b := make([]byte, tail)
 	n, _ := io.ReadFull(f, b)
 	note := ""
-	for _, line := range strings.Split(string(b[:n]), "\n") {
-		if IsEndNote([]byte(line)) {
-			_, after, _ := strings.Cut(line, " ")
-			note = strings.TrimPrefix(after, endNotePrefix)
+	for line := range strings.SplitSeq(string(b[:n]), "\n") {
+		// As IsEndNote reads it: the prefix after the timestamp.
+		if _, after, _ := strings.Cut(line, " "); strings.HasPrefix(after, endNotePrefix) {
+			note = after[len(endNotePrefix):]
 		}
 	}
 	return note

@@ -196,9 +196,7 @@ func (r *Record) Finish(results []fleet.Result, status int) error {
 	bgErr := r.drain()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	end := time.Now()
-	r.info.End = &end
-	r.info.Status = &status
+	r.info.End, r.info.Status = new(time.Now()), &status
 	errs := []error{bgErr}
 	var failed, succeeded strings.Builder
 	for _, res := range results {
@@ -271,18 +269,16 @@ func (r *Record) writeFile(name string, data []byte) error {
 		return pathError("create", name, err)
 	}
 	_, werr := r.writer(tmp).Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return pathError("write", name, err)
+	op, err := "write", errors.Join(werr, tmp.Close())
+	if err == nil {
+		op, err = "chmod", os.Chmod(tmp.Name(), 0o600)
 	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		os.Remove(tmp.Name())
-		return pathError("chmod", name, err)
+	if err == nil {
+		op, err = "rename", os.Rename(tmp.Name(), name)
 	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err != nil {
 		os.Remove(tmp.Name())
-		return pathError("rename", name, err)
+		return pathError(op, name, err)
 	}
 	return nil
 }

@@ -130,12 +130,10 @@ func HostOf(r *fleet.Result) Host {
 		DurationMS: r.Duration().Milliseconds(),
 	}
 	if !r.Start.IsZero() {
-		s := r.Start
-		h.Start = &s
+		h.Start = new(r.Start)
 	}
 	if !r.End.IsZero() {
-		e := r.End
-		h.End = &e
+		h.End = new(r.End)
 	}
 	return h
 }

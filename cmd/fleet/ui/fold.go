@@ -45,12 +45,9 @@ func Fold(labels []string) string {
 		}
 	}
 
-	// Give each label the pattern with the most members.
-	type item struct {
-		label string    // a label on its own
-		group *foldItem // or a group
-	}
-	var items []item
+	// Give each label the pattern with the most members; a label that
+	// folds with nothing is a group of its own.
+	var items []*foldItem
 	groups := make(map[foldKey]*foldItem)
 	for i, l := range uniq {
 		best := -1
@@ -60,7 +57,7 @@ func Fold(labels []string) string {
 			}
 		}
 		if best < 0 || count[cands[i][best].key] < 2 {
-			items = append(items, item{label: l})
+			items = append(items, &foldItem{labels: []string{l}})
 			continue
 		}
 		c := cands[i][best]
@@ -68,23 +65,15 @@ func Fold(labels []string) string {
 		if g == nil {
 			g = &foldItem{key: c.key}
 			groups[c.key] = g
-			items = append(items, item{group: g})
+			items = append(items, g)
 		}
 		g.labels = append(g.labels, l)
 		g.nums = append(g.nums, c.num)
 	}
 
 	parts := make([]string, len(items))
-	for i, it := range items {
-		switch {
-		case it.group == nil:
-			parts[i] = it.label
-		case len(it.group.labels) == 1:
-			// Its partners chose other groups: nothing to fold.
-			parts[i] = it.group.labels[0]
-		default:
-			parts[i] = it.group.String()
-		}
+	for i, g := range items {
+		parts[i] = g.String()
 	}
 	return strings.Join(parts, ",")
 }
@@ -145,8 +134,13 @@ type foldItem struct {
 }
 
 // String writes the group as prefix[ranges]suffix, numbers ascending and
-// consecutive numbers of compatible width joined into lo-hi.
+// consecutive numbers of compatible width joined into lo-hi; a group of
+// one label (a label on its own, or one whose partners chose other
+// groups) is the label: there is nothing to fold.
 func (g *foldItem) String() string {
+	if len(g.labels) == 1 {
+		return g.labels[0]
+	}
 	nums := slices.Clone(g.nums)
 	slices.SortFunc(nums, func(a, b foldNum) int { return cmp.Or(cmp.Compare(a.value, b.value), len(a.text)-len(b.text)) })
 	var b strings.Builder

@@ -3,7 +3,7 @@ package ui
 import (
 	"crypto/sha256"
 	"errors"
-	"slices"
+	"fmt"
 	"strconv"
 
 	"github.com/fleet-sh/fleet/fleet"
@@ -43,15 +43,9 @@ type gatherGroup struct {
 // not end with a newline gets one, so the next rule starts its own line.
 // The hosts' text (output, labels, reasons) is cleaned with esc.
 func appendGather(b []byte, results []fleet.Result, esc Escapes) []byte {
-	order := make([]*fleet.Result, len(results))
-	for i := range results {
-		order[i] = &results[i]
-	}
-	slices.SortStableFunc(order, func(x, y *fleet.Result) int { return x.Index - y.Index })
-
 	var groups []*gatherGroup
 	byKey := make(map[gatherKey]*gatherGroup)
-	for _, r := range order {
+	for _, r := range byIndex(results) {
 		k := gatherKey{
 			stdout:   streamSum(r.StdoutSum, r.Stdout),
 			stderr:   streamSum(r.StderrSum, r.Stderr),
@@ -69,12 +63,7 @@ func appendGather(b []byte, results []fleet.Result, esc Escapes) []byte {
 	}
 
 	for _, g := range groups {
-		b = append(b, gatherRule...)
-		b = append(b, Fold(g.labels)...)
-		b = append(b, " ("...)
-		b = append(b, CleanString(gatherStatus(g.first), esc)...)
-		b = append(b, ")\n"...)
-		b = append(b, gatherRule...)
+		b = fmt.Appendf(b, "%s%s (%s)\n%s", gatherRule, Fold(g.labels), CleanString(gatherStatus(g.first), esc), gatherRule)
 		b = appendEnded(b, g.first.Stdout, esc)
 		if len(g.first.Stderr) > 0 {
 			b = append(b, "Stderr:\n"...)
@@ -112,8 +101,5 @@ func gatherStatus(r *fleet.Result) string {
 	case r.Outcome == fleet.NotStarted:
 		return "not started"
 	}
-	if reason := firstLine(r.Reason()); reason != "" {
-		return reason
-	}
-	return r.Outcome.String()
+	return reasonLine(r)
 }

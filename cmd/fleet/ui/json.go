@@ -32,8 +32,7 @@ func NewJSONResult(r *fleet.Result) JSONResult {
 	j := record.HostOf(r)
 	j.Error = validUTF8(j.Error)
 	j.Detail = validUTF8(j.Detail)
-	stdout, stderr := validUTF8(string(r.Stdout)), validUTF8(string(r.Stderr))
-	j.Stdout, j.Stderr = &stdout, &stderr
+	j.Stdout, j.Stderr = new(validUTF8(string(r.Stdout))), new(validUTF8(string(r.Stderr)))
 	j.StdoutCut, j.StderrCut = r.StdoutCut, r.StderrCut
 	return j
 }

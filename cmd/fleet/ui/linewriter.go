@@ -65,21 +65,18 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 	var out []byte
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
-		if i >= 0 && len(w.buf)+i <= maxLine {
-			w.buf = append(w.buf, b[:i]...)
-			out = w.appendLine(out, w.buf)
-			w.buf = w.buf[:0]
-			b = b[i+1:]
-			continue
-		}
 		room := maxLine - len(w.buf)
 		if i < 0 && len(b) <= room {
 			w.buf = append(w.buf, b...)
 			break
 		}
-		// The line is longer than maxLine: print what fills a piece.
-		w.buf = append(w.buf, b[:room]...)
-		b = b[room:]
+		// A whole line, or, longer than maxLine, what fills a piece.
+		take, skip := room, 0
+		if i >= 0 && i <= room {
+			take, skip = i, 1
+		}
+		w.buf = append(w.buf, b[:take]...)
+		b = b[take+skip:]
 		out = w.appendLine(out, w.buf)
 		w.buf = w.buf[:0]
 	}

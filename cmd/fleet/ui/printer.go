@@ -11,6 +11,7 @@
 package ui
 
 import (
+	"cmp"
 	"io"
 	"os"
 	"os/signal"
@@ -139,12 +140,7 @@ type startedHost struct {
 
 // New returns a Printer and starts its drawing goroutine.
 func New(opts Options) *Printer {
-	if opts.Stdout == nil {
-		opts.Stdout = io.Discard
-	}
-	if opts.Stderr == nil {
-		opts.Stderr = io.Discard
-	}
+	opts.Stdout, opts.Stderr = cmp.Or(opts.Stdout, io.Discard), cmp.Or(opts.Stderr, io.Discard)
 	textEsc := opts.StdoutEscapes
 	if opts.JSON {
 		textEsc = opts.StderrEscapes // text goes to Stderr: see textLane
@@ -261,10 +257,7 @@ func (p *Printer) handle(ev fleet.Event) {
 	if !p.opts.Terminal || p.streamsBlocks() {
 		// With --json the status lines still tell a log what happened, but
 		// on Stderr and without the output the JSON already carries.
-		inline, inlineStdout := p.opts.Inline, p.opts.InlineStdout
-		if p.opts.JSON {
-			inline, inlineStdout = false, false
-		}
+		inline, inlineStdout := p.opts.Inline && !p.opts.JSON, p.opts.InlineStdout && !p.opts.JSON
 		status = p.style.appendStatus(nil, p.ended, p.endTime(r), r, inline, inlineStdout, p.opts.ShowChanged)
 	}
 

@@ -48,22 +48,8 @@ func (st style) bold(s string) string {
 	return "\x1b[1m" + s + "\x1b[22m"
 }
 
-// progress is pssh's "[N]", cyan with a bold number.
-func (st style) progress(n int) string {
-	return st.with("["+st.bold(strconv.Itoa(n))+"]", ansiCyan)
-}
-
-// success is "[SUCCESS]", green with bold text.
-func (st style) success() string { return st.with("["+st.bold("SUCCESS")+"]", ansiGreen) }
-
-// failure is "[FAILURE]", red with bold text.
-func (st style) failure() string { return st.with("["+st.bold("FAILURE")+"]", ansiRed) }
-
-// stderrLabel is the "Stderr: " that introduces inline stderr, red.
-func (st style) stderrLabel() string { return st.with("Stderr: ", ansiRed) }
-
-// reason is a failure's reason, red and bold.
-func (st style) reason(s string) string { return st.with(st.bold(s), ansiRed) }
+// tag is pssh's "[N]", "[SUCCESS]" or "[FAILURE]": fg with bold text.
+func (st style) tag(s string, fg int) string { return st.with("["+st.bold(s)+"]", fg) }
 
 // appendStatus appends pssh's report for one finished host:
 //
@@ -77,12 +63,8 @@ func (st style) reason(s string) string { return st.with(st.bold(s), ansiRed) }
 // own lines (pssh runs them on; its -P adds the newline, as fleet does
 // everywhere): a grep for "^\[" sees every host.
 func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, inline, inlineStdout, showChanged bool) []byte {
-	b = append(b, st.progress(n)...)
-	b = append(b, ' ')
-	b = end.Local().AppendFormat(b, "15:04:05")
-	b = append(b, ' ')
-	b = st.appendOutcome(b, r, showChanged)
-	b = append(b, '\n')
+	b = fmt.Appendf(b, "%s %s ", st.tag(strconv.Itoa(n), ansiCyan), end.Local().Format("15:04:05"))
+	b = append(st.appendOutcome(b, r, showChanged), '\n')
 	if inline || inlineStdout {
 		b = st.appendOutput(b, r, inline)
 	}
@@ -94,7 +76,7 @@ func (st style) appendStatus(b []byte, n int, end time.Time, r *fleet.Result, in
 func (st style) appendOutput(b []byte, r *fleet.Result, withStderr bool) []byte {
 	b = appendEnded(b, r.Stdout, st.esc)
 	if withStderr && len(r.Stderr) > 0 {
-		b = append(b, st.stderrLabel()...)
+		b = append(b, st.with("Stderr: ", ansiRed)...)
 		b = appendEnded(b, r.Stderr, st.esc)
 	}
 	return b
@@ -105,21 +87,30 @@ func (st style) appendOutput(b []byte, r *fleet.Result, withStderr bool) []byte 
 // streamed status and the end listing share.
 func (st style) appendOutcome(b []byte, r *fleet.Result, showChanged bool) []byte {
 	label := CleanString(hostLabel(r.Host), st.esc)
+	detail := CleanString(r.Detail, st.esc)
 	if r.Outcome == fleet.OK {
-		b = append(b, st.success()...)
-		b = append(b, ' ')
-		b = append(b, label...)
-		return appendChanged(b, r, showChanged, st.esc)
+		b = fmt.Appendf(b, "%s %s", st.tag("SUCCESS", ansiGreen), label)
+		switch { // for the commands that report it: copy, provision
+		case showChanged && r.Changed:
+			b = append(b, " changed"...)
+		case showChanged:
+			b = append(b, " unchanged"...)
+		}
+		if detail != "" {
+			b = append(append(b, ' '), detail...)
+		}
+		return b
 	}
-	b = append(b, st.failure()...)
-	b = append(b, ' ')
-	b = append(b, label...)
-	b = append(b, ' ')
 	// The reason may end with a step's last line of stderr, or a login
 	// shell's message: the host's text, cleaned here, at print time, so
 	// that the run record keeps it as it came.
-	b = append(b, st.reason(CleanString(psshReason(r), st.esc))...)
-	return appendFailureDetail(b, r, st.esc)
+	reason := CleanString(psshReason(r), st.esc)
+	b = fmt.Appendf(b, "%s %s %s", st.tag("FAILURE", ansiRed), label, st.with(st.bold(reason), ansiRed))
+	if detail != "" {
+		// What the work got to before it failed.
+		b = fmt.Appendf(b, " (%s)", detail)
+	}
+	return b
 }
 
 // psshReason is the REASON of a [FAILURE] line. Exit statuses and signals
@@ -137,10 +128,21 @@ func psshReason(r *fleet.Result) string {
 		}
 		return "Exited with error code " + strconv.Itoa(ee.Status)
 	}
-	if reason := firstLine(r.Reason()); reason != "" {
-		return reason
+	return reasonLine(r)
+}
+
+// reasonLine is the first line of the host's reason, or its outcome when
+// it gives none.
+func reasonLine(r *fleet.Result) string { return cmp.Or(firstLine(r.Reason()), r.Outcome.String()) }
+
+// byIndex points at the results in the order of their index.
+func byIndex(results []fleet.Result) []*fleet.Result {
+	order := make([]*fleet.Result, len(results))
+	for i := range results {
+		order[i] = &results[i]
 	}
-	return r.Outcome.String()
+	slices.SortStableFunc(order, func(x, y *fleet.Result) int { return x.Index - y.Index })
+	return order
 }
 
 // appendListing appends the end-of-run listing printed on a terminal:
@@ -150,19 +152,9 @@ func psshReason(r *fleet.Result) string {
 // failuresOnly (-i printed every host's block as it finished) only the
 // failures are listed again, without their output.
 func (p *Printer) appendListing(b []byte, results []fleet.Result, failuresOnly bool) []byte {
-	order := make([]*fleet.Result, len(results))
-	for i := range results {
-		order[i] = &results[i]
-	}
-	slices.SortStableFunc(order, func(x, y *fleet.Result) int {
-		if (x.Outcome == fleet.OK) != (y.Outcome == fleet.OK) {
-			if x.Outcome == fleet.OK {
-				return -1
-			}
-			return 1
-		}
-		return x.Index - y.Index
-	})
+	// OK, the least Outcome, first; then all the other outcomes as one.
+	order := byIndex(results)
+	slices.SortStableFunc(order, func(x, y *fleet.Result) int { return int(min(x.Outcome, fleet.Failed) - min(y.Outcome, fleet.Failed)) })
 	// Under --json the output is in the JSON already and this listing goes
 	// to Stderr: repeating megabytes of output there helps nobody.
 	inline := (p.opts.Inline || p.opts.InlineStdout) && !p.opts.JSON && !failuresOnly
@@ -171,13 +163,10 @@ func (p *Printer) appendListing(b []byte, results []fleet.Result, failuresOnly b
 		if failuresOnly && r.Outcome == fleet.OK {
 			continue
 		}
-		b = st.appendOutcome(b, r, p.opts.ShowChanged)
-		b = append(b, '\n')
+		b = append(st.appendOutcome(b, r, p.opts.ShowChanged), '\n')
 		if r.Outcome != fleet.OK {
 			if hint := fleet.Hint(r.Err); hint != "" {
-				b = append(b, "  hint: "...)
-				b = append(b, hint...)
-				b = append(b, '\n')
+				b = fmt.Appendf(b, "  hint: %s\n", hint)
 			}
 		}
 		if inline {
@@ -208,30 +197,4 @@ func firstLine(s string) string {
 		return strings.TrimRight(s[:i], "\r")
 	}
 	return s
-}
-
-// appendChanged says whether a successful copy or provision changed the
-// host, when the command reports that.
-func appendChanged(b []byte, r *fleet.Result, show bool, esc Escapes) []byte {
-	if show {
-		if r.Changed {
-			b = append(b, " changed"...)
-		} else {
-			b = append(b, " unchanged"...)
-		}
-	}
-	if r.Detail != "" {
-		b = append(b, " "...)
-		b = append(b, CleanString(r.Detail, esc)...)
-	}
-	return b
-}
-
-// appendFailureDetail adds what the work got to before it failed, in
-// parentheses after the reason.
-func appendFailureDetail(b []byte, r *fleet.Result, esc Escapes) []byte {
-	if r.Detail == "" {
-		return b
-	}
-	return append(append(append(b, " ("...), CleanString(r.Detail, esc)...), ')')
 }
