@@ -79,9 +79,12 @@ func TestInterrupt(t *testing.T) {
 func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	u := newUser(t)
 	sleep := uniqueSleep(333)
-	// Ten hosts end at once, two after 2 s (the line that meets the closed
-	// pipe), the rest of the window sleeps until killed.
-	body := `case $PSSH_NODENUM in [0-9]) ;; 1[01]) sleep 2;; *) ` + sleep + `;; esac`
+	// Ten hosts end at once; two wait for a flag, which the test sets once
+	// it has closed the pipe, so theirs are the lines that meet the closed
+	// pipe (a fixed sleep raced the ten on a loaded machine); the rest of
+	// the window sleeps until killed.
+	flag := filepath.Join(sharedTemp(t), "go")
+	body := `case $PSSH_NODENUM in [0-9]) ;; 1[01]) while [ ! -e ` + flag + ` ]; do sleep 0.05; done;; *) ` + sleep + `;; esac`
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	cmd := u.command(ctx, nil, "run", "-F", f.SSHConfig, "-p", "20", "-h", hosts, body)
@@ -97,17 +100,23 @@ func testStdoutClosed(t *testing.T, f *harness.Fleet, hosts string) {
 	pw.Close()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	first, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no first line from fleet: %v\n%s", err, stderr.String())
+	// Read until the ten quick hosts are done, as `head -10` would.
+	var first string
+	out := bufio.NewReader(pr)
+	for strings.Count(first, "[SUCCESS]") < intFinished {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("fleet's output ended before %d hosts succeeded: %v\n%s%s", intFinished, err, first, stderr.String())
+		}
+		first += line
 	}
-	// At least the window's 8 sleepers run (more once the freed slots
-	// start hosts 20 and up, which sleep too): waiting for exactly 8 missed
-	// that moment on a loaded machine.
 	if !eventually(20*time.Second, func() bool { return len(sleepProcs(sleep)) >= intPar-12 }) {
 		t.Fatalf("want at least %d %q running, got %d", intPar-12, sleep, len(sleepProcs(sleep)))
 	}
-	pr.Close() // head -1 has what it wanted
+	pr.Close() // head has what it wanted
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var werr error
 	select {
 	case werr = <-done:

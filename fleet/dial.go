@@ -70,7 +70,7 @@ func NewDialer(o Options) (*Dialer, error) {
 	}
 	cfg.early = len(o.Overrides)
 	for _, cl := range cfg.overrides[cfg.early:] {
-		cl.pos = "-x -o " + strings.TrimPrefix(cl.pos, "-O ")
+		cl.pos = "-x " + strings.TrimPrefix(cl.pos, "-O ") // from -x -o, -c, -m or scp's -B
 	}
 	d.cfg = cfg
 	d.env = newTokenEnv(o.Home, d.localUser)
