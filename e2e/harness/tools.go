@@ -133,9 +133,15 @@ func run(ctx context.Context, stdin string, name string, args ...string) (string
 	return out.String(), nil
 }
 
+// lockWait bounds the wait for the harness lock. Only a live fleet's start
+// holds it (the kernel releases a dead one's), but make e2e starts several
+// fleets side by side (-parallel 6, a 200-host one among them), and they
+// queue on it: 60 s was near what a slow machine could need.
+const lockWait = 3 * time.Minute
+
 // lockState takes the machine-wide harness lock (flock on
-// /var/lib/fleet-e2e/lock), waiting at most 60 s or until ctx ends. The lock
-// is released by the returned function, or by the kernel if we die.
+// /var/lib/fleet-e2e/lock), waiting at most lockWait or until ctx ends. The
+// lock is released by the returned function, or by the kernel if we die.
 func lockState(ctx context.Context) (unlock func(), err error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("harness: lock: %w", err)
@@ -144,7 +150,7 @@ func lockState(ctx context.Context) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: lock: %w", err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(lockWait)
 	for {
 		err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -159,7 +165,7 @@ func lockState(ctx context.Context) (unlock func(), err error) {
 		}
 		if time.Now().After(deadline) {
 			lf.Close()
-			return nil, fmt.Errorf("harness: lock %s: still held by another fleet after 60s", lf.Name())
+			return nil, fmt.Errorf("harness: lock %s: still held by another fleet after %v", lf.Name(), lockWait)
 		}
 		select {
 		case <-ctx.Done():
