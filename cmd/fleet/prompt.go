@@ -27,17 +27,29 @@ func askSecret(prompt string) ([]byte, error) {
 	return b, nil
 }
 
-// readSecretFile reads a secret from the first line of a file, refusing
-// files that others can read: a secret in a world-readable file is not one.
-func readSecretFile(name string) ([]byte, error) {
-	st, err := os.Stat(name)
+// openSecretFile opens a file that holds a secret, refusing one that others
+// can read: a secret in a world-readable file is not one. The mode is
+// checked on the file opened, not on its name.
+func openSecretFile(name string) (*os.File, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: others can read it (mode %04o); chmod 600 it", name, st.Mode().Perm())
+	st, err := f.Stat()
+	if err == nil && st.Mode().Perm()&0o077 != 0 {
+		err = fmt.Errorf("%s: others can read it (mode %04o); chmod 600 it", name, st.Mode().Perm())
 	}
-	f, err := os.Open(name)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// readSecretFile reads a secret from the first line of a file (see
+// openSecretFile).
+func readSecretFile(name string) ([]byte, error) {
+	f, err := openSecretFile(name)
 	if err != nil {
 		return nil, err
 	}

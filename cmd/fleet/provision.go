@@ -187,19 +187,13 @@ func readSecretVar(kv string, env *environment) (key, value string, err error) {
 const maxSecretFile = 64 << 10
 
 // readSmallFile reads a --secret-var file of at most maxSecretFile bytes,
-// refusing one that others can read, as --password-file does (checked on
-// the file opened, not on its name).
+// refusing one that others can read, as --password-file does.
 func readSmallFile(p string) ([]byte, error) {
-	f, err := os.Open(p)
+	f, err := openSecretFile(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: others can read it (mode %04o); chmod 600 it", p, st.Mode().Perm())
-	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err == nil && len(b) > maxSecretFile {
 		err = fmt.Errorf("%s is larger than 64 KiB", p)
