@@ -64,13 +64,9 @@ func NewDialer(o Options) (*Dialer, error) {
 			d.localUser = u.Username
 		}
 	}
-	cfg, err := loadSSHConfig(o.ConfigFile, o.Home, slices.Concat(o.Overrides, o.ExtraOverrides), d.warn)
+	cfg, err := loadSSHConfig(o.ConfigFile, o.Home, o.Overrides, o.ExtraOverrides, d.warn)
 	if err != nil {
 		return nil, err
-	}
-	cfg.early = len(o.Overrides)
-	for _, cl := range cfg.overrides[cfg.early:] {
-		cl.pos = "-x " + strings.TrimPrefix(cl.pos, "-O ") // from -x -o, -c, -m or scp's -B
 	}
 	d.cfg = cfg
 	d.env = newTokenEnv(o.Home, d.localUser)

@@ -376,7 +376,7 @@ Host plain
 				o.Overrides = append(o.Overrides, [2]string{k, v})
 			}
 		}
-		c, err := loadSSHConfig(cfg, dir, o.Overrides, func(string) {})
+		c, err := loadSSHConfig(cfg, dir, o.Overrides, o.ExtraOverrides, func(string) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +393,7 @@ Host plain
 // TestProxyJumpFlagWithProxyCommandOption: ssh refuses -J with -o
 // ProxyCommand; so does fleet, before anything connects.
 func TestProxyJumpFlagWithProxyCommandOption(t *testing.T) {
-	c, err := loadSSHConfig("none", t.TempDir(), [][2]string{{"ProxyCommand", "nc %h %p"}}, func(string) {})
+	c, err := loadSSHConfig("none", t.TempDir(), [][2]string{{"ProxyCommand", "nc %h %p"}}, nil, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}

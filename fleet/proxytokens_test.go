@@ -56,7 +56,7 @@ func TestProxyCommandTokensMatchSSH(t *testing.T) {
 				o.Overrides = append(o.Overrides, [2]string{k, v})
 			}
 		}
-		c, err := loadSSHConfig("none", dir, o.Overrides, func(string) {})
+		c, err := loadSSHConfig("none", dir, o.Overrides, o.ExtraOverrides, func(string) {})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,15 +30,20 @@ type sshConfig struct {
 }
 
 // loadSSHConfig reads the ssh_config files named by path ("" = the user's
-// and the system's, "none" = none) and the -O overrides. Any file that
-// does not parse is an error, as it is for ssh.
-func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) (*sshConfig, error) {
-	c := &sshConfig{}
-	for _, kv := range overrides {
+// and the system's, "none" = none), the -O overrides and the -x words'
+// (extra, after the host list: see Options). Any file that does not parse
+// is an error, as it is for ssh.
+func loadSSHConfig(path, home string, overrides, extra [][2]string, warn func(string)) (*sshConfig, error) {
+	c := &sshConfig{early: len(overrides)}
+	for i, kv := range slices.Concat(overrides, extra) {
 		if err := overrideAllowed(kv[0]); err != nil {
 			return nil, err
 		}
-		cl, err := parseConfLine(kv[0]+" "+kv[1], "-O "+kv[0])
+		from := "-O " + kv[0]
+		if i >= c.early {
+			from = "-x " + kv[0] // from -x -o, -c, -m or scp's -B
+		}
+		cl, err := parseConfLine(kv[0]+" "+kv[1], from)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +52,6 @@ func loadSSHConfig(path, home string, overrides [][2]string, warn func(string)) 
 		}
 		c.overrides = append(c.overrides, cl)
 	}
-	c.early = len(c.overrides)
 	type file struct {
 		path     string
 		optional bool

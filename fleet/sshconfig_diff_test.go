@@ -161,7 +161,7 @@ func sshDashG(sshBin string, args ...string) (map[string]string, error) {
 
 // fleetView resolves c with fleet and prints it as ssh -G would.
 func fleetView(home, localUser string, c diffCase) (map[string]string, error) {
-	cfg, err := loadSSHConfig(c.config, home, c.opts, func(string) {})
+	cfg, err := loadSSHConfig(c.config, home, c.opts, nil, func(string) {})
 	if err != nil {
 		return nil, err
 	}

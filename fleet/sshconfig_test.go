@@ -17,7 +17,7 @@ func resolveWith(t *testing.T, config string, o Options, h inventory.Host) (*end
 		path = filepath.Join(home, "config")
 		writeFile(t, path, config, 0o600)
 	}
-	c, err := loadSSHConfig(path, home, o.Overrides, func(string) {})
+	c, err := loadSSHConfig(path, home, o.Overrides, o.ExtraOverrides, func(string) {})
 	if err != nil {
 		return nil, err
 	}

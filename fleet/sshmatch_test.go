@@ -114,7 +114,7 @@ func TestIncludeDepth(t *testing.T) {
 	dir := t.TempDir()
 	loop := filepath.Join(dir, "loop")
 	writeFile(t, loop, "Include "+loop+"\n", 0o600)
-	_, err := loadSSHConfig(loop, dir, nil, func(string) {})
+	_, err := loadSSHConfig(loop, dir, nil, nil, func(string) {})
 	if err == nil || !strings.Contains(err.Error(), "too many nested Include") {
 		t.Fatalf("got %v", err)
 	}
@@ -135,7 +135,7 @@ func manyHostsConfig(tb testing.TB) (*sshConfig, string) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	c, err := loadSSHConfig(path, home, nil, func(string) {})
+	c, err := loadSSHConfig(path, home, nil, nil, func(string) {})
 	if err != nil {
 		tb.Fatal(err)
 	}
