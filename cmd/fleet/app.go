@@ -118,8 +118,10 @@ func baseApp(env *environment, cmds ...*cli.Command) *cli.App {
 	return app
 }
 
-// setCLIGlobals sets urfave/cli's package globals, once: assigned on every
-// newApp, two Main running at once (tests) would race on them.
+// setCLIGlobals sets urfave/cli's package globals, once. That does not make
+// two Main in one process safe: each parse still writes to the one shared
+// HelpFlag (urfave/cli's BoolFlag.Apply), so tests that run fleets side by
+// side run them as child processes.
 var setCLIGlobals = sync.OnceFunc(func() {
 	// -h is the hosts file, as in pssh; help is --help, fleet help, and
 	// fleet -h where no command reads it (rootBefore).
